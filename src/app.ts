@@ -1,0 +1,42 @@
+import { bodyLimit } from "hono/body-limit";
+import { ApiError, toErrorResponse } from "./errors";
+import { secretKeyAuth } from "./middleware/secret-key-auth";
+import { createRouter } from "./openapi";
+import { mountDocs } from "./routes/docs";
+import { connectionRoutes } from "./routes/connections";
+import { healthRoutes } from "./routes/health";
+import { integrationRoutes } from "./routes/integrations";
+import { proxyRoutes } from "./routes/proxy";
+
+/** Management API bodies are small JSON; the proxy streams and has its own rules. */
+const MANAGEMENT_BODY_LIMIT = 1024 * 1024;
+
+export function createApp() {
+  const app = createRouter();
+
+  app.onError((err) => toErrorResponse(err));
+  app.notFound((c) => new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`).toResponse());
+
+  // Public: health, docs, openapi.json, the connect page, inbound webhooks.
+  app.route("/", healthRoutes);
+  mountDocs(app);
+
+  // Everything else needs the secret key.
+  const api = createRouter();
+  api.use("*", secretKeyAuth());
+  // The proxy streams bodies of any size (uploads): no management body limit.
+  api.route("/proxy", proxyRoutes);
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: MANAGEMENT_BODY_LIMIT,
+      onError: () => {
+        throw new ApiError(413, "payload_too_large", `Request body exceeds ${MANAGEMENT_BODY_LIMIT} bytes`);
+      },
+    }),
+  );
+  api.route("/integrations", integrationRoutes);
+  api.route("/connections", connectionRoutes);
+  app.route("/", api);
+  return app;
+}

@@ -1,0 +1,9 @@
+/** The one Durable Object of a connection, named by its integration and id. */
+export function connectionObject(env: Env, providerConfigKey: string, connectionId: string) {
+  return env.CONNECTION.get(env.CONNECTION.idFromName(`${providerConfigKey}\u0000${connectionId}`));
+}
+
+/** The environment's registry (integrations, connection index): a single object. */
+export function registryObject(env: Env) {
+  return env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
+}

@@ -1,0 +1,10 @@
+import { createApp } from "./app";
+
+export { Registry } from "./durable-objects/registry";
+export { ConnectionObject } from "./durable-objects/connection";
+
+const app = createApp();
+
+export default {
+  fetch: app.fetch,
+} satisfies ExportedHandler<Env>;

@@ -1,0 +1,66 @@
+/**
+ * A provider is data: everything terapi needs to talk to one upstream API.
+ * Adding a provider means adding a definition to the registry, never touching
+ * route or proxy code.
+ */
+export type ProviderDefinition = {
+  /** Registry name, e.g. `openai`. */
+  name: string;
+  displayName: string;
+  authMode: "API_KEY";
+  /** Base URL; `baseUrlVar` names the Worker variable that overrides it (never per request). */
+  baseUrl: string;
+  baseUrlVar?: keyof Env;
+  /** Headers sent upstream on every call; `${apiKey}`, `${organization_id}`, `${project_id}` are filled from the connection. Empty values drop the header. */
+  authHeaders: Record<string, string>;
+  /** Does this provider take the given key? (e.g. `openai-admin` takes `sk-admin-…`.) */
+  acceptsKey?: (apiKey: string) => boolean;
+  /** How a key is checked before it is stored. */
+  credentialCheck: CredentialCheck;
+  rateLimit: RateLimitRules;
+  retry: RetryRules;
+  /** Standard Webhooks verification of inbound webhooks, if the provider sends them. */
+  webhooks?: { scheme: "standard-webhooks"; toleranceSeconds: number; syncsByEventPrefix: Record<string, string[]> };
+};
+
+export type CredentialCheck = {
+  method: "GET";
+  path: string;
+  /** Statuses that mean the key is valid (a restricted key's 403 "missing scopes" for OpenAI). */
+  validStatuses: number[];
+  /** A 403 is valid when its error message matches this (restricted keys lacking a scope). */
+  validForbiddenMessage?: RegExp;
+};
+
+export type RateLimitRules = {
+  /** Response headers the provider uses, by dimension. */
+  headers: {
+    limitRequests: string;
+    remainingRequests: string;
+    resetRequests: string;
+    limitTokens?: string;
+    remainingTokens?: string;
+    resetTokens?: string;
+    retryAfterMs?: string;
+    retryAfter?: string;
+  };
+  /** Format of the reset headers. */
+  resetFormat: "go-duration" | "seconds" | "epoch-seconds";
+  /** Last resort: a regex with one capture group holding a duration in the error message. */
+  messageResetPattern?: RegExp;
+};
+
+export type RetryRules = {
+  /** Error codes (body `error.code` / `error.type`) that mean "wait for the reset, then retry". */
+  waitCodes: string[];
+  /** Error codes that are never retried (quota, billing, spend limits). */
+  neverCodes: string[];
+  /** Statuses retried with exponential backoff (idempotent methods; POST only with Idempotency-Key or Retries). */
+  backoffStatuses: number[];
+  defaultRetries: number;
+  maxRetries: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** One request never waits longer than this in total; past it the caller gets the 429. */
+  maxWaitMs: number;
+};

@@ -1,0 +1,4 @@
+import { createRouter } from "../openapi";
+
+/** `ANY /proxy/*` and `GET /proxy/requests/:id` (built in the proxy issue). */
+export const proxyRoutes = createRouter();

@@ -1,0 +1,35 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { SIMULATOR_PORT, TEST_BINDINGS } from "./test/harness/constants.ts";
+
+// Two projects: the Worker's tests run inside workerd with real KV, Durable
+// Objects and alarms; the simulator's own contract tests run in Node.
+// Both talk to one OpenAI simulator that globalSetup starts on 127.0.0.1.
+export default defineConfig({
+  test: {
+    globalSetup: ["./test/harness/global-setup.ts"],
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { ...TEST_BINDINGS, OPENAI_BASE_URL: `http://127.0.0.1:${SIMULATOR_PORT}` } },
+          }),
+        ],
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "node",
+          environment: "node",
+          include: ["test/node/**/*.test.ts"],
+          testTimeout: 30_000,
+        },
+      },
+    ],
+  },
+});
