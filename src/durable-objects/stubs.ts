@@ -7,3 +7,8 @@ export function connectionObject(env: Env, providerConfigKey: string, connection
 export function registryObject(env: Env) {
   return env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
 }
+
+/** The environment's webhook outbox: a single object. */
+export function outboxObject(env: Env) {
+  return env.OUTBOX.get(env.OUTBOX.idFromName("outbox"));
+}
