@@ -1,3 +1,5 @@
+import { keyRing, open, parseSealed, seal, type SealedValue } from "../crypto";
+
 /**
  * What the hot path needs about one connection, stored encrypted in KV under
  * `secretKvKey(providerConfigKey, connectionId)`: one KV read answers a proxy call.
@@ -17,3 +19,79 @@ export const secretKvKey = (providerConfigKey: string, connectionId: string) =>
 /** Additional data bound into the ciphertext: a value copied to another connection's key fails to decrypt. */
 export const secretAad = (providerConfigKey: string, connectionId: string) =>
   `terapi/connection/v1/${providerConfigKey}/${connectionId}`;
+
+// ---------------------------------------------------------------------------
+// The store: one KV value per connection, sealed with the environment's key ring.
+
+const KEY_PREFIX = "conn:";
+
+/** KV metadata next to each value: lets the re-encryption pass skip values already on the current key. */
+type SecretKvMetadata = { kid: string };
+
+/** Encrypts and writes one connection's secret (the whole object, bound to its KV key by the aad). */
+export async function saveConnectionSecret(env: Env, secret: ConnectionSecret): Promise<void> {
+  const ring = await keyRing(env);
+  const { providerConfigKey, connectionId } = secret;
+  const sealed = await seal(ring, JSON.stringify(secret), secretAad(providerConfigKey, connectionId));
+  await env.SECRETS.put(secretKvKey(providerConfigKey, connectionId), JSON.stringify(sealed), {
+    metadata: { kid: sealed.kid } satisfies SecretKvMetadata,
+  });
+}
+
+/** The hot path: one KV read and one decrypt. `null` when the connection has no secret. */
+export async function loadConnectionSecret(
+  env: Env,
+  providerConfigKey: string,
+  connectionId: string,
+): Promise<ConnectionSecret | null> {
+  const [stored, ring] = await Promise.all([env.SECRETS.get(secretKvKey(providerConfigKey, connectionId)), keyRing(env)]);
+  if (stored === null) return null;
+  const plaintext = await open(ring, parseSealed(stored), secretAad(providerConfigKey, connectionId));
+  return JSON.parse(plaintext) as ConnectionSecret;
+}
+
+export async function deleteConnectionSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
+  await env.SECRETS.delete(secretKvKey(providerConfigKey, connectionId));
+}
+
+/** Inverse of `secretKvKey` (both parts are URI-encoded, so the second `:` separates them). */
+function parseSecretKvKey(name: string): { providerConfigKey: string; connectionId: string } | null {
+  if (!name.startsWith(KEY_PREFIX)) return null;
+  const [pck, cid, ...rest] = name.slice(KEY_PREFIX.length).split(":");
+  if (cid === undefined || rest.length > 0) return null;
+  return { providerConfigKey: decodeURIComponent(pck), connectionId: decodeURIComponent(cid) };
+}
+
+export type ReencryptResult = { reencrypted: number; total: number };
+
+/**
+ * Rewrites every secret not sealed with the current master key, so an old key
+ * can be dropped from TERAPI_ENCRYPTION_KEY afterwards. Idempotent; safe to re-run.
+ */
+export async function reencryptConnectionSecrets(env: Env): Promise<ReencryptResult> {
+  const ring = await keyRing(env);
+  let reencrypted = 0;
+  let total = 0;
+  let cursor: string | undefined;
+  do {
+    const page = await env.SECRETS.list<SecretKvMetadata>({ prefix: KEY_PREFIX, cursor });
+    for (const entry of page.keys) {
+      const where = parseSecretKvKey(entry.name);
+      if (!where) continue;
+      total++;
+      if (entry.metadata?.kid === ring.current.kid) continue;
+      const stored = await env.SECRETS.get(entry.name);
+      if (stored === null) continue; // deleted meanwhile
+      const sealed: SealedValue = parseSealed(stored);
+      if (sealed.kid === ring.current.kid) continue;
+      const aad = secretAad(where.providerConfigKey, where.connectionId);
+      const resealed = await seal(ring, await open(ring, sealed, aad), aad);
+      await env.SECRETS.put(entry.name, JSON.stringify(resealed), {
+        metadata: { kid: resealed.kid } satisfies SecretKvMetadata,
+      });
+      reencrypted++;
+    }
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return { reencrypted, total };
+}
