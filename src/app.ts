@@ -4,6 +4,7 @@ import { secretKeyAuth } from "./middleware/secret-key-auth";
 import { createRouter } from "./openapi";
 import { mountDocs } from "./routes/docs";
 import { connectionRoutes } from "./routes/connections";
+import { environmentSecretRoutes } from "./routes/environment-admin";
 import { healthRoutes } from "./routes/health";
 import { integrationRoutes } from "./routes/integrations";
 import { proxyRoutes } from "./routes/proxy";
@@ -37,6 +38,7 @@ export function createApp() {
   );
   api.route("/integrations", integrationRoutes);
   api.route("/connections", connectionRoutes);
+  api.route("/environment/secrets", environmentSecretRoutes);
   app.route("/", api);
   return app;
 }

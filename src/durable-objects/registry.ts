@@ -1,8 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 
-/** JSON values as stored in metadata (what survives a round trip through SQLite and RPC). */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };
+/** Metadata: a JSON object (validated at the edge; kept loose here so RPC types stay finite). */
+export type JsonObject = Record<string, unknown>;
 
 export type IntegrationRecord = {
   unique_key: string;

@@ -1,4 +1,4 @@
-import { keyRing, open, parseSealed, seal, type SealedValue } from "../crypto";
+import { keyRing, open, parseSealed, seal, SecretDecryptError, type SealedValue } from "../crypto";
 
 /**
  * What the hot path needs about one connection, stored encrypted in KV under
@@ -62,7 +62,8 @@ function parseSecretKvKey(name: string): { providerConfigKey: string; connection
   return { providerConfigKey: decodeURIComponent(pck), connectionId: decodeURIComponent(cid) };
 }
 
-export type ReencryptResult = { reencrypted: number; total: number };
+/** `failed`: values that cannot be opened with any key of the ring (left untouched, never fatal for the pass). */
+export type ReencryptResult = { reencrypted: number; total: number; failed: number };
 
 /**
  * Rewrites every secret not sealed with the current master key, so an old key
@@ -72,6 +73,7 @@ export async function reencryptConnectionSecrets(env: Env): Promise<ReencryptRes
   const ring = await keyRing(env);
   let reencrypted = 0;
   let total = 0;
+  let failed = 0;
   let cursor: string | undefined;
   do {
     const page = await env.SECRETS.list<SecretKvMetadata>({ prefix: KEY_PREFIX, cursor });
@@ -82,10 +84,19 @@ export async function reencryptConnectionSecrets(env: Env): Promise<ReencryptRes
       if (entry.metadata?.kid === ring.current.kid) continue;
       const stored = await env.SECRETS.get(entry.name);
       if (stored === null) continue; // deleted meanwhile
-      const sealed: SealedValue = parseSealed(stored);
-      if (sealed.kid === ring.current.kid) continue;
       const aad = secretAad(where.providerConfigKey, where.connectionId);
-      const resealed = await seal(ring, await open(ring, sealed, aad), aad);
+      let sealed: SealedValue;
+      let plaintext: string;
+      try {
+        sealed = parseSealed(stored);
+        if (sealed.kid === ring.current.kid) continue;
+        plaintext = await open(ring, sealed, aad);
+      } catch (err) {
+        if (!(err instanceof SecretDecryptError)) throw err;
+        failed++;
+        continue;
+      }
+      const resealed = await seal(ring, plaintext, aad);
       await env.SECRETS.put(entry.name, JSON.stringify(resealed), {
         metadata: { kid: resealed.kid } satisfies SecretKvMetadata,
       });
@@ -93,5 +104,5 @@ export async function reencryptConnectionSecrets(env: Env): Promise<ReencryptRes
     }
     cursor = page.list_complete ? undefined : page.cursor;
   } while (cursor);
-  return { reencrypted, total };
+  return { reencrypted, total, failed };
 }

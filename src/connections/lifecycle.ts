@@ -1,0 +1,241 @@
+import type {
+  ConnectionPatch,
+  ConnectionRecord,
+  EndUser,
+  IndexedConnectionConfig,
+  IntegrationRecord,
+  JsonObject,
+} from "../durable-objects/registry";
+import { registryClient } from "../durable-objects/registry-client";
+import { connectionObject } from "../durable-objects/stubs";
+import { ApiError, conflict, notFound } from "../errors";
+import { emitAuthEvent, type BackgroundContext } from "../events/auth";
+import { getProvider } from "../providers/registry";
+import type { ProviderDefinition } from "../providers/types";
+import {
+  deleteConnectionSecret,
+  loadConnectionSecret,
+  saveConnectionSecret,
+  type ConnectionSecret,
+} from "../store/connection-secret";
+import { CredentialRejected, verifyCredentials } from "./credential-check";
+import { maskSecret } from "./mask";
+
+export type ConnectionConfigInput = {
+  organization_id?: string | null;
+  project_id?: string | null;
+  webhook_secret?: string | null;
+};
+
+export type CreateConnectionInput = {
+  provider_config_key: string;
+  connection_id?: string;
+  credentials: { type: "API_KEY"; apiKey: string };
+  connection_config?: ConnectionConfigInput;
+  metadata?: JsonObject;
+  end_user?: EndUser | null;
+  tags?: Record<string, string>;
+};
+
+export type UpdateConnectionInput = Omit<Partial<CreateConnectionInput>, "provider_config_key" | "connection_id">;
+
+/** Cleanup fan-out width: enough to be quick, few enough to stay under subrequest concurrency limits. */
+const CLEANUP_BATCH = 10;
+
+export const integrationNotFound = (key: string) =>
+  notFound("integration_not_found", `No integration with unique_key '${key}'`);
+export const connectionNotFound = (pck: string, id: string) =>
+  notFound("connection_not_found", `No connection '${id}' for integration '${pck}'`);
+
+async function requireIntegration(env: Env, key: string): Promise<{ integration: IntegrationRecord; provider: ProviderDefinition }> {
+  const integration = await registryClient(env).getIntegration(key);
+  if (!integration) throw integrationNotFound(key);
+  const provider = getProvider(integration.provider);
+  if (!provider) throw new ApiError(500, "unknown_provider", `Integration '${key}' names unknown provider '${integration.provider}'`);
+  return { integration, provider };
+}
+
+/** Applies a config patch: absent keeps, null clears, a string sets. */
+function mergeConfig(current: ConnectionSecret["config"], patch: ConnectionConfigInput | undefined): ConnectionSecret["config"] {
+  const next: ConnectionSecret["config"] = { ...current };
+  for (const key of ["organization_id", "project_id", "webhook_secret"] as const) {
+    const value = patch?.[key];
+    if (value === null) delete next[key];
+    else if (value !== undefined) next[key] = value;
+  }
+  return next;
+}
+
+function indexedConfig(config: ConnectionSecret["config"]): IndexedConnectionConfig {
+  return {
+    ...(config.organization_id ? { organization_id: config.organization_id } : {}),
+    ...(config.project_id ? { project_id: config.project_id } : {}),
+    has_webhook_secret: Boolean(config.webhook_secret),
+    ...(config.webhook_secret ? { webhook_secret_hint: maskSecret(config.webhook_secret) } : {}),
+  };
+}
+
+/** Verifies, and tells the auth hook when the provider refused the key. */
+async function verifyOrReport(env: Env, ctx: BackgroundContext | undefined, provider: ProviderDefinition, secret: ConnectionSecret, endUser?: EndUser | null) {
+  try {
+    await verifyCredentials(env, provider, secret);
+  } catch (err) {
+    if (err instanceof CredentialRejected)
+      emitAuthEvent(env, ctx, {
+        operation: "key_rejected",
+        success: false,
+        provider_config_key: secret.providerConfigKey,
+        connection_id: secret.connectionId,
+        provider: secret.provider,
+        end_user: endUser,
+        error: { code: err.code, message: err.message },
+      });
+    throw err;
+  }
+}
+
+/**
+ * Verify → write the KV secret → insert the index row; if the index refuses
+ * (duplicate race, integration deleted meanwhile) the KV value is removed, so
+ * nothing is half-written.
+ */
+export async function createConnection(env: Env, ctx: BackgroundContext | undefined, input: CreateConnectionInput): Promise<ConnectionRecord> {
+  const registry = registryClient(env);
+  const { integration, provider } = await requireIntegration(env, input.provider_config_key);
+  const connectionId = input.connection_id ?? crypto.randomUUID();
+  if (await registry.getConnection(integration.unique_key, connectionId))
+    throw conflict("connection_exists", `Connection '${connectionId}' already exists for integration '${integration.unique_key}'`);
+
+  const secret: ConnectionSecret = {
+    providerConfigKey: integration.unique_key,
+    connectionId,
+    provider: integration.provider,
+    credentials: { type: "API_KEY", apiKey: input.credentials.apiKey },
+    config: mergeConfig({}, input.connection_config),
+  };
+  await verifyOrReport(env, ctx, provider, secret, input.end_user);
+  await saveConnectionSecret(env, secret);
+
+  const inserted = await registry.insertConnection({
+    id: crypto.randomUUID(),
+    provider_config_key: integration.unique_key,
+    connection_id: connectionId,
+    provider: integration.provider,
+    key_hint: maskSecret(secret.credentials.apiKey),
+    connection_config: indexedConfig(secret.config),
+    metadata: input.metadata ?? {},
+    end_user: input.end_user ?? null,
+    tags: input.tags ?? {},
+  });
+  if (!inserted.ok) {
+    await deleteConnectionSecret(env, integration.unique_key, connectionId);
+    if (inserted.reason === "no_integration") throw integrationNotFound(integration.unique_key);
+    throw conflict("connection_exists", `Connection '${connectionId}' already exists for integration '${integration.unique_key}'`);
+  }
+  emitAuthEvent(env, ctx, {
+    operation: "creation",
+    success: true,
+    provider_config_key: integration.unique_key,
+    connection_id: connectionId,
+    provider: integration.provider,
+    end_user: inserted.value.end_user,
+  });
+  return inserted.value;
+}
+
+/** The stored secret of an indexed connection; its absence means a broken index entry, not a missing connection. */
+export async function requireSecret(env: Env, pck: string, id: string): Promise<ConnectionSecret> {
+  const secret = await loadConnectionSecret(env, pck, id);
+  if (!secret) throw new ApiError(500, "connection_secret_missing", `Connection '${id}' has no stored credentials; delete and re-create it`);
+  return secret;
+}
+
+/**
+ * Rotates the key and/or changes config, metadata, end user, tags. A new key,
+ * organization or project is verified again (same rules as creation) before
+ * anything is written.
+ */
+export async function updateConnection(
+  env: Env,
+  ctx: BackgroundContext | undefined,
+  pck: string,
+  connectionId: string,
+  input: UpdateConnectionInput,
+): Promise<ConnectionRecord> {
+  const registry = registryClient(env);
+  const current = await registry.getConnection(pck, connectionId);
+  if (!current) throw connectionNotFound(pck, connectionId);
+  const patch: ConnectionPatch = {};
+
+  if (input.credentials !== undefined || input.connection_config !== undefined) {
+    const stored = await requireSecret(env, pck, connectionId);
+    const next: ConnectionSecret = {
+      ...stored,
+      credentials: input.credentials ? { type: "API_KEY", apiKey: input.credentials.apiKey } : stored.credentials,
+      config: mergeConfig(stored.config, input.connection_config),
+    };
+    const reverify =
+      next.credentials.apiKey !== stored.credentials.apiKey ||
+      next.config.organization_id !== stored.config.organization_id ||
+      next.config.project_id !== stored.config.project_id;
+    if (reverify) {
+      const provider = getProvider(stored.provider);
+      if (!provider) throw new ApiError(500, "unknown_provider", `Connection '${connectionId}' names unknown provider '${stored.provider}'`);
+      await verifyOrReport(env, ctx, provider, next, current.end_user);
+    }
+    await saveConnectionSecret(env, next);
+    patch.key_hint = maskSecret(next.credentials.apiKey);
+    patch.connection_config = indexedConfig(next.config);
+  }
+  if (input.metadata !== undefined) patch.metadata = input.metadata;
+  if (input.end_user !== undefined) patch.end_user = input.end_user;
+  if (input.tags !== undefined) patch.tags = input.tags;
+
+  const updated = await registry.updateConnection(pck, connectionId, patch);
+  if (!updated) throw connectionNotFound(pck, connectionId);
+  emitAuthEvent(env, ctx, {
+    operation: "update",
+    success: true,
+    provider_config_key: pck,
+    connection_id: connectionId,
+    provider: updated.provider,
+    end_user: updated.end_user,
+  });
+  return updated;
+}
+
+/** Secret first (the proxy stops working at once), then the object's records/jobs, then the index row. */
+async function removeConnection(env: Env, pck: string, connectionId: string): Promise<void> {
+  await deleteConnectionSecret(env, pck, connectionId);
+  await connectionObject(env, pck, connectionId).destroy();
+}
+
+export async function deleteConnection(env: Env, ctx: BackgroundContext | undefined, pck: string, connectionId: string): Promise<void> {
+  const registry = registryClient(env);
+  const current = await registry.getConnection(pck, connectionId);
+  if (!current) throw connectionNotFound(pck, connectionId);
+  await removeConnection(env, pck, connectionId);
+  await registry.deleteConnection(pck, connectionId);
+  emitAuthEvent(env, ctx, {
+    operation: "deletion",
+    success: true,
+    provider_config_key: pck,
+    connection_id: connectionId,
+    provider: current.provider,
+    end_user: current.end_user,
+  });
+}
+
+/** Removes an integration with every connection's secret and Durable Object, then the index at once. */
+export async function deleteIntegration(env: Env, ctx: BackgroundContext | undefined, key: string): Promise<void> {
+  const registry = registryClient(env);
+  const integration = await registry.getIntegration(key);
+  if (!integration) throw integrationNotFound(key);
+  const ids = await registry.integrationConnectionIds(key);
+  for (let i = 0; i < ids.length; i += CLEANUP_BATCH) {
+    await Promise.all(ids.slice(i, i + CLEANUP_BATCH).map((id) => removeConnection(env, key, id)));
+  }
+  await registry.deleteIntegration(key);
+  for (const id of ids)
+    emitAuthEvent(env, ctx, { operation: "deletion", success: true, provider_config_key: key, connection_id: id, provider: integration.provider });
+}
