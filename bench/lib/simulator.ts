@@ -1,0 +1,47 @@
+// The OpenAI simulator as a child process (its own event loop), and its control API.
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { jsonCall } from "./http.ts";
+import { type Child, freePort, startChild, waitFor } from "./procs.ts";
+
+export type Limits = { requests: { limit: number; window_ms: number }; tokens: { limit: number; window_ms: number } };
+
+/** The simulator's built-in key, used if its control API cannot mint one. */
+export const BUILTIN_KEY = "sk-test-good";
+
+export type Simulator = {
+  url: string;
+  child: Child;
+  /** Mints a key with these limits (`POST /__sim/keys`). */
+  createKey: (limits: Limits) => Promise<string>;
+  /** The simulator's counters for a key (`GET /__sim/stats?key=`), as returned. */
+  stats: (key: string) => Promise<unknown>;
+  stop: () => Promise<void>;
+};
+
+export async function startSimulator(root: string, log: (m: string) => void): Promise<Simulator> {
+  const port = await freePort();
+  const cli = resolve(root, "test/simulator/cli.ts");
+  const args = existsSync(cli) ? [cli, "--port", String(port), "--host", "127.0.0.1"] : [resolve(root, "bench/sim-child.ts"), String(port)];
+  log(`simulator: node ${args.map((a) => a.replace(`${root}/`, "")).join(" ")}`);
+  const child = startChild("simulator", process.execPath, args, { cwd: root });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor("the simulator to listen", async () => (await fetch(`${url}/v1/models`, { signal: AbortSignal.timeout(1000) })).status > 0, 20_000, child);
+  return {
+    url,
+    child,
+    createKey: async (limits) => {
+      try {
+        const { json } = await jsonCall<{ key?: string }>("POST", `${url}/__sim/keys`, {}, limits);
+        if (typeof json?.key === "string") return json.key;
+      } catch (err) {
+        log(`simulator: POST /__sim/keys failed (${(err as Error).message.slice(0, 120)}); using ${BUILTIN_KEY}`);
+        return BUILTIN_KEY;
+      }
+      log(`simulator: POST /__sim/keys returned no key; using ${BUILTIN_KEY}`);
+      return BUILTIN_KEY;
+    },
+    stats: async (key) => (await jsonCall<unknown>("GET", `${url}/__sim/stats?key=${encodeURIComponent(key)}`, {})).json,
+    stop: () => child.stop(),
+  };
+}

@@ -1,0 +1,124 @@
+// terapi under workerd two ways: Miniflare on the `wrangler deploy --dry-run`
+// bundle (no extra hop), and `wrangler dev` (with its own proxy worker in front).
+import { randomBytes } from "node:crypto";
+import type { Json } from "miniflare";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { jsonCall } from "./http.ts";
+import { type Child, freePort, startChild, waitFor } from "./procs.ts";
+
+export type TerapiSecrets = { secretKey: string; encryptionKey: string };
+
+export function newSecrets(): TerapiSecrets {
+  return { secretKey: `bench_sk_${randomBytes(16).toString("hex")}`, encryptionKey: `bench:${randomBytes(32).toString("base64")}` };
+}
+
+export type RunningTerapi = {
+  mode: "miniflare" | "wrangler-dev";
+  origin: string;
+  /** The process under which terapi's workerd process(es) run (for RSS). */
+  rootPid: number;
+  /** Runtime output kept for error messages. */
+  tail: () => string;
+  stop: () => Promise<void>;
+};
+
+function isJsonRecord(v: unknown): v is Record<string, Json> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+const wranglerBin = (root: string) => resolve(root, "node_modules/.bin/wrangler");
+const quietWrangler = (tmp: string) => ({ WRANGLER_SEND_METRICS: "false", WRANGLER_LOG_PATH: resolve(tmp, "wrangler-logs"), NO_COLOR: "1", CI: "1" });
+
+/** `wrangler deploy --dry-run --outdir`: the exact bundle a deploy would upload. */
+export async function bundle(root: string, tmp: string): Promise<{ dir: string; ms: number }> {
+  const dir = resolve(tmp, "bundle");
+  const t0 = performance.now();
+  const child = startChild("wrangler deploy --dry-run", wranglerBin(root), ["deploy", "--dry-run", "--outdir", dir], { cwd: root, env: quietWrangler(tmp) });
+  const code = await new Promise<number | null>((r) => child.proc.once("exit", (c) => r(c)));
+  if (code !== 0) throw new Error(`wrangler deploy --dry-run failed (exit ${code}):\n${child.tail()}`);
+  return { dir, ms: performance.now() - t0 };
+}
+
+/** Miniflare with the bindings wrangler.toml declares (KV, SQLite-backed Durable Objects), ephemeral storage. */
+export async function startMiniflare(opts: { root: string; bundleDir: string; simUrl: string; secrets: TerapiSecrets }): Promise<RunningTerapi> {
+  const [{ Miniflare, convertV4MiniflareOptions }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([import("miniflare"), import("wrangler")]);
+  // wrangler's own reading of wrangler.toml: KV, Durable Objects (SQLite per the migrations), vars.
+  // Quiet: it would announce reading .dev.vars, whose secrets are overridden below anyway.
+  const logLevel = process.env.WRANGLER_LOG;
+  process.env.WRANGLER_LOG = "error";
+  const { workerOptions } = unstable_getMiniflareWorkerOptions(resolve(opts.root, "wrangler.toml"));
+  if (logLevel === undefined) delete process.env.WRANGLER_LOG;
+  else process.env.WRANGLER_LOG = logLevel;
+  const configBindings = isJsonRecord(workerOptions.bindings) ? workerOptions.bindings : {};
+  const port = await freePort();
+  const logs: string[] = [];
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      ...workerOptions,
+      // The bundle has no module imports left to classify.
+      modulesRules: undefined,
+      scriptPath: resolve(opts.bundleDir, "index.js"),
+      modules: true,
+      modulesRoot: opts.bundleDir,
+      bindings: {
+        ...configBindings,
+        OPENAI_BASE_URL: opts.simUrl,
+        TERAPI_SECRET_KEY: opts.secrets.secretKey,
+        TERAPI_ENCRYPTION_KEY: opts.secrets.encryptionKey,
+      },
+      host: "127.0.0.1",
+      port,
+      // Miniflare's default logs every request through its Node-side loopback: not part of terapi.
+      logRequests: false,
+      handleStructuredLogs: (l) => {
+        logs.push(`[${l.level}] ${l.message}`);
+        if (logs.length > 60) logs.shift();
+      },
+    }),
+  );
+  const url = await mf.ready;
+  return {
+    mode: "miniflare",
+    origin: url.origin,
+    rootPid: process.pid,
+    tail: () => logs.join("\n"),
+    stop: () => mf.dispose(),
+  };
+}
+
+/** `wrangler dev` as a child, local mode, with its storage in the run's temp dir. */
+export async function startWranglerDev(opts: { root: string; tmp: string; simUrl: string; secrets: TerapiSecrets }): Promise<RunningTerapi> {
+  const [port, inspectorPort] = [await freePort(), await freePort()];
+  const args = [
+    "dev",
+    "--local",
+    "--ip", "127.0.0.1",
+    "--port", String(port),
+    "--inspector-port", String(inspectorPort),
+    "--persist-to", resolve(opts.tmp, "wrangler-state"),
+    "--show-interactive-dev-session=false",
+    "--live-reload=false",
+    "--log-level", "warn",
+    "--var", `OPENAI_BASE_URL:${opts.simUrl}`,
+    "--var", `TERAPI_SECRET_KEY:${opts.secrets.secretKey}`,
+    "--var", `TERAPI_ENCRYPTION_KEY:${opts.secrets.encryptionKey}`,
+  ];
+  const child: Child = startChild("wrangler dev", wranglerBin(opts.root), args, { cwd: opts.root, env: quietWrangler(opts.tmp) });
+  const origin = `http://127.0.0.1:${port}`;
+  await waitFor("wrangler dev to serve /health", async () => (await fetch(`${origin}/health`, { signal: AbortSignal.timeout(2000) })).ok, 60_000, child);
+  return { mode: "wrangler-dev", origin, rootPid: child.proc.pid ?? 0, tail: child.tail, stop: child.stop };
+}
+
+/** Creates the integration and a connection through terapi's own API. */
+export async function createIntegration(origin: string, secretKey: string, uniqueKey: string): Promise<void> {
+  await jsonCall("POST", `${origin}/integrations`, { authorization: `Bearer ${secretKey}` }, { unique_key: uniqueKey, provider: "openai" });
+}
+
+export async function createConnection(origin: string, secretKey: string, integration: string, connectionId: string, apiKey: string): Promise<void> {
+  await jsonCall("POST", `${origin}/connections`, { authorization: `Bearer ${secretKey}` }, {
+    provider_config_key: integration,
+    connection_id: connectionId,
+    credentials: { type: "API_KEY", apiKey },
+  });
+}

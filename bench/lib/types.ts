@@ -1,0 +1,63 @@
+import type { RequestSpec, Target } from "./http.ts";
+import type { Simulator } from "./simulator.ts";
+
+export type Mode = "miniflare" | "wrangler-dev";
+
+/** One line of the results table. `direct` is null where only terapi makes sense. */
+export type Row = {
+  scenario: string;
+  metric: string;
+  unit: "ms" | "req/s" | "count" | "s" | "MiB" | "records/s";
+  direct: number | null;
+  terapi: number | null;
+  /** How terapi is compared with direct: both as a ratio, and for latencies also the difference. */
+  compare: "added" | "ratio" | "none";
+  target?: { text: string; pass: boolean };
+  note?: string;
+};
+
+export type ScenarioResult = {
+  rows: Row[];
+  /** Anything that makes the figures untrustworthy (non-2xx, transport errors): the run exits non-zero. */
+  errors: string[];
+  /** Set when the scenario could not run here (feature not built yet, no time left): not an error. */
+  skipped?: string;
+  /** Raw figures for results.json. */
+  details?: Record<string, unknown>;
+};
+
+/** Everything a scenario needs; both targets take the same requests through the same client. */
+export type BenchContext = {
+  mode: Mode;
+  quick: boolean;
+  /** The simulator directly, with the benchmark key. */
+  direct: Target;
+  /** terapi's proxy (`<origin>/proxy`) with the secret key and the connection headers. */
+  terapi: Target;
+  terapiOrigin: string;
+  /** The request the latency scenarios send (a small chat completion; GET /health in --smoke). */
+  request: (stream: boolean) => RequestSpec;
+  secretKey: string;
+  integration: string;
+  connectionId: string;
+  simKey: string;
+  sim: Simulator;
+  /** Creates one more connection (e.g. on a key with small limits) on the same integration. */
+  createConnection: (connectionId: string, apiKey: string) => Promise<void>;
+  /** performance.now() by which the whole run must be done. */
+  deadline: number;
+  log: (msg: string) => void;
+};
+
+/**
+ * A benchmark scenario. To add one (e.g. the sync figures), export a Scenario
+ * and list it in bench/scenarios/index.ts; it runs against each mode it names.
+ */
+export type Scenario = {
+  id: string;
+  title: string;
+  modes: Mode[];
+  /** Rough upper bound of the scenario's run time, to skip it rather than overrun the deadline. */
+  budgetMs: (quick: boolean) => number;
+  run: (ctx: BenchContext) => Promise<ScenarioResult>;
+};

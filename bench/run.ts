@@ -1,0 +1,236 @@
+#!/usr/bin/env node
+// `npm run bench`: terapi against calling the OpenAI simulator directly, in one
+// bounded run. See bench/README.md for what it measures and how.
+//
+//   npm run bench                    full run (< 3 minutes)
+//   npm run bench -- --quick         fewer requests (≈ 1 minute)
+//   npm run bench -- --no-wrangler-dev   skip the second table
+//   npm run bench -- --only=a,c      some scenarios only
+//   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { jsonCall, type RequestSpec, type Target } from "./lib/http.ts";
+import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, waitFor, workerdRss } from "./lib/procs.ts";
+import { renderTable, versus } from "./lib/report.ts";
+import { type Simulator, startSimulator } from "./lib/simulator.ts";
+import {
+  bundle,
+  createConnection,
+  createIntegration,
+  newSecrets,
+  type RunningTerapi,
+  startMiniflare,
+  startWranglerDev,
+} from "./lib/terapi.ts";
+import type { BenchContext, Mode, Row } from "./lib/types.ts";
+import { chatRequest } from "./scenarios/common.ts";
+import { scenarios } from "./scenarios/index.ts";
+
+const root = resolve(import.meta.dirname, "..");
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(`--${name}`);
+const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
+const quick = flag("quick");
+const smoke = flag("smoke");
+const withWranglerDev = !flag("no-wrangler-dev");
+const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 170_000);
+/** Don't start the wrangler dev table with less than this left. */
+const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
+
+const t0 = performance.now();
+const deadline = t0 + DEADLINE_MS;
+const log = (m: string) => process.stderr.write(`[bench +${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
+
+type ModeResult = {
+  mode: Mode;
+  origin: string;
+  startup_ms: number;
+  rows: Row[];
+  skipped: string[];
+  details: Record<string, unknown>;
+};
+
+const startedAt = new Date();
+const modeResults: ModeResult[] = [];
+const errors: string[] = [];
+let sim: Simulator | undefined;
+let terapi: RunningTerapi | undefined;
+const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-bench-"));
+let finishing = false;
+
+function git(args: string[]): string {
+  try {
+    return execFileSync("git", args, { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return "";
+  }
+}
+
+async function finish(code: number): Promise<never> {
+  if (finishing) process.exit(code);
+  finishing = true;
+  await Promise.race([
+    (async () => {
+      await terapi?.stop().catch(() => {});
+      await sim?.stop().catch(() => {});
+      await stopAllChildren();
+    })(),
+    sleep(8_000),
+  ]);
+  const targets = modeResults.flatMap((m) => m.rows.filter((r) => r.target).map((r) => ({ mode: m.mode, scenario: r.scenario, metric: r.metric, target: r.target?.text, pass: r.target?.pass })));
+  const json = {
+    started_at: startedAt.toISOString(),
+    duration_s: Number(((performance.now() - t0) / 1000).toFixed(1)),
+    git: { commit: git(["rev-parse", "--short", "HEAD"]), dirty: git(["status", "--porcelain", "--", "src", "wrangler.toml"]) !== "" },
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
+    options: { quick, smoke, only: only ?? null, wrangler_dev: withWranglerDev },
+    modes: modeResults.map((m) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
+    targets,
+    errors,
+    exit_code: code,
+  };
+  const out = resolve(root, "bench/results.json");
+  writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+  const passed = targets.filter((t) => t.pass).length;
+  process.stdout.write(`\ntargets: ${passed}/${targets.length} PASS${targets.length > passed ? ` (${targets.filter((t) => !t.pass).map((t) => `${t.mode} ${t.scenario} ${t.metric}`).join("; ")} missed)` : ""}\n`);
+  if (errors.length) process.stdout.write(`\nERRORS (exit ${code}):\n${errors.map((e) => `- ${e}`).join("\n")}\n`);
+  process.stdout.write(`results: ${out} (${json.duration_s} s)\n`);
+  rmSync(tmp, { recursive: true, force: true });
+  process.exit(code);
+}
+
+process.on("exit", killAllChildrenSync);
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    errors.push(`interrupted by ${sig}`);
+    void finish(130);
+  });
+}
+setTimeout(() => {
+  errors.push(`deadline of ${DEADLINE_MS / 1000} s reached; the figures so far are in the table`);
+  void finish(2);
+}, DEADLINE_MS + 5_000).unref();
+
+async function runMode(mode: Mode, s: Simulator, simKey: string, bundleDir: string): Promise<void> {
+  const secrets = newSecrets();
+  const tStart = performance.now();
+  log(`${mode}: starting terapi`);
+  terapi = mode === "miniflare" ? await startMiniflare({ root, bundleDir, simUrl: s.url, secrets }) : await startWranglerDev({ root, tmp, simUrl: s.url, secrets });
+  const t = terapi;
+  await waitFor(`${mode} to serve /health`, async () => (await fetch(`${t.origin}/health`)).ok, 30_000);
+  const startupMs = performance.now() - tStart;
+  log(`${mode}: terapi at ${t.origin} (started in ${(startupMs / 1000).toFixed(1)} s)`);
+
+  const result: ModeResult = { mode, origin: t.origin, startup_ms: Math.round(startupMs), rows: [], skipped: [], details: {} };
+  modeResults.push(result);
+
+  const integration = "openai-bench";
+  const connectionId = "bench-tenant";
+  const auth = { authorization: `Bearer ${secrets.secretKey}` };
+  let request: (stream: boolean) => RequestSpec = chatRequest;
+  let direct: Target = { name: "direct", base: s.url, headers: { authorization: `Bearer ${simKey}` } };
+  let proxied: Target = { name: "terapi", base: `${t.origin}/proxy`, headers: { ...auth, "connection-id": connectionId, "provider-config-key": integration } };
+  if (smoke) {
+    request = () => ({ method: "GET", path: "" });
+    direct = { ...direct, base: `${s.url}/v1/models` };
+    proxied = { ...proxied, base: `${t.origin}/health` };
+  } else {
+    await createIntegration(t.origin, secrets.secretKey, integration);
+    await createConnection(t.origin, secrets.secretKey, integration, connectionId, simKey);
+    // One proxied call to check the wiring before measuring anything.
+    const probe = await fetch(`${proxied.base}/v1/models`, { headers: proxied.headers });
+    const body = await probe.text();
+    if (!probe.ok) throw new Error(`${mode}: GET /proxy/v1/models → ${probe.status}: ${body.slice(0, 300)}`);
+    log(`${mode}: integration ${integration} and connection ${connectionId} created; proxy answers`);
+  }
+
+  await sleep(500);
+  const idle = workerdRss(t.rootPid);
+  const sampler = rssSampler(t.rootPid);
+  const ctx: BenchContext = {
+    mode,
+    quick,
+    direct,
+    terapi: proxied,
+    terapiOrigin: t.origin,
+    request,
+    secretKey: secrets.secretKey,
+    integration,
+    connectionId,
+    simKey,
+    sim: s,
+    createConnection: (id, apiKey) => createConnection(t.origin, secrets.secretKey, integration, id, apiKey),
+    deadline,
+    log,
+  };
+
+  for (const sc of scenarios) {
+    if (!sc.modes.includes(mode) || (only && !only.includes(sc.id))) continue;
+    if (smoke && !["a", "b"].includes(sc.id)) continue;
+    const left = deadline - performance.now();
+    if (left < sc.budgetMs(quick)) {
+      result.skipped.push(`${sc.title}: not enough time left (${(left / 1000).toFixed(0)} s)`);
+      continue;
+    }
+    log(`${mode}: ${sc.title}`);
+    const tSc = performance.now();
+    try {
+      const r = await sc.run(ctx);
+      result.rows.push(...r.rows);
+      if (r.skipped) result.skipped.push(`${sc.title}: ${r.skipped}`);
+      if (r.details) result.details[sc.id] = r.details;
+      errors.push(...r.errors.map((e) => `${mode}: ${e}`));
+    } catch (err) {
+      errors.push(`${mode}: ${sc.title} threw: ${(err as Error).stack ?? String(err)}`.slice(0, 1500));
+    }
+    log(`${mode}: ${sc.title} done in ${((performance.now() - tSc) / 1000).toFixed(1)} s`);
+  }
+
+  sampler.stop();
+  const after = workerdRss(t.rootPid);
+  const mem = (metric: string, v: number, note?: string): Row => ({ scenario: "memory (workerd RSS)", metric, unit: "MiB", direct: null, terapi: v, compare: "none", note });
+  const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
+  result.rows.push(
+    mem("idle, after set-up", idle.mib, procs),
+    mem("peak during the load", Math.max(sampler.peak(), after.mib), `+${(Math.max(sampler.peak(), after.mib) - idle.mib).toFixed(1)} MiB vs idle`),
+    mem("after the load", after.mib, `+${(after.mib - idle.mib).toFixed(1)} MiB vs idle`),
+  );
+  result.details.memory = { idle_mib: idle.mib, peak_mib: sampler.peak(), after_mib: after.mib, workerd_processes: idle.processes };
+
+  const label = mode === "miniflare" ? "terapi on workerd via Miniflare (the deploy bundle, no extra hop)" : "terapi under `wrangler dev` (its proxy worker adds a hop)";
+  process.stdout.write(`\n${renderTable(`${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`, result.rows, result.skipped)}\n`);
+  log(`${mode}: stopping terapi`);
+  await t.stop();
+  terapi = undefined;
+}
+
+async function main(): Promise<void> {
+  log(`terapi benchmark${quick ? " (quick)" : ""}${smoke ? " (smoke)" : ""}; temp dir ${tmp}`);
+  const [s, b] = await Promise.all([startSimulator(root, log), bundle(root, tmp)]);
+  sim = s;
+  log(`simulator at ${s.url}; bundle built in ${(b.ms / 1000).toFixed(1)} s`);
+  const simKey = await s.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
+  log(`simulator key ${simKey.slice(0, 12)}…`);
+  // The direct side must work before anything is compared with it.
+  await jsonCall("GET", `${s.url}/v1/models`, { authorization: `Bearer ${simKey}` });
+
+  await runMode("miniflare", s, simKey, b.dir);
+  if (withWranglerDev) {
+    const left = deadline - performance.now();
+    if (left >= WRANGLER_DEV_MIN_MS) await runMode("wrangler-dev", s, simKey, b.dir);
+    else process.stdout.write(`\n(skipped) wrangler dev table: ${(left / 1000).toFixed(0)} s left of the ${DEADLINE_MS / 1000} s budget\n`);
+  }
+}
+
+main().then(
+  () => finish(errors.length ? 1 : 0),
+  (err: unknown) => {
+    errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    const tail = terapi?.tail();
+    if (tail) errors.push(`terapi runtime output:\n${tail}`);
+    return finish(1);
+  },
+);
