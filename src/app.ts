@@ -4,10 +4,13 @@ import { secretKeyAuth } from "./middleware/secret-key-auth";
 import { createRouter } from "./openapi";
 import { mountDocs } from "./routes/docs";
 import { connectionRoutes } from "./routes/connections";
+import { environmentRoutes } from "./routes/environment";
 import { environmentSecretRoutes } from "./routes/environment-admin";
 import { healthRoutes } from "./routes/health";
 import { integrationRoutes } from "./routes/integrations";
 import { proxyRoutes } from "./routes/proxy";
+import { webhookDeliveryRoutes } from "./routes/webhook-deliveries";
+import { inboundWebhookRoutes } from "./routes/webhooks";
 
 /** Management API bodies are small JSON; the proxy streams and has its own rules. */
 const MANAGEMENT_BODY_LIMIT = 1024 * 1024;
@@ -21,6 +24,7 @@ export function createApp() {
   // Public: health, docs, openapi.json, the connect page, inbound webhooks.
   app.route("/", healthRoutes);
   mountDocs(app);
+  app.route("/", inboundWebhookRoutes);
 
   // Everything else needs the secret key.
   const api = createRouter();
@@ -38,6 +42,8 @@ export function createApp() {
   );
   api.route("/integrations", integrationRoutes);
   api.route("/connections", connectionRoutes);
+  api.route("/environment", environmentRoutes);
+  api.route("/webhook-deliveries", webhookDeliveryRoutes);
   api.route("/environment/secrets", environmentSecretRoutes);
   app.route("/", api);
   return app;

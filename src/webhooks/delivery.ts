@@ -1,0 +1,132 @@
+/**
+ * One delivery attempt to a user's webhook URL and the retry policy around it.
+ * Pure functions plus one `fetch`: the outbox decides when to call them.
+ */
+
+/** Deliveries are retried for this long after they are created (or redelivered), then marked failed. */
+export const DELIVERY_WINDOW_MS = 24 * 60 * 60 * 1000;
+export const ATTEMPT_TIMEOUT_MS = 10_000;
+export const RESPONSE_SNIPPET_BYTES = 1024;
+const BACKOFF_BASE_MS = 5_000;
+const BACKOFF_CAP_MS = 60 * 60 * 1000;
+/** Full jitter may draw ~0; a floor keeps a failing receiver from being hammered. */
+const BACKOFF_FLOOR_MS = 1_000;
+
+export type AttemptOutcome = "delivered" | "retry" | "failed";
+
+export type AttemptResult = {
+  outcome: AttemptOutcome;
+  status_code: number | null;
+  duration_ms: number;
+  response_snippet: string | null;
+  error: string | null;
+  /** From a 429's (or 503's) `Retry-After`, when present. */
+  retry_after_ms: number | null;
+};
+
+/**
+ * 2xx delivered; 5xx and 429 retried; any other status (other 4xx, and 3xx:
+ * redirects are not followed, since the signature covers the body and not the
+ * URL and a redirect usually means a misconfigured URL) fails without retry —
+ * fix the URL, then redeliver.
+ */
+export function classifyStatus(status: number): AttemptOutcome {
+  if (status >= 200 && status < 300) return "delivered";
+  if (status === 429 || status >= 500) return "retry";
+  return "failed";
+}
+
+/** Exponential backoff with full jitter: uniform in [floor, min(cap, base·2^(n-1))] after the n-th failed attempt. */
+export function backoffDelayMs(failedAttempts: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failedAttempts - 1));
+  return Math.max(BACKOFF_FLOOR_MS, Math.floor(random() * ceiling));
+}
+
+/** The highest delay `backoffDelayMs` can return after n failed attempts (tests check alarms against it). */
+export function maxBackoffDelayMs(failedAttempts: number): number {
+  return Math.max(BACKOFF_FLOOR_MS, Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failedAttempts - 1)));
+}
+
+/** `Retry-After` as delay-seconds or an HTTP date; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | null {
+  if (!value) return null;
+  const trimmed = value.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const date = Date.parse(trimmed);
+  if (Number.isNaN(date)) return null;
+  return Math.max(0, date - now);
+}
+
+/** When to try again after a retryable failure; null when that falls past the deadline. */
+export function nextAttemptAt(result: AttemptResult, failedAttempts: number, now: number, deadline: number): number | null {
+  const backoff = backoffDelayMs(failedAttempts);
+  const delay = result.retry_after_ms !== null ? Math.max(result.retry_after_ms, BACKOFF_FLOOR_MS) : backoff;
+  const at = now + delay;
+  return at > deadline ? null : at;
+}
+
+export type DeliveryRequest = {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+};
+
+/** POSTs once, never following redirects, and reports what happened (never throws). */
+export async function attemptDelivery(request: DeliveryRequest, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<AttemptResult> {
+  const started = Date.now();
+  try {
+    const res = await fetch(request.url, {
+      method: "POST",
+      headers: request.headers,
+      body: request.body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const snippet = await readSnippet(res, RESPONSE_SNIPPET_BYTES);
+    const outcome = classifyStatus(res.status);
+    return {
+      outcome,
+      status_code: res.status,
+      duration_ms: Date.now() - started,
+      response_snippet: snippet,
+      error: outcome === "failed" && res.status >= 300 && res.status < 400 ? "redirect not followed" : null,
+      retry_after_ms: outcome === "retry" ? parseRetryAfter(res.headers.get("retry-after"), Date.now()) : null,
+    };
+  } catch (err) {
+    const timedOut = err instanceof Error && (err.name === "TimeoutError" || err.name === "AbortError");
+    return {
+      outcome: "retry",
+      status_code: null,
+      duration_ms: Date.now() - started,
+      response_snippet: null,
+      error: timedOut ? `timeout after ${timeoutMs} ms` : `network error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500),
+      retry_after_ms: null,
+    };
+  }
+}
+
+/** Up to `limit` bytes of the response as text; the rest is cancelled, not read. */
+async function readSnippet(res: Response, limit: number): Promise<string | null> {
+  if (!res.body) return null;
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  try {
+    while (size < limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      size += value.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.length;
+  }
+  const text = new TextDecoder().decode(all.subarray(0, limit));
+  return text.length ? text : null;
+}
