@@ -1,0 +1,85 @@
+import type { Ctx, Route } from "../http.ts";
+import { missingParam, sendError, sendJson } from "../http.ts";
+import { streamSse } from "../sse.ts";
+import type { SseEvent } from "../sse.ts";
+import { complete, estimateTokens, modelOf } from "../text.ts";
+import type { Completion } from "../text.ts";
+import { isObj, newId, nowSec, str } from "../util.ts";
+import type { Obj } from "../util.ts";
+
+const FINGERPRINT = "fp_sim0000001";
+
+function usage(c: Completion): object {
+  return {
+    prompt_tokens: c.promptTokens,
+    completion_tokens: c.completionTokens,
+    total_tokens: c.promptTokens + c.completionTokens,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+/** The chat.completion object for a request body (also used by batches). */
+export function chatCompletion(body: Obj, model: string): object {
+  const c = complete(body);
+  return {
+    id: newId("chatcmpl-", 29),
+    object: "chat.completion",
+    created: nowSec(),
+    model,
+    choices: [{ index: 0, message: { role: "assistant", content: c.text, refusal: null, annotations: [] }, logprobs: null, finish_reason: c.truncated ? "length" : "stop" }],
+    usage: usage(c),
+    service_tier: "default",
+    system_fingerprint: FINGERPRINT,
+  };
+}
+
+/** Validates a chat request; sends the 400 and returns false when invalid. */
+function validate(ctx: Ctx): boolean {
+  const b = ctx.json;
+  if (!str(b, "model")) {
+    sendError(ctx, 400, "you must provide a model parameter", "invalid_request_error", "model", null);
+    return false;
+  }
+  if (!Array.isArray(b.messages)) {
+    missingParam(ctx, "messages");
+    return false;
+  }
+  if (b.messages.length === 0) {
+    sendError(ctx, 400, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "invalid_request_error", "messages", "empty_array");
+    return false;
+  }
+  return true;
+}
+
+function stream(ctx: Ctx, model: string): Promise<void> {
+  const c = complete(ctx.json);
+  const so = ctx.json.stream_options;
+  const includeUsage = isObj(so) && so.include_usage === true;
+  const id = newId("chatcmpl-", 29);
+  const created = nowSec();
+  const head = `{"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":"${FINGERPRINT}",`;
+  const tail = includeUsage ? `,"usage":null}` : "}";
+  const choice = (delta: object, finish: string | null) => `"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${finish ? `"${finish}"` : "null"}}]`;
+  const events: SseEvent[] = [{ data: head + choice({ role: "assistant", content: "", refusal: null }, null) + tail }];
+  for (const part of c.chunks) events.push({ data: head + choice({ content: part }, null) + tail });
+  events.push({ data: head + choice({}, c.truncated ? "length" : "stop") + tail });
+  if (includeUsage) events.push({ data: head + `"choices":[],"usage":${JSON.stringify(usage(c))}}` });
+  events.push({ data: "[DONE]" });
+  return streamSse(ctx, events);
+}
+
+export const chatRoutes: Route[] = [
+  {
+    method: "POST",
+    path: "/v1/chat/completions",
+    tokens: estimateTokens,
+    model: modelOf,
+    handler: (ctx) => {
+      if (!validate(ctx)) return;
+      const model = ctx.json.model as string;
+      if (ctx.json.stream === true) return stream(ctx, model);
+      sendJson(ctx, 200, chatCompletion(ctx.json, model));
+    },
+  },
+];

@@ -1,0 +1,65 @@
+import type { Ctx } from "./http.ts";
+import { charTokens, num, textOf } from "./util.ts";
+import type { Obj } from "./util.ts";
+
+export const DEFAULT_MAX_TOKENS = 256;
+
+/** Input characters of a chat/responses/embeddings request (messages, input, instructions). */
+export function inputChars(body: Obj): number {
+  let n = 0;
+  for (const s of textOf(body.messages ?? body.input ?? "")) n += s.length;
+  if (typeof body.instructions === "string") n += body.instructions.length;
+  return n;
+}
+
+export function maxTokensOf(body: Obj): number {
+  return num(body, "max_completion_tokens") ?? num(body, "max_tokens") ?? num(body, "max_output_tokens") ?? DEFAULT_MAX_TOKENS;
+}
+
+/** Token estimate for the token window: ceil(chars/4) of the input + max tokens (or default). */
+export function estimateTokens(ctx: Ctx): number {
+  return charTokens(inputChars(ctx.json)) + maxTokensOf(ctx.json);
+}
+
+export function modelOf(ctx: Ctx): string {
+  const m = ctx.json?.model;
+  return typeof m === "string" ? m : "default";
+}
+
+/** Last user text of a chat/responses request. */
+function lastUserText(body: Obj): string {
+  const src = body.messages ?? body.input;
+  if (typeof src === "string") return src;
+  if (Array.isArray(src)) {
+    for (let i = src.length - 1; i >= 0; i--) {
+      const parts = textOf(src[i]);
+      if (parts.length) return parts.join(" ");
+    }
+  }
+  return "";
+}
+
+export interface Completion {
+  text: string;
+  chunks: string[];
+  promptTokens: number;
+  completionTokens: number;
+  truncated: boolean;
+}
+
+/** Deterministic echo-like answer, split into word chunks for streams. */
+export function complete(body: Obj): Completion {
+  const said = lastUserText(body).replace(/\s+/g, " ").trim().slice(0, 200);
+  let text = `This is a simulated response to: ${said || "(empty)"}`;
+  const max = maxTokensOf(body);
+  let truncated = false;
+  if (charTokens(text.length) > max) {
+    text = text.slice(0, Math.max(1, max * 4));
+    truncated = true;
+  }
+  const words = text.split(/(?<= )/);
+  const per = Math.max(1, Math.ceil(words.length / 8));
+  const chunks: string[] = [];
+  for (let i = 0; i < words.length; i += per) chunks.push(words.slice(i, i + per).join(""));
+  return { text, chunks, promptTokens: Math.max(1, charTokens(inputChars(body))), completionTokens: charTokens(text.length), truncated };
+}
