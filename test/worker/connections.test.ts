@@ -1,0 +1,419 @@
+import { SELF, env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { connectionObject } from "../../src/durable-objects/stubs";
+import { parseSealed } from "../../src/crypto";
+import { secretKvKey } from "../../src/store/connection-secret";
+import {
+  AUTH,
+  BASE,
+  call,
+  callWithEnv,
+  createConnection,
+  createIntegration,
+  newMasterKey,
+  simRequests,
+  uid,
+  type Json,
+} from "./support/management";
+
+type Connection = {
+  id: string;
+  connection_id: string;
+  provider_config_key: string;
+  provider: string;
+  credentials: { type: string; apiKey: string };
+  connection_config: Record<string, string>;
+  metadata: Json;
+  end_user: Json | null;
+  tags: Record<string, string>;
+};
+type Page = { connections: Connection[]; next_cursor: string | null };
+
+const ids = (page: Json | null) => (page as Page).connections.map((c) => c.connection_id);
+
+/** Nothing of this connection exists: no KV value, no index row, not listed. */
+async function expectNothingStored(pck: string, id: string) {
+  expect(await env.SECRETS.get(secretKvKey(pck, id))).toBeNull();
+  expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+  expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).not.toContain(id);
+}
+
+describe("POST /connections", () => {
+  it("verifies a good key, stores it encrypted and lists it at once", async () => {
+    const pck = await createIntegration();
+    const id = `tenant-${uid()}`;
+    const res = await createConnection(pck, {
+      connection_id: id,
+      connection_config: { organization_id: "org-abc", project_id: "proj_xyz", webhook_secret: "whsec_c2VjcmV0LXdlYmhvb2s=" },
+      metadata: { plan: "pro", nested: { a: [1, 2] } },
+      end_user: { id: "u-1", email: "ada@example.com", display_name: "Ada" },
+      tags: { region: "eu" },
+    });
+    expect(res.status).toBe(201);
+    expect(res.json).toEqual({
+      id: expect.any(String),
+      connection_id: id,
+      provider_config_key: pck,
+      provider: "openai",
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+      credentials: { type: "API_KEY", apiKey: "…od" },
+      connection_config: { organization_id: "org-abc", project_id: "proj_xyz", webhook_secret: "whse…b2s=" },
+      metadata: { plan: "pro", nested: { a: [1, 2] } },
+      end_user: { id: "u-1", email: "ada@example.com", display_name: "Ada" },
+      tags: { region: "eu" },
+    });
+    expect(res.text).not.toContain("sk-test-good");
+    expect(res.text).not.toContain("c2VjcmV0LXdlYmhvb2s");
+
+    const raw = (await env.SECRETS.get(secretKvKey(pck, id))) as string;
+    expect(raw).not.toContain("sk-test-good");
+    expect(raw).not.toContain("whsec_");
+    expect(parseSealed(raw).kid).toBe("k1");
+
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([id]);
+    const got = await call("GET", `/connections/${id}?provider_config_key=${pck}`);
+    expect(got.json).toEqual(res.json);
+  });
+
+  it("sends the connection's organization and project with the check", async () => {
+    const pck = await createIntegration();
+    const org = `org-${uid()}`;
+    expect((await createConnection(pck, { connection_config: { organization_id: org, project_id: "proj_1" } })).status).toBe(201);
+    const seen = (await simRequests("sk-test-good")).filter((r) => r.headers["openai-organization"] === org);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ method: "GET", path: "/v1/models" });
+    expect(seen[0].headers["openai-project"]).toBe("proj_1");
+  });
+
+  it("reveal=true returns the real key and webhook secret", async () => {
+    const pck = await createIntegration();
+    const id = `r-${uid()}`;
+    await createConnection(pck, { connection_id: id, connection_config: { webhook_secret: "whsec_abcdefghijklmnop" } });
+    const revealed = await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`);
+    expect(revealed.json).toMatchObject({
+      credentials: { type: "API_KEY", apiKey: "sk-test-good" },
+      connection_config: { webhook_secret: "whsec_abcdefghijklmnop" },
+    });
+    const masked = await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=false`);
+    expect(masked.text).not.toContain("sk-test-good");
+  });
+
+  it("refuses a key the provider rejects, with the provider's reason, storing nothing", async () => {
+    const pck = await createIntegration();
+    const id = `bad-${uid()}`;
+    const res = await createConnection(pck, { connection_id: id, credentials: { type: "API_KEY", apiKey: "sk-test-unknown-key-1234" } });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({
+      error: { code: "connection_test_failed", message: expect.stringMatching(/Incorrect API key provided/) },
+    });
+    await expectNothingStored(pck, id);
+  });
+
+  it("accepts a restricted key (403 missing scopes on the check)", async () => {
+    const pck = await createIntegration();
+    const res = await createConnection(pck, { credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } });
+    expect(res.status).toBe(201);
+  });
+
+  it("verifies an admin key on an openai integration through the admin endpoint", async () => {
+    const pck = await createIntegration("openai");
+    const before = (await simRequests("sk-admin-test")).length;
+    const res = await createConnection(pck, { credentials: { type: "API_KEY", apiKey: "sk-admin-test" } });
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({ provider: "openai" });
+    const seen = (await simRequests("sk-admin-test")).slice(before);
+    expect(seen.map((r) => r.path)).toEqual([expect.stringMatching(/^\/v1\/organization\/projects/)]);
+  });
+
+  it("answers 502 upstream_unreachable when the provider cannot be reached", async () => {
+    const pck = await createIntegration();
+    const id = `down-${uid()}`;
+    const res = await callWithEnv({ OPENAI_BASE_URL: "http://127.0.0.1:9" }, "POST", "/connections", {
+      provider_config_key: pck,
+      connection_id: id,
+      credentials: { type: "API_KEY", apiKey: "sk-test-good" },
+    });
+    expect(res.status).toBe(502);
+    expect(res.json).toMatchObject({ error: { code: "upstream_unreachable" } });
+    await expectNothingStored(pck, id);
+  });
+
+  it("404s an unknown integration", async () => {
+    const res = await createConnection("no-such-integration");
+    expect(res.status).toBe(404);
+    expect(res.json).toMatchObject({ error: { code: "integration_not_found" } });
+  });
+
+  it("409s a duplicate connection id and keeps the original", async () => {
+    const pck = await createIntegration();
+    const id = `dup-${uid()}`;
+    expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
+    const dup = await createConnection(pck, { connection_id: id, credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } });
+    expect(dup.status).toBe(409);
+    expect(dup.json).toMatchObject({ error: { code: "connection_exists" } });
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+      credentials: { apiKey: "sk-test-good" },
+    });
+  });
+
+  it("generates a uuid connection id when none is given", async () => {
+    const pck = await createIntegration();
+    const res = await call("POST", "/connections", { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-good" } });
+    expect(res.status).toBe(201);
+    expect((res.json as Connection).connection_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+  });
+
+  it.each([
+    ["a bad connection id", { connection_id: "has space" }],
+    ["a too long connection id", { connection_id: "x".repeat(129) }],
+    ["another credential type", { credentials: { type: "OAUTH2", apiKey: "sk-test-good" } }],
+    ["a missing apiKey", { credentials: { type: "API_KEY" } }],
+    ["wrong types", { metadata: "nope", tags: { a: 1 } }],
+    ["a bad end user email", { end_user: { id: "u", email: "not-an-email" } }],
+  ])("refuses %s with 400 and stores nothing", async (_label, body) => {
+    const pck = await createIntegration();
+    const res = await createConnection(pck, body);
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { code: "invalid_request", message: expect.any(String) } });
+    expect(res.text).not.toContain("sk-test-good");
+    expect((await call("GET", `/connections?provider_config_key=${pck}`)).json).toEqual({ connections: [], next_cursor: null });
+  });
+
+  it("refuses malformed JSON and an oversized body", async () => {
+    const bad = await SELF.fetch(`${BASE}/connections`, {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: '{"provider_config_key": "x", "credentials": {"apiKey": "sk-test-good"',
+    });
+    expect(bad.status).toBe(400);
+    const badText = await bad.text();
+    expect(JSON.parse(badText)).toHaveProperty("error.message");
+    expect(badText).not.toContain("sk-test-good");
+    const pck = await createIntegration();
+    const big = await createConnection(pck, { metadata: { blob: "x".repeat(1024 * 1024) } });
+    expect(big.status).toBe(413);
+    expect(big.json).toMatchObject({ error: { code: "payload_too_large" } });
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([]);
+  });
+
+  it("needs the secret key", async () => {
+    const res = await SELF.fetch(`${BASE}/connections`, { headers: { authorization: "Bearer wrong" } });
+    expect(res.status).toBe(401);
+  });
+});
+
+describe("GET /connections", () => {
+  it("filters by integration, end user and search, and pages with a stable cursor", async () => {
+    const pck = await createIntegration();
+    const other = await createIntegration();
+    const tag = uid();
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const id = `page-${tag}-${i}`;
+      made.push(id);
+      const endUser = i % 2 === 0 ? { id: `eu-${tag}`, email: `even${i}@Example.com`, display_name: `Even ${i}` } : { id: `ou-${tag}` };
+      expect((await createConnection(pck, { connection_id: id, end_user: endUser })).status).toBe(201);
+    }
+    expect((await createConnection(other, { connection_id: `other-${tag}`, end_user: { id: `eu-${tag}` } })).status).toBe(201);
+
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual(made);
+    expect(ids((await call("GET", `/connections?end_user_id=eu-${tag}`)).json)).toEqual([made[0], made[2], made[4], `other-${tag}`]);
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}&end_user_id=eu-${tag}`)).json)).toEqual([made[0], made[2], made[4]]);
+    expect(ids((await call("GET", `/connections?search=${tag}-3`)).json)).toEqual([made[3]]);
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}&search=EVEN2@example`)).json)).toEqual([made[2]]);
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}&search=even 4`)).json)).toEqual([made[4]]);
+    expect(ids((await call("GET", `/connections?search=%25`)).json)).toEqual([]);
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const page = (await call("GET", `/connections?provider_config_key=${pck}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)).json as Page;
+      seen.push(...page.connections.map((c) => c.connection_id));
+      cursor = page.next_cursor;
+      pages++;
+      // A connection created while paging shows up at the end, never twice.
+      if (pages === 1) {
+        made.push(`page-${tag}-late`);
+        await createConnection(pck, { connection_id: `page-${tag}-late` });
+      }
+    } while (cursor);
+    expect(seen).toEqual(made);
+    expect(pages).toBe(3);
+  });
+
+  it.each([["limit=0"], ["limit=1001"], ["limit=abc"], ["cursor=garbage"]])("refuses %s with 400", async (query) => {
+    const res = await call("GET", `/connections?${query}`);
+    expect(res.status).toBe(400);
+    expect(res.json).toHaveProperty("error.code");
+  });
+
+  it("GET one needs provider_config_key and 404s an unknown connection", async () => {
+    const missing = await call("GET", "/connections/x");
+    expect(missing.status).toBe(400);
+    expect(missing.json).toMatchObject({ error: { code: "invalid_request", message: expect.stringContaining("provider_config_key") } });
+    const pck = await createIntegration();
+    const unknown = await call("GET", `/connections/nope?provider_config_key=${pck}`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.json).toMatchObject({ error: { code: "connection_not_found" } });
+  });
+});
+
+describe("PATCH /connections/:id", () => {
+  it("rotates the key after verifying it again", async () => {
+    const pck = await createIntegration();
+    const id = `rot-${uid()}`;
+    await createConnection(pck, { connection_id: id, connection_config: { organization_id: "org-keep" } });
+    const before = (await simRequests("sk-test-restricted")).length;
+    const res = await call("PATCH", `/connections/${id}`, { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } });
+    expect(res.status).toBe(200);
+    expect(res.text).not.toContain("sk-test-restricted");
+    const checks = (await simRequests("sk-test-restricted")).slice(before);
+    expect(checks.map((r) => r.headers["openai-organization"])).toEqual(["org-keep"]);
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+      credentials: { apiKey: "sk-test-restricted" },
+      connection_config: { organization_id: "org-keep" },
+    });
+  });
+
+  it("refuses a rejected key and keeps the old one", async () => {
+    const pck = await createIntegration();
+    const id = `rot-${uid()}`;
+    await createConnection(pck, { connection_id: id });
+    const rawBefore = await env.SECRETS.get(secretKvKey(pck, id));
+    const res = await call("PATCH", `/connections/${id}`, { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-nope-nope-nope" } });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { code: "connection_test_failed" } });
+    expect(await env.SECRETS.get(secretKvKey(pck, id))).toBe(rawBefore);
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({ credentials: { apiKey: "sk-test-good" } });
+  });
+
+  it("changes metadata, end user, tags and config (null clears)", async () => {
+    const pck = await createIntegration();
+    const id = `upd-${uid()}`;
+    await createConnection(pck, { connection_id: id, connection_config: { project_id: "proj_a", webhook_secret: "whsec_aaaaaaaaaaaaaaaa" } });
+    const res = await call("PATCH", `/connections/${id}`, {
+      provider_config_key: pck,
+      metadata: { x: 1 },
+      end_user: { id: "new-user" },
+      tags: { team: "b" },
+      connection_config: { project_id: null, organization_id: "org-new" },
+    });
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({
+      metadata: { x: 1 },
+      end_user: { id: "new-user" },
+      tags: { team: "b" },
+      connection_config: { organization_id: "org-new", webhook_secret: "whse…aaaa" },
+    });
+    expect((res.json as Connection).connection_config).not.toHaveProperty("project_id");
+  });
+
+  it("404s an unknown connection", async () => {
+    const pck = await createIntegration();
+    const res = await call("PATCH", `/connections/nope`, { provider_config_key: pck, metadata: {} });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("connection metadata", () => {
+  it("POST replaces, PATCH merges, for one or several connections", async () => {
+    const pck = await createIntegration();
+    const a = `m-${uid()}`;
+    const b = `m-${uid()}`;
+    await createConnection(pck, { connection_id: a, metadata: { keep: true, n: 1 } });
+    await createConnection(pck, { connection_id: b, metadata: { other: "x" } });
+    const get = async (id: string) => ((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).json as Connection).metadata;
+
+    const merged = await call("PATCH", "/connections/metadata", { connection_id: a, provider_config_key: pck, metadata: { n: 2, added: "y" } });
+    expect(merged.status).toBe(200);
+    expect(await get(a)).toEqual({ keep: true, n: 2, added: "y" });
+
+    const replaced = await call("POST", "/connections/metadata", { connection_id: [a, b], provider_config_key: pck, metadata: { only: 1 } });
+    expect(replaced.status).toBe(200);
+    expect(replaced.json).toEqual({ connection_id: [a, b], provider_config_key: pck, metadata: { only: 1 } });
+    expect(await get(a)).toEqual({ only: 1 });
+    expect(await get(b)).toEqual({ only: 1 });
+  });
+
+  it("changes nothing when one of the connections is unknown", async () => {
+    const pck = await createIntegration();
+    const a = `m-${uid()}`;
+    await createConnection(pck, { connection_id: a, metadata: { v: 1 } });
+    const res = await call("POST", "/connections/metadata", { connection_id: [a, "ghost"], provider_config_key: pck, metadata: { v: 2 } });
+    expect(res.status).toBe(404);
+    expect(res.json).toMatchObject({ error: { code: "connection_not_found", message: expect.stringContaining("ghost") } });
+    expect(((await call("GET", `/connections/${a}?provider_config_key=${pck}`)).json as Connection).metadata).toEqual({ v: 1 });
+  });
+
+  it("validates the body", async () => {
+    const res = await call("PATCH", "/connections/metadata", { connection_id: [], provider_config_key: "x", metadata: [] });
+    expect(res.status).toBe(400);
+  });
+});
+
+describe("DELETE /connections/:id", () => {
+  it("removes the secret, the index row and the connection's object", async () => {
+    const pck = await createIntegration();
+    const id = `del-${uid()}`;
+    await createConnection(pck, { connection_id: id });
+    await runInDurableObject(connectionObject(env, pck, id), async (_o, state) => state.storage.put("pending", 1));
+
+    expect((await call("DELETE", `/connections/${id}`)).status).toBe(400);
+    const res = await call("DELETE", `/connections/${id}?provider_config_key=${pck}`);
+    expect(res.status).toBe(204);
+    await expectNothingStored(pck, id);
+    expect(await runInDurableObject(connectionObject(env, pck, id), async (_o, state) => (await state.storage.list()).size)).toBe(0);
+    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+    // The id is free again.
+    expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
+  });
+});
+
+describe("master key rotation", () => {
+  it("keeps every connection usable and moves values to the new kid", async () => {
+    const pck = await createIntegration();
+    const old = `old-${uid()}`;
+    await createConnection(pck, { connection_id: old });
+    const k1 = env.TERAPI_ENCRYPTION_KEY;
+    const k2 = `k2:${newMasterKey()}`;
+    const rotated = { TERAPI_ENCRYPTION_KEY: `${k2},${k1}` };
+
+    expect((await callWithEnv(rotated, "GET", `/connections/${old}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+      credentials: { apiKey: "sk-test-good" },
+    });
+    const fresh = `new-${uid()}`;
+    expect((await callWithEnv(rotated, "POST", "/connections", { provider_config_key: pck, connection_id: fresh, credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } })).status).toBe(201);
+    expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, fresh))) as string).kid).toBe("k2");
+    expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, old))) as string).kid).toBe("k1");
+
+    const pass = await callWithEnv(rotated, "POST", "/environment/secrets/reencrypt");
+    expect(pass.status).toBe(200);
+    expect(pass.json).toMatchObject({ reencrypted: expect.any(Number), total: expect.any(Number), failed: 0 });
+    expect(pass.json?.reencrypted as number).toBeGreaterThanOrEqual(1);
+    expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, old))) as string).kid).toBe("k2");
+    expect((await callWithEnv(rotated, "POST", "/environment/secrets/reencrypt")).json).toMatchObject({ reencrypted: 0 });
+
+    // The old key can go now.
+    const onlyNew = { TERAPI_ENCRYPTION_KEY: k2 };
+    for (const [id, key] of [[old, "sk-test-good"], [fresh, "sk-test-restricted"]])
+      expect((await callWithEnv(onlyNew, "GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+        credentials: { apiKey: key },
+      });
+    // Back to k1 for the rest of the file.
+    expect((await callWithEnv({ TERAPI_ENCRYPTION_KEY: `${k1},${k2}` }, "POST", "/environment/secrets/reencrypt")).status).toBe(200);
+  });
+
+  it("a malformed key ring is a clear 500 without key material", async () => {
+    const pck = await createIntegration();
+    const res = await callWithEnv({ TERAPI_ENCRYPTION_KEY: "k1:c2hvcnQ=" }, "POST", "/connections", {
+      provider_config_key: pck,
+      credentials: { type: "API_KEY", apiKey: "sk-test-good" },
+    });
+    expect(res.status).toBe(500);
+    expect(res.json).toMatchObject({ error: { code: "encryption_not_configured", message: expect.stringContaining("TERAPI_ENCRYPTION_KEY") } });
+    expect(JSON.stringify(res.json)).not.toContain("c2hvcnQ");
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([]);
+  });
+});

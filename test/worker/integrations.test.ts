@@ -1,0 +1,122 @@
+import { SELF, env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { connectionObject } from "../../src/durable-objects/stubs";
+import { secretKvKey } from "../../src/store/connection-secret";
+import { AUTH, BASE, call, createConnection, createIntegration, uid } from "./support/management";
+
+describe("management API secret key", () => {
+  it("refuses a missing or wrong key, accepts the current and the rotated one", async () => {
+    expect((await SELF.fetch(`${BASE}/integrations`)).status).toBe(401);
+    const wrong = await SELF.fetch(`${BASE}/integrations`, { headers: { authorization: "Bearer nope" } });
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ error: { code: "unauthorized" } });
+    const current = await SELF.fetch(`${BASE}/integrations`, { headers: AUTH });
+    expect(current.status).toBe(200);
+    const previous = await SELF.fetch(`${BASE}/integrations`, { headers: { authorization: "Bearer test-secret-key-previous" } });
+    expect(previous.status).toBe(200);
+  });
+});
+
+describe("integrations", () => {
+  it("creates, gets, lists, renames", async () => {
+    const key = `openai-${uid()}`;
+    const created = await call("POST", "/integrations", { unique_key: key, provider: "openai" });
+    expect(created.status).toBe(201);
+    expect(created.json).toEqual({
+      data: {
+        unique_key: key,
+        provider: "openai",
+        display_name: "OpenAI",
+        created_at: expect.any(String),
+        updated_at: expect.any(String),
+      },
+    });
+    expect((await call("GET", `/integrations/${key}`)).json).toEqual(created.json);
+    const list = await call("GET", "/integrations");
+    expect((list.json?.data as { unique_key: string }[]).map((i) => i.unique_key)).toContain(key);
+    const renamed = await call("PATCH", `/integrations/${key}`, { display_name: "OpenAI EU" });
+    expect(renamed.status).toBe(200);
+    expect(renamed.json).toMatchObject({ data: { unique_key: key, display_name: "OpenAI EU" } });
+    expect((await call("GET", `/integrations/${key}`)).json).toMatchObject({ data: { display_name: "OpenAI EU" } });
+  });
+
+  it("refuses a duplicate key with 409", async () => {
+    const key = await createIntegration();
+    const dup = await call("POST", "/integrations", { unique_key: key, provider: "openai-admin", display_name: "x" });
+    expect(dup.status).toBe(409);
+    expect(dup.json).toMatchObject({ error: { code: "integration_exists" } });
+    expect((await call("GET", `/integrations/${key}`)).json).toMatchObject({ data: { provider: "openai" } });
+  });
+
+  it.each([
+    ["unknown provider", { unique_key: "x-unknown", provider: "nope" }, "unknown_provider"],
+    ["bad unique_key", { unique_key: "has space", provider: "openai" }, "invalid_request"],
+    ["too long unique_key", { unique_key: "a".repeat(65), provider: "openai" }, "invalid_request"],
+    ["wrong types", { unique_key: 42, provider: ["openai"] }, "invalid_request"],
+    ["missing fields", {}, "invalid_request"],
+  ])("refuses %s with 400", async (_label, body, code) => {
+    const res = await call("POST", "/integrations", body);
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({ error: { code, message: expect.any(String) } });
+  });
+
+  it("refuses malformed JSON (400) and a body that is not JSON (415)", async () => {
+    const bad = await SELF.fetch(`${BASE}/integrations`, {
+      method: "POST",
+      headers: { ...AUTH, "content-type": "application/json" },
+      body: "{not json",
+    });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: { message: expect.stringMatching(/json/i) } });
+    const text = await SELF.fetch(`${BASE}/integrations`, { method: "POST", headers: { ...AUTH, "content-type": "text/plain" }, body: "hi" });
+    expect(text.status).toBe(415);
+    expect(await text.json()).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+    expect((await call("GET", "/integrations")).json?.data).not.toContainEqual(expect.objectContaining({ unique_key: "x-unknown" }));
+  });
+
+  it("refuses a body over 1 MB with 413", async () => {
+    const res = await call("POST", "/integrations", { unique_key: "big", provider: "openai", display_name: "x".repeat(1024 * 1024 + 10) });
+    expect(res.status).toBe(413);
+    expect(res.json).toMatchObject({ error: { code: "payload_too_large" } });
+    expect((await call("GET", "/integrations/big")).status).toBe(404);
+  });
+
+  it("404s an unknown integration on get, patch and delete", async () => {
+    for (const [method, body] of [["GET"], ["PATCH", { display_name: "x" }], ["DELETE"]] as const) {
+      const res = await call(method, "/integrations/does-not-exist", body);
+      expect(res.status).toBe(404);
+      expect(res.json).toMatchObject({ error: { code: "integration_not_found" } });
+    }
+  });
+
+  it("delete removes its connections: KV secrets, index rows and each connection's object", async () => {
+    const key = await createIntegration();
+    const ids = [`a-${uid()}`, `b-${uid()}`];
+    for (const id of ids) expect((await createConnection(key, { connection_id: id })).status).toBe(201);
+    for (const id of ids)
+      await runInDurableObject(connectionObject(env, key, id), async (_o, state) => state.storage.put("job", { pending: true }));
+
+    const res = await call("DELETE", `/integrations/${key}`);
+    expect(res.status).toBe(204);
+    expect((await call("GET", `/integrations/${key}`)).status).toBe(404);
+    expect((await call("GET", `/connections?provider_config_key=${key}`)).json).toEqual({ connections: [], next_cursor: null });
+    for (const id of ids) {
+      expect(await env.SECRETS.get(secretKvKey(key, id))).toBeNull();
+      const left = await runInDurableObject(connectionObject(env, key, id), async (_o, state) => (await state.storage.list()).size);
+      expect(left).toBe(0);
+    }
+    // The key can be used again, empty.
+    expect((await call("POST", "/integrations", { unique_key: key, provider: "openai" })).status).toBe(201);
+    expect((await call("GET", `/connections?provider_config_key=${key}`)).json).toMatchObject({ connections: [] });
+  });
+
+  it("is documented in /openapi.json", async () => {
+    const doc = (await (await SELF.fetch(`${BASE}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(Object.keys(doc.paths["/integrations"]).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(doc.paths["/integrations/{key}"]).sort()).toEqual(["delete", "get", "patch"]);
+    expect(Object.keys(doc.paths["/connections"]).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(doc.paths["/connections/{id}"]).sort()).toEqual(["delete", "get", "patch"]);
+    expect(Object.keys(doc.paths["/connections/metadata"]).sort()).toEqual(["patch", "post"]);
+    expect(doc.paths["/environment/secrets/reencrypt"]).toHaveProperty("post");
+  });
+});
