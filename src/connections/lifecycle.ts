@@ -194,7 +194,7 @@ export async function updateConnection(
   const updated = await registry.updateConnection(pck, connectionId, patch);
   if (!updated) throw connectionNotFound(pck, connectionId);
   emitAuthEvent(env, ctx, {
-    operation: "update",
+    operation: "override",
     success: true,
     provider_config_key: pck,
     connection_id: connectionId,

@@ -1,11 +1,11 @@
 /**
- * "auth" events (Nango's name): a connection was created, updated, deleted, or
- * its key was rejected by the provider. The hook point the outgoing-webhooks
- * issue delivers from; it never carries credentials.
+ * "auth" events: a connection was created, updated (Nango's "override"),
+ * deleted, or its key was rejected by the provider. The hook point the
+ * outgoing-webhooks issue delivers from; it never carries credentials.
  */
 export type AuthEvent = {
   type: "auth";
-  operation: "creation" | "update" | "deletion" | "key_rejected";
+  operation: "creation" | "override" | "deletion" | "key_rejected";
   success: boolean;
   provider_config_key: string;
   connection_id: string;
