@@ -1,7 +1,104 @@
 import { DurableObject } from "cloudflare:workers";
+import type { RateObservation } from "../proxy/observation";
+import { runJob } from "./async-jobs";
+import { jobView, type JobView } from "../proxy/async";
+import { createJobStore, type JobStore, type NewJob } from "./jobs";
+import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
+import { createAlarmScheduler } from "./scheduler";
+
+export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
+export type EnqueueResult = { id: string; created: boolean };
+
+const randomHex = (bytes: number) =>
+  [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** One per connection: the shared rate-limit view, async jobs and syncs, on one alarm. */
 export class ConnectionObject extends DurableObject<Env> {
+  private readonly limiter: RateLimiter;
+  private readonly jobs: JobStore;
+  private readonly scheduler: ReturnType<typeof createAlarmScheduler>;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = ctx.storage.sql;
+    sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+    sql.exec("CREATE TABLE IF NOT EXISTS rate_limit (id INTEGER PRIMARY KEY CHECK (id = 1), lim INTEGER, blocked_until INTEGER NOT NULL)");
+    const saved = sql.exec<{ lim: number | null; blocked_until: number }>("SELECT lim, blocked_until FROM rate_limit").toArray()[0];
+    this.limiter = new RateLimiter(
+      { limit: saved?.lim ?? null, blockedUntil: saved?.blocked_until ?? 0 },
+      (s: LimiterSnapshot) => {
+        sql.exec("INSERT OR REPLACE INTO rate_limit (id, lim, blocked_until) VALUES (1, ?, ?)", s.limit, s.blockedUntil);
+      },
+    );
+    this.jobs = createJobStore(sql);
+    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue()]);
+    // Runs of a previous instance died with it: make their jobs due again.
+    ctx.blockConcurrencyWhile(async () => {
+      this.jobs.requeueInterrupted();
+      const due = this.jobs.nextDue();
+      if (due !== null) await this.scheduler.wakeBy(due);
+    });
+  }
+
+  /** Resolves when one request of this connection may go upstream (held until the reset otherwise). */
+  acquire(hint: RateObservation, maxWaitMs: number): Promise<Grant> {
+    return this.limiter.acquire(hint, maxWaitMs);
+  }
+
+  /** What the provider answered to a request this object let through. */
+  report(gen: number, obs: RateObservation, probe = false): void {
+    this.limiter.report(gen, obs, probe);
+  }
+
+  limiterState() {
+    return this.limiter.state();
+  }
+
+  /** Stores an async proxy job (or finds the one with the same Idempotency-Key) and runs it soon. */
+  async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
+    const { providerConfigKey, connectionId, ...job } = input;
+    if (job.idempotencyKey) {
+      const existing = this.jobs.byIdempotencyKey(job.idempotencyKey);
+      if (existing) return { id: existing.id, created: false };
+    }
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+      providerConfigKey,
+      connectionId,
+    );
+    const id = `preq_${this.ctx.id.toString()}_${randomHex(12)}`;
+    this.jobs.insert(id, job);
+    await this.scheduler.wakeBy(Date.now());
+    return { id, created: true };
+  }
+
+  /** The job as `GET /proxy/requests/:id` shows it. */
+  getJob(id: string): JobView | null {
+    const job = this.jobs.get(id);
+    return job ? jobView(job) : null;
+  }
+
+  async alarm(): Promise<void> {
+    const meta = new Map(
+      this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]),
+    );
+    const providerConfigKey = meta.get("provider_config_key");
+    const connectionId = meta.get("connection_id");
+    const due = this.jobs.takeDue(Date.now());
+    if (providerConfigKey !== undefined && connectionId !== undefined) {
+      const ctx = { env: this.env, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId };
+      // One at a time: they share one budget, and the limiter orders them.
+      for (const job of due) {
+        try {
+          await runJob(ctx, job);
+        } catch (err) {
+          this.jobs.fail(job.id, err instanceof Error ? err.message : "internal_error", false);
+        }
+      }
+    }
+    await this.scheduler.rearm();
+  }
+
   /** Forget everything of this connection: storage, pending jobs, schedules, the alarm. */
   async destroy(): Promise<void> {
     await this.ctx.storage.deleteAlarm();

@@ -1,0 +1,122 @@
+import { emitAsyncProxyEvent } from "../events/async-proxy";
+import { getProvider, providerBaseUrl } from "../providers/registry";
+import { peekError } from "../proxy/error-peek";
+import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
+import { observe } from "../proxy/observation";
+import { upstreamUrl } from "../proxy/path";
+import { backoffDelayMs, classify, resetDelayMs } from "../proxy/retry-policy";
+import { sendUpstream } from "../proxy/upstream";
+import { loadConnectionSecret } from "../store/connection-secrets";
+import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
+import { type RateLimiter, SAFETY_MARGIN_MS } from "./rate-limiter";
+
+export type JobContext = {
+  env: Env;
+  jobs: JobStore;
+  limiter: RateLimiter;
+  providerConfigKey: string;
+  connectionId: string;
+  now?: () => number;
+};
+
+/** Reads at most `limit` bytes of a body, then lets the rest go. */
+async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<{ bytes: ArrayBuffer; truncated: boolean }> {
+  if (!body) return { bytes: new ArrayBuffer(0), truncated: false };
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (size + value.byteLength > limit) {
+      chunks.push(value.subarray(0, limit - size));
+      size = limit;
+      truncated = true;
+      await reader.cancel();
+      break;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { bytes: out.buffer, truncated };
+}
+
+/**
+ * One attempt of one job, inside the connection's object: it takes a slot from
+ * the same limiter the live proxy uses, and on a rate limit goes back to sleep
+ * until the reset the provider named (the caller re-arms the alarm).
+ */
+export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
+  const { env, jobs, limiter } = ctx;
+  const now = ctx.now ?? Date.now;
+  const finish = (status: "completed" | "failed", responseStatus: number | null, error: string | null) =>
+    emitAsyncProxyEvent(env, {
+      type: "async_proxy",
+      id: job.id,
+      provider_config_key: ctx.providerConfigKey,
+      connection_id: ctx.connectionId,
+      status,
+      response_status: responseStatus,
+      error,
+      at: new Date(now()).toISOString(),
+    }).catch(() => undefined);
+
+  const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
+  const provider = secret ? getProvider(secret.provider) : undefined;
+  if (!secret || !provider) {
+    jobs.fail(job.id, "unknown_connection", false);
+    return finish("failed", null, "unknown_connection");
+  }
+
+  const slot = limiter.tryAcquire();
+  if (!slot.ok) {
+    jobs.wait(job.id, slot.at, false);
+    return;
+  }
+
+  const headers = new Headers(job.headers);
+  for (const [name, value] of Object.entries(authHeadersFor(provider, secret))) headers.set(name, value);
+  const url = upstreamUrl(providerBaseUrl(provider, env), job.path, job.query);
+  const canBackoff = job.backoffAllowed && job.attempts < job.retries;
+
+  let res: Response;
+  try {
+    res = await sendUpstream(url, { method: job.method, headers, body: job.body });
+  } catch {
+    limiter.report(slot.gen, {});
+    if (canBackoff) return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry), true);
+    jobs.fail(job.id, "upstream_unreachable", true);
+    return finish("failed", null, "upstream_unreachable");
+  }
+
+  const t = now();
+  const obs = observe(res.headers, provider.rateLimit, t);
+  if (res.status >= 400) {
+    const peeked = await peekError(res);
+    res = peeked.res;
+    const verdict = classify(res.status, peeked.info, provider.retry, null);
+    if (verdict === "wait") {
+      // Async jobs exist to wait: a rate limit never uses up their retries.
+      obs.blockedUntil = t + (resetDelayMs(res.headers, peeked.info, provider.rateLimit, t) ?? 1_000) + SAFETY_MARGIN_MS;
+      limiter.report(slot.gen, obs);
+      await res.body?.cancel();
+      return jobs.wait(job.id, obs.blockedUntil, true);
+    }
+    if (verdict === "backoff" && canBackoff) {
+      limiter.report(slot.gen, obs);
+      await res.body?.cancel();
+      return jobs.wait(job.id, t + backoffDelayMs(job.attempts, provider.retry), true);
+    }
+  }
+  limiter.report(slot.gen, obs);
+  const { bytes, truncated } = await readCapped(res.body, RESULT_BODY_LIMIT);
+  jobs.complete(job.id, { status: res.status, headers: [...callerResponseHeaders(res.headers)], body: bytes, truncated });
+  return finish("completed", res.status, null);
+}

@@ -1,0 +1,152 @@
+/**
+ * Async proxy jobs in the connection object's SQLite: the request as it will
+ * be sent (without credentials: those are loaded when it runs), its state, and
+ * its result. Rows survive eviction and restarts.
+ */
+export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed";
+
+export type NewJob = {
+  method: string;
+  path: string;
+  query: string;
+  headers: [string, string][];
+  body: ArrayBuffer | null;
+  idempotencyKey: string | null;
+  retries: number;
+  backoffAllowed: boolean;
+};
+
+export type JobRow = {
+  id: string;
+  status: JobStatus;
+  method: string;
+  path: string;
+  query: string;
+  headers: [string, string][];
+  body: ArrayBuffer | null;
+  retries: number;
+  backoffAllowed: boolean;
+  attempts: number;
+  dueAt: number | null;
+  createdAt: number;
+  updatedAt: number;
+  result: { status: number; headers: [string, string][]; body: ArrayBuffer; truncated: boolean } | null;
+  error: string | null;
+};
+
+/** Results larger than this are cut (a SQLite row holds at most 2 MB). */
+export const RESULT_BODY_LIMIT = 1024 * 1024;
+
+type Row = Record<string, SqlStorageValue>;
+
+function toJob(r: Row): JobRow {
+  return {
+    id: String(r.id),
+    status: r.status as JobStatus,
+    method: String(r.method),
+    path: String(r.path),
+    query: String(r.query),
+    headers: JSON.parse(String(r.headers)) as [string, string][],
+    body: (r.body as ArrayBuffer | null) ?? null,
+    retries: Number(r.retries),
+    backoffAllowed: r.backoff_allowed === 1,
+    attempts: Number(r.attempts),
+    dueAt: r.due_at === null ? null : Number(r.due_at),
+    createdAt: Number(r.created_at),
+    updatedAt: Number(r.updated_at),
+    result:
+      r.result_status === null
+        ? null
+        : {
+            status: Number(r.result_status),
+            headers: JSON.parse(String(r.result_headers)) as [string, string][],
+            body: (r.result_body as ArrayBuffer | null) ?? new ArrayBuffer(0),
+            truncated: r.result_truncated === 1,
+          },
+    error: r.error === null ? null : String(r.error),
+  };
+}
+
+export function createJobStore(sql: SqlStorage, now: () => number = Date.now) {
+  sql.exec(`CREATE TABLE IF NOT EXISTS proxy_jobs (
+    id TEXT PRIMARY KEY,
+    idempotency_key TEXT UNIQUE,
+    status TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    query TEXT NOT NULL,
+    headers TEXT NOT NULL,
+    body BLOB,
+    retries INTEGER NOT NULL,
+    backoff_allowed INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    result_status INTEGER,
+    result_headers TEXT,
+    result_body BLOB,
+    result_truncated INTEGER,
+    error TEXT
+  )`);
+  sql.exec("CREATE INDEX IF NOT EXISTS proxy_jobs_due ON proxy_jobs (due_at) WHERE due_at IS NOT NULL");
+
+  const one = (cursor: SqlStorageCursor<Row>) => {
+    const rows = cursor.toArray();
+    return rows.length ? toJob(rows[0]) : null;
+  };
+
+  return {
+    get(id: string): JobRow | null {
+      return one(sql.exec("SELECT * FROM proxy_jobs WHERE id = ?", id));
+    },
+    byIdempotencyKey(key: string): JobRow | null {
+      return one(sql.exec("SELECT * FROM proxy_jobs WHERE idempotency_key = ?", key));
+    },
+    insert(id: string, job: NewJob): void {
+      const t = now();
+      sql.exec(
+        `INSERT INTO proxy_jobs (id, idempotency_key, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
+         VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        id, job.idempotencyKey, job.method, job.path, job.query, JSON.stringify(job.headers), job.body,
+        job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
+      );
+    },
+    /** Jobs due by `at`, marked running in the same synchronous step so no one else takes them. */
+    takeDue(at: number): JobRow[] {
+      const rows = sql.exec("SELECT * FROM proxy_jobs WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, created_at", at).toArray();
+      const t = now();
+      for (const r of rows) sql.exec("UPDATE proxy_jobs SET status = 'running', due_at = NULL, updated_at = ? WHERE id = ?", t, r.id);
+      return rows.map(toJob);
+    },
+    wait(id: string, dueAt: number, attempted: boolean): void {
+      sql.exec(
+        "UPDATE proxy_jobs SET status = 'waiting', due_at = ?, attempts = attempts + ?, updated_at = ? WHERE id = ?",
+        dueAt, attempted ? 1 : 0, now(), id,
+      );
+    },
+    complete(id: string, result: { status: number; headers: [string, string][]; body: ArrayBuffer; truncated: boolean }): void {
+      sql.exec(
+        `UPDATE proxy_jobs SET status = 'completed', due_at = NULL, attempts = attempts + 1, body = NULL, updated_at = ?,
+           result_status = ?, result_headers = ?, result_body = ?, result_truncated = ? WHERE id = ?`,
+        now(), result.status, JSON.stringify(result.headers), result.body, result.truncated ? 1 : 0, id,
+      );
+    },
+    fail(id: string, error: string, attempted: boolean): void {
+      sql.exec(
+        "UPDATE proxy_jobs SET status = 'failed', due_at = NULL, attempts = attempts + ?, body = NULL, error = ?, updated_at = ? WHERE id = ?",
+        attempted ? 1 : 0, error, now(), id,
+      );
+    },
+    /** A new instance: runs of the previous one died with it, so their jobs are due again. */
+    requeueInterrupted(): void {
+      sql.exec("UPDATE proxy_jobs SET status = 'queued', due_at = ? WHERE status = 'running'", now());
+    },
+    nextDue(): number | null {
+      const r = sql.exec<{ at: number | null }>("SELECT MIN(due_at) AS at FROM proxy_jobs WHERE due_at IS NOT NULL").one();
+      return r.at === null ? null : Number(r.at);
+    },
+  };
+}
+
+export type JobStore = ReturnType<typeof createJobStore>;

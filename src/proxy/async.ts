@@ -1,0 +1,103 @@
+import type { JobRow } from "../durable-objects/jobs";
+import { bytesToBase64 } from "../crypto/base64";
+import { ApiError } from "../errors";
+
+/** A job, its request and (later) its result, must fit one SQLite row. */
+export const ASYNC_BODY_LIMIT = 1024 * 1024;
+
+const tooLarge = () => new ApiError(413, "payload_too_large", `Async request bodies are limited to ${ASYNC_BODY_LIMIT} bytes`);
+
+/** Reads a request body for storage, refusing it past the limit without reading further. */
+export async function readAsyncBody(req: Request): Promise<ArrayBuffer | null> {
+  if (!req.body) return null;
+  const declared = Number(req.headers.get("content-length") ?? "NaN");
+  if (declared > ASYNC_BODY_LIMIT) throw tooLarge();
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > ASYNC_BODY_LIMIT) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out.buffer;
+}
+
+export const isAsync = (headers: Headers) => /^(true|1|yes)$/i.test(headers.get("async")?.trim() ?? "");
+
+/** `preq_<object id hex>_<random>`: the status route finds the object without connection headers. */
+const JOB_ID = /^preq_([0-9a-f]{64})_[0-9a-f]{8,64}$/;
+
+export function jobObject(env: Env, id: string) {
+  const m = JOB_ID.exec(id);
+  if (!m) return null;
+  try {
+    return env.CONNECTION.get(env.CONNECTION.idFromString(m[1]));
+  } catch {
+    return null;
+  }
+}
+
+const TEXTUAL = /^(text\/|application\/(json|x-ndjson|xml|javascript)|[^;]*\+json)/i;
+
+export type JobView = {
+  id: string;
+  object: "proxy_request";
+  status: JobRow["status"];
+  method: string;
+  path: string;
+  attempts: number;
+  created_at: string | null;
+  updated_at: string | null;
+  next_attempt_at: string | null;
+  response: {
+    status: number;
+    headers: Record<string, string>;
+    body: string;
+    body_encoding: "utf8" | "base64";
+    truncated: boolean;
+  } | null;
+  error: { code: string } | null;
+};
+
+/** The public shape of a job at `GET /proxy/requests/:id`. */
+export function jobView(job: JobRow): JobView {
+  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+  let response: JobView["response"] = null;
+  if (job.result) {
+    const headers = Object.fromEntries(job.result.headers);
+    const textual = TEXTUAL.test(headers["content-type"] ?? "");
+    response = {
+      status: job.result.status,
+      headers,
+      body: textual ? new TextDecoder().decode(job.result.body) : bytesToBase64(new Uint8Array(job.result.body)),
+      body_encoding: textual ? "utf8" : "base64",
+      truncated: job.result.truncated,
+    };
+  }
+  return {
+    id: job.id,
+    object: "proxy_request",
+    status: job.status,
+    method: job.method,
+    path: job.path,
+    attempts: job.attempts,
+    created_at: iso(job.createdAt),
+    updated_at: iso(job.updatedAt),
+    next_attempt_at: job.status === "waiting" || job.status === "queued" ? iso(job.dueAt) : null,
+    response,
+    error: job.error ? { code: job.error } : null,
+  };
+}
+

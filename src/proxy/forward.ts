@@ -1,0 +1,145 @@
+import { connectionObject } from "../durable-objects/stubs";
+import { ApiError } from "../errors";
+import type { ProviderDefinition } from "../providers/types";
+import { peekError } from "./error-peek";
+import { callerResponseHeaders } from "./headers";
+import { observe, type RateObservation } from "./observation";
+import type { RateLimitView } from "./rate-limit-view";
+import { backoffDelayMs, classify, resetDelayMs, type RetryOptions } from "./retry-policy";
+import { sendUpstream, UpstreamError } from "./upstream";
+import { SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+
+/** Request bodies up to this size are kept in memory when a retry may have to re-send them. */
+export const REPLAY_LIMIT = 1024 * 1024;
+
+export type ForwardRequest = {
+  env: Env;
+  waitUntil: (p: Promise<unknown>) => void;
+  provider: ProviderDefinition;
+  providerConfigKey: string;
+  connectionId: string;
+  url: string;
+  method: string;
+  headers: Headers;
+  body: ReadableStream<Uint8Array> | ArrayBuffer | null;
+  options: RetryOptions;
+  /** A 401 from the provider: the cached secret is probably stale. */
+  onUnauthorized: () => void;
+};
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Is a body that can be sent more than once (or none at all)? */
+const replayable = (body: ForwardRequest["body"]) => !(body instanceof ReadableStream);
+
+function withRetryAfter(res: Response, waitMs: number): Response {
+  const headers = callerResponseHeaders(res.headers);
+  if (!headers.has("retry-after")) headers.set("retry-after", String(Math.max(1, Math.ceil(waitMs / 1000))));
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+}
+
+const passThrough = (res: Response) =>
+  new Response(res.body, { status: res.status, statusText: res.statusText, headers: callerResponseHeaders(res.headers) });
+
+/**
+ * Sends one proxied request, waiting and retrying as the provider's rules say.
+ * Far from the limit this is one `fetch`; the connection's Durable Object is
+ * asked only when the isolate's view says the budget is low or unknown.
+ */
+export function createForwarder(view: RateLimitView) {
+  return async function forward(req: ForwardRequest): Promise<Response> {
+    const { provider, options } = req;
+    const key = `${req.providerConfigKey}\u0000${req.connectionId}`;
+    const started = Date.now();
+    const budgetLeft = () => options.maxWaitMs - (Date.now() - started);
+    let stub: ReturnType<typeof connectionObject> | null = null;
+    const object = () => (stub ??= connectionObject(req.env, req.providerConfigKey, req.connectionId));
+    let retriesLeft = options.retries;
+    let lastLimited: Response | null = null;
+
+    for (;;) {
+      // 1. Permission to send: straight away, after the probe, or from the Durable Object.
+      let route = view.route(key);
+      while (route === "wait-probe") {
+        await view.probeDone(key);
+        route = view.route(key);
+      }
+      let grant: { gen: number; probe: boolean } | null = null;
+      if (route === "coordinate") {
+        const g = await object().acquire(view.hint(key), Math.max(0, budgetLeft()));
+        if (!g.ok) {
+          if (lastLimited) return withRetryAfter(lastLimited, g.retryAfterMs);
+          throw new ApiError(429, "rate_limited", "The connection's rate limit resets later than this request may wait; retry later or use Async: true", undefined, {
+            "retry-after": String(Math.max(1, Math.ceil(g.retryAfterMs / 1000))),
+          });
+        }
+        grant = { gen: g.gen, probe: g.probe };
+      }
+
+      // 2. One upstream call.
+      view.begin(key);
+      let res: Response;
+      try {
+        res = await sendUpstream(req.url, { method: req.method, headers: req.headers, body: req.body });
+      } catch (err) {
+        view.finish(key, null);
+        if (grant) req.waitUntil(object().report(grant.gen, {}, grant.probe));
+        if (err instanceof UpstreamError && options.backoffAllowed && retriesLeft > 0 && replayable(req.body)) {
+          const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
+          if (delay < budgetLeft()) {
+            retriesLeft--;
+            await sleep(delay);
+            continue;
+          }
+        }
+        throw err;
+      }
+      const now = Date.now();
+      const obs: RateObservation = observe(res.headers, provider.rateLimit, now);
+
+      if (res.status < 400) {
+        view.finish(key, obs);
+        if (grant) req.waitUntil(object().report(grant.gen, obs, grant.probe));
+        return passThrough(res);
+      }
+
+      // 3. An error: read it (small JSON only) and decide.
+      const peeked = await peekError(res);
+      res = peeked.res;
+      const verdict = classify(res.status, peeked.info, provider.retry, options.retryOn);
+      let waitMs = 0;
+      if (res.status === 429 && verdict === "wait") {
+        waitMs = resetDelayMs(res.headers, peeked.info, provider.rateLimit, now) ?? 1_000;
+        obs.blockedUntil = now + waitMs + SAFETY_MARGIN_MS;
+      }
+      view.finish(key, obs);
+      if (grant) req.waitUntil(object().report(grant.gen, obs, grant.probe));
+      if (res.status === 401) req.onUnauthorized();
+
+      const canResend = retriesLeft > 0 && replayable(req.body);
+      if (verdict === "wait") {
+        // Everyone of this connection now waits for the same reset (through the object).
+        if (canResend && waitMs + SAFETY_MARGIN_MS <= budgetLeft()) {
+          retriesLeft--;
+          // Kept (its small body is in memory) in case the wait ends up longer than allowed.
+          await lastLimited?.body?.cancel();
+          lastLimited = res;
+          continue;
+        }
+        return withRetryAfter(res, waitMs);
+      }
+      if (verdict === "backoff" && canResend && options.backoffAllowed) {
+        const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
+        if (delay < budgetLeft()) {
+          retriesLeft--;
+          await res.body?.cancel();
+          await sleep(delay);
+          continue;
+        }
+      }
+      return passThrough(res);
+    }
+  };
+}
+
+export type Forwarder = ReturnType<typeof createForwarder>;

@@ -1,0 +1,94 @@
+import type { ProviderDefinition } from "../providers/types";
+import type { ConnectionSecret } from "../store/connection-secret";
+
+/** RFC 9110 hop-by-hop headers: meaningful for one connection only. */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"];
+
+/** terapi's own request headers and what must never reach the provider from the caller. */
+const TERAPI_OWN = [
+  "authorization",
+  "connection-id",
+  "provider-config-key",
+  "retries",
+  "retry-on",
+  "async",
+  "host",
+  "cookie",
+  "accept-encoding",
+  "content-length",
+  "cf-connecting-ip",
+  "x-forwarded-for",
+  "x-real-ip",
+];
+
+const PASS_PREFIX = "terapi-proxy-";
+
+/** The provider's auth headers for one connection, templates filled; empty values are dropped. */
+export function authHeadersFor(provider: ProviderDefinition, secret: ConnectionSecret): Record<string, string> {
+  const values: Record<string, string | undefined> = {
+    apiKey: secret.credentials.apiKey,
+    organization_id: secret.config.organization_id,
+    project_id: secret.config.project_id,
+  };
+  const out: Record<string, string> = {};
+  for (const [name, template] of Object.entries(provider.authHeaders)) {
+    let empty = false;
+    const value = template.replace(/\$\{(\w+)\}/g, (_, key: string) => {
+      const v = values[key];
+      if (!v) empty = true;
+      return v ?? "";
+    });
+    if (!empty && value.trim()) out[name.toLowerCase()] = value;
+  }
+  return out;
+}
+
+function dropConnectionListed(headers: Headers, source: Headers) {
+  const listed = source.get("connection");
+  if (!listed) return;
+  for (const name of listed.split(",")) {
+    const n = name.trim().toLowerCase();
+    if (n) headers.delete(n);
+  }
+}
+
+/**
+ * Fresh upstream headers: the caller's minus terapi's own, hop-by-hop, cookies
+ * and host; `Terapi-Proxy-<Name>` becomes `<Name>`; the provider's auth headers
+ * are set last, so a caller can never replace them.
+ */
+export function upstreamRequestHeaders(
+  incoming: Headers,
+  auth: Record<string, string>,
+  provider: ProviderDefinition,
+): Headers {
+  const protectedNames = Object.keys(provider.authHeaders).map((n) => n.toLowerCase());
+  const out = new Headers();
+  const renamed: [string, string][] = [];
+  for (const [name, value] of incoming) {
+    if (name.startsWith(PASS_PREFIX)) renamed.push([name.slice(PASS_PREFIX.length), value]);
+    else out.append(name, value);
+  }
+  dropConnectionListed(out, incoming);
+  for (const name of HOP_BY_HOP) out.delete(name);
+  for (const name of TERAPI_OWN) out.delete(name);
+  for (const name of protectedNames) out.delete(name);
+  for (const [name, value] of renamed) {
+    if (name && !protectedNames.includes(name) && !HOP_BY_HOP.includes(name)) out.set(name, value);
+  }
+  for (const [name, value] of Object.entries(auth)) out.set(name, value);
+  return out;
+}
+
+/** The provider's response headers for the caller: everything but hop-by-hop and framing. */
+export function callerResponseHeaders(upstream: Headers): Headers {
+  const out = new Headers(upstream);
+  dropConnectionListed(out, upstream);
+  for (const name of HOP_BY_HOP) out.delete(name);
+  // The runtime decoded the body; the runtime re-encodes it for the caller if it can.
+  if (out.has("content-encoding")) {
+    out.delete("content-encoding");
+    out.delete("content-length");
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+import { ApiError } from "../errors";
+
+const invalidPath = (why: string) => new ApiError(400, "invalid_path", `Proxy path refused: ${why}`);
+
+// Encoded dot, slash, backslash, NUL, or an encoded percent sign (double encoding).
+const ENCODED_ESCAPE = /%(2e|2f|5c|00|25)/i;
+const SCHEME = /^[a-z][a-z0-9+.-]*:/i;
+
+/** Splits a request URL into its raw (undecoded) path and query, `?` included. */
+export function rawPathAndQuery(url: string): { path: string; query: string } {
+  const pathStart = url.indexOf("/", url.indexOf("://") + 3);
+  if (pathStart < 0) return { path: "/", query: "" };
+  const q = url.indexOf("?", pathStart);
+  return q < 0 ? { path: url.slice(pathStart), query: "" } : { path: url.slice(pathStart, q), query: url.slice(q) };
+}
+
+/**
+ * The path under the provider's base URL, or a 400: it must stay a plain
+ * relative path, so absolute URLs, `//host`, dot segments, backslashes and
+ * their percent-encoded forms are refused before anything is sent.
+ */
+export function confinePath(path: string): string {
+  if (!path.startsWith("/")) throw invalidPath("must start with /");
+  if (path.startsWith("//")) throw invalidPath("network-path reference (//host)");
+  if (path.includes("\\")) throw invalidPath("backslash");
+  if (ENCODED_ESCAPE.test(path)) throw invalidPath("encoded dot, slash, backslash or percent sign");
+  const segments = path.slice(1).split("/");
+  if (SCHEME.test(segments[0] ?? "")) throw invalidPath("absolute URL");
+  for (const segment of segments) {
+    if (segment === "." || segment === "..") throw invalidPath("dot segment");
+  }
+  // Control characters and spaces never belong in a request target.
+  if (/[\u0000-\u0020\u007f]/.test(path)) throw invalidPath("control character");
+  return path;
+}
+
+/** `<base><path><query>`, checked once more against the base after URL parsing. */
+export function upstreamUrl(base: string, path: string, query: string): string {
+  const target = `${base}${path}${query}`;
+  const parsed = new URL(target);
+  const baseUrl = new URL(base);
+  const basePath = baseUrl.pathname.replace(/\/+$/, "");
+  if (parsed.origin !== baseUrl.origin || !parsed.pathname.startsWith(`${basePath}/`))
+    throw invalidPath("resolves outside the provider base URL");
+  return target;
+}

@@ -1,0 +1,110 @@
+import { ApiError } from "../errors";
+import type { RateLimitRules, RetryRules } from "../providers/types";
+import { parseGoDuration, parseReset, parseRetryAfter, parseRetryAfterMs } from "./durations";
+
+/** What the caller asked for, resolved against the provider's rules. */
+export type RetryOptions = {
+  /** Further attempts after the first. */
+  retries: number;
+  /** Statuses the caller wants retried (`Retry-On`); null = the provider's rules. */
+  retryOn: Set<number> | null;
+  /** Backoff retries (5xx, 408, network) are allowed for this method. */
+  backoffAllowed: boolean;
+  maxWaitMs: number;
+};
+
+const GO_DURATION_PREFIX = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|μs|ns|h|m|s))+/;
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+/** Reads `Retries` and `Retry-On`; a bad value is a 400 rather than a silent default. */
+export function retryOptions(headers: Headers, method: string, rules: RetryRules): RetryOptions {
+  const rawRetries = headers.get("retries");
+  let retries = rules.defaultRetries;
+  if (rawRetries !== null) {
+    const text = rawRetries.trim();
+    if (!/^\d+$/.test(text) || Number(text) > rules.maxRetries)
+      throw new ApiError(400, "invalid_retries", `Retries must be an integer from 0 to ${rules.maxRetries}`);
+    retries = Number(text);
+  }
+  const rawOn = headers.get("retry-on");
+  let retryOn: Set<number> | null = null;
+  if (rawOn !== null) {
+    const parts = rawOn.split(",").map((p) => p.trim()).filter(Boolean);
+    if (parts.length === 0 || parts.some((p) => !/^[1-5]\d\d$/.test(p)))
+      throw new ApiError(400, "invalid_retry_on", "Retry-On must be a comma-separated list of HTTP statuses, e.g. 429,503");
+    retryOn = new Set(parts.map(Number));
+  }
+  // POST/PATCH are not idempotent: re-sending after a 5xx could run them twice,
+  // unless the caller says it is safe (Idempotency-Key or an explicit Retries).
+  const backoffAllowed = IDEMPOTENT.has(method) || headers.has("idempotency-key") || rawRetries !== null;
+  return { retries, retryOn, backoffAllowed, maxWaitMs: rules.maxWaitMs };
+}
+
+export type ErrorInfo = { code?: string; type?: string; message?: string };
+
+/** `error.code` / `error.type` / `error.message` of a provider's JSON error body, if it is one. */
+export function errorInfo(body: unknown): ErrorInfo {
+  if (typeof body !== "object" || body === null || !("error" in body)) return {};
+  const err = (body as { error: unknown }).error;
+  if (typeof err !== "object" || err === null) return {};
+  const pick = (k: string) => {
+    const v = (err as Record<string, unknown>)[k];
+    return typeof v === "string" ? v : undefined;
+  };
+  return { code: pick("code"), type: pick("type"), message: pick("message") };
+}
+
+/** `wait`: the provider said when to come back. `backoff`: transient. `never`: give it to the caller. */
+export type Verdict = "ok" | "wait" | "backoff" | "never";
+
+export function classify(status: number, info: ErrorInfo, rules: RetryRules, retryOn: Set<number> | null): Verdict {
+  if (status < 400) return "ok";
+  const codes = [info.code, info.type].filter((c): c is string => !!c);
+  // Quota and billing errors come as 429 too: waiting will not help.
+  if (codes.some((c) => rules.neverCodes.includes(c))) return "never";
+  if (status === 429) {
+    if (retryOn && !retryOn.has(429)) return "never";
+    return codes.length === 0 || codes.some((c) => rules.waitCodes.includes(c)) ? "wait" : "never";
+  }
+  if (retryOn) return retryOn.has(status) ? "backoff" : "never";
+  return rules.backoffStatuses.includes(status) ? "backoff" : "never";
+}
+
+/**
+ * How long until the provider accepts this again, from the most to the least
+ * precise source; the message text only as a last resort.
+ */
+export function resetDelayMs(headers: Headers, info: ErrorInfo, rules: RateLimitRules, now = Date.now()): number | null {
+  const h = rules.headers;
+  const ms = h.retryAfterMs ? parseRetryAfterMs(headers.get(h.retryAfterMs)) : null;
+  if (ms !== null) return ms;
+  const after = h.retryAfter ? parseRetryAfter(headers.get(h.retryAfter), now) : null;
+  if (after !== null) return after;
+  // The dimension that is exhausted decides; if unclear, the later of the two.
+  const requests = parseReset(headers.get(h.resetRequests), rules.resetFormat, now);
+  const tokens = h.resetTokens ? parseReset(headers.get(h.resetTokens), rules.resetFormat, now) : null;
+  const remainingRequests = headers.get(h.remainingRequests);
+  const remainingTokens = h.remainingTokens ? headers.get(h.remainingTokens) : null;
+  // The error's type names the exhausted dimension; otherwise the one at zero.
+  const tokensOut = info.type === "tokens" || (info.type !== "requests" && remainingTokens === "0" && remainingRequests !== "0");
+  const requestsOut = info.type === "requests" || (!tokensOut && remainingRequests === "0");
+  if (requestsOut && requests !== null) return requests;
+  if (tokensOut && tokens !== null) return tokens;
+  if (requests !== null || tokens !== null) return Math.max(requests ?? 0, tokens ?? 0);
+  if (rules.messageResetPattern && info.message) {
+    const m = rules.messageResetPattern.exec(info.message);
+    if (m?.[1]) {
+      // Re-read from where the capture starts with longest-unit-first matching, so `20ms` is not cut to `20m`.
+      const from = info.message.slice(m.index + m[0].indexOf(m[1]));
+      const full = GO_DURATION_PREFIX.exec(from);
+      return full ? parseGoDuration(full[0]) : parseGoDuration(m[1]);
+    }
+  }
+  return null;
+}
+
+/** Exponential backoff with full jitter (AWS): random in [0, min(max, base·2^attempt)). */
+export function backoffDelayMs(attempt: number, rules: RetryRules, random = Math.random): number {
+  return Math.floor(random() * Math.min(rules.maxDelayMs, rules.baseDelayMs * 2 ** attempt));
+}

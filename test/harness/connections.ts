@@ -1,0 +1,105 @@
+import { SELF, env } from "cloudflare:test";
+import OpenAI from "openai";
+import { TEST_SECRET_KEYS } from "./constants";
+
+/** Shared by Worker tests: a simulator key, an integration, a connection, an SDK client on the proxy. */
+export const TERAPI = "http://terapi.test";
+export const SECRET = TEST_SECRET_KEYS[0];
+export const auth = { authorization: `Bearer ${SECRET}` };
+
+export type Limit = { limit: number; window_ms: number };
+
+export async function sim<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(`${env.OPENAI_BASE_URL}${path}`, {
+    method,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`simulator ${method} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** A fresh simulator key, so tests never share limits, faults or logs. */
+export async function simKey(opts: { requests?: Limit; tokens?: Limit; kind?: string; key?: string } = {}): Promise<string> {
+  const { key } = await sim<{ key: string }>("POST", "/__sim/keys", opts);
+  return key;
+}
+
+export type SimRequest = {
+  method: string;
+  path: string;
+  query: string;
+  headers: Record<string, string>;
+  body_size: number;
+  body_sha256: string;
+  status: number;
+  started_at: number;
+  ended_at: number | null;
+};
+
+export const simRequests = (key: string) => sim<SimRequest[]>("GET", `/__sim/requests?key=${encodeURIComponent(key)}`);
+export const simClearLog = (key: string) => sim("DELETE", `/__sim/requests?key=${encodeURIComponent(key)}`);
+export const simFault = (fault: { key: string; count: number; status?: number; latency_ms?: number; drop?: string; method?: string; path_prefix?: string }) =>
+  sim("POST", "/__sim/faults", fault);
+export const simStats = (key: string) =>
+  sim<{ requests: number; by_status: Record<string, number>; rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number } }>(
+    "GET",
+    `/__sim/stats?key=${encodeURIComponent(key)}`,
+  );
+
+let counter = 0;
+const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
+export type Tenant = {
+  providerConfigKey: string;
+  connectionId: string;
+  apiKey: string;
+  headers: Record<string, string>;
+  client: OpenAI;
+};
+
+/** Creates an integration and a connection for `apiKey` through terapi's API. */
+export async function createTenant(apiKey: string, config: { organization_id?: string; project_id?: string } = {}): Promise<Tenant> {
+  const providerConfigKey = unique("openai");
+  const connectionId = unique("tenant");
+  const integ = await SELF.fetch(`${TERAPI}/integrations`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({ unique_key: providerConfigKey, provider: "openai" }),
+  });
+  if (integ.status !== 201) throw new Error(`POST /integrations: ${integ.status} ${await integ.text()}`);
+  const conn = await SELF.fetch(`${TERAPI}/connections`, {
+    method: "POST",
+    headers: { ...auth, "content-type": "application/json" },
+    body: JSON.stringify({
+      provider_config_key: providerConfigKey,
+      connection_id: connectionId,
+      credentials: { type: "API_KEY", apiKey },
+      connection_config: config,
+    }),
+  });
+  if (conn.status !== 201) throw new Error(`POST /connections: ${conn.status} ${await conn.text()}`);
+  const headers = { "Connection-Id": connectionId, "Provider-Config-Key": providerConfigKey };
+  const client = new OpenAI({
+    baseURL: `${TERAPI}/proxy/v1`,
+    apiKey: SECRET,
+    defaultHeaders: headers,
+    // terapi retries; the SDK must not hide what terapi did.
+    maxRetries: 0,
+    fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
+  });
+  return { providerConfigKey, connectionId, apiKey, headers, client };
+}
+
+/** A raw call through the proxy with a tenant's headers. */
+export function proxyFetch(t: Tenant, path: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${SECRET}`);
+  for (const [k, v] of Object.entries(t.headers)) headers.set(k, v);
+  return SELF.fetch(`${TERAPI}/proxy${path}`, { ...init, headers });
+}
+
+export async function sha256Hex(bytes: ArrayBuffer | Uint8Array): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", bytes);
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}

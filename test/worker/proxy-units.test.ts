@@ -1,0 +1,121 @@
+import { describe, expect, it } from "vitest";
+import { openai } from "../../src/providers/openai";
+import { createConnectionCache } from "../../src/proxy/connection-cache";
+import { authHeadersFor, callerResponseHeaders, upstreamRequestHeaders } from "../../src/proxy/headers";
+import { confinePath, rawPathAndQuery, upstreamUrl } from "../../src/proxy/path";
+import type { ConnectionSecret } from "../../src/store/connection-secret";
+
+const secret = (over: Partial<ConnectionSecret["config"]> = {}): ConnectionSecret => ({
+  providerConfigKey: "openai",
+  connectionId: "c1",
+  provider: "openai",
+  credentials: { type: "API_KEY", apiKey: "sk-tenant" },
+  config: { organization_id: "org-1", ...over },
+});
+
+describe("path confinement", () => {
+  it.each(["/v1/models", "/v1/files/file-abc/content", "/v1/chat/completions", "/v1/a%20b", "/v1/models/ft:gpt-4o:org:x"])("keeps %s", (p) => {
+    expect(confinePath(p)).toBe(p);
+  });
+  it.each([
+    "//evil.test/v1",
+    "/http://evil.test/v1",
+    "/https:%2f%2fevil.test",
+    "/v1/../admin",
+    "/v1/./models",
+    "/v1/%2e%2e/admin",
+    "/v1/%2E%2E/admin",
+    "/v1/.%2e/admin",
+    "/v1%2fadmin",
+    "/v1/%5c..",
+    "/v1\\..\\admin",
+    "/v1/%252e%252e/admin",
+    "/v1/%00",
+  ])("refuses %s", (p) => {
+    expect(() => confinePath(p)).toThrow(expect.objectContaining({ code: "invalid_path", status: 400 }));
+  });
+  it("splits raw path and query without decoding", () => {
+    expect(rawPathAndQuery("http://t/proxy/v1/a%2Fb?x=1&y=%20")).toEqual({ path: "/proxy/v1/a%2Fb", query: "?x=1&y=%20" });
+    expect(upstreamUrl("http://sim:1", "/v1/models", "?limit=2")).toBe("http://sim:1/v1/models?limit=2");
+  });
+});
+
+describe("headers", () => {
+  it("fills the auth template and drops empty values", () => {
+    expect(authHeadersFor(openai, secret())).toEqual({ authorization: "Bearer sk-tenant", "openai-organization": "org-1" });
+  });
+  it("strips terapi's own and hop-by-hop headers; the caller can never set the auth headers", () => {
+    const incoming = new Headers({
+      authorization: "Bearer terapi-secret",
+      "connection-id": "c1",
+      "provider-config-key": "openai",
+      retries: "3",
+      "retry-on": "429",
+      async: "true",
+      cookie: "a=b",
+      host: "terapi.test",
+      "accept-encoding": "gzip",
+      connection: "keep-alive, x-private",
+      "x-private": "1",
+      "keep-alive": "timeout=5",
+      "transfer-encoding": "chunked",
+      "content-type": "application/json",
+      "openai-beta": "assistants=v2",
+      "openai-project": "proj-caller",
+      "terapi-proxy-authorization": "Bearer stolen",
+      "terapi-proxy-openai-organization": "org-evil",
+      "terapi-proxy-x-custom": "yes",
+    });
+    const out = upstreamRequestHeaders(incoming, authHeadersFor(openai, secret()), openai);
+    expect(Object.fromEntries(out)).toEqual({
+      authorization: "Bearer sk-tenant",
+      "openai-organization": "org-1",
+      "content-type": "application/json",
+      "openai-beta": "assistants=v2",
+      "x-custom": "yes",
+    });
+  });
+  it("passes response headers through, minus hop-by-hop", () => {
+    const out = callerResponseHeaders(
+      new Headers({ "x-request-id": "req_1", "x-ratelimit-remaining-requests": "4", connection: "close", "content-type": "text/event-stream" }),
+    );
+    expect(Object.fromEntries(out)).toEqual({ "x-request-id": "req_1", "x-ratelimit-remaining-requests": "4", "content-type": "text/event-stream" });
+  });
+});
+
+describe("connection cache", () => {
+  it("shares loads, expires, remembers misses briefly, evicts, stays bounded", async () => {
+    let t = 0;
+    let loads = 0;
+    const found = secret();
+    const cache = createConnectionCache(
+      async (_env, _p, id) => {
+        loads++;
+        return id === "missing" ? null : found;
+      },
+      { ttlMs: 100, missTtlMs: 10, maxEntries: 2, now: () => t },
+    );
+    const env = {} as Env;
+    await Promise.all([cache.get(env, "openai", "c1"), cache.get(env, "openai", "c1")]);
+    expect(loads).toBe(1);
+    t = 50;
+    await cache.get(env, "openai", "c1");
+    expect(loads).toBe(1);
+    t = 101;
+    await cache.get(env, "openai", "c1");
+    expect(loads).toBe(2);
+    expect(await cache.get(env, "openai", "missing")).toBeNull();
+    await cache.get(env, "openai", "missing");
+    expect(loads).toBe(3);
+    t = 112;
+    await cache.get(env, "openai", "missing");
+    expect(loads).toBe(4);
+    cache.evict("openai", "c1");
+    await cache.get(env, "openai", "c1");
+    expect(loads).toBe(5);
+    await cache.get(env, "openai", "c3"); // 6: "missing" (oldest) falls out
+    await cache.get(env, "openai", "c4"); // 7: c1 falls out
+    await cache.get(env, "openai", "c1");
+    expect(loads).toBe(8);
+  });
+});
