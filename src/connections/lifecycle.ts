@@ -94,48 +94,63 @@ async function verifyOrReport(env: Env, ctx: BackgroundContext | undefined, prov
   }
 }
 
+const connectionExists = (pck: string, id: string) =>
+  conflict("connection_exists", `Connection '${id}' already exists for integration '${pck}'`);
+
 /**
- * Verify → write the KV secret → insert the index row; if the index refuses
- * (duplicate race, integration deleted meanwhile) the KV value is removed, so
- * nothing is half-written.
+ * Claim the id → verify → write the KV secret → insert the index row. The claim
+ * keeps a concurrent create of the same id from overwriting this secret; if
+ * anything fails after the KV write, the value is removed, so nothing is
+ * half-written.
  */
 export async function createConnection(env: Env, ctx: BackgroundContext | undefined, input: CreateConnectionInput): Promise<ConnectionRecord> {
   const registry = registryClient(env);
   const { integration, provider } = await requireIntegration(env, input.provider_config_key);
+  const pck = integration.unique_key;
   const connectionId = input.connection_id ?? crypto.randomUUID();
-  if (await registry.getConnection(integration.unique_key, connectionId))
-    throw conflict("connection_exists", `Connection '${connectionId}' already exists for integration '${integration.unique_key}'`);
+  const claim = await registry.reserveConnection(pck, connectionId);
+  if (!claim.ok) throw claim.reason === "no_integration" ? integrationNotFound(pck) : connectionExists(pck, connectionId);
 
   const secret: ConnectionSecret = {
-    providerConfigKey: integration.unique_key,
+    providerConfigKey: pck,
     connectionId,
     provider: integration.provider,
     credentials: { type: "API_KEY", apiKey: input.credentials.apiKey },
     config: mergeConfig({}, input.connection_config),
   };
-  await verifyOrReport(env, ctx, provider, secret, input.end_user);
-  await saveConnectionSecret(env, secret);
-
-  const inserted = await registry.insertConnection({
-    id: crypto.randomUUID(),
-    provider_config_key: integration.unique_key,
-    connection_id: connectionId,
-    provider: integration.provider,
-    key_hint: maskSecret(secret.credentials.apiKey),
-    connection_config: indexedConfig(secret.config),
-    metadata: input.metadata ?? {},
-    end_user: input.end_user ?? null,
-    tags: input.tags ?? {},
-  });
+  let written = false;
+  let inserted: Awaited<ReturnType<typeof registry.insertConnection>>;
+  try {
+    await verifyOrReport(env, ctx, provider, secret, input.end_user);
+    written = true;
+    await saveConnectionSecret(env, secret);
+    inserted = await registry.insertConnection(
+      {
+        id: crypto.randomUUID(),
+        provider_config_key: pck,
+        connection_id: connectionId,
+        provider: integration.provider,
+        key_hint: maskSecret(secret.credentials.apiKey),
+        connection_config: indexedConfig(secret.config),
+        metadata: input.metadata ?? {},
+        end_user: input.end_user ?? null,
+        tags: input.tags ?? {},
+      },
+      claim.token,
+    );
+  } catch (err) {
+    if (written) await deleteConnectionSecret(env, pck, connectionId);
+    await registry.releaseConnection(pck, connectionId, claim.token);
+    throw err;
+  }
   if (!inserted.ok) {
-    await deleteConnectionSecret(env, integration.unique_key, connectionId);
-    if (inserted.reason === "no_integration") throw integrationNotFound(integration.unique_key);
-    throw conflict("connection_exists", `Connection '${connectionId}' already exists for integration '${integration.unique_key}'`);
+    await deleteConnectionSecret(env, pck, connectionId);
+    throw inserted.reason === "no_integration" ? integrationNotFound(pck) : connectionExists(pck, connectionId);
   }
   emitAuthEvent(env, ctx, {
     operation: "creation",
     success: true,
-    provider_config_key: integration.unique_key,
+    provider_config_key: pck,
     connection_id: connectionId,
     provider: integration.provider,
     end_user: inserted.value.end_user,
@@ -235,7 +250,10 @@ export async function deleteIntegration(env: Env, ctx: BackgroundContext | undef
   for (let i = 0; i < ids.length; i += CLEANUP_BATCH) {
     await Promise.all(ids.slice(i, i + CLEANUP_BATCH).map((id) => removeConnection(env, key, id)));
   }
-  await registry.deleteIntegration(key);
-  for (const id of ids)
+  const removed = (await registry.deleteIntegration(key)) ?? [];
+  // Connections created while the first cleanup ran are no longer indexed: clean them up too.
+  const late = removed.filter((id) => !ids.includes(id));
+  await Promise.all(late.map((id) => removeConnection(env, key, id)));
+  for (const id of new Set([...ids, ...late]))
     emitAuthEvent(env, ctx, { operation: "deletion", success: true, provider_config_key: key, connection_id: id, provider: integration.provider });
 }

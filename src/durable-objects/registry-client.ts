@@ -9,6 +9,8 @@ type Methods = Pick<
   | "updateIntegration"
   | "integrationConnectionIds"
   | "deleteIntegration"
+  | "reserveConnection"
+  | "releaseConnection"
   | "insertConnection"
   | "getConnection"
   | "listConnections"

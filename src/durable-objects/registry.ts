@@ -50,6 +50,10 @@ export type ConnectionFilter = {
 };
 
 export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
+export type ReserveResult = { ok: true; token: string } | { ok: false; reason: "duplicate" | "no_integration" };
+
+/** Longer than a credential check (15 s timeout) plus a KV write; a crashed create frees the id after it. */
+const RESERVATION_MS = 60_000;
 export type MetadataResult = { ok: true; updated: string[] } | { ok: false; missing: string[] };
 
 type IntegrationRow = IntegrationRecord;
@@ -91,6 +95,15 @@ CREATE TABLE IF NOT EXISTS connections (
   tags TEXT NOT NULL,
   created_at TEXT NOT NULL,
   updated_at TEXT NOT NULL,
+  PRIMARY KEY (provider_config_key, connection_id)
+);
+-- A connection id being created (verified, secret being written): a second
+-- create of the same id is refused before it can overwrite the first one's secret.
+CREATE TABLE IF NOT EXISTS connection_reservations (
+  provider_config_key TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  token TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
   PRIMARY KEY (provider_config_key, connection_id)
 );
 CREATE INDEX IF NOT EXISTS connections_order ON connections (created_at, provider_config_key, connection_id);
@@ -219,20 +232,62 @@ export class Registry extends DurableObject<Env> {
       .map((r) => r.connection_id);
   }
 
-  /** Removes the integration and its whole connection index at once. */
-  deleteIntegration(uniqueKey: string): boolean {
+  /**
+   * Removes the integration and its whole connection index at once; returns the
+   * connection ids removed (`null` if there was no such integration), so the
+   * caller can also clean up connections created after it listed them.
+   */
+  deleteIntegration(uniqueKey: string): string[] | null {
     return this.ctx.storage.transactionSync(() => {
+      const ids = this.integrationConnectionIds(uniqueKey);
       this.sql.exec(`DELETE FROM connections WHERE provider_config_key = ?`, uniqueKey);
-      return this.sql.exec(`DELETE FROM integrations WHERE unique_key = ?`, uniqueKey).rowsWritten > 0;
+      this.sql.exec(`DELETE FROM connection_reservations WHERE provider_config_key = ?`, uniqueKey);
+      return this.sql.exec(`DELETE FROM integrations WHERE unique_key = ?`, uniqueKey).rowsWritten > 0 ? ids : null;
     });
   }
 
   // -- connections ----------------------------------------------------------
 
-  /** Inserts an index row; refuses a duplicate id or an integration deleted meanwhile. */
-  insertConnection(input: NewConnection): InsertResult<ConnectionRecord> {
+  /**
+   * Claims a connection id before its key is verified and its secret written,
+   * so two concurrent creates of one id cannot overwrite each other's secret.
+   */
+  reserveConnection(providerConfigKey: string, connectionId: string): ReserveResult {
+    return this.ctx.storage.transactionSync((): ReserveResult => {
+      if (!this.getIntegration(providerConfigKey)) return { ok: false, reason: "no_integration" };
+      if (this.getConnection(providerConfigKey, connectionId)) return { ok: false, reason: "duplicate" };
+      const now = Date.now();
+      const held = this.sql
+        .exec<{ expires_at: number }>(
+          `SELECT expires_at FROM connection_reservations WHERE provider_config_key = ? AND connection_id = ?`,
+          providerConfigKey, connectionId,
+        )
+        .toArray()[0];
+      if (held && held.expires_at > now) return { ok: false, reason: "duplicate" };
+      const token = crypto.randomUUID();
+      this.sql.exec(
+        `INSERT OR REPLACE INTO connection_reservations (provider_config_key, connection_id, token, expires_at) VALUES (?, ?, ?, ?)`,
+        providerConfigKey, connectionId, token, now + RESERVATION_MS,
+      );
+      // Expired claims of other ids are dropped on the way.
+      this.sql.exec(`DELETE FROM connection_reservations WHERE expires_at <= ?`, now);
+      return { ok: true, token };
+    });
+  }
+
+  /** Gives a claimed id back (the key was rejected or the secret could not be written). */
+  releaseConnection(providerConfigKey: string, connectionId: string, token: string): void {
+    this.sql.exec(
+      `DELETE FROM connection_reservations WHERE provider_config_key = ? AND connection_id = ? AND token = ?`,
+      providerConfigKey, connectionId, token,
+    );
+  }
+
+  /** Inserts an index row for a reserved id; refuses a duplicate id or an integration deleted meanwhile. */
+  insertConnection(input: NewConnection, token: string): InsertResult<ConnectionRecord> {
     return this.ctx.storage.transactionSync((): InsertResult<ConnectionRecord> => {
       if (!this.getIntegration(input.provider_config_key)) return { ok: false, reason: "no_integration" };
+      this.releaseConnection(input.provider_config_key, input.connection_id, token);
       const now = new Date().toISOString();
       const record: ConnectionRecord = { ...input, created_at: now, updated_at: now };
       const row = toRow(record);

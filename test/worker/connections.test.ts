@@ -108,6 +108,8 @@ describe("POST /connections", () => {
       error: { code: "connection_test_failed", message: expect.stringMatching(/Incorrect API key provided/) },
     });
     await expectNothingStored(pck, id);
+    // The id was not left claimed.
+    expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
   });
 
   it("accepts a restricted key (403 missing scopes on the check)", async () => {
@@ -155,6 +157,16 @@ describe("POST /connections", () => {
     expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
       credentials: { apiKey: "sk-test-good" },
     });
+  });
+
+  it("two concurrent creates of one id: one wins, and its key is the one stored", async () => {
+    const pck = await createIntegration();
+    const id = `race-${uid()}`;
+    const keys = ["sk-test-good", "sk-test-restricted"];
+    const results = await Promise.all(keys.map((apiKey) => createConnection(pck, { connection_id: id, credentials: { type: "API_KEY", apiKey } })));
+    expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
+    const winner = keys[results.findIndex((r) => r.status === 201)];
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({ credentials: { apiKey: winner } });
   });
 
   it("generates a uuid connection id when none is given", async () => {
