@@ -41,8 +41,6 @@ function baseResponse(body: Obj, model: string, id: string, created: number): Ob
     tools: [],
     top_p: num(body, "top_p") ?? 1,
     truncation: "disabled",
-    usage: null,
-    user: null,
     metadata: isObj(body.metadata) ? body.metadata : {},
   };
 }
