@@ -67,6 +67,8 @@ export function classify(status: number, info: ErrorInfo, rules: RetryRules, ret
     if (retryOn && !retryOn.has(429)) return "never";
     return codes.length === 0 || codes.some((c) => rules.waitCodes.includes(c)) ? "wait" : "never";
   }
+  // Other 4xx (bad request, bad key, not found) fail the same way every time, whatever Retry-On says.
+  if (status < 500 && !rules.backoffStatuses.includes(status)) return "never";
   if (retryOn) return retryOn.has(status) ? "backoff" : "never";
   return rules.backoffStatuses.includes(status) ? "backoff" : "never";
 }

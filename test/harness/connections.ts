@@ -103,3 +103,8 @@ export async function sha256Hex(bytes: ArrayBuffer | Uint8Array): Promise<string
   const digest = await crypto.subtle.digest("SHA-256", bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** A raw request to terapi with exactly these headers. */
+export function SELF_URL(path: string, headers: Record<string, string>, init: RequestInit = {}): Promise<Response> {
+  return SELF.fetch(`${TERAPI}${path}`, { ...init, headers });
+}

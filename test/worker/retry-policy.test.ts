@@ -55,6 +55,8 @@ describe("classification", () => {
   it("Retry-On narrows or widens what is retried", () => {
     expect(classify(503, {}, rules, new Set([429]))).toBe("never");
     expect(classify(501, {}, rules, new Set([501]))).toBe("backoff");
+    expect(classify(401, {}, rules, new Set([401]))).toBe("never");
+    expect(classify(400, {}, rules, new Set([400]))).toBe("never");
     expect(classify(429, { code: "rate_limit_exceeded" }, rules, new Set([503]))).toBe("never");
   });
   it("reset from headers in order of precision, the message as a last resort", () => {
