@@ -24,6 +24,8 @@ export async function streamSse(ctx: Ctx, events: SseEvent[]): Promise<void> {
   const dropAt = ctx.dropMidStream ? Math.max(1, Math.floor(events.length / 2)) : -1;
   for (let i = 0; i < events.length; i++) {
     if (i === dropAt) {
+      // Let what was written reach the client, then cut the connection.
+      await new Promise<void>((r) => res.write(": \n\n", () => r()));
       res.destroy();
       return;
     }
