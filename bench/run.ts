@@ -6,6 +6,8 @@
 //   npm run bench -- --quick         fewer requests (≈ 1 minute)
 //   npm run bench -- --no-wrangler-dev   skip the second table
 //   npm run bench -- --only=a,c      some scenarios only
+//   npm run bench -- --working-tree   measure uncommitted changes too (default: HEAD, exported to a temp dir)
+//   npm run bench -- --no-floor      skip the bare pass-through Worker column
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -13,9 +15,11 @@ import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { jsonCall, type RequestSpec, type Target } from "./lib/http.ts";
-import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, waitFor, workerdRss } from "./lib/procs.ts";
+import { type Floor, startFloor } from "./lib/floor.ts";
+import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss, waitFor } from "./lib/procs.ts";
 import { renderTable, versus } from "./lib/report.ts";
 import { type Simulator, startSimulator } from "./lib/simulator.ts";
+import { prepareSource, type Source } from "./lib/source.ts";
 import {
   bundle,
   createConnection,
@@ -36,6 +40,7 @@ const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).
 const quick = flag("quick");
 const smoke = flag("smoke");
 const withWranglerDev = !flag("no-wrangler-dev");
+const workingTree = flag("working-tree");
 const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 170_000);
 /** Don't start the wrangler dev table with less than this left. */
 const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
@@ -58,8 +63,10 @@ const modeResults: ModeResult[] = [];
 const errors: string[] = [];
 let sim: Simulator | undefined;
 let terapi: RunningTerapi | undefined;
+let floor: Floor | undefined;
 const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-bench-"));
 let finishing = false;
+let source: Source | undefined;
 
 function git(args: string[]): string {
   try {
@@ -75,6 +82,7 @@ async function finish(code: number): Promise<never> {
   await Promise.race([
     (async () => {
       await terapi?.stop().catch(() => {});
+      await floor?.stop().catch(() => {});
       await sim?.stop().catch(() => {});
       await stopAllChildren();
     })(),
@@ -84,9 +92,10 @@ async function finish(code: number): Promise<never> {
   const json = {
     started_at: startedAt.toISOString(),
     duration_s: Number(((performance.now() - t0) / 1000).toFixed(1)),
-    git: { commit: git(["rev-parse", "--short", "HEAD"]), dirty: git(["status", "--porcelain", "--", "src", "wrangler.toml"]) !== "" },
+    source: source?.label ?? null,
+    git: { commit: git(["rev-parse", "--short", "HEAD"]), working_tree_dirty: git(["status", "--porcelain", "--", "src", "wrangler.toml"]) !== "" },
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
-    options: { quick, smoke, only: only ?? null, wrangler_dev: withWranglerDev },
+    options: { quick, smoke, only: only ?? null, wrangler_dev: withWranglerDev, working_tree: workingTree },
     modes: modeResults.map((m) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
     errors,
@@ -114,11 +123,11 @@ setTimeout(() => {
   void finish(2);
 }, DEADLINE_MS + 5_000).unref();
 
-async function runMode(mode: Mode, s: Simulator, simKey: string, bundleDir: string): Promise<void> {
+async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bundleDir: string): Promise<void> {
   const secrets = newSecrets();
   const tStart = performance.now();
   log(`${mode}: starting terapi`);
-  terapi = mode === "miniflare" ? await startMiniflare({ root, bundleDir, simUrl: s.url, secrets }) : await startWranglerDev({ root, tmp, simUrl: s.url, secrets });
+  terapi = mode === "miniflare" ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets }) : await startWranglerDev({ root: src.dir, tmp, simUrl: s.url, secrets });
   const t = terapi;
   await waitFor(`${mode} to serve /health`, async () => (await fetch(`${t.origin}/health`)).ok, 30_000);
   const startupMs = performance.now() - tStart;
@@ -147,14 +156,20 @@ async function runMode(mode: Mode, s: Simulator, simKey: string, bundleDir: stri
     log(`${mode}: integration ${integration} and connection ${connectionId} created; proxy answers`);
   }
 
+  if (mode === "miniflare" && !smoke && !flag("no-floor")) {
+    floor = await startFloor({ simUrl: s.url, apiKey: simKey, compatibilityDate: t.compatibilityDate });
+    log(`${mode}: bare pass-through Worker (the workerd hop alone) at ${floor.target.base}`);
+  }
+
   await sleep(500);
-  const idle = workerdRss(t.rootPid);
-  const sampler = rssSampler(t.rootPid);
+  const idle = totalRss(t.pids());
+  const sampler = rssSampler(t.pids);
   const ctx: BenchContext = {
     mode,
     quick,
     direct,
     terapi: proxied,
+    floor: floor?.target,
     terapiOrigin: t.origin,
     request,
     secretKey: secrets.secretKey,
@@ -176,6 +191,7 @@ async function runMode(mode: Mode, s: Simulator, simKey: string, bundleDir: stri
       continue;
     }
     log(`${mode}: ${sc.title}`);
+    await s.clearLog(simKey);
     const tSc = performance.now();
     try {
       const r = await sc.run(ctx);
@@ -190,7 +206,7 @@ async function runMode(mode: Mode, s: Simulator, simKey: string, bundleDir: stri
   }
 
   sampler.stop();
-  const after = workerdRss(t.rootPid);
+  const after = totalRss(t.pids());
   const mem = (metric: string, v: number, note?: string): Row => ({ scenario: "memory (workerd RSS)", metric, unit: "MiB", direct: null, terapi: v, compare: "none", note });
   const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
   result.rows.push(
@@ -201,15 +217,20 @@ async function runMode(mode: Mode, s: Simulator, simKey: string, bundleDir: stri
   result.details.memory = { idle_mib: idle.mib, peak_mib: sampler.peak(), after_mib: after.mib, workerd_processes: idle.processes };
 
   const label = mode === "miniflare" ? "terapi on workerd via Miniflare (the deploy bundle, no extra hop)" : "terapi under `wrangler dev` (its proxy worker adds a hop)";
-  process.stdout.write(`\n${renderTable(`${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`, result.rows, result.skipped)}\n`);
+  process.stdout.write(`\n${renderTable(`${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`, result.rows, result.skipped)}\n`);
   log(`${mode}: stopping terapi`);
   await t.stop();
   terapi = undefined;
+  await floor?.stop();
+  floor = undefined;
 }
 
 async function main(): Promise<void> {
   log(`terapi benchmark${quick ? " (quick)" : ""}${smoke ? " (smoke)" : ""}; temp dir ${tmp}`);
-  const [s, b] = await Promise.all([startSimulator(root, log), bundle(root, tmp)]);
+  const src = prepareSource(root, tmp, workingTree);
+  source = src;
+  log(`measuring ${src.label}`);
+  const [s, b] = await Promise.all([startSimulator(src.dir, log), bundle(src.dir, tmp)]);
   sim = s;
   log(`simulator at ${s.url}; bundle built in ${(b.ms / 1000).toFixed(1)} s`);
   const simKey = await s.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
@@ -217,10 +238,10 @@ async function main(): Promise<void> {
   // The direct side must work before anything is compared with it.
   await jsonCall("GET", `${s.url}/v1/models`, { authorization: `Bearer ${simKey}` });
 
-  await runMode("miniflare", s, simKey, b.dir);
+  await runMode("miniflare", src, s, simKey, b.dir);
   if (withWranglerDev) {
     const left = deadline - performance.now();
-    if (left >= WRANGLER_DEV_MIN_MS) await runMode("wrangler-dev", s, simKey, b.dir);
+    if (left >= WRANGLER_DEV_MIN_MS) await runMode("wrangler-dev", src, s, simKey, b.dir);
     else process.stdout.write(`\n(skipped) wrangler dev table: ${(left / 1000).toFixed(0)} s left of the ${DEADLINE_MS / 1000} s budget\n`);
   }
 }

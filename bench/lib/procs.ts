@@ -155,17 +155,17 @@ export function rssMiB(pid: number): number {
   }
 }
 
-/** Total RSS (MiB) of the workerd processes under `rootPid`, and how many there are. */
-export function workerdRss(rootPid: number): { mib: number; processes: number } {
-  const pids = workerdPids(rootPid);
-  return { mib: pids.reduce((s, p) => s + rssMiB(p), 0), processes: pids.length };
+/** Total RSS (MiB) of these processes, and how many of them are alive. */
+export function totalRss(pids: number[]): { mib: number; processes: number } {
+  const alive = pids.map(rssMiB).filter((m) => m > 0);
+  return { mib: alive.reduce((a, b) => a + b, 0), processes: alive.length };
 }
 
-/** Samples workerd RSS every `everyMs` and keeps the peak. */
-export function rssSampler(rootPid: number, everyMs = 250) {
+/** Samples the RSS of `pids()` every `everyMs` and keeps the peak. */
+export function rssSampler(pids: () => number[], everyMs = 250) {
   let peak = 0;
   const timer = setInterval(() => {
-    peak = Math.max(peak, workerdRss(rootPid).mib);
+    peak = Math.max(peak, totalRss(pids()).mib);
   }, everyMs);
   timer.unref();
   return {

@@ -18,11 +18,13 @@ function fmt(v: number | null, unit: Row["unit"]): string {
   }
 }
 
-export function versus(r: Row): string {
-  if (r.direct === null || r.terapi === null || r.compare === "none") return r.note ?? "";
-  const ratio = r.direct === 0 ? "" : `×${(r.terapi / r.direct).toFixed(2)}`;
-  if (r.compare === "ratio") return `${ratio} (${((100 * r.terapi) / r.direct).toFixed(0)}%)`;
-  const added = r.terapi - r.direct;
+/** terapi against a reference figure: `+0.42 ms (×1.35)` for latencies, `×0.81 (81%)` for rates. */
+export function versus(r: Row, against: "direct" | "floor" = "direct"): string {
+  const reference = against === "direct" ? r.direct : r.floor;
+  if (reference === null || reference === undefined || r.terapi === null || r.compare === "none") return against === "direct" ? (r.note ?? "") : "";
+  const ratio = reference === 0 ? "" : `×${(r.terapi / reference).toFixed(2)}`;
+  if (r.compare === "ratio") return `${ratio} (${((100 * r.terapi) / reference).toFixed(0)}%)`;
+  const added = r.terapi - reference;
   const sign = added >= 0 ? "+" : "−";
   const abs = Math.abs(added);
   const addedText = r.unit === "ms" ? `${abs < 10 ? abs.toFixed(2) : abs.toFixed(1)} ms` : fmt(abs, r.unit);
@@ -30,18 +32,21 @@ export function versus(r: Row): string {
 }
 
 export function renderTable(title: string, rows: Row[], skipped: string[]): string {
-  const header = ["scenario", "metric", "direct", "terapi", "terapi vs direct", "target", ""];
+  const withFloor = rows.some((r) => r.floor !== undefined && r.floor !== null);
+  const header = ["scenario", "metric", "direct", "terapi", "terapi vs direct", ...(withFloor ? ["bare workerd proxy", "terapi vs bare"] : []), "target", ""];
   const body = rows.map((r) => [
     r.scenario,
     r.metric,
     fmt(r.direct, r.unit),
     fmt(r.terapi, r.unit),
     versus(r),
+    ...(withFloor ? [r.floor === undefined ? "" : fmt(r.floor, r.unit), versus(r, "floor")] : []),
     r.target?.text ?? "",
     r.target ? (r.target.pass ? "PASS" : "FAIL") : "",
   ]);
+  const numeric = new Set([2, 3, ...(withFloor ? [5] : [])]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i >= 2 && i <= 3 ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+  const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
   const out = [title, line(header), widths.map((w) => "─".repeat(w)).join("  ")];
   let last = "";
   for (let i = 0; i < body.length; i++) {

@@ -16,6 +16,8 @@ export type Simulator = {
   createKey: (limits: Limits) => Promise<string>;
   /** The simulator's counters for a key (`GET /__sim/stats?key=`), as returned. */
   stats: (key: string) => Promise<unknown>;
+  /** Drops the simulator's request log and counters for a key (`DELETE /__sim/requests`), so a long run doesn't grow it. */
+  clearLog: (key: string) => Promise<void>;
   stop: () => Promise<void>;
 };
 
@@ -26,7 +28,7 @@ export async function startSimulator(root: string, log: (m: string) => void): Pr
   log(`simulator: node ${args.map((a) => a.replace(`${root}/`, "")).join(" ")}`);
   const child = startChild("simulator", process.execPath, args, { cwd: root });
   const url = `http://127.0.0.1:${port}`;
-  await waitFor("the simulator to listen", async () => (await fetch(`${url}/v1/models`, { signal: AbortSignal.timeout(1000) })).status > 0, 20_000, child);
+  await waitFor("the simulator to listen", async () => (await fetch(`${url}/__sim/health`, { signal: AbortSignal.timeout(1000) })).status > 0, 20_000, child);
   return {
     url,
     child,
@@ -42,6 +44,9 @@ export async function startSimulator(root: string, log: (m: string) => void): Pr
       return BUILTIN_KEY;
     },
     stats: async (key) => (await jsonCall<unknown>("GET", `${url}/__sim/stats?key=${encodeURIComponent(key)}`, {})).json,
+    clearLog: async (key) => {
+      await jsonCall<unknown>("DELETE", `${url}/__sim/requests?key=${encodeURIComponent(key)}`, {}).catch(() => undefined);
+    },
     stop: () => child.stop(),
   };
 }

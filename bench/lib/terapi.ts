@@ -5,7 +5,7 @@ import type { Json } from "miniflare";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { jsonCall } from "./http.ts";
-import { type Child, freePort, startChild, waitFor } from "./procs.ts";
+import { type Child, freePort, startChild, waitFor, workerdPids } from "./procs.ts";
 
 export type TerapiSecrets = { secretKey: string; encryptionKey: string };
 
@@ -16,8 +16,9 @@ export function newSecrets(): TerapiSecrets {
 export type RunningTerapi = {
   mode: "miniflare" | "wrangler-dev";
   origin: string;
-  /** The process under which terapi's workerd process(es) run (for RSS). */
-  rootPid: number;
+  /** terapi's workerd process(es), for RSS. */
+  pids: () => number[];
+  compatibilityDate: string | undefined;
   /** Runtime output kept for error messages. */
   tail: () => string;
   stop: () => Promise<void>;
@@ -77,11 +78,14 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
       },
     }),
   );
+  const before = new Set(workerdPids(process.pid));
   const url = await mf.ready;
+  const mine = workerdPids(process.pid).filter((p) => !before.has(p));
   return {
     mode: "miniflare",
     origin: url.origin,
-    rootPid: process.pid,
+    pids: () => mine,
+    compatibilityDate: typeof workerOptions.compatibilityDate === "string" ? workerOptions.compatibilityDate : undefined,
     tail: () => logs.join("\n"),
     stop: () => mf.dispose(),
   };
@@ -107,7 +111,8 @@ export async function startWranglerDev(opts: { root: string; tmp: string; simUrl
   const child: Child = startChild("wrangler dev", wranglerBin(opts.root), args, { cwd: opts.root, env: quietWrangler(opts.tmp) });
   const origin = `http://127.0.0.1:${port}`;
   await waitFor("wrangler dev to serve /health", async () => (await fetch(`${origin}/health`, { signal: AbortSignal.timeout(2000) })).ok, 60_000, child);
-  return { mode: "wrangler-dev", origin, rootPid: child.proc.pid ?? 0, tail: child.tail, stop: child.stop };
+  const root = child.proc.pid ?? 0;
+  return { mode: "wrangler-dev", origin, pids: () => workerdPids(root), compatibilityDate: undefined, tail: child.tail, stop: child.stop };
 }
 
 /** Creates the integration and a connection through terapi's own API. */

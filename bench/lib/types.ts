@@ -10,6 +10,8 @@ export type Row = {
   unit: "ms" | "req/s" | "count" | "s" | "MiB" | "records/s";
   direct: number | null;
   terapi: number | null;
+  /** The same figure through a bare pass-through Worker on workerd (the cost of any workerd hop), where measured. */
+  floor?: number | null;
   /** How terapi is compared with direct: both as a ratio, and for latencies also the difference. */
   compare: "added" | "ratio" | "none";
   target?: { text: string; pass: boolean };
@@ -34,6 +36,8 @@ export type BenchContext = {
   direct: Target;
   /** terapi's proxy (`<origin>/proxy`) with the secret key and the connection headers. */
   terapi: Target;
+  /** A bare pass-through Worker on its own workerd, when this mode measures one. */
+  floor?: Target;
   terapiOrigin: string;
   /** The request the latency scenarios send (a small chat completion; GET /health in --smoke). */
   request: (stream: boolean) => RequestSpec;

@@ -1,5 +1,7 @@
 import type http from "node:http";
 import { type RequestSpec, type Sample, type Target, closedLoop, keepAliveAgent, send } from "../lib/http.ts";
+import { describeFailures, type Summary, summarize } from "../lib/stats.ts";
+import type { BenchContext } from "../lib/types.ts";
 
 /** A small Chat Completions body, the same for both targets. */
 export function chatRequest(stream: boolean): RequestSpec {
@@ -15,19 +17,23 @@ export function chatRequest(stream: boolean): RequestSpec {
   };
 }
 
-export type Side = { target: Target; agent: http.Agent; samples: Sample[]; elapsedMs: number };
+export type Role = "direct" | "terapi" | "floor";
+export type Side = { role: Role; target: Target; agent: http.Agent; samples: Sample[]; elapsedMs: number };
 
-export function sides(direct: Target, terapi: Target, maxSockets: number): [Side, Side] {
-  const mk = (target: Target): Side => ({ target, agent: keepAliveAgent(maxSockets), samples: [], elapsedMs: 0 });
-  return [mk(direct), mk(terapi)];
+/** direct, terapi, and the bare workerd proxy when this mode has one; each with its own keep-alive agent. */
+export function sides(ctx: BenchContext, maxSockets: number): Side[] {
+  const mk = (role: Role, target: Target): Side => ({ role, target, agent: keepAliveAgent(maxSockets), samples: [], elapsedMs: 0 });
+  const out = [mk("direct", ctx.direct), mk("terapi", ctx.terapi)];
+  if (ctx.floor) out.push(mk("floor", ctx.floor));
+  return out;
 }
 
 /**
- * Warm-up, then `rounds` alternating blocks (direct, terapi, direct, …) so that
- * drift on a shared 2-core machine hits both sides alike.
+ * Warm-up, then `rounds` of one block per side, the order rotating every round
+ * so that drift on a shared 2-core machine hits every side alike.
  */
 export async function interleaved(opts: {
-  sides: [Side, Side];
+  sides: Side[];
   spec: RequestSpec;
   concurrency: number;
   rounds: number;
@@ -37,16 +43,39 @@ export async function interleaved(opts: {
 }): Promise<void> {
   const fire = (s: Side) => () => send(s.agent, s.target, opts.spec, { keepTail: opts.keepTail, timeoutMs: 30_000 });
   for (const s of opts.sides) await closedLoop({ concurrency: opts.concurrency, ...opts.warmup, fire: fire(s) });
+  const n = opts.sides.length;
   for (let r = 0; r < opts.rounds; r++) {
-    const order = r % 2 === 0 ? opts.sides : ([opts.sides[1], opts.sides[0]] as const);
+    const order = Array.from({ length: n }, (_, i) => opts.sides[(i + r) % n]);
+    if (r % 2 === 1) order.reverse();
     for (const s of order) {
       const { samples, elapsedMs } = await closedLoop({ concurrency: opts.concurrency, ...opts.perRound, fire: fire(s) });
       s.samples.push(...samples);
       s.elapsedMs += elapsedMs;
     }
   }
+  for (const s of opts.sides) s.agent.destroy();
 }
 
-export function closeAgents(ss: Side[]): void {
-  for (const s of ss) s.agent.destroy();
+export type BySide<T> = { direct: T; terapi: T; floor?: T };
+
+/** Summaries of one measure (e.g. total time) per side. */
+export function summaries(ss: Side[], measure: (s: Sample) => number): BySide<Summary> {
+  const get = (role: Role) => ss.find((s) => s.role === role);
+  const sum = (role: Role) => {
+    const side = get(role);
+    return side ? summarize(side.samples.map(measure)) : undefined;
+  };
+  return { direct: sum("direct") as Summary, terapi: sum("terapi") as Summary, floor: sum("floor") };
+}
+
+export function rate(ss: Side[]): BySide<number> {
+  const r = (role: Role) => {
+    const s = ss.find((x) => x.role === role);
+    return s ? (s.samples.length * 1000) / s.elapsedMs : undefined;
+  };
+  return { direct: r("direct") as number, terapi: r("terapi") as number, floor: r("floor") };
+}
+
+export function failures(title: string, ss: Side[]): string[] {
+  return ss.map((s) => describeFailures(`${title} ${s.target.name}`, s.samples)).filter((e): e is string => !!e);
 }

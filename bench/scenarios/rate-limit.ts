@@ -22,23 +22,14 @@ async function burst(target: Target): Promise<{ samples: Sample[]; makespanS: nu
   return { samples, makespanS: (end - start) / 1000 };
 }
 
-/** The simulator's count of 429s it answered for a key, whatever the exact shape of its stats. */
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The simulator's count of 429s for a key from `GET /__sim/stats` (`by_status["429"]`, else `rate_limited.total`). */
 export function count429(stats: unknown): number | null {
-  const seen = new Set<unknown>();
-  const walk = (v: unknown, path: string[]): number | null => {
-    if (v === null || typeof v !== "object" || seen.has(v)) return null;
-    seen.add(v);
-    for (const [k, val] of Object.entries(v as Record<string, unknown>)) {
-      const key = k.toLowerCase();
-      if (typeof val === "number" && (key === "429" || /rate_?limited|throttled|rejected_429|status_429|responses_429/.test(key))) return val;
-      if (typeof val === "object") {
-        const inner = walk(val, [...path, key]);
-        if (inner !== null) return inner;
-      }
-    }
-    return null;
-  };
-  return walk(stats, []);
+  if (!isRecord(stats)) return null;
+  if (isRecord(stats.by_status) && typeof stats.by_status["429"] === "number") return stats.by_status["429"];
+  if (isRecord(stats.rate_limited) && typeof stats.rate_limited.total === "number") return stats.rate_limited.total;
+  return isRecord(stats.by_status) ? 0 : null;
 }
 
 const tally = (samples: Sample[]) => ({

@@ -1,0 +1,39 @@
+// A bare pass-through Worker on its own workerd (same Miniflare set-up, same
+// compatibility date): the floor any proxy on workerd pays for the extra hop.
+// Measured next to terapi, it splits "added latency" into the hop and terapi's own work.
+import type { Target } from "./http.ts";
+import { freePort } from "./procs.ts";
+
+const SCRIPT = `
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
+    const headers = new Headers(request.headers);
+    headers.set("authorization", "Bearer " + env.API_KEY);
+    headers.delete("connection-id");
+    headers.delete("provider-config-key");
+    headers.delete("host");
+    return fetch(env.UPSTREAM + path + url.search, { method: request.method, headers, body: request.body });
+  },
+};`;
+
+export type Floor = { target: Target; stop: () => Promise<void> };
+
+export async function startFloor(opts: { simUrl: string; apiKey: string; compatibilityDate: string | undefined }): Promise<Floor> {
+  const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
+  const port = await freePort();
+  const mf = new Miniflare(
+    convertV4MiniflareOptions({
+      modules: [{ type: "ESModule", path: "floor.mjs", contents: SCRIPT }],
+      compatibilityDate: opts.compatibilityDate,
+      bindings: { UPSTREAM: opts.simUrl, API_KEY: opts.apiKey },
+      host: "127.0.0.1",
+      port,
+      logRequests: false,
+      handleStructuredLogs: () => {},
+    }),
+  );
+  const url = await mf.ready;
+  return { target: { name: "bare workerd proxy", base: `${url.origin}/proxy`, headers: {} }, stop: () => mf.dispose() };
+}
