@@ -1,4 +1,4 @@
-import { projectObject, userObject } from "./routes/admin.ts";
+import { ensureDefaults, projectObject, userObject } from "./routes/admin.ts";
 import { batchObject } from "./routes/batches.ts";
 import { seededFileBytes } from "./routes/files.ts";
 import { jobObject } from "./routes/fine-tuning.ts";
@@ -57,6 +57,7 @@ export function seed(t: Tenant, s: SeedRequest): Record<string, number> {
   const vs = n("vector_stores");
   for (let i = 0; i < vs; i++) t.vectorStores.add(vectorStoreRec(t, { name: `seed-store-${i}`, file_ids: [], created_at: now - vs + i }));
   out.vector_stores = vs;
+  if (t.kind === "admin") ensureDefaults(t);
   const projects = n("projects");
   for (let i = 0; i < projects; i++) t.projects.add(projectObject(`Seed project ${i}`, now - projects + i));
   out.projects = projects;

@@ -15,7 +15,7 @@ export function userObject(i: number, created: number, role = "reader"): Obj & {
 }
 
 /** Admin tenants start with one project and one owner. */
-function ensureDefaults(t: Tenant): void {
+export function ensureDefaults(t: Tenant): void {
   if (initialized.has(t)) return;
   initialized.add(t);
   if (t.projects.size === 0) t.projects.add(projectObject("Default project", nowSec() - 30 * DAY));
