@@ -7,7 +7,7 @@ import { SIMULATOR_PORT, TEST_BINDINGS } from "./test/harness/constants.ts";
 // Both talk to one OpenAI simulator that globalSetup starts on 127.0.0.1.
 export default defineConfig({
   test: {
-    globalSetup: ["./test/harness/global-setup.ts"],
+    globalSetup: ["./test/harness/global-setup.ts", "./test/harness/receiver-setup.ts"],
     projects: [
       {
         plugins: [

@@ -74,13 +74,17 @@ export type DeliveryRequest = {
 /** POSTs once, never following redirects, and reports what happened (never throws). */
 export async function attemptDelivery(request: DeliveryRequest, timeoutMs = ATTEMPT_TIMEOUT_MS): Promise<AttemptResult> {
   const started = Date.now();
+  // Not AbortSignal.timeout(): its timer outlives a fast answer and keeps the
+  // Durable Object busy (and billed, and not evictable) until it fires.
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException("timeout", "TimeoutError")), timeoutMs);
   try {
     const res = await fetch(request.url, {
       method: "POST",
       headers: request.headers,
       body: request.body,
       redirect: "manual",
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: controller.signal,
     });
     const snippet = await readSnippet(res, RESPONSE_SNIPPET_BYTES);
     const outcome = classifyStatus(res.status);
@@ -102,6 +106,8 @@ export async function attemptDelivery(request: DeliveryRequest, timeoutMs = ATTE
       error: timedOut ? `timeout after ${timeoutMs} ms` : `network error: ${err instanceof Error ? err.message : String(err)}`.slice(0, 500),
       retry_after_ms: null,
     };
+  } finally {
+    clearTimeout(timer);
   }
 }
 

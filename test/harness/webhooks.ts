@@ -1,0 +1,113 @@
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { inject } from "vitest";
+import { outboxObject } from "../../src/durable-objects/stubs";
+import type { DeliveryDetail, DeliveryList, EnvironmentSettings } from "../../src/webhooks/schemas";
+import type { ReceivedRequest, ScriptedResponse } from "./receiver";
+
+/** Helpers for the webhook tests (inbound verification and outgoing deliveries). */
+
+export const BASE = "http://terapi.test";
+export const AUTH = { authorization: "Bearer test-secret-key-current" };
+
+/** A management API call with the secret key; JSON in, parsed JSON out. */
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
+  const res = await SELF.fetch(`${BASE}${path}`, {
+    method,
+    headers: { ...AUTH, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
+}
+
+/** An integration (if new) and a connection of it holding `webhookSecret`, through the public API. */
+export async function createWebhookConnection(providerConfigKey: string, connectionId: string, webhookSecret: string | null) {
+  const integ = await api("POST", "/integrations", { unique_key: providerConfigKey, provider: "openai" });
+  if (integ.status !== 201 && integ.status !== 200 && integ.status !== 409) throw new Error(`integration: ${integ.status} ${JSON.stringify(integ.body)}`);
+  const conn = await api("POST", "/connections", {
+    provider_config_key: providerConfigKey,
+    connection_id: connectionId,
+    credentials: { type: "API_KEY", apiKey: "sk-test-good" },
+    ...(webhookSecret ? { connection_config: { webhook_secret: webhookSecret } } : {}),
+  });
+  if (conn.status !== 201 && conn.status !== 200) throw new Error(`connection: ${conn.status} ${JSON.stringify(conn.body)}`);
+}
+
+// --- the scriptable receiver (test/harness/receiver.ts) ----------------------
+
+export function receiverUrl(id: string): string {
+  return `${inject("receiverUrl")}/${id}`;
+}
+
+export async function scriptReceiver(id: string, responses: ScriptedResponse[]): Promise<string> {
+  const res = await fetch(`${inject("receiverUrl")}/__receiver/script`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ id, responses }),
+  });
+  if (!res.ok) throw new Error(`receiver script: ${res.status}`);
+  return receiverUrl(id);
+}
+
+export async function receivedBy(id: string): Promise<ReceivedRequest[]> {
+  const res = await fetch(`${inject("receiverUrl")}/__receiver/received?id=${encodeURIComponent(id)}`);
+  return ((await res.json()) as { requests: ReceivedRequest[] }).requests;
+}
+
+// --- environment and deliveries -------------------------------------------------
+
+export async function setWebhookUrls(webhook_url: string | null, secondary_webhook_url: string | null = null): Promise<EnvironmentSettings> {
+  const res = await api<EnvironmentSettings>("PATCH", "/environment", { webhook_url, secondary_webhook_url });
+  if (res.status !== 200) throw new Error(`PATCH /environment: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+export async function getDelivery(id: string): Promise<DeliveryDetail> {
+  const res = await api<DeliveryDetail>("GET", `/webhook-deliveries/${id}`);
+  if (res.status !== 200) throw new Error(`GET delivery: ${res.status}`);
+  return res.body;
+}
+
+export async function listDeliveries(query: string): Promise<DeliveryList> {
+  const res = await api<DeliveryList>("GET", `/webhook-deliveries?${query}`);
+  if (res.status !== 200) throw new Error(`GET deliveries: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Polls until `check` returns a value (real time is short here: attempts run on an immediate alarm). */
+export async function waitFor<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 8_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export async function waitForAttempts(deliveryId: string, count: number): Promise<DeliveryDetail> {
+  return waitFor(async () => {
+    const d = await getDelivery(deliveryId);
+    return d.attempt_count >= count ? d : undefined;
+  }, `${count} attempt(s) of ${deliveryId}`);
+}
+
+export function outbox() {
+  return outboxObject(env);
+}
+
+/** The outbox's alarm time, or null. */
+export function outboxAlarm(): Promise<number | null> {
+  return runInDurableObject(outbox(), (_instance, state) => state.storage.getAlarm());
+}
+
+/**
+ * Makes a pending delivery due now and runs the outbox alarm, instead of
+ * waiting out the real backoff.
+ */
+export async function runRetryNow(deliveryId: string): Promise<void> {
+  await runInDurableObject(outbox(), (_instance, state) => {
+    state.storage.sql.exec("UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", Date.now(), deliveryId);
+  });
+  await runDurableObjectAlarm(outbox());
+}

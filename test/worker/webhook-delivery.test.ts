@@ -1,0 +1,292 @@
+import { evictDurableObject, env } from "cloudflare:test";
+import { Webhook } from "standardwebhooks";
+import { describe, expect, it } from "vitest";
+import { emitEvent } from "../../src/events/emit";
+import { maxBackoffDelayMs } from "../../src/webhooks/delivery";
+import type { EnvironmentSettings } from "../../src/webhooks/schemas";
+import {
+  api,
+  getDelivery,
+  listDeliveries,
+  outbox,
+  outboxAlarm,
+  receivedBy,
+  runRetryNow,
+  scriptReceiver,
+  setWebhookUrls,
+  waitFor,
+  waitForAttempts,
+} from "../harness/webhooks";
+
+let seq = 0;
+/** A fresh receiver id per test: the outbox and the receiver are shared by the whole file. */
+const rid = (name: string) => `${name}-${++seq}-${Date.now()}`;
+
+async function emit(connectionId: string, payload: Record<string, string | number | boolean> = { n: 1 }) {
+  return emitEvent(env, { type: "sync", connection_id: connectionId, provider_config_key: "openai", provider: "openai", payload });
+}
+
+describe("environment", () => {
+  it("generates a whsec_ secret on first read and keeps it", async () => {
+    const a = await api<EnvironmentSettings>("GET", "/environment");
+    expect(a.status).toBe(200);
+    expect(a.body.webhook_secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const b = await api<EnvironmentSettings>("GET", "/environment");
+    expect(b.body.webhook_secret).toBe(a.body.webhook_secret);
+  });
+
+  it("sets and clears the URLs, accepting only http and https", async () => {
+    const set = await api<EnvironmentSettings>("PATCH", "/environment", {
+      webhook_url: "https://example.com/hooks",
+      secondary_webhook_url: "http://example.org/h",
+    });
+    expect(set.body).toMatchObject({ webhook_url: "https://example.com/hooks", secondary_webhook_url: "http://example.org/h" });
+    const partial = await api<EnvironmentSettings>("PATCH", "/environment", { secondary_webhook_url: null });
+    expect(partial.body).toMatchObject({ webhook_url: "https://example.com/hooks", secondary_webhook_url: null });
+    for (const bad of ["ftp://example.com/x", "javascript:alert(1)", "/relative", "not a url"]) {
+      const res = await api<{ error: { code: string } }>("PATCH", "/environment", { webhook_url: bad });
+      expect(res.status).toBe(400);
+      expect(res.body.error.code).toBe("invalid_request");
+    }
+    expect((await api("PATCH", "/environment", { unknown_field: 1 })).status).toBe(400);
+  });
+
+  it("needs the secret key", async () => {
+    const { SELF } = await import("cloudflare:test");
+    expect((await SELF.fetch("http://terapi.test/environment")).status).toBe(401);
+    expect((await SELF.fetch("http://terapi.test/webhook-deliveries")).status).toBe(401);
+  });
+});
+
+describe("deliveries", () => {
+  it("signs every delivery so the standardwebhooks package verifies it, with the Nango-style body", async () => {
+    const id = rid("signed");
+    const env1 = await setWebhookUrls(await scriptReceiver(id, []));
+    const { event_id, delivery_ids } = await emit("conn-signed", { model: "Batch", added: 2 });
+    expect(delivery_ids).toHaveLength(1);
+    const [req] = await waitFor(async () => {
+      const r = await receivedBy(id);
+      return r.length ? r : undefined;
+    }, "a delivery");
+    const verified = new Webhook(env1.webhook_secret).verify(req.body, req.headers);
+    expect(verified).toMatchObject({
+      id: event_id,
+      type: "sync",
+      from: "terapi",
+      connection_id: "conn-signed",
+      provider_config_key: "openai",
+      provider: "openai",
+      payload: { model: "Batch", added: 2 },
+    });
+    expect(req.headers["webhook-id"]).toBe(event_id);
+    expect(req.headers["content-type"]).toBe("application/json");
+    const d = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "delivered" ? x : undefined;
+    }, "delivered");
+    expect(d.attempts).toHaveLength(1);
+    expect(d.attempts[0]).toMatchObject({ attempt: 1, status_code: 200, outcome: "delivered", error: null });
+  });
+
+  it("retries a receiver that fails twice with 503, with backoff on the alarm, and delivers exactly once", async () => {
+    const id = rid("flaky");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 503, body: "down" }, { status: 503, body: "still down" }]));
+    const { delivery_ids } = await emit("conn-flaky");
+    const deliveryId = delivery_ids[0];
+
+    const first = await waitForAttempts(deliveryId, 1);
+    expect(first.status).toBe("pending");
+    const alarm = await outboxAlarm();
+    const next = Date.parse(first.next_attempt_at ?? "");
+    expect(alarm).toBe(next);
+    const lastAttempt = Date.parse(first.attempts[0].started_at);
+    expect(next - lastAttempt).toBeGreaterThanOrEqual(1000);
+    expect(next - lastAttempt).toBeLessThanOrEqual(maxBackoffDelayMs(1) + first.attempts[0].duration_ms + 100);
+
+    await runRetryNow(deliveryId);
+    const second = await waitForAttempts(deliveryId, 2);
+    expect(second.status).toBe("pending");
+    const next2 = Date.parse(second.next_attempt_at ?? "");
+    expect(next2 - Date.parse(second.attempts[1].started_at)).toBeLessThanOrEqual(maxBackoffDelayMs(2) + 200);
+
+    await runRetryNow(deliveryId);
+    const done = await waitFor(async () => {
+      const d = await getDelivery(deliveryId);
+      return d.status === "delivered" ? d : undefined;
+    }, "delivered");
+    expect(done.attempt_count).toBe(3);
+    expect(done.attempts.map((a) => [a.status_code, a.outcome])).toEqual([
+      [503, "retry"],
+      [503, "retry"],
+      [200, "delivered"],
+    ]);
+    expect(done.attempts[0].response_snippet).toBe("down");
+    expect(done.next_attempt_at).toBeNull();
+    const received = await receivedBy(id);
+    expect(received.map((r) => r.status)).toEqual([503, 503, 200]);
+    // Standard Webhooks: one message id across retries.
+    expect(new Set(received.map((r) => r.headers["webhook-id"])).size).toBe(1);
+  });
+
+  it("does not retry a 400", async () => {
+    const id = rid("bad-request");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 400, body: "nope" }]));
+    const { delivery_ids } = await emit("conn-400");
+    const d = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "failed" ? x : undefined;
+    }, "failed");
+    expect(d).toMatchObject({ attempt_count: 1, last_status_code: 400, next_attempt_at: null });
+    expect(d.attempts[0]).toMatchObject({ status_code: 400, outcome: "failed", response_snippet: "nope" });
+    expect(await receivedBy(id)).toHaveLength(1);
+  });
+
+  it("does not follow a redirect, and does not retry it", async () => {
+    const id = rid("redirect");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 302, headers: { location: "http://127.0.0.1:1/elsewhere" } }]));
+    const { delivery_ids } = await emit("conn-302");
+    const d = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "failed" ? x : undefined;
+    }, "failed");
+    expect(d.attempts[0]).toMatchObject({ status_code: 302, outcome: "failed", error: "redirect not followed" });
+  });
+
+  it("honours Retry-After: 120 on a 429", async () => {
+    const id = rid("limited");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 429, headers: { "retry-after": "120" } }]));
+    const { delivery_ids } = await emit("conn-429");
+    const d = await waitForAttempts(delivery_ids[0], 1);
+    expect(d.status).toBe("pending");
+    const next = Date.parse(d.next_attempt_at ?? "");
+    expect(next - Date.parse(d.attempts[0].started_at)).toBeGreaterThanOrEqual(120_000);
+    expect((await outboxAlarm()) ?? 0).toBeLessThanOrEqual(next);
+    // Done with it: deliver it now so it does not linger for the next tests.
+    await runRetryNow(delivery_ids[0]);
+    await waitFor(async () => (await getDelivery(delivery_ids[0])).status === "delivered", "delivered");
+  });
+
+  it("keeps a pending delivery across a restart of the outbox and delivers it after", async () => {
+    const id = rid("restart");
+    // A long Retry-After keeps the real alarm out of the way: only the restarted object may deliver it.
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 503, headers: { "retry-after": "600" } }]));
+    const { delivery_ids } = await emit("conn-restart");
+    await waitForAttempts(delivery_ids[0], 1);
+    await evictDurableObject(outbox());
+    const after = await getDelivery(delivery_ids[0]);
+    expect(after).toMatchObject({ status: "pending", attempt_count: 1 });
+    expect(await outboxAlarm()).toBe(Date.parse(after.next_attempt_at ?? ""));
+    await runRetryNow(delivery_ids[0]);
+    const done = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "delivered" ? x : undefined;
+    }, "delivered");
+    expect(done.attempt_count).toBe(2);
+    expect((await receivedBy(id)).map((r) => r.status)).toEqual([503, 200]);
+  });
+
+  it("retries a network error (nothing listening) and records the error", async () => {
+    await setWebhookUrls("http://127.0.0.1:1/closed");
+    const { delivery_ids } = await emit("conn-neterr");
+    const d = await waitForAttempts(delivery_ids[0], 1);
+    expect(d.status).toBe("pending");
+    expect(d.attempts[0]).toMatchObject({ status_code: null, outcome: "retry" });
+    expect(d.attempts[0].error).toMatch(/network error/);
+    // Park it: point it at a receiver that accepts and redeliver.
+    await setWebhookUrls(await scriptReceiver(rid("neterr-fixed"), []));
+    await api("POST", `/webhook-deliveries/${delivery_ids[0]}/redeliver`);
+    await waitFor(async () => (await getDelivery(delivery_ids[0])).status === "delivered", "delivered");
+  });
+
+  it("sends to the secondary URL as its own delivery", async () => {
+    const a = rid("primary");
+    const b = rid("secondary");
+    await setWebhookUrls(await scriptReceiver(a, [{ status: 400 }]), await scriptReceiver(b, []));
+    const { delivery_ids, event_id } = await emit("conn-two");
+    expect(delivery_ids).toHaveLength(2);
+    const [p, s] = await Promise.all(
+      delivery_ids.map((d) =>
+        waitFor(async () => {
+          const x = await getDelivery(d);
+          return x.status !== "pending" ? x : undefined;
+        }, "settled"),
+      ),
+    );
+    expect([p.endpoint, p.status]).toEqual(["primary", "failed"]);
+    expect([s.endpoint, s.status]).toEqual(["secondary", "delivered"]);
+    expect(JSON.parse((await receivedBy(b))[0].body).id).toBe(event_id);
+    await setWebhookUrls(null, null);
+  });
+
+  it("creates no delivery when no URL is set", async () => {
+    await setWebhookUrls(null, null);
+    const { delivery_ids } = await emit("conn-none");
+    expect(delivery_ids).toEqual([]);
+  });
+
+  it("redelivers a failed delivery with the same webhook-id, keeping the attempts", async () => {
+    const id = rid("redeliver");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 404 }]));
+    const { delivery_ids } = await emit("conn-redeliver");
+    await waitFor(async () => (await getDelivery(delivery_ids[0])).status === "failed", "failed");
+    const res = await api<{ status: string; attempts: unknown[] }>("POST", `/webhook-deliveries/${delivery_ids[0]}/redeliver`);
+    expect(res.status).toBe(200);
+    expect(res.body.status).toBe("pending");
+    const done = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "delivered" ? x : undefined;
+    }, "delivered");
+    expect(done.attempts.map((a) => a.status_code)).toEqual([404, 200]);
+    const received = await receivedBy(id);
+    expect(received).toHaveLength(2);
+    expect(received[0].headers["webhook-id"]).toBe(received[1].headers["webhook-id"]);
+    expect((await api("POST", "/webhook-deliveries/whd_nope/redeliver")).status).toBe(404);
+    expect((await api("GET", "/webhook-deliveries/whd_nope")).status).toBe(404);
+  });
+
+  it("rotates the secret: new deliveries verify with the new secret, and with the old one for a grace period", async () => {
+    const id = rid("rotate");
+    const before = await setWebhookUrls(await scriptReceiver(id, []));
+    const rotated = await api<EnvironmentSettings>("POST", "/environment/webhook-secret/rotate");
+    expect(rotated.status).toBe(200);
+    expect(rotated.body.webhook_secret).toMatch(/^whsec_/);
+    expect(rotated.body.webhook_secret).not.toBe(before.webhook_secret);
+    expect((await api<EnvironmentSettings>("GET", "/environment")).body.webhook_secret).toBe(rotated.body.webhook_secret);
+
+    await emit("conn-rotate");
+    const [req] = await waitFor(async () => {
+      const r = await receivedBy(id);
+      return r.length ? r : undefined;
+    }, "a delivery");
+    expect(() => new Webhook(rotated.body.webhook_secret).verify(req.body, req.headers)).not.toThrow();
+    expect(() => new Webhook(before.webhook_secret).verify(req.body, req.headers)).not.toThrow();
+    expect(() => new Webhook("whsec_" + btoa("x".repeat(32))).verify(req.body, req.headers)).toThrow();
+    expect(req.headers["webhook-signature"].split(" ")).toHaveLength(2);
+  });
+
+  it("lists deliveries with filters and pagination", async () => {
+    const id = rid("list");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 400 }]));
+    const conn = `conn-list-${Date.now()}`;
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(...(await emit(conn, { i })).delivery_ids);
+    await emitEvent(env, { type: "auth", connection_id: conn, provider_config_key: "openai", provider: "openai", payload: { operation: "creation" } });
+    await waitFor(async () => (await listDeliveries(`connection_id=${conn}&status=pending`)).data.length === 0, "all settled");
+
+    const page1 = await listDeliveries(`connection_id=${conn}&type=sync&limit=2`);
+    expect(page1.data.map((d) => d.id)).toEqual([ids[4], ids[3]]);
+    expect(page1.next_cursor).not.toBeNull();
+    const page2 = await listDeliveries(`connection_id=${conn}&type=sync&limit=2&cursor=${page1.next_cursor}`);
+    expect(page2.data.map((d) => d.id)).toEqual([ids[2], ids[1]]);
+    const page3 = await listDeliveries(`connection_id=${conn}&type=sync&limit=2&cursor=${page2.next_cursor}`);
+    expect(page3.data.map((d) => d.id)).toEqual([ids[0]]);
+    expect(page3.next_cursor).toBeNull();
+
+    expect((await listDeliveries(`connection_id=${conn}&type=auth`)).data).toHaveLength(1);
+    const failed = await listDeliveries(`connection_id=${conn}&status=failed&limit=100`);
+    expect(failed.data).toHaveLength(1); // the first one got the scripted 400
+    expect((await listDeliveries(`connection_id=${conn}&status=delivered&limit=100`)).data).toHaveLength(5);
+    expect((await api("GET", "/webhook-deliveries?status=bogus")).status).toBe(400);
+    expect((await api("GET", "/webhook-deliveries?limit=0")).status).toBe(400);
+  });
+});
