@@ -1,3 +1,6 @@
+import type { Json } from "../webhooks/events";
+import { emitEvent } from "./emit";
+
 /**
  * "auth" events: a connection was created, updated (Nango's "override"),
  * deleted, or its key was rejected by the provider. The hook point the
@@ -19,7 +22,24 @@ export type AuthEvent = {
 /** What an event needs of the request's context: a way to finish delivery after the response. */
 export type BackgroundContext = { waitUntil(promise: Promise<unknown>): void };
 
-/** Emits an auth event. For now a no-op; delivery must go through `ctx.waitUntil`, never delay the response. */
-export function emitAuthEvent(_env: Env, _ctx: BackgroundContext | undefined, _event: Omit<AuthEvent, "type" | "at">): void {
-  // Intentionally empty until outgoing webhooks land.
+/**
+ * Emits an auth event as an outgoing webhook. Never delays the response nor
+ * throws into the caller: the enqueue runs under `ctx.waitUntil`, and once the
+ * outbox has stored it, delivery is at least once.
+ */
+export function emitAuthEvent(env: Env, ctx: BackgroundContext | undefined, event: Omit<AuthEvent, "type" | "at">): void {
+  const { provider_config_key, connection_id, provider, operation, success, end_user, error } = event;
+  const payload: { [key: string]: Json } = { operation, success, end_user: end_user ? toJson(end_user) : null };
+  if (error) payload.error = { code: error.code, message: error.message };
+  const sent = emitEvent(env, { type: "auth", provider_config_key, connection_id, provider, payload }).catch((err: unknown) =>
+    console.error("auth event not enqueued", { provider_config_key, connection_id, operation, error: err instanceof Error ? err.name : "unknown" }),
+  );
+  if (ctx) ctx.waitUntil(sent);
+}
+
+/** Drops undefined fields (JSON has none). */
+function toJson(value: { [key: string]: string | undefined }): Json {
+  const out: { [key: string]: Json } = {};
+  for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = v;
+  return out;
 }

@@ -18,7 +18,7 @@ export type OutgoingEventInput = {
   provider: string;
   /**
    * Kind-specific data:
-   * - `auth`: `{operation: "creation"|"override"|"deletion"|"key_rejected", success, error?}`
+   * - `auth`: `{operation: "creation"|"override"|"deletion"|"key_rejected", success, end_user, error?}`
    * - `sync`: `{sync_name, model, success, added, updated, deleted, error?}`
    * - `forward`: the provider's webhook body, unchanged
    * - `async_action` / `async_proxy`: `{id, status, ...result}`
