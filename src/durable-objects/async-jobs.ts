@@ -55,7 +55,7 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number
  */
 export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   const { env, jobs, limiter } = ctx;
-  const now = ctx.now ?? Date.now;
+  const now = ctx.now ?? (() => Date.now());
   const finish = (status: "completed" | "failed", responseStatus: number | null, error: string | null) =>
     emitAsyncProxyEvent(env, {
       type: "async_proxy",

@@ -78,6 +78,11 @@ export class ConnectionObject extends DurableObject<Env> {
     return job ? jobView(job) : null;
   }
 
+  /** When the alarm will next run (for tests and operations). */
+  alarmAt(): Promise<number | null> {
+    return this.ctx.storage.getAlarm();
+  }
+
   async alarm(): Promise<void> {
     const meta = new Map(
       this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]),

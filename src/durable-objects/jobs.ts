@@ -67,7 +67,7 @@ function toJob(r: Row): JobRow {
   };
 }
 
-export function createJobStore(sql: SqlStorage, now: () => number = Date.now) {
+export function createJobStore(sql: SqlStorage, now: () => number = () => Date.now()) {
   sql.exec(`CREATE TABLE IF NOT EXISTS proxy_jobs (
     id TEXT PRIMARY KEY,
     idempotency_key TEXT UNIQUE,

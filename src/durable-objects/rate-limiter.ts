@@ -35,7 +35,7 @@ export class RateLimiter {
   constructor(
     initial: LimiterSnapshot,
     private readonly persist: (s: LimiterSnapshot) => void,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => Date.now(),
   ) {
     this.limit = initial.limit;
     this.blockedUntil = initial.blockedUntil;

@@ -22,7 +22,7 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
   const ttlMs = opts.ttlMs ?? 15_000;
   const missTtlMs = opts.missTtlMs ?? 2_000;
   const maxEntries = opts.maxEntries ?? 1_000;
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? (() => Date.now());
   const entries = new Map<string, Entry>();
   const keyOf = (pck: string, id: string) => `${pck}\u0000${id}`;
 

@@ -31,7 +31,7 @@ export const headroom = (limit: number) => Math.max(3, Math.ceil(limit * 0.2));
 
 export function createRateLimitView(opts: RateLimitViewOptions = {}) {
   const maxEntries = opts.maxEntries ?? 10_000;
-  const now = opts.now ?? Date.now;
+  const now = opts.now ?? (() => Date.now());
   const views = new Map<string, View>();
 
   function view(key: string): View {

@@ -1,0 +1,105 @@
+import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { connectionObject } from "../../src/durable-objects/stubs";
+import type { JobView } from "../../src/proxy/async";
+import { auth, createTenant, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { SELF } from "cloudflare:test";
+
+const getJob = async (statusUrl: string): Promise<JobView> => {
+  const res = await SELF.fetch(statusUrl, { headers: auth });
+  expect(res.status).toBe(200);
+  return (await res.json()) as JobView;
+};
+
+async function until(statusUrl: string, ok: (j: JobView) => boolean): Promise<JobView> {
+  for (let i = 0; i < 100; i++) {
+    const job = await getJob(statusUrl);
+    if (ok(job)) return job;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error("job never reached the expected state");
+}
+
+const enqueue = (t: Tenant, idem?: string, body = JSON.stringify({ model: "text-embedding-3-small", input: "later" })) =>
+  proxyFetch(t, "/v1/embeddings", {
+    method: "POST",
+    headers: { async: "true", "content-type": "application/json", ...(idem ? { "idempotency-key": idem } : {}) },
+    body,
+  });
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("Async: true", () => {
+  it("runs in the background and its result is at the status URL", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const res = await enqueue(t);
+    expect(res.status).toBe(202);
+    const { id, status_url } = (await res.json()) as { id: string; status_url: string };
+    expect(id).toMatch(/^preq_[0-9a-f]{64}_/);
+    expect(status_url).toBe(`${TERAPI}/proxy/requests/${id}`);
+    const job = await until(status_url, (j) => j.status === "completed");
+    expect(job.response?.status).toBe(200);
+    expect(JSON.parse(job.response!.body)).toMatchObject({ object: "list" });
+    expect(job.response?.headers["x-request-id"]).toMatch(/^req_/);
+  });
+
+  it("a key blocked for two minutes: 202, the job waits on the alarm for the reset, survives eviction, then replays", async () => {
+    const key = await simKey({ requests: { limit: 1, window_ms: 120_000 } });
+    const t = await createTenant(key); // the connection check uses the window's one request
+    const res = await enqueue(t, "idem-blocked");
+    expect(res.status).toBe(202);
+    const { id, status_url } = (await res.json()) as { id: string; status_url: string };
+
+    const waiting = await until(status_url, (j) => j.status === "waiting");
+    const dueAt = Date.parse(waiting.next_attempt_at!);
+    // The reset the provider named (≈ 2 minutes), not a guess.
+    expect(dueAt - Date.now()).toBeGreaterThan(100_000);
+    expect(dueAt - Date.now()).toBeLessThanOrEqual(121_000);
+    const upstreamBefore = (await simRequests(key)).filter((r) => r.path === "/v1/embeddings");
+    expect(upstreamBefore.map((r) => r.status)).toEqual([429]);
+
+    // Same Idempotency-Key → same job, nothing new stored or sent.
+    const again = await enqueue(t, "idem-blocked");
+    expect(((await again.json()) as { id: string }).id).toBe(id);
+
+    const stub = connectionObject(env, t.providerConfigKey, t.connectionId);
+    const alarmAt = await stub.alarmAt();
+    expect(alarmAt).toBe(dueAt);
+
+    // Evicted between enqueue and alarm: the job is in SQLite.
+    await evictDurableObject(stub);
+    expect((await getJob(status_url)).status).toBe("waiting");
+
+    // An alarm before the reset changes nothing and calls nobody.
+    await runDurableObjectAlarm(stub);
+    expect((await simRequests(key)).filter((r) => r.path === "/v1/embeddings")).toHaveLength(1);
+
+    // Two minutes pass: the provider's window and the clock move to the reset.
+    await simKey({ key, requests: { limit: 1, window_ms: 1 } });
+    vi.useFakeTimers({ toFake: ["Date"] });
+    vi.setSystemTime(dueAt + 10);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    vi.useRealTimers();
+
+    const done = await getJob(status_url);
+    expect(done.status).toBe("completed");
+    expect(done.response?.status).toBe(200);
+    expect(done.attempts).toBe(2);
+    const upstream = (await simRequests(key)).filter((r) => r.path === "/v1/embeddings");
+    expect(upstream.map((r) => r.status)).toEqual([429, 200]);
+  });
+
+  it("unknown ids are 404; async bodies over 1 MB are 413", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    for (const id of ["nope", `preq_${"0".repeat(64)}_abcdef0123456789`]) {
+      const res = await SELF.fetch(`${TERAPI}/proxy/requests/${id}`, { headers: auth });
+      expect(res.status).toBe(404);
+    }
+    const big = await enqueue(t, undefined, "x".repeat(1024 * 1024 + 1));
+    expect(big.status).toBe(413);
+  });
+});
