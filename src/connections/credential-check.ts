@@ -2,6 +2,7 @@ import { ApiError } from "../errors";
 import { listProviders, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition } from "../providers/types";
 import type { ConnectionSecret } from "../store/connection-secret";
+import { maskSecret } from "./mask";
 
 const CHECK_TIMEOUT_MS = 15_000;
 
@@ -80,7 +81,8 @@ export async function verifyCredentials(env: Env, provider: ProviderDefinition, 
     return;
   }
   const body: unknown = await res.json().catch(() => undefined);
-  const reason = providerReason(body);
+  // Never echo the key, even if a provider puts it in its message.
+  const reason = providerReason(body)?.replaceAll(secret.credentials.apiKey, maskSecret(secret.credentials.apiKey));
   if (res.status === 403 && reason !== undefined && check.validForbiddenMessage?.test(reason)) return;
   throw new CredentialRejected(res.status, reason ?? `HTTP ${res.status} from ${verifier.displayName}`);
 }

@@ -107,6 +107,7 @@ describe("POST /connections", () => {
     expect(res.json).toMatchObject({
       error: { code: "connection_test_failed", message: expect.stringMatching(/Incorrect API key provided/) },
     });
+    expect(res.text).not.toContain("sk-test-unknown-key-1234");
     await expectNothingStored(pck, id);
     // The id was not left claimed.
     expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
