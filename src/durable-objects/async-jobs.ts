@@ -56,20 +56,19 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number
 export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   const { env, jobs, limiter } = ctx;
   const now = ctx.now ?? (() => Date.now());
+  const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
+  const provider = secret ? getProvider(secret.provider) : undefined;
+  // A webhook that cannot be stored must not undo the job's result.
   const finish = (status: "completed" | "failed", responseStatus: number | null, error: string | null) =>
     emitAsyncProxyEvent(env, {
-      type: "async_proxy",
       id: job.id,
       provider_config_key: ctx.providerConfigKey,
       connection_id: ctx.connectionId,
+      provider: secret?.provider ?? "unknown",
       status,
       response_status: responseStatus,
       error,
-      at: new Date(now()).toISOString(),
     }).catch(() => undefined);
-
-  const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
-  const provider = secret ? getProvider(secret.provider) : undefined;
   if (!secret || !provider) {
     jobs.fail(job.id, "unknown_connection", false);
     return finish("failed", null, "unknown_connection");
