@@ -33,11 +33,19 @@ export const badRequest = (code: string, message: string, details?: unknown) =>
 export const notFound = (code: string, message: string) => new ApiError(404, code, message);
 export const conflict = (code: string, message: string) => new ApiError(409, code, message);
 
+/** Codes for HTTPExceptions raised by Hono itself (validator, body limit). */
+const HTTP_EXCEPTION_CODES: Record<number, string> = {
+  400: "invalid_request",
+  401: "unauthorized",
+  413: "payload_too_large",
+  415: "unsupported_media_type",
+};
+
 /** Hono `onError`: ApiError as is, other HTTPExceptions wrapped, the rest 500 without internals. */
 export function toErrorResponse(err: Error): Response {
   if (err instanceof ApiError) return err.toResponse();
   if (err instanceof HTTPException) {
-    const code = err.status === 413 ? "payload_too_large" : err.status === 401 ? "unauthorized" : "http_error";
+    const code = HTTP_EXCEPTION_CODES[err.status] ?? "http_error";
     return new ApiError(err.status as ContentfulStatusCode, code, err.message || "Request failed").toResponse();
   }
   console.error("unhandled error", err instanceof Error ? err.name : typeof err);

@@ -8,7 +8,7 @@ describe("health", () => {
     expect(await res.json()).toEqual({ status: "ok" });
   });
   it("can reach the simulator", async () => {
-    const res = await fetch(`${env.OPENAI_BASE_URL}/v1/models`);
+    const res = await fetch(`${env.OPENAI_BASE_URL}/v1/models`, { headers: { authorization: "Bearer sk-test-good" } });
     expect(res.status).toBe(200);
   });
   it("unknown routes need the secret key, then 404 as JSON", async () => {
