@@ -21,13 +21,13 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
 }
 
 /** An integration (if new) and a connection of it holding `webhookSecret`, through the public API. */
-export async function createWebhookConnection(providerConfigKey: string, connectionId: string, webhookSecret: string | null) {
+export async function createWebhookConnection(providerConfigKey: string, connectionId: string, webhookSecret: string | null, apiKey = "sk-test-good") {
   const integ = await api("POST", "/integrations", { unique_key: providerConfigKey, provider: "openai" });
   if (integ.status !== 201 && integ.status !== 200 && integ.status !== 409) throw new Error(`integration: ${integ.status} ${JSON.stringify(integ.body)}`);
   const conn = await api("POST", "/connections", {
     provider_config_key: providerConfigKey,
     connection_id: connectionId,
-    credentials: { type: "API_KEY", apiKey: "sk-test-good" },
+    credentials: { type: "API_KEY", apiKey },
     ...(webhookSecret ? { connection_config: { webhook_secret: webhookSecret } } : {}),
   });
   if (conn.status !== 201 && conn.status !== 200) throw new Error(`connection: ${conn.status} ${JSON.stringify(conn.body)}`);

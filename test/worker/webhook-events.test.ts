@@ -21,3 +21,33 @@ describe("outgoing events from other features", () => {
     expect((await listDeliveries("type=auth&connection_id=tenant-auth")).data.length).toBe(2);
   });
 });
+
+describe("async proxy completion", () => {
+  it("sends an async_proxy event when a background proxy call finishes", async () => {
+    const id = `async-proxy-${Date.now()}`;
+    await setWebhookUrls(await scriptReceiver(id, []));
+    await createWebhookConnection("openai-async-events", "tenant-async", null);
+    const { SELF } = await import("cloudflare:test");
+    const res = await SELF.fetch("http://terapi.test/proxy/v1/models", {
+      headers: {
+        authorization: "Bearer test-secret-key-current",
+        "connection-id": "tenant-async",
+        "provider-config-key": "openai-async-events",
+        async: "true",
+      },
+    });
+    expect(res.status).toBe(202);
+    const job = await res.json<{ id: string }>();
+    const body = await waitFor(async () => {
+      const r = (await receivedBy(id)).map((x) => JSON.parse(x.body)).find((b) => b.type === "async_proxy");
+      return r;
+    }, "the async_proxy event");
+    expect(body).toMatchObject({
+      type: "async_proxy",
+      connection_id: "tenant-async",
+      provider_config_key: "openai-async-events",
+      provider: "openai",
+      payload: { id: job.id, status: "completed", response_status: 200 },
+    });
+  });
+});
