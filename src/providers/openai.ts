@@ -12,7 +12,8 @@ const rateLimit: RateLimitRules = {
     retryAfter: "retry-after",
   },
   resetFormat: "go-duration",
-  messageResetPattern: /try again in (\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns)(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|ns))*)/i,
+  // Longer units first, or "20ms" would read as 20 minutes.
+  messageResetPattern: /try again in ((?:\d+(?:\.\d+)?(?:ms|us|µs|μs|ns|h|m|s))+)/i,
 };
 
 const retry: RetryRules = {

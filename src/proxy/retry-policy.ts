@@ -13,8 +13,6 @@ export type RetryOptions = {
   maxWaitMs: number;
 };
 
-const GO_DURATION_PREFIX = /^(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|μs|ns|h|m|s))+/;
-
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 /** Reads `Retries` and `Retry-On`; a bad value is a 400 rather than a silent default. */
@@ -96,12 +94,7 @@ export function resetDelayMs(headers: Headers, info: ErrorInfo, rules: RateLimit
   if (requests !== null || tokens !== null) return Math.max(requests ?? 0, tokens ?? 0);
   if (rules.messageResetPattern && info.message) {
     const m = rules.messageResetPattern.exec(info.message);
-    if (m?.[1]) {
-      // Re-read from where the capture starts with longest-unit-first matching, so `20ms` is not cut to `20m`.
-      const from = info.message.slice(m.index + m[0].indexOf(m[1]));
-      const full = GO_DURATION_PREFIX.exec(from);
-      return full ? parseGoDuration(full[0]) : parseGoDuration(m[1]);
-    }
+    if (m?.[1]) return parseGoDuration(m[1]);
   }
   return null;
 }
