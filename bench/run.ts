@@ -8,6 +8,7 @@
 //   npm run bench -- --only=a,c      some scenarios only
 //   npm run bench -- --working-tree   measure uncommitted changes too (default: HEAD, exported to a temp dir)
 //   npm run bench -- --no-floor      skip the bare pass-through Worker column
+//   npm run bench -- --direct-socket  Miniflare table without Miniflare's entry worker (workerd's own socket)
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -41,6 +42,7 @@ const quick = flag("quick");
 const smoke = flag("smoke");
 const withWranglerDev = !flag("no-wrangler-dev");
 const workingTree = flag("working-tree");
+const directSocket = flag("direct-socket");
 const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 170_000);
 /** Don't start the wrangler dev table with less than this left. */
 const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
@@ -95,7 +97,7 @@ async function finish(code: number): Promise<never> {
     source: source?.label ?? null,
     git: { commit: git(["rev-parse", "--short", "HEAD"]), working_tree_dirty: git(["status", "--porcelain", "--", "src", "wrangler.toml"]) !== "" },
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
-    options: { quick, smoke, only: only ?? null, wrangler_dev: withWranglerDev, working_tree: workingTree },
+    options: { quick, smoke, only: only ?? null, wrangler_dev: withWranglerDev, working_tree: workingTree, direct_socket: directSocket },
     modes: modeResults.map((m) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
     errors,
@@ -127,7 +129,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const secrets = newSecrets();
   const tStart = performance.now();
   log(`${mode}: starting terapi`);
-  terapi = mode === "miniflare" ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets }) : await startWranglerDev({ root: src.dir, tmp, simUrl: s.url, secrets });
+  terapi = mode === "miniflare" ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets, directSocket }) : await startWranglerDev({ root: src.dir, tmp, simUrl: s.url, secrets });
   const t = terapi;
   await waitFor(`${mode} to serve /health`, async () => (await fetch(`${t.origin}/health`)).ok, 30_000);
   const startupMs = performance.now() - tStart;
@@ -157,16 +159,20 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   }
 
   if (mode === "miniflare" && !smoke && !flag("no-floor")) {
-    floor = await startFloor({ simUrl: s.url, apiKey: simKey, compatibilityDate: t.compatibilityDate });
+    floor = await startFloor({ simUrl: s.url, apiKey: simKey, compatibilityDate: t.compatibilityDate, directSocket });
     log(`${mode}: bare pass-through Worker (the workerd hop alone) at ${floor.target.base}`);
   }
 
   await sleep(500);
+  const f = floor;
   const idle = totalRss(t.pids());
+  const floorIdle = f ? totalRss(f.pids()).mib : undefined;
   const sampler = rssSampler(t.pids);
+  const floorSampler = f ? rssSampler(f.pids) : undefined;
   const ctx: BenchContext = {
     mode,
-    quick,
+    // wrangler dev is the secondary table: the smaller sizes keep the whole run under 3 minutes.
+    quick: quick || mode === "wrangler-dev",
     direct,
     terapi: proxied,
     floor: floor?.target,
@@ -206,17 +212,27 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   }
 
   sampler.stop();
+  floorSampler?.stop();
   const after = totalRss(t.pids());
-  const mem = (metric: string, v: number, note?: string): Row => ({ scenario: "memory (workerd RSS)", metric, unit: "MiB", direct: null, terapi: v, compare: "none", note });
+  const floorAfter = f ? totalRss(f.pids()).mib : undefined;
+  const peak = Math.max(sampler.peak(), after.mib);
+  const floorPeak = floorSampler && floorAfter !== undefined ? Math.max(floorSampler.peak(), floorAfter) : undefined;
+  const mem = (metric: string, v: number, fl: number | undefined, note?: string): Row => ({ scenario: "memory (workerd RSS)", metric, unit: "MiB", direct: null, terapi: v, floor: fl, compare: "none", note });
   const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
   result.rows.push(
-    mem("idle, after set-up", idle.mib, procs),
-    mem("peak during the load", Math.max(sampler.peak(), after.mib), `+${(Math.max(sampler.peak(), after.mib) - idle.mib).toFixed(1)} MiB vs idle`),
-    mem("after the load", after.mib, `+${(after.mib - idle.mib).toFixed(1)} MiB vs idle`),
+    mem("idle, after set-up", idle.mib, floorIdle, procs),
+    mem("peak during the load", peak, floorPeak, `+${(peak - idle.mib).toFixed(1)} MiB vs idle`),
+    mem("after the load", after.mib, floorAfter, `+${(after.mib - idle.mib).toFixed(1)} MiB vs idle`),
   );
-  result.details.memory = { idle_mib: idle.mib, peak_mib: sampler.peak(), after_mib: after.mib, workerd_processes: idle.processes };
+  result.details.memory = {
+    terapi: { idle_mib: idle.mib, peak_mib: peak, after_mib: after.mib, workerd_processes: idle.processes },
+    bare_workerd_proxy: f ? { idle_mib: floorIdle, peak_mib: floorPeak, after_mib: floorAfter } : null,
+  };
 
-  const label = mode === "miniflare" ? "terapi on workerd via Miniflare (the deploy bundle, no extra hop)" : "terapi under `wrangler dev` (its proxy worker adds a hop)";
+  const label =
+    mode === "miniflare"
+      ? `terapi on workerd via Miniflare (the deploy bundle, no extra hop${directSocket ? ", workerd's direct socket without Miniflare's entry worker" : ""})`
+      : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
   process.stdout.write(`\n${renderTable(`${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`, result.rows, result.skipped)}\n`);
   log(`${mode}: stopping terapi`);
   await t.stop();

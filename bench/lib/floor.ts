@@ -2,7 +2,7 @@
 // compatibility date): the floor any proxy on workerd pays for the extra hop.
 // Measured next to terapi, it splits "added latency" into the hop and terapi's own work.
 import type { Target } from "./http.ts";
-import { freePort } from "./procs.ts";
+import { freePort, workerdPids } from "./procs.ts";
 
 const SCRIPT = `
 export default {
@@ -18,9 +18,9 @@ export default {
   },
 };`;
 
-export type Floor = { target: Target; stop: () => Promise<void> };
+export type Floor = { target: Target; pids: () => number[]; stop: () => Promise<void> };
 
-export async function startFloor(opts: { simUrl: string; apiKey: string; compatibilityDate: string | undefined }): Promise<Floor> {
+export async function startFloor(opts: { simUrl: string; apiKey: string; compatibilityDate: string | undefined; directSocket: boolean }): Promise<Floor> {
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
   const port = await freePort();
   const mf = new Miniflare(
@@ -28,12 +28,15 @@ export async function startFloor(opts: { simUrl: string; apiKey: string; compati
       modules: [{ type: "ESModule", path: "floor.mjs", contents: SCRIPT }],
       compatibilityDate: opts.compatibilityDate,
       bindings: { UPSTREAM: opts.simUrl, API_KEY: opts.apiKey },
+      ...(opts.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0, entrypoint: "default" }] } : {}),
       host: "127.0.0.1",
       port,
       logRequests: false,
       handleStructuredLogs: () => {},
     }),
   );
-  const url = await mf.ready;
-  return { target: { name: "bare workerd proxy", base: `${url.origin}/proxy`, headers: {} }, stop: () => mf.dispose() };
+  const before = new Set(workerdPids(process.pid));
+  const url = opts.directSocket ? (await mf.ready, await mf.unsafeGetDirectURL()) : await mf.ready;
+  const mine = workerdPids(process.pid).filter((p) => !before.has(p));
+  return { target: { name: "bare workerd proxy", base: `${url.origin}/proxy`, headers: {} }, pids: () => mine, stop: () => mf.dispose() };
 }

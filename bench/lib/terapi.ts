@@ -42,7 +42,7 @@ export async function bundle(root: string, tmp: string): Promise<{ dir: string; 
 }
 
 /** Miniflare with the bindings wrangler.toml declares (KV, SQLite-backed Durable Objects), ephemeral storage. */
-export async function startMiniflare(opts: { root: string; bundleDir: string; simUrl: string; secrets: TerapiSecrets }): Promise<RunningTerapi> {
+export async function startMiniflare(opts: { root: string; bundleDir: string; simUrl: string; secrets: TerapiSecrets; directSocket: boolean }): Promise<RunningTerapi> {
   const [{ Miniflare, convertV4MiniflareOptions }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([import("miniflare"), import("wrangler")]);
   // wrangler's own reading of wrangler.toml: KV, Durable Objects (SQLite per the migrations), vars.
   // Quiet: it would announce reading .dev.vars, whose secrets are overridden below anyway.
@@ -68,6 +68,8 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
         TERAPI_SECRET_KEY: opts.secrets.secretKey,
         TERAPI_ENCRYPTION_KEY: opts.secrets.encryptionKey,
       },
+      // --direct-socket: a workerd socket straight to terapi, without Miniflare's entry worker in front.
+      ...(opts.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0, entrypoint: "default" }] } : {}),
       host: "127.0.0.1",
       port,
       // Miniflare's default logs every request through its Node-side loopback: not part of terapi.
@@ -79,7 +81,7 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
     }),
   );
   const before = new Set(workerdPids(process.pid));
-  const url = await mf.ready;
+  const url = opts.directSocket ? (await mf.ready, await mf.unsafeGetDirectURL()) : await mf.ready;
   const mine = workerdPids(process.pid).filter((p) => !before.has(p));
   return {
     mode: "miniflare",
