@@ -12,6 +12,10 @@ const list = createRoute({
   path: "/",
   tags: ["Webhooks"],
   summary: "Outgoing webhook deliveries, newest first",
+  description:
+    "One delivery per event and configured URL (primary, secondary), stored before its first attempt. Retried on network errors, " +
+    "timeouts (10 s), 5xx and 429 (honouring Retry-After) with exponential backoff and full jitter for 24 hours, then `failed`. " +
+    "Other 4xx fail at once; redirects are not followed and fail at once (fix the URL, then redeliver). Same `webhook-id` on every attempt.",
   request: { query: DeliveryListQuerySchema },
   responses: { 200: { description: "One page; pass next_cursor as cursor for the next", content: { "application/json": { schema: DeliveryListSchema } } } },
 });

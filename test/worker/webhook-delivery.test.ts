@@ -1,4 +1,4 @@
-import { evictDurableObject, env } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
 import { emitEvent } from "../../src/events/emit";
@@ -164,6 +164,23 @@ describe("deliveries", () => {
     // Done with it: deliver it now so it does not linger for the next tests.
     await runRetryNow(delivery_ids[0]);
     await waitFor(async () => (await getDelivery(delivery_ids[0])).status === "delivered", "delivered");
+  });
+
+  it("marks a delivery failed when its day-long retry window is over", async () => {
+    const id = rid("window");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 503 }, { status: 503 }]));
+    const { delivery_ids } = await emit("conn-window");
+    await waitForAttempts(delivery_ids[0], 1);
+    await runInDurableObject(outbox(), (_instance, state) => {
+      state.storage.sql.exec("UPDATE deliveries SET deadline_at = ? WHERE id = ?", Date.now() + 50, delivery_ids[0]);
+    });
+    await runRetryNow(delivery_ids[0]);
+    const d = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "failed" ? x : undefined;
+    }, "failed");
+    expect(d.attempt_count).toBe(2);
+    expect(d.last_error).toMatch(/retry window ended/);
   });
 
   it("keeps a pending delivery across a restart of the outbox and delivers it after", async () => {

@@ -106,6 +106,12 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
     expect(forwards).toHaveLength(1);
   });
 
+  it("processes concurrent copies of one webhook-id exactly once", async () => {
+    const msg = signed(event("batch.cancelled", "batch_race"), { id: "wh_race_1" });
+    const results = await Promise.all(Array.from({ length: 5 }, () => post("tenant-1", msg).then((r) => r.json<{ duplicate: boolean }>())));
+    expect(results.filter((r) => !r.duplicate)).toHaveLength(1);
+  });
+
   it("dedupes per connection: the same webhook-id on another connection is its own event", async () => {
     await createWebhookConnection(PCK, "tenant-2", SECRET);
     const r1 = await post("tenant-1", signed(event("batch.completed"), { id: "wh_shared_id" }));
