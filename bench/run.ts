@@ -53,6 +53,8 @@ const log = (m: string) => process.stderr.write(`[bench +${((performance.now() -
 
 type ModeResult = {
   mode: Mode;
+  title: string;
+  printed: boolean;
   origin: string;
   startup_ms: number;
   rows: Row[];
@@ -78,6 +80,12 @@ function git(args: string[]): string {
   }
 }
 
+function printTable(m: ModeResult): void {
+  if (m.printed) return;
+  m.printed = true;
+  process.stdout.write(`\n${renderTable(m.title, m.rows, m.skipped)}\n`);
+}
+
 async function finish(code: number): Promise<never> {
   if (finishing) process.exit(code);
   finishing = true;
@@ -90,6 +98,7 @@ async function finish(code: number): Promise<never> {
     })(),
     sleep(8_000),
   ]);
+  for (const m of modeResults) printTable(m);
   const targets = modeResults.flatMap((m) => m.rows.filter((r) => r.target).map((r) => ({ mode: m.mode, scenario: r.scenario, metric: r.metric, target: r.target?.text, pass: r.target?.pass })));
   const json = {
     started_at: startedAt.toISOString(),
@@ -98,7 +107,7 @@ async function finish(code: number): Promise<never> {
     git: { commit: git(["rev-parse", "--short", "HEAD"]), working_tree_dirty: git(["status", "--porcelain", "--", "src", "wrangler.toml"]) !== "" },
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
     options: { quick, smoke, only: only ?? null, wrangler_dev: withWranglerDev, working_tree: workingTree, direct_socket: directSocket },
-    modes: modeResults.map((m) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
+    modes: modeResults.map(({ printed: _printed, ...m }) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
     errors,
     exit_code: code,
@@ -135,7 +144,12 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const startupMs = performance.now() - tStart;
   log(`${mode}: terapi at ${t.origin} (started in ${(startupMs / 1000).toFixed(1)} s)`);
 
-  const result: ModeResult = { mode, origin: t.origin, startup_ms: Math.round(startupMs), rows: [], skipped: [], details: {} };
+  const label =
+    mode === "miniflare"
+      ? `terapi on workerd via Miniflare (the deploy bundle, no extra hop${directSocket ? ", workerd's direct socket without Miniflare's entry worker" : ""})`
+      : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
+  const title = `${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`;
+  const result: ModeResult = { mode, title, printed: false, origin: t.origin, startup_ms: Math.round(startupMs), rows: [], skipped: [], details: {} };
   modeResults.push(result);
 
   const integration = "openai-bench";
@@ -229,11 +243,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     bare_workerd_proxy: f ? { idle_mib: floorIdle, peak_mib: floorPeak, after_mib: floorAfter } : null,
   };
 
-  const label =
-    mode === "miniflare"
-      ? `terapi on workerd via Miniflare (the deploy bundle, no extra hop${directSocket ? ", workerd's direct socket without Miniflare's entry worker" : ""})`
-      : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
-  process.stdout.write(`\n${renderTable(`${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`, result.rows, result.skipped)}\n`);
+  printTable(result);
   log(`${mode}: stopping terapi`);
   await t.stop();
   terapi = undefined;
