@@ -8,7 +8,7 @@ export const throughputScenario: Scenario = {
   id: "b",
   title: `b. chat JSON, c=${CONCURRENCY}`,
   modes: ["miniflare", "wrangler-dev"],
-  budgetMs: (quick) => (quick ? 8_000 : 20_000),
+  budgetMs: (quick) => (quick ? 8_000 : 28_000),
   async run(ctx) {
     const title = this.title;
     const ss = sides(ctx, CONCURRENCY);
@@ -16,7 +16,7 @@ export const throughputScenario: Scenario = {
       sides: ss,
       spec: ctx.request(false),
       concurrency: CONCURRENCY,
-      rounds: 2,
+      rounds: ctx.quick ? 2 : 3,
       perRound: { durationMs: ctx.quick ? 1_000 : 2_500 },
       warmup: { durationMs: ctx.quick ? 500 : 1_000 },
     });
