@@ -1,6 +1,7 @@
 import { ApiError } from "../errors";
 import { listProviders, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition } from "../providers/types";
+import { authHeadersFor } from "../proxy/headers";
 import type { ConnectionSecret } from "../store/connection-secret";
 import { maskSecret } from "./mask";
 
@@ -16,26 +17,6 @@ export function verifierFor(provider: ProviderDefinition, apiKey: string): Provi
   return listProviders().find(
     (p) => p.baseUrl === provider.baseUrl && p.baseUrlVar === provider.baseUrlVar && p.acceptsKey?.(apiKey) === true,
   );
-}
-
-/** The provider's auth headers filled from the secret; a header whose value would be empty is dropped. */
-export function fillAuthHeaders(provider: ProviderDefinition, secret: ConnectionSecret): Record<string, string> {
-  const values: Record<string, string | undefined> = {
-    apiKey: secret.credentials.apiKey,
-    organization_id: secret.config.organization_id,
-    project_id: secret.config.project_id,
-  };
-  const headers: Record<string, string> = {};
-  for (const [name, template] of Object.entries(provider.authHeaders)) {
-    let missing = false;
-    const value = template.replace(/\$\{(\w+)\}/g, (_, key: string) => {
-      const v = values[key];
-      if (!v) missing = true;
-      return v ?? "";
-    });
-    if (!missing && value.trim()) headers[name] = value;
-  }
-  return headers;
 }
 
 /** The provider's reason from an error body (`{"error":{"message"}}`), without echoing anything else. */
@@ -68,7 +49,7 @@ export async function verifyCredentials(env: Env, provider: ProviderDefinition, 
   try {
     res = await fetch(`${providerBaseUrl(verifier, env)}${check.path}`, {
       method: check.method,
-      headers: { accept: "application/json", ...fillAuthHeaders(verifier, secret) },
+      headers: { accept: "application/json", ...authHeadersFor(verifier, secret) },
       signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
     });
   } catch (err) {
