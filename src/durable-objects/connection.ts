@@ -5,6 +5,8 @@ import { jobView, type JobView } from "../proxy/async";
 import { createJobStore, type JobStore, type NewJob } from "./jobs";
 import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
 import { createAlarmScheduler } from "./scheduler";
+import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
+import type { LogQuery, OperationLog } from "../logs/types";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
@@ -17,6 +19,7 @@ export class ConnectionObject extends DurableObject<Env> {
   private readonly limiter: RateLimiter;
   private readonly jobs: JobStore;
   private readonly scheduler: ReturnType<typeof createAlarmScheduler>;
+  private readonly logs: LogStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -31,6 +34,7 @@ export class ConnectionObject extends DurableObject<Env> {
       },
     );
     this.jobs = createJobStore(sql);
+    this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
     this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue()]);
     // Runs of a previous instance died with it: make their jobs due again.
     ctx.blockConcurrencyWhile(async () => {
@@ -76,6 +80,16 @@ export class ConnectionObject extends DurableObject<Env> {
   getJob(id: string): JobView | null {
     const job = this.jobs.get(id);
     return job ? jobView(job) : null;
+  }
+
+  /** A batch of operation-log lines from one isolate (src/logs/record.ts). */
+  appendLogs(entries: LogEntry[]): number {
+    return this.logs.append(entries);
+  }
+
+  /** This connection's operation log, newest first (`GET /logs`). */
+  queryLogs(query: LogQuery): OperationLog[] {
+    return this.logs.query(query);
   }
 
   /** When the alarm will next run (for tests and operations). */

@@ -1,0 +1,92 @@
+import { connectionObject } from "../durable-objects/stubs";
+import type { LogEntry } from "./store";
+import type { OperationInput } from "./types";
+
+/**
+ * The operation log's one entry point for every feature (proxy, syncs,
+ * actions, inbound webhooks, deliveries):
+ *
+ *   recordOperation(env, (p) => ctx.waitUntil(p), { provider_config_key, connection_id,
+ *     type: "sync", status: "success", duration_ms, detail: "batches: +3 ~1 -0" });
+ *
+ * It never awaits anything: lines are buffered per isolate and per connection
+ * and written in the background, one RPC to the connection's Durable Object
+ * per batch (every FLUSH_AFTER_MS or FLUSH_AT lines, whichever comes first).
+ * The flush itself runs under `waitUntil`, so nothing is lost when the isolate
+ * goes idle after the response. Never pass bodies, keys or query strings.
+ */
+
+export const FLUSH_AFTER_MS = 250;
+export const FLUSH_AT = 50;
+/** A connection whose flushes keep failing must not grow the isolate's memory. */
+const MAX_BUFFERED = 1_000;
+
+type Buffer = { providerConfigKey: string; connectionId: string; entries: LogEntry[]; scheduled: boolean };
+
+const buffers = new Map<string, Buffer>();
+
+const randomHex = (bytes: number) =>
+  [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+
+export type WaitUntil = (promise: Promise<unknown>) => void;
+
+export function recordOperation(env: Env, waitUntil: WaitUntil, input: OperationInput): void {
+  const key = `${input.provider_config_key}\u0000${input.connection_id}`;
+  let buf = buffers.get(key);
+  if (!buf) {
+    buf = { providerConfigKey: input.provider_config_key, connectionId: input.connection_id, entries: [], scheduled: false };
+    buffers.set(key, buf);
+  }
+  const at = input.started_at ?? Date.now() - input.duration_ms;
+  // Time first so ids sort like the lines within one millisecond.
+  buf.entries.push({
+    id: `log_${at.toString(36).padStart(9, "0")}${randomHex(6)}`,
+    at,
+    provider_config_key: input.provider_config_key,
+    connection_id: input.connection_id,
+    type: input.type,
+    status: input.status,
+    http_status: input.http_status ?? null,
+    duration_ms: input.duration_ms,
+    retries: input.retries ?? 0,
+    wait_ms: input.wait_ms ?? 0,
+    request_id: input.request_id ?? null,
+    method: input.method ?? null,
+    path: input.path ?? null,
+    detail: input.detail ?? null,
+  });
+  if (buf.entries.length > MAX_BUFFERED) buf.entries.splice(0, buf.entries.length - MAX_BUFFERED);
+
+  try {
+    if (buf.entries.length >= FLUSH_AT) waitUntil(flush(env, key));
+    else if (!buf.scheduled) {
+      buf.scheduled = true;
+      waitUntil(new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => flush(env, key)));
+    }
+  } catch (err) {
+    // A context that cannot wait any more: write now rather than lose the lines.
+    console.error("operation log: waitUntil refused", err instanceof Error ? err.name : "unknown");
+    buf.scheduled = false;
+    void flush(env, key);
+  }
+}
+
+/** Writes what is buffered for one connection (one RPC); failures are reported, never thrown. */
+async function flush(env: Env, key: string): Promise<void> {
+  const buf = buffers.get(key);
+  if (!buf) return;
+  buf.scheduled = false;
+  const entries = buf.entries.splice(0);
+  buffers.delete(key);
+  if (entries.length === 0) return;
+  try {
+    await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries);
+  } catch (err) {
+    console.error("operation log: flush failed", { lines: entries.length, error: err instanceof Error ? err.name : "unknown" });
+  }
+}
+
+/** Writes every buffered line now (tests, and a Durable Object that is about to finish). */
+export async function flushOperationLogs(env: Env): Promise<void> {
+  await Promise.all([...buffers.keys()].map((key) => flush(env, key)));
+}

@@ -1,0 +1,125 @@
+import type { LogQuery, OperationLog, OperationStatus, OperationType } from "./types";
+
+/** Lines are kept this long; older ones are pruned on a later write. */
+export const LOG_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+/** Pruning is one indexed DELETE; doing it at most this often keeps writes cheap. */
+const PRUNE_EVERY_MS = 10 * 60 * 1000;
+/** Long strings are cut: a log line is a summary, not a payload. */
+const MAX_TEXT = 300;
+
+/** One line as written: the batch carries ids and times made where the operation ran. */
+export type LogEntry = Omit<OperationLog, "created_at"> & { at: number };
+
+type LogRow = {
+  id: string;
+  at: number;
+  provider_config_key: string;
+  connection_id: string;
+  type: string;
+  status: string;
+  http_status: number | null;
+  duration_ms: number;
+  retries: number;
+  wait_ms: number;
+  request_id: string | null;
+  method: string | null;
+  path: string | null;
+  detail: string | null;
+};
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS operation_logs (
+  id TEXT PRIMARY KEY,
+  at INTEGER NOT NULL,
+  provider_config_key TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  status TEXT NOT NULL,
+  http_status INTEGER,
+  duration_ms INTEGER NOT NULL,
+  retries INTEGER NOT NULL,
+  wait_ms INTEGER NOT NULL,
+  request_id TEXT,
+  method TEXT,
+  path TEXT,
+  detail TEXT
+);
+CREATE INDEX IF NOT EXISTS operation_logs_at ON operation_logs (at, id);
+`;
+
+const cut = (s: string | null) => (s === null ? null : s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
+
+function toLog(row: LogRow): OperationLog {
+  return {
+    id: row.id,
+    provider_config_key: row.provider_config_key,
+    connection_id: row.connection_id,
+    type: row.type as OperationType,
+    status: row.status as OperationStatus,
+    http_status: row.http_status,
+    duration_ms: row.duration_ms,
+    retries: row.retries,
+    wait_ms: row.wait_ms,
+    request_id: row.request_id,
+    method: row.method,
+    path: row.path,
+    detail: row.detail,
+    created_at: new Date(row.at).toISOString(),
+  };
+}
+
+/** A connection's operation log in its Durable Object's SQLite. */
+export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
+  let lastPrune = 0;
+
+  function append(entries: LogEntry[], now = Date.now()): number {
+    return transaction(() => {
+      // Idempotent and cheap; also recreates the table after the object's storage was wiped.
+      sql.exec(SCHEMA);
+      for (const e of entries)
+        sql.exec(
+          `INSERT OR IGNORE INTO operation_logs (id, at, provider_config_key, connection_id, type, status, http_status,
+             duration_ms, retries, wait_ms, request_id, method, path, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          e.id, e.at, e.provider_config_key, e.connection_id, e.type, e.status, e.http_status,
+          Math.max(0, Math.round(e.duration_ms)), e.retries, Math.max(0, Math.round(e.wait_ms)),
+          cut(e.request_id), e.method, cut(e.path), cut(e.detail),
+        );
+      if (now - lastPrune >= PRUNE_EVERY_MS) {
+        lastPrune = now;
+        sql.exec("DELETE FROM operation_logs WHERE at < ?", now - LOG_RETENTION_MS);
+      }
+      return entries.length;
+    });
+  }
+
+  /** Newest first; lines older than the retention are never returned, pruned or not. */
+  function query(q: LogQuery, now = Date.now()): OperationLog[] {
+    sql.exec(SCHEMA);
+    const where = ["at >= ?"];
+    const args: SqlStorageValue[] = [now - LOG_RETENTION_MS];
+    if (q.type) {
+      where.push("type = ?");
+      args.push(q.type);
+    }
+    if (q.status) {
+      where.push("status = ?");
+      args.push(q.status);
+    }
+    if (q.http_status !== undefined) {
+      where.push("http_status = ?");
+      args.push(q.http_status);
+    }
+    if (q.before) {
+      where.push("(at, id) < (?, ?)");
+      args.push(q.before.at, q.before.id);
+    }
+    return sql
+      .exec<LogRow>(`SELECT * FROM operation_logs WHERE ${where.join(" AND ")} ORDER BY at DESC, id DESC LIMIT ?`, ...args, q.limit)
+      .toArray()
+      .map(toLog);
+  }
+
+  return { append, query };
+}
+
+export type LogStore = ReturnType<typeof createLogStore>;
