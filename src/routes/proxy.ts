@@ -4,19 +4,15 @@ import { ApiError } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import { isAsync, jobObject, readAsyncBody } from "../proxy/async";
-import { createConnectionCache } from "../proxy/connection-cache";
-import { createForwarder, REPLAY_LIMIT } from "../proxy/forward";
+import { REPLAY_LIMIT } from "../proxy/forward";
+import { connectionCache, forward } from "../proxy/instances";
 import { authHeadersFor, upstreamRequestHeaders } from "../proxy/headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "../proxy/path";
-import { createRateLimitView } from "../proxy/rate-limit-view";
 import { retryOptions } from "../proxy/retry-policy";
 import { connectionObject } from "../durable-objects/stubs";
-import { loadConnectionSecret } from "../store/connection-secrets";
 
-/** Per isolate: decrypted connections for a few seconds, and what each connection's budget looks like. */
-export const connectionCache = createConnectionCache(loadConnectionSecret);
-export const rateLimitView = createRateLimitView();
-const forward = createForwarder(rateLimitView);
+// Per isolate, shared with the actions routes (one budget view per connection).
+export { connectionCache, rateLimitView } from "../proxy/instances";
 
 const MOUNT = "/proxy";
 
