@@ -1,6 +1,7 @@
 import { SELF, env } from "cloudflare:test";
 import OpenAI from "openai";
 import { TEST_SECRET_KEYS } from "./constants";
+import type { RequestLog } from "../simulator/state.ts";
 
 /** Shared by Worker tests: a simulator key, an integration, a connection, an SDK client on the proxy. */
 export const TERAPI = "http://terapi.test";
@@ -25,17 +26,8 @@ export async function simKey(opts: { requests?: Limit; tokens?: Limit; kind?: st
   return key;
 }
 
-export type SimRequest = {
-  method: string;
-  path: string;
-  query: string;
-  headers: Record<string, string>;
-  body_size: number;
-  body_sha256: string;
-  status: number;
-  started_at: number;
-  ended_at: number | null;
-};
+/** One upstream request as the simulator logged it. */
+export type SimRequest = RequestLog;
 
 export const simRequests = (key: string) => sim<SimRequest[]>("GET", `/__sim/requests?key=${encodeURIComponent(key)}`);
 export const simClearLog = (key: string) => sim("DELETE", `/__sim/requests?key=${encodeURIComponent(key)}`);

@@ -1,8 +1,10 @@
 import { SELF, createExecutionContext, env, waitOnExecutionContext } from "cloudflare:test";
 import { createApp } from "../../../src/app";
 
-export const AUTH = { authorization: "Bearer test-secret-key-current" };
-export const BASE = "http://terapi.test";
+import { TERAPI as BASE, auth as AUTH } from "../../harness/connections";
+
+export { AUTH, BASE };
+export { simRequests, type SimRequest } from "../../harness/connections";
 
 /** A short unique suffix so tests never see each other's rows (storage is shared within a file). */
 export const uid = () => crypto.randomUUID().slice(0, 8);
@@ -53,14 +55,6 @@ export async function createConnection(pck: string, body: Json = {}) {
     credentials: { type: "API_KEY", apiKey: "sk-test-good" },
     ...body,
   });
-}
-
-export type SimRequest = { method: string; path: string; headers: Record<string, string> };
-
-/** What the simulator saw for one key. */
-export async function simRequests(key: string): Promise<SimRequest[]> {
-  const res = await fetch(`${env.OPENAI_BASE_URL}/__sim/requests?key=${encodeURIComponent(key)}`);
-  return (await res.json()) as SimRequest[];
 }
 
 /** 32 random bytes, base64: a fresh master key. */
