@@ -25,6 +25,8 @@ export type ForwardRequest = {
   options: RetryOptions;
   /** A 401 from the provider: the cached secret is probably stale. */
   onUnauthorized: () => void;
+  /** Filled in as it goes, for the operation log: attempts beyond the first, time spent waiting. */
+  stats?: { retries: number; waitMs: number };
 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -56,17 +58,28 @@ export function createForwarder(view: RateLimitView) {
     const object = () => (stub ??= connectionObject(req.env, req.providerConfigKey, req.connectionId));
     let retriesLeft = options.retries;
     let lastLimited: Response | null = null;
+    const stats = req.stats ?? { retries: 0, waitMs: 0 };
+    const waiting = async <T>(p: Promise<T>): Promise<T> => {
+      const t0 = Date.now();
+      try {
+        return await p;
+      } finally {
+        stats.waitMs += Date.now() - t0;
+      }
+    };
 
     for (;;) {
       // 1. Permission to send: straight away, after the probe, or from the Durable Object.
       let route = view.route(key);
       while (route === "wait-probe") {
-        await view.probeDone(key);
+        await waiting(view.probeDone(key));
         route = view.route(key);
       }
       let grant: { gen: number; probe: boolean } | null = null;
       if (route === "coordinate") {
+        const asked = Date.now();
         const g = await object().acquire(view.hint(key), Math.max(0, budgetLeft()));
+        stats.waitMs += Date.now() - asked;
         if (!g.ok) {
           if (lastLimited) return withRetryAfter(lastLimited, g.retryAfterMs);
           throw new ApiError(429, "rate_limited", "The connection's rate limit resets later than this request may wait; retry later or use Async: true", undefined, {
@@ -88,7 +101,8 @@ export function createForwarder(view: RateLimitView) {
           const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
           if (delay < budgetLeft()) {
             retriesLeft--;
-            await sleep(delay);
+            stats.retries++;
+            await waiting(sleep(delay));
             continue;
           }
         }
@@ -121,6 +135,7 @@ export function createForwarder(view: RateLimitView) {
         // Everyone of this connection now waits for the same reset (through the object).
         if (canResend && waitMs + SAFETY_MARGIN_MS <= budgetLeft()) {
           retriesLeft--;
+          stats.retries++;
           // Kept (its small body is in memory) in case the wait ends up longer than allowed.
           await lastLimited?.body?.cancel();
           lastLimited = res;
@@ -132,8 +147,9 @@ export function createForwarder(view: RateLimitView) {
         const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
         if (delay < budgetLeft()) {
           retriesLeft--;
+          stats.retries++;
           await res.body?.cancel();
-          await sleep(delay);
+          await waiting(sleep(delay));
           continue;
         }
       }

@@ -10,6 +10,7 @@ import { authHeadersFor, upstreamRequestHeaders } from "../proxy/headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "../proxy/path";
 import { retryOptions } from "../proxy/retry-policy";
 import { connectionObject } from "../durable-objects/stubs";
+import { proxyLogger } from "../logs/proxy";
 
 // Per isolate, shared with the actions routes (one budget view per connection).
 export { connectionCache, rateLimitView } from "../proxy/instances";
@@ -64,9 +65,13 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
   const body =
     !hasBody ? null : options.retries > 0 && length <= REPLAY_LIMIT ? await c.req.arrayBuffer() : c.req.raw.body;
 
+  // Recorded in the background once the headers are known: no awaited call added here.
+  const stats = { retries: 0, waitMs: 0 };
+  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const logged = proxyLogger(c.env, waitUntil, { providerConfigKey, connectionId, method, path, started: Date.now(), stats });
   return forward({
     env: c.env,
-    waitUntil: (p) => c.executionCtx.waitUntil(p),
+    waitUntil,
     provider,
     providerConfigKey,
     connectionId,
@@ -76,7 +81,8 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
     body,
     options,
     onUnauthorized: () => connectionCache.evict(providerConfigKey, connectionId),
-  });
+    stats,
+  }).then(logged.response, logged.error);
 }
 
 async function requestStatus(c: Context<AppEnv>): Promise<Response> {
