@@ -1,3 +1,4 @@
+import { openaiSyncs } from "./openai-syncs";
 import type { ProviderDefinition, RateLimitRules, RetryRules } from "./types";
 
 const rateLimit: RateLimitRules = {
@@ -51,6 +52,8 @@ const shared = {
     toleranceSeconds: 300,
     syncsByEventPrefix: { "batch.": ["batches"], "fine_tuning.job.": ["fine-tuning-jobs"] },
   },
+  // Both definitions carry all of them; each sync's keyKind picks the ones a connection's key can run.
+  syncs: openaiSyncs,
 } satisfies Partial<ProviderDefinition>;
 
 /** OpenAI with a project or user key; checked with `GET /v1/models`. */

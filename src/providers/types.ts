@@ -21,6 +21,47 @@ export type ProviderDefinition = {
   retry: RetryRules;
   /** Standard Webhooks verification of inbound webhooks, if the provider sends them. */
   webhooks?: { scheme: "standard-webhooks"; toleranceSeconds: number; syncsByEventPrefix: Record<string, string[]> };
+  /** Lists copied into records on a schedule (see `SyncDefinition`). */
+  syncs?: SyncDefinition[];
+};
+
+/** How a list endpoint hands out its next page. */
+export type Pagination =
+  /** `?after=<last id>&limit=` while the body says `has_more` (OpenAI's usual lists). */
+  | { type: "cursor"; limitParam: string; pageSize: number; cursorParam: string; hasMoreField: string }
+  /** The body names the next page's URL (absolute or a path), null at the end. */
+  | { type: "next"; nextField: string }
+  /** `?page=<token>` from the body's `next_page` (OpenAI's usage/costs). */
+  | { type: "page"; limitParam: string; pageSize: number; pageParam: string; nextField: string }
+  /** One response holds the whole list. */
+  | { type: "none" };
+
+/**
+ * A sync: one list endpoint walked in full on a schedule, its items stored as
+ * records of `model`. Lists without an "updated since" filter are walked whole
+ * and diffed by content hash.
+ */
+export type SyncDefinition = {
+  /** Sync name (`POST /sync/trigger {syncs}`), e.g. `fine-tuning-jobs`. */
+  name: string;
+  /** Record model (`GET /records?model=`). */
+  model: string;
+  description: string;
+  /** Path under the provider's base URL. */
+  endpoint: string;
+  /** Extra query parameters, computed when a run starts (e.g. a time window). */
+  params?: (now: number) => Record<string, string>;
+  pagination: Pagination;
+  /** Field of the list body holding the items. */
+  dataField: string;
+  /** Field of an item that identifies it (numbers are stored as strings). */
+  idField: string;
+  /** Default schedule, e.g. `every hour` (minimum 30 seconds). */
+  frequency: string;
+  /** Items missing from a complete walk become DELETED (off for sliding windows such as daily costs). */
+  trackDeletes: boolean;
+  /** Which provider definition's keys can run it (`openai` vs `openai-admin`), as chosen by `acceptsKey`. */
+  keyKind: string;
 };
 
 export type CredentialCheck = {
