@@ -1,3 +1,4 @@
+import { openaiActions } from "../actions/openai";
 import { openaiSyncs } from "./openai-syncs";
 import type { ProviderDefinition, RateLimitRules, RetryRules } from "./types";
 
@@ -61,6 +62,7 @@ export const openai: ProviderDefinition = {
   ...shared,
   name: "openai",
   displayName: "OpenAI",
+  actions: openaiActions,
   acceptsKey: (key) => !key.startsWith("sk-admin-"),
   credentialCheck: {
     method: "GET",

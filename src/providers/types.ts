@@ -1,3 +1,5 @@
+import type { ActionDefinition } from "../actions/types";
+
 /**
  * A provider is data: everything terapi needs to talk to one upstream API.
  * Adding a provider means adding a definition to the registry, never touching
@@ -21,6 +23,8 @@ export type ProviderDefinition = {
   retry: RetryRules;
   /** Standard Webhooks verification of inbound webhooks, if the provider sends them. */
   webhooks?: { scheme: "standard-webhooks"; toleranceSeconds: number; syncsByEventPrefix: Record<string, string[]> };
+  /** Typed operations (`POST /action/trigger`): schemas plus a small function over an injected upstream caller. */
+  actions?: ActionDefinition[];
   /** Lists copied into records on a schedule (see `SyncDefinition`). */
   syncs?: SyncDefinition[];
 };

@@ -1,0 +1,31 @@
+import type { z } from "zod";
+import { ApiError } from "../errors";
+import type { ProviderDefinition } from "../providers/types";
+import type { ActionCall, ActionDefinition } from "./types";
+
+export type Issue = { path: string; message: string };
+
+const issuesOf = (error: z.ZodError): Issue[] => error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
+
+const summary = (issues: Issue[]) => (issues[0] ? `${issues[0].path || "input"}: ${issues[0].message}` : "Invalid");
+
+export function findAction(provider: ProviderDefinition, name: string): ActionDefinition | undefined {
+  return provider.actions?.find((a) => a.name === name);
+}
+
+/** The input as the action will see it, or 422 with the schema's issues (nothing is sent). */
+export function parseInput(action: ActionDefinition, input: unknown): unknown {
+  const parsed = action.input.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issues = issuesOf(parsed.error);
+  throw new ApiError(422, "invalid_action_input", `Invalid input for '${action.name}': ${summary(issues)}`, issues);
+}
+
+/** Runs the action and checks its answer against the output schema (502 if the provider's answer does not fit). */
+export async function performAction(action: ActionDefinition, input: unknown, call: ActionCall): Promise<unknown> {
+  const raw = await action.run(input, call);
+  const parsed = action.output.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issues = issuesOf(parsed.error);
+  throw new ApiError(502, "invalid_action_output", `The provider's answer does not match '${action.name}' output: ${summary(issues)}`, issues);
+}
