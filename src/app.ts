@@ -8,6 +8,7 @@ import { environmentRoutes } from "./routes/environment";
 import { environmentSecretRoutes } from "./routes/environment-admin";
 import { healthRoutes } from "./routes/health";
 import { integrationRoutes } from "./routes/integrations";
+import { logRoutes } from "./routes/logs";
 import { proxyRoutes } from "./routes/proxy";
 import { webhookDeliveryRoutes } from "./routes/webhook-deliveries";
 import { inboundWebhookRoutes } from "./routes/webhooks";
@@ -45,6 +46,7 @@ export function createApp() {
   api.route("/environment", environmentRoutes);
   api.route("/webhook-deliveries", webhookDeliveryRoutes);
   api.route("/environment/secrets", environmentSecretRoutes);
+  api.route("/logs", logRoutes);
   app.route("/", api);
   return app;
 }

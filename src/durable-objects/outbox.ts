@@ -18,6 +18,7 @@ import type {
   EnvironmentSettings,
 } from "../webhooks/schemas";
 import { generateWebhookSecret, signStandardWebhook } from "../webhooks/standard-webhooks";
+import { recordOperation } from "../logs/record";
 
 /** A claimed delivery is not picked again for this long: covers one attempt even if the object dies mid-way. */
 const CLAIM_LEASE_MS = ATTEMPT_TIMEOUT_MS + 20_000;
@@ -362,6 +363,19 @@ export class WebhookOutbox extends DurableObject<Env> {
       },
     });
     this.finish(row, started, result);
+    // Per connection, next to its proxy calls: the event type and the outcome, never the URL nor the body.
+    recordOperation(this.env, (p) => this.ctx.waitUntil(p), {
+      provider_config_key: row.provider_config_key,
+      connection_id: row.connection_id,
+      type: "delivery",
+      status: result.outcome === "delivered" ? "success" : "failure",
+      http_status: result.status_code,
+      duration_ms: result.duration_ms,
+      started_at: started,
+      retries: row.attempt_count,
+      method: "POST",
+      detail: `${row.type} to ${row.endpoint} webhook_url: ${result.outcome}${result.status_code === null ? (result.error?.startsWith("timeout") ? " (timeout)" : " (network error)") : ""}`,
+    });
   }
 
   /** Records one attempt and the delivery's new state in one transaction. */

@@ -43,6 +43,8 @@ export type ConnectionPatch = Partial<
 
 export type ConnectionFilter = {
   provider_config_key?: string;
+  /** Exact id (the same id may exist under several integrations). */
+  connection_id?: string;
   end_user_id?: string;
   search?: string;
   limit: number;
@@ -320,6 +322,10 @@ export class Registry extends DurableObject<Env> {
     if (filter.provider_config_key !== undefined) {
       where.push("provider_config_key = ?");
       args.push(filter.provider_config_key);
+    }
+    if (filter.connection_id !== undefined) {
+      where.push("connection_id = ?");
+      args.push(filter.connection_id);
     }
     if (filter.end_user_id !== undefined) {
       where.push("end_user_id = ?");

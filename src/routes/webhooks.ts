@@ -3,6 +3,7 @@ import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors";
 import { createRouter } from "../openapi";
 import { handleInboundWebhook } from "../webhooks/inbound";
+import { recordOperation } from "../logs/record";
 import { ErrorSchema } from "../webhooks/schemas";
 
 /** Provider webhooks are small (OpenAI's carry ids, not objects). */
@@ -50,12 +51,33 @@ const receive = createRoute({
 
 export const inboundWebhookRoutes = createRouter().openapi(receive, async (c) => {
   const { provider_config_key, connection_id } = c.req.valid("param");
+  const started = Date.now();
+  const log = (status: number, detail: string) =>
+    recordOperation(c.env, (p) => c.executionCtx.waitUntil(p), {
+      provider_config_key,
+      connection_id,
+      type: "webhook",
+      status: status < 400 ? "success" : "failure",
+      http_status: status,
+      duration_ms: Date.now() - started,
+      started_at: started,
+      method: "POST",
+      detail,
+    });
   const body = new Uint8Array(await c.req.arrayBuffer());
-  const result = await handleInboundWebhook(c.env, c.executionCtx, {
-    providerConfigKey: provider_config_key,
-    connectionId: connection_id,
-    headers: c.req.raw.headers,
-    body,
-  });
+  let result;
+  try {
+    result = await handleInboundWebhook(c.env, c.executionCtx, {
+      providerConfigKey: provider_config_key,
+      connectionId: connection_id,
+      headers: c.req.raw.headers,
+      body,
+    });
+  } catch (err) {
+    // An unknown connection has no log to write to; a refused signature is worth seeing.
+    if (err instanceof ApiError && err.status !== 404) log(err.status, err.code);
+    throw err;
+  }
+  log(200, result.duplicate ? `${result.event_type} (duplicate)` : result.event_type);
   return c.json({ received: true as const, ...result }, 200);
 });
