@@ -7,6 +7,8 @@ import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
 import { createAlarmScheduler } from "./scheduler";
 import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
 import type { LogQuery, OperationLog } from "../logs/types";
+import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
+import type { RecordQuery, StoredRecord } from "../sync/records";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
@@ -20,6 +22,7 @@ export class ConnectionObject extends DurableObject<Env> {
   private readonly jobs: JobStore;
   private readonly scheduler: ReturnType<typeof createAlarmScheduler>;
   private readonly logs: LogStore;
+  private readonly syncs: SyncEngine;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -35,7 +38,8 @@ export class ConnectionObject extends DurableObject<Env> {
     );
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
-    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue()]);
+    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter });
+    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue()]);
     // Runs of a previous instance died with it: make their jobs due again.
     ctx.blockConcurrencyWhile(async () => {
       this.jobs.requeueInterrupted();
@@ -92,6 +96,43 @@ export class ConnectionObject extends DurableObject<Env> {
     return this.logs.query(query);
   }
 
+  /** Registers the connection's syncs; their first runs start now (called when the connection is created). */
+  async startSyncs(target: SyncTarget): Promise<void> {
+    this.syncs.register(target, Date.now());
+    await this.scheduler.wakeBy(Date.now());
+  }
+
+  /** Runs the named syncs now (`reset`: their records are forgotten and walked from scratch). */
+  async triggerSyncs(target: SyncTarget, names: string[], reset: boolean): Promise<void> {
+    this.syncs.register(target, Date.now());
+    this.syncs.trigger(names, reset);
+    await this.scheduler.wakeBy(Date.now());
+  }
+
+  /** Pauses or restarts the named syncs' schedules. */
+  async setSyncsPaused(target: SyncTarget, names: string[], paused: boolean): Promise<void> {
+    this.syncs.register(target, Date.now());
+    this.syncs.setPaused(names, paused);
+    await this.scheduler.rearm();
+  }
+
+  async setSyncFrequency(target: SyncTarget, name: string, frequency: string, frequencyMs: number): Promise<void> {
+    this.syncs.register(target, Date.now());
+    this.syncs.setFrequency(name, frequency, frequencyMs);
+    await this.scheduler.rearm();
+  }
+
+  async syncStatus(target: SyncTarget, names: string[] | null): Promise<SyncStatus[]> {
+    this.syncs.register(target, Date.now());
+    await this.scheduler.rearm();
+    return this.syncs.status(names, target.connectionId);
+  }
+
+  /** One page of synced records (`GET /records`). */
+  listRecords(query: RecordQuery): { rows: StoredRecord[]; more: boolean } {
+    return this.syncs.listRecords(query);
+  }
+
   /** When the alarm will next run (for tests and operations). */
   alarmAt(): Promise<number | null> {
     return this.ctx.storage.getAlarm();
@@ -115,11 +156,18 @@ export class ConnectionObject extends DurableObject<Env> {
         }
       }
     }
+    try {
+      await this.syncs.runDue();
+    } catch (err) {
+      console.error("sync run failed", err instanceof Error ? err.message : "unknown");
+    }
     await this.scheduler.rearm();
   }
 
   /** Forget everything of this connection: storage, pending jobs, schedules, the alarm. */
   async destroy(): Promise<void> {
+    // A sync run in flight must not write into the emptied storage.
+    this.syncs.stop();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
   }
