@@ -3,6 +3,7 @@ import { ApiError, toErrorResponse } from "./errors";
 import { secretKeyAuth } from "./middleware/secret-key-auth";
 import { createRouter } from "./openapi";
 import { mountDocs } from "./routes/docs";
+import { actionRoutes } from "./routes/actions";
 import { connectionRoutes } from "./routes/connections";
 import { environmentRoutes } from "./routes/environment";
 import { environmentSecretRoutes } from "./routes/environment-admin";
@@ -46,6 +47,7 @@ export function createApp() {
   api.route("/environment", environmentRoutes);
   api.route("/webhook-deliveries", webhookDeliveryRoutes);
   api.route("/environment/secrets", environmentSecretRoutes);
+  api.route("/", actionRoutes);
   api.route("/logs", logRoutes);
   app.route("/", api);
   return app;

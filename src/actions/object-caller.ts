@@ -41,8 +41,9 @@ export type ObjectCallContext = {
 export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
   const { provider, limiter } = ctx;
   const now = ctx.now ?? (() => Date.now());
-  const canBackoff = ctx.backoffAllowed && ctx.attempts < ctx.retries;
   return async (req) => {
+    // Re-sending a GET is always safe; a POST only when the caller said how many retries it accepts.
+    const canBackoff = (ctx.backoffAllowed || req.method === "GET") && ctx.attempts < ctx.retries;
     const encoded = await encodeRequest(provider, ctx.env, req);
     for (const [name, value] of Object.entries(authHeadersFor(provider, ctx.secret))) encoded.headers.set(name, value);
 

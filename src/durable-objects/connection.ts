@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { RateObservation } from "../proxy/observation";
 import { runJob } from "./async-jobs";
+import { actionRunId } from "../actions/ids";
+import { actionRunView, runActionJob, type ActionRunView } from "../actions/job";
 import { jobView, type JobView } from "../proxy/async";
 import { createJobStore, type JobStore, type NewJob } from "./jobs";
 import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
@@ -86,6 +88,26 @@ export class ConnectionObject extends DurableObject<Env> {
     return job ? jobView(job) : null;
   }
 
+  /** Stores an async action run (input already validated) and runs it soon on the alarm. */
+  async enqueueAction(input: { providerConfigKey: string; connectionId: string; action: string; input: ArrayBuffer; retries: number; backoffAllowed: boolean }): Promise<{ id: string }> {
+    const { providerConfigKey, connectionId, ...job } = input;
+    this.ctx.storage.sql.exec(
+      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+      providerConfigKey,
+      connectionId,
+    );
+    const id = actionRunId(this.ctx.id.toString());
+    this.jobs.insertAction(id, job);
+    await this.scheduler.wakeBy(Date.now());
+    return { id };
+  }
+
+  /** The run as `GET /action/:id` shows it (null for a proxy job's id too). */
+  getActionRun(id: string): ActionRunView | null {
+    const job = this.jobs.get(id);
+    return job?.kind === "action" ? actionRunView(job) : null;
+  }
+
   /** A batch of operation-log lines from one isolate (src/logs/record.ts). */
   appendLogs(entries: LogEntry[]): number {
     return this.logs.append(entries);
@@ -150,7 +172,7 @@ export class ConnectionObject extends DurableObject<Env> {
       // One at a time: they share one budget, and the limiter orders them.
       for (const job of due) {
         try {
-          await runJob(ctx, job);
+          await (job.kind === "action" ? runActionJob(ctx, job) : runJob(ctx, job));
         } catch (err) {
           this.jobs.fail(job.id, err instanceof Error ? err.message : "internal_error", false);
         }

@@ -5,6 +5,11 @@
  */
 export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed";
 
+/** `proxy`: a stored request. `action`: an action run (name in `action`, validated input JSON in `body`). */
+export type JobKind = "proxy" | "action";
+
+export type NewActionJob = { action: string; input: ArrayBuffer; retries: number; backoffAllowed: boolean };
+
 export type NewJob = {
   method: string;
   path: string;
@@ -18,6 +23,8 @@ export type NewJob = {
 
 export type JobRow = {
   id: string;
+  kind: JobKind;
+  action: string | null;
   status: JobStatus;
   method: string;
   path: string;
@@ -42,6 +49,8 @@ type Row = Record<string, SqlStorageValue>;
 function toJob(r: Row): JobRow {
   return {
     id: String(r.id),
+    kind: r.kind === "action" ? "action" : "proxy",
+    action: r.action === null || r.action === undefined ? null : String(r.action),
     status: r.status as JobStatus,
     method: String(r.method),
     path: String(r.path),
@@ -87,8 +96,14 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
     result_headers TEXT,
     result_body BLOB,
     result_truncated INTEGER,
-    error TEXT
+    error TEXT,
+    kind TEXT NOT NULL DEFAULT 'proxy',
+    action TEXT
   )`);
+  // Tables made before action jobs existed.
+  const columns = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('proxy_jobs')").toArray().map((c) => c.name));
+  if (!columns.has("kind")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'proxy'");
+  if (!columns.has("action")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN action TEXT");
   sql.exec("CREATE INDEX IF NOT EXISTS proxy_jobs_due ON proxy_jobs (due_at) WHERE due_at IS NOT NULL");
 
   const one = (cursor: SqlStorageCursor<Row>) => {
@@ -110,6 +125,14 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
          VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         id, job.idempotencyKey, job.method, job.path, job.query, JSON.stringify(job.headers), job.body,
         job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
+      );
+    },
+    insertAction(id: string, job: NewActionJob): void {
+      const t = now();
+      sql.exec(
+        `INSERT INTO proxy_jobs (id, kind, action, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
+         VALUES (?, 'action', ?, 'queued', 'POST', '', '', '[]', ?, ?, ?, ?, ?, ?)`,
+        id, job.action, job.input, job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
       );
     },
     /** Jobs due by `at`, marked running in the same synchronous step so no one else takes them. */

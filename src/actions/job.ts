@@ -1,0 +1,123 @@
+import type { JobContext } from "../durable-objects/async-jobs";
+import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
+import { ApiError } from "../errors";
+import { emitAsyncActionEvent } from "../events/async-action";
+import { getProvider } from "../providers/registry";
+import { loadConnectionSecret } from "../store/connection-secrets";
+import { ActionWait, createObjectCaller } from "./object-caller";
+import { findAction, parseInput, performAction } from "./perform";
+import { ActionUpstreamError } from "./types";
+
+/** What a failed run keeps: terapi's code and message, the provider's status and body when it refused. */
+export type ActionError = { code: string; message: string; status?: number; details?: unknown };
+
+const failureOf = (err: unknown): ActionError => {
+  if (err instanceof ActionUpstreamError)
+    return { code: err.code, message: err.message, status: err.upstreamStatus, details: err.providerBody() };
+  if (err instanceof ApiError)
+    return { code: err.code, message: err.message, status: err.status, ...(err.details === undefined ? {} : { details: err.details }) };
+  return { code: "internal_error", message: "The action failed" };
+};
+
+/**
+ * One attempt of an async action inside the connection's object. A rate
+ * limit (or a backoff) puts it back to sleep until the alarm at the reset;
+ * anything else ends it, and the outcome goes out as an `async_action` event.
+ */
+export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> {
+  const { env, jobs } = ctx;
+  const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
+  const provider = secret ? getProvider(secret.provider) : undefined;
+  const action = provider && job.action ? findAction(provider, job.action) : undefined;
+  // A webhook that cannot be stored must not undo the run's result.
+  const finish = (error: ActionError | null) =>
+    emitAsyncActionEvent(env, {
+      id: job.id,
+      action_name: job.action ?? "",
+      provider_config_key: ctx.providerConfigKey,
+      connection_id: ctx.connectionId,
+      provider: secret?.provider ?? "unknown",
+      status: error ? "failed" : "succeeded",
+      error: error ? { code: error.code, message: error.message } : null,
+    }).catch(() => undefined);
+  const fail = (error: ActionError, attempted: boolean) => {
+    jobs.fail(job.id, JSON.stringify(error), attempted);
+    return finish(error);
+  };
+  if (!secret || !provider) return fail({ code: "unknown_connection", message: "The connection no longer exists" }, false);
+  if (!action) return fail({ code: "unknown_action", message: `No action '${job.action}'` }, false);
+
+  const call = createObjectCaller({
+    env,
+    limiter: ctx.limiter,
+    provider,
+    secret,
+    attempts: job.attempts,
+    retries: job.retries,
+    backoffAllowed: job.backoffAllowed,
+    now: ctx.now,
+  });
+  let output: unknown;
+  try {
+    const raw = job.body ? (JSON.parse(new TextDecoder().decode(job.body)) as unknown) : {};
+    output = await performAction(action, parseInput(action, raw), call);
+  } catch (err) {
+    if (err instanceof ActionWait) return jobs.wait(job.id, err.at, err.attempted);
+    return fail(failureOf(err), true);
+  }
+  const bytes = new TextEncoder().encode(JSON.stringify(output));
+  if (bytes.byteLength > RESULT_BODY_LIMIT)
+    return fail({ code: "output_too_large", message: `The output is larger than ${RESULT_BODY_LIMIT} bytes; use the proxy for it` }, true);
+  jobs.complete(job.id, { status: 200, headers: [["content-type", "application/json"]], body: bytes.buffer as ArrayBuffer, truncated: false });
+  return finish(null);
+}
+
+export type ActionRunView = {
+  id: string;
+  object: "action_run";
+  action_name: string;
+  status: "pending" | "running" | "succeeded" | "failed";
+  output?: unknown;
+  error?: ActionError;
+  attempts: number;
+  created_at: string;
+  updated_at: string;
+  /** While pending: when it runs next (a rate-limit reset, a backoff). */
+  next_attempt_at: string | null;
+};
+
+const STATUS: Record<JobRow["status"], ActionRunView["status"]> = {
+  queued: "pending",
+  waiting: "pending",
+  running: "running",
+  completed: "succeeded",
+  failed: "failed",
+};
+
+function storedError(text: string): ActionError {
+  try {
+    const parsed = JSON.parse(text) as ActionError;
+    if (typeof parsed?.code === "string") return parsed;
+  } catch {
+    // Written by the object's catch-all (a plain message).
+  }
+  return { code: "internal_error", message: text };
+}
+
+/** The public shape of an action run at `GET /action/:id`. */
+export function actionRunView(job: JobRow): ActionRunView {
+  const iso = (t: number) => new Date(t).toISOString();
+  const status = STATUS[job.status];
+  return {
+    id: job.id,
+    object: "action_run",
+    action_name: job.action ?? "",
+    status,
+    ...(status === "succeeded" && job.result ? { output: JSON.parse(new TextDecoder().decode(job.result.body)) as unknown } : {}),
+    ...(status === "failed" ? { error: storedError(job.error ?? "internal_error") } : {}),
+    attempts: job.attempts,
+    created_at: iso(job.createdAt),
+    updated_at: iso(job.updatedAt),
+    next_attempt_at: status === "pending" && job.dueAt !== null ? iso(job.dueAt) : null,
+  };
+}

@@ -1,0 +1,219 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { actionRunObject } from "../actions/ids";
+import { createLiveCaller } from "../actions/live-caller";
+import { findAction, parseInput, performAction } from "../actions/perform";
+import { actionJsonSchemas, componentName, describeActions } from "../actions/schemas";
+import { registryClient } from "../durable-objects/registry-client";
+import { connectionObject } from "../durable-objects/stubs";
+import type { AppEnv } from "../env";
+import { ApiError, badRequest, notFound } from "../errors";
+import { createRouter } from "../openapi";
+import { getProvider, listProviders } from "../providers/registry";
+import { connectionCache } from "../proxy/instances";
+import { commonErrors, errorResponse } from "./schemas";
+
+const tags = ["Actions"];
+const MAX_RETRIES = 5;
+
+/** `X-Max-Retries: 0–5`; absent = the provider's default; anything else is a 400. */
+function maxRetriesOf(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  const text = raw.trim();
+  if (!/^\d+$/.test(text) || Number(text) > MAX_RETRIES)
+    throw badRequest("invalid_max_retries", `X-Max-Retries must be an integer from 0 to ${MAX_RETRIES}`);
+  return Number(text);
+}
+
+const isAsync = (raw: string | undefined) => /^(true|1|yes)$/i.test(raw?.trim() ?? "");
+
+type TriggerBody = { action_name: string; input: unknown };
+
+async function triggerBody(c: Context<AppEnv>): Promise<TriggerBody> {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw badRequest("invalid_json", "The body must be JSON: {action_name, input}");
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw badRequest("invalid_request", "The body must be an object: {action_name, input}");
+  const { action_name, input } = body as Record<string, unknown>;
+  if (typeof action_name !== "string" || !action_name) throw badRequest("invalid_request", "action_name: a non-empty string is required");
+  // Actions without parameters (list-models) may leave input out.
+  return { action_name, input: input ?? {} };
+}
+
+const RunSchema = z
+  .object({
+    id: z.string().openapi({ example: `act_${"0".repeat(64)}_${"a".repeat(24)}` }),
+    object: z.literal("action_run"),
+    action_name: z.string(),
+    status: z.enum(["pending", "running", "succeeded", "failed"]),
+    output: z.unknown().optional(),
+    error: z
+      .object({ code: z.string(), message: z.string(), status: z.number().optional(), details: z.unknown().optional() })
+      .optional(),
+    attempts: z.number(),
+    created_at: z.string(),
+    updated_at: z.string(),
+    next_attempt_at: z.string().nullable(),
+  })
+  .openapi("ActionRun");
+
+const ConnectionHeaders = z.object({
+  "connection-id": z.string().min(1).openapi({ example: "tenant-42" }),
+  "provider-config-key": z.string().min(1).openapi({ example: "openai" }),
+  "x-async": z.string().optional().openapi({ description: "`true`: run in the background (202), result at `GET /action/{id}`" }),
+  "x-max-retries": z.string().optional().openapi({ description: "0–5 retries of the upstream call (rate limits, transient errors)" }),
+});
+
+/** Per-action documentation: a oneOf of `{action_name, input}` pairs, each input/output a component. */
+const documented = listProviders().flatMap((p) => (p.actions ?? []).map((a) => ({ provider: p.name, action: a })));
+const ref = (provider: string, action: string, io: "input" | "output") => ({ $ref: `#/components/schemas/${componentName(provider, action, io)}` });
+
+const trigger = createRoute({
+  method: "post",
+  path: "/action/trigger",
+  tags,
+  summary: "Run an action on a connection",
+  description:
+    "Validates `input` against the action's schema (422 with the issues, nothing sent upstream), calls the provider through the proxy's retries and rate-limit coordination, and answers with the action's output. Errors from the provider keep its status and body.",
+  request: {
+    headers: ConnectionHeaders,
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          // A plain JSON Schema: documentation only; the body is checked by hand so a bad input is a 422, not a 400.
+          schema: {
+            oneOf: documented.map(({ provider, action }) => ({
+              type: "object",
+              required: ["action_name", "input"],
+              properties: { action_name: { const: action.name }, input: ref(provider, action.name, "input") },
+            })),
+          },
+        },
+      },
+    },
+  },
+  responses: {
+    200: {
+      description: "The action's output",
+      content: {
+        "application/json": {
+          schema: z
+            .record(z.string(), z.unknown())
+            .openapi({ oneOf: documented.map(({ provider, action }) => ref(provider, action.name, "output")) }),
+        },
+      },
+    },
+    202: {
+      description: "Accepted (`X-Async: true`)",
+      content: { "application/json": { schema: z.object({ id: z.string(), statusUrl: z.string() }) } },
+    },
+    ...commonErrors,
+    404: errorResponse("Unknown connection or action"),
+    422: errorResponse("Input does not match the action's schema"),
+    429: errorResponse("The connection's rate limit resets later than a request may wait"),
+    502: errorResponse("The provider's answer does not match the action's output schema, or the provider is unreachable"),
+  },
+});
+
+const status = createRoute({
+  method: "get",
+  path: "/action/{id}",
+  tags,
+  summary: "An async action run: pending, running, succeeded (with output) or failed (with error)",
+  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
+  responses: {
+    200: { description: "The run", content: { "application/json": { schema: RunSchema } } },
+    ...commonErrors,
+    404: errorResponse("No such run"),
+  },
+});
+
+const ActionDescriptionSchema = z
+  .object({
+    name: z.string(),
+    provider: z.string(),
+    description: z.string(),
+    input_schema: z.record(z.string(), z.unknown()),
+    output_schema: z.record(z.string(), z.unknown()),
+  })
+  .openapi("ActionDescription");
+
+const list = createRoute({
+  method: "get",
+  path: "/actions",
+  tags,
+  summary: "The actions available to an integration (or all providers'), with their JSON Schemas",
+  request: { query: z.object({ provider_config_key: z.string().min(1).optional() }) },
+  responses: {
+    200: { description: "Actions", content: { "application/json": { schema: z.object({ data: z.array(ActionDescriptionSchema) }) } } },
+    ...commonErrors,
+    404: errorResponse("Unknown integration"),
+  },
+});
+
+/** `POST /action/trigger`, `GET /action/:id`, `GET /actions`. */
+export const actionRoutes = createRouter();
+
+for (const { provider, action } of documented) {
+  const { input, output } = actionJsonSchemas(action);
+  actionRoutes.openAPIRegistry.registerComponent("schemas", componentName(provider, action.name, "input"), input);
+  actionRoutes.openAPIRegistry.registerComponent("schemas", componentName(provider, action.name, "output"), output);
+}
+
+actionRoutes
+  .openapi(trigger, async (c) => {
+    const { "connection-id": connectionId, "provider-config-key": providerConfigKey } = c.req.valid("header");
+    const body = await triggerBody(c);
+    const maxRetries = maxRetriesOf(c.req.header("x-max-retries"));
+
+    const secret = await connectionCache.get(c.env, providerConfigKey, connectionId);
+    if (!secret) throw notFound("unknown_connection", `No connection '${connectionId}' for integration '${providerConfigKey}'`);
+    const provider = getProvider(secret.provider);
+    if (!provider) throw new ApiError(500, "unknown_provider", `Provider '${secret.provider}' is not available`);
+    const action = findAction(provider, body.action_name);
+    if (!action) throw notFound("unknown_action", `No action '${body.action_name}' for provider '${provider.name}'`);
+    const input = parseInput(action, body.input);
+
+    if (isAsync(c.req.header("x-async"))) {
+      const { id } = await connectionObject(c.env, providerConfigKey, connectionId).enqueueAction({
+        providerConfigKey,
+        connectionId,
+        action: action.name,
+        input: new TextEncoder().encode(JSON.stringify(input)).buffer as ArrayBuffer,
+        retries: maxRetries ?? provider.retry.defaultRetries,
+        // Like the proxy's Retries header: an explicit count allows backoff retries of a POST.
+        backoffAllowed: maxRetries !== null,
+      });
+      return c.json({ id, statusUrl: new URL(`/action/${id}`, c.req.url).toString() }, 202);
+    }
+
+    const call = createLiveCaller({
+      env: c.env,
+      waitUntil: (p) => c.executionCtx.waitUntil(p),
+      provider,
+      secret,
+      providerConfigKey,
+      connectionId,
+      maxRetries,
+    });
+    // Every action's output schema is an object.
+    return c.json((await performAction(action, input, call)) as Record<string, unknown>, 200);
+  })
+  .openapi(status, async (c) => {
+    const { id } = c.req.valid("param");
+    const run = await actionRunObject(c.env, id)?.getActionRun(id);
+    if (!run) throw notFound("unknown_action_run", `No action run '${id}'`);
+    return c.json(run, 200);
+  })
+  .openapi(list, async (c) => {
+    const { provider_config_key } = c.req.valid("query");
+    if (provider_config_key === undefined) return c.json({ data: listProviders().flatMap(describeActions) }, 200);
+    const integration = await registryClient(c.env).getIntegration(provider_config_key);
+    if (!integration) throw notFound("unknown_integration", `No integration '${provider_config_key}'`);
+    const provider = getProvider(integration.provider);
+    return c.json({ data: provider ? describeActions(provider) : [] }, 200);
+  });
