@@ -9,6 +9,7 @@ import { environmentRoutes } from "./routes/environment";
 import { environmentSecretRoutes } from "./routes/environment-admin";
 import { healthRoutes } from "./routes/health";
 import { integrationRoutes } from "./routes/integrations";
+import { connectPageRoutes, connectSessionRoutes } from "./routes/connect";
 import { logRoutes } from "./routes/logs";
 import { proxyRoutes } from "./routes/proxy";
 import { webhookDeliveryRoutes } from "./routes/webhook-deliveries";
@@ -27,6 +28,7 @@ export function createApp() {
   app.route("/", healthRoutes);
   mountDocs(app);
   app.route("/", inboundWebhookRoutes);
+  app.route("/", connectPageRoutes);
 
   // Everything else needs the secret key.
   const api = createRouter();
@@ -49,6 +51,7 @@ export function createApp() {
   api.route("/environment/secrets", environmentSecretRoutes);
   api.route("/", actionRoutes);
   api.route("/logs", logRoutes);
+  api.route("/connect", connectSessionRoutes);
   app.route("/", api);
   return app;
 }

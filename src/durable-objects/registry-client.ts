@@ -17,6 +17,11 @@ type Methods = Pick<
   | "updateConnection"
   | "deleteConnection"
   | "setMetadata"
+  | "createConnectSession"
+  | "readConnectSession"
+  | "claimConnectSession"
+  | "releaseConnectSession"
+  | "completeConnectSession"
 >;
 
 /** The registry's methods as they are called over RPC: same arguments, results awaited. */

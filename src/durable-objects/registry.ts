@@ -1,4 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
+import {
+  createConnectSessionStore,
+  type ConnectSession,
+  type ConnectSessionStore,
+  type SessionClaim,
+  type SessionLookup,
+} from "../connect/session-store";
 
 /** Metadata: a JSON object (validated at the edge; kept loose here so RPC types stay finite). */
 export type JsonObject = Record<string, unknown>;
@@ -179,12 +186,36 @@ function toRow(record: ConnectionRecord): ConnectionRow {
  */
 export class Registry extends DurableObject<Env> {
   private readonly sql: SqlStorage;
+  private readonly connectSessions: ConnectSessionStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
     // Idempotent DDL, synchronous: no request can see the object before it runs.
     this.sql.exec(SCHEMA);
+    this.connectSessions = createConnectSessionStore(this.sql, (fn) => ctx.storage.transactionSync(fn));
+  }
+
+  // -- connect sessions (src/connect): keyed by the token's SHA-256, never the token --
+
+  createConnectSession(tokenHash: string, session: ConnectSession): void {
+    this.connectSessions.create(tokenHash, session);
+  }
+
+  readConnectSession(tokenHash: string): SessionLookup {
+    return this.connectSessions.read(tokenHash, Date.now());
+  }
+
+  claimConnectSession(tokenHash: string): SessionClaim {
+    return this.connectSessions.claim(tokenHash, Date.now());
+  }
+
+  releaseConnectSession(tokenHash: string, claim: string): void {
+    this.connectSessions.release(tokenHash, claim);
+  }
+
+  completeConnectSession(tokenHash: string, claim: string, connection: { provider_config_key: string; connection_id: string }): boolean {
+    return this.connectSessions.complete(tokenHash, claim, connection, Date.now());
   }
 
   // -- integrations ---------------------------------------------------------

@@ -1,0 +1,119 @@
+import type { EndUser } from "../durable-objects/registry";
+
+/** A connect session as the registry keeps it: only the token's hash, never the token. */
+export type ConnectSession = {
+  end_user: EndUser;
+  /** `null`: every integration of the environment. */
+  allowed_integrations: string[] | null;
+  created_at: number;
+  expires_at: number;
+};
+
+export type SessionLookup =
+  | { ok: true; session: ConnectSession }
+  | { ok: false; reason: "unknown" | "expired" | "used" | "busy" };
+
+export type SessionClaim = { ok: true; session: ConnectSession; claim: string } | Extract<SessionLookup, { ok: false }>;
+
+type SessionRow = {
+  token_hash: string;
+  end_user: string;
+  allowed_integrations: string | null;
+  created_at: number;
+  expires_at: number;
+  claimed_until: number;
+  claim: string | null;
+  used_at: number | null;
+};
+
+/** Longer than a credential check (15 s) plus the writes: one submission at a time per session. */
+const CLAIM_MS = 60_000;
+/** Finished or expired sessions are kept a day so their links still say why they stopped working. */
+const KEEP_MS = 24 * 60 * 60 * 1000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS connect_sessions (
+  token_hash TEXT PRIMARY KEY,
+  end_user TEXT NOT NULL,
+  allowed_integrations TEXT,
+  created_at INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  claimed_until INTEGER NOT NULL DEFAULT 0,
+  claim TEXT,
+  used_at INTEGER,
+  provider_config_key TEXT,
+  connection_id TEXT
+);
+CREATE INDEX IF NOT EXISTS connect_sessions_expiry ON connect_sessions (expires_at);
+`;
+
+const toSession = (row: SessionRow): ConnectSession => ({
+  end_user: JSON.parse(row.end_user) as EndUser,
+  allowed_integrations: row.allowed_integrations === null ? null : (JSON.parse(row.allowed_integrations) as string[]),
+  created_at: row.created_at,
+  expires_at: row.expires_at,
+});
+
+/** Connect sessions in the registry's SQLite: strongly consistent, so a used link is used everywhere at once. */
+export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
+  sql.exec(SCHEMA);
+
+  const row = (hash: string) =>
+    sql.exec<SessionRow>("SELECT * FROM connect_sessions WHERE token_hash = ?", hash).toArray()[0];
+
+  function check(r: SessionRow | undefined, now: number): SessionLookup {
+    if (!r) return { ok: false, reason: "unknown" };
+    if (r.used_at !== null) return { ok: false, reason: "used" };
+    if (r.expires_at <= now) return { ok: false, reason: "expired" };
+    return { ok: true, session: toSession(r) };
+  }
+
+  return {
+    create(hash: string, session: ConnectSession): void {
+      transaction(() => {
+        sql.exec("DELETE FROM connect_sessions WHERE expires_at < ?", session.created_at - KEEP_MS);
+        sql.exec(
+          "INSERT INTO connect_sessions (token_hash, end_user, allowed_integrations, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+          hash, JSON.stringify(session.end_user),
+          session.allowed_integrations === null ? null : JSON.stringify(session.allowed_integrations),
+          session.created_at, session.expires_at,
+        );
+      });
+    },
+
+    read(hash: string, now: number): SessionLookup {
+      return check(row(hash), now);
+    },
+
+    /** Reserves the session for one submission; a second one meanwhile is told to wait. */
+    claim(hash: string, now: number): SessionClaim {
+      return transaction((): SessionClaim => {
+        const r = row(hash);
+        const state = check(r, now);
+        if (!state.ok) return state;
+        if (r && r.claimed_until > now) return { ok: false, reason: "busy" };
+        const claim = crypto.randomUUID();
+        sql.exec("UPDATE connect_sessions SET claimed_until = ?, claim = ? WHERE token_hash = ?", now + CLAIM_MS, claim, hash);
+        return { ok: true, session: state.session, claim };
+      });
+    },
+
+    /** The submission failed (key rejected): the end user may try again. */
+    release(hash: string, claim: string): void {
+      sql.exec("UPDATE connect_sessions SET claimed_until = 0, claim = NULL WHERE token_hash = ? AND claim = ?", hash, claim);
+    },
+
+    /** A connection was made: the link is spent. */
+    complete(hash: string, claim: string, connection: { provider_config_key: string; connection_id: string }, now: number): boolean {
+      return (
+        sql.exec(
+          `UPDATE connect_sessions SET used_at = ?, claim = NULL, claimed_until = 0, provider_config_key = ?, connection_id = ?
+           WHERE token_hash = ? AND claim = ? AND used_at IS NULL`,
+          now, connection.provider_config_key, connection.connection_id, hash, claim,
+        ).rowsWritten > 0
+      );
+    },
+  };
+}
+
+export type ConnectSessionStore = ReturnType<typeof createConnectSessionStore>;

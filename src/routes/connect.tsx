@@ -1,0 +1,183 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { ConnectedPage, ConnectErrorPage, ConnectForm, type FormState, type IntegrationChoice } from "../connect/page";
+import type { SessionLookup } from "../connect/session-store";
+import { CONNECT_SESSION_TTL_MS, hashSessionToken, looksLikeToken, newSessionToken } from "../connect/tokens";
+import { createConnection } from "../connections/lifecycle";
+import { registryClient } from "../durable-objects/registry-client";
+import type { AppEnv } from "../env";
+import { ApiError, badRequest } from "../errors";
+import { createRouter } from "../openapi";
+import { getProvider } from "../providers/registry";
+import { htmlResponse } from "../ui/html";
+import { commonErrors, EndUserSchema, UniqueKeySchema } from "./schemas";
+
+// --- POST /connect/sessions (secret key) ----------------------------------------
+
+const createSession = createRoute({
+  method: "post",
+  path: "/sessions",
+  tags: ["Connections"],
+  summary: "Create a connect session: a 30-minute link where an end user pastes their own API key",
+  description:
+    "The link opens terapi's hosted connect page. The key is verified with the provider, stored like `POST /connections` " +
+    "(with this end user and a generated connection id) and announced by an `auth` webhook; your backend never sees it. " +
+    "A link works until it expires or a connection is made with it.",
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.object({
+            end_user: EndUserSchema,
+            allowed_integrations: z.array(UniqueKeySchema).min(1).max(50).optional().openapi({ description: "Default: every integration" }),
+          }),
+        },
+      },
+    },
+  },
+  responses: {
+    201: {
+      description: "The session",
+      content: {
+        "application/json": {
+          schema: z.object({ data: z.object({ token: z.string(), connect_link: z.string().url(), expires_at: z.string() }) }),
+        },
+      },
+    },
+    ...commonErrors,
+  },
+});
+
+export const connectSessionRoutes = createRouter().openapi(createSession, async (c) => {
+  const { end_user, allowed_integrations } = c.req.valid("json");
+  const registry = registryClient(c.env);
+  if (allowed_integrations) {
+    const known = new Set((await registry.listIntegrations()).map((i) => i.unique_key));
+    const unknown = allowed_integrations.filter((k) => !known.has(k));
+    if (unknown.length > 0) throw badRequest("unknown_integration", `No integration with unique_key ${unknown.map((k) => `'${k}'`).join(", ")}`);
+  }
+  const token = newSessionToken();
+  const now = Date.now();
+  const expiresAt = now + CONNECT_SESSION_TTL_MS;
+  await registry.createConnectSession(await hashSessionToken(token), {
+    end_user,
+    allowed_integrations: allowed_integrations ? [...new Set(allowed_integrations)] : null,
+    created_at: now,
+    expires_at: expiresAt,
+  });
+  const link = new URL("/connect", c.req.url);
+  link.searchParams.set("token", token);
+  return c.json({ data: { token, connect_link: link.toString(), expires_at: new Date(expiresAt).toISOString() } }, 201);
+});
+
+// --- the hosted page (public: the token is the authentication) ------------------
+
+type Refusal = Extract<SessionLookup, { ok: false }>["reason"] | "missing";
+
+const REFUSALS: Record<Refusal, { status: number; title: string; message: string }> = {
+  missing: { status: 400, title: "Link incomplete", message: "This connect link is missing its token. Open the full link you were given." },
+  unknown: { status: 404, title: "Link not valid", message: "This connect link is not valid. It may have been mistyped or cut short." },
+  expired: { status: 410, title: "Link expired", message: "This connect link has expired (links last 30 minutes)." },
+  used: { status: 410, title: "Link already used", message: "This connect link was already used to connect an account." },
+  busy: { status: 409, title: "Already connecting", message: "This link is being used in another window right now. Wait a moment, then reload." },
+};
+
+const refuse = (reason: Refusal) => {
+  const r = REFUSALS[reason];
+  return htmlResponse(r.status, (nonce) => <ConnectErrorPage nonce={nonce} title={r.title} message={r.message} />);
+};
+
+/** The integrations this session may connect to, that still exist and whose provider terapi knows. */
+async function choices(env: Env, allowed: string[] | null): Promise<IntegrationChoice[]> {
+  const all = await registryClient(env).listIntegrations();
+  return all
+    .filter((i) => (allowed === null || allowed.includes(i.unique_key)) && getProvider(i.provider) !== undefined)
+    .map((i) => ({ unique_key: i.unique_key, display_name: i.display_name || i.unique_key }));
+}
+
+const form = (status: number, state: FormState) => htmlResponse(status, (nonce) => <ConnectForm nonce={nonce} {...state} />);
+
+async function showForm(c: Context<AppEnv>): Promise<Response> {
+  const token = c.req.query("token") ?? "";
+  if (!token) return refuse("missing");
+  if (!looksLikeToken(token)) return refuse("unknown");
+  const lookup = await registryClient(c.env).readConnectSession(await hashSessionToken(token));
+  if (!lookup.ok) return refuse(lookup.reason);
+  const integrations = await choices(c.env, lookup.session.allowed_integrations);
+  if (integrations.length === 0)
+    return htmlResponse(409, (nonce) => (
+      <ConnectErrorPage nonce={nonce} title="Nothing to connect" message="None of the integrations this link allows exists any more." />
+    ));
+  return form(200, { token, integrations });
+}
+
+const field = (body: Record<string, unknown>, name: string) => {
+  const v = body[name];
+  return typeof v === "string" ? v.trim() : "";
+};
+
+async function submit(c: Context<AppEnv>): Promise<Response> {
+  const body = await c.req.parseBody();
+  const token = field(body, "token");
+  if (!token) return refuse("missing");
+  if (!looksLikeToken(token)) return refuse("unknown");
+  const hash = await hashSessionToken(token);
+  const registry = registryClient(c.env);
+  const claimed = await registry.claimConnectSession(hash);
+  if (!claimed.ok) return refuse(claimed.reason);
+
+  const { session, claim } = claimed;
+  let done = false;
+  try {
+    const integrations = await choices(c.env, session.allowed_integrations);
+    const selected = field(body, "integration");
+    const organization_id = field(body, "organization_id");
+    const project_id = field(body, "project_id");
+    const state: FormState = { token, integrations, selected, organization_id, project_id };
+    const integration = integrations.find((i) => i.unique_key === selected);
+    if (!integration) return await form(400, { ...state, error: { field: "integration", message: "Choose one of the integrations listed." } });
+    const apiKey = field(body, "api_key");
+    if (!apiKey) return await form(400, { ...state, error: { field: "api_key", message: "Enter your API key." } });
+    if (apiKey.length > 4096) return await form(400, { ...state, error: { field: "api_key", message: "That is too long to be an API key." } });
+
+    let connectionId: string;
+    try {
+      ({ connection_id: connectionId } = await createConnection(c.env, c.executionCtx, {
+        provider_config_key: integration.unique_key,
+        credentials: { type: "API_KEY", apiKey },
+        connection_config: { ...(organization_id ? { organization_id } : {}), ...(project_id ? { project_id } : {}) },
+        end_user: session.end_user,
+      }));
+    } catch (err) {
+      // The provider's reason (already scrubbed of the key by the credential check), next to the key field.
+      if (err instanceof ApiError && err.status < 500)
+        return await form(400, { ...state, error: { field: "api_key", message: err.message } });
+      if (err instanceof ApiError)
+        return await form(err.status, { ...state, error: { field: "api_key", message: `${err.message}. Try again in a moment.` } });
+      throw err;
+    }
+    done = true;
+    await registry.completeConnectSession(hash, claim, { provider_config_key: integration.unique_key, connection_id: connectionId });
+    return await htmlResponse(200, (nonce) => <ConnectedPage nonce={nonce} integration={integration.display_name} />);
+  } finally {
+    if (!done) await registry.releaseConnectSession(hash, claim);
+  }
+}
+
+/** Form posts are tiny; anything bigger is not our form. */
+const FORM_LIMIT = 16 * 1024;
+
+export const connectPageRoutes = createRouter();
+connectPageRoutes.get("/connect", showForm);
+connectPageRoutes.post(
+  "/connect",
+  bodyLimit({
+    maxSize: FORM_LIMIT,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", `Form body exceeds ${FORM_LIMIT} bytes`);
+    },
+  }),
+  submit,
+);

@@ -1,0 +1,149 @@
+import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { hashSessionToken } from "../../src/connect/tokens";
+import { registryObject } from "../../src/durable-objects/stubs";
+import { simKey } from "../harness/connections";
+import { api, BASE } from "../harness/webhooks";
+
+const BAD_KEY = "sk-test-unknown-key-connect-5678";
+let pck: string;
+let other: string;
+
+type Session = { data: { token: string; connect_link: string; expires_at: string } };
+
+async function newSession(body: Record<string, unknown> = {}) {
+  const res = await api<Session>("POST", "/connect/sessions", { end_user: { id: "user-7", email: "ada@example.com", display_name: "Ada" }, allowed_integrations: [pck], ...body });
+  expect(res.status, JSON.stringify(res.body)).toBe(201);
+  return res.body.data;
+}
+
+const page = (token: string) => SELF.fetch(`${BASE}/connect?token=${encodeURIComponent(token)}`);
+const submit = (fields: Record<string, string>) =>
+  SELF.fetch(`${BASE}/connect`, { method: "POST", body: new URLSearchParams(fields), headers: { "content-type": "application/x-www-form-urlencoded" } });
+
+/** Moves a session's expiry into the past, as 30 minutes passing would. */
+async function expire(token: string) {
+  const hash = await hashSessionToken(token);
+  await runInDurableObject(registryObject(env), (_o, state) => {
+    state.storage.sql.exec("UPDATE connect_sessions SET expires_at = ? WHERE token_hash = ?", Date.now() - 1, hash);
+  });
+}
+
+beforeAll(async () => {
+  pck = `connect-${crypto.randomUUID().slice(0, 8)}`;
+  other = `${pck}-other`;
+  for (const key of [pck, other]) expect((await api("POST", "/integrations", { unique_key: key, provider: "openai", display_name: `OpenAI (${key})` })).status).toBe(201);
+});
+
+describe("POST /connect/sessions", () => {
+  it("needs the secret key", async () => {
+    const res = await SELF.fetch(`${BASE}/connect/sessions`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    expect(res.status).toBe(401);
+  });
+
+  it("returns a 32-byte base64url token, a connect link and a 30-minute expiry; stores only the token's hash", async () => {
+    const before = Date.now();
+    const s = await newSession();
+    expect(s.token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(new URL(s.connect_link).searchParams.get("token")).toBe(s.token);
+    const ttl = Date.parse(s.expires_at) - before;
+    expect(ttl).toBeGreaterThan(29 * 60_000);
+    expect(ttl).toBeLessThanOrEqual(30 * 60_000 + 1000);
+    const rows = await runInDurableObject(registryObject(env), (_o, state) => state.storage.sql.exec("SELECT * FROM connect_sessions").toArray());
+    expect(JSON.stringify(rows)).not.toContain(s.token);
+    expect(JSON.stringify(rows)).toContain(await hashSessionToken(s.token));
+  });
+
+  it("refuses unknown integrations and a missing end user", async () => {
+    expect((await api("POST", "/connect/sessions", { end_user: { id: "u" }, allowed_integrations: ["nope-nope"] })).status).toBe(400);
+    expect((await api("POST", "/connect/sessions", { allowed_integrations: [pck] })).status).toBe(400);
+  });
+});
+
+describe("the connect page", () => {
+  it("renders an accessible form with strict headers", async () => {
+    const s = await newSession();
+    const res = await page(s.token);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).not.toContain("unsafe-inline");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("cache-control")).toBe("no-store");
+    const html = await res.text();
+    expect(html).toContain('<label for="api_key">');
+    expect(html).toContain(`name="token" value="${s.token}"`);
+    expect(html).toContain(`value="${pck}"`);
+    // Only the allowed integration is offered.
+    expect(html).not.toContain(`value="${other}"`);
+  });
+
+  it("re-renders with the provider's reason on a rejected key, never echoing it, and lets the user try again", async () => {
+    const s = await newSession();
+    const res = await submit({ token: s.token, integration: pck, api_key: BAD_KEY, organization_id: "org-123" });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain("Incorrect API key provided");
+    expect(html).not.toContain(BAD_KEY);
+    expect(html).not.toContain(BAD_KEY.slice(-8));
+    expect(html).toMatch(/id="api_key"[^>]*aria-invalid="true"/);
+    expect(html).toMatch(/aria-describedby="api_key-error api_key-hint"/);
+    expect(html).toContain('value="org-123"');
+    expect((await page(s.token)).status).toBe(200);
+  });
+
+  it("connects with a good key (the session's end user, a generated id), then refuses the link", async () => {
+    const s = await newSession();
+    const key = await simKey();
+    const res = await submit({ token: s.token, integration: pck, api_key: key });
+    const html = await res.text();
+    expect(res.status, html).toBe(200);
+    expect(html).toContain("Connected");
+    expect(html).not.toContain(key);
+    const list = await api<{ connections: Array<{ connection_id: string; end_user: unknown }> }>("GET", `/connections?provider_config_key=${pck}&end_user_id=user-7`);
+    expect(list.body.connections).toHaveLength(1);
+    expect(list.body.connections[0].end_user).toEqual({ id: "user-7", email: "ada@example.com", display_name: "Ada" });
+    expect(list.body.connections[0].connection_id).toMatch(/^[0-9a-f-]{36}$/);
+
+    const again = await page(s.token);
+    expect(again.status).toBe(410);
+    expect(await again.text()).toContain("already used");
+    const resubmit = await submit({ token: s.token, integration: pck, api_key: key });
+    expect(resubmit.status).toBe(410);
+    expect((await api<{ connections: unknown[] }>("GET", `/connections?provider_config_key=${pck}&end_user_id=user-7`)).body.connections).toHaveLength(1);
+  });
+
+  it("refuses an integration the session does not allow", async () => {
+    const s = await newSession();
+    const res = await submit({ token: s.token, integration: other, api_key: await simKey() });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("Choose one of the integrations listed");
+    expect((await api<{ connections: unknown[] }>("GET", `/connections?provider_config_key=${other}`)).body.connections).toHaveLength(0);
+  });
+
+  it("refuses an expired link (page and form) with a 410 page", async () => {
+    const s = await newSession();
+    await expire(s.token);
+    const res = await page(s.token);
+    expect(res.status).toBe(410);
+    expect(res.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await res.text()).toContain("expired");
+    expect((await submit({ token: s.token, integration: pck, api_key: await simKey() })).status).toBe(410);
+  });
+
+  it("refuses forged, malformed and missing tokens", async () => {
+    const forged = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    for (const t of [forged, "short", "<script>alert(1)</script>"]) {
+      const res = await page(t);
+      expect(res.status).toBe(404);
+      const html = await res.text();
+      expect(html).toContain("not valid");
+      expect(html).not.toContain("<script>");
+    }
+    expect((await submit({ token: forged, integration: pck, api_key: await simKey() })).status).toBe(404);
+    expect((await SELF.fetch(`${BASE}/connect`)).status).toBe(400);
+  });
+});
