@@ -23,6 +23,16 @@ export default defineConfig({
         },
       },
       {
+        // Terapi's bundle served over HTTP and driven by a real browser (Chromium, see test/e2e/chromium.ts).
+        test: {
+          name: "e2e",
+          environment: "node",
+          include: ["test/e2e/**/*.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
+        },
+      },
+      {
         test: {
           name: "node",
           environment: "node",
