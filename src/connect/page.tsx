@@ -25,7 +25,8 @@ export function ConnectForm(props: FormState & { nonce: string }) {
       {error ? (
         <div class="banner bad" role="alert" id="form-error">
           <p>
-            <strong>That didn't work.</strong> {error.message}
+            <strong>That didn't work.</strong> See the message under{" "}
+            <a href={error.field === "api_key" ? "#api_key" : "#integration-error"}>{error.field === "api_key" ? "the API key" : "Integration"}</a>.
           </p>
         </div>
       ) : null}
