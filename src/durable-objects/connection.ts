@@ -150,6 +150,11 @@ export class ConnectionObject extends DurableObject<Env> {
     return this.syncs.status(names, target.connectionId);
   }
 
+  /** Read-only sync state for the dashboard: registers and schedules nothing. */
+  syncOverview(connectionId: string): SyncStatus[] {
+    return this.syncs.status(null, connectionId);
+  }
+
   /** One page of synced records (`GET /records`). */
   listRecords(query: RecordQuery): { rows: StoredRecord[]; more: boolean } {
     return this.syncs.listRecords(query);
