@@ -12,6 +12,8 @@ import { integrationRoutes } from "./routes/integrations";
 import { connectPageRoutes, connectSessionRoutes } from "./routes/connect";
 import { logRoutes } from "./routes/logs";
 import { proxyRoutes } from "./routes/proxy";
+import { recordRoutes } from "./routes/records";
+import { syncRoutes } from "./routes/sync";
 import { webhookDeliveryRoutes } from "./routes/webhook-deliveries";
 import { inboundWebhookRoutes } from "./routes/webhooks";
 
@@ -51,6 +53,8 @@ export function createApp() {
   api.route("/environment/secrets", environmentSecretRoutes);
   api.route("/", actionRoutes);
   api.route("/logs", logRoutes);
+  api.route("/records", recordRoutes);
+  api.route("/sync", syncRoutes);
   api.route("/connect", connectSessionRoutes);
   app.route("/", api);
   return app;

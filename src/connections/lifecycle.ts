@@ -18,6 +18,7 @@ import {
   saveConnectionSecret,
   type ConnectionSecret,
 } from "../store/connection-secret";
+import { syncsFor } from "../sync/definitions";
 import { CredentialRejected, verifyCredentials } from "./credential-check";
 import { maskSecret } from "./mask";
 
@@ -147,6 +148,7 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
     await deleteConnectionSecret(env, pck, connectionId);
     throw inserted.reason === "no_integration" ? integrationNotFound(pck) : connectionExists(pck, connectionId);
   }
+  await startConnectionSyncs(env, secret);
   emitAuthEvent(env, ctx, {
     operation: "creation",
     success: true,
@@ -156,6 +158,16 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
     end_user: inserted.value.end_user,
   });
   return inserted.value;
+}
+
+/** The connection's syncs get their schedules, first runs now; the connection stands even if this fails (any sync call registers them again). */
+async function startConnectionSyncs(env: Env, secret: ConnectionSecret): Promise<void> {
+  const syncs = syncsFor(secret.provider, secret.credentials.apiKey).map((d) => d.name);
+  if (syncs.length === 0) return;
+  const target = { providerConfigKey: secret.providerConfigKey, connectionId: secret.connectionId, provider: secret.provider, syncs };
+  await connectionObject(env, secret.providerConfigKey, secret.connectionId)
+    .startSyncs(target)
+    .catch((err: unknown) => console.error("syncs not started", { connection_id: secret.connectionId, error: err instanceof Error ? err.name : "unknown" }));
 }
 
 /** The stored secret of an indexed connection; its absence means a broken index entry, not a missing connection. */

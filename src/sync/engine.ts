@@ -16,8 +16,8 @@ import { type Checkpoint, createSyncStateStore, type SyncRow } from "./state";
 import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl, sha256Hex } from "./walk";
 
 /** How much one alarm invocation does before handing back (it re-arms at once if work is left). */
-export type SyncTuning = { pagesPerAlarm: number; msPerAlarm: number; backoffAttempts: number; pageTimeoutMs: number };
-const DEFAULT_TUNING: SyncTuning = { pagesPerAlarm: 10, msPerAlarm: 15_000, backoffAttempts: 3, pageTimeoutMs: 60_000 };
+export type SyncTuning = { pagesPerAlarm: number; msPerAlarm: number; sliceGapMs: number; backoffAttempts: number; pageTimeoutMs: number };
+const DEFAULT_TUNING: SyncTuning = { pagesPerAlarm: 10, msPerAlarm: 15_000, sliceGapMs: 0, backoffAttempts: 3, pageTimeoutMs: 60_000 };
 
 export type SyncContext = { providerConfigKey: string; connectionId: string; provider: string };
 /** A connection and every sync it can run (see `syncsFor`). */
@@ -151,14 +151,18 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
   /** One page of one run: fetch, store, checkpoint. Anything that must wait sets the run's due time. */
   async function step(ctx: SyncContext, def: SyncDefinition, provider: ProviderDefinition, secret: ConnectionSecret, runId: string, myEpoch: number): Promise<Step> {
     const r = state.get(def.name);
-    if (!r || r.run_id !== runId || !r.run_checkpoint) return "yield";
+    if (!r || r.run_id !== runId || !r.run_checkpoint || (r.paused && !r.forced)) return "yield";
     const cp = JSON.parse(r.run_checkpoint) as Checkpoint;
     const slot = limiter.tryAcquire();
     if (!slot.ok) {
       state.waitRun(def.name, slot.at, false);
       return "yield";
     }
-    const alive = () => epoch === myEpoch && state.get(def.name)?.run_id === runId;
+    // Still this run at this page: not destroyed, reset, or moved on by another invocation meanwhile.
+    const alive = () => {
+      const cur = state.get(def.name);
+      return epoch === myEpoch && cur?.run_id === runId && cur.run_checkpoint === r.run_checkpoint;
+    };
     const backoffOrFail = async (error: string) => {
       if (!alive()) return;
       if (r.run_attempts < tuning.backoffAttempts) state.waitRun(def.name, now() + backoffDelayMs(r.run_attempts, provider.retry), true);
@@ -250,15 +254,20 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     const ctx = context();
     if (!ctx) return;
     const myEpoch = epoch;
-    const t = now();
-    const due = state.rows().filter((r) => {
-      const at = state.dueAt(r);
-      return at !== null && at <= t;
-    });
-    if (due.length === 0) return;
+    const dueRows = () => {
+      const t = now();
+      return state.rows().filter((r) => {
+        const at = state.dueAt(r);
+        return at !== null && at <= t;
+      });
+    };
+    if (dueRows().length === 0) return;
     const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
     const provider = secret ? getProvider(secret.provider) : undefined;
     if (epoch !== myEpoch) return;
+    // Read again after the await: another invocation may have started runs meanwhile.
+    const due = dueRows();
+    const t = now();
     if (!secret || !provider) {
       // The connection is going away; try again in a while rather than spin.
       for (const r of due) state.waitRun(r.name, t + r.frequency_ms, false);
@@ -274,6 +283,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       }
       let r = row;
       if (r.run_id === null) {
+        records.forgetOrphans();
         state.beginRun(r.name, randomId(), { query: firstQuery(def, now()), next: null, page: 0 }, now());
       } else if (r.run_failed) {
         state.resumeFailed(r.name, now());
@@ -284,7 +294,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       for (;;) {
         if (budget.pages <= 0 || now() >= budget.until) {
           // Out of budget for this invocation: the rest continues on the next alarm, right away.
-          if (epoch === myEpoch && state.get(def.name)?.run_id === runId) state.waitRun(def.name, now(), false);
+          if (epoch === myEpoch && state.get(def.name)?.run_id === runId) state.waitRun(def.name, now() + tuning.sliceGapMs, false);
           break;
         }
         budget.pages--;

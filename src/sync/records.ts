@@ -108,7 +108,7 @@ export function createRecordStore(sql: SqlStorage) {
     /** After a complete walk: whatever the run did not see is DELETED (soft). One UPDATE; call inside a transaction. */
     sweep(model: string, runId: string, now: number): number {
       const base = seq();
-      const n = sql.exec(
+      sql.exec(
         `UPDATE sync_records SET deleted_at = ?1, last_modified_at = ?1, last_action = 'DELETED', seen_run = ?2, cursor_seq = ?3 + gone.rn
          FROM (
            SELECT r.id AS gid, ROW_NUMBER() OVER (ORDER BY r.id) AS rn FROM sync_records r
@@ -117,9 +117,16 @@ export function createRecordStore(sql: SqlStorage) {
          ) AS gone
          WHERE sync_records.model = ?4 AND sync_records.id = gone.gid`,
         now, runId, base, model,
-      ).rowsWritten;
+      );
+      // rowsWritten counts index entries too: ask SQLite how many records changed.
+      const n = sql.exec<{ n: number }>("SELECT changes() AS n").one().n;
       if (n > 0) setSeq(base + n);
       return n;
+    },
+
+    /** Seen-lists of runs that no sync is running any more (abandoned or raced). */
+    forgetOrphans(): void {
+      sql.exec("DELETE FROM sync_seen WHERE run_id NOT IN (SELECT run_id FROM sync_state WHERE run_id IS NOT NULL)");
     },
 
     forgetRun(runId: string): void {

@@ -1,4 +1,5 @@
 import type { ProviderDefinition } from "../providers/types";
+import { resolveConnection } from "../sync/targets";
 
 /** The syncs a provider webhook concerns, from the provider's `syncsByEventPrefix` (e.g. `batch.*` → batches). */
 export function syncsForEvent(provider: ProviderDefinition, eventType: string): string[] {
@@ -12,13 +13,10 @@ export function syncsForEvent(provider: ProviderDefinition, eventType: string): 
 
 /**
  * Runs the named syncs of one connection now, because a provider webhook said
- * their data changed. No-op until the sync engine lands (its own issue): connect
- * it here, e.g. `await connectionObject(env, pck, cid).triggerSyncs(syncNames)`.
- * The scheduled runs still catch the change meanwhile.
+ * their data changed (the ones its key cannot run are left out).
  */
-export async function triggerSyncs(
-  _env: Env,
-  _providerConfigKey: string,
-  _connectionId: string,
-  _syncNames: string[],
-): Promise<void> {}
+export async function triggerSyncs(env: Env, providerConfigKey: string, connectionId: string, syncNames: string[]): Promise<void> {
+  const conn = await resolveConnection(env, providerConfigKey, connectionId);
+  const names = syncNames.filter((n) => conn.target.syncs.includes(n));
+  if (names.length > 0) await conn.stub.triggerSyncs(conn.target, names, false);
+}

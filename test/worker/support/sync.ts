@@ -1,0 +1,98 @@
+import { SELF, env, runInDurableObject } from "cloudflare:test";
+import { connectionObject } from "../../../src/durable-objects/stubs";
+import type { ConnectionObject } from "../../../src/durable-objects/connection";
+import type { SyncEngine } from "../../../src/sync/engine";
+import { TERAPI, auth, type Tenant } from "../../harness/connections";
+
+export const stubOf = (t: Tenant) => connectionObject(env, t.providerConfigKey, t.connectionId);
+
+/** The object's sync engine (private field) for tuning and stepping in tests. */
+const engineOf = (inst: ConnectionObject) => (inst as unknown as { syncs: SyncEngine }).syncs;
+
+export function tune(t: Tenant, tuning: Partial<SyncEngine["tuning"]>): Promise<void> {
+  return runInDurableObject(stubOf(t), (inst: ConnectionObject) => {
+    Object.assign(engineOf(inst).tuning, tuning);
+  });
+}
+
+/** One alarm invocation now, whatever time the alarm is set for (runs only syncs that are due). */
+export function alarmNow(t: Tenant): Promise<void> {
+  return runInDurableObject(stubOf(t), (inst: ConnectionObject) => inst.alarm());
+}
+
+/** Makes every sync's pending work due now (a parked slice, a backoff), then runs one alarm. */
+export function stepNow(t: Tenant): Promise<void> {
+  return runInDurableObject(stubOf(t), async (inst: ConnectionObject, state) => {
+    state.storage.sql.exec("UPDATE sync_state SET run_due_at = 0 WHERE run_id IS NOT NULL AND run_failed = 0");
+    await inst.alarm();
+  });
+}
+
+export function sqlOf<T extends Record<string, SqlStorageValue>>(t: Tenant, query: string, ...args: SqlStorageValue[]): Promise<T[]> {
+  return runInDurableObject(stubOf(t), (_inst: ConnectionObject, state) => state.storage.sql.exec<T>(query, ...args).toArray());
+}
+
+export type Status = {
+  name: string;
+  status: string;
+  frequency: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+  nextScheduledSyncAt: string | null;
+  latestResult: Record<string, { added: number; updated: number; deleted: number }>;
+  recordCount: Record<string, number>;
+  lastError: string | null;
+  latestRun: { id: string | null; status: string | null; pages: number; records_seen: number; rows_written: number } | null;
+};
+
+export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+  const res = await SELF.fetch(`${TERAPI}${path}`, {
+    method,
+    headers: { ...auth, ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? JSON.parse(text) : null };
+}
+
+export async function statusOf(t: Tenant, name: string): Promise<Status> {
+  const res = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&syncs=${name}`);
+  if (res.status !== 200) throw new Error(`status ${res.status} ${JSON.stringify(res.json)}`);
+  return res.json.syncs[0] as Status;
+}
+
+/** Triggers a sync and runs alarms until its run is over (at most `max` invocations). */
+export async function syncNow(t: Tenant, name: string, opts: { reset?: boolean; max?: number } = {}): Promise<Status> {
+  const trig = await api("POST", "/sync/trigger", { syncs: [name], provider_config_key: t.providerConfigKey, connection_id: t.connectionId, opts: { reset: opts.reset } });
+  if (trig.status !== 200) throw new Error(`trigger ${trig.status} ${JSON.stringify(trig.json)}`);
+  return settle(t, name, opts.max);
+}
+
+/** Runs alarms until the sync is no longer RUNNING. */
+export async function settle(t: Tenant, name: string, max = 50): Promise<Status> {
+  for (let i = 0; i < max; i++) {
+    await stepNow(t);
+    const s = await statusOf(t, name);
+    if (s.status !== "RUNNING") return s;
+  }
+  throw new Error(`sync ${name} still running after ${max} alarms`);
+}
+
+export type Rec = { id: string; _terapi_metadata: { first_seen_at: string; last_modified_at: string; last_action: string; deleted_at: string | null; cursor: string } } & Record<string, unknown>;
+
+export async function records(t: Tenant, query: string): Promise<{ status: number; json: any }> {
+  return api("GET", `/records?${query}`, undefined, t.headers);
+}
+
+/** Every record of a model, paging at `limit`. */
+export async function allRecords(t: Tenant, model: string, extra = "", limit = 1000): Promise<Rec[]> {
+  const out: Rec[] = [];
+  let cursor: string | null = null;
+  do {
+    const res = await records(t, `model=${model}&limit=${limit}${extra}${cursor ? `&cursor=${cursor}` : ""}`);
+    if (res.status !== 200) throw new Error(`records ${res.status} ${JSON.stringify(res.json)}`);
+    out.push(...(res.json.records as Rec[]));
+    cursor = res.json.next_cursor;
+  } while (cursor);
+  return out;
+}
