@@ -10,6 +10,7 @@ import { environmentSecretRoutes } from "./routes/environment-admin";
 import { healthRoutes } from "./routes/health";
 import { integrationRoutes } from "./routes/integrations";
 import { connectPageRoutes, connectSessionRoutes } from "./routes/connect";
+import { dashboardRoutes } from "./routes/dashboard";
 import { logRoutes } from "./routes/logs";
 import { proxyRoutes } from "./routes/proxy";
 import { recordRoutes } from "./routes/records";
@@ -31,6 +32,8 @@ export function createApp() {
   mountDocs(app);
   app.route("/", inboundWebhookRoutes);
   app.route("/", connectPageRoutes);
+  // The dashboard checks the secret key itself (Bearer, or its login cookie).
+  app.route("/", dashboardRoutes);
 
   // Everything else needs the secret key.
   const api = createRouter();

@@ -37,7 +37,7 @@ export type Child = {
 const running = new Set<Child>();
 
 /** Spawns `cmd` in its own process group so that stopping it also stops its children (workerd). */
-export function startChild(name: string, cmd: string, args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): Child {
+export function startChild(name: string, cmd: string, args: string[], opts: { cwd: string; env?: Record<string, string | undefined> }): Child {
   const proc = spawn(cmd, args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },

@@ -1,0 +1,181 @@
+import type { ConnectionRecord } from "../durable-objects/registry";
+import type { OperationLog } from "../logs/types";
+import type { SyncStatus } from "../sync/engine";
+import { Layout } from "../ui/layout";
+
+export type LimiterView = { limit: number | null; remaining: number | null; resetAt: number | null; blockedUntil: number; queued: number };
+
+export type ConnectionRow = {
+  connection: ConnectionRecord;
+  limiter: LimiterView | null;
+  /** `null`: this build has no syncs, or they could not be read. */
+  syncs: SyncStatus[] | null;
+};
+
+const time = (iso: string) => iso.replace("T", " ").slice(0, 19);
+
+function RateLimit(props: { limiter: LimiterView | null; now: number }) {
+  const l = props.limiter;
+  if (!l) return <span class="muted">unavailable</span>;
+  if (l.blockedUntil > props.now)
+    return (
+      <span>
+        <strong>blocked</strong> for {Math.ceil((l.blockedUntil - props.now) / 1000)} s{l.queued ? `, ${l.queued} waiting` : ""}
+      </span>
+    );
+  if (l.limit === null) return <span class="muted">not seen yet</span>;
+  return (
+    <span>
+      {l.remaining ?? "?"} / {l.limit} left{l.queued ? `, ${l.queued} waiting` : ""}
+    </span>
+  );
+}
+
+function Syncs(props: { syncs: SyncStatus[] | null }) {
+  if (props.syncs === null) return <span class="muted">—</span>;
+  if (props.syncs.length === 0) return <span class="muted">none yet</span>;
+  return (
+    <span>
+      {props.syncs.map((s, i) => (
+        <span>
+          {i > 0 ? ", " : ""}
+          {s.name}: {s.status.toLowerCase()}
+          {Object.values(s.recordCount).length ? ` (${Object.values(s.recordCount).reduce((a, b) => a + b, 0)})` : ""}
+        </span>
+      ))}
+    </span>
+  );
+}
+
+export function DashboardPage(props: { nonce: string; rows: ConnectionRow[]; logs: OperationLog[]; more: boolean; cookie: boolean; now: number }) {
+  return (
+    <Layout title="terapi dashboard" nonce={props.nonce} wide>
+      <header class="bar">
+        <h1>terapi</h1>
+        {props.cookie ? (
+          <form method="post" action="/dashboard/logout">
+            <button type="submit" class="secondary">
+              Log out
+            </button>
+          </form>
+        ) : null}
+      </header>
+      <p class="lede">Read-only. Times are UTC.</p>
+
+      <h2 id="connections">Connections</h2>
+      {props.rows.length === 0 ? (
+        <p class="muted">No connections yet.</p>
+      ) : (
+        <table aria-labelledby="connections">
+          <thead>
+            <tr>
+              <th scope="col">Integration</th>
+              <th scope="col">Connection</th>
+              <th scope="col">End user</th>
+              <th scope="col">Key</th>
+              <th scope="col">Rate limit</th>
+              <th scope="col">Syncs</th>
+              <th scope="col">Created</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.rows.map((r) => (
+              <tr>
+                <td>{r.connection.provider_config_key}</td>
+                <td>
+                  <code>{r.connection.connection_id}</code>
+                </td>
+                <td>{r.connection.end_user ? r.connection.end_user.email ?? r.connection.end_user.id : <span class="muted">—</span>}</td>
+                <td>
+                  <code>{r.connection.key_hint}</code>
+                </td>
+                <td>
+                  <RateLimit limiter={r.limiter} now={props.now} />
+                </td>
+                <td>
+                  <Syncs syncs={r.syncs} />
+                </td>
+                <td>{time(r.connection.created_at)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {props.more ? <p class="muted">Showing the first {props.rows.length}; use GET /connections for the rest.</p> : null}
+
+      <h2 id="logs">Latest operations</h2>
+      {props.logs.length === 0 ? (
+        <p class="muted">Nothing logged in the last 7 days.</p>
+      ) : (
+        <table aria-labelledby="logs">
+          <thead>
+            <tr>
+              <th scope="col">When</th>
+              <th scope="col">Connection</th>
+              <th scope="col">Type</th>
+              <th scope="col">Status</th>
+              <th scope="col">Duration</th>
+              <th scope="col">Retries / waited</th>
+              <th scope="col">What</th>
+              <th scope="col">Request id</th>
+            </tr>
+          </thead>
+          <tbody>
+            {props.logs.map((l) => (
+              <tr>
+                <td>{time(l.created_at)}</td>
+                <td>
+                  <code>{l.connection_id}</code>
+                </td>
+                <td>{l.type}</td>
+                <td>
+                  {l.status}
+                  {l.http_status !== null ? ` ${l.http_status}` : ""}
+                </td>
+                <td>{l.duration_ms} ms</td>
+                <td>
+                  {l.retries} / {l.wait_ms} ms
+                </td>
+                <td>
+                  {l.method ? `${l.method} ` : ""}
+                  {l.path ?? l.detail ?? ""}
+                  {l.path && l.detail ? ` (${l.detail})` : ""}
+                </td>
+                <td>
+                  <code>{l.request_id ?? ""}</code>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </Layout>
+  );
+}
+
+export function LoginPage(props: { nonce: string; error?: string }) {
+  return (
+    <Layout title={props.error ? "Error: log in to terapi" : "Log in to terapi"} nonce={props.nonce}>
+      <h1>terapi dashboard</h1>
+      <form method="post" action="/dashboard/login">
+        <label for="secret_key">Secret key</label>
+        <input
+          type="password"
+          id="secret_key"
+          name="secret_key"
+          required
+          autocomplete="current-password"
+          autofocus
+          aria-invalid={props.error ? "true" : undefined}
+          aria-describedby={props.error ? "secret_key-error" : undefined}
+        />
+        {props.error ? (
+          <p class="error" id="secret_key-error" role="alert">
+            {props.error}
+          </p>
+        ) : null}
+        <button type="submit">Log in</button>
+      </form>
+    </Layout>
+  );
+}

@@ -1,0 +1,93 @@
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { DashboardPage, LoginPage, type ConnectionRow } from "../dashboard/page";
+import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, verifyDashboardSession } from "../dashboard/session";
+import { registryClient } from "../durable-objects/registry-client";
+import { connectionObject } from "../durable-objects/stubs";
+import type { AppEnv } from "../env";
+import { ApiError } from "../errors";
+import type { OperationLog } from "../logs/types";
+import { isSecretKey } from "../middleware/secret-key-auth";
+import { createRouter } from "../openapi";
+import { htmlResponse } from "../ui/html";
+
+/** Connections shown; each costs a few object calls. */
+const SHOWN = 50;
+const LOG_LINES = 40;
+const BATCH = 10;
+
+const cookieOptions = { httpOnly: true, secure: true, sameSite: "Strict", path: "/dashboard" } as const;
+
+async function authorized(c: Context<AppEnv>): Promise<"bearer" | "cookie" | null> {
+  const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
+  if (bearer && (await isSecretKey(c.env, bearer[1].trim()))) return "bearer";
+  if (await verifyDashboardSession(c.env, getCookie(c, DASHBOARD_COOKIE))) return "cookie";
+  return null;
+}
+
+/** Tolerates an object that cannot answer (or a build without that method): the page still renders. */
+const settle = <T,>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
+
+async function show(c: Context<AppEnv>): Promise<Response> {
+  const via = await authorized(c);
+  if (!via) return new Response(null, { status: 303, headers: { location: "/dashboard/login", "cache-control": "no-store" } });
+  const page = await registryClient(c.env).listConnections({ limit: SHOWN });
+  const connections = page?.connections ?? [];
+  const rows: ConnectionRow[] = [];
+  const logs: OperationLog[] = [];
+  for (let i = 0; i < connections.length; i += BATCH) {
+    const batch = connections.slice(i, i + BATCH);
+    const read = await Promise.all(
+      batch.map(async (connection) => {
+        const stub = connectionObject(c.env, connection.provider_config_key, connection.connection_id);
+        const [limiter, syncs, lines] = await Promise.all([
+          settle(stub.limiterState()),
+          settle(stub.syncOverview(connection.connection_id)),
+          settle(stub.queryLogs({ limit: LOG_LINES })),
+        ]);
+        return { row: { connection, limiter, syncs } satisfies ConnectionRow, lines: lines ?? [] };
+      }),
+    );
+    for (const r of read) {
+      rows.push(r.row);
+      logs.push(...r.lines);
+    }
+  }
+  logs.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1));
+  const now = Date.now();
+  return htmlResponse(200, (nonce) => (
+    <DashboardPage nonce={nonce} rows={rows} logs={logs.slice(0, LOG_LINES)} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} />
+  ));
+}
+
+const loginPage = (status: number, error?: string) => htmlResponse(status, (nonce) => <LoginPage nonce={nonce} error={error} />);
+
+async function login(c: Context<AppEnv>): Promise<Response> {
+  const body = await c.req.parseBody();
+  const key = typeof body.secret_key === "string" ? body.secret_key.trim() : "";
+  if (!key || !(await isSecretKey(c.env, key))) return loginPage(401, "That is not one of this environment's secret keys.");
+  setCookie(c, DASHBOARD_COOKIE, await issueDashboardSession(key), { ...cookieOptions, maxAge: DASHBOARD_SESSION_MS / 1000 });
+  return c.redirect("/dashboard", 303);
+}
+
+function logout(c: Context<AppEnv>): Response {
+  deleteCookie(c, DASHBOARD_COOKIE, cookieOptions);
+  return c.redirect("/dashboard/login", 303);
+}
+
+/** `/dashboard`: Bearer secret key, or the login form's cookie. */
+export const dashboardRoutes = createRouter();
+dashboardRoutes.get("/dashboard", show);
+dashboardRoutes.get("/dashboard/login", () => loginPage(200));
+dashboardRoutes.post(
+  "/dashboard/login",
+  bodyLimit({
+    maxSize: 8 * 1024,
+    onError: () => {
+      throw new ApiError(413, "payload_too_large", "Form body too large");
+    },
+  }),
+  login,
+);
+dashboardRoutes.post("/dashboard/logout", logout);

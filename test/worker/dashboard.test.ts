@@ -1,0 +1,67 @@
+import { SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createTenant, proxyFetch, SECRET, simKey, type Tenant } from "../harness/connections";
+import { waitFor } from "../harness/webhooks";
+
+const BASE = "http://terapi.test";
+let tenant: Tenant;
+
+const get = (headers: Record<string, string> = {}) => SELF.fetch(`${BASE}/dashboard`, { headers, redirect: "manual" });
+const login = (key: string) =>
+  SELF.fetch(`${BASE}/dashboard/login`, {
+    method: "POST",
+    body: new URLSearchParams({ secret_key: key }),
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    redirect: "manual",
+  });
+
+beforeAll(async () => {
+  tenant = await createTenant(await simKey());
+  expect((await proxyFetch(tenant, "/v1/models")).status).toBe(200);
+});
+
+describe("/dashboard", () => {
+  it("sends strangers to the login form", async () => {
+    const res = await get();
+    expect(res.status).toBe(303);
+    expect(res.headers.get("location")).toBe("/dashboard/login");
+    expect((await get({ authorization: "Bearer nope" })).status).toBe(303);
+    const form = await SELF.fetch(`${BASE}/dashboard/login`);
+    expect(form.status).toBe(200);
+    expect(await form.text()).toContain('<label for="secret_key">');
+  });
+
+  it("shows connections, their rate-limit state and the latest operations with the secret key as Bearer", async () => {
+    const html = await waitFor(async () => {
+      const res = await get({ authorization: `Bearer ${SECRET}` });
+      expect(res.status).toBe(200);
+      const text = await res.text();
+      return text.includes("/v1/models") ? text : undefined;
+    }, "the proxy call in the log");
+    expect(html).toContain(tenant.connectionId);
+    expect(html).toMatch(/\d+ \/ \d+ left/);
+    expect(html).not.toContain(tenant.apiKey);
+    expect(html).not.toContain(SECRET);
+  });
+
+  it("logs in with a form that sets a strict HttpOnly cookie (not the key), and logs out", async () => {
+    expect((await login("wrong-key")).status).toBe(401);
+    const res = await login(SECRET);
+    expect(res.status).toBe(303);
+    const setCookie = res.headers.get("set-cookie") ?? "";
+    expect(setCookie).toMatch(/HttpOnly/i);
+    expect(setCookie).toMatch(/Secure/i);
+    expect(setCookie).toMatch(/SameSite=Strict/i);
+    expect(setCookie).not.toContain(SECRET);
+    const cookie = setCookie.split(";")[0];
+    const page = await get({ cookie });
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("Log out");
+    const [name, value] = cookie.split("=");
+    const forged = `${name}=${value.slice(0, -2)}${value.endsWith("AA") ? "BB" : "AA"}`;
+    expect((await get({ cookie: forged })).status).toBe(303);
+    const out = await SELF.fetch(`${BASE}/dashboard/logout`, { method: "POST", headers: { cookie }, redirect: "manual" });
+    expect(out.status).toBe(303);
+    expect(out.headers.get("set-cookie")).toMatch(/Max-Age=0/i);
+  });
+});
