@@ -188,6 +188,8 @@ export class ConnectionObject extends DurableObject<Env> {
     } catch (err) {
       console.error("sync run failed", err instanceof Error ? err.message : "unknown");
     }
+    // Destroyed meanwhile: storage is gone and must stay so.
+    if (this.syncs.isStopped()) return;
     await this.scheduler.rearm();
   }
 

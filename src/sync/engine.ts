@@ -69,6 +69,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     state.init();
     ready = true;
   }
+  ensure();
 
   function context(): SyncContext | null {
     const meta = state.meta();
@@ -250,7 +251,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
 
   /** Runs the due syncs, each up to the alarm's page budget; returns when they are done or must wait. */
   async function runDue(): Promise<void> {
-    ensure();
+    if (!ready) return;
     const ctx = context();
     if (!ctx) return;
     const myEpoch = epoch;
@@ -348,6 +349,10 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     listRecords(q: RecordQuery): { rows: StoredRecord[]; more: boolean } {
       ensure();
       return records.list(q);
+    },
+    /** Destroyed and not used since: nothing may be written or scheduled. */
+    isStopped(): boolean {
+      return !ready;
     },
     /** The connection is being deleted: a run in flight stops writing, tables are made again on next use. */
     stop(): void {

@@ -23,7 +23,7 @@ export function alarmNow(t: Tenant): Promise<void> {
 /** Makes every sync's pending work due now (a parked slice, a backoff), then runs one alarm. */
 export function stepNow(t: Tenant): Promise<void> {
   return runInDurableObject(stubOf(t), async (inst: ConnectionObject, state) => {
-    state.storage.sql.exec("UPDATE sync_state SET run_due_at = 0 WHERE run_id IS NOT NULL AND run_failed = 0");
+    state.storage.sql.exec("UPDATE sync_state SET run_due_at = ? WHERE run_id IS NOT NULL AND run_failed = 0", Date.now());
     await inst.alarm();
   });
 }
@@ -95,4 +95,35 @@ export async function allRecords(t: Tenant, model: string, extra = "", limit = 1
     cursor = res.json.next_cursor;
   } while (cursor);
   return out;
+}
+
+/** Runs alarms until every sync of the tenant has finished a run (the first runs start at creation). */
+export async function settleAll(t: Tenant, max = 50): Promise<Status[]> {
+  for (let i = 0; i < max; i++) {
+    const res = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}`);
+    const all = res.json.syncs as Status[];
+    if (all.length > 0 && all.every((s) => s.status !== "RUNNING" && s.status !== "STOPPED")) return all;
+    await stepNow(t);
+  }
+  throw new Error("syncs did not settle");
+}
+
+export async function until(check: () => Promise<boolean>, what: string, tries = 100): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export const runPages = async (t: Tenant, name: string) =>
+  (await sqlOf<{ run_pages: number }>(t, "SELECT run_pages FROM sync_state WHERE name = ?", name))[0]?.run_pages ?? 0;
+
+/** Triggers `name` with one page per alarm (slices parked far away, so only the test moves it) and waits for page 1. */
+export async function startStepwise(t: Tenant, name: string): Promise<void> {
+  await tune(t, { pagesPerAlarm: 1, sliceGapMs: 600_000 });
+  const trig = await api("POST", "/sync/trigger", { syncs: [name], provider_config_key: t.providerConfigKey, connection_id: t.connectionId });
+  if (trig.status !== 200) throw new Error(`trigger ${trig.status}`);
+  await alarmNow(t);
+  await until(async () => (await runPages(t, name)) >= 1, "page 1");
 }

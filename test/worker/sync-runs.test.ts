@@ -1,0 +1,158 @@
+import { evictDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { createTenant, sim, simFault, simKey, simRequests } from "../harness/connections";
+import { alarmNow, allRecords, api, runPages, settle, settleAll, sqlOf, startStepwise, statusOf, stepNow, stubOf, syncNow, tune } from "./support/sync";
+
+/** A tenant whose first runs are over, with `batches` batches to walk in 5 pages of 100. */
+async function tenantWithBatches(n = 500) {
+  const key = await simKey();
+  const t = await createTenant(key);
+  await settleAll(t);
+  await sim("POST", "/__sim/seed", { key, batches: n });
+  return t;
+}
+
+const batchRequests = async (key: string) => (await simRequests(key)).filter((r) => r.path === "/v1/batches");
+
+describe("sync runs: interruptions", () => {
+  it("an upstream failure on page 3 of 5 keeps the earlier records, marks nothing deleted, and the next run completes", async () => {
+    const t = await tenantWithBatches();
+    await startStepwise(t, "batches");
+    await stepNow(t);
+    expect(await runPages(t, "batches")).toBe(2);
+    await simFault({ key: t.apiKey, count: 4, status: 500, path_prefix: "/v1/batches" });
+    for (let i = 0; i < 4; i++) await stepNow(t);
+    const failed = await statusOf(t, "batches");
+    expect(failed.status).toBe("ERROR");
+    expect(failed.lastError).toMatch(/^500/);
+    expect(failed.recordCount.batches).toBe(200);
+    const deleted = await sqlOf<{ n: number }>(t, "SELECT COUNT(*) AS n FROM sync_records WHERE deleted_at IS NOT NULL");
+    expect(deleted[0].n).toBe(0);
+
+    await tune(t, { pagesPerAlarm: 10, sliceGapMs: 0 });
+    const done = await syncNow(t, "batches");
+    expect(done.status).toBe("SUCCESS");
+    expect(done.recordCount.batches).toBe(500);
+    expect(done.latestResult.batches).toEqual({ added: 300, updated: 0, deleted: 0 });
+    // It went on from the checkpoint: page 3 onwards, not page 1 again.
+    const after = (await batchRequests(t.apiKey)).slice(-3);
+    for (const r of after) expect(r.query).toContain("after=");
+  });
+
+  it("an eviction between pages resumes from the checkpoint without duplicating or losing records", async () => {
+    const t = await tenantWithBatches();
+    await startStepwise(t, "batches");
+    await stepNow(t);
+    const seenBefore = (await batchRequests(t.apiKey)).length;
+    await evictDurableObject(stubOf(t));
+    // A new instance: default tuning; the parked slice is made due and runs to the end.
+    const done = await settle(t, "batches");
+    expect(done.status).toBe("SUCCESS");
+    expect(done.latestResult.batches).toEqual({ added: 500, updated: 0, deleted: 0 });
+    expect(done.latestRun?.pages).toBe(5);
+    const resumed = (await batchRequests(t.apiKey)).slice(seenBefore);
+    expect(resumed).toHaveLength(3);
+    for (const r of resumed) expect(r.query).toContain("after=");
+    const all = await allRecords(t, "batches");
+    expect(new Set(all.map((r) => r.id)).size).toBe(500);
+  });
+
+  it("a 429 during a sync waits for the reset instead of failing the run", async () => {
+    const t = await tenantWithBatches();
+    await startStepwise(t, "batches");
+    await simFault({ key: t.apiKey, count: 1, status: 429, path_prefix: "/v1/batches" });
+    const before = Date.now();
+    await stepNow(t);
+    const waiting = await statusOf(t, "batches");
+    expect(waiting.status).toBe("RUNNING");
+    expect(waiting.lastError).toBeNull();
+    // The injected 429 says "try again in 1s": the alarm is set for then.
+    const alarm = await stubOf(t).alarmAt();
+    expect(alarm).not.toBeNull();
+    expect(alarm! - before).toBeGreaterThanOrEqual(900);
+    expect(alarm! - before).toBeLessThan(5_000);
+    await tune(t, { pagesPerAlarm: 10, sliceGapMs: 0 });
+    await alarmNow(t); // before the reset: nothing goes upstream
+    expect(await runPages(t, "batches")).toBe(1);
+    await new Promise((r) => setTimeout(r, Math.max(0, alarm! - Date.now() + 50)));
+    const done = await settle(t, "batches");
+    expect(done.status).toBe("SUCCESS");
+    expect(done.recordCount.batches).toBe(500);
+  });
+});
+
+describe("sync schedules", () => {
+  it("pause stops the alarm-driven runs and start resumes them", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const [files] = (await settleAll(t)).filter((s) => s.name === "files");
+    const target = { syncs: ["files"], provider_config_key: t.providerConfigKey, connection_id: t.connectionId };
+    expect((await api("POST", "/sync/pause", target)).status).toBe(200);
+    await sqlOf(t, "UPDATE sync_state SET next_run_at = ? WHERE name = 'files'", Date.now());
+    await alarmNow(t);
+    const paused = await statusOf(t, "files");
+    expect(paused.status).toBe("PAUSED");
+    expect(paused.nextScheduledSyncAt).toBeNull();
+    expect(paused.latestRun?.id).toBe(files.latestRun?.id);
+
+    expect((await api("POST", "/sync/start", target)).status).toBe(200);
+    const started = await statusOf(t, "files");
+    expect(started.status).toBe("SUCCESS");
+    expect(Date.parse(started.nextScheduledSyncAt!)).toBeLessThanOrEqual(Date.now());
+    await alarmNow(t);
+    const again = await settle(t, "files");
+    expect(again.latestRun?.id).not.toBe(files.latestRun?.id);
+  });
+
+  it("update-connection-frequency parses schedules and refuses ones under 30 s", async () => {
+    const t = await createTenant(await simKey());
+    const body = (frequency: string | null) => ({ sync_name: "files", provider_config_key: t.providerConfigKey, connection_id: t.connectionId, frequency });
+    const ok = await api("PUT", "/sync/update-connection-frequency", body("every 5 minutes"));
+    expect(ok).toEqual({ status: 200, json: { frequency: "every 5 minutes" } });
+    expect((await statusOf(t, "files")).frequency).toBe("every 5 minutes");
+    const low = await api("PUT", "/sync/update-connection-frequency", body("every 10s"));
+    expect(low.status).toBe(400);
+    expect(low.json.error.code).toBe("invalid_frequency");
+    expect((await api("PUT", "/sync/update-connection-frequency", body(null))).json).toEqual({ frequency: "every hour" });
+    const unknown = await api("PUT", "/sync/update-connection-frequency", { ...body("every 1h"), sync_name: "nope" });
+    expect(unknown.json.error.code).toBe("unknown_sync");
+  });
+});
+
+describe("admin syncs", () => {
+  it("projects, users and daily costs on an sk-admin- connection", async () => {
+    const key = await simKey({ kind: "admin" });
+    expect(key.startsWith("sk-admin-")).toBe(true);
+    await sim("POST", "/__sim/seed", { key, projects: 3, users: 2, cost_days: 5 });
+    const t = await createTenant(key);
+    const all = await settleAll(t);
+    expect(all.map((s) => s.name).sort()).toEqual(["costs", "projects", "users"]);
+    for (const s of all) expect(s.status).toBe("SUCCESS");
+    expect((await allRecords(t, "projects")).length).toBe(4);
+    expect((await allRecords(t, "users")).length).toBe(3);
+    const costs = await allRecords(t, "costs");
+    expect(costs.length).toBeGreaterThanOrEqual(30);
+    for (const c of costs) expect(c.id).toBeUndefined(); // a bucket has no id field: its start_time is the record id
+    expect(new Set(costs.map((c) => c.start_time)).size).toBe(costs.length);
+    const wrong = await api("GET", "/records?model=files", undefined, t.headers);
+    expect(wrong.status).toBe(400);
+    expect(wrong.json.error.code).toBe("unknown_model");
+  });
+});
+
+describe("connection deletion", () => {
+  it("removes the records and stops the syncs", async () => {
+    const key = await simKey();
+    await sim("POST", "/__sim/seed", { key, files: 5 });
+    const t = await createTenant(key);
+    await settleAll(t);
+    expect((await allRecords(t, "files")).length).toBe(5);
+    const del = await api("DELETE", `/connections/${t.connectionId}?provider_config_key=${t.providerConfigKey}`);
+    expect(del.status).toBe(204);
+    expect(await stubOf(t).alarmAt()).toBeNull();
+    const rows = await sqlOf<{ name: string }>(t, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%'");
+    for (const { name } of rows) expect((await sqlOf<{ n: number }>(t, `SELECT COUNT(*) AS n FROM ${name}`))[0].n).toBe(0);
+    const gone = await api("GET", "/records?model=files", undefined, t.headers);
+    expect(gone.status).toBe(404);
+  });
+});
