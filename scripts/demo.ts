@@ -205,7 +205,7 @@ async function main() {
   for (const l of [...logs.body.logs].reverse())
     say(
       `${String(l.created_at).slice(11, 23)} ${String(l.type).padEnd(8)} ${String(l.status).padEnd(7)} ${String(l.http_status ?? "").padEnd(3)} ` +
-        `${String(l.duration_ms).padStart(4)} ms  retries ${l.retries}  ${l.method ?? ""} ${l.path ?? l.detail ?? ""}${l.request_id ? `  ${l.request_id}` : ""}`,
+        `${String(l.duration_ms).padStart(4)} ms  retries ${l.retries}  ${l.method ? `${l.method} ` : ""}${l.path ?? l.detail ?? ""}${l.request_id ? `  ${l.request_id}` : ""}`,
     );
 
   step("Done");
