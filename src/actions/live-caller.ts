@@ -4,6 +4,7 @@ import { connectionCache, forward } from "../proxy/instances";
 import { retryOptions } from "../proxy/retry-policy";
 import type { ConnectionSecret } from "../store/connection-secret";
 import { encodeRequest, readReply } from "./request";
+import type { ActionCallStats } from "./log";
 import type { ActionCall } from "./types";
 
 export type LiveCallContext = {
@@ -15,6 +16,8 @@ export type LiveCallContext = {
   connectionId: string;
   /** `X-Max-Retries`, already checked; null = the provider's default. */
   maxRetries: number | null;
+  /** Filled as calls go: retries, waits, the provider's last request id (for the operation log). */
+  stats?: ActionCallStats;
 };
 
 /**
@@ -42,7 +45,9 @@ export function createLiveCaller(ctx: LiveCallContext): ActionCall {
       body: encoded.body,
       options: retryOptions(retryHeaders, encoded.method, provider.retry),
       onUnauthorized: () => connectionCache.evict(providerConfigKey, connectionId),
+      stats: ctx.stats,
     });
+    if (ctx.stats) ctx.stats.requestId = res.headers.get("x-request-id") ?? ctx.stats.requestId;
     return readReply(res);
   };
 }

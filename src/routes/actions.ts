@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { actionRunObject } from "../actions/ids";
 import { createLiveCaller } from "../actions/live-caller";
+import { actionLogger, type ActionCallStats } from "../actions/log";
 import { findAction, parseInput, performAction } from "../actions/perform";
 import { actionJsonSchemas, componentName, describeActions } from "../actions/schemas";
 import { registryClient } from "../durable-objects/registry-client";
@@ -191,17 +192,22 @@ actionRoutes
       return c.json({ id, statusUrl: new URL(`/action/${id}`, c.req.url).toString() }, 202);
     }
 
+    const stats: ActionCallStats = { retries: 0, waitMs: 0, requestId: null };
+    const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+    const logged = actionLogger(c.env, waitUntil, { providerConfigKey, connectionId, action: action.name, stats });
     const call = createLiveCaller({
       env: c.env,
-      waitUntil: (p) => c.executionCtx.waitUntil(p),
+      waitUntil,
       provider,
       secret,
       providerConfigKey,
       connectionId,
       maxRetries,
+      stats,
     });
+    const output = await performAction(action, input, call).then(logged.output, logged.error);
     // Every action's output schema is an object.
-    return c.json((await performAction(action, input, call)) as Record<string, unknown>, 200);
+    return c.json(output as Record<string, unknown>, 200);
   })
   .openapi(status, async (c) => {
     const { id } = c.req.valid("param");

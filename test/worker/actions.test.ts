@@ -1,7 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { auth, createTenant, proxyFetch, sha256Hex, simFault, simRequests, TERAPI, type Tenant } from "../harness/connections";
-import { jsonSha, run, slowKey, trigger, upstreamSince } from "./support/actions";
+import { auth, proxyFetch, sha256Hex, simFault, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { api, waitFor } from "../harness/webhooks";
+import { jsonSha, quietTenant, run, trigger, upstreamSince } from "./support/actions";
 
 /**
  * Every OpenAI action against the simulator: the input it takes, the one
@@ -20,8 +21,7 @@ describe("OpenAI actions (sync)", () => {
   };
 
   beforeAll(async () => {
-    key = await slowKey();
-    t = await createTenant(key);
+    ({ key, t } = await quietTenant());
     seen = (await simRequests(key)).length;
   });
 
@@ -187,8 +187,7 @@ describe("OpenAI actions (sync)", () => {
 
 describe("POST /action/trigger errors", () => {
   it("422 with the schema's issues on bad input, and nothing goes upstream", async () => {
-    const key = await slowKey();
-    const t = await createTenant(key);
+    const { key, t } = await quietTenant();
     const before = (await simRequests(key)).length;
     const cases: [string, unknown, string][] = [
       ["create-embedding", { input: "no model" }, "model"],
@@ -210,8 +209,7 @@ describe("POST /action/trigger errors", () => {
   });
 
   it("unknown action 404, unknown connection 404, missing headers and bad bodies 400", async () => {
-    const key = await slowKey();
-    const t = await createTenant(key);
+    const { key, t } = await quietTenant();
     const unknown = await trigger(t, "make-coffee", {});
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("unknown_action");
@@ -238,8 +236,7 @@ describe("POST /action/trigger errors", () => {
   });
 
   it("an upstream 4xx keeps the provider's status and body (and x-request-id)", async () => {
-    const key = await slowKey();
-    const t = await createTenant(key);
+    const { key, t } = await quietTenant();
     const res = await trigger(t, "create-batch", { input_file_id: "file-doesnotexist", endpoint: "/v1/embeddings", completion_window: "24h" });
     expect(res.status).toBe(404);
     expect(res.headers.get("x-request-id")).toMatch(/^req_/);
@@ -254,8 +251,7 @@ describe("POST /action/trigger errors", () => {
   });
 
   it("502 invalid_action_output when the provider's answer does not fit the output schema", async () => {
-    const key = await slowKey();
-    const t = await createTenant(key);
+    const { key, t } = await quietTenant();
     // A 200 with a body that is no list of models.
     await simFault({ key, count: 1, status: 200, path_prefix: "/v1/models" });
     const res = await trigger(t, "list-models", {});
@@ -266,8 +262,7 @@ describe("POST /action/trigger errors", () => {
   });
 
   it("X-Max-Retries: 0 relays a 503 at once; 2 retries it; out of range is a 400", async () => {
-    const key = await slowKey();
-    const t = await createTenant(key);
+    const { key, t } = await quietTenant();
     const before = (await simRequests(key)).length;
     const input = { model: "text-embedding-3-small", input: "retry me" };
 
@@ -294,9 +289,26 @@ describe("POST /action/trigger errors", () => {
   });
 });
 
+describe("operation log", () => {
+  it("a sync run is one 'action' line with its name, status, retries and the provider's request id", async () => {
+    const { key, t } = await quietTenant();
+    await simFault({ key, count: 1, status: 503, path_prefix: "/v1/embeddings" });
+    expect((await trigger(t, "create-embedding", { model: "text-embedding-3-small", input: "x" }, { "X-Max-Retries": "1" })).status).toBe(200);
+    expect((await trigger(t, "get-file", { file_id: "file-nothere" })).status).toBe(404);
+    type Line = { type: string; status: string; http_status: number; retries: number; detail: string; request_id: string | null };
+    const lines = await waitFor(async () => {
+      const res = await api<{ logs: Line[] }>("GET", `/logs?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&type=action`);
+      return res.body.logs.length >= 2 ? res.body.logs : undefined;
+    }, "two action lines");
+    expect(lines[1]).toMatchObject({ type: "action", status: "success", http_status: 200, retries: 1, detail: "create-embedding" });
+    expect(lines[1].request_id).toMatch(/^req_/);
+    expect(lines[0]).toMatchObject({ type: "action", status: "failure", http_status: 404, detail: "get-file: upstream_error" });
+  });
+});
+
 describe("GET /actions and /openapi.json", () => {
   it("lists an integration's actions with JSON Schemas", async () => {
-    const t = await createTenant(await slowKey());
+    const { t } = await quietTenant();
     const res = await SELF.fetch(`${TERAPI}/actions?provider_config_key=${t.providerConfigKey}`, { headers: auth });
     expect(res.status).toBe(200);
     const { data } = (await res.json()) as { data: { name: string; provider: string; description: string; input_schema: Record<string, unknown>; output_schema: Record<string, unknown> }[] };
