@@ -338,5 +338,9 @@ describe("GET /actions and /openapi.json", () => {
     expect(doc.paths["/action/trigger"].post.requestBody!.content["application/json"].schema.oneOf).toHaveLength(15);
     expect(doc.components.schemas["openai.create-speech.input"]).toMatchObject({ type: "object" });
     expect(doc.components.schemas["openai.create-speech.output"]).toMatchObject({ properties: { audio_base64: { type: "string" } } });
+    // Every reference in the document points at a component that exists.
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]);
+    expect(refs.length).toBeGreaterThanOrEqual(30);
+    for (const name of refs) expect(doc.components.schemas, name).toHaveProperty([name]);
   });
 });
