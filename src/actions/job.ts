@@ -2,6 +2,7 @@ import type { JobContext } from "../durable-objects/async-jobs";
 import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
 import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
+import { recordOperation } from "../logs/record";
 import { getProvider } from "../providers/registry";
 import { loadConnectionSecret } from "../store/connection-secrets";
 import { ActionWait, createObjectCaller } from "./object-caller";
@@ -26,12 +27,25 @@ const failureOf = (err: unknown): ActionError => {
  */
 export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> {
   const { env, jobs } = ctx;
+  const started = Date.now();
   const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
   const provider = secret ? getProvider(secret.provider) : undefined;
   const action = provider && job.action ? findAction(provider, job.action) : undefined;
   // A webhook that cannot be stored must not undo the run's result.
-  const finish = (error: ActionError | null) =>
-    emitAsyncActionEvent(env, {
+  const finish = (error: ActionError | null) => {
+    // Into the connection's log like a live run; the flush is an RPC to this very object, in the background.
+    recordOperation(env, (p) => void p.catch(() => undefined), {
+      provider_config_key: ctx.providerConfigKey,
+      connection_id: ctx.connectionId,
+      type: "action",
+      status: error ? "failure" : "success",
+      http_status: error ? (error.status ?? null) : 200,
+      duration_ms: Date.now() - started,
+      started_at: started,
+      retries: Math.max(0, job.attempts),
+      detail: `${job.action ?? "?"} (async)${error ? `: ${error.code}` : ""}`,
+    });
+    return emitAsyncActionEvent(env, {
       id: job.id,
       action_name: job.action ?? "",
       provider_config_key: ctx.providerConfigKey,
@@ -40,6 +54,7 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
       status: error ? "failed" : "succeeded",
       error: error ? { code: error.code, message: error.message } : null,
     }).catch(() => undefined);
+  };
   const fail = (error: ActionError, attempted: boolean) => {
     jobs.fail(job.id, JSON.stringify(error), attempted);
     return finish(error);

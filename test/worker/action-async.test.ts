@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import { auth, createTenant, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
-import { receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
+import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
 import { quietTenant, trigger } from "./support/actions";
 
 const ASYNC = { "X-Async": "true" };
@@ -126,6 +126,17 @@ describe("X-Async: true", () => {
       details: { error: { type: "invalid_request_error", param: "id" } },
     });
     expect(failed.error!.message).toContain("file-nothere");
+
+    // Both runs are in the connection's operation log, as actions.
+    type Line = { type: string; status: string; http_status: number | null; detail: string };
+    const lines = await waitFor(async () => {
+      const res = await api<{ logs: Line[] }>("GET", `/logs?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&type=action`);
+      return res.body.logs.length >= 2 ? res.body.logs : undefined;
+    }, "two action lines");
+    expect(lines.map((l) => [l.status, l.http_status, l.detail])).toEqual([
+      ["failure", 404, "get-file (async): upstream_error"],
+      ["success", 200, "list-models (async)"],
+    ]);
   });
 
   it("X-Max-Retries carries over: a POST is retried after a 503 on the alarm", async () => {
