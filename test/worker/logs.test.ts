@@ -41,6 +41,7 @@ beforeAll(async () => {
   expect((await proxyFetch(tenant, "/v1/models", { headers: { retries: "99" } })).status).toBe(400);
   expect((await proxyFetch(other, "/v1/models")).status).toBe(200);
   await waitFor(async () => (await logs(of(tenant, "&type=proxy"))).logs.length >= 3, "proxy lines");
+  await waitFor(async () => (await logs(of(other, "&type=proxy"))).logs.length >= 1, "the other tenant's proxy line");
 });
 
 describe("GET /logs", () => {
