@@ -131,7 +131,8 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     state.finish(name, error ? "ERROR" : "SUCCESS", error, t, nextRunAt);
     if (!error) records.forgetRun(r.run_id);
     const done = state.get(name);
-    if (!done) return;
+    // Like Nango: a run that changed nothing is not worth a webhook; a failure always is.
+    if (!done || (!error && done.last_added + done.last_updated + done.last_deleted === 0)) return;
     // An event that cannot be stored must not undo the run.
     await emitSyncEvent(env, ctx, {
       sync_name: name,
