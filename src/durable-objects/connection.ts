@@ -20,6 +20,8 @@ const randomHex = (bytes: number) =>
 
 /** One per connection: the shared rate-limit view, async jobs and syncs, on one alarm. */
 export class ConnectionObject extends DurableObject<Env> {
+  /** Proxy requests coordinated here (in memory: operational insight, not state). */
+  private edgeAcquires = 0;
   private readonly limiter: RateLimiter;
   private readonly jobs: JobStore;
   private readonly scheduler: ReturnType<typeof createAlarmScheduler>;
@@ -52,6 +54,7 @@ export class ConnectionObject extends DurableObject<Env> {
 
   /** Resolves when one request of this connection may go upstream (held until the reset otherwise). */
   acquire(hint: RateObservation, maxWaitMs: number): Promise<Grant> {
+    this.edgeAcquires++;
     return this.limiter.acquire(hint, maxWaitMs);
   }
 
@@ -60,8 +63,9 @@ export class ConnectionObject extends DurableObject<Env> {
     this.limiter.report(gen, obs, probe);
   }
 
+  /** The limiter's view, and how many live proxy requests asked it since this instance started. */
   limiterState() {
-    return this.limiter.state();
+    return { ...this.limiter.state(), edgeAcquires: this.edgeAcquires };
   }
 
   /** Stores an async proxy job (or finds the one with the same Idempotency-Key) and runs it soon. */

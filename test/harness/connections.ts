@@ -51,7 +51,35 @@ export type Tenant = {
 };
 
 /** Creates an integration and a connection for `apiKey` through terapi's API. */
-export async function createTenant(apiKey: string, config: { organization_id?: string; project_id?: string } = {}): Promise<Tenant> {
+/**
+ * Waits until the connection's first sync runs (started when it was created)
+ * are over, so the simulator's log from here on holds only what a test sends.
+ */
+export async function settleSyncs(t: Tenant): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    const res = await SELF.fetch(
+      `${TERAPI}/sync/status?provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`,
+      { headers: auth },
+    );
+    // No sync routes (or none for this provider): nothing to wait for.
+    if (res.status === 404) return;
+    const { syncs } = (await res.json()) as { syncs: { status: string }[] };
+    if (syncs.every((s) => s.status !== "STOPPED" && s.status !== "RUNNING")) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error("syncs never settled");
+}
+
+/**
+ * An integration and a connection on `apiKey`, through the API, and an SDK
+ * client on the proxy. Waits for the connection's first syncs so that faults,
+ * request counts and rate limits a test sets up are met only by what it sends.
+ */
+export async function createTenant(
+  apiKey: string,
+  config: { organization_id?: string; project_id?: string } = {},
+  opts: { settle?: boolean } = {},
+): Promise<Tenant> {
   const providerConfigKey = unique("openai");
   const connectionId = unique("tenant");
   const integ = await SELF.fetch(`${TERAPI}/integrations`, {
@@ -80,7 +108,9 @@ export async function createTenant(apiKey: string, config: { organization_id?: s
     maxRetries: 0,
     fetch: (url, init) => SELF.fetch(url as string, init as RequestInit),
   });
-  return { providerConfigKey, connectionId, apiKey, headers, client };
+  const tenant = { providerConfigKey, connectionId, apiKey, headers, client };
+  if (opts.settle !== false) await settleSyncs(tenant);
+  return tenant;
 }
 
 /** A raw call through the proxy with a tenant's headers. */

@@ -74,7 +74,8 @@ describe("X-Async: true", () => {
 
   it("a run that meets a two-minute rate limit stays pending on the alarm until the reset, then succeeds", async () => {
     const key = await simKey({ requests: { limit: 1, window_ms: 120_000 } });
-    const t = await createTenant(key); // the connection check takes the window's one request
+    // The connection check takes the window's one request; its syncs wait for the reset too.
+    const t = await createTenant(key, {}, { settle: false });
     const { statusUrl } = await enqueue(t, "create-embedding", { model: "text-embedding-3-small", input: "x" });
 
     // Either the run met the 429 itself, or the connection's first syncs did and the run waits behind them.

@@ -47,8 +47,12 @@ describe("Async: true", () => {
   });
 
   it("a key blocked for two minutes: 202, the job waits on the alarm for the reset, survives eviction, then replays", async () => {
-    const key = await simKey({ requests: { limit: 1, window_ms: 120_000 } });
-    const t = await createTenant(key); // the connection check uses the window's one request
+    // The connection's first syncs run on a free key; then the key allows one request per two
+    // minutes, and that one is spent, so the job itself meets the 429 (nothing else competes).
+    const key = await simKey();
+    const t = await createTenant(key);
+    await simKey({ key, requests: { limit: 1, window_ms: 120_000 } });
+    await fetch(`${env.OPENAI_BASE_URL}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     const res = await enqueue(t, "idem-blocked");
     expect(res.status).toBe(202);
     const { id, status_url } = (await res.json()) as { id: string; status_url: string };

@@ -20,11 +20,10 @@ type SimWebhook = { id: string; headers: Record<string, string>; body: string };
 /**
  * The simulator's batch lifecycle signs webhooks the way OpenAI does. It cannot
  * reach the Worker under test (no address), so its recorded webhooks are
- * replayed into terapi byte for byte. The "updated batch record" half of this
- * flow needs the sync engine (its own issue): triggerSyncs is a no-op until then.
+ * replayed into terapi byte for byte.
  */
 describe("simulator batch → signed webhook → terapi", () => {
-  it("verifies and forwards the webhook the simulator signed when a batch completed", async () => {
+  it("verifies and forwards the webhook the simulator signed when a batch completed, and the batch record updates", async () => {
     const key = `sk-test-wh-${Date.now()}`;
     await sim("POST", "/__sim/keys", { key, batch_step_ms: 3_600_000 });
     const secret = generateWebhookSecret();
@@ -62,8 +61,10 @@ describe("simulator batch → signed webhook → terapi", () => {
     // OpenAI redelivers the same webhook-id when it gets no 2xx in time.
     expect(await (await replay()).json()).toMatchObject({ duplicate: true });
 
+    const forwardsOf = async () =>
+      (await receivedBy(rid)).filter((r) => (JSON.parse(r.body) as { type: string }).type === "forward");
     const forwarded = await waitFor(async () => {
-      const r = await receivedBy(rid);
+      const r = await forwardsOf();
       return r.length ? r : undefined;
     }, "the forward event");
     expect(forwarded).toHaveLength(1);
@@ -74,5 +75,19 @@ describe("simulator batch → signed webhook → terapi", () => {
       provider: "openai",
       payload: { type: "batch.completed", data: { id: batch.id } },
     });
+
+    // The event triggered the batches sync: the tenant's record shows the completed batch.
+    type Rec = { id: string; status: string; _terapi_metadata: { last_action: string } };
+    const record = await waitFor(async () => {
+      const res = await SELF.fetch(`${BASE}/records?model=batches&ids=${batch.id}`, {
+        headers: { ...AUTH, "connection-id": "tenant-sim", "provider-config-key": pck },
+      });
+      const { records } = await res.json<{ records: Rec[] }>();
+      return records.find((r) => r.status === "completed");
+    }, "the updated batch record");
+    expect(record.id).toBe(batch.id);
+    expect(["ADDED", "UPDATED"]).toContain(record._terapi_metadata.last_action);
+    // The replayed duplicate was not processed again.
+    expect(await forwardsOf()).toHaveLength(1);
   });
 });

@@ -31,29 +31,9 @@ export async function slowKey(): Promise<string> {
   return key;
 }
 
-/**
- * Waits until the connection's first sync runs (started when it was created)
- * are over, so the simulator's log from here on holds only what a test sends.
- */
-export async function settleSyncs(t: Tenant): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const res = await SELF.fetch(
-      `${TERAPI}/sync/status?provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`,
-      { headers: auth },
-    );
-    // No sync routes (or none for this provider): nothing to wait for.
-    if (res.status === 404) return;
-    const { syncs } = (await res.json()) as { syncs: { status: string }[] };
-    if (syncs.every((s) => s.status !== "STOPPED" && s.status !== "RUNNING")) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error("syncs never settled");
-}
-
-/** A tenant on a fresh slow key whose first syncs are done. */
+/** A tenant on a fresh slow key whose first syncs are done (createTenant waits for them). */
 export async function quietTenant(): Promise<{ key: string; t: Tenant }> {
   const key = await slowKey();
   const t = await createTenant(key);
-  await settleSyncs(t);
   return { key, t };
 }
