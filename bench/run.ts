@@ -8,7 +8,7 @@
 //   npm run bench -- --only=a,c      some scenarios only
 //   npm run bench -- --working-tree   measure uncommitted changes too (default: HEAD, exported to a temp dir)
 //   npm run bench -- --no-floor      skip the bare pass-through Worker column
-//   npm run bench -- --direct-socket  Miniflare table without Miniflare's entry worker (workerd's own socket)
+//   npm run bench -- --entry-worker   Miniflare table through Miniflare's entry worker (default: workerd's own socket, as in production)
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -42,7 +42,9 @@ const quick = flag("quick");
 const smoke = flag("smoke");
 const withWranglerDev = !flag("no-wrangler-dev");
 const workingTree = flag("working-tree");
-const directSocket = flag("direct-socket");
+// Production has no Miniflare entry worker in front of terapi: by default table 1 (terapi and the bare
+// Worker alike) is served from workerd's own socket. `--entry-worker` puts Miniflare's entry worker back.
+const directSocket = !flag("entry-worker");
 const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 170_000);
 /** Don't start the wrangler dev table with less than this left. */
 const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
@@ -146,7 +148,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
 
   const label =
     mode === "miniflare"
-      ? `terapi on workerd via Miniflare (the deploy bundle, no extra hop${directSocket ? ", workerd's direct socket without Miniflare's entry worker" : ""})`
+      ? `terapi on workerd via Miniflare (the deploy bundle, ${directSocket ? "served from workerd's own socket, no Miniflare entry worker" : "through Miniflare's entry worker (--entry-worker)"}; upstream fetches pass Miniflare's outbound worker, bare Worker too)`
       : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
   const title = `${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`;
   const result: ModeResult = { mode, title, printed: false, origin: t.origin, startup_ms: Math.round(startupMs), rows: [], skipped: [], details: {} };

@@ -68,7 +68,7 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
         TERAPI_SECRET_KEY: opts.secrets.secretKey,
         TERAPI_ENCRYPTION_KEY: opts.secrets.encryptionKey,
       },
-      // --direct-socket: a workerd socket straight to terapi, without Miniflare's entry worker in front.
+      // Default (not --entry-worker): a workerd socket straight to terapi, without Miniflare's entry worker in front.
       ...(opts.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0, entrypoint: "default" }] } : {}),
       host: "127.0.0.1",
       port,

@@ -4,24 +4,40 @@ import type { AppEnv } from "../env";
 
 const encoder = new TextEncoder();
 
-/** Constant-time comparison: hash both sides so lengths never leak either. */
-async function sameSecret(a: string, b: string): Promise<boolean> {
-  const [ha, hb] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(a)),
-    crypto.subtle.digest("SHA-256", encoder.encode(b)),
-  ]);
-  return crypto.subtle.timingSafeEqual(ha, hb);
-}
+const sha256 = (s: string) => crypto.subtle.digest("SHA-256", encoder.encode(s));
 
 export function parseSecretKeys(raw: string | undefined): string[] {
   return (raw ?? "").split(",").map((k) => k.trim()).filter(Boolean);
 }
 
-/** Is `candidate` one of the configured secret keys? Checks every key so timing says nothing. */
+/**
+ * The configured keys' SHA-256 digests, computed once per isolate for each
+ * TERAPI_SECRET_KEY value (a rotation changes the value, so it is recomputed):
+ * a request then hashes only the candidate.
+ */
+let configured: { raw: string; digests: ArrayBuffer[] } | undefined;
+
+async function configuredDigests(raw: string | undefined): Promise<ArrayBuffer[]> {
+  const value = raw ?? "";
+  if (configured?.raw === value) return configured.digests;
+  const digests = await Promise.all(parseSecretKeys(value).map(sha256));
+  configured = { raw: value, digests };
+  return digests;
+}
+
+/**
+ * Is `candidate` one of the configured secret keys? Digests are compared, so
+ * lengths never leak, in constant time, and every key is checked so timing
+ * says nothing about which one matched.
+ */
 export async function isSecretKey(env: Env, candidate: string): Promise<boolean> {
-  const keys = parseSecretKeys(env.TERAPI_SECRET_KEY);
+  return matchesAny(await configuredDigests(env.TERAPI_SECRET_KEY), candidate);
+}
+
+async function matchesAny(keys: ArrayBuffer[], candidate: string): Promise<boolean> {
+  const digest = await sha256(candidate);
   let ok = false;
-  for (const key of keys) if (await sameSecret(candidate, key)) ok = true;
+  for (const key of keys) if (crypto.subtle.timingSafeEqual(digest, key)) ok = true;
   return ok;
 }
 
@@ -31,9 +47,9 @@ export function secretKeyAuth() {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match) throw new ApiError(401, "unauthorized", "Missing secret key: send Authorization: Bearer <secret key>");
-    if (parseSecretKeys(c.env.TERAPI_SECRET_KEY).length === 0)
-      throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
-    if (!(await isSecretKey(c.env, match[1].trim()))) throw new ApiError(401, "unauthorized", "Invalid secret key");
+    const keys = await configuredDigests(c.env.TERAPI_SECRET_KEY);
+    if (keys.length === 0) throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
+    if (!(await matchesAny(keys, match[1].trim()))) throw new ApiError(401, "unauthorized", "Invalid secret key");
     await next();
   });
 }

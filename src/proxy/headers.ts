@@ -52,29 +52,53 @@ function dropConnectionListed(headers: Headers, source: Headers) {
   }
 }
 
+/** Never copied from the caller (checked in one pass; the connection-listed ones are added per request). */
+const DROPPED = new Set([...HOP_BY_HOP, ...TERAPI_OWN]);
+const HOP_BY_HOP_SET = new Set(HOP_BY_HOP);
+
+/** Lower-cased auth header names per provider definition (they never change). */
+const protectedNamesOf = new WeakMap<ProviderDefinition, Set<string>>();
+function protectedNames(provider: ProviderDefinition): Set<string> {
+  let names = protectedNamesOf.get(provider);
+  if (!names) {
+    names = new Set(Object.keys(provider.authHeaders).map((n) => n.toLowerCase()));
+    protectedNamesOf.set(provider, names);
+  }
+  return names;
+}
+
+function connectionListed(source: Headers): Set<string> | null {
+  const listed = source.get("connection");
+  if (!listed) return null;
+  const names = new Set<string>();
+  for (const name of listed.split(",")) {
+    const n = name.trim().toLowerCase();
+    if (n) names.add(n);
+  }
+  return names;
+}
+
 /**
  * Fresh upstream headers: the caller's minus terapi's own, hop-by-hop, cookies
  * and host; `Terapi-Proxy-<Name>` becomes `<Name>`; the provider's auth headers
  * are set last, so a caller can never replace them.
+ * One pass over the caller's headers: only what is kept is copied.
  */
 export function upstreamRequestHeaders(
   incoming: Headers,
   auth: Record<string, string>,
   provider: ProviderDefinition,
 ): Headers {
-  const protectedNames = Object.keys(provider.authHeaders).map((n) => n.toLowerCase());
+  const guarded = protectedNames(provider);
+  const listed = connectionListed(incoming);
   const out = new Headers();
   const renamed: [string, string][] = [];
   for (const [name, value] of incoming) {
     if (name.startsWith(PASS_PREFIX)) renamed.push([name.slice(PASS_PREFIX.length), value]);
-    else out.append(name, value);
+    else if (!DROPPED.has(name) && !guarded.has(name) && !listed?.has(name)) out.append(name, value);
   }
-  dropConnectionListed(out, incoming);
-  for (const name of HOP_BY_HOP) out.delete(name);
-  for (const name of TERAPI_OWN) out.delete(name);
-  for (const name of protectedNames) out.delete(name);
   for (const [name, value] of renamed) {
-    if (name && !protectedNames.includes(name) && !HOP_BY_HOP.includes(name)) out.set(name, value);
+    if (name && !guarded.has(name) && !HOP_BY_HOP_SET.has(name)) out.set(name, value);
   }
   for (const [name, value] of Object.entries(auth)) out.set(name, value);
   return out;

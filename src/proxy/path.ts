@@ -34,13 +34,22 @@ export function confinePath(path: string): string {
   return path;
 }
 
+/** The base URL's origin and path, parsed once per base (a provider's base rarely changes). */
+let lastBase: { base: string; origin: string; basePath: string } | undefined;
+function parsedBase(base: string): { origin: string; basePath: string } {
+  if (lastBase?.base !== base) {
+    const url = new URL(base);
+    lastBase = { base, origin: url.origin, basePath: url.pathname.replace(/\/+$/, "") };
+  }
+  return lastBase;
+}
+
 /** `<base><path><query>`, checked once more against the base after URL parsing. */
 export function upstreamUrl(base: string, path: string, query: string): string {
   const target = `${base}${path}${query}`;
   const parsed = new URL(target);
-  const baseUrl = new URL(base);
-  const basePath = baseUrl.pathname.replace(/\/+$/, "");
-  if (parsed.origin !== baseUrl.origin || !parsed.pathname.startsWith(`${basePath}/`))
+  const { origin, basePath } = parsedBase(base);
+  if (parsed.origin !== origin || !parsed.pathname.startsWith(`${basePath}/`))
     throw invalidPath("resolves outside the provider base URL");
   return target;
 }
