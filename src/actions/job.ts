@@ -2,7 +2,6 @@ import type { JobContext } from "../durable-objects/async-jobs";
 import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
 import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
-import { recordOperation } from "../logs/record";
 import { getProvider } from "../providers/registry";
 import { loadConnectionSecret } from "../store/connection-secrets";
 import { ActionWait, createObjectCaller } from "./object-caller";
@@ -33,8 +32,8 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
   const action = provider && job.action ? findAction(provider, job.action) : undefined;
   // A webhook that cannot be stored must not undo the run's result.
   const finish = (error: ActionError | null) => {
-    // Into the connection's log like a live run; the flush is an RPC to this very object, in the background.
-    recordOperation(env, (p) => void p.catch(() => undefined), {
+    // Into the connection's log like a live run, written straight to this object's store.
+    ctx.log({
       provider_config_key: ctx.providerConfigKey,
       connection_id: ctx.connectionId,
       type: "action",

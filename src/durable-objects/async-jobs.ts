@@ -1,4 +1,5 @@
 import { emitAsyncProxyEvent } from "../events/async-proxy";
+import type { OperationInput } from "../logs/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import { peekError } from "../proxy/error-peek";
 import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
@@ -12,6 +13,8 @@ import { type RateLimiter, SAFETY_MARGIN_MS } from "./rate-limiter";
 
 export type JobContext = {
   env: Env;
+  /** Writes a line to this connection's operation log (the object's own store: no round trip). */
+  log: (line: OperationInput) => void;
   jobs: JobStore;
   limiter: RateLimiter;
   providerConfigKey: string;
@@ -58,9 +61,26 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   const now = ctx.now ?? (() => Date.now());
   const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
   const provider = secret ? getProvider(secret.provider) : undefined;
+  const started = now();
   // A webhook that cannot be stored must not undo the job's result.
-  const finish = (status: "completed" | "failed", responseStatus: number | null, error: string | null) =>
-    emitAsyncProxyEvent(env, {
+  const finish = (status: "completed" | "failed", responseStatus: number | null, error: string | null, requestId: string | null = null) => {
+    ctx.log({
+      provider_config_key: ctx.providerConfigKey,
+      connection_id: ctx.connectionId,
+      type: "proxy",
+      status: status === "completed" && responseStatus !== null && responseStatus < 400 ? "success" : "failure",
+      http_status: responseStatus,
+      duration_ms: Math.max(0, now() - started),
+      started_at: started,
+      retries: Math.max(0, job.attempts),
+      // Time spent waiting on the alarm since the job was queued (rate limits, backoff).
+      wait_ms: Math.max(0, started - job.createdAt),
+      request_id: requestId,
+      method: job.method,
+      path: job.path,
+      detail: `async ${job.id}${error ? `: ${error}` : ""}`,
+    });
+    return emitAsyncProxyEvent(env, {
       id: job.id,
       provider_config_key: ctx.providerConfigKey,
       connection_id: ctx.connectionId,
@@ -69,6 +89,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
       response_status: responseStatus,
       error,
     }).catch(() => undefined);
+  };
   if (!secret || !provider) {
     jobs.fail(job.id, "unknown_connection", false);
     return finish("failed", null, "unknown_connection");
@@ -117,5 +138,5 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   limiter.report(slot.gen, obs);
   const { bytes, truncated } = await readCapped(res.body, RESULT_BODY_LIMIT);
   jobs.complete(job.id, { status: res.status, headers: [...callerResponseHeaders(res.headers)], body: bytes, truncated });
-  return finish("completed", res.status, null);
+  return finish("completed", res.status, null, res.headers.get("x-request-id"));
 }

@@ -8,7 +8,8 @@ import { createJobStore, type JobStore, type NewJob } from "./jobs";
 import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
 import { createAlarmScheduler } from "./scheduler";
 import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
-import type { LogQuery, OperationLog } from "../logs/types";
+import { toLogEntry } from "../logs/record";
+import type { LogQuery, OperationInput, OperationLog } from "../logs/types";
 import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
 import type { RecordQuery, StoredRecord } from "../sync/records";
 
@@ -177,7 +178,8 @@ export class ConnectionObject extends DurableObject<Env> {
     const connectionId = meta.get("connection_id");
     const due = this.jobs.takeDue(Date.now());
     if (providerConfigKey !== undefined && connectionId !== undefined) {
-      const ctx = { env: this.env, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId };
+      const log = (line: OperationInput) => void this.logs.append([toLogEntry(line)]);
+      const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId };
       // One at a time: they share one budget, and the limiter orders them.
       for (const job of due) {
         try {

@@ -30,16 +30,11 @@ const randomHex = (bytes: number) =>
 
 export type WaitUntil = (promise: Promise<unknown>) => void;
 
-export function recordOperation(env: Env, waitUntil: WaitUntil, input: OperationInput): void {
-  const key = `${input.provider_config_key}\u0000${input.connection_id}`;
-  let buf = buffers.get(key);
-  if (!buf) {
-    buf = { providerConfigKey: input.provider_config_key, connectionId: input.connection_id, entries: [], scheduled: false };
-    buffers.set(key, buf);
-  }
+/** One stored log line from what a feature reports. */
+export function toLogEntry(input: OperationInput): LogEntry {
   const at = input.started_at ?? Date.now() - input.duration_ms;
   // Time first so ids sort like the lines within one millisecond.
-  buf.entries.push({
+  return {
     id: `log_${at.toString(36).padStart(9, "0")}${randomHex(6)}`,
     at,
     provider_config_key: input.provider_config_key,
@@ -54,7 +49,17 @@ export function recordOperation(env: Env, waitUntil: WaitUntil, input: Operation
     method: input.method ?? null,
     path: input.path ?? null,
     detail: input.detail ?? null,
-  });
+  };
+}
+
+export function recordOperation(env: Env, waitUntil: WaitUntil, input: OperationInput): void {
+  const key = `${input.provider_config_key}\u0000${input.connection_id}`;
+  let buf = buffers.get(key);
+  if (!buf) {
+    buf = { providerConfigKey: input.provider_config_key, connectionId: input.connection_id, entries: [], scheduled: false };
+    buffers.set(key, buf);
+  }
+  buf.entries.push(toLogEntry(input));
   if (buf.entries.length > MAX_BUFFERED) buf.entries.splice(0, buf.entries.length - MAX_BUFFERED);
 
   try {

@@ -1,6 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
+import type { OperationLog } from "../../src/logs/types";
 import type { JobView } from "../../src/proxy/async";
 import { auth, createTenant, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { SELF } from "cloudflare:test";
@@ -44,6 +45,16 @@ describe("Async: true", () => {
     expect(job.response?.status).toBe(200);
     expect(JSON.parse(job.response!.body)).toMatchObject({ object: "list" });
     expect(job.response?.headers["x-request-id"]).toMatch(/^req_/);
+
+    // The run is in the connection's operation log, with the upstream request id.
+    const res2 = await SELF.fetch(
+      `${TERAPI}/logs?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&type=proxy`,
+      { headers: auth },
+    );
+    const { logs } = (await res2.json()) as { logs: OperationLog[] };
+    const line = logs.find((l) => l.detail?.startsWith(`async ${id}`));
+    expect(line).toMatchObject({ status: "success", http_status: 200, method: "POST", path: "/v1/embeddings" });
+    expect(line?.request_id).toBe(job.response?.headers["x-request-id"]);
   });
 
   it("a key blocked for two minutes: 202, the job waits on the alarm for the reset, survives eviction, then replays", async () => {
