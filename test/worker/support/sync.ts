@@ -45,14 +45,22 @@ export type Status = {
   latestRun: { id: string | null; status: string | null; pages: number; records_seen: number; rows_written: number } | null;
 };
 
-export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: any }> {
+/** The answers these tests read, as one loose shape (a test checks the status first). */
+export type ApiJson = {
+  records: Rec[];
+  next_cursor: string | null;
+  syncs: Status[];
+  error: { code: string; message: string };
+} & Record<string, unknown>;
+
+export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: ApiJson }> {
   const res = await SELF.fetch(`${TERAPI}${path}`, {
     method,
     headers: { ...auth, ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await res.text();
-  return { status: res.status, json: text ? JSON.parse(text) : null };
+  return { status: res.status, json: (text ? JSON.parse(text) : null) as ApiJson };
 }
 
 export async function statusOf(t: Tenant, name: string): Promise<Status> {
@@ -80,7 +88,7 @@ export async function settle(t: Tenant, name: string, max = 50): Promise<Status>
 
 export type Rec = { id: string; _terapi_metadata: { first_seen_at: string; last_modified_at: string; last_action: string; deleted_at: string | null; cursor: string } } & Record<string, unknown>;
 
-export async function records(t: Tenant, query: string): Promise<{ status: number; json: any }> {
+export async function records(t: Tenant, query: string): Promise<{ status: number; json: ApiJson }> {
   return api("GET", `/records?${query}`, undefined, t.headers);
 }
 
