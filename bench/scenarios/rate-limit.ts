@@ -38,6 +38,21 @@ const tally = (samples: Sample[]) => ({
   other: samples.filter((s) => s.status !== 429 && (s.status < 200 || s.status >= 300)),
 });
 
+/** Waits until no sync of the connection is still to run or running (no sync API: returns at once). */
+async function syncsSettled(origin: string, secretKey: string, integration: string, connectionId: string, deadline: number): Promise<void> {
+  const url = `${origin}/sync/status?provider_config_key=${encodeURIComponent(integration)}&connection_id=${encodeURIComponent(connectionId)}`;
+  while (performance.now() < deadline) {
+    const res = await fetch(url, { headers: { authorization: `Bearer ${secretKey}` }, signal: AbortSignal.timeout(5_000) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return;
+    }
+    const { syncs } = (await res.json()) as { syncs: { status: string }[] };
+    if (syncs.every((s) => s.status !== "STOPPED" && s.status !== "RUNNING")) return;
+    await sleep(100);
+  }
+}
+
 async function freshKey(sim: Simulator): Promise<string> {
   return sim.createKey({ requests: { limit: LIMIT, window_ms: WINDOW_MS }, tokens: { limit: 1_000_000_000, window_ms: 60_000 } });
 }
@@ -53,7 +68,9 @@ export const rateLimitScenario: Scenario = {
     if (tKey === BUILTIN_KEY) return { rows: [], errors: [], skipped: "the simulator cannot mint a rate-limited key (POST /__sim/keys)" };
     const connectionId = `bench-rl-${Date.now()}`;
     await ctx.createConnection(connectionId, tKey);
-    // Creating the connection verified the key upstream (one request): start on a fresh window.
+    // Creating the connection verified the key upstream and started its first syncs, which
+    // share the same 5 req/s: let them finish, then start the burst on a fresh window.
+    await syncsSettled(ctx.terapiOrigin, ctx.secretKey, ctx.integration, connectionId, ctx.deadline);
     await sleep(WINDOW_MS + 100);
     const t = await burst({ ...ctx.terapi, name: "terapi", headers: { ...ctx.terapi.headers, "connection-id": connectionId } });
     const simStats = await ctx.sim.stats(tKey);
