@@ -21,6 +21,7 @@ import {
 import { syncsFor } from "../sync/definitions";
 import { CredentialRejected, verifyCredentials } from "./credential-check";
 import { maskSecret } from "./mask";
+import { connectionCache } from "../proxy/instances";
 
 export type ConnectionConfigInput = {
   organization_id?: string | null;
@@ -211,6 +212,8 @@ export async function updateConnection(
       await verifyOrReport(env, ctx, provider, next, current.end_user);
     }
     await saveConnectionSecret(env, next);
+    // This isolate uses the new key at once; others within the cache's short TTL.
+    connectionCache.evict(pck, connectionId);
     patch.key_hint = maskSecret(next.credentials.apiKey);
     patch.connection_config = indexedConfig(next.config);
   }
@@ -234,6 +237,7 @@ export async function updateConnection(
 /** Secret first (the proxy stops working at once), then the object's records/jobs, then the index row. */
 async function removeConnection(env: Env, pck: string, connectionId: string): Promise<void> {
   await deleteConnectionSecret(env, pck, connectionId);
+  connectionCache.evict(pck, connectionId);
   await connectionObject(env, pck, connectionId).destroy();
 }
 

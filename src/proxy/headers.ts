@@ -23,8 +23,19 @@ const TERAPI_OWN = [
 
 const PASS_PREFIX = "terapi-proxy-";
 
+// Filled once per decrypted secret (the connection cache hands out the same object for its TTL).
+const filled = new WeakMap<ConnectionSecret, { provider: ProviderDefinition; headers: Readonly<Record<string, string>> }>();
+
 /** The provider's auth headers for one connection, templates filled; empty values are dropped. */
-export function authHeadersFor(provider: ProviderDefinition, secret: ConnectionSecret): Record<string, string> {
+export function authHeadersFor(provider: ProviderDefinition, secret: ConnectionSecret): Readonly<Record<string, string>> {
+  const hit = filled.get(secret);
+  if (hit && hit.provider === provider) return hit.headers;
+  const headers = fillAuthHeaders(provider, secret);
+  filled.set(secret, { provider, headers });
+  return headers;
+}
+
+function fillAuthHeaders(provider: ProviderDefinition, secret: ConnectionSecret): Record<string, string> {
   const values: Record<string, string | undefined> = {
     apiKey: secret.credentials.apiKey,
     organization_id: secret.config.organization_id,
@@ -86,7 +97,7 @@ function connectionListed(source: Headers): Set<string> | null {
  */
 export function upstreamRequestHeaders(
   incoming: Headers,
-  auth: Record<string, string>,
+  auth: Readonly<Record<string, string>>,
   provider: ProviderDefinition,
 ): Headers {
   const guarded = protectedNames(provider);

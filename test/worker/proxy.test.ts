@@ -1,6 +1,7 @@
 import { toFile } from "openai";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createTenant, proxyFetch, sha256Hex, SECRET, simKey, simRequests, type Tenant, SELF_URL } from "../harness/connections";
+import { SELF } from "cloudflare:test";
+import { auth, createTenant, proxyFetch, sha256Hex, SECRET, simKey, simRequests, TERAPI, type Tenant, SELF_URL } from "../harness/connections";
 
 let t: Tenant;
 let key: string;
@@ -122,6 +123,30 @@ describe("proxy refusals", () => {
     });
     expect(unknown.status).toBe(404);
     expect(await unknown.json()).toMatchObject({ error: { code: "unknown_connection" } });
+  });
+
+  it("a re-keyed connection uses its new key at once, and a deleted one stops at once", async () => {
+    const oldKey = await simKey();
+    const tenant = await createTenant(oldKey);
+    expect((await proxyFetch(tenant, "/v1/models")).status).toBe(200); // now cached in this isolate
+    const newKey = await simKey();
+    const manage = (method: string, body?: unknown) =>
+      SELF.fetch(`${TERAPI}/connections/${tenant.connectionId}?provider_config_key=${tenant.providerConfigKey}`, {
+        method,
+        headers: { ...auth, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    expect((await manage("PATCH", { provider_config_key: tenant.providerConfigKey, credentials: { type: "API_KEY", apiKey: newKey } })).status).toBe(200);
+    expect((await proxyFetch(tenant, "/v1/models")).status).toBe(200);
+    const byNew = (await simRequests(newKey)).filter((r) => r.path === "/v1/models" && r.headers.authorization === `Bearer ${newKey}`);
+    expect(byNew.length).toBeGreaterThanOrEqual(2); // the re-verification, then the proxied call
+    const oldCalls = (await simRequests(oldKey)).length;
+
+    expect((await manage("DELETE")).status).toBe(204);
+    const gone = await proxyFetch(tenant, "/v1/models");
+    expect(gone.status).toBe(404);
+    expect(await gone.json()).toMatchObject({ error: { code: "unknown_connection" } });
+    expect((await simRequests(oldKey)).length).toBe(oldCalls);
   });
 
   it("needs the secret key", async () => {
