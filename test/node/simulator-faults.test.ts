@@ -91,6 +91,21 @@ describe("faults", () => {
   });
 });
 
+describe("upstream latency", () => {
+  it("x-sim-latency-ms delays the answer by that long", async () => {
+    const key = await newKey(sim.url);
+    const t0 = performance.now();
+    const quick = await raw("/v1/chat/completions", key, chat);
+    const quickMs = performance.now() - t0;
+    const t1 = performance.now();
+    const slow = await raw("/v1/chat/completions", key, chat, { "x-sim-latency-ms": "150" });
+    const slowMs = performance.now() - t1;
+    expect([quick.status, slow.status]).toEqual([200, 200]);
+    expect(slowMs).toBeGreaterThanOrEqual(150);
+    expect(quickMs).toBeLessThan(150);
+  });
+});
+
 describe("stream pacing", () => {
   it("x-sim-chunk-delay-ms spreads chunks out, each flushed on its own", async () => {
     const key = await newKey(sim.url);

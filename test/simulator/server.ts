@@ -22,7 +22,7 @@ import { responseRoutes } from "./routes/responses.ts";
 import { vectorStoreRoutes } from "./routes/vector-stores.ts";
 import { SimState } from "./state.ts";
 import type { RequestLog, Tenant } from "./state.ts";
-import { isObj, randomHex } from "./util.ts";
+import { isObj, randomHex, sleep } from "./util.ts";
 
 export const router = new Router()
   .add(modelRoutes)
@@ -112,6 +112,9 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
     const f = takeFault(tenant, method, path);
     if (f && (await applyFault(ctx, f))) return;
   }
+  // A real provider takes time to answer: the bench asks for it per request.
+  const latency = upstreamLatency(req.headers["x-sim-latency-ms"]);
+  if (latency > 0) await sleep(latency);
   if (!tenant) {
     if (!key) return sendError(ctx, 401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.", "invalid_request_error", null, null);
     return sendError(ctx, 401, `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", null, "invalid_api_key");
@@ -194,4 +197,10 @@ export async function startSimulator(opts: { port: number; host: string }): Prom
         server.closeAllConnections();
       }),
   };
+}
+
+/** `x-sim-latency-ms`: how long to take before answering (0 when absent or not a number). */
+function upstreamLatency(header: string | string[] | undefined): number {
+  const n = typeof header === "string" ? Number(header) : 0;
+  return Number.isFinite(n) && n > 0 ? Math.min(n, 60_000) : 0;
 }
