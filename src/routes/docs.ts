@@ -1,9 +1,11 @@
 import { swaggerUI } from "@hono/swagger-ui";
 import type { Router } from "../openapi";
+import { documentProxy } from "./proxy-docs";
 
 /** `/openapi.json` from the route schemas, and an interactive page at `/docs`. */
 export function mountDocs(app: Router) {
   app.openAPIRegistry.registerComponent("securitySchemes", "secretKey", { type: "http", scheme: "bearer" });
+  documentProxy(app);
   app.doc31("/openapi.json", {
     openapi: "3.1.0",
     info: {

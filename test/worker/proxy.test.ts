@@ -181,3 +181,18 @@ describe("proxy refusals", () => {
     expect((await simRequests(key)).length).toBe(before);
   });
 });
+
+describe("proxy documentation", () => {
+  it("/openapi.json documents the proxy and the async status route", async () => {
+    const doc = (await (await SELF.fetch(`${TERAPI}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { parameters?: { name: string; in: string }[] }>>;
+      components: { schemas: Record<string, unknown> };
+    };
+    expect(Object.keys(doc.paths["/proxy/{path}"]).sort()).toEqual(["delete", "get", "patch", "post", "put"]);
+    const headers = doc.paths["/proxy/{path}"].post.parameters!.filter((p) => p.in === "header").map((p) => p.name);
+    expect(headers).toEqual(expect.arrayContaining(["connection-id", "provider-config-key", "retries", "async"]));
+    expect(doc.paths["/proxy/requests/{id}"]).toHaveProperty("get");
+    expect(doc.components.schemas).toHaveProperty("ProxyJob");
+  });
+});
+
