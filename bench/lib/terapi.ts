@@ -35,7 +35,7 @@ const quietWrangler = (tmp: string) => ({ WRANGLER_SEND_METRICS: "false", WRANGL
 export async function bundle(root: string, tmp: string): Promise<{ dir: string; ms: number }> {
   const dir = resolve(tmp, "bundle");
   const t0 = performance.now();
-  const child = startChild("wrangler deploy --dry-run", wranglerBin(root), ["deploy", "--dry-run", "--outdir", dir], { cwd: root, env: quietWrangler(tmp) });
+  const child = startChild("wrangler deploy --dry-run", wranglerBin(root), ["deploy", "--dry-run", "--env=", "--outdir", dir], { cwd: root, env: quietWrangler(tmp) });
   const code = await new Promise<number | null>((r) => child.proc.once("exit", (c) => r(c)));
   if (code !== 0) throw new Error(`wrangler deploy --dry-run failed (exit ${code}):\n${child.tail()}`);
   return { dir, ms: performance.now() - t0 };
