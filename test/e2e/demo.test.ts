@@ -1,0 +1,24 @@
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { expect, it } from "vitest";
+
+const root = resolve(import.meta.dirname, "../..");
+
+// `npm run demo` is what a newcomer runs first: it must walk the whole product
+// offline and exit 0 in well under a minute.
+it("npm run demo walks the whole product and exits 0 in under a minute", async () => {
+  const started = performance.now();
+  const child = spawn(process.execPath, [resolve(root, "scripts/demo.ts")], {
+    cwd: root,
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  const seconds = (performance.now() - started) / 1000;
+  expect(code, out.slice(-4000)).toBe(0);
+  expect(seconds).toBeLessThan(60);
+  for (const step of ["/proxy/v1", "Stream a completion", "GET /records", "POST /action/trigger", "signed webhook", "GET /logs", "Done"]) expect(out).toContain(step);
+}, 90_000);
