@@ -3,9 +3,9 @@ import type {
   ConnectionRecord,
   EndUser,
   IndexedConnectionConfig,
-  IntegrationRecord,
   JsonObject,
-} from "../durable-objects/registry";
+} from "../registry/connections-index";
+import type { IntegrationRecord } from "../registry/integrations-store";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import { ApiError, conflict, notFound } from "../errors";

@@ -1,4 +1,4 @@
-import type { ConnectionRecord } from "../durable-objects/registry";
+import type { ConnectionRecord } from "../registry/connections-index";
 import type { OperationLog } from "../logs/types";
 import type { SyncStatus } from "../sync/engine";
 import { Layout } from "../ui/layout";

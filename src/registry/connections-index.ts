@@ -1,0 +1,261 @@
+/** Metadata: a JSON object (validated at the edge; kept loose here so RPC types stay finite). */
+export type JsonObject = Record<string, unknown>;
+
+export type EndUser = { id: string; email?: string; display_name?: string };
+
+/** Connection config as indexed: never the webhook secret itself, only whether there is one and its mask. */
+export type IndexedConnectionConfig = {
+  organization_id?: string;
+  project_id?: string;
+  has_webhook_secret: boolean;
+  webhook_secret_hint?: string;
+};
+
+export type ConnectionRecord = {
+  id: string;
+  provider_config_key: string;
+  connection_id: string;
+  provider: string;
+  /** Masked API key, e.g. `sk-p…abcd`. */
+  key_hint: string;
+  connection_config: IndexedConnectionConfig;
+  metadata: JsonObject;
+  end_user: EndUser | null;
+  tags: Record<string, string>;
+  created_at: string;
+  updated_at: string;
+};
+
+export type NewConnection = Omit<ConnectionRecord, "created_at" | "updated_at">;
+export type ConnectionPatch = Partial<
+  Pick<ConnectionRecord, "key_hint" | "connection_config" | "metadata" | "end_user" | "tags">
+>;
+
+export type ConnectionFilter = {
+  provider_config_key?: string;
+  /** Exact id (the same id may exist under several integrations). */
+  connection_id?: string;
+  end_user_id?: string;
+  search?: string;
+  limit: number;
+  cursor?: string;
+};
+
+export type ConnectionPage = { connections: ConnectionRecord[]; next_cursor: string | null };
+
+type ConnectionRow = {
+  id: string;
+  provider_config_key: string;
+  connection_id: string;
+  provider: string;
+  key_hint: string;
+  connection_config: string;
+  metadata: string;
+  end_user_id: string | null;
+  end_user_email: string | null;
+  end_user_display_name: string | null;
+  tags: string;
+  created_at: string;
+  updated_at: string;
+};
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS connections (
+  provider_config_key TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  id TEXT NOT NULL UNIQUE,
+  provider TEXT NOT NULL,
+  key_hint TEXT NOT NULL,
+  connection_config TEXT NOT NULL,
+  metadata TEXT NOT NULL,
+  end_user_id TEXT,
+  end_user_email TEXT,
+  end_user_display_name TEXT,
+  tags TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (provider_config_key, connection_id)
+);
+CREATE INDEX IF NOT EXISTS connections_order ON connections (created_at, provider_config_key, connection_id);
+CREATE INDEX IF NOT EXISTS connections_end_user ON connections (end_user_id);
+`;
+
+/** Keyset cursor over (created_at, provider_config_key, connection_id): stable while rows are added. */
+type CursorKey = [string, string, string];
+
+function encodeCursor(key: CursorKey): string {
+  return btoa(JSON.stringify(key)).replace(/=+$/, "");
+}
+
+function decodeCursor(cursor: string): CursorKey | null {
+  try {
+    const key: unknown = JSON.parse(atob(cursor));
+    if (Array.isArray(key) && key.length === 3 && key.every((k) => typeof k === "string")) return key as CursorKey;
+  } catch {
+    // fall through: an unreadable cursor is the caller's error
+  }
+  return null;
+}
+
+function toRecord(row: ConnectionRow): ConnectionRecord {
+  const endUser: EndUser | null =
+    row.end_user_id === null
+      ? null
+      : {
+          id: row.end_user_id,
+          ...(row.end_user_email === null ? {} : { email: row.end_user_email }),
+          ...(row.end_user_display_name === null ? {} : { display_name: row.end_user_display_name }),
+        };
+  return {
+    id: row.id,
+    provider_config_key: row.provider_config_key,
+    connection_id: row.connection_id,
+    provider: row.provider,
+    key_hint: row.key_hint,
+    connection_config: JSON.parse(row.connection_config) as IndexedConnectionConfig,
+    metadata: JSON.parse(row.metadata) as JsonObject,
+    end_user: endUser,
+    tags: JSON.parse(row.tags) as Record<string, string>,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+  };
+}
+
+/** SQLite wants scalars; the shape of a record is kept in JSON columns. */
+function toRow(record: ConnectionRecord): ConnectionRow {
+  return {
+    id: record.id,
+    provider_config_key: record.provider_config_key,
+    connection_id: record.connection_id,
+    provider: record.provider,
+    key_hint: record.key_hint,
+    connection_config: JSON.stringify(record.connection_config),
+    metadata: JSON.stringify(record.metadata),
+    end_user_id: record.end_user?.id ?? null,
+    end_user_email: record.end_user?.email ?? null,
+    end_user_display_name: record.end_user?.display_name ?? null,
+    tags: JSON.stringify(record.tags),
+    created_at: record.created_at,
+    updated_at: record.updated_at,
+  };
+}
+
+/**
+ * The connection index in the registry's SQLite: what list/get read (secrets
+ * live in KV). Steps that must hold together (insert after checks, read then
+ * write) are put in one transaction by the registry.
+ */
+export function createConnectionIndex(sql: SqlStorage) {
+  sql.exec(SCHEMA);
+
+  return {
+    get(providerConfigKey: string, connectionId: string): ConnectionRecord | null {
+      const row = sql
+        .exec<ConnectionRow>(
+          `SELECT * FROM connections WHERE provider_config_key = ? AND connection_id = ?`,
+          providerConfigKey, connectionId,
+        )
+        .toArray()[0];
+      return row ? toRecord(row) : null;
+    },
+
+    /** `false`: the id (or the record's unique id) is already indexed. */
+    insert(record: ConnectionRecord): boolean {
+      const row = toRow(record);
+      return (
+        sql.exec(
+          `INSERT INTO connections (provider_config_key, connection_id, id, provider, key_hint, connection_config,
+             metadata, end_user_id, end_user_email, end_user_display_name, tags, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+          row.provider_config_key, row.connection_id, row.id, row.provider, row.key_hint, row.connection_config,
+          row.metadata, row.end_user_id, row.end_user_email, row.end_user_display_name, row.tags,
+          row.created_at, row.updated_at,
+        ).rowsWritten > 0
+      );
+    },
+
+    /** Writes the mutable columns of an existing row (its keys, id and created_at stay). */
+    write(record: ConnectionRecord): void {
+      const row = toRow(record);
+      sql.exec(
+        `UPDATE connections SET key_hint = ?, connection_config = ?, metadata = ?, end_user_id = ?, end_user_email = ?,
+           end_user_display_name = ?, tags = ?, updated_at = ?
+         WHERE provider_config_key = ? AND connection_id = ?`,
+        row.key_hint, row.connection_config, row.metadata, row.end_user_id, row.end_user_email,
+        row.end_user_display_name, row.tags, row.updated_at, row.provider_config_key, row.connection_id,
+      );
+    },
+
+    delete(providerConfigKey: string, connectionId: string): boolean {
+      return (
+        sql.exec(
+          `DELETE FROM connections WHERE provider_config_key = ? AND connection_id = ?`,
+          providerConfigKey, connectionId,
+        ).rowsWritten > 0
+      );
+    },
+
+    idsOf(providerConfigKey: string): string[] {
+      return sql
+        .exec<{ connection_id: string }>(
+          `SELECT connection_id FROM connections WHERE provider_config_key = ? ORDER BY connection_id`,
+          providerConfigKey,
+        )
+        .toArray()
+        .map((r) => r.connection_id);
+    },
+
+    deleteAllOf(providerConfigKey: string): void {
+      sql.exec(`DELETE FROM connections WHERE provider_config_key = ?`, providerConfigKey);
+    },
+
+    /** Filtered, keyset-paginated list; `null` when the cursor is not one of ours. */
+    list(filter: ConnectionFilter): ConnectionPage | null {
+      const where: string[] = [];
+      const args: SqlStorageValue[] = [];
+      if (filter.provider_config_key !== undefined) {
+        where.push("provider_config_key = ?");
+        args.push(filter.provider_config_key);
+      }
+      if (filter.connection_id !== undefined) {
+        where.push("connection_id = ?");
+        args.push(filter.connection_id);
+      }
+      if (filter.end_user_id !== undefined) {
+        where.push("end_user_id = ?");
+        args.push(filter.end_user_id);
+      }
+      if (filter.search) {
+        // instr, not LIKE: the search text is literal (no % or _ wildcards).
+        where.push(
+          `(instr(lower(connection_id), lower(?)) > 0 OR instr(lower(coalesce(end_user_email, '')), lower(?)) > 0
+            OR instr(lower(coalesce(end_user_display_name, '')), lower(?)) > 0)`,
+        );
+        args.push(filter.search, filter.search, filter.search);
+      }
+      if (filter.cursor !== undefined) {
+        const key = decodeCursor(filter.cursor);
+        if (!key) return null;
+        where.push("(created_at, provider_config_key, connection_id) > (?, ?, ?)");
+        args.push(...key);
+      }
+      // One row past the page tells whether there is a next one.
+      const rows = sql
+        .exec<ConnectionRow>(
+          `SELECT * FROM connections ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+           ORDER BY created_at, provider_config_key, connection_id LIMIT ?`,
+          ...args, filter.limit + 1,
+        )
+        .toArray();
+      const page = rows.slice(0, filter.limit);
+      const last = page[page.length - 1];
+      const next_cursor =
+        rows.length > filter.limit && last
+          ? encodeCursor([last.created_at, last.provider_config_key, last.connection_id])
+          : null;
+      return { connections: page.map(toRecord), next_cursor };
+    },
+  };
+}
+
+export type ConnectionIndex = ReturnType<typeof createConnectionIndex>;

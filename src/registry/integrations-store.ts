@@ -1,0 +1,67 @@
+export type IntegrationRecord = {
+  unique_key: string;
+  provider: string;
+  display_name: string;
+  created_at: string;
+  updated_at: string;
+};
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS integrations (
+  unique_key TEXT PRIMARY KEY,
+  provider TEXT NOT NULL,
+  display_name TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+`;
+
+/** The environment's integrations in the registry's SQLite; the rows are the records as they are. */
+export function createIntegrationStore(sql: SqlStorage) {
+  sql.exec(SCHEMA);
+
+  function get(uniqueKey: string): IntegrationRecord | null {
+    return sql.exec<IntegrationRecord>(`SELECT * FROM integrations WHERE unique_key = ?`, uniqueKey).toArray()[0] ?? null;
+  }
+
+  return {
+    get,
+
+    /** `false`: the key is taken. */
+    insert(record: IntegrationRecord): boolean {
+      return (
+        sql.exec(
+          `INSERT INTO integrations (unique_key, provider, display_name, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?) ON CONFLICT (unique_key) DO NOTHING`,
+          record.unique_key, record.provider, record.display_name, record.created_at, record.updated_at,
+        ).rowsWritten > 0
+      );
+    },
+
+    list(): IntegrationRecord[] {
+      return sql.exec<IntegrationRecord>(`SELECT * FROM integrations ORDER BY created_at, unique_key`).toArray();
+    },
+
+    update(uniqueKey: string, patch: { display_name?: string }): IntegrationRecord | null {
+      const current = get(uniqueKey);
+      if (!current) return null;
+      const next: IntegrationRecord = {
+        ...current,
+        display_name: patch.display_name ?? current.display_name,
+        updated_at: new Date().toISOString(),
+      };
+      sql.exec(
+        `UPDATE integrations SET display_name = ?, updated_at = ? WHERE unique_key = ?`,
+        next.display_name, next.updated_at, uniqueKey,
+      );
+      return next;
+    },
+
+    /** `false`: there was no such integration. */
+    delete(uniqueKey: string): boolean {
+      return sql.exec(`DELETE FROM integrations WHERE unique_key = ?`, uniqueKey).rowsWritten > 0;
+    },
+  };
+}
+
+export type IntegrationStore = ReturnType<typeof createIntegrationStore>;
