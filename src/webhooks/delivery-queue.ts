@@ -1,0 +1,368 @@
+import type { OperationInput } from "../logs/types";
+import { ATTEMPT_TIMEOUT_MS, attemptDelivery, DELIVERY_WINDOW_MS, nextAttemptAt, type AttemptResult } from "./delivery";
+import { newDeliveryId, newEventId, type EventType, type OutgoingEvent, type OutgoingEventInput } from "./events";
+import type { AttemptView, DeliveryDetail, DeliveryList, DeliveryListQuery, DeliveryStatus, DeliveryView } from "./schemas";
+import { signStandardWebhook } from "./standard-webhooks";
+
+/** A claimed delivery is not picked again for this long: covers one attempt even if the object dies mid-way. */
+const CLAIM_LEASE_MS = ATTEMPT_TIMEOUT_MS + 20_000;
+/** Deliveries attempted per alarm run; the rest go on the next (immediate) alarm. */
+const BATCH_SIZE = 20;
+/** Finished deliveries and their events are kept this long for the deliveries API. */
+const RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  id TEXT PRIMARY KEY,
+  type TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  provider_config_key TEXT NOT NULL,
+  body TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  event_id TEXT NOT NULL,
+  type TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  provider_config_key TEXT NOT NULL,
+  endpoint TEXT NOT NULL,
+  url TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at INTEGER,
+  deadline_at INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  last_status_code INTEGER,
+  last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS attempts (
+  delivery_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  duration_ms INTEGER NOT NULL,
+  status_code INTEGER,
+  response_snippet TEXT,
+  error TEXT,
+  outcome TEXT NOT NULL,
+  PRIMARY KEY (delivery_id, attempt)
+);
+`;
+
+export type Endpoint = DeliveryView["endpoint"];
+
+/** The URL configured for each endpoint (null: none, so no delivery there). */
+export type EndpointUrls = Record<Endpoint, string | null>;
+
+export type EnqueueResult = { event_id: string; delivery_ids: string[] };
+
+export type DeliveryRow = {
+  seq: number;
+  id: string;
+  event_id: string;
+  type: string;
+  connection_id: string;
+  provider_config_key: string;
+  endpoint: string;
+  url: string;
+  status: string;
+  attempt_count: number;
+  next_attempt_at: number | null;
+  deadline_at: number;
+  created_at: number;
+  updated_at: number;
+  last_status_code: number | null;
+  last_error: string | null;
+};
+
+type AttemptRow = {
+  attempt: number;
+  started_at: number;
+  duration_ms: number;
+  status_code: number | null;
+  response_snippet: string | null;
+  error: string | null;
+  outcome: string;
+};
+
+export type DeliveryQueueDeps = {
+  sql: SqlStorage;
+  transaction: <T>(fn: () => T) => T;
+  now?: () => number;
+  /** The secrets that sign an attempt starting at `at`, current first. */
+  signingSecrets: (at: number) => string[];
+  /** One operation-log line per attempt. */
+  log: (op: OperationInput) => void;
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Outgoing events and their deliveries with every attempt. A delivery is
+ * written before it is attempted and every state change is one transaction,
+ * so nothing is lost if the object restarts. `insert`, `redeliver` and
+ * `prune` join the caller's transaction (they go with settings or inbound
+ * ids); the alarm-side steps (`claimDue`, an attempt's outcome) run their own.
+ */
+export function createDeliveryQueue({ sql, transaction, now = () => Date.now(), signingSecrets, log }: DeliveryQueueDeps) {
+  sql.exec(SCHEMA);
+
+  const eventBody = (id: string) => sql.exec<{ body: string }>("SELECT body FROM events WHERE id = ?", id).toArray()[0];
+  const deliveryRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).toArray()[0];
+
+  /** Stores the event and one pending delivery per configured URL, due now. */
+  function insert(input: OutgoingEventInput, urls: EndpointUrls): EnqueueResult {
+    const at = now();
+    const event: OutgoingEvent = {
+      id: newEventId(),
+      type: input.type,
+      from: "terapi",
+      connection_id: input.connection_id,
+      provider_config_key: input.provider_config_key,
+      provider: input.provider,
+      created_at: iso(at),
+      payload: input.payload,
+    };
+    sql.exec(
+      "INSERT INTO events (id, type, connection_id, provider_config_key, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      event.id,
+      event.type,
+      event.connection_id,
+      event.provider_config_key,
+      JSON.stringify(event),
+      at,
+    );
+    const delivery_ids: string[] = [];
+    // Primary first: the ids come back in this order.
+    for (const endpoint of ["primary", "secondary"] as const) {
+      const url = urls[endpoint];
+      if (!url) continue;
+      const id = newDeliveryId();
+      sql.exec(
+        `INSERT INTO deliveries (id, event_id, type, connection_id, provider_config_key, endpoint, url, status,
+           attempt_count, next_attempt_at, deadline_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
+        id,
+        event.id,
+        event.type,
+        event.connection_id,
+        event.provider_config_key,
+        endpoint,
+        url,
+        at,
+        at + DELIVERY_WINDOW_MS,
+        at,
+        at,
+      );
+      delivery_ids.push(id);
+    }
+    return { event_id: event.id, delivery_ids };
+  }
+
+  /** Up to a batch of due deliveries, leased so a second run does not take them while they are attempted. */
+  function claimDue(at: number): DeliveryRow[] {
+    return transaction(() => {
+      const rows = sql
+        .exec<DeliveryRow>(
+          "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?",
+          at,
+          BATCH_SIZE,
+        )
+        .toArray();
+      for (const row of rows) sql.exec("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?", at + CLAIM_LEASE_MS, row.id);
+      return rows;
+    });
+  }
+
+  /** POSTs one claimed delivery, signed, and records the outcome. */
+  async function attempt(row: DeliveryRow): Promise<void> {
+    const eventRow = eventBody(row.event_id);
+    if (!eventRow) {
+      finish(row, now(), { outcome: "failed", status_code: null, duration_ms: 0, response_snippet: null, error: "event missing", retry_after_ms: null });
+      return;
+    }
+    const started = now();
+    const timestamp = Math.floor(started / 1000);
+    const signatures = await Promise.all(
+      signingSecrets(started).map((secret) => signStandardWebhook(secret, row.event_id, timestamp, eventRow.body)),
+    );
+    const result = await attemptDelivery({
+      url: row.url,
+      body: eventRow.body,
+      headers: {
+        "content-type": "application/json",
+        "user-agent": "terapi-webhooks/1",
+        "webhook-id": row.event_id,
+        "webhook-timestamp": String(timestamp),
+        "webhook-signature": signatures.join(" "),
+      },
+    });
+    finish(row, started, result);
+    // Per connection, next to its proxy calls: the event type and the outcome, never the URL nor the body.
+    log({
+      provider_config_key: row.provider_config_key,
+      connection_id: row.connection_id,
+      type: "delivery",
+      status: result.outcome === "delivered" ? "success" : "failure",
+      http_status: result.status_code,
+      duration_ms: result.duration_ms,
+      started_at: started,
+      retries: row.attempt_count,
+      method: "POST",
+      detail: `${row.type} to ${row.endpoint} webhook_url: ${result.outcome}${result.status_code === null ? (result.error?.startsWith("timeout") ? " (timeout)" : " (network error)") : ""}`,
+    });
+  }
+
+  /** Records one attempt and the delivery's new state in one transaction. */
+  function finish(row: DeliveryRow, started: number, result: AttemptResult): void {
+    transaction(() => {
+      const at = now();
+      // Read the count again: a redeliver may have run while this attempt was in flight.
+      const current = sql
+        .exec<{ attempt_count: number; deadline_at: number }>("SELECT attempt_count, deadline_at FROM deliveries WHERE id = ?", row.id)
+        .toArray()[0];
+      if (!current) return;
+      const attemptNo = current.attempt_count + 1;
+      let status: DeliveryStatus = result.outcome === "delivered" ? "delivered" : "failed";
+      let next: number | null = null;
+      let error = result.error;
+      if (result.outcome === "retry") {
+        next = nextAttemptAt(result, attemptNo, at, current.deadline_at);
+        if (next === null) error = `${error ?? `HTTP ${result.status_code}`}; gave up: retry window ended`;
+        else status = "pending";
+      }
+      sql.exec(
+        `INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_snippet, error, outcome)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        row.id,
+        attemptNo,
+        started,
+        result.duration_ms,
+        result.status_code,
+        result.response_snippet,
+        error,
+        result.outcome,
+      );
+      sql.exec(
+        `UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, updated_at = ?, last_status_code = ?, last_error = ?
+         WHERE id = ?`,
+        status,
+        attemptNo,
+        next,
+        at,
+        result.status_code,
+        error,
+        row.id,
+      );
+    });
+  }
+
+  /** When the earliest pending delivery is due (a claimed one: when its lease ends), or null. */
+  function nextDue(): number | null {
+    const row = sql.exec<{ next: number | null }>("SELECT MIN(next_attempt_at) AS next FROM deliveries WHERE status = 'pending'").toArray()[0];
+    return row?.next ?? null;
+  }
+
+  /**
+   * Drops finished deliveries past the retention, their attempts, and old
+   * events nothing points at any more (`keepEventsIn`: a subquery of event ids
+   * other stores still reference).
+   */
+  function prune(at: number, keepEventsIn: string): void {
+    const before = at - RETENTION_MS;
+    sql.exec("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status != 'pending' AND updated_at < ?)", before);
+    sql.exec("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?", before);
+    sql.exec(
+      `DELETE FROM events WHERE created_at < ? AND id NOT IN (SELECT event_id FROM deliveries) AND id NOT IN (${keepEventsIn})`,
+      before,
+    );
+  }
+
+  function list(query: DeliveryListQuery): DeliveryList {
+    const where: string[] = [];
+    const bindings: (string | number)[] = [];
+    if (query.status) where.push("status = ?"), bindings.push(query.status);
+    if (query.type) where.push("type = ?"), bindings.push(query.type);
+    if (query.connection_id) where.push("connection_id = ?"), bindings.push(query.connection_id);
+    if (query.cursor) where.push("seq < ?"), bindings.push(Number(query.cursor));
+    const text = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
+    const rows = sql.exec<DeliveryRow>(text, ...bindings, query.limit + 1).toArray();
+    const page = rows.slice(0, query.limit);
+    const more = rows.length > query.limit;
+    return { data: page.map(toView), next_cursor: more ? String(page[page.length - 1].seq) : null };
+  }
+
+  function get(id: string): DeliveryDetail | null {
+    const row = deliveryRow(id);
+    if (!row) return null;
+    const attempts = sql
+      .exec<AttemptRow>(
+        "SELECT attempt, started_at, duration_ms, status_code, response_snippet, error, outcome FROM attempts WHERE delivery_id = ? ORDER BY attempt",
+        id,
+      )
+      .toArray()
+      .map(toAttemptView);
+    const event = eventBody(row.event_id);
+    return { ...toView(row), attempts, event: event ? (JSON.parse(event.body) as Record<string, unknown>) : {} };
+  }
+
+  /**
+   * Makes a delivery pending again, due now, with a fresh retry window; to the
+   * endpoint's current URL when one is set (asked only if the delivery exists).
+   * False for an unknown id.
+   */
+  function redeliver(id: string, currentUrl: (endpoint: Endpoint) => string | null): boolean {
+    const row = deliveryRow(id);
+    if (!row) return false;
+    const at = now();
+    const url = currentUrl(row.endpoint as Endpoint);
+    sql.exec(
+      "UPDATE deliveries SET status = 'pending', url = ?, next_attempt_at = ?, deadline_at = ?, updated_at = ? WHERE id = ?",
+      url ?? row.url,
+      at,
+      at + DELIVERY_WINDOW_MS,
+      at,
+      id,
+    );
+    return true;
+  }
+
+  return { insert, claimDue, attempt, nextDue, prune, list, get, redeliver };
+}
+
+export type DeliveryQueue = ReturnType<typeof createDeliveryQueue>;
+
+function toView(row: DeliveryRow): DeliveryView {
+  return {
+    id: row.id,
+    event_id: row.event_id,
+    type: row.type as EventType,
+    connection_id: row.connection_id,
+    provider_config_key: row.provider_config_key,
+    endpoint: row.endpoint as Endpoint,
+    url: row.url,
+    status: row.status as DeliveryStatus,
+    attempt_count: row.attempt_count,
+    next_attempt_at: row.status === "pending" && row.next_attempt_at !== null ? iso(row.next_attempt_at) : null,
+    deadline_at: iso(row.deadline_at),
+    created_at: iso(row.created_at),
+    updated_at: iso(row.updated_at),
+    last_status_code: row.last_status_code,
+    last_error: row.last_error,
+  };
+}
+
+function toAttemptView(row: AttemptRow): AttemptView {
+  return {
+    attempt: row.attempt,
+    started_at: iso(row.started_at),
+    duration_ms: row.duration_ms,
+    status_code: row.status_code,
+    response_snippet: row.response_snippet,
+    error: row.error,
+    outcome: row.outcome as AttemptView["outcome"],
+  };
+}
