@@ -23,14 +23,27 @@ const randomHex = (bytes: number) =>
 export class ConnectionObject extends DurableObject<Env> {
   /** Proxy requests coordinated here (in memory: operational insight, not state). */
   private edgeAcquires = 0;
-  private readonly limiter: RateLimiter;
-  private readonly jobs: JobStore;
-  private readonly scheduler: ReturnType<typeof createAlarmScheduler>;
-  private readonly logs: LogStore;
-  private readonly syncs: SyncEngine;
+  // Set by open(): in the constructor, and again after destroy() empties storage.
+  private limiter!: RateLimiter;
+  private jobs!: JobStore;
+  private scheduler!: ReturnType<typeof createAlarmScheduler>;
+  private logs!: LogStore;
+  private syncs!: SyncEngine;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.open();
+    // Runs of a previous instance died with it: make their jobs due again.
+    ctx.blockConcurrencyWhile(async () => {
+      this.jobs.requeueInterrupted();
+      const due = this.jobs.nextDue();
+      if (due !== null) await this.scheduler.wakeBy(due);
+    });
+  }
+
+  /** Creates the tables (if missing) and the in-memory parts over them. */
+  private open(): void {
+    const { ctx, env } = this;
     const sql = ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
     sql.exec("CREATE TABLE IF NOT EXISTS rate_limit (id INTEGER PRIMARY KEY CHECK (id = 1), lim INTEGER, blocked_until INTEGER NOT NULL)");
@@ -45,12 +58,7 @@ export class ConnectionObject extends DurableObject<Env> {
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
     this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter });
     this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue()]);
-    // Runs of a previous instance died with it: make their jobs due again.
-    ctx.blockConcurrencyWhile(async () => {
-      this.jobs.requeueInterrupted();
-      const due = this.jobs.nextDue();
-      if (due !== null) await this.scheduler.wakeBy(due);
-    });
+    this.edgeAcquires = 0;
   }
 
   /** Resolves when one request of this connection may go upstream (held until the reset otherwise). */
@@ -205,5 +213,8 @@ export class ConnectionObject extends DurableObject<Env> {
     this.syncs.stop();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    // deleteAll() drops the tables too, and this instance may serve the next
+    // connection created under the same id: start it over, empty.
+    this.open();
   }
 }
