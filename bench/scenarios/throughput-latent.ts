@@ -15,7 +15,7 @@ export const latentThroughputScenario: Scenario = {
   id: "b2",
   title: `b′. chat JSON, c=${CONCURRENCY}, upstream ${UPSTREAM_MS} ms`,
   modes: ["miniflare"],
-  budgetMs: (quick) => (quick ? 8_000 : 20_000),
+  budgetMs: (quick) => (quick ? 6_000 : 12_000),
   async run(ctx) {
     const title = this.title;
     const ss = sides(ctx, CONCURRENCY);
@@ -23,7 +23,7 @@ export const latentThroughputScenario: Scenario = {
       sides: ss,
       spec: { ...ctx.request(false), headers: { "x-sim-latency-ms": String(UPSTREAM_MS) } },
       concurrency: CONCURRENCY,
-      rounds: ctx.quick ? 2 : 3,
+      rounds: 2,
       perRound: { durationMs: ctx.quick ? 1_000 : 2_000 },
       warmup: { durationMs: 500 },
     });
