@@ -1,10 +1,8 @@
 import type { RateLimiter } from "../durable-objects/rate-limiter";
-import { SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+import { attemptUpstream } from "../durable-objects/upstream-attempt";
 import type { ProviderDefinition } from "../providers/types";
-import { peekError } from "../proxy/error-peek";
 import { authHeadersFor } from "../proxy/headers";
-import { observe } from "../proxy/observation";
-import { backoffDelayMs, classify, resetDelayMs } from "../proxy/retry-policy";
+import { backoffDelayMs } from "../proxy/retry-policy";
 import { sendUpstream } from "../proxy/upstream";
 import type { ConnectionSecret } from "../store/connection-secret";
 import { encodeRequest, readReply } from "./request";
@@ -47,36 +45,23 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
     const encoded = await encodeRequest(provider, ctx.env, req);
     for (const [name, value] of Object.entries(authHeadersFor(provider, ctx.secret))) encoded.headers.set(name, value);
 
-    const slot = limiter.tryAcquire();
-    if (!slot.ok) throw new ActionWait(slot.at, false);
-    let res: Response;
-    try {
-      res = await sendUpstream(encoded.url, encoded);
-    } catch (err) {
-      limiter.report(slot.gen, {});
-      if (canBackoff) throw new ActionWait(now() + backoffDelayMs(ctx.attempts, provider.retry), true);
-      throw err;
-    }
-    const t = now();
-    const obs = observe(res.headers, provider.rateLimit, t);
-    if (res.status >= 400) {
-      const peeked = await peekError(res);
-      res = peeked.res;
-      const verdict = classify(res.status, peeked.info, provider.retry, null);
-      if (verdict === "wait") {
+    const attempt = await attemptUpstream({ limiter, provider, now, send: () => sendUpstream(encoded.url, encoded) });
+    const backoff = () => new ActionWait(now() + backoffDelayMs(ctx.attempts, provider.retry), true);
+    switch (attempt.kind) {
+      case "no-slot":
+        throw new ActionWait(attempt.at, false);
+      case "unreachable":
+        if (canBackoff) throw backoff();
+        throw attempt.error;
+      case "rate-limited":
         // Waiting is what async runs are for: a rate limit never fails them.
-        obs.blockedUntil = t + (resetDelayMs(res.headers, peeked.info, provider.rateLimit, t) ?? 1_000) + SAFETY_MARGIN_MS;
-        limiter.report(slot.gen, obs);
-        await res.body?.cancel();
-        throw new ActionWait(obs.blockedUntil, true);
-      }
-      if (verdict === "backoff" && canBackoff) {
-        limiter.report(slot.gen, obs);
-        await res.body?.cancel();
-        throw new ActionWait(t + backoffDelayMs(ctx.attempts, provider.retry), true);
-      }
+        throw new ActionWait(attempt.until, true);
+      case "retryable":
+        if (canBackoff) {
+          await attempt.res.body?.cancel();
+          throw backoff();
+        }
     }
-    limiter.report(slot.gen, obs);
-    return readReply(res);
+    return readReply(attempt.res);
   };
 }

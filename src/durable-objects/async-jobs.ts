@@ -1,15 +1,14 @@
 import { emitAsyncProxyEvent } from "../events/async-proxy";
 import type { OperationInput } from "../logs/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
-import { peekError } from "../proxy/error-peek";
 import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
-import { observe } from "../proxy/observation";
 import { upstreamUrl } from "../proxy/path";
-import { backoffDelayMs, classify, resetDelayMs } from "../proxy/retry-policy";
+import { backoffDelayMs } from "../proxy/retry-policy";
 import { sendUpstream } from "../proxy/upstream";
 import { loadConnectionSecret } from "../store/connection-secrets";
 import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
-import { type RateLimiter, SAFETY_MARGIN_MS } from "./rate-limiter";
+import type { RateLimiter } from "./rate-limiter";
+import { attemptUpstream } from "./upstream-attempt";
 
 export type JobContext = {
   env: Env;
@@ -95,47 +94,34 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
     return finish("failed", null, "unknown_connection");
   }
 
-  const slot = limiter.tryAcquire();
-  if (!slot.ok) {
-    jobs.wait(job.id, slot.at, false);
-    return;
-  }
-
   const headers = new Headers(job.headers);
   for (const [name, value] of Object.entries(authHeadersFor(provider, secret))) headers.set(name, value);
   const url = upstreamUrl(providerBaseUrl(provider, env), job.path, job.query);
   const canBackoff = job.backoffAllowed && job.attempts < job.retries;
 
-  let res: Response;
-  try {
-    res = await sendUpstream(url, { method: job.method, headers, body: job.body });
-  } catch {
-    limiter.report(slot.gen, {});
-    if (canBackoff) return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry), true);
-    jobs.fail(job.id, "upstream_unreachable", true);
-    return finish("failed", null, "upstream_unreachable");
-  }
-
-  const t = now();
-  const obs = observe(res.headers, provider.rateLimit, t);
-  if (res.status >= 400) {
-    const peeked = await peekError(res);
-    res = peeked.res;
-    const verdict = classify(res.status, peeked.info, provider.retry, null);
-    if (verdict === "wait") {
+  const attempt = await attemptUpstream({
+    limiter,
+    provider,
+    now,
+    send: () => sendUpstream(url, { method: job.method, headers, body: job.body }),
+  });
+  switch (attempt.kind) {
+    case "no-slot":
+      return jobs.wait(job.id, attempt.at, false);
+    case "unreachable":
+      if (canBackoff) return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry), true);
+      jobs.fail(job.id, "upstream_unreachable", true);
+      return finish("failed", null, "upstream_unreachable");
+    case "rate-limited":
       // Async jobs exist to wait: a rate limit never uses up their retries.
-      obs.blockedUntil = t + (resetDelayMs(res.headers, peeked.info, provider.rateLimit, t) ?? 1_000) + SAFETY_MARGIN_MS;
-      limiter.report(slot.gen, obs);
-      await res.body?.cancel();
-      return jobs.wait(job.id, obs.blockedUntil, true);
-    }
-    if (verdict === "backoff" && canBackoff) {
-      limiter.report(slot.gen, obs);
-      await res.body?.cancel();
-      return jobs.wait(job.id, t + backoffDelayMs(job.attempts, provider.retry), true);
-    }
+      return jobs.wait(job.id, attempt.until, true);
+    case "retryable":
+      if (canBackoff) {
+        await attempt.res.body?.cancel();
+        return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry), true);
+      }
   }
-  limiter.report(slot.gen, obs);
+  const res = attempt.res;
   const { bytes, truncated } = await readCapped(res.body, RESULT_BODY_LIMIT);
   jobs.complete(job.id, { status: res.status, headers: [...callerResponseHeaders(res.headers)], body: bytes, truncated });
   return finish("completed", res.status, null, res.headers.get("x-request-id"));

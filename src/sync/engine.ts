@@ -1,11 +1,9 @@
 import type { RateLimiter } from "../durable-objects/rate-limiter";
-import { SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+import { attemptUpstream } from "../durable-objects/upstream-attempt";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
-import { peekError } from "../proxy/error-peek";
 import { authHeadersFor } from "../proxy/headers";
-import { observe } from "../proxy/observation";
-import { backoffDelayMs, classify, resetDelayMs } from "../proxy/retry-policy";
+import { backoffDelayMs } from "../proxy/retry-policy";
 import { sendUpstream } from "../proxy/upstream";
 import { type ConnectionSecret, loadConnectionSecret } from "../store/connection-secret";
 import { syncsFor } from "./definitions";
@@ -155,11 +153,6 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     const r = state.get(def.name);
     if (!r || r.run_id !== runId || !r.run_checkpoint || (r.paused && !r.forced)) return "yield";
     const cp = JSON.parse(r.run_checkpoint) as Checkpoint;
-    const slot = limiter.tryAcquire();
-    if (!slot.ok) {
-      state.waitRun(def.name, slot.at, false);
-      return "yield";
-    }
     // Still this run at this page: not destroyed, reset, or moved on by another invocation meanwhile.
     const alive = () => {
       const cur = state.get(def.name);
@@ -171,36 +164,38 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       else await finish(ctx, def.name, error);
     };
 
-    let res: Response;
-    try {
-      const url = pageUrl(def, providerBaseUrl(provider, env), cp);
-      const headers = new Headers({ accept: "application/json", ...authHeadersFor(provider, secret) });
-      res = await sendUpstream(url, { method: "GET", headers, body: null, timeoutMs: tuning.pageTimeoutMs });
-    } catch (err) {
-      limiter.report(slot.gen, {});
+    const url = pageUrl(def, providerBaseUrl(provider, env), cp);
+    const headers = new Headers({ accept: "application/json", ...authHeadersFor(provider, secret) });
+    const attempt = await attemptUpstream({
+      limiter,
+      provider,
+      now,
+      send: () => sendUpstream(url, { method: "GET", headers, body: null, timeoutMs: tuning.pageTimeoutMs }),
+    });
+    if (attempt.kind === "no-slot") {
+      state.waitRun(def.name, attempt.at, false);
+      return "yield";
+    }
+    if (attempt.kind === "unreachable") {
+      const err = attempt.error;
       await backoffOrFail(err instanceof Error && "code" in err ? String(err.code) : "upstream_unreachable");
       return "yield";
     }
+    if (attempt.kind === "rate-limited") {
+      // A rate limit never fails a run: it sleeps until the reset and goes on from the same page.
+      if (alive()) state.waitRun(def.name, attempt.until, false);
+      return "yield";
+    }
+    const res = attempt.res;
     const t = now();
-    const obs = observe(res.headers, provider.rateLimit, t);
-    if (res.status >= 400) {
-      const peeked = await peekError(res);
-      await peeked.res.body?.cancel();
-      const verdict = classify(res.status, peeked.info, provider.retry, null);
-      const reason = `${res.status} ${peeked.info.code ?? peeked.info.type ?? ""}: ${peeked.info.message ?? "upstream error"}`.replace(/ :/, ":");
-      if (verdict === "wait") {
-        // A rate limit never fails a run: it sleeps until the reset and goes on from the same page.
-        obs.blockedUntil = t + (resetDelayMs(res.headers, peeked.info, provider.rateLimit, t) ?? 1_000) + SAFETY_MARGIN_MS;
-        limiter.report(slot.gen, obs);
-        if (alive()) state.waitRun(def.name, obs.blockedUntil, false);
-        return "yield";
-      }
-      limiter.report(slot.gen, obs);
-      if (verdict === "backoff") await backoffOrFail(reason);
+    if (attempt.kind === "retryable" || res.status >= 400) {
+      await res.body?.cancel();
+      const info = attempt.info ?? {};
+      const reason = `${res.status} ${info.code ?? info.type ?? ""}: ${info.message ?? "upstream error"}`.replace(/ :/, ":");
+      if (attempt.kind === "retryable") await backoffOrFail(reason);
       else if (alive()) await finish(ctx, def.name, reason);
       return "yield";
     }
-    limiter.report(slot.gen, obs);
 
     let body: unknown;
     try {

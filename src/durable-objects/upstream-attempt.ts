@@ -1,0 +1,64 @@
+import type { ProviderDefinition } from "../providers/types";
+import { peekError } from "../proxy/error-peek";
+import { observe } from "../proxy/observation";
+import { classify, type ErrorInfo, resetDelayMs } from "../proxy/retry-policy";
+import { type RateLimiter, SAFETY_MARGIN_MS } from "./rate-limiter";
+
+/**
+ * What one upstream call from inside a connection's object came to. Work that
+ * runs there (async proxy jobs, async actions, sync pages) never sleeps: it
+ * is told when to come back, and the object's alarm brings it back then.
+ */
+export type Attempt =
+  /** No slot in the connection's budget: nothing was sent; come back at `at`. */
+  | { kind: "no-slot"; at: number }
+  /** Sent, and no answer came (network error, timeout). */
+  | { kind: "unreachable"; error: unknown }
+  /** The provider's rate limit: come back at its reset (body already read). */
+  | { kind: "rate-limited"; until: number; info: ErrorInfo }
+  /** A 5xx/408-like answer worth a backoff retry, if the caller has retries left (body re-readable). */
+  | { kind: "retryable"; res: Response; info: ErrorInfo }
+  /** Anything else: a success, or an error that is final (error bodies re-readable). */
+  | { kind: "answer"; res: Response; info: ErrorInfo | null };
+
+export type AttemptOptions = {
+  limiter: RateLimiter;
+  provider: ProviderDefinition;
+  now: () => number;
+  /** Sends the request; called only once a slot is granted. */
+  send: () => Promise<Response>;
+};
+
+/**
+ * One call under the connection's limiter, the same one the live proxy's
+ * coordination uses: take a slot, send, teach the limiter what the answer
+ * says (a 429 blocks every user of the connection until its reset), and
+ * classify the answer by the provider's retry rules.
+ */
+export async function attemptUpstream({ limiter, provider, now, send }: AttemptOptions): Promise<Attempt> {
+  const slot = limiter.tryAcquire();
+  if (!slot.ok) return { kind: "no-slot", at: slot.at };
+  let res: Response;
+  try {
+    res = await send();
+  } catch (error) {
+    limiter.report(slot.gen, {});
+    return { kind: "unreachable", error };
+  }
+  const t = now();
+  const obs = observe(res.headers, provider.rateLimit, t);
+  if (res.status < 400) {
+    limiter.report(slot.gen, obs);
+    return { kind: "answer", res, info: null };
+  }
+  const peeked = await peekError(res);
+  const verdict = classify(res.status, peeked.info, provider.retry, null);
+  if (verdict === "wait") {
+    obs.blockedUntil = t + (resetDelayMs(peeked.res.headers, peeked.info, provider.rateLimit, t) ?? 1_000) + SAFETY_MARGIN_MS;
+    limiter.report(slot.gen, obs);
+    await peeked.res.body?.cancel();
+    return { kind: "rate-limited", until: obs.blockedUntil, info: peeked.info };
+  }
+  limiter.report(slot.gen, obs);
+  return verdict === "backoff" ? { kind: "retryable", res: peeked.res, info: peeked.info } : { kind: "answer", res: peeked.res, info: peeked.info };
+}
