@@ -10,22 +10,8 @@ const MAX_TEXT = 300;
 /** One line as written: the batch carries ids and times made where the operation ran. */
 export type LogEntry = Omit<OperationLog, "created_at"> & { at: number };
 
-type LogRow = {
-  id: string;
-  at: number;
-  provider_config_key: string;
-  connection_id: string;
-  type: string;
-  status: string;
-  http_status: number | null;
-  duration_ms: number;
-  retries: number;
-  wait_ms: number;
-  request_id: string | null;
-  method: string | null;
-  path: string | null;
-  detail: string | null;
-};
+/** The row as SQLite gives it back: the same columns, type and status as plain text. */
+type LogRow = Omit<LogEntry, "type" | "status"> & { type: string; status: string };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS operation_logs (

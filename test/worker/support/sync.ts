@@ -3,6 +3,7 @@ import { connectionObject } from "../../../src/durable-objects/stubs";
 import type { ConnectionObject } from "../../../src/durable-objects/connection";
 import type { SyncEngine } from "../../../src/sync/engine";
 import { TERAPI, auth, type Tenant } from "../../harness/connections";
+import type { SyncStatus } from "../../../src/sync/engine";
 
 export const stubOf = (t: Tenant) => connectionObject(env, t.providerConfigKey, t.connectionId);
 
@@ -32,18 +33,7 @@ export function sqlOf<T extends Record<string, SqlStorageValue>>(t: Tenant, quer
   return runInDurableObject(stubOf(t), (_inst: ConnectionObject, state) => state.storage.sql.exec<T>(query, ...args).toArray());
 }
 
-export type Status = {
-  name: string;
-  status: string;
-  frequency: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  nextScheduledSyncAt: string | null;
-  latestResult: Record<string, { added: number; updated: number; deleted: number }>;
-  recordCount: Record<string, number>;
-  lastError: string | null;
-  latestRun: { id: string | null; status: string | null; pages: number; records_seen: number; rows_written: number } | null;
-};
+export type Status = SyncStatus;
 
 /** The answers these tests read, as one loose shape (a test checks the status first). */
 export type ApiJson = {
