@@ -3,7 +3,7 @@ import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
 import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
 import { getProvider } from "../providers/registry";
-import { loadConnectionSecret } from "../store/connection-secrets";
+import { loadConnectionSecret } from "../store/connection-secret";
 import { ActionWait, createObjectCaller } from "./object-caller";
 import { findAction, parseInput, performAction } from "./perform";
 import { ActionUpstreamError } from "./types";

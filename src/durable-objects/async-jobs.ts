@@ -5,7 +5,7 @@ import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
 import { upstreamUrl } from "../proxy/path";
 import { backoffDelayMs } from "../proxy/retry-policy";
 import { sendUpstream } from "../proxy/upstream";
-import { loadConnectionSecret } from "../store/connection-secrets";
+import { loadConnectionSecret } from "../store/connection-secret";
 import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
 import type { RateLimiter } from "./rate-limiter";
 import { attemptUpstream } from "./upstream-attempt";

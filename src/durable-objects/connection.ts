@@ -1,9 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import type { RateObservation } from "../proxy/observation";
 import { runJob } from "./async-jobs";
-import { actionRunId } from "../actions/ids";
 import { actionRunView, runActionJob, type ActionRunView } from "../actions/job";
 import { jobView, type JobView } from "../proxy/async";
+import { newJobId } from "./job-ids";
 import { createJobStore, type JobStore, type NewJob } from "./jobs";
 import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
 import { createAlarmScheduler } from "./scheduler";
@@ -15,9 +15,6 @@ import type { RecordQuery, StoredRecord } from "../sync/records";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
-
-const randomHex = (bytes: number) =>
-  [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 /** One per connection: the shared rate-limit view, async jobs and syncs, on one alarm. */
 export class ConnectionObject extends DurableObject<Env> {
@@ -89,7 +86,7 @@ export class ConnectionObject extends DurableObject<Env> {
       providerConfigKey,
       connectionId,
     );
-    const id = `preq_${this.ctx.id.toString()}_${randomHex(12)}`;
+    const id = newJobId("preq", this.ctx.id.toString());
     this.jobs.insert(id, job);
     await this.scheduler.wakeBy(Date.now());
     return { id, created: true };
@@ -109,7 +106,7 @@ export class ConnectionObject extends DurableObject<Env> {
       providerConfigKey,
       connectionId,
     );
-    const id = actionRunId(this.ctx.id.toString());
+    const id = newJobId("act", this.ctx.id.toString());
     this.jobs.insertAction(id, job);
     await this.scheduler.wakeBy(Date.now());
     return { id };

@@ -1,3 +1,4 @@
+import { randomHex } from "../crypto/random";
 import { connectionObject } from "../durable-objects/stubs";
 import type { LogEntry } from "./store";
 import type { OperationInput } from "./types";
@@ -24,9 +25,6 @@ const MAX_BUFFERED = 1_000;
 type Buffer = { providerConfigKey: string; connectionId: string; entries: LogEntry[]; scheduled: boolean };
 
 const buffers = new Map<string, Buffer>();
-
-const randomHex = (bytes: number) =>
-  [...crypto.getRandomValues(new Uint8Array(bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
 
 export type WaitUntil = (promise: Promise<unknown>) => void;
 

@@ -36,19 +36,6 @@ export async function readAsyncBody(req: Request): Promise<ArrayBuffer | null> {
 
 export const isAsync = (headers: Headers) => /^(true|1|yes)$/i.test(headers.get("async")?.trim() ?? "");
 
-/** `preq_<object id hex>_<random>`: the status route finds the object without connection headers. */
-const JOB_ID = /^preq_([0-9a-f]{64})_[0-9a-f]{8,64}$/;
-
-export function jobObject(env: Env, id: string) {
-  const m = JOB_ID.exec(id);
-  if (!m) return null;
-  try {
-    return env.CONNECTION.get(env.CONNECTION.idFromString(m[1]));
-  } catch {
-    return null;
-  }
-}
-
 const TEXTUAL = /^(text\/|application\/(json|x-ndjson|xml|javascript)|[^;]*\+json)/i;
 
 export type JobView = {

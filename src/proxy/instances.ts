@@ -1,4 +1,4 @@
-import { loadConnectionSecret } from "../store/connection-secrets";
+import { loadConnectionSecret } from "../store/connection-secret";
 import { createConnectionCache } from "./connection-cache";
 import { createForwarder } from "./forward";
 import { createRateLimitView } from "./rate-limit-view";

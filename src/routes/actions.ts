@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { actionRunObject } from "../actions/ids";
+import { jobObject } from "../durable-objects/job-ids";
 import { createLiveCaller } from "../actions/live-caller";
 import { actionLogger, type ActionCallStats } from "../actions/log";
 import { findAction, parseInput, performAction } from "../actions/perform";
@@ -211,7 +211,7 @@ actionRoutes
   })
   .openapi(status, async (c) => {
     const { id } = c.req.valid("param");
-    const run = await actionRunObject(c.env, id)?.getActionRun(id);
+    const run = await jobObject(c.env, "act", id)?.getActionRun(id);
     if (!run) throw notFound("unknown_action_run", `No action run '${id}'`);
     return c.json(run, 200);
   })

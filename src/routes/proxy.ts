@@ -3,7 +3,8 @@ import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider, providerBaseUrl } from "../providers/registry";
-import { isAsync, jobObject, readAsyncBody } from "../proxy/async";
+import { jobObject } from "../durable-objects/job-ids";
+import { isAsync, readAsyncBody } from "../proxy/async";
 import { REPLAY_LIMIT } from "../proxy/forward";
 import { connectionCache, forward } from "../proxy/instances";
 import { authHeadersFor, upstreamRequestHeaders } from "../proxy/headers";
@@ -87,7 +88,7 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
 
 async function requestStatus(c: Context<AppEnv>): Promise<Response> {
   const id = c.req.param("id") ?? "";
-  const stub = jobObject(c.env, id);
+  const stub = jobObject(c.env, "preq", id);
   const job = stub ? await stub.getJob(id) : null;
   if (!job) throw new ApiError(404, "unknown_request", `No async proxy request '${id}'`);
   return c.json(job);

@@ -1,4 +1,5 @@
 import type { RateLimiter } from "../durable-objects/rate-limiter";
+import { randomHex } from "../crypto/random";
 import { attemptUpstream } from "../durable-objects/upstream-attempt";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
@@ -36,7 +37,7 @@ export type SyncStatus = {
 };
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-const randomId = () => `run_${[...crypto.getRandomValues(new Uint8Array(10))].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+const randomId = () => `run_${randomHex(10)}`;
 
 type Deps = {
   sql: SqlStorage;

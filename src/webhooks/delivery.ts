@@ -2,6 +2,7 @@
  * One delivery attempt to a user's webhook URL and the retry policy around it.
  * Pure functions plus one `fetch`: the outbox decides when to call them.
  */
+import { parseRetryAfter } from "../proxy/durations";
 
 /** Deliveries are retried for this long after they are created (or redelivered), then marked failed. */
 export const DELIVERY_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -45,16 +46,6 @@ export function backoffDelayMs(failedAttempts: number, random: () => number = Ma
 /** The highest delay `backoffDelayMs` can return after n failed attempts (tests check alarms against it). */
 export function maxBackoffDelayMs(failedAttempts: number): number {
   return Math.max(BACKOFF_FLOOR_MS, Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failedAttempts - 1)));
-}
-
-/** `Retry-After` as delay-seconds or an HTTP date; null when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now: number): number | null {
-  if (!value) return null;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return null;
-  return Math.max(0, date - now);
 }
 
 /** When to try again after a retryable failure; null when that falls past the deadline. */

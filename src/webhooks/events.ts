@@ -1,3 +1,5 @@
+import { randomHex } from "../crypto/random";
+
 /**
  * Outgoing webhook events (terapi → the user's webhook URLs), in Nango's spirit:
  * one envelope for every kind, the kind-specific data under `payload`.
@@ -42,7 +44,4 @@ export function newDeliveryId(): string {
   return `whd_${randomId()}`;
 }
 
-/** 16 random bytes as hex: unguessable and URL-safe. */
-function randomId(): string {
-  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
-}
+const randomId = () => randomHex(16);

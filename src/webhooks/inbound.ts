@@ -1,7 +1,7 @@
 import { outboxObject } from "../durable-objects/stubs";
 import { ApiError } from "../errors";
 import { getProvider } from "../providers/registry";
-import { loadConnectionSecret } from "../store/connection-secrets";
+import { loadConnectionSecret } from "../store/connection-secret";
 import type { Json } from "./events";
 import { verifyStandardWebhook, type VerifyFailure } from "./standard-webhooks";
 import { syncsForEvent, triggerSyncs } from "./sync-trigger";

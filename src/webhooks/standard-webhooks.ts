@@ -9,6 +9,7 @@
  * constant time. The package stays a devDependency: the tests use it to prove
  * that what terapi sends and accepts interoperates with the reference library.
  */
+import { base64ToBytes, bytesToBase64 } from "../crypto/base64";
 
 const SECRET_PREFIX = "whsec_";
 const encoder = new TextEncoder();
@@ -90,17 +91,4 @@ export async function verifyStandardWebhook(input: VerifyInput): Promise<VerifyR
     if (await crypto.subtle.verify("HMAC", key, mac, content)) return { ok: true, id, timestamp };
   }
   return { ok: false, reason: "no_matching_signature" };
-}
-
-function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-function bytesToBase64(bytes: Uint8Array): string {
-  let bin = "";
-  for (const b of bytes) bin += String.fromCharCode(b);
-  return btoa(bin);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { attemptDelivery, backoffDelayMs, classifyStatus, maxBackoffDelayMs, nextAttemptAt, parseRetryAfter } from "../../src/webhooks/delivery";
+import { parseRetryAfter } from "../../src/proxy/durations";
+import { attemptDelivery, backoffDelayMs, classifyStatus, maxBackoffDelayMs, nextAttemptAt } from "../../src/webhooks/delivery";
 import { receiverUrl, scriptReceiver } from "../harness/webhooks";
 
 describe("delivery retry policy", () => {
