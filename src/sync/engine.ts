@@ -247,7 +247,17 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
   }
 
   /** Runs the due syncs, each up to the alarm's page budget; returns when they are done or must wait. */
-  async function runDue(): Promise<void> {
+  // One pass at a time: two overlapping passes could both try the same page and
+  // each count its failure from the same stale row. The runtime never overlaps
+  // alarms, but alarm() is an ordinary method too (tests, a future caller).
+  let passes: Promise<void> = Promise.resolve();
+  function runDue(): Promise<void> {
+    const pass = passes.then(runDueOnce, runDueOnce);
+    passes = pass.catch(() => undefined);
+    return pass;
+  }
+
+  async function runDueOnce(): Promise<void> {
     if (!ready) return;
     const ctx = context();
     if (!ctx) return;
