@@ -15,6 +15,9 @@ export type RetryOptions = {
 
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
+/** A method whose request may be sent twice with the effect of once. */
+export const isIdempotent = (method: string) => IDEMPOTENT.has(method.toUpperCase());
+
 /** Reads `Retries` and `Retry-On`; a bad value is a 400 rather than a silent default. */
 export function retryOptions(headers: Headers, method: string, rules: RetryRules): RetryOptions {
   const rawRetries = headers.get("retries");
