@@ -50,7 +50,7 @@ export const modelsScenario: Scenario = {
   id: "models",
   title: `models. ${SLOW_CALLS}× ${SLOW} (${SLOW_LIMIT}/s) + ${MINI_CALLS}× ${MINI} + ${EMBED_CALLS}× embeddings, one connection`,
   modes: ["miniflare"],
-  budgetMs: () => 30_000,
+  budgetMs: () => 20_000,
   async run(ctx) {
     const title = this.title;
     // Warm the isolate on the bench's main connection (limits nobody reaches), so that neither

@@ -28,7 +28,7 @@ export const tokensScenario: Scenario = {
   id: "tokens",
   title: `tokens. ${CALLS}× ${TOKENS_EACH.toLocaleString("en-US")}-token chats, key ${TOKEN_LIMIT.toLocaleString("en-US")} tokens/s`,
   modes: ["miniflare"],
-  budgetMs: () => 30_000,
+  budgetMs: () => 15_000,
   async run(ctx) {
     const title = this.title;
     const conn = await limitedConnection(ctx, "tokens", LIMITS);
