@@ -14,8 +14,9 @@ async function enqueue(t: Tenant, action: string, input: unknown, headers: Recor
   return (await res.json()) as { id: string; statusUrl: string };
 }
 
+/** The whole run (terapi's view, next to Nango's result at the status URL itself). */
 async function getRun(statusUrl: string): Promise<ActionRunView> {
-  const res = await SELF.fetch(statusUrl, { headers: auth });
+  const res = await SELF.fetch(`${TERAPI}${statusUrl}/run`, { headers: auth });
   expect(res.status).toBe(200);
   return (await res.json()) as ActionRunView;
 }
@@ -38,11 +39,16 @@ describe("X-Async: true", () => {
     const input = { model: "text-embedding-3-small", input: "later", dimensions: 4 };
     const { id, statusUrl } = await enqueue(t, "create-embedding", input);
     expect(id).toMatch(/^act_[0-9a-f]{64}_[0-9a-f]{24}$/);
-    expect(statusUrl).toBe(`${TERAPI}/action/${id}`);
+    expect(statusUrl).toBe(`/action/${id}`);
 
     const done = await until(statusUrl, (r) => r.status === "succeeded", "the run to succeed");
     expect(done).toMatchObject({ id, object: "action_run", action_name: "create-embedding", attempts: 1, next_attempt_at: null });
     expect(done.output).toMatchObject({ object: "list", model: "text-embedding-3-small", data: [{ index: 0 }] });
+    // Nango's result: the output itself at the status URL.
+    const result = await SELF.fetch(`${TERAPI}${statusUrl}`, { headers: auth });
+    expect(result.status).toBe(200);
+    expect(result.headers.get("terapi-action-status")).toBe("succeeded");
+    expect(await result.json()).toEqual(done.output);
     expect(done.error).toBeUndefined();
     expect(Date.parse(done.updated_at)).toBeGreaterThanOrEqual(Date.parse(done.created_at));
 
@@ -153,14 +159,20 @@ describe("X-Async: true", () => {
     const once = await enqueue(t, "create-moderation", { input: "fine" }, { "X-Max-Retries": "0" });
     const failed = await until(once.statusUrl, (r) => r.status === "failed", "the run to fail");
     expect(failed.error).toMatchObject({ code: "upstream_error", status: 503 });
+    const result = await SELF.fetch(`${TERAPI}${once.statusUrl}`, { headers: auth });
+    expect(result.status).toBe(500);
+    expect(result.headers.get("terapi-action-status")).toBe("failed");
+    expect(((await result.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({ code: "action_failed", details: { code: "upstream_error", status: 503 } });
   });
 
   it("404 only for ids that never existed (and proxy jobs are not action runs)", async () => {
     const { t } = await quietTenant();
     for (const id of ["nope", `act_${"0".repeat(64)}_${"a".repeat(24)}`, `act_${"z".repeat(64)}_abcdef01`]) {
-      const res = await SELF.fetch(`${TERAPI}/action/${id}`, { headers: auth });
-      expect(res.status, id).toBe(404);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unknown_action_run");
+      for (const path of [`/action/${id}`, `/action/${id}/run`]) {
+        const res = await SELF.fetch(`${TERAPI}${path}`, { headers: auth });
+        expect(res.status, path).toBe(404);
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unknown_action_run");
+      }
     }
     const proxyJob = (await (await proxyFetch(t, "/v1/models", { headers: { async: "true" } })).json()) as { id: string };
     expect((await SELF.fetch(`${TERAPI}/action/${proxyJob.id}`, { headers: auth })).status).toBe(404);
