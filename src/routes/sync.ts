@@ -23,7 +23,10 @@ const Success = z.object({ success: z.literal(true) });
 const Counts = z.object({ added: z.number(), updated: z.number(), deleted: z.number() });
 const SyncStatusSchema = z
   .object({
+    id: z.string(),
     name: z.string(),
+    type: z.literal("INCREMENTAL"),
+    checkpoint: z.null(),
     connection_id: z.string(),
     status: z.enum(["RUNNING", "PAUSED", "STOPPED", "SUCCESS", "ERROR"]),
     frequency: z.string(),

@@ -350,6 +350,9 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
 
     const all = await nango.syncStatus(PCK, "*", a.connectionId);
     expect(all.syncs.map((s) => s.name)).toEqual(expect.arrayContaining(["models", "files"]));
+    // The SDK's SyncStatus fields.
+    for (const s of all.syncs)
+      expect(s).toMatchObject({ id: expect.any(String), type: "INCREMENTAL", frequency: expect.any(String), latestResult: expect.any(Object), recordCount: expect.any(Object), checkpoint: null });
     await nango.pauseSync(PCK, ["files"], a.connectionId);
     expect((await nango.syncStatus(PCK, ["files"], a.connectionId)).syncs).toMatchObject([{ name: "files", status: "PAUSED" }]);
     await nango.startSync(PCK, ["files"], a.connectionId);
