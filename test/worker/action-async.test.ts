@@ -100,6 +100,11 @@ describe("X-Async: true", () => {
     const early = await embeddings();
     expect(early.filter((s) => s !== 429)).toEqual([]);
     expect((await getRun(statusUrl)).status).toBe("pending");
+    // Nango's result URL while it waits: 202 with the run, not yet an output.
+    const pendingResult = await SELF.fetch(`${TERAPI}${statusUrl}`, { headers: auth });
+    expect(pendingResult.status).toBe(202);
+    expect(pendingResult.headers.get("terapi-action-status")).toBe("pending");
+    expect(await pendingResult.json()).toMatchObject({ object: "action_run", status: "pending" });
 
     // Two minutes pass: the provider's window and the clock move to the reset.
     await simKey({ key, requests: { limit: 1, window_ms: 1 } });
