@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { Nango, type NangoAuthWebhookBody, type NangoSyncWebhookBody } from "@nangohq/node";
-import type { NangoAsyncActionWebhookBody } from "@nangohq/types";
+import type { NangoAsyncActionWebhookBody, NangoForwardWebhookBody } from "@nangohq/types";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../../bench/lib/terapi.ts";
@@ -394,13 +394,39 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
 
   it("webhooks: verifyIncomingWebhookRequest and a Standard Webhooks library verify every one; bodies have the SDK's shapes", async () => {
     use("verifyIncomingWebhookRequest");
+    // A key the provider rejects on the connect page: a failed auth event.
+    const session = await nango.createConnectSession({ end_user: { id: "rejected-user" } });
+    const rejected = await fetch(`${terapi.origin}/connect`, { method: "POST", body: new URLSearchParams({ token: session.data.token, integration: PCK, api_key: "sk-not-a-key-the-provider-knows" }) });
+    expect(rejected.status).toBe(400);
+    // A provider webhook forwarded: its connection holds the provider's signing secret (the SDK has no createConnection).
+    const providerSecret = `whsec_${Buffer.from("provider-secret-for-nango-sdk-test").toString("base64")}`;
+    const created = await fetch(`${terapi.origin}/connections`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${secrets.secretKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ provider_config_key: PCK, connection_id: "hooked", credentials: { type: "API_KEY", apiKey: await simKey() }, connection_config: { webhook_secret: providerSecret } }),
+    });
+    expect(created.status).toBe(201);
+    const event = JSON.stringify({ id: "evt_provider_1", object: "event", type: "response.completed", created_at: Math.floor(Date.now() / 1000), data: { id: "resp_1" } });
+    const sentAt = new Date();
+    const inbound = await fetch(`${terapi.origin}/webhook/${PCK}/hooked`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "webhook-id": "wh_provider_1",
+        "webhook-timestamp": String(Math.floor(sentAt.getTime() / 1000)),
+        "webhook-signature": new Webhook(providerSecret).sign("wh_provider_1", sentAt, event),
+      },
+      body: event,
+    });
+    expect(inbound.status).toBe(200);
+
     const verifier = new Nango({ apiKey: secrets.secretKey, host: terapi.origin, webhookSigningKey: webhookSecret });
     const wh = new Webhook(webhookSecret);
     const want = (b: { type: string; operation?: string }) => `${b.type}${b.operation ? `:${b.operation}` : ""}`;
     const events = await until("auth (creation, override, deletion), sync and async_action webhooks", async () => {
       const got = await received();
       const kinds = new Set(got.map((r) => want(JSON.parse(r.body) as { type: string; operation?: string })));
-      return ["auth:creation", "auth:override", "auth:deletion", "sync", "async_action"].every((k) => kinds.has(k)) ? got : undefined;
+      return ["auth:creation", "auth:override", "auth:deletion", "auth:unknown", "sync", "async_action", "forward"].every((k) => kinds.has(k)) ? got : undefined;
     });
 
     for (const r of events) {
@@ -416,6 +442,7 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
       if (body.type === "auth") checkAuth(body);
       else if (body.type === "sync") checkSync(body);
       else if (body.type === "async_action") checkAsyncAction(body);
+      else if (body.type === "forward") checkForward(body, event);
       else throw new Error(`unexpected event ${body.type}`);
     }
     // The SDK's key fallback (secretKey) is not the signing key: it must not verify.
@@ -440,7 +467,10 @@ function checkAuth(b: unknown): asserts b is NangoAuthWebhookBody {
   });
   const body = b as NangoAuthWebhookBody;
   if (body.endUser) expect(body.endUser).toMatchObject({ endUserId: expect.any(String), tags: expect.any(Object) });
-  if (!body.success) expect(body.error).toMatchObject({ type: expect.any(String), description: expect.any(String) });
+  if (!body.success) {
+    expect(body.error).toMatchObject({ type: expect.any(String), description: expect.any(String) });
+    expect(body.error.description).not.toContain("sk-not-a-key"); // the key never travels in an event
+  }
 }
 
 function checkSync(b: unknown): asserts b is NangoSyncWebhookBody {
@@ -464,6 +494,10 @@ function checkSync(b: unknown): asserts b is NangoSyncWebhookBody {
     expect(Date.parse(body.startedAt)).not.toBeNaN();
     expect(Date.parse(body.failedAt)).not.toBeNaN();
   }
+}
+
+function checkForward(b: unknown, providerBody: string): asserts b is NangoForwardWebhookBody {
+  expect(b).toMatchObject({ type: "forward", from: expect.any(String), connectionId: "hooked", providerConfigKey: PCK, payload: JSON.parse(providerBody) as unknown });
 }
 
 function checkAsyncAction(b: unknown): asserts b is NangoAsyncActionWebhookBody {
