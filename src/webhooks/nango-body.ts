@@ -26,8 +26,10 @@ const fields = (payload: Json): Fields => (typeof payload === "object" && payloa
 const text = (v: Json | undefined): string | null => (typeof v === "string" ? v : null);
 const num = (v: Json | undefined): number => (typeof v === "number" ? v : 0);
 
-/** terapi's auth operations in Nango's words; a rejected key is a failed operation Nango has no name for. */
+/** terapi's auth operations in Nango's words; a rejected key is the failed creation or override it was. */
 const AUTH_OPERATIONS = { creation: "creation", override: "override", deletion: "deletion" } as const;
+const nangoOperation = (op: string | null) =>
+  op !== null && op in AUTH_OPERATIONS ? AUTH_OPERATIONS[op as keyof typeof AUTH_OPERATIONS] : ("unknown" as const);
 
 export function nangoBody(event: OutgoingEvent): NangoShapedBody {
   const base = { from: event.from, connectionId: event.connection_id, providerConfigKey: event.provider_config_key };
@@ -42,7 +44,7 @@ export function nangoBody(event: OutgoingEvent): NangoShapedBody {
         authMode: "API_KEY" as const,
         provider: event.provider,
         environment: ENVIRONMENT,
-        operation: op !== null && op in AUTH_OPERATIONS ? AUTH_OPERATIONS[op as keyof typeof AUTH_OPERATIONS] : ("unknown" as const),
+        operation: nangoOperation(op === "key_rejected" ? text(p.attempted) : op),
         ...(text(endUser.id) === null
           ? {}
           : { endUser: { endUserId: text(endUser.id) ?? "", endUserEmail: text(endUser.email), tags: {} } }),

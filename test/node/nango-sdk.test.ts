@@ -422,11 +422,11 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
 
     const verifier = new Nango({ apiKey: secrets.secretKey, host: terapi.origin, webhookSigningKey: webhookSecret });
     const wh = new Webhook(webhookSecret);
-    const want = (b: { type: string; operation?: string }) => `${b.type}${b.operation ? `:${b.operation}` : ""}`;
+    const want = (b: { type: string; operation?: string; success?: boolean }) => `${b.type}${b.operation ? `:${b.operation}` : ""}${b.success === false ? ":failed" : ""}`;
     const events = await until("auth (creation, override, deletion), sync and async_action webhooks", async () => {
       const got = await received();
-      const kinds = new Set(got.map((r) => want(JSON.parse(r.body) as { type: string; operation?: string })));
-      return ["auth:creation", "auth:override", "auth:deletion", "auth:unknown", "sync", "async_action", "forward"].every((k) => kinds.has(k)) ? got : undefined;
+      const kinds = new Set(got.map((r) => want(JSON.parse(r.body) as { type: string; operation?: string; success?: boolean })));
+      return ["auth:creation", "auth:creation:failed", "auth:override", "auth:deletion", "sync", "async_action", "forward"].every((k) => kinds.has(k)) ? got : undefined;
     });
 
     for (const r of events) {
