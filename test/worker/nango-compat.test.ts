@@ -75,6 +75,10 @@ describe("Nango's conventions", () => {
     expect(sent[0]!.headers["x-tenant-trace"]).toBe("abc");
     expect(Object.keys(sent[0]!.headers).filter((h) => /^(nango-|base-url-override|decompress)/.test(h))).toEqual([]);
 
+    // strict: false routes without the slash, but the proxy sends the path exactly as asked.
+    await (await proxyFetch(t, "/v1/models/", { headers: { "Nango-Proxy-X-Slash": "1" } })).arrayBuffer();
+    expect((await simRequests(t.apiKey)).filter((r) => r.headers["x-slash"] === "1").map((r) => r.path)).toEqual(["/v1/models/"]);
+
     const override = await proxyFetch(t, "/v1/models", { headers: { "Base-Url-Override": "https://elsewhere.example" } });
     expect(override.status).toBe(501);
     expect(await override.json()).toMatchObject({ error: { code: "unsupported" } });
