@@ -8,6 +8,7 @@
  */
 import type { NangoAuthWebhookBody, NangoSyncWebhookBody } from "@nangohq/node";
 import type { NangoAsyncActionWebhookBody, NangoForwardWebhookBody } from "@nangohq/types";
+import { bytesToHex } from "../crypto/hex";
 import type { Json, OutgoingEvent } from "./events";
 
 /** Nango's body for each kind terapi sends; `async_proxy` is terapi's own (Nango has no such event). */
@@ -105,5 +106,5 @@ export async function nangoHmacSha256(secret: string, body: string): Promise<str
   const encoder = new TextEncoder();
   const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(body)));
-  return Array.from(mac, (b) => b.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(mac);
 }
