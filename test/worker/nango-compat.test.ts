@@ -99,6 +99,14 @@ describe("Nango's conventions", () => {
     expect((await call("GET", path)).json?.credentials).toMatchObject({ masked: true });
   });
 
+  it("Nango's routes and parameter names are in /openapi.json", async () => {
+    const doc = (await call("GET", "/openapi.json")).json as { paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
+    for (const path of ["/providers", "/providers/{provider}", "/environment-variables", "/action/{id}", "/action/{id}/run", "/connect/sessions/reconnect"])
+      expect(doc.paths[path], path).toHaveProperty(path === "/connect/sessions/reconnect" ? "post" : "get");
+    const params = (doc.paths["/connections"]?.get?.parameters ?? []).map((p) => p.name);
+    expect(params).toEqual(expect.arrayContaining(["endUserId", "connectionId", "integrationId", "page", "end_user_id", "cursor"]));
+  });
+
   it("what terapi does not have is a 501 naming it, not a route miss", async () => {
     for (const [method, path] of [
       ["GET", "/scripts/config"],
