@@ -206,7 +206,10 @@ const update = createRoute({
     },
   },
   responses: {
-    200: { description: "Updated (credentials masked)", ...json(ConnectionSchema) },
+    200: {
+      description: "Updated (credentials masked); `success` is what Nango's patchConnection returns",
+      ...json(ConnectionSchema.extend({ success: z.literal(true) })),
+    },
     ...commonErrors,
     ...notFoundResponse,
     502: errorResponse("Provider unreachable"),
@@ -262,7 +265,7 @@ export const connectionRoutes = createRouter()
     const pck = inBody ?? inQuery;
     if (!pck) throw badRequest("invalid_request", "provider_config_key: required (in the body or the query)");
     const record = await updateConnection(c.env, c.executionCtx, pck, id, changes);
-    return c.json(presentConnection(record), 200);
+    return c.json({ ...presentConnection(record), success: true as const }, 200);
   })
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");

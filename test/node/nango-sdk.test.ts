@@ -242,7 +242,7 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     use("patchConnection");
     const b = tenants[1]!;
     const patched = await nango.patchConnection({ connectionId: b.connectionId, provider_config_key: PCK }, { end_user: { id: b.endUser, email: "new@example.com" }, tags: { tier: "gold" } });
-    expect(patched).toMatchObject({ connection_id: b.connectionId });
+    expect(patched).toMatchObject({ success: true, connection_id: b.connectionId });
     expect(await nango.getConnection(PCK, b.connectionId)).toMatchObject({ end_user: { id: b.endUser, email: "new@example.com" }, tags: { tier: "gold" } });
   });
 
