@@ -142,8 +142,8 @@ async function main() {
       return row && (row.status === "SUCCESS" || row.status === "ERROR") ? row : undefined;
     });
     say(`sync models: ${done.status}, latest result ${JSON.stringify(done.latestResult)}, records ${JSON.stringify(done.recordCount)}`);
-    const recs = await api<{ records: Array<{ id: string; _terapi_metadata: { last_action: string } }> }>("GET", "/records?model=models&limit=5", undefined, headers);
-    say(`GET /records?model=models&limit=5 → ${recs.status}: ${recs.body.records?.map((r) => `${r.id} (${r._terapi_metadata.last_action})`).join(", ")}`);
+    const recs = await api<{ records: Array<{ id: string; _nango_metadata: { last_action: string } }> }>("GET", "/records?model=models&limit=5", undefined, headers);
+    say(`GET /records?model=models&limit=5 → ${recs.status}: ${recs.body.records?.map((r) => `${r.id} (${r._nango_metadata.last_action})`).join(", ")}`);
   }
 
   step("Run an action with validated input and output: POST /action/trigger");

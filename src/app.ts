@@ -12,6 +12,8 @@ import { integrationRoutes } from "./routes/integrations";
 import { connectPageRoutes, connectSessionRoutes } from "./routes/connect";
 import { dashboardRoutes } from "./routes/dashboard";
 import { logRoutes } from "./routes/logs";
+import { nangoCompatRoutes } from "./routes/nango-unsupported";
+import { providerRoutes } from "./routes/providers";
 import { proxyRoutes } from "./routes/proxy";
 import { recordRoutes } from "./routes/records";
 import { syncRoutes } from "./routes/sync";
@@ -59,6 +61,8 @@ export function createApp() {
   api.route("/records", recordRoutes);
   api.route("/sync", syncRoutes);
   api.route("/connect", connectSessionRoutes);
+  api.route("/providers", providerRoutes);
+  api.route("/", nangoCompatRoutes);
   app.route("/", api);
   return app;
 }

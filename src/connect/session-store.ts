@@ -2,7 +2,12 @@ import type { EndUser } from "../registry/connections-index";
 
 /** A connect session as the registry keeps it: only the token's hash, never the token. */
 export type ConnectSession = {
-  end_user: EndUser;
+  /** Nango allows a session with tags only; the connection then has no end user. */
+  end_user: EndUser | null;
+  /** Tags the connection made with this session gets. */
+  tags: Record<string, string> | null;
+  /** A reconnect session (`POST /connect/sessions/reconnect`): the page replaces this connection's key. */
+  reconnect: { provider_config_key: string; connection_id: string } | null;
   /** `null`: every integration of the environment. */
   allowed_integrations: string[] | null;
   created_at: number;
@@ -19,6 +24,8 @@ type SessionRow = {
   token_hash: string;
   end_user: string;
   allowed_integrations: string | null;
+  tags: string | null;
+  reconnect: string | null;
   created_at: number;
   expires_at: number;
   claimed_until: number;
@@ -47,8 +54,18 @@ CREATE TABLE IF NOT EXISTS connect_sessions (
 CREATE INDEX IF NOT EXISTS connect_sessions_expiry ON connect_sessions (expires_at);
 `;
 
+/** Columns added after the first release (SQLite has no ADD COLUMN IF NOT EXISTS). */
+const ADDED_COLUMNS = { tags: "TEXT", reconnect: "TEXT" } as const;
+
+function migrate(sql: SqlStorage): void {
+  const have = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')").toArray().map((r) => r.name));
+  for (const [name, type] of Object.entries(ADDED_COLUMNS)) if (!have.has(name)) sql.exec(`ALTER TABLE connect_sessions ADD COLUMN ${name} ${type}`);
+}
+
 const toSession = (row: SessionRow): ConnectSession => ({
-  end_user: JSON.parse(row.end_user) as EndUser,
+  end_user: JSON.parse(row.end_user) as EndUser | null,
+  tags: row.tags === null ? null : (JSON.parse(row.tags) as Record<string, string>),
+  reconnect: row.reconnect === null ? null : (JSON.parse(row.reconnect) as ConnectSession["reconnect"]),
   allowed_integrations: row.allowed_integrations === null ? null : (JSON.parse(row.allowed_integrations) as string[]),
   created_at: row.created_at,
   expires_at: row.expires_at,
@@ -57,6 +74,7 @@ const toSession = (row: SessionRow): ConnectSession => ({
 /** Connect sessions in the registry's SQLite: strongly consistent, so a used link is used everywhere at once. */
 export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   sql.exec(SCHEMA);
+  migrate(sql);
 
   const row = (hash: string) =>
     sql.exec<SessionRow>("SELECT * FROM connect_sessions WHERE token_hash = ?", hash).toArray()[0];
@@ -73,10 +91,13 @@ export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: 
       transaction(() => {
         sql.exec("DELETE FROM connect_sessions WHERE expires_at < ?", session.created_at - KEEP_MS);
         sql.exec(
-          "INSERT INTO connect_sessions (token_hash, end_user, allowed_integrations, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+          `INSERT INTO connect_sessions (token_hash, end_user, allowed_integrations, created_at, expires_at, tags, reconnect)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
           hash, JSON.stringify(session.end_user),
           session.allowed_integrations === null ? null : JSON.stringify(session.allowed_integrations),
           session.created_at, session.expires_at,
+          session.tags === null ? null : JSON.stringify(session.tags),
+          session.reconnect === null ? null : JSON.stringify(session.reconnect),
         );
       });
     },

@@ -2,18 +2,30 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ConnectedPage, ConnectErrorPage, ConnectForm, type FormState, type IntegrationChoice } from "../connect/page";
-import type { SessionLookup } from "../connect/session-store";
+import type { ConnectSession, SessionLookup } from "../connect/session-store";
 import { CONNECT_SESSION_TTL_MS, hashSessionToken, looksLikeToken, newSessionToken } from "../connect/tokens";
-import { createConnection } from "../connections/lifecycle";
+import { connectionNotFound, createConnection, updateConnection } from "../connections/lifecycle";
 import { registryClient } from "../durable-objects/registry-client";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider } from "../providers/registry";
 import { htmlResponse } from "../ui/html";
-import { commonErrors, EndUserSchema, UniqueKeySchema } from "./schemas";
+import { commonErrors, EndUserSchema, errorResponse, TagsSchema, UniqueKeySchema } from "./schemas";
 
 // --- POST /connect/sessions (secret key) ----------------------------------------
+
+const SessionResponse = {
+  201: {
+    description: "The session",
+    content: {
+      "application/json": {
+        schema: z.object({ data: z.object({ token: z.string(), connect_link: z.string().url(), expires_at: z.string() }) }),
+      },
+    },
+  },
+  ...commonErrors,
+};
 
 const createSession = createRoute({
   method: "post",
@@ -22,55 +34,92 @@ const createSession = createRoute({
   summary: "Create a connect session: a 30-minute link where an end user pastes their own API key",
   description:
     "The link opens terapi's hosted connect page. The key is verified with the provider, stored like `POST /connections` " +
-    "(with this end user and a generated connection id) and announced by an `auth` webhook; your backend never sees it. " +
-    "A link works until it expires or a connection is made with it.",
+    "(with this end user and tags, and a generated connection id) and announced by an `auth` webhook; your backend never sees it. " +
+    "A link works until it expires or a connection is made with it. As in Nango, `end_user` may be left out when `tags` name the connection.",
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z
+            .object({
+              end_user: EndUserSchema.optional(),
+              tags: TagsSchema.optional(),
+              allowed_integrations: z.array(UniqueKeySchema).min(1).max(50).optional().openapi({ description: "Default: every integration" }),
+            })
+            .refine((b) => b.end_user !== undefined || (b.tags !== undefined && Object.keys(b.tags).length > 0), {
+              message: "end_user or tags is required",
+              path: ["end_user"],
+            }),
+        },
+      },
+    },
+  },
+  responses: SessionResponse,
+});
+
+const createReconnectSession = createRoute({
+  method: "post",
+  path: "/sessions/reconnect",
+  tags: ["Connections"],
+  summary: "Create a connect session that replaces the key of an existing connection",
+  description: "The end user pastes a new key on the connect page; it is verified and replaces the connection's key (an `auth` webhook with operation `override`).",
   request: {
     body: {
       required: true,
       content: {
         "application/json": {
           schema: z.object({
-            end_user: EndUserSchema,
-            allowed_integrations: z.array(UniqueKeySchema).min(1).max(50).optional().openapi({ description: "Default: every integration" }),
+            connection_id: z.string().min(1),
+            integration_id: UniqueKeySchema,
+            end_user: EndUserSchema.optional(),
+            tags: TagsSchema.optional(),
           }),
         },
       },
     },
   },
-  responses: {
-    201: {
-      description: "The session",
-      content: {
-        "application/json": {
-          schema: z.object({ data: z.object({ token: z.string(), connect_link: z.string().url(), expires_at: z.string() }) }),
-        },
-      },
-    },
-    ...commonErrors,
-  },
+  responses: { ...SessionResponse, 404: errorResponse("Unknown connection") },
 });
 
-export const connectSessionRoutes = createRouter().openapi(createSession, async (c) => {
-  const { end_user, allowed_integrations } = c.req.valid("json");
-  const registry = registryClient(c.env);
-  if (allowed_integrations) {
-    const known = new Set((await registry.listIntegrations()).map((i) => i.unique_key));
-    const unknown = allowed_integrations.filter((k) => !known.has(k));
-    if (unknown.length > 0) throw badRequest("unknown_integration", `No integration with unique_key ${unknown.map((k) => `'${k}'`).join(", ")}`);
-  }
+async function openSession(c: Context<AppEnv>, session: Omit<ConnectSession, "created_at" | "expires_at">) {
   const token = newSessionToken();
   const now = Date.now();
   const expiresAt = now + CONNECT_SESSION_TTL_MS;
-  await registry.createConnectSession(await hashSessionToken(token), {
-    end_user,
-    allowed_integrations: allowed_integrations ? [...new Set(allowed_integrations)] : null,
-    created_at: now,
-    expires_at: expiresAt,
-  });
+  await registryClient(c.env).createConnectSession(await hashSessionToken(token), { ...session, created_at: now, expires_at: expiresAt });
   const link = new URL("/connect", c.req.url);
   link.searchParams.set("token", token);
-  return c.json({ data: { token, connect_link: link.toString(), expires_at: new Date(expiresAt).toISOString() } }, 201);
-});
+  return { data: { token, connect_link: link.toString(), expires_at: new Date(expiresAt).toISOString() } };
+}
+
+export const connectSessionRoutes = createRouter()
+  .openapi(createSession, async (c) => {
+    const { end_user, tags, allowed_integrations } = c.req.valid("json");
+    if (allowed_integrations) {
+      const known = new Set((await registryClient(c.env).listIntegrations()).map((i) => i.unique_key));
+      const unknown = allowed_integrations.filter((k) => !known.has(k));
+      if (unknown.length > 0) throw badRequest("unknown_integration", `No integration with unique_key ${unknown.map((k) => `'${k}'`).join(", ")}`);
+    }
+    const session = await openSession(c, {
+      end_user: end_user ?? null,
+      tags: tags ?? null,
+      allowed_integrations: allowed_integrations ? [...new Set(allowed_integrations)] : null,
+      reconnect: null,
+    });
+    return c.json(session, 201);
+  })
+  .openapi(createReconnectSession, async (c) => {
+    const { connection_id, integration_id, end_user, tags } = c.req.valid("json");
+    const existing = await registryClient(c.env).getConnection(integration_id, connection_id);
+    if (!existing) throw connectionNotFound(integration_id, connection_id);
+    const session = await openSession(c, {
+      end_user: end_user ?? existing.end_user,
+      tags: tags ?? null,
+      allowed_integrations: [integration_id],
+      reconnect: { provider_config_key: integration_id, connection_id },
+    });
+    return c.json(session, 201);
+  });
 
 // --- the hosted page (public: the token is the authentication) ------------------
 
@@ -143,13 +192,22 @@ async function submit(c: Context<AppEnv>): Promise<Response> {
     if (apiKey.length > 4096) return await form(400, { ...state, error: { field: "api_key", message: "That is too long to be an API key." } });
 
     let connectionId: string;
+    const connection_config = { ...(organization_id ? { organization_id } : {}), ...(project_id ? { project_id } : {}) };
     try {
-      ({ connection_id: connectionId } = await createConnection(c.env, c.executionCtx, {
-        provider_config_key: integration.unique_key,
-        credentials: { type: "API_KEY", apiKey },
-        connection_config: { ...(organization_id ? { organization_id } : {}), ...(project_id ? { project_id } : {}) },
-        end_user: session.end_user,
-      }));
+      const { reconnect } = session;
+      ({ connection_id: connectionId } = reconnect
+        ? await updateConnection(c.env, c.executionCtx, reconnect.provider_config_key, reconnect.connection_id, {
+            credentials: { type: "API_KEY", apiKey },
+            connection_config,
+            ...(session.tags ? { tags: session.tags } : {}),
+          })
+        : await createConnection(c.env, c.executionCtx, {
+            provider_config_key: integration.unique_key,
+            credentials: { type: "API_KEY", apiKey },
+            connection_config,
+            ...(session.end_user ? { end_user: session.end_user } : {}),
+            ...(session.tags ? { tags: session.tags } : {}),
+          }));
     } catch (err) {
       // The provider's reason (already scrubbed of the key by the credential check), next to the key field.
       if (err instanceof ApiError && err.status < 500)

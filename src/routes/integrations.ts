@@ -50,6 +50,7 @@ const list = createRoute({
   path: "/",
   tags,
   summary: "List integrations",
+  request: { query: z.strictObject({}) },
   responses: {
     200: { description: "All integrations", content: { "application/json": { schema: z.object({ data: z.array(IntegrationSchema) }) } } },
     ...commonErrors,

@@ -33,7 +33,7 @@ const list = createRoute({
     "every matching connection is read (at most 100; narrow the query beyond that). Lines are written in the background, " +
     "so an operation shows up within about a second.",
   request: {
-    query: z.object({
+    query: z.strictObject({
       connection_id: z.string().min(1).optional(),
       provider_config_key: z.string().min(1).optional(),
       type: z.enum(OPERATION_TYPES).optional(),

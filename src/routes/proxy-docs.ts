@@ -70,7 +70,7 @@ export function documentProxy(app: Router) {
         tags: ["Proxy"],
         summary: `${method.toUpperCase()} on the provider, as the connection`,
         description:
-          "Forwards to `<provider base URL>/<path>?<query>` with the connection's auth headers (OpenAI: its key, OpenAI-Organization, OpenAI-Project). `Terapi-Proxy-<Name>` headers are sent as `<Name>`. Rate limits are coordinated per connection.",
+          "Forwards to `<provider base URL>/<path>?<query>` with the connection's auth headers (OpenAI: its key, OpenAI-Organization, OpenAI-Project). `Terapi-Proxy-<Name>` (or Nango's `Nango-Proxy-<Name>`) headers are sent as `<Name>`; Nango's SDK control headers (`Base-Url-Override`, `Nango-*`) never are. Rate limits are coordinated per connection.",
         request: { params: PathParam, headers: ConnectionHeaders },
         responses: proxyResponses,
       }),

@@ -35,6 +35,9 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
 
   const method = c.req.method;
   const incoming = c.req.raw.headers;
+  // Nango's SDK always sends it, empty unless set: a per-request base URL is what terapi never allows.
+  if (incoming.get("base-url-override")?.trim())
+    throw new ApiError(501, "unsupported", "Base-Url-Override is not supported: a provider's base URL is fixed by the deployment, never per request");
   const options = retryOptions(incoming, method, provider.retry);
   const url = upstreamUrl(providerBaseUrl(provider, c.env), path, query);
   const hasBody = method !== "GET" && method !== "HEAD" && c.req.raw.body !== null;

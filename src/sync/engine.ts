@@ -23,7 +23,13 @@ export type SyncContext = { providerConfigKey: string; connectionId: string; pro
 export type SyncTarget = SyncContext & { syncs: string[] };
 
 export type SyncStatus = {
+  /** Nango's: identifies the sync of this connection. */
+  id: string;
   name: string;
+  /** Nango's (deprecated there): terapi's runs always walk the whole list. */
+  type: "INCREMENTAL";
+  /** Nango's: terapi's checkpoints are internal to a run. */
+  checkpoint: null;
   connection_id: string;
   status: "RUNNING" | "PAUSED" | "STOPPED" | "SUCCESS" | "ERROR";
   frequency: string;
@@ -96,7 +102,10 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     const status: SyncStatus["status"] =
       r.paused && !(running && r.forced) ? "PAUSED" : running ? "RUNNING" : r.last_status ?? "STOPPED";
     return {
+      id: `${connectionId}:${r.name}`,
       name: r.name,
+      type: "INCREMENTAL",
+      checkpoint: null,
       connection_id: connectionId,
       status,
       frequency: r.frequency,

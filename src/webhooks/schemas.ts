@@ -27,6 +27,10 @@ export const EnvironmentSchema = z
       .string()
       .openapi({ description: "Standard Webhooks secret (`whsec_…`) that signs every outgoing webhook", example: "whsec_…" }),
     webhook_secret_created_at: z.string().openapi({ description: "ISO 8601" }),
+    reveal_credentials: z.boolean().openapi({
+      description:
+        "When true, `GET /connections/{id}` returns the key in clear (what Nango's `getToken` reads). Off by default: a leaked secret key then cannot read every tenant's key.",
+    }),
   })
   .openapi("Environment");
 export type EnvironmentSettings = z.infer<typeof EnvironmentSchema>;
@@ -35,6 +39,7 @@ export const EnvironmentPatchSchema = z
   .object({
     webhook_url: webhookUrl.nullable().optional().openapi({ description: "null removes it" }),
     secondary_webhook_url: webhookUrl.nullable().optional(),
+    reveal_credentials: z.boolean().optional(),
   })
   .strict()
   .openapi("EnvironmentPatch");
@@ -83,7 +88,7 @@ export const DeliveryDetailSchema = DeliverySchema.extend({
 }).openapi("WebhookDeliveryDetail");
 export type DeliveryDetail = z.infer<typeof DeliveryDetailSchema>;
 
-export const DeliveryListQuerySchema = z.object({
+export const DeliveryListQuerySchema = z.strictObject({
   status: z.enum(DELIVERY_STATUSES).optional(),
   type: z.enum(EVENT_TYPES).optional(),
   connection_id: z.string().min(1).optional(),

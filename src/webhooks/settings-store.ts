@@ -40,12 +40,14 @@ export function createSettingsStore(sql: SqlStorage, now: () => number = () => D
       secondary_webhook_url: get("secondary_webhook_url"),
       webhook_secret: secret,
       webhook_secret_created_at: new Date(createdAt).toISOString(),
+      reveal_credentials: get("reveal_credentials") === "true",
     };
   }
 
   function update(patch: EnvironmentPatch): EnvironmentSettings {
     if (patch.webhook_url !== undefined) set("webhook_url", patch.webhook_url);
     if (patch.secondary_webhook_url !== undefined) set("secondary_webhook_url", patch.secondary_webhook_url);
+    if (patch.reveal_credentials !== undefined) set("reveal_credentials", patch.reveal_credentials ? "true" : null);
     return read();
   }
 

@@ -1,5 +1,6 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { createConnectSessionStore } from "../../src/connect/session-store";
 import { hashSessionToken } from "../../src/connect/tokens";
 import { registryObject } from "../../src/durable-objects/stubs";
 import { simKey } from "../harness/connections";
@@ -145,5 +146,46 @@ describe("the connect page", () => {
     }
     expect((await submit({ token: forged, integration: pck, api_key: await simKey() })).status).toBe(404);
     expect((await SELF.fetch(`${BASE}/connect`)).status).toBe(400);
+  });
+});
+
+describe("Nango's session kinds", () => {
+  it("tags alone name the connection (no end user); a reconnect session replaces an existing connection's key", async () => {
+    const tag = `ws-${crypto.randomUUID().slice(0, 8)}`;
+    const tagged = await api<Session>("POST", "/connect/sessions", { tags: { workspace: tag }, allowed_integrations: [pck] });
+    expect(tagged.status).toBe(201);
+    expect((await submit({ token: tagged.body.data.token, integration: pck, api_key: await simKey() })).status).toBe(200);
+    const list = await api<{ connections: { connection_id: string; end_user: unknown; tags: Record<string, string> }[] }>("GET", `/connections?tags[workspace]=${tag}`);
+    expect(list.body.connections).toHaveLength(1);
+    const conn = list.body.connections[0]!;
+    expect(conn).toMatchObject({ end_user: null, tags: { workspace: tag } });
+
+    const reconnect = await api<Session>("POST", "/connect/sessions/reconnect", { connection_id: conn.connection_id, integration_id: pck });
+    expect(reconnect.status).toBe(201);
+    const newKey = await simKey();
+    expect((await submit({ token: reconnect.body.data.token, integration: pck, api_key: newKey })).status).toBe(200);
+    const revealed = await api<{ credentials: { apiKey: string } }>("GET", `/connections/${conn.connection_id}?provider_config_key=${pck}&reveal=true`);
+    expect(revealed.body.credentials.apiKey).toBe(newKey);
+    // Still one connection: replaced, not added.
+    expect((await api<{ connections: unknown[] }>("GET", `/connections?tags[workspace]=${tag}`)).body.connections).toHaveLength(1);
+
+    expect((await api("POST", "/connect/sessions/reconnect", { connection_id: "nope", integration_id: pck })).status).toBe(404);
+    expect((await api("POST", "/connect/sessions", { allowed_integrations: [pck] })).status).toBe(400);
+  });
+
+  it("a registry from before tags and reconnect gains their columns; its sessions read as plain ones", async () => {
+    const s = await newSession();
+    const hash = await hashSessionToken(s.token);
+    const read = await runInDurableObject(registryObject(env), (_o, state) => {
+      const sql = state.storage.sql;
+      // The table as the first release made it.
+      sql.exec("ALTER TABLE connect_sessions DROP COLUMN tags");
+      sql.exec("ALTER TABLE connect_sessions DROP COLUMN reconnect");
+      const store = createConnectSessionStore(sql, (fn) => state.storage.transactionSync(fn));
+      const columns = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')").toArray().map((r) => r.name);
+      return { columns, lookup: store.read(hash, Date.now()) };
+    });
+    expect(read.columns).toEqual(expect.arrayContaining(["tags", "reconnect"]));
+    expect(read.lookup).toMatchObject({ ok: true, session: { end_user: { id: "user-7" }, tags: null, reconnect: null } });
   });
 });

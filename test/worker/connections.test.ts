@@ -59,7 +59,11 @@ describe("POST /connections", () => {
       provider: "openai",
       created_at: expect.any(String),
       updated_at: expect.any(String),
-      credentials: { type: "API_KEY", apiKey: "…od" },
+      // Nango's fields (its SDK's ApiPublicConnection / ApiPublicConnectionFull).
+      created: expect.any(String),
+      errors: [],
+      last_fetched_at: null,
+      credentials: { type: "API_KEY", apiKey: "…od", masked: true },
       connection_config: { organization_id: "org-abc", project_id: "proj_xyz", webhook_secret: "whse…b2s=" },
       metadata: { plan: "pro", nested: { a: [1, 2] } },
       end_user: { id: "u-1", email: "ada@example.com", display_name: "Ada" },
