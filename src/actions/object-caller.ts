@@ -45,7 +45,7 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
     const encoded = await encodeRequest(provider, ctx.env, req);
     for (const [name, value] of Object.entries(authHeadersFor(provider, ctx.secret))) encoded.headers.set(name, value);
 
-    const attempt = await attemptUpstream({ limiter, provider, now, send: () => sendUpstream(encoded.url, encoded) });
+    const attempt = await attemptUpstream({ limiter, provider, now, request: encoded, send: () => sendUpstream(encoded.url, encoded) });
     const backoff = () => new ActionWait(now() + backoffDelayMs(ctx.attempts, provider.retry), true);
     switch (attempt.kind) {
       case "no-slot":

@@ -103,6 +103,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
     limiter,
     provider,
     now,
+    request: { path: job.path, method: job.method, body: job.body },
     send: () => sendUpstream(url, { method: job.method, headers, body: job.body }),
   });
   switch (attempt.kind) {
