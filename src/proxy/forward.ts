@@ -8,7 +8,7 @@ import { observe, observeRefusal, type RateObservation } from "./observation";
 import type { RateLimitView } from "./rate-limit-view";
 import { backoffDelayMs, classify, type RetryOptions } from "./retry-policy";
 import { sendUpstream, UpstreamError } from "./upstream";
-import { type Gens, SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+import { type Gens, type Grant, SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
 import type { CalibrationTicket } from "./calibration";
 
 /** Request bodies up to this size are kept in memory when a retry may have to re-send them. */
@@ -85,7 +85,7 @@ export function createForwarder(view: RateLimitView) {
       let grant: { gen: Gens; probe: boolean; ticket: CalibrationTicket } | null = null;
       if (route === "coordinate") {
         const asked = Date.now();
-        const g = await object().acquire(charge.bucket, tokens, view.hint(key), Math.max(0, budgetLeft()));
+        const g = await view.held<Grant>(key, () => object().acquire(charge.bucket, tokens, view.hint(key), Math.max(0, budgetLeft())));
         stats.waitMs += Date.now() - asked;
         if (!g.ok) {
           if (lastLimited) return withRetryAfter(lastLimited, g.retryAfterMs);

@@ -22,6 +22,8 @@ type View = {
   /** Requests of this bucket sent from this isolate and not answered yet, and their token estimates. */
   inFlight: number;
   inFlightTokens: number;
+  /** Requests of this bucket from this isolate held by the connection's object right now: newcomers queue behind them. */
+  held: number;
   /** Set while the first request is out and nothing is known: others wait for its headers. */
   probe?: Promise<void>;
   endProbe?: () => void;
@@ -88,7 +90,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
       views.set(key, v);
       return v;
     }
-    v = { requests: newDim(), tokens: newDim(), inFlight: 0, inFlightTokens: 0, probed: false, calibration: new TokenCalibration() };
+    v = { requests: newDim(), tokens: newDim(), inFlight: 0, inFlightTokens: 0, held: 0, probed: false, calibration: new TokenCalibration() };
     views.set(key, v);
     if (views.size > maxEntries) {
       const oldest = views.keys().next().value;
@@ -105,7 +107,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
   function route(key: string, tokens = 0): Route {
     const v = view(key);
     const t = now();
-    if (v.requests.blockedUntil > t || (tokens > 0 && v.tokens.blockedUntil > t)) return "coordinate";
+    if (v.held > 0 || v.requests.blockedUntil > t || (tokens > 0 && v.tokens.blockedUntil > t)) return "coordinate";
     const left = remainingNow(v.requests, t);
     if (left === undefined || v.requests.limit === undefined) {
       // The provider sends no budget headers: nothing to coordinate on.
@@ -131,6 +133,17 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
     v.inFlight++;
     v.inFlightTokens += tokens;
     return { tokens, raw, ticket: v.calibration.start() };
+  }
+
+  /** Runs `acquire` (the object's queue) counting it as held, so no request of this isolate overtakes it. */
+  async function held<T>(key: string, acquire: () => Promise<T>): Promise<T> {
+    const v = view(key);
+    v.held++;
+    try {
+      return await acquire();
+    } finally {
+      v.held = Math.max(0, v.held - 1);
+    }
   }
 
   /** Resolves when the probe's answer (or failure) is in. */
@@ -178,7 +191,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
     return { requests: hintDim(v.requests, t, v.inFlight), tokens: hintDim(v.tokens, t, v.inFlightTokens) };
   }
 
-  return { route, begin, finish, learn, hint, probeDone, estimate, adopt, clear: () => views.clear(), size: () => views.size };
+  return { route, begin, finish, held, learn, hint, probeDone, estimate, adopt, clear: () => views.clear(), size: () => views.size };
 }
 
 export type RateLimitView = ReturnType<typeof createRateLimitView>;
