@@ -4,6 +4,9 @@ import type { Dimension, DimensionObservation, RateObservation } from "../proxy/
 /** Window generations of a grant: answers to requests granted in an older window do not move this one. */
 export type Gens = { requests: number; tokens: number };
 
+/** For reports of requests this object did not let through: they teach blocks and limits, never a window's remaining. */
+export const NO_GEN: Gens = { requests: -1, tokens: -1 };
+
 /** A slot to send one request now, or how long the caller would have had to wait. */
 export type Grant =
   | { ok: true; gen: Gens; waitedMs: number; probe: boolean; ticket: CalibrationTicket; ratio: number; samples: number }

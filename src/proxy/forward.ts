@@ -8,7 +8,7 @@ import { observe, observeRefusal, type RateObservation } from "./observation";
 import type { RateLimitView } from "./rate-limit-view";
 import { backoffDelayMs, classify, type RetryOptions } from "./retry-policy";
 import { sendUpstream, UpstreamError } from "./upstream";
-import { type Gens, type Grant, SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+import { type Gens, type Grant, NO_GEN, SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
 import type { CalibrationTicket } from "./calibration";
 
 /** Request bodies up to this size are kept in memory when a retry may have to re-send them. */
@@ -96,8 +96,10 @@ export function createForwarder(view: RateLimitView) {
         grant = { gen: g.gen, probe: g.probe, ticket: g.ticket };
         view.adopt(key, g.ratio, g.samples);
       }
-      const report = (obs: RateObservation, sample: number | null = null, chargedTokens: number | null = null) => {
+      const report = (obs: RateObservation, sample: number | null = null, chargedTokens: number | null = null, refused = false) => {
         if (grant) req.waitUntil(object().report(charge.bucket, { ...grant, obs, raw: charge.tokens, sample, chargedTokens }));
+        // A 429 met on the direct path: the object (and the work it runs) learns the block at once.
+        else if (refused) req.waitUntil(object().report(charge.bucket, { gen: NO_GEN, obs }));
       };
 
       // 2. One upstream call.
@@ -137,7 +139,7 @@ export function createForwarder(view: RateLimitView) {
         // Blocks this bucket's refused dimension only, until that dimension's reset.
         ({ waitMs, chargedTokens } = observeRefusal(obs, res.headers, peeked.info, provider.rateLimit, now, SAFETY_MARGIN_MS));
       }
-      report(obs, view.finish(key, sending, obs, chargedTokens), chargedTokens);
+      report(obs, view.finish(key, sending, obs, chargedTokens), chargedTokens, res.status === 429 && verdict === "wait");
       if (res.status === 401) req.onUnauthorized();
 
       const canResend = retriesLeft > 0 && replayable(req.body);
