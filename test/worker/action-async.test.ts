@@ -2,7 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
 import { connectionObject } from "../../src/durable-objects/stubs";
-import { auth, createTenant, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { auth, createTenant, oneBudget, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
 import { quietTenant, trigger } from "./support/actions";
 
@@ -73,7 +73,7 @@ describe("X-Async: true", () => {
   });
 
   it("a run that meets a two-minute rate limit stays pending on the alarm until the reset, then succeeds", async () => {
-    const key = await simKey({ requests: { limit: 1, window_ms: 120_000 } });
+    const key = await simKey({ requests: { limit: 1, window_ms: 120_000 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }) });
     // The connection check takes the window's one request; its syncs wait for the reset too.
     const t = await createTenant(key, {}, { settle: false });
     const { statusUrl } = await enqueue(t, "create-embedding", { model: "text-embedding-3-small", input: "x" });
@@ -96,7 +96,7 @@ describe("X-Async: true", () => {
     expect((await getRun(statusUrl)).status).toBe("pending");
 
     // Two minutes pass: the provider's window and the clock move to the reset.
-    await simKey({ key, requests: { limit: 1, window_ms: 1 } });
+    await simKey({ key, requests: { limit: 1, window_ms: 1 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 1 } }) });
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(dueAt + 10);
     expect(await runDurableObjectAlarm(stub)).toBe(true);

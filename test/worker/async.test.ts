@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import type { JobView } from "../../src/proxy/async";
-import { auth, createTenant, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { auth, createTenant, oneBudget, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { SELF } from "cloudflare:test";
 
 const getJob = async (statusUrl: string): Promise<JobView> => {
@@ -62,7 +62,7 @@ describe("Async: true", () => {
     // minutes, and that one is spent, so the job itself meets the 429 (nothing else competes).
     const key = await simKey();
     const t = await createTenant(key);
-    await simKey({ key, requests: { limit: 1, window_ms: 120_000 } });
+    await simKey({ key, requests: { limit: 1, window_ms: 120_000 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }) });
     await fetch(`${env.OPENAI_BASE_URL}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     const res = await enqueue(t, "idem-blocked");
     expect(res.status).toBe(202);
@@ -93,7 +93,7 @@ describe("Async: true", () => {
     expect((await simRequests(key)).filter((r) => r.path === "/v1/embeddings")).toHaveLength(1);
 
     // Two minutes pass: the provider's window and the clock move to the reset.
-    await simKey({ key, requests: { limit: 1, window_ms: 1 } });
+    await simKey({ key, requests: { limit: 1, window_ms: 1 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 1 } }) });
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(dueAt + 10);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
