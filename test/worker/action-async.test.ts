@@ -86,7 +86,10 @@ describe("X-Async: true", () => {
     expect(dueAt - Date.now()).toBeGreaterThan(100_000);
     expect(dueAt - Date.now()).toBeLessThanOrEqual(121_000);
     const stub = connectionObject(env, t.providerConfigKey, t.connectionId);
-    expect(await stub.alarmAt()).toBe(dueAt);
+    // The alarm is re-armed when the object's alarm run is over (its syncs, each on its own endpoint's
+    // budget, meet the shared window's 429 too): at the reset, give or take a millisecond of rounding.
+    const armed = await waitFor(async () => (await stub.alarmAt()) ?? undefined, "the alarm re-armed");
+    expect(Math.abs(armed - dueAt)).toBeLessThanOrEqual(2);
 
     // An alarm before the reset sends nothing.
     await runDurableObjectAlarm(stub);
