@@ -91,6 +91,10 @@ export async function handleControl(sim: SimState, req: IncomingMessage, res: Se
       return reply(res, 200, { ok: true });
     case "GET /__sim/keys":
       return reply(res, 200, BUILTIN_KEYS);
+    // A key (new, or `key` to change an existing one; what a call leaves out stays). Limits are
+    // per bucket: `requests`/`tokens` are the defaults of every bucket; `models` gives a model (or
+    // family, with `members`) its own, plus optional `requests_per_day`/`tokens_per_day`;
+    // `chars_per_token` sizes the prompt estimate. See rate-limit.ts for how requests are charged.
     case "POST /__sim/keys": {
       const kind = str(body, "kind");
       if (kind !== undefined && !KINDS.has(kind)) return reply(res, 400, { error: "kind must be standard|restricted|quota|admin" });
