@@ -1,5 +1,5 @@
 import { type CalibrationTicket, TokenCalibration } from "../proxy/calibration";
-import type { Dimension, DimensionObservation, RateObservation } from "../proxy/observation";
+import type { DimensionObservation, RateObservation } from "../proxy/observation";
 
 /** Window generations of a grant: answers to requests granted in an older window do not move this one. */
 export type Gens = { requests: number; tokens: number };
@@ -391,5 +391,3 @@ export class RateLimiter {
     return [...this.buckets.values()].map((b) => b.state());
   }
 }
-
-export type { Dimension };

@@ -183,6 +183,18 @@ describe("the isolate's view per (connection, bucket)", () => {
     expect(view.route("c\u0000mini", 1_000)).toBe("direct");
   });
 
+  it("a newcomer never overtakes this isolate's requests held by the object", async () => {
+    const view = createRateLimitView();
+    view.learn("k", { requests: { limit: 1_000, remaining: 999, resetAt: Date.now() + 60_000 } });
+    expect(view.route("k")).toBe("direct");
+    let release!: () => void;
+    const holding = view.held("k", () => new Promise<void>((r) => (release = r)));
+    expect(view.route("k")).toBe("coordinate");
+    release();
+    await holding;
+    expect(view.route("k")).toBe("direct");
+  });
+
   it("is bounded", () => {
     const view = createRateLimitView({ maxEntries: 2 });
     for (const k of ["a", "b", "c"]) view.route(k);
