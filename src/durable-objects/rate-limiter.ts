@@ -63,6 +63,8 @@ class Dim {
   /** End of the current window (margin included); 0 = not known yet. */
   resetAt = 0;
   gen = 0;
+  /** The latest answer to a request this object did not let through (shown, never used to decide). */
+  private seen: { remaining: number; resetAt: number } | null = null;
   constructor(
     public limit: number | null,
     public blockedUntil: number,
@@ -98,6 +100,8 @@ class Dim {
     if (gen === this.gen && o.remaining !== undefined && o.resetAt !== undefined && o.resetAt > t) {
       this.remaining = Math.min(this.remaining, o.remaining);
       this.resetAt = Math.max(this.resetAt, o.resetAt + SAFETY_MARGIN_MS);
+    } else if (gen < 0 && o.remaining !== undefined && o.resetAt !== undefined && o.resetAt > t) {
+      this.seen = { remaining: o.remaining, resetAt: o.resetAt };
     }
     return changed;
   }
@@ -115,10 +119,13 @@ class Dim {
   }
 
   view(t: number) {
+    const seen = this.seen && this.seen.resetAt > t ? this.seen : null;
+    const remaining = this.limit === null ? null : Math.min(this.remaining, seen?.remaining ?? Infinity);
+    const resetAt = Math.max(this.resetAt, seen?.resetAt ?? 0);
     return {
       limit: this.limit,
-      remaining: this.limit === null ? null : this.remaining,
-      reset_at: this.resetAt > t ? this.resetAt : null,
+      remaining,
+      reset_at: resetAt > t ? resetAt : null,
       blocked_until: this.blockedUntil > t ? this.blockedUntil : null,
     };
   }

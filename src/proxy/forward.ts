@@ -98,8 +98,9 @@ export function createForwarder(view: RateLimitView) {
       }
       const report = (obs: RateObservation, sample: number | null = null, chargedTokens: number | null = null, refused = false) => {
         if (grant) req.waitUntil(object().report(charge.bucket, { ...grant, obs, raw: charge.tokens, sample, chargedTokens }));
-        // A 429 met on the direct path: the object (and the work it runs) learns the block at once.
-        else if (refused) req.waitUntil(object().report(charge.bucket, { gen: NO_GEN, obs }));
+        // A 429 met on the direct path: the object (and the work it runs) learns the block at once;
+        // otherwise, now and then, what the bucket looks like (in the background, never awaited).
+        else if (refused || (obs.requests?.limit !== undefined && view.share(key))) req.waitUntil(object().report(charge.bucket, { gen: NO_GEN, obs }));
       };
 
       // 2. One upstream call.

@@ -30,6 +30,8 @@ type View = {
   /** A response came back (with or without rate-limit headers). */
   probed: boolean;
   calibration: TokenCalibration;
+  /** When this isolate last told the object what a direct answer said (for what the object shows). */
+  sharedAt: number;
 };
 
 export type Route = "direct" | "coordinate" | "wait-probe";
@@ -43,6 +45,8 @@ export type RateLimitViewOptions = { maxEntries?: number; now?: () => number };
 export const headroom = (limit: number) => Math.max(3, Math.ceil(limit * 0.2));
 /** For tokens: a fifth of the window stays for the object to hand out. */
 export const tokenHeadroom = (limit: number) => Math.ceil(limit * 0.2);
+
+export const SHARE_EVERY_MS = 5_000;
 
 const newDim = (): Dim => ({ resetAt: 0, blockedUntil: 0 });
 
@@ -90,7 +94,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
       views.set(key, v);
       return v;
     }
-    v = { requests: newDim(), tokens: newDim(), inFlight: 0, inFlightTokens: 0, held: 0, probed: false, calibration: new TokenCalibration() };
+    v = { requests: newDim(), tokens: newDim(), inFlight: 0, inFlightTokens: 0, held: 0, probed: false, calibration: new TokenCalibration(), sharedAt: 0 };
     views.set(key, v);
     if (views.size > maxEntries) {
       const oldest = views.keys().next().value;
@@ -179,6 +183,19 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
     v.probed = true;
   }
 
+  /**
+   * Whether to pass a direct answer's budget on to the object now (in the
+   * background), so that what it shows covers buckets that never needed it:
+   * at most once per `SHARE_EVERY_MS` per bucket and isolate.
+   */
+  function share(key: string): boolean {
+    const v = view(key);
+    const t = now();
+    if (t - v.sharedAt < SHARE_EVERY_MS) return false;
+    v.sharedAt = t;
+    return true;
+  }
+
   /** Takes on the object's calibration when it knows more than this isolate. */
   function adopt(key: string, ratio: number, samples: number): void {
     view(key).calibration.adopt(ratio, samples);
@@ -191,7 +208,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
     return { requests: hintDim(v.requests, t, v.inFlight), tokens: hintDim(v.tokens, t, v.inFlightTokens) };
   }
 
-  return { route, begin, finish, held, learn, hint, probeDone, estimate, adopt, clear: () => views.clear(), size: () => views.size };
+  return { route, begin, finish, held, share, learn, hint, probeDone, estimate, adopt, clear: () => views.clear(), size: () => views.size };
 }
 
 export type RateLimitView = ReturnType<typeof createRateLimitView>;

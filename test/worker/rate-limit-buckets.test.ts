@@ -86,6 +86,13 @@ describe("rate limits per model, for requests and tokens", () => {
     expect(asked["gpt-4o-mini"] ?? 0).toBe(0);
     expect(asked["text-embedding-3-small"] ?? 0).toBe(0);
     expect(asked["gpt-4o"]).toBeGreaterThan(0);
+    // The connection's limits show every bucket, those that never needed the object too.
+    const shown = await poll(() => limits(t), (l) => ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"].every((n) => l.buckets.some((b) => b.bucket === n)), "all buckets shown");
+    const miniShown = shown.buckets.find((b) => b.bucket === "gpt-4o-mini")!;
+    expect(miniShown.requests.limit).toBe(10_000);
+    expect(miniShown.tokens.limit).toBe(10_000_000);
+    expect(miniShown.held).toBe(0);
+    expect(shown.buckets.find((b) => b.bucket === "gpt-4o")!.requests.limit).toBe(4);
     // Every fast call was answered before gpt-4o's second window (its 5th call) was.
     const fifthSlow = done.map((k, i) => [k, i] as const).filter(([k]) => k === "slow")[4][1];
     expect(done.lastIndexOf("fast")).toBeLessThan(fifthSlow);
