@@ -40,6 +40,7 @@ export function createLiveCaller(ctx: LiveCallContext): ActionCall {
       providerConfigKey,
       connectionId,
       url: encoded.url,
+      path: encoded.path,
       method: encoded.method,
       headers: encoded.headers,
       body: encoded.body,

@@ -47,6 +47,7 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
       limiter,
       provider,
       now,
+      request: encoded,
       send: () => {
         ctx.onSend?.(encoded.method);
         return sendUpstream(encoded.url, encoded);

@@ -1,9 +1,10 @@
 import type { ConnectionRecord } from "../registry/connections-index";
 import type { OperationLog } from "../logs/types";
+import type { BucketState } from "../durable-objects/rate-limiter";
 import type { SyncStatus } from "../sync/engine";
 import { Layout } from "../ui/layout";
 
-export type LimiterView = { limit: number | null; remaining: number | null; resetAt: number | null; blockedUntil: number; queued: number };
+export type LimiterView = { buckets: BucketState[] };
 
 export type ConnectionRow = {
   connection: ConnectionRecord;
@@ -14,20 +15,34 @@ export type ConnectionRow = {
 
 const time = (iso: string) => iso.replace("T", " ").slice(0, 19);
 
+const seconds = (at: number, now: number) => `${Math.max(0, Math.ceil((at - now) / 1000))} s`;
+
+function Dimension(props: { name: string; d: BucketState["requests"]; now: number }) {
+  const d = props.d;
+  if (d.blocked_until !== null) return <span><strong>{props.name} blocked</strong> for {seconds(d.blocked_until, props.now)}</span>;
+  if (d.limit === null) return <span class="muted">{props.name} not seen yet</span>;
+  return (
+    <span>
+      {d.remaining ?? "?"} / {d.limit} left{d.reset_at !== null ? ` (reset in ${seconds(d.reset_at, props.now)})` : ""}
+    </span>
+  );
+}
+
+/** One line per bucket (model, model family or endpoint): requests and tokens left, resets, requests held. */
 function RateLimit(props: { limiter: LimiterView | null; now: number }) {
   const l = props.limiter;
   if (!l) return <span class="muted">unavailable</span>;
-  if (l.blockedUntil > props.now)
-    return (
-      <span>
-        <strong>blocked</strong> for {Math.ceil((l.blockedUntil - props.now) / 1000)} s{l.queued ? `, ${l.queued} waiting` : ""}
-      </span>
-    );
-  if (l.limit === null) return <span class="muted">not seen yet</span>;
+  if (l.buckets.length === 0) return <span class="muted">not seen yet</span>;
   return (
-    <span>
-      {l.remaining ?? "?"} / {l.limit} left{l.queued ? `, ${l.queued} waiting` : ""}
-    </span>
+    <ul class="plain">
+      {l.buckets.map((b) => (
+        <li>
+          <code>{b.bucket}</code> requests <Dimension name="requests" d={b.requests} now={props.now} />; tokens{" "}
+          <Dimension name="tokens" d={b.tokens} now={props.now} />
+          {b.queued ? `; ${b.queued} held` : ""}
+        </li>
+      ))}
+    </ul>
   );
 }
 

@@ -118,6 +118,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
     limiter,
     provider,
     now,
+    request: { path: job.path, method: job.method, body: job.body },
     send: () => {
       jobs.startAttempt(job.id, job.method);
       return sendUpstream(url, { method: job.method, headers, body: job.body });

@@ -5,7 +5,7 @@ import { actionRunView, runActionJob, type ActionRunView } from "../actions/job"
 import { jobView, type JobView } from "../proxy/async";
 import { newJobId } from "./job-ids";
 import { createJobStore, type JobStore, type NewJob } from "./jobs";
-import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
+import { type BucketSnapshot, type BucketState, type Grant, RateLimiter, type Report } from "./rate-limiter";
 import { createAlarmScheduler } from "./scheduler";
 import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
 import { toLogEntry } from "../logs/record";
@@ -43,12 +43,43 @@ export class ConnectionObject extends DurableObject<Env> {
     const { ctx, env } = this;
     const sql = ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
-    sql.exec("CREATE TABLE IF NOT EXISTS rate_limit (id INTEGER PRIMARY KEY CHECK (id = 1), lim INTEGER, blocked_until INTEGER NOT NULL)");
-    const saved = sql.exec<{ lim: number | null; blocked_until: number }>("SELECT lim, blocked_until FROM rate_limit").toArray()[0];
+    // One row per bucket (model, model family or endpoint) that ever learned a limit; the old one-budget table is gone.
+    sql.exec("DROP TABLE IF EXISTS rate_limit");
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS rate_limit_bucket (
+        bucket TEXT PRIMARY KEY,
+        requests_limit INTEGER, tokens_limit INTEGER,
+        requests_blocked_until INTEGER NOT NULL, tokens_blocked_until INTEGER NOT NULL,
+        token_ratio REAL NOT NULL, token_samples INTEGER NOT NULL
+      )`,
+    );
+    type Row = { requests_limit: number | null; tokens_limit: number | null; requests_blocked_until: number; tokens_blocked_until: number; token_ratio: number; token_samples: number };
     this.limiter = new RateLimiter(
-      { limit: saved?.lim ?? null, blockedUntil: saved?.blocked_until ?? 0 },
-      (s: LimiterSnapshot) => {
-        sql.exec("INSERT OR REPLACE INTO rate_limit (id, lim, blocked_until) VALUES (1, ?, ?)", s.limit, s.blockedUntil);
+      (bucket): BucketSnapshot | undefined => {
+        const r = sql.exec<Row>("SELECT * FROM rate_limit_bucket WHERE bucket = ?", bucket).toArray()[0];
+        return r
+          ? {
+              requestsLimit: r.requests_limit,
+              tokensLimit: r.tokens_limit,
+              requestsBlockedUntil: r.requests_blocked_until,
+              tokensBlockedUntil: r.tokens_blocked_until,
+              ratio: r.token_ratio,
+              samples: r.token_samples,
+            }
+          : undefined;
+      },
+      (bucket, s) => {
+        if (!s) return void sql.exec("DELETE FROM rate_limit_bucket WHERE bucket = ?", bucket);
+        sql.exec(
+          "INSERT OR REPLACE INTO rate_limit_bucket VALUES (?, ?, ?, ?, ?, ?, ?)",
+          bucket,
+          s.requestsLimit,
+          s.tokensLimit,
+          s.requestsBlockedUntil,
+          s.tokensBlockedUntil,
+          s.ratio,
+          s.samples,
+        );
       },
     );
     this.jobs = createJobStore(sql);
@@ -58,20 +89,20 @@ export class ConnectionObject extends DurableObject<Env> {
     this.edgeAcquires = 0;
   }
 
-  /** Resolves when one request of this connection may go upstream (held until the reset otherwise). */
-  acquire(hint: RateObservation, maxWaitMs: number): Promise<Grant> {
+  /** Resolves when one request of this bucket may go upstream (held until the reset otherwise). */
+  acquire(bucket: string, tokens: number, hint: RateObservation, maxWaitMs: number): Promise<Grant> {
     this.edgeAcquires++;
-    return this.limiter.acquire(hint, maxWaitMs);
+    return this.limiter.acquire(bucket, tokens, hint, maxWaitMs);
   }
 
   /** What the provider answered to a request this object let through. */
-  report(gen: number, obs: RateObservation, probe = false): void {
-    this.limiter.report(gen, obs, probe);
+  report(bucket: string, r: Report): void {
+    this.limiter.report(bucket, r);
   }
 
-  /** The limiter's view, and how many live proxy requests asked it since this instance started. */
-  limiterState() {
-    return { ...this.limiter.state(), edgeAcquires: this.edgeAcquires };
+  /** The limiter's buckets, and how many live proxy requests asked it since this instance started. */
+  limiterState(): { buckets: BucketState[]; edgeAcquires: number } {
+    return { buckets: this.limiter.state(), edgeAcquires: this.edgeAcquires };
   }
 
   /** Stores an async proxy job (or finds the one with the same Idempotency-Key) and runs it soon. */

@@ -7,8 +7,9 @@ import {
   updateConnection,
 } from "../connections/lifecycle";
 import { presentConnection } from "../connections/present";
+import type { BucketState } from "../durable-objects/rate-limiter";
 import { registryClient } from "../durable-objects/registry-client";
-import { outboxObject } from "../durable-objects/stubs";
+import { connectionObject, outboxObject } from "../durable-objects/stubs";
 import type { ConnectionFilter } from "../registry/connections-index";
 import { badRequest, notFound } from "../errors";
 import { createRouter } from "../openapi";
@@ -231,6 +232,40 @@ const remove = createRoute({
   },
 });
 
+const Dimension = z
+  .object({
+    limit: z.number().int().nullable().openapi({ description: "Per window, as the provider last said; null until seen" }),
+    remaining: z.number().int().nullable().openapi({ description: "Left in the current window, net of requests let through" }),
+    reset_at: z.string().nullable().openapi({ description: "When the current window resets (ISO 8601)" }),
+    blocked_until: z.string().nullable().openapi({ description: "After a 429 on this dimension: nothing that needs it goes before this" }),
+  })
+  .openapi("LimitDimension");
+const LimitBucket = z
+  .object({
+    bucket: z.string().openapi({ description: "A model (or model family sharing a budget), or an endpoint such as /v1/files", example: "gpt-4o" }),
+    requests: Dimension,
+    tokens: Dimension,
+    held: z.number().int().openapi({ description: "Requests held now, waiting for room" }),
+    token_ratio: z.number().openapi({ description: "What the provider charges / terapi's first estimate, learned from its answers" }),
+  })
+  .openapi("LimitBucket");
+
+const limits = createRoute({
+  method: "get",
+  path: "/{id}/limits",
+  tags,
+  summary: "The connection's rate-limit buckets: per model or endpoint, requests and tokens left, resets, requests held",
+  request: { params: ConnectionParam, query: PckQuery },
+  responses: {
+    200: { description: "Buckets seen since the connection's object last started", ...json(z.object({ buckets: z.array(LimitBucket) })) },
+    ...commonErrors,
+    ...notFoundResponse,
+  },
+});
+
+const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
+const presentDimension = (d: BucketState["requests"]) => ({ ...d, reset_at: iso(d.reset_at), blocked_until: iso(d.blocked_until) });
+
 /** `/connections` (API key auth): create with verification, list, get, rotate, delete, metadata. */
 export const connectionRoutes = createRouter()
   // Before `/{id}`, so `metadata` is never taken for a connection id.
@@ -261,6 +296,25 @@ export const connectionRoutes = createRouter()
     const clear = reveal === "true" || (await outboxObject(c.env).getEnvironment()).reveal_credentials;
     const revealed = clear ? await requireSecret(c.env, pck, id) : undefined;
     return c.json(presentConnection(record, revealed), 200);
+  })
+  .openapi(limits, async (c) => {
+    const { id } = c.req.valid("param");
+    const { provider_config_key: pck } = c.req.valid("query");
+    const record = await registryClient(c.env).getConnection(pck, id);
+    if (!record) throw connectionNotFound(pck, id);
+    const { buckets } = await connectionObject(c.env, pck, id).limiterState();
+    return c.json(
+      {
+        buckets: buckets.map((b) => ({
+          bucket: b.bucket,
+          requests: presentDimension(b.requests),
+          tokens: presentDimension(b.tokens),
+          held: b.queued,
+          token_ratio: b.token_ratio,
+        })),
+      },
+      200,
+    );
   })
   .openapi(update, async (c) => {
     const { id } = c.req.valid("param");

@@ -6,6 +6,7 @@ import { getProvider, providerBaseUrl } from "../providers/registry";
 import { jobObject } from "../durable-objects/job-ids";
 import { isAsync, readAsyncBody } from "../proxy/async";
 import { REPLAY_LIMIT } from "../proxy/forward";
+import { namesModel } from "../proxy/limit-bucket";
 import { connectionCache, forward } from "../proxy/instances";
 import { authHeadersFor, upstreamRequestHeaders } from "../proxy/headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "../proxy/path";
@@ -66,8 +67,9 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
   // Kept in memory only when a retry may need to send it again, and only when small;
   // otherwise it streams straight through (and is sent at most once).
   const length = Number(incoming.get("content-length") ?? "NaN");
-  const body =
-    !hasBody ? null : options.retries > 0 && length <= REPLAY_LIMIT ? await c.req.arrayBuffer() : c.req.raw.body;
+  // A small body to an endpoint that names a model is also kept: its model decides the limit bucket.
+  const keep = options.retries > 0 || namesModel(provider.rateLimit, path);
+  const body = !hasBody ? null : keep && length <= REPLAY_LIMIT ? await c.req.arrayBuffer() : c.req.raw.body;
 
   // Recorded in the background once the headers are known: no awaited call added here.
   const stats = { retries: 0, waitMs: 0 };
@@ -80,6 +82,7 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
     providerConfigKey,
     connectionId,
     url,
+    path,
     method,
     headers: upstreamRequestHeaders(incoming, authHeadersFor(provider, secret), provider),
     body,

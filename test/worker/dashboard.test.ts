@@ -40,6 +40,8 @@ describe("/dashboard", () => {
     }, "the proxy call in the log");
     expect(html).toContain(tenant.connectionId);
     expect(html).toMatch(/\d+ \/ \d+ left/);
+    // One line per limit bucket (here the endpoint the connection's check and syncs used).
+    expect(html).toMatch(/<code>\/v1\/models<\/code> requests/);
     expect(html).not.toContain(tenant.apiKey);
     expect(html).not.toContain(SECRET);
   });
