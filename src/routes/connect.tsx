@@ -11,7 +11,7 @@ import { ApiError, badRequest } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider } from "../providers/registry";
 import { htmlResponse } from "../ui/html";
-import { commonErrors, EndUserSchema, UniqueKeySchema } from "./schemas";
+import { commonErrors, EndUserSchema, hasControlCharacter, UniqueKeySchema } from "./schemas";
 
 // --- POST /connect/sessions (secret key) ----------------------------------------
 
@@ -141,6 +141,10 @@ async function submit(c: Context<AppEnv>): Promise<Response> {
     const apiKey = field(body, "api_key");
     if (!apiKey) return await form(400, { ...state, error: { field: "api_key", message: "Enter your API key." } });
     if (apiKey.length > 4096) return await form(400, { ...state, error: { field: "api_key", message: "That is too long to be an API key." } });
+    // Each is sent in a header: a line break or other control character could never work.
+    for (const [name, value] of [["api_key", apiKey], ["organization_id", organization_id], ["project_id", project_id]] as const)
+      if (hasControlCharacter(value))
+        return await form(400, { ...state, error: { field: name, message: "Remove the line break or other control character: this must be a single line." } });
 
     let connectionId: string;
     try {

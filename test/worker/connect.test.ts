@@ -95,6 +95,23 @@ describe("the connect page", () => {
     expect((await page(s.token)).status).toBe(200);
   });
 
+  it.each([
+    ["api_key", { organization_id: "" }, "sk-test-good\r\nX-Injected: 1"],
+    ["organization_id", { organization_id: "org-1\r\nX-Injected: 1" }, "sk-test-good"],
+    ["project_id", { project_id: "proj\n1" }, "sk-test-good"],
+  ])("refuses a line break in %s with a 400 next to that field, sending nothing upstream", async (name, extra, api_key) => {
+    const s = await newSession();
+    const res = await submit({ token: s.token, integration: pck, api_key, ...extra });
+    expect(res.status).toBe(400);
+    const html = await res.text();
+    expect(html).toContain(`<p class="error" id="${name}-error">Remove the line break or other control character: this must be a single line.</p>`);
+    expect(html).toMatch(new RegExp(`id="${name}"[^>]*aria-invalid="true"`));
+    expect(html).not.toContain("upstream_unreachable");
+    expect(html).not.toContain("Try again in a moment");
+    // The link still works.
+    expect((await page(s.token)).status).toBe(200);
+  });
+
   it("connects with a good key (the session's end user, a generated id), then refuses the link", async () => {
     const s = await newSession();
     const key = await simKey();

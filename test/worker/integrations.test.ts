@@ -1,6 +1,7 @@
 import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
+import { registryClient } from "../../src/durable-objects/registry-client";
 import { secretKvKey } from "../../src/store/connection-secret";
 import { AUTH, BASE, call, createConnection, createIntegration, uid } from "./support/management";
 
@@ -89,6 +90,21 @@ describe("integrations", () => {
     }
   });
 
+  it("refuses keys made only of dots with 400 naming the field; one stored before is deleted by query", async () => {
+    for (const unique_key of [".", ".."]) {
+      const res = await call("POST", "/integrations", { unique_key, provider: "openai" });
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ error: { code: "invalid_request", message: "unique_key: must not be made of dots only (a URL path cannot address it)" } });
+    }
+    const created = await registryClient(env).createIntegration({ unique_key: "..", provider: "openai", display_name: "dots" });
+    expect(created.ok).toBe(true);
+    // `/integrations/..` is `/` once the runtime resolved the dot segment: no route deletes it.
+    expect((await call("DELETE", "/integrations/..")).status).toBe(404);
+    expect((await call("DELETE", "/integrations?unique_key=..")).status).toBe(204);
+    expect(((await call("GET", "/integrations")).json as { data: { unique_key: string }[] }).data.map((i) => i.unique_key)).not.toContain("..");
+    expect((await call("DELETE", "/integrations?unique_key=..")).json).toMatchObject({ error: { code: "integration_not_found" } });
+  });
+
   it("delete removes its connections: KV secrets, index rows and each connection's object", async () => {
     const key = await createIntegration();
     const ids = [`a-${uid()}`, `b-${uid()}`];
@@ -112,9 +128,9 @@ describe("integrations", () => {
 
   it("is documented in /openapi.json", async () => {
     const doc = (await (await SELF.fetch(`${BASE}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    expect(Object.keys(doc.paths["/integrations"]).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(doc.paths["/integrations"]).sort()).toEqual(["delete", "get", "post"]);
     expect(Object.keys(doc.paths["/integrations/{key}"]).sort()).toEqual(["delete", "get", "patch"]);
-    expect(Object.keys(doc.paths["/connections"]).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(doc.paths["/connections"]).sort()).toEqual(["delete", "get", "post"]);
     expect(Object.keys(doc.paths["/connections/{id}"]).sort()).toEqual(["delete", "get", "patch"]);
     expect(Object.keys(doc.paths["/connections/metadata"]).sort()).toEqual(["patch", "post"]);
     expect(doc.paths["/environment/secrets/reencrypt"]).toHaveProperty("post");
