@@ -419,6 +419,36 @@ describe("connection metadata", () => {
     expect(((await call("GET", `/connections/${a}?provider_config_key=${pck}`)).json as Connection).metadata).toEqual({ v: 1 });
   });
 
+  it("refuses metadata nested 10,000 levels deep or over 64 KiB with 400 naming the limit, on every route that takes it", async () => {
+    const pck = await createIntegration();
+    const id = `deep-${uid()}`;
+    await createConnection(pck, { connection_id: id, metadata: { keep: true } });
+    // Built as text: building it as an object and stringifying would overflow here first.
+    const deepText = `{"provider_config_key":"${pck}","connection_id":"${id}","metadata":${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}}`;
+    const send = (method: string, path: string, text: string) =>
+      SELF.fetch(`${BASE}${path}`, { method, headers: { ...AUTH, "content-type": "application/json" }, body: text });
+    const deepErr = { error: { code: "invalid_request", message: "metadata: nests deeper than 32 levels (the limit)" } };
+    for (const [method, path] of [["POST", "/connections/metadata"], ["PATCH", "/connections/metadata"]] as const) {
+      const res = await send(method, path, deepText);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject(deepErr);
+    }
+    const created = await send("POST", "/connections", deepText.replace(`"connection_id":"${id}"`, `"connection_id":"${id}-2","credentials":{"type":"API_KEY","apiKey":"sk-test-good"}`));
+    expect(created.status).toBe(400);
+    expect(await created.json()).toMatchObject(deepErr);
+    const patched = await send("PATCH", `/connections/${id}`, deepText.replace(`,"connection_id":"${id}"`, ""));
+    expect(patched.status).toBe(400);
+    expect(await patched.json()).toMatchObject(deepErr);
+    // 32 levels are fine.
+    let ok: Json = { leaf: 1 };
+    for (let d = 1; d < 32; d++) ok = { n: ok };
+    expect((await call("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: ok })).status).toBe(200);
+    const big = await call("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: { blob: "x".repeat(70_000) } });
+    expect(big.status).toBe(400);
+    expect(big.json).toMatchObject({ error: { code: "invalid_request", message: "metadata: is larger than 65536 bytes as JSON (the limit)" } });
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).json).toMatchObject({ metadata: ok });
+  });
+
   it("validates the body", async () => {
     const res = await call("PATCH", "/connections/metadata", { connection_id: [], provider_config_key: "x", metadata: [] });
     expect(res.status).toBe(400);
