@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { ConnectedPage, ConnectErrorPage, ConnectForm, type FormState, type IntegrationChoice } from "../connect/page";
+import { publicUrl } from "../connect/public-url";
 import type { SessionLookup } from "../connect/session-store";
 import { CONNECT_SESSION_TTL_MS, hashSessionToken, looksLikeToken, newSessionToken } from "../connect/tokens";
 import { createConnection } from "../connections/lifecycle";
@@ -67,7 +68,7 @@ export const connectSessionRoutes = createRouter().openapi(createSession, async 
     created_at: now,
     expires_at: expiresAt,
   });
-  const link = new URL("/connect", c.req.url);
+  const link = publicUrl(c.env, c.req.url, "/connect");
   link.searchParams.set("token", token);
   return c.json({ data: { token, connect_link: link.toString(), expires_at: new Date(expiresAt).toISOString() } }, 201);
 });

@@ -1,4 +1,6 @@
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
+import { createApp } from "../../src/app";
+import { TEST_SECRET_KEYS } from "../harness/constants";
 import { beforeAll, describe, expect, it } from "vitest";
 import { hashSessionToken } from "../../src/connect/tokens";
 import { registryObject } from "../../src/durable-objects/stubs";
@@ -52,6 +54,35 @@ describe("POST /connect/sessions", () => {
     const rows = await runInDurableObject(registryObject(env), (_o, state) => state.storage.sql.exec("SELECT * FROM connect_sessions").toArray());
     expect(JSON.stringify(rows)).not.toContain(s.token);
     expect(JSON.stringify(rows)).toContain(await hashSessionToken(s.token));
+  });
+
+  it("builds connect_link from TERAPI_PUBLIC_URL, never from the request's Host; unset, only a loopback origin may stand in", async () => {
+    const body = JSON.stringify({ end_user: { id: "u-host" }, allowed_integrations: [pck] });
+    const headers = { authorization: `Bearer ${TEST_SECRET_KEYS[0]}`, "content-type": "application/json" };
+    const spoofed = await SELF.fetch("http://evil.example/connect/sessions", { method: "POST", headers: { ...headers, host: "evil.example" }, body });
+    expect(spoofed.status).toBe(201);
+    const link = new URL(((await spoofed.json()) as Session).data.connect_link);
+    expect(link.origin).toBe("http://terapi.test");
+    expect(link.pathname).toBe("/connect");
+
+    const send = async (origin: string, publicUrl: string) => {
+      const ctx = createExecutionContext();
+      const res = await createApp().fetch(new Request(`${origin}/connect/sessions`, { method: "POST", headers, body }), { ...env, TERAPI_PUBLIC_URL: publicUrl }, ctx);
+      await waitOnExecutionContext(ctx);
+      return { status: res.status, json: (await res.json()) as Session & { error: { code: string; message: string } } };
+    };
+    const underPath = await send("http://evil.example", "https://api.example.com/terapi/");
+    expect(underPath.json.data.connect_link).toMatch(/^https:\/\/api\.example\.com\/terapi\/connect\?token=[A-Za-z0-9_-]{43}$/);
+    const unset = await send("https://terapi.example.com", "");
+    expect(unset.status).toBe(500);
+    expect(unset.json).toEqual({
+      error: { code: "not_configured", message: "TERAPI_PUBLIC_URL is not set: links for end users need this deployment's public URL" },
+    });
+    for (const local of ["http://127.0.0.1:8787", "http://localhost:8787", "http://[::1]:8787"]) {
+      const dev = await send(local, "");
+      expect(dev.status).toBe(201);
+      expect(new URL(dev.json.data.connect_link).origin).toBe(local);
+    }
   });
 
   it("refuses unknown integrations and a missing end user", async () => {
