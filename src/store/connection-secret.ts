@@ -38,13 +38,23 @@ export async function saveConnectionSecret(env: Env, secret: ConnectionSecret): 
   });
 }
 
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Workers KV refuses longer keys; every id the API accepts makes a shorter one. */
+const KV_KEY_MAX_BYTES = 512;
+
 /** The hot path: one KV read and one decrypt. `null` when the connection has no secret. */
 export async function loadConnectionSecret(
   env: Env,
   providerConfigKey: string,
   connectionId: string,
 ): Promise<ConnectionSecret | null> {
-  const [stored, ring] = await Promise.all([env.SECRETS.get(secretKvKey(providerConfigKey, connectionId)), keyRing(env)]);
+  // An id with a lone surrogate cannot be encoded, one too long cannot be a KV key: neither names a connection.
+  if (LONE_SURROGATE.test(providerConfigKey) || LONE_SURROGATE.test(connectionId)) return null;
+  const key = secretKvKey(providerConfigKey, connectionId);
+  // Encoded, the key is ASCII: its length is its size.
+  if (key.length > KV_KEY_MAX_BYTES) return null;
+  const [stored, ring] = await Promise.all([env.SECRETS.get(key), keyRing(env)]);
   if (stored === null) return null;
   const plaintext = await open(ring, parseSealed(stored), secretAad(providerConfigKey, connectionId));
   return JSON.parse(plaintext) as ConnectionSecret;
