@@ -37,7 +37,6 @@ function OptionalField(props: { name: "organization_id" | "project_id"; label: s
 }
 
 export type FormState = {
-  token: string;
   integrations: IntegrationChoice[];
   selected?: string;
   organization_id?: string;
@@ -65,7 +64,6 @@ export function ConnectForm(props: FormState & { nonce: string }) {
         </div>
       ) : null}
       <form method="post" action="/connect" autocomplete="off" novalidate={false}>
-        <input type="hidden" name="token" value={props.token} />
         <fieldset aria-describedby={integrationError ? "integration-error" : undefined}>
           <legend>Integration</legend>
           {props.integrations.map((i) => (

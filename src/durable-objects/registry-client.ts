@@ -18,6 +18,7 @@ type Methods = Pick<
   | "deleteConnection"
   | "setMetadata"
   | "createConnectSession"
+  | "openConnectSession"
   | "readConnectSession"
   | "claimConnectSession"
   | "releaseConnectSession"

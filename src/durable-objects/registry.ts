@@ -54,12 +54,16 @@ export class Registry extends DurableObject<Env> {
     this.connectSessions.create(tokenHash, session);
   }
 
-  readConnectSession(tokenHash: string): SessionLookup {
-    return this.connectSessions.read(tokenHash, Date.now());
+  openConnectSession(tokenHash: string, browserHash: string): SessionLookup {
+    return this.connectSessions.open(tokenHash, browserHash, Date.now());
   }
 
-  claimConnectSession(tokenHash: string): SessionClaim {
-    return this.connectSessions.claim(tokenHash, Date.now());
+  readConnectSession(tokenHash: string, browserHash: string): SessionLookup {
+    return this.connectSessions.read(tokenHash, browserHash, Date.now());
+  }
+
+  claimConnectSession(tokenHash: string, browserHash: string): SessionClaim {
+    return this.connectSessions.claim(tokenHash, browserHash, Date.now());
   }
 
   releaseConnectSession(tokenHash: string, claim: string): void {

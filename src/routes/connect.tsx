@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { getCookie, setCookie } from "hono/cookie";
 import { ConnectedPage, ConnectErrorPage, ConnectForm, type FormState, type IntegrationChoice } from "../connect/page";
 import { publicUrl } from "../connect/public-url";
 import type { SessionLookup } from "../connect/session-store";
@@ -73,7 +74,7 @@ export const connectSessionRoutes = createRouter().openapi(createSession, async 
   return c.json({ data: { token, connect_link: link.toString(), expires_at: new Date(expiresAt).toISOString() } }, 201);
 });
 
-// --- the hosted page (public: the token is the authentication) ------------------
+// --- the hosted page (public: the token, then the browser's cookie, is the authentication) ----
 
 type Refusal = Extract<SessionLookup, { ok: false }>["reason"] | "missing";
 
@@ -83,12 +84,29 @@ const REFUSALS: Record<Refusal, { status: number; title: string; message: string
   expired: { status: 410, title: "Link expired", message: "This connect link has expired (links last 30 minutes)." },
   used: { status: 410, title: "Link already used", message: "This connect link was already used to connect an account." },
   busy: { status: 409, title: "Already connecting", message: "This link is being used in another window right now. Wait a moment, then reload." },
+  opened: { status: 410, title: "Link opened elsewhere", message: "This connect link was already opened in another browser. Ask for a new link." },
 };
 
 const refuse = (reason: Refusal) => {
   const r = REFUSALS[reason];
   return htmlResponse(r.status, (nonce) => <ConnectErrorPage nonce={nonce} title={r.title} message={r.message} />);
 };
+
+/**
+ * The link's token is exchanged on first load for this cookie, and the page
+ * redirects to a clean `/connect`: the token is in one logged URL only, and
+ * worthless there, since the session is then bound to the browser holding the
+ * cookie's secret (`<SHA-256 of the token>.<random secret>`).
+ */
+const CONNECT_COOKIE = "terapi_connect";
+const COOKIE_SHAPE = /^([0-9a-f]{64})\.([A-Za-z0-9_-]{43})$/;
+
+type Browser = { tokenHash: string; secret: string };
+
+function browserOf(c: Context<AppEnv>): Browser | null {
+  const m = COOKIE_SHAPE.exec(getCookie(c, CONNECT_COOKIE) ?? "");
+  return m ? { tokenHash: m[1], secret: m[2] } : null;
+}
 
 /** The integrations this session may connect to, that still exist and whose provider terapi knows. */
 async function choices(env: Env, allowed: string[] | null): Promise<IntegrationChoice[]> {
@@ -100,18 +118,41 @@ async function choices(env: Env, allowed: string[] | null): Promise<IntegrationC
 
 const form = (status: number, state: FormState) => htmlResponse(status, (nonce) => <ConnectForm nonce={nonce} {...state} />);
 
-async function showForm(c: Context<AppEnv>): Promise<Response> {
-  const token = c.req.query("token") ?? "";
+/** `?token=`: bind the session to this browser, set the cookie, and go on to the clean URL. */
+async function openLink(c: Context<AppEnv>, token: string): Promise<Response> {
   if (!token) return refuse("missing");
   if (!looksLikeToken(token)) return refuse("unknown");
-  const lookup = await registryClient(c.env).readConnectSession(await hashSessionToken(token));
+  const tokenHash = await hashSessionToken(token);
+  const known = browserOf(c);
+  // The same browser opening its link again keeps its secret.
+  const secret = known?.tokenHash === tokenHash ? known.secret : newSessionToken();
+  const opened = await registryClient(c.env).openConnectSession(tokenHash, await hashSessionToken(secret));
+  if (!opened.ok) return refuse(opened.reason);
+  setCookie(c, CONNECT_COOKIE, `${tokenHash}.${secret}`, {
+    httpOnly: true,
+    secure: new URL(c.req.url).protocol === "https:",
+    sameSite: "Lax",
+    path: "/connect",
+    maxAge: Math.ceil(CONNECT_SESSION_TTL_MS / 1000),
+  });
+  c.header("cache-control", "no-store");
+  c.header("referrer-policy", "no-referrer");
+  return c.redirect("/connect", 303);
+}
+
+async function showForm(c: Context<AppEnv>): Promise<Response> {
+  const token = c.req.query("token");
+  if (token !== undefined) return openLink(c, token);
+  const browser = browserOf(c);
+  if (!browser) return refuse("missing");
+  const lookup = await registryClient(c.env).readConnectSession(browser.tokenHash, await hashSessionToken(browser.secret));
   if (!lookup.ok) return refuse(lookup.reason);
   const integrations = await choices(c.env, lookup.session.allowed_integrations);
   if (integrations.length === 0)
     return htmlResponse(409, (nonce) => (
       <ConnectErrorPage nonce={nonce} title="Nothing to connect" message="None of the integrations this link allows exists any more." />
     ));
-  return form(200, { token, integrations });
+  return form(200, { integrations });
 }
 
 const field = (body: Record<string, unknown>, name: string) => {
@@ -121,12 +162,11 @@ const field = (body: Record<string, unknown>, name: string) => {
 
 async function submit(c: Context<AppEnv>): Promise<Response> {
   const body = await c.req.parseBody();
-  const token = field(body, "token");
-  if (!token) return refuse("missing");
-  if (!looksLikeToken(token)) return refuse("unknown");
-  const hash = await hashSessionToken(token);
+  const browser = browserOf(c);
+  if (!browser) return refuse("missing");
+  const hash = browser.tokenHash;
   const registry = registryClient(c.env);
-  const claimed = await registry.claimConnectSession(hash);
+  const claimed = await registry.claimConnectSession(hash, await hashSessionToken(browser.secret));
   if (!claimed.ok) return refuse(claimed.reason);
 
   const { session, claim } = claimed;
@@ -136,7 +176,7 @@ async function submit(c: Context<AppEnv>): Promise<Response> {
     const selected = field(body, "integration");
     const organization_id = field(body, "organization_id");
     const project_id = field(body, "project_id");
-    const state: FormState = { token, integrations, selected, organization_id, project_id };
+    const state: FormState = { integrations, selected, organization_id, project_id };
     const integration = integrations.find((i) => i.unique_key === selected);
     if (!integration) return await form(400, { ...state, error: { field: "integration", message: "Choose one of the integrations listed." } });
     const apiKey = field(body, "api_key");

@@ -19,9 +19,37 @@ async function newSession(body: Record<string, unknown> = {}) {
   return res.body.data;
 }
 
-const page = (token: string) => SELF.fetch(`${BASE}/connect?token=${encodeURIComponent(token)}`);
-const submit = (fields: Record<string, string>) =>
-  SELF.fetch(`${BASE}/connect`, { method: "POST", body: new URLSearchParams(fields), headers: { "content-type": "application/x-www-form-urlencoded" } });
+/** One browser's cookie per link (the link is bound to the first browser that opens it). */
+const jar = new Map<string, string>();
+
+/** Opens the link: a 303 to the clean `/connect` with the session cookie, or the refusal page. */
+async function open(token: string, cookie = jar.get(token)): Promise<Response> {
+  const res = await SELF.fetch(`${BASE}/connect?token=${encodeURIComponent(token)}`, { redirect: "manual", headers: cookie ? { cookie } : {} });
+  const set = res.headers.get("set-cookie");
+  if (res.status === 303 && set) jar.set(token, set.split(";")[0]);
+  return res;
+}
+
+/** What the browser shows for the link: the redirect followed with its cookie. */
+async function page(token: string): Promise<Response> {
+  const opened = await open(token);
+  if (opened.status !== 303) return opened;
+  return SELF.fetch(`${BASE}${opened.headers.get("location")}`, { headers: { cookie: jar.get(token)! } });
+}
+
+/** Posts the form from the browser that opened `fields.token` (opening it first if needed). */
+async function submit(fields: Record<string, string>): Promise<Response> {
+  const { token, ...form } = fields;
+  if (!jar.has(token)) {
+    const opened = await open(token);
+    if (opened.status !== 303) return opened;
+  }
+  return SELF.fetch(`${BASE}/connect`, {
+    method: "POST",
+    body: new URLSearchParams(form),
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie: jar.get(token)! },
+  });
+}
 
 /** Moves a session's expiry into the past, as 30 minutes passing would. */
 async function expire(token: string) {
@@ -106,7 +134,8 @@ describe("the connect page", () => {
     expect(res.headers.get("cache-control")).toBe("no-store");
     const html = await res.text();
     expect(html).toContain('<label for="api_key">');
-    expect(html).toContain(`name="token" value="${s.token}"`);
+    // The token is exchanged for the cookie: it is in neither the page nor the URL the page is on.
+    expect(html).not.toContain(s.token);
     expect(html).toContain(`value="${pck}"`);
     // Only the allowed integration is offered.
     expect(html).not.toContain(`value="${other}"`);
@@ -180,6 +209,35 @@ describe("the connect page", () => {
     expect(res.headers.get("content-type")).toMatch(/text\/html/);
     expect(await res.text()).toContain("expired");
     expect((await submit({ token: s.token, integration: pck, api_key: await simKey() })).status).toBe(410);
+  });
+
+  it("exchanges the link's token for an HttpOnly cookie and redirects to a clean URL; the link then works only in that browser", async () => {
+    const s = await newSession();
+    const first = await open(s.token, "");
+    expect(first.status).toBe(303);
+    expect(first.headers.get("location")).toBe("/connect");
+    expect(first.headers.get("cache-control")).toBe("no-store");
+    const cookie = first.headers.get("set-cookie") ?? "";
+    expect(cookie).toMatch(new RegExp(`^terapi_connect=${await hashSessionToken(s.token)}\\.[A-Za-z0-9_-]{43}; Max-Age=1800; Path=/connect; HttpOnly; SameSite=Lax$`));
+    expect(cookie).not.toContain(s.token);
+    const mine = cookie.split(";")[0];
+    // The same browser may open its link again; the clean URL needs the cookie.
+    expect((await open(s.token, mine)).status).toBe(303);
+    expect((await SELF.fetch(`${BASE}/connect`, { headers: { cookie: mine } })).status).toBe(200);
+    expect((await SELF.fetch(`${BASE}/connect`)).status).toBe(400);
+    // Anyone else holding the token (a request log, a trace) gets nothing.
+    const elsewhere = await open(s.token, "");
+    expect(elsewhere.status).toBe(410);
+    expect(elsewhere.headers.get("set-cookie")).toBeNull();
+    expect(await elsewhere.text()).toContain("already opened in another browser");
+    const forgedSecret = mine.replace(/\.[A-Za-z0-9_-]{43}$/, `.${"B".repeat(43)}`);
+    expect((await SELF.fetch(`${BASE}/connect`, { headers: { cookie: forgedSecret } })).status).toBe(404);
+    const post = await SELF.fetch(`${BASE}/connect`, {
+      method: "POST",
+      body: new URLSearchParams({ integration: pck, api_key: await simKey() }),
+      headers: { "content-type": "application/x-www-form-urlencoded", cookie: forgedSecret },
+    });
+    expect(post.status).toBe(404);
   });
 
   it("refuses forged, malformed and missing tokens", async () => {
