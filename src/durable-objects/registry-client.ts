@@ -23,6 +23,9 @@ type Methods = Pick<
   | "claimConnectSession"
   | "releaseConnectSession"
   | "completeConnectSession"
+  | "startDashboardSession"
+  | "dashboardSessionActive"
+  | "endDashboardSession"
 >;
 
 /** The registry's methods as they are called over RPC: same arguments, results awaited. */

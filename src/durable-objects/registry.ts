@@ -16,6 +16,7 @@ import {
   type JsonObject,
   type NewConnection,
 } from "../registry/connections-index";
+import { createDashboardSessionStore, type DashboardSessionStore } from "../dashboard/session-store";
 import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../registry/integrations-store";
 import { createReservations, type Reservations } from "../registry/reservations";
 
@@ -37,6 +38,7 @@ export class Registry extends DurableObject<Env> {
   private readonly connections: ConnectionIndex;
   private readonly reservations: Reservations;
   private readonly connectSessions: ConnectSessionStore;
+  private readonly dashboardSessions: DashboardSessionStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -46,6 +48,21 @@ export class Registry extends DurableObject<Env> {
     this.connections = createConnectionIndex(sql);
     this.reservations = createReservations(sql);
     this.connectSessions = createConnectSessionStore(sql, (fn) => ctx.storage.transactionSync(fn));
+    this.dashboardSessions = createDashboardSessionStore(sql);
+  }
+
+  // -- dashboard login sessions (src/dashboard): a cookie counts only while its id is here --
+
+  startDashboardSession(sid: string, expiresAt: number): void {
+    this.dashboardSessions.start(sid, expiresAt, Date.now());
+  }
+
+  dashboardSessionActive(sid: string): boolean {
+    return this.dashboardSessions.active(sid, Date.now());
+  }
+
+  endDashboardSession(sid: string): void {
+    this.dashboardSessions.end(sid);
   }
 
   // -- connect sessions (src/connect): keyed by the token's SHA-256, never the token --

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { DashboardPage, LoginPage, type ConnectionRow } from "../dashboard/page";
-import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, verifyDashboardSession } from "../dashboard/session";
+import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, revokeDashboardSession, verifyDashboardSession } from "../dashboard/session";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import type { AppEnv } from "../env";
@@ -67,11 +67,12 @@ async function login(c: Context<AppEnv>): Promise<Response> {
   const body = await c.req.parseBody();
   const key = typeof body.secret_key === "string" ? body.secret_key.trim() : "";
   if (!key || !(await isSecretKey(c.env, key))) return loginPage(401, "That is not one of this environment's secret keys.");
-  setCookie(c, DASHBOARD_COOKIE, await issueDashboardSession(key), { ...cookieOptions, maxAge: DASHBOARD_SESSION_MS / 1000 });
+  setCookie(c, DASHBOARD_COOKIE, await issueDashboardSession(c.env, key), { ...cookieOptions, maxAge: DASHBOARD_SESSION_MS / 1000 });
   return c.redirect("/dashboard", 303);
 }
 
-function logout(c: Context<AppEnv>): Response {
+async function logout(c: Context<AppEnv>): Promise<Response> {
+  await revokeDashboardSession(c.env, getCookie(c, DASHBOARD_COOKIE));
   deleteCookie(c, DASHBOARD_COOKIE, cookieOptions);
   return c.redirect("/dashboard/login", 303);
 }

@@ -64,4 +64,17 @@ describe("/dashboard", () => {
     expect(out.status).toBe(303);
     expect(out.headers.get("set-cookie")).toMatch(/Max-Age=0/i);
   });
+
+  it("logging out revokes the session server-side: the old cookie is refused afterwards, another session stays", async () => {
+    const cookieOf = async () => ((await login(SECRET)).headers.get("set-cookie") ?? "").split(";")[0];
+    const [kept, ended] = [await cookieOf(), await cookieOf()];
+    expect((await get({ cookie: ended })).status).toBe(200);
+    const out = await SELF.fetch(`${BASE}/dashboard/logout`, { method: "POST", headers: { cookie: ended }, redirect: "manual" });
+    expect(out.status).toBe(303);
+    // A copy of the cookie kept by anyone (the browser ignoring Max-Age=0, a stolen copy) no longer works.
+    const after = await get({ cookie: ended });
+    expect(after.status).toBe(303);
+    expect(after.headers.get("location")).toBe("/dashboard/login");
+    expect((await get({ cookie: kept })).status).toBe(200);
+  });
 });
