@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { jsonDepth, MAX_JSON_DEPTH } from "../json-limits";
 
 /** The error body every terapi error uses (documented on each route). */
 export const ErrorSchema = z
@@ -54,25 +55,8 @@ export const WebhookSecretSchema = z
   }, "must be whsec_ followed by the base64 of 8–128 bytes (a Standard Webhooks secret)")
   .openapi({ example: "whsec_RdvaYFYUXuIFuEbvZHwMfYFhUf7aMYjYcmM24+Aj40c=" });
 
-/** How deep user JSON may nest: deeper would overflow the stack of whatever copies it (RPC, SQLite, JSON). */
-export const MAX_JSON_DEPTH = 32;
 /** Metadata is stored in the connection index row and returned with every connection. */
 export const MAX_METADATA_BYTES = 64 * 1024;
-
-/** The nesting depth of a JSON value, counted without recursion (so it never overflows itself); stops past `max`. */
-export function jsonDepth(value: unknown, max = MAX_JSON_DEPTH): number {
-  let deepest = 0;
-  const stack: [unknown, number][] = [[value, 0]];
-  while (stack.length > 0) {
-    const [v, depth] = stack.pop()!;
-    if (v === null || typeof v !== "object") continue;
-    const level = depth + 1;
-    if (level > deepest) deepest = level;
-    if (deepest > max) return deepest;
-    for (const child of Object.values(v)) stack.push([child, level]);
-  }
-  return deepest;
-}
 
 /** Arbitrary JSON object the user attaches to a connection, within the depth and size limits. */
 export const MetadataSchema = z
