@@ -3,7 +3,7 @@ import { ApiError } from "../errors";
 import { getProvider } from "../providers/registry";
 import { loadConnectionSecret } from "../store/connection-secret";
 import type { Json } from "./events";
-import { verifyStandardWebhook } from "./standard-webhooks";
+import { generateWebhookSecret, verifyStandardWebhook } from "./standard-webhooks";
 import { syncsForEvent, triggerSyncs } from "./sync-trigger";
 
 export type InboundWebhook = {
@@ -32,6 +32,10 @@ export class WebhookRefused extends Error {
   }
 }
 
+/** What a refused webhook is checked against when there is no real secret (see below); made on first use (no randomness at global scope). */
+let decoySecret: string | undefined;
+const decoy = () => (decoySecret ??= generateWebhookSecret());
+const DECOY_TOLERANCE_S = 300;
 
 /**
  * A provider webhook for one connection: authenticated by its signature only,
@@ -45,18 +49,18 @@ export async function handleInboundWebhook(
 ): Promise<InboundResult> {
   const { providerConfigKey, connectionId } = input;
   const connection = await loadConnectionSecret(env, providerConfigKey, connectionId);
-  if (!connection) throw new WebhookRefused("unknown_connection", false);
-  const provider = getProvider(connection.provider);
+  const provider = connection ? getProvider(connection.provider) : undefined;
   const rules = provider?.webhooks;
-  if (!provider || !rules) throw new WebhookRefused("webhooks_not_supported", true);
-  const secret = connection.config.webhook_secret;
-  if (!secret) throw new WebhookRefused("webhook_secret_missing", true);
+  const secret = connection?.config.webhook_secret;
+  const refusal = !connection ? "unknown_connection" : !provider || !rules ? "webhooks_not_supported" : !secret ? "webhook_secret_missing" : null;
 
+  // A signature is checked whatever the refusal (against a throwaway secret if need be),
+  // so not even the time the answer takes tells an unknown connection from a bad signature.
   let verdict;
   try {
     verdict = await verifyStandardWebhook({
-      secret,
-      toleranceSeconds: rules.toleranceSeconds,
+      secret: secret && rules ? secret : decoy(),
+      toleranceSeconds: rules?.toleranceSeconds ?? DECOY_TOLERANCE_S,
       body: input.body,
       headers: {
         id: input.headers.get("webhook-id"),
@@ -68,6 +72,7 @@ export async function handleInboundWebhook(
     // Only a secret that is not base64 gets here (stored before secrets were checked); never echo it.
     throw new WebhookRefused("webhook_secret_invalid", true);
   }
+  if (refusal !== null || !connection || !provider) throw new WebhookRefused(refusal ?? "unknown_connection", connection !== null);
   if (!verdict.ok) throw new WebhookRefused(verdict.reason, true);
 
   const payload = parseJson(input.body);
