@@ -16,7 +16,7 @@ export type ConnectSession = {
 
 export type SessionLookup =
   | { ok: true; session: ConnectSession }
-  | { ok: false; reason: "unknown" | "expired" | "used" | "busy" };
+  | { ok: false; reason: "unknown" | "expired" | "used" | "busy" | "opened" };
 
 export type SessionClaim = { ok: true; session: ConnectSession; claim: string } | Extract<SessionLookup, { ok: false }>;
 
@@ -31,6 +31,7 @@ type SessionRow = {
   claimed_until: number;
   claim: string | null;
   used_at: number | null;
+  browser_hash: string | null;
 };
 
 /** Longer than a credential check (15 s) plus the writes: one submission at a time per session. */
@@ -55,7 +56,12 @@ CREATE INDEX IF NOT EXISTS connect_sessions_expiry ON connect_sessions (expires_
 `;
 
 /** Columns added after the first release (SQLite has no ADD COLUMN IF NOT EXISTS). */
-const ADDED_COLUMNS = { tags: "TEXT", reconnect: "TEXT" } as const;
+const ADDED_COLUMNS = {
+  tags: "TEXT",
+  reconnect: "TEXT",
+  /** The browser the link was first opened in (the hash of the secret in its cookie). */
+  browser_hash: "TEXT",
+} as const;
 
 function migrate(sql: SqlStorage): void {
   const have = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')").toArray().map((r) => r.name));
@@ -79,10 +85,12 @@ export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: 
   const row = (hash: string) =>
     sql.exec<SessionRow>("SELECT * FROM connect_sessions WHERE token_hash = ?", hash).toArray()[0];
 
-  function check(r: SessionRow | undefined, now: number): SessionLookup {
+  /** Valid, and (when `browserHash` is given) opened in that browser. */
+  function check(r: SessionRow | undefined, now: number, browserHash?: string): SessionLookup {
     if (!r) return { ok: false, reason: "unknown" };
     if (r.used_at !== null) return { ok: false, reason: "used" };
     if (r.expires_at <= now) return { ok: false, reason: "expired" };
+    if (browserHash !== undefined && r.browser_hash !== browserHash) return { ok: false, reason: "unknown" };
     return { ok: true, session: toSession(r) };
   }
 
@@ -102,15 +110,32 @@ export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: 
       });
     },
 
-    read(hash: string, now: number): SessionLookup {
-      return check(row(hash), now);
+    /** The session as the browser holding `browserHash` sees it. */
+    read(hash: string, browserHash: string, now: number): SessionLookup {
+      return check(row(hash), now, browserHash);
     },
 
-    /** Reserves the session for one submission; a second one meanwhile is told to wait. */
-    claim(hash: string, now: number): SessionClaim {
-      return transaction((): SessionClaim => {
+    /**
+     * The link is opened: the session is bound to the first browser that opens
+     * it (its cookie's secret); the same browser may open it again, another may not.
+     * So the link's token, which request logs and traces keep, is worthless once opened.
+     */
+    open(hash: string, browserHash: string, now: number): SessionLookup {
+      return transaction((): SessionLookup => {
         const r = row(hash);
         const state = check(r, now);
+        if (!state.ok || !r) return state;
+        if (r.browser_hash !== null && r.browser_hash !== browserHash) return { ok: false, reason: "opened" };
+        if (r.browser_hash === null) sql.exec("UPDATE connect_sessions SET browser_hash = ? WHERE token_hash = ?", browserHash, hash);
+        return state;
+      });
+    },
+
+    /** Reserves the session for one submission (from the browser that opened it); a second one meanwhile is told to wait. */
+    claim(hash: string, browserHash: string, now: number): SessionClaim {
+      return transaction((): SessionClaim => {
+        const r = row(hash);
+        const state = check(r, now, browserHash);
         if (!state.ok) return state;
         if (r && r.claimed_until > now) return { ok: false, reason: "busy" };
         const claim = crypto.randomUUID();

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { keyRing } from "../crypto";
 import { recordOperation } from "../logs/record";
 import { createDeliveryQueue, type DeliveryQueue, type EndpointUrls, type EnqueueResult } from "../webhooks/delivery-queue";
 import type { Json, OutgoingEventInput } from "../webhooks/events";
@@ -38,6 +39,8 @@ export class WebhookOutbox extends DurableObject<Env> {
     const sql = ctx.storage.sql;
     const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
     this.settings = createSettingsStore(sql);
+    // The signing secrets are sealed at rest: opened (and an older plaintext one sealed) before anything is served.
+    void ctx.blockConcurrencyWhile(async () => this.settings.unlock(await keyRing(env)));
     this.inbound = createInboundDedupe(sql);
     this.queue = createDeliveryQueue({
       sql,
@@ -59,8 +62,23 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   /** A new secret signs from now on; the old one adds a second signature for a day so receivers can roll over. */
-  rotateWebhookSecret(): EnvironmentSettings {
-    return this.ctx.storage.transactionSync(() => this.settings.rotateSecret());
+  async rotateWebhookSecret(): Promise<EnvironmentSettings> {
+    let settings: EnvironmentSettings | undefined;
+    // One rotation at a time: sealing the new secret awaits.
+    await this.ctx.blockConcurrencyWhile(async () => {
+      const next = await this.settings.newSecret(await keyRing(this.env));
+      settings = this.ctx.storage.transactionSync(() => this.settings.rotateSecret(next));
+    });
+    return settings!;
+  }
+
+  /** Master-key rotation: the signing secrets sealed again with the current key. */
+  async reencryptSigningSecrets(): Promise<{ resealed: number; total: number }> {
+    let result = { resealed: 0, total: 0 };
+    await this.ctx.blockConcurrencyWhile(async () => {
+      result = await this.settings.reseal(await keyRing(this.env));
+    });
+    return result;
   }
 
   private endpointUrls(): EndpointUrls {

@@ -47,6 +47,7 @@ export function toLogEntry(input: OperationInput): LogEntry {
     method: input.method ?? null,
     path: input.path ?? null,
     detail: input.detail ?? null,
+    ...(input.aggregate ? { aggregate: true } : {}),
   };
 }
 

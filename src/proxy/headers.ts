@@ -90,6 +90,12 @@ function protectedNames(provider: ProviderDefinition): Set<string> {
   return names;
 }
 
+/**
+ * Headers the caller's `Connection` header names are hop-by-hop for that
+ * connection (RFC 9110 §7.6.1). workerd does hand the Worker the `Connection`
+ * header of an HTTP/1.1 request, so this runs (test/node/raw-requests.test.ts
+ * sends one over a raw socket); fetch() clients simply cannot set it.
+ */
 function connectionListed(source: Headers): Set<string> | null {
   const listed = source.get("connection");
   if (!listed) return null;

@@ -18,24 +18,26 @@ import {
   ConnectionIdSchema,
   EndUserSchema,
   errorResponse,
+  headerSafe,
   MetadataSchema,
   TagsSchema,
   UniqueKeySchema,
+  WebhookSecretSchema,
 } from "./schemas";
 
 const tags = ["Connections"];
 
 const CredentialsSchema = z
-  .object({ type: z.literal("API_KEY"), apiKey: z.string().min(1).max(4096).openapi({ example: "sk-proj-…" }) })
+  .object({ type: z.literal("API_KEY"), apiKey: headerSafe(z.string().min(1).max(4096)).openapi({ example: "sk-proj-…" }) })
   .openapi("ApiKeyCredentials");
 
 // null clears a field on update; on creation it is the same as leaving it out.
-const optionalSetting = (max: number) => z.string().min(1).max(max).nullable().optional();
+const optionalHeaderValue = () => headerSafe(z.string().min(1).max(128)).nullable().optional();
 const ConnectionConfigInputSchema = z
   .object({
-    organization_id: optionalSetting(128).openapi({ description: "Sent as OpenAI-Organization" }),
-    project_id: optionalSetting(128).openapi({ description: "Sent as OpenAI-Project" }),
-    webhook_secret: optionalSetting(1024).openapi({ description: "whsec_… that signs the provider's webhooks" }),
+    organization_id: optionalHeaderValue().openapi({ description: "Sent as OpenAI-Organization" }),
+    project_id: optionalHeaderValue().openapi({ description: "Sent as OpenAI-Project" }),
+    webhook_secret: WebhookSecretSchema.nullable().optional().openapi({ description: "whsec_… that signs the provider's webhooks" }),
   })
   .openapi("ConnectionConfigInput");
 
@@ -266,6 +268,15 @@ const limits = createRoute({
 const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 const presentDimension = (d: BucketState["requests"]) => ({ ...d, reset_at: iso(d.reset_at), blocked_until: iso(d.blocked_until) });
 
+const removeByQuery = createRoute({
+  method: "delete",
+  path: "/",
+  tags,
+  summary: "Delete a connection named in the query (for an id a path cannot carry, such as one made of dots)",
+  request: { query: PckQuery.extend({ connection_id: z.string().min(1) }) },
+  responses: { 204: { description: "Deleted" }, ...commonErrors, ...notFoundResponse },
+});
+
 /** `/connections` (API key auth): create with verification, list, get, rotate, delete, metadata. */
 export const connectionRoutes = createRouter()
   // Before `/{id}`, so `metadata` is never taken for a connection id.
@@ -329,6 +340,11 @@ export const connectionRoutes = createRouter()
   .openapi(remove, async (c) => {
     const { id } = c.req.valid("param");
     await deleteConnection(c.env, c.executionCtx, c.req.valid("query").provider_config_key, id);
+    return c.body(null, 204);
+  })
+  .openapi(removeByQuery, async (c) => {
+    const { provider_config_key, connection_id } = c.req.valid("query");
+    await deleteConnection(c.env, c.executionCtx, provider_config_key, connection_id);
     return c.body(null, 204);
   });
 

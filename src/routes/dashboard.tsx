@@ -2,12 +2,13 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { DashboardPage, LoginPage, type ConnectionRow } from "../dashboard/page";
-import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, verifyDashboardSession } from "../dashboard/session";
+import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, revokeDashboardSession, verifyDashboardSession } from "../dashboard/session";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import type { OperationLog } from "../logs/types";
+import { checkNotBlocked, clientOf, countFailure } from "../middleware/auth-throttle";
 import { isSecretKey } from "../middleware/secret-key-auth";
 import { createRouter } from "../openapi";
 import { htmlResponse } from "../ui/html";
@@ -21,7 +22,13 @@ const cookieOptions = { httpOnly: true, secure: true, sameSite: "Strict", path: 
 
 async function authorized(c: Context<AppEnv>): Promise<"bearer" | "cookie" | null> {
   const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-  if (bearer && (await isSecretKey(c.env, bearer[1].trim()))) return "bearer";
+  if (bearer) {
+    // A guess at the secret key like any other (429 once a client has too many).
+    const client = clientOf(c.req.raw.headers);
+    checkNotBlocked(client);
+    if (await isSecretKey(c.env, bearer[1].trim())) return "bearer";
+    await countFailure(c.env, client);
+  }
   if (await verifyDashboardSession(c.env, getCookie(c, DASHBOARD_COOKIE))) return "cookie";
   return null;
 }
@@ -61,17 +68,30 @@ async function show(c: Context<AppEnv>): Promise<Response> {
   ));
 }
 
-const loginPage = (status: number, error?: string) => htmlResponse(status, (nonce) => <LoginPage nonce={nonce} error={error} />);
+const loginPage = (status: number, error?: string, headers?: Record<string, string>) =>
+  htmlResponse(status, (nonce) => <LoginPage nonce={nonce} error={error} />, headers);
 
 async function login(c: Context<AppEnv>): Promise<Response> {
   const body = await c.req.parseBody();
   const key = typeof body.secret_key === "string" ? body.secret_key.trim() : "";
-  if (!key || !(await isSecretKey(c.env, key))) return loginPage(401, "That is not one of this environment's secret keys.");
-  setCookie(c, DASHBOARD_COOKIE, await issueDashboardSession(key), { ...cookieOptions, maxAge: DASHBOARD_SESSION_MS / 1000 });
+  const client = clientOf(c.req.raw.headers);
+  try {
+    checkNotBlocked(client);
+    if (!key) return await loginPage(401, "That is not one of this environment's secret keys.");
+    if (!(await isSecretKey(c.env, key))) {
+      await countFailure(c.env, client);
+      return await loginPage(401, "That is not one of this environment's secret keys.");
+    }
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 429) throw err;
+    return loginPage(429, err.message, { "retry-after": new Headers(err.headers).get("retry-after") ?? "60" });
+  }
+  setCookie(c, DASHBOARD_COOKIE, await issueDashboardSession(c.env, key), { ...cookieOptions, maxAge: DASHBOARD_SESSION_MS / 1000 });
   return c.redirect("/dashboard", 303);
 }
 
-function logout(c: Context<AppEnv>): Response {
+async function logout(c: Context<AppEnv>): Promise<Response> {
+  await revokeDashboardSession(c.env, getCookie(c, DASHBOARD_COOKIE));
   deleteCookie(c, DASHBOARD_COOKIE, cookieOptions);
   return c.redirect("/dashboard/login", 303);
 }

@@ -56,7 +56,10 @@ const proxyResponses = {
   400: errorResponse("Missing connection headers, a path that leaves the provider's base URL, or a bad Retries"),
   401: errorResponse("Missing or invalid secret key"),
   404: errorResponse("Unknown connection"),
-  429: errorResponse("The connection's rate limit resets later than the call may wait (Retry-After says when)"),
+  405: errorResponse("TRACE (also TRACK and CONNECT, which the runtime refuses first): never proxied"),
+  429: errorResponse(
+    "The connection's rate limit resets later than the call may wait, or too many failed secret-key attempts from this client (Retry-After says when)",
+  ),
   502: errorResponse("The provider could not be reached"),
   504: errorResponse("The provider did not answer in time"),
 };

@@ -19,7 +19,17 @@ export { connectionCache, rateLimitView } from "../proxy/instances";
 
 const MOUNT = "/proxy";
 
+/**
+ * Never proxied: TRACE would echo the request with the tenant's credentials back
+ * from the provider, TRACK is its IIS twin, CONNECT asks for a tunnel. (workerd
+ * itself answers TRACK and CONNECT before the Worker runs; TRACE reaches here.)
+ */
+const REFUSED_METHODS = new Set(["TRACE", "TRACK", "CONNECT"]);
+const PROXIED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
 async function proxy(c: Context<AppEnv>): Promise<Response> {
+  if (REFUSED_METHODS.has(c.req.method.toUpperCase()))
+    throw new ApiError(405, "method_not_allowed", `${c.req.method} is never proxied`, undefined, { allow: PROXIED_METHODS });
   const connectionId = c.req.header("connection-id")?.trim();
   const providerConfigKey = c.req.header("provider-config-key")?.trim();
   if (!connectionId || !providerConfigKey)

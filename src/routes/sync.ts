@@ -98,7 +98,7 @@ const frequency = createRoute({
   path: "/update-connection-frequency",
   tags: ["Syncs"],
   summary: "Change one connection's schedule for a sync",
-  description: "e.g. `every 5 minutes`, `every 30s`, `every 1h` (minimum 30 seconds); null goes back to the sync's default.",
+  description: "e.g. `every 5 minutes`, `every 30s`, `every 1h` (minimum 30 seconds, maximum 365 days); null goes back to the sync's default.",
   request: {
     body: {
       content: {
@@ -107,7 +107,7 @@ const frequency = createRoute({
             sync_name: z.string().min(1),
             provider_config_key: z.string().min(1),
             connection_id: z.string().min(1),
-            frequency: z.string().min(1).nullable(),
+            frequency: z.string().min(1).max(64).nullable(),
           }),
         },
       },
@@ -158,7 +158,7 @@ export const syncRoutes = createRouter()
     const def = conn.defs.find((d) => d.name === body.sync_name);
     const text = body.frequency ?? def?.frequency ?? "every hour";
     const ms = parseFrequency(text);
-    if (ms === null) throw badRequest("invalid_frequency", `frequency '${text}' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds)`);
+    if (ms === null) throw badRequest("invalid_frequency", `frequency: '${text}' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds, maximum 365 days)`);
     await conn.stub.setSyncFrequency(conn.target, body.sync_name, text, ms);
     return c.json({ frequency: text }, 200);
   });

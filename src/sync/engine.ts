@@ -9,7 +9,7 @@ import { sendUpstream } from "../proxy/upstream";
 import { type ConnectionSecret, loadConnectionSecret } from "../store/connection-secret";
 import { syncsFor } from "./definitions";
 import { emitSyncEvent } from "./events";
-import { parseFrequency } from "./frequency";
+import { boundedFrequency, parseFrequency } from "./frequency";
 import { createRecordStore, type RecordQuery, type StoredRecord } from "./records";
 import { type Checkpoint, createSyncStateStore, type SyncRow } from "./state";
 import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl, sha256Hex } from "./walk";
@@ -42,7 +42,11 @@ export type SyncStatus = {
   latestRun: { id: string | null; status: "SUCCESS" | "ERROR" | null; pages: number; records_seen: number; rows_written: number; duration_ms: number | null } | null;
 };
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+/** A stored time as ISO 8601; null when there is none or it is no valid date (a status never fails on one bad row). */
+const iso = (ms: number | null) => {
+  const d = ms === null ? null : new Date(ms);
+  return d === null || Number.isNaN(d.getTime()) ? null : d.toISOString();
+};
 const randomId = () => `run_${randomHex(10)}`;
 
 type Deps = {
@@ -135,7 +139,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     if (!r || r.run_id === null) return;
     const t = now();
     // The next run counts from this one's start; a failed run resumes from its checkpoint then.
-    const nextRunAt = Math.max((r.run_started_at ?? t) + r.frequency_ms, error ? t + 30_000 : t);
+    const nextRunAt = Math.max((r.run_started_at ?? t) + boundedFrequency(r.frequency_ms), error ? t + 30_000 : t);
     state.finish(name, error ? "ERROR" : "SUCCESS", error, t, nextRunAt);
     if (!error) records.forgetRun(r.run_id);
     const done = state.get(name);
@@ -288,7 +292,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     const t = now();
     if (!secret || !provider) {
       // The connection is going away; try again in a while rather than spin.
-      for (const r of due) state.waitRun(r.name, t + r.frequency_ms, false);
+      for (const r of due) state.waitRun(r.name, t + boundedFrequency(r.frequency_ms), false);
       return;
     }
     const defs = new Map(syncsFor(secret.provider, secret.credentials.apiKey).map((d) => [d.name, d]));
