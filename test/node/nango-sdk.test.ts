@@ -45,8 +45,16 @@ async function patchEnvironment(body: Record<string, unknown>): Promise<{ webhoo
 }
 
 /** The end user on the connect page: picks the integration, pastes their key. */
+/** The end user's browser: opens the link (its token becomes an HttpOnly cookie), then posts the form. */
+async function postConnectForm(token: string, integration: string, apiKey: string): Promise<Response> {
+  const opened = await fetch(`${terapi.origin}/connect?token=${encodeURIComponent(token)}`, { redirect: "manual" });
+  expect(opened.status, await opened.text()).toBe(303);
+  const cookie = opened.headers.get("set-cookie")?.split(";")[0] ?? "";
+  return fetch(`${terapi.origin}/connect`, { method: "POST", headers: { cookie }, body: new URLSearchParams({ integration, api_key: apiKey }) });
+}
+
 async function submitConnectForm(token: string, integration: string, apiKey: string): Promise<void> {
-  const res = await fetch(`${terapi.origin}/connect`, { method: "POST", body: new URLSearchParams({ token, integration, api_key: apiKey }) });
+  const res = await postConnectForm(token, integration, apiKey);
   expect(res.status, await res.text()).toBe(200);
 }
 
@@ -396,7 +404,7 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     use("verifyIncomingWebhookRequest");
     // A key the provider rejects on the connect page: a failed auth event.
     const session = await nango.createConnectSession({ end_user: { id: "rejected-user" } });
-    const rejected = await fetch(`${terapi.origin}/connect`, { method: "POST", body: new URLSearchParams({ token: session.data.token, integration: PCK, api_key: "sk-not-a-key-the-provider-knows" }) });
+    const rejected = await postConnectForm(session.data.token, PCK, "sk-not-a-key-the-provider-knows");
     expect(rejected.status).toBe(400);
     // A provider webhook forwarded: its connection holds the provider's signing secret (the SDK has no createConnection).
     const providerSecret = `whsec_${Buffer.from("provider-secret-for-nango-sdk-test").toString("base64")}`;

@@ -188,7 +188,7 @@ describe("X-Async: true", () => {
     await setWebhookUrls(await scriptReceiver(receiver, []));
     const { key, t } = await quietTenant();
     const id = await crashMidCall(t, moderationRun(2, false));
-    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    const run = await until(`/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
     expect(run).toMatchObject({ status: "interrupted", attempts: 1, error: { code: "interrupted" } });
     expect((await simRequests(key)).filter((r) => r.path === "/v1/moderations")).toHaveLength(0);
     const event = await waitFor(async () => {
@@ -202,7 +202,7 @@ describe("X-Async: true", () => {
   it("a run whose POST was at the provider at a crash is sent again with X-Max-Retries, both attempts counted", async () => {
     const { key, t } = await quietTenant();
     const id = await crashMidCall(t, moderationRun(2, true));
-    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    const run = await until(`/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
     expect(run).toMatchObject({ status: "succeeded", attempts: 2 });
     expect((await simRequests(key)).filter((r) => r.path === "/v1/moderations")).toHaveLength(1);
   });
@@ -210,7 +210,7 @@ describe("X-Async: true", () => {
   it("a run whose GET was at the provider at a crash is sent again (safe to repeat)", async () => {
     const { key, t } = await quietTenant();
     const id = await crashMidCall(t, { kind: "action", action: "list-models", input: new TextEncoder().encode("{}").buffer as ArrayBuffer, retries: 2, backoffAllowed: false }, "GET");
-    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    const run = await until(`/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
     expect(run).toMatchObject({ status: "succeeded", attempts: 2 });
     expect((await simRequests(key)).filter((r) => r.path === "/v1/models").length).toBeGreaterThanOrEqual(1);
   });

@@ -216,7 +216,7 @@ describe("rate limits per model, for requests and tokens", () => {
     }
     for (const url of actions) {
       const run = await poll(
-        async () => (await (await SELF.fetch(url, { headers: auth })).json()) as ActionRunView,
+        async () => (await (await SELF.fetch(`${TERAPI}${url}/run`, { headers: auth })).json()) as ActionRunView,
         (r) => r.status === "succeeded" || r.status === "failed",
         "action done",
       );
