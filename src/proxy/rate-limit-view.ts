@@ -1,5 +1,6 @@
 import { type CalibrationTicket, TokenCalibration } from "./calibration";
 import type { DimensionObservation, RateObservation } from "./observation";
+import { type Mark, Outstanding } from "./outstanding";
 
 /**
  * The isolate's own picture of each (connection, bucket) budget, requests and
@@ -20,12 +21,16 @@ type View = {
   requests: Dim;
   tokens: Dim;
   /** Requests of this bucket sent from this isolate and not answered yet, and their token estimates. */
-  inFlight: number;
-  inFlightTokens: number;
+  inFlight: Outstanding;
   /** Requests of this bucket from this isolate held by the connection's object right now: newcomers queue behind them. */
-  held: number;
-  /** Set while the first request is out and nothing is known: others wait for its headers. */
+  held: Outstanding;
+  /**
+   * Set while the first request is out and nothing is known: others wait for its
+   * headers, for at most PROBE_WAIT_MS (the probe's request may be cancelled and
+   * never report back).
+   */
   probe?: Promise<void>;
+  probeAt: number;
   endProbe?: () => void;
   /** A response came back (with or without rate-limit headers). */
   probed: boolean;
@@ -37,7 +42,7 @@ type View = {
 export type Route = "direct" | "coordinate" | "wait-probe";
 
 /** One request on its way: what `begin` handed out, given back to `finish`. */
-export type Sending = { tokens: number; raw: number; ticket: CalibrationTicket };
+export type Sending = { tokens: number; raw: number; ticket: CalibrationTicket; mark: Mark };
 
 export type RateLimitViewOptions = { maxEntries?: number; now?: () => number };
 
@@ -47,6 +52,8 @@ export const headroom = (limit: number) => Math.max(3, Math.ceil(limit * 0.2));
 export const tokenHeadroom = (limit: number) => Math.ceil(limit * 0.2);
 
 export const SHARE_EVERY_MS = 5_000;
+/** How long others wait for a probe's answer before asking the connection's object instead. */
+export const PROBE_WAIT_MS = 2_000;
 
 const newDim = (): Dim => ({ resetAt: 0, blockedUntil: 0 });
 
@@ -94,7 +101,16 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
       views.set(key, v);
       return v;
     }
-    v = { requests: newDim(), tokens: newDim(), inFlight: 0, inFlightTokens: 0, held: 0, probed: false, calibration: new TokenCalibration(), sharedAt: 0 };
+    v = {
+      requests: newDim(),
+      tokens: newDim(),
+      inFlight: new Outstanding(now),
+      held: new Outstanding(now),
+      probeAt: 0,
+      probed: false,
+      calibration: new TokenCalibration(),
+      sharedAt: 0,
+    };
     views.set(key, v);
     if (views.size > maxEntries) {
       const oldest = views.keys().next().value;
@@ -111,48 +127,57 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
   function route(key: string, tokens = 0): Route {
     const v = view(key);
     const t = now();
-    if (v.held > 0 || v.requests.blockedUntil > t || (tokens > 0 && v.tokens.blockedUntil > t)) return "coordinate";
+    if (v.held.count > 0 || v.requests.blockedUntil > t || (tokens > 0 && v.tokens.blockedUntil > t)) return "coordinate";
     const left = remainingNow(v.requests, t);
     if (left === undefined || v.requests.limit === undefined) {
       // The provider sends no budget headers: nothing to coordinate on.
       if (v.probed) return "direct";
-      if (v.probe) return "wait-probe";
-      return v.inFlight === 0 ? "direct" : "coordinate";
+      if (v.probe && t - v.probeAt < PROBE_WAIT_MS) return "wait-probe";
+      return v.inFlight.count === 0 ? "direct" : "coordinate";
     }
-    if (left - v.inFlight <= headroom(v.requests.limit)) return "coordinate";
+    if (left - v.inFlight.count <= headroom(v.requests.limit)) return "coordinate";
     if (tokens === 0) return "direct";
     const tokLeft = remainingNow(v.tokens, t);
     if (tokLeft === undefined || v.tokens.limit === undefined) return "direct";
-    return tokLeft - v.inFlightTokens - tokens >= tokenHeadroom(v.tokens.limit) ? "direct" : "coordinate";
+    return tokLeft - v.inFlight.amount - tokens >= tokenHeadroom(v.tokens.limit) ? "direct" : "coordinate";
   }
 
   /** The request is going upstream now. The first one with nothing known becomes the probe. */
   function begin(key: string, tokens = 0, raw = 0): Sending {
     const v = view(key);
     if (!v.probed && !v.probe && v.requests.limit === undefined) {
+      v.probeAt = now();
       v.probe = new Promise<void>((resolve) => {
         v.endProbe = resolve;
       });
     }
-    v.inFlight++;
-    v.inFlightTokens += tokens;
-    return { tokens, raw, ticket: v.calibration.start() };
+    return { tokens, raw, ticket: v.calibration.start(), mark: v.inFlight.add(tokens) };
   }
 
   /** Runs `acquire` (the object's queue) counting it as held, so no request of this isolate overtakes it. */
   async function held<T>(key: string, acquire: () => Promise<T>): Promise<T> {
     const v = view(key);
-    v.held++;
+    const mark = v.held.add();
     try {
       return await acquire();
     } finally {
-      v.held = Math.max(0, v.held - 1);
+      v.held.remove(mark);
     }
   }
 
-  /** Resolves when the probe's answer (or failure) is in. */
+  /**
+   * Resolves when the probe's answer (or failure) is in, or when waiting for it
+   * has lasted PROBE_WAIT_MS. The timer is the caller's own: a probe whose
+   * request was cancelled never resolves, and must not hang the others.
+   */
   function probeDone(key: string): Promise<void> {
-    return view(key).probe ?? Promise.resolve();
+    const v = view(key);
+    if (!v.probe) return Promise.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const giveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, v.probeAt + PROBE_WAIT_MS - now()));
+    });
+    return Promise.race([v.probe, giveUp]).finally(() => clearTimeout(timer));
   }
 
   /**
@@ -161,8 +186,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
    */
   function finish(key: string, sending: Sending, obs: RateObservation | null, chargedTokens: number | null = null): number | null {
     const v = view(key);
-    v.inFlight = Math.max(0, v.inFlight - 1);
-    v.inFlightTokens = Math.max(0, v.inFlightTokens - sending.tokens);
+    v.inFlight.remove(sending.mark);
     let sample = v.calibration.finish(sending.ticket, obs?.tokens ?? null, sending.raw);
     if (chargedTokens !== null) sample = v.calibration.charged(chargedTokens, sending.raw) ?? sample;
     if (obs) learn(key, obs);
@@ -205,7 +229,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
   function hint(key: string): RateObservation {
     const v = view(key);
     const t = now();
-    return { requests: hintDim(v.requests, t, v.inFlight), tokens: hintDim(v.tokens, t, v.inFlightTokens) };
+    return { requests: hintDim(v.requests, t, v.inFlight.count), tokens: hintDim(v.tokens, t, v.inFlight.amount) };
   }
 
   return { route, begin, finish, held, share, learn, hint, probeDone, estimate, adopt, clear: () => views.clear(), size: () => views.size };

@@ -4,7 +4,8 @@ import { openai } from "../../src/providers/openai";
 import { TokenCalibration } from "../../src/proxy/calibration";
 import { chargeOf, endpointBucket } from "../../src/proxy/limit-bucket";
 import { observe, observeRefusal } from "../../src/proxy/observation";
-import { createRateLimitView } from "../../src/proxy/rate-limit-view";
+import { EPOCH_MS } from "../../src/proxy/outstanding";
+import { createRateLimitView, PROBE_WAIT_MS } from "../../src/proxy/rate-limit-view";
 import { resetDelayMs } from "../../src/proxy/retry-policy";
 
 const rules = openai.rateLimit;
@@ -192,6 +193,35 @@ describe("the isolate's view per (connection, bucket)", () => {
     expect(view.route("k")).toBe("coordinate");
     release();
     await holding;
+    expect(view.route("k")).toBe("direct");
+  });
+
+  it("a probe that never reports back (its request was cancelled) holds the others for PROBE_WAIT_MS at most", async () => {
+    const t = { now: 7_000_000 };
+    const view = createRateLimitView({ now: () => t.now });
+    view.begin("p"); // the probe goes out; its isolate context is then cancelled: no finish
+    expect(view.route("p")).toBe("wait-probe");
+    // A waiter's own timer ends the wait even though the probe never resolves.
+    t.now += PROBE_WAIT_MS;
+    await view.probeDone("p");
+    expect(view.route("p")).toBe("coordinate");
+  });
+
+  it("forgets in-flight and held counts of requests that never came back, within two epochs", async () => {
+    const t = { now: 9 * EPOCH_MS };
+    const view = createRateLimitView({ now: () => t.now });
+    view.learn("k", { requests: { limit: 100, remaining: 90, resetAt: t.now + 60 * 60_000 } });
+    // 70 requests whose contexts were cancelled mid-call: they never finish.
+    for (let i = 0; i < 70; i++) view.begin("k");
+    expect(view.route("k")).toBe("coordinate");
+    void view.held("k", () => new Promise<never>(() => {})); // a hold that never ends either
+    t.now += EPOCH_MS;
+    expect(view.route("k")).toBe("coordinate"); // still within the bound
+    t.now += EPOCH_MS;
+    expect(view.route("k")).toBe("direct");
+    // Requests that do finish are counted and uncounted as before.
+    const s = view.begin("k");
+    view.finish("k", s, null);
     expect(view.route("k")).toBe("direct");
   });
 
