@@ -12,6 +12,7 @@
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 //   npm run bench -- --soak          minutes of mixed load (16 chat calls + a /records reader), counting non-2xx answers
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
+//   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -36,6 +37,7 @@ import type { BenchContext, Mode, Row } from "./lib/types.ts";
 import { chatRequest } from "./scenarios/common.ts";
 import { scenarios as allScenarios } from "./scenarios/index.ts";
 import { DEFAULT_SOAK_SECONDS, soakScenario } from "./scenarios/soak.ts";
+import { runProfile } from "./profile.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -280,6 +282,10 @@ async function main(): Promise<void> {
   // The direct side must work before anything is compared with it.
   await jsonCall("GET", `${s.url}/v1/models`, { authorization: `Bearer ${simKey}` });
 
+  if (flag("profile")) {
+    await runProfile({ root, srcDir: src.dir, bundleDir: b.dir, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
+    return;
+  }
   await runMode("miniflare", src, s, simKey, b.dir);
   if (withWranglerDev) {
     const left = deadline - performance.now();
