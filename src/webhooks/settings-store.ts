@@ -1,5 +1,6 @@
 import type { EnvironmentPatch, EnvironmentSettings } from "./schemas";
 import { generateWebhookSecret } from "./standard-webhooks";
+import type { PriceOverride } from "../usage/price-schema";
 
 /** After a rotation the previous secret still signs (second signature) this long. */
 const PREVIOUS_SECRET_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -40,13 +41,21 @@ export function createSettingsStore(sql: SqlStorage, now: () => number = () => D
       secondary_webhook_url: get("secondary_webhook_url"),
       webhook_secret: secret,
       webhook_secret_created_at: new Date(createdAt).toISOString(),
+      usage_prices: usagePrices(),
     };
   }
 
   function update(patch: EnvironmentPatch): EnvironmentSettings {
     if (patch.webhook_url !== undefined) set("webhook_url", patch.webhook_url);
     if (patch.secondary_webhook_url !== undefined) set("secondary_webhook_url", patch.secondary_webhook_url);
+    if (patch.usage_prices !== undefined) set("usage_prices", patch.usage_prices === null ? null : JSON.stringify(patch.usage_prices));
     return read();
+  }
+
+  /** The environment's price override for usage costs (src/usage/prices.ts), if any. */
+  function usagePrices(): PriceOverride | null {
+    const raw = get("usage_prices");
+    return raw === null ? null : (JSON.parse(raw) as PriceOverride);
   }
 
   /** A new secret signs from now on; the old one adds a second signature for a day so receivers can roll over. */
@@ -68,7 +77,7 @@ export function createSettingsStore(sql: SqlStorage, now: () => number = () => D
     return previous && until > at ? [webhook_secret, previous] : [webhook_secret];
   }
 
-  return { read, update, rotateSecret, signingSecrets };
+  return { read, update, rotateSecret, signingSecrets, usagePrices };
 }
 
 export type SettingsStore = ReturnType<typeof createSettingsStore>;
