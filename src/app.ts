@@ -15,6 +15,7 @@ import { logRoutes } from "./routes/logs";
 import { proxyRoutes } from "./routes/proxy";
 import { recordRoutes } from "./routes/records";
 import { syncRoutes } from "./routes/sync";
+import { usageCapRoutes, usageRoutes } from "./routes/usage";
 import { webhookDeliveryRoutes } from "./routes/webhook-deliveries";
 import { inboundWebhookRoutes } from "./routes/webhooks";
 
@@ -51,6 +52,7 @@ export function createApp() {
   );
   api.route("/integrations", integrationRoutes);
   api.route("/connections", connectionRoutes);
+  api.route("/connections", usageCapRoutes);
   api.route("/environment", environmentRoutes);
   api.route("/webhook-deliveries", webhookDeliveryRoutes);
   api.route("/environment/secrets", environmentSecretRoutes);
@@ -58,6 +60,7 @@ export function createApp() {
   api.route("/logs", logRoutes);
   api.route("/records", recordRoutes);
   api.route("/sync", syncRoutes);
+  api.route("/usage", usageRoutes);
   api.route("/connect", connectSessionRoutes);
   app.route("/", api);
   return app;
