@@ -1,7 +1,7 @@
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject, outboxObject } from "../durable-objects/stubs";
 import { ApiError } from "../errors";
-import { readUsageIndex } from "./index-db";
+import { readUsageIndex, type IndexRowOut } from "./index-db";
 import { costOf, effectivePrices, priceOf } from "./prices";
 import { DAY_MS, HOUR_MS, startOf, type Grain } from "./store";
 import { addTotals, emptyTotals, type PriceTable, type UsageSource, type UsageTotals } from "./types";
@@ -66,6 +66,18 @@ function totalsOf<T extends UsageTotals>(r: T): UsageTotals {
   };
 }
 
+/** The environment index's day rows as costed buckets. */
+export function bucketsFromIndex(rows: IndexRowOut[], prices: PriceTable): UsageBucket[] {
+  return rows.map((r) => ({
+    start: new Date(r.day).toISOString(),
+    provider_config_key: r.provider_config_key,
+    connection_id: r.connection_id,
+    model: r.model,
+    source: r.source as UsageSource,
+    ...withCost(totalsOf(r), prices, r.model),
+  }));
+}
+
 /** Groups costed buckets into totals and per-connection (per-model) sums, connections by cost first. */
 export function summarize(data: UsageBucket[]): Pick<UsageReport, "totals" | "connections"> {
   const totals: Costed = { ...emptyTotals(), cost: 0 };
@@ -118,14 +130,7 @@ export async function queryUsage(env: Env, req: UsageRequest, now = Date.now()):
       model: req.model,
       connections,
     });
-    data = rows.map((r) => ({
-      start: new Date(r.day).toISOString(),
-      provider_config_key: r.provider_config_key,
-      connection_id: r.connection_id,
-      model: r.model,
-      source: r.source as UsageSource,
-      ...withCost(totalsOf(r), prices, r.model),
-    }));
+    data = bucketsFromIndex(rows, prices);
   }
   return {
     from: new Date(from).toISOString(),
