@@ -15,7 +15,7 @@ const PALETTE = ["#1f5fd1", "#d1731f", "#2e8540", "#8e44ad", "#b3261e", "#00838f
 
 export const CHART_CSS = `
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(20rem,1fr));gap:1rem;margin:.5rem 0 1.5rem}
-.chart{border:1px solid #e3e5e9;border-radius:8px;padding:.5rem .75rem}
+.chart{border:1px solid #e3e5e9;border-radius:8px;padding:.5rem .75rem;margin:0}
 .chart h3{font-size:.95rem;margin:0 0 .25rem}
 .chart svg{display:block;width:100%;height:auto}
 .legend{display:flex;flex-wrap:wrap;gap:.25rem .75rem;font-size:.8rem;margin:.25rem 0 0;padding:0;list-style:none}
@@ -123,7 +123,7 @@ function Legend(props: { colors: Map<string, string> }) {
   );
 }
 
-const hourLabel = (t: number) => `${new Date(t).toISOString().slice(11, 13)}h`;
+const hourLabel = (t: number) => `${new Date(t).toISOString().slice(5, 10)} ${new Date(t).toISOString().slice(11, 13)}h`;
 const dayLabel = (t: number) => new Date(t).toISOString().slice(5, 10);
 
 /** One connection: requests, tokens and cost over the last 48 hours and 30 days, split by model. */

@@ -238,8 +238,8 @@ export class ConnectionObject extends DurableObject<Env> {
     } catch (err) {
       console.error("sync run failed", err instanceof Error ? err.message : "unknown");
     }
-    const usageDue = this.usage.nextIndexDue();
-    if (usageDue !== null && usageDue <= Date.now()) {
+    // Any run is a good moment to copy changed usage days to the environment index (one D1 batch).
+    if (this.usage.nextIndexDue() !== null) {
       try {
         await this.flushUsageIndex();
       } catch (err) {

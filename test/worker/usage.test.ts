@@ -1,4 +1,4 @@
-import { env, runInDurableObject, SELF } from "cloudflare:test";
+import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
@@ -164,6 +164,20 @@ describe("GET /usage", () => {
     // A window before today has nothing.
     const old = await usage(`provider_config_key=${encodeURIComponent(b.providerConfigKey)}&from=2020-01-01&to=2020-02-01`);
     expect(old.data).toEqual([]);
+  });
+
+  it("the object's alarm copies changed days to the index by itself", async () => {
+    const t = await createTenant(await simKey());
+    await t.client.embeddings.create({ model: "text-embedding-3-small", input: "index me" });
+    await settle();
+    const stub = connectionObject(env, t.providerConfigKey, t.connectionId);
+    const at = await stub.alarmAt();
+    expect(at).not.toBeNull();
+    expect(at! - Date.now()).toBeLessThanOrEqual(30_000);
+    const q = `provider_config_key=${encodeURIComponent(t.providerConfigKey)}`;
+    expect((await usage(q)).data).toEqual([]);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await usage(q)).totals.requests).toBe(1);
   });
 
   it("rejects unknown parameters, bad dates, and hours without one connection", async () => {
