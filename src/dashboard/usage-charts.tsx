@@ -98,8 +98,8 @@ export function StackedBars(props: { title: string; rows: UsageRow[]; from: numb
               );
             });
         })}
-        {ticks.map((i) => (
-          <text x={(PAD.left + i * bw + bw / 2).toFixed(2)} y={H - 6} text-anchor="middle" font-size="9" fill="#4a4f57">
+        {ticks.map((i, n) => (
+          <text x={(PAD.left + i * bw + bw / 2).toFixed(2)} y={H - 6} text-anchor={n === 0 ? "start" : n === ticks.length - 1 ? "end" : "middle"} font-size="9" fill="#4a4f57">
             {props.label(from + i * step)}
           </text>
         ))}

@@ -13,6 +13,7 @@ import type { LogQuery, OperationInput, OperationLog } from "../logs/types";
 import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
 import type { RecordQuery, StoredRecord } from "../sync/records";
 import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
+import type { UsageSample } from "../usage/types";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
@@ -55,8 +56,9 @@ export class ConnectionObject extends DurableObject<Env> {
     );
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
-    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter });
     this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });
+    const countUsage = (sample: UsageSample) => this.usage.addOwn(sample);
+    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter, countUsage });
     this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.usage.nextIndexDue()]);
     this.edgeAcquires = 0;
   }
@@ -169,6 +171,12 @@ export class ConnectionObject extends DurableObject<Env> {
 
   /** Registers the connection's syncs; their first runs start now (called when the connection is created). */
   async startSyncs(target: SyncTarget): Promise<void> {
+    // Who this object is, for the usage index copy (sync pages count as usage too).
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+      target.providerConfigKey,
+      target.connectionId,
+    );
     this.syncs.register(target, Date.now());
     await this.scheduler.wakeBy(Date.now());
   }

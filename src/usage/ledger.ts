@@ -68,6 +68,12 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
     }
   }
 
+  /** Usage of what the object itself calls (sync pages): no batch, no cap alerts (they carry no tokens). */
+  function addOwn(sample: UsageSample): void {
+    store.add([sample], now());
+    dirtySince ??= now();
+  }
+
   async function flushIndex(providerConfigKey: string, connectionId: string): Promise<number> {
     let written = 0;
     for (;;) {
@@ -83,6 +89,7 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
 
   return {
     add,
+    addOwn,
     flushIndex,
     query: (q: { grain: Grain; from: number; to: number; model?: string }): UsageRow[] => store.query(q),
     setCap: (cap: StoredCap | null) => store.setCap(cap),
