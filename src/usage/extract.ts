@@ -106,14 +106,15 @@ export function usageFromJsonText(head: string, tail: string, rules: UsageRules)
   return out;
 }
 
-/** Keeps the first and last bytes of a body. */
-export function createJsonCollector() {
+/** Keeps the first and last bytes of a body (copies: the caller's stream owns the chunks it was handed). */
+export function createJsonCollector(rules: UsageRules) {
   const head: Uint8Array[] = [];
   let headBytes = 0;
   const tail: Uint8Array[] = [];
   let tailBytes = 0;
   return {
-    push(chunk: Uint8Array) {
+    push(bytes: Uint8Array) {
+      const chunk = bytes.slice();
       if (headBytes < HEAD_BYTES) {
         head.push(chunk);
         headBytes += chunk.byteLength;
@@ -122,7 +123,7 @@ export function createJsonCollector() {
       tailBytes += chunk.byteLength;
       while (tail.length > 1 && tailBytes - tail[0].byteLength >= TAIL_BYTES) tailBytes -= tail.shift()!.byteLength;
     },
-    end(rules: UsageRules): ReadUsage {
+    end(): ReadUsage {
       const decode = (parts: Uint8Array[]) => {
         const d = new TextDecoder();
         return parts.map((p) => d.decode(p, { stream: true })).join("") + d.decode();

@@ -1,14 +1,15 @@
 import { recordUsageSample, type WaitUntil } from "../logs/record";
 import type { ProviderDefinition } from "../providers/types";
-import { createJsonCollector, createSseScanner, type ReadUsage } from "./extract";
+import { createJsonCollector, createSseScanner } from "./extract";
 import { noteUsage } from "./gate";
 import type { UsageRules, UsageSample, UsageSource } from "./types";
 
 /**
  * Counts one upstream response toward its connection's usage, without
- * touching what the caller gets: when the endpoint reports usage, the body is
- * teed and the second branch is read in the background (`waitUntil`), never
- * awaited before the Response goes back. Everything else counts as one
+ * touching what the caller gets: when the endpoint reports usage, the body
+ * passes through a stream that looks at each chunk after handing it on, and
+ * the sums are recorded in the background (`waitUntil`), never awaited before
+ * the Response goes back. Everything else counts as one
  * request (an error when its status is >= 400) without reading a byte.
  */
 export type UsageCall = {
@@ -45,29 +46,30 @@ export function tapUsage(res: Response, call: UsageCall): Response {
     record(call, { ...base, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false });
     return res;
   }
-  const [mine, theirs] = res.body.tee();
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
-  const reading = read(mine, sse, rules).then(
-    (u) => record(call, { ...base, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated }),
-    // A stream cut mid-way: the request still counts, its tokens are unknown.
-    () => record(call, { ...base, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true }),
+  const scan = sse ? createSseScanner(rules) : createJsonCollector(rules);
+  // A pass-through that only looks: each chunk goes on first, then is scanned
+  // (a few microseconds); the sums are finished after the last byte went out.
+  // The caller cancelling still reaches upstream (a tee would keep reading it).
+  const seen = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      controller.enqueue(chunk);
+      scan.push(chunk);
+    },
+  });
+  const done = (cut: boolean) => {
+    const u = scan.end();
+    // Cut mid-way (the caller left, or upstream dropped): it still counts, with what was seen and marked estimated.
+    record(call, { ...base, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || cut });
+  };
+  const reading = res.body.pipeTo(seen.writable).then(
+    () => done(false),
+    () => done(true),
   );
   pending.add(reading);
   void reading.finally(() => pending.delete(reading));
   call.waitUntil(reading);
-  return new Response(theirs, res);
-}
-
-async function read(body: ReadableStream<Uint8Array>, sse: boolean, rules: UsageRules): Promise<ReadUsage> {
-  const reader = body.getReader();
-  if (sse) {
-    const scan = createSseScanner(rules);
-    for (let r = await reader.read(); !r.done; r = await reader.read()) scan.push(r.value);
-    return scan.end();
-  }
-  const json = createJsonCollector();
-  for (let r = await reader.read(); !r.done; r = await reader.read()) json.push(r.value);
-  return json.end(rules);
+  return new Response(seen.readable, res);
 }
 
 function record(call: UsageCall, sample: UsageSample): void {

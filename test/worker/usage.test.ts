@@ -224,6 +224,26 @@ describe("streams without usage, errors", () => {
   });
 });
 
+describe("a caller that leaves mid-stream", () => {
+  it("cancels upstream as before, and the request counts as estimated from what was seen", async () => {
+    const t = await createTenant(await simKey());
+    const res = await proxyFetch(t, "/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-sim-chunk-delay-ms": "200" },
+      body: JSON.stringify({ model: "gpt-4o-mini", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "a long story I will not finish" }] }),
+    });
+    const reader = res.body!.getReader();
+    expect((await reader.read()).done).toBe(false);
+    await reader.cancel();
+    // The cancel went through the pass-through to upstream: the reading ended early, before the usage chunk.
+    await settle();
+    const report = await usage(of(t));
+    const proxied = report.data.filter((d) => d.source === "proxy");
+    expect(proxied).toMatchObject([{ model: "gpt-4o-mini", requests: 1, estimated_requests: 1, input_tokens: 0 }]);
+    expect(proxied[0].output_tokens).toBeLessThan(5);
+  });
+});
+
 describe("prices", () => {
   it("PATCH /environment usage_prices overrides a model's price; the cost names the version", async () => {
     const t = await createTenant(await simKey());
