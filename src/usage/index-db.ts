@@ -57,7 +57,16 @@ export type IndexFilter = {
   connections?: Array<[string, string]>;
 };
 
+/** D1 binds at most 100 parameters per statement: an end user's connections are asked for in groups. */
+const CONNECTIONS_PER_QUERY = 40;
+
 export async function readUsageIndex(db: D1Database, f: IndexFilter): Promise<IndexRowOut[]> {
+  if (f.connections && f.connections.length > CONNECTIONS_PER_QUERY) {
+    const parts: IndexRowOut[][] = [];
+    for (let i = 0; i < f.connections.length; i += CONNECTIONS_PER_QUERY)
+      parts.push(await readUsageIndex(db, { ...f, connections: f.connections.slice(i, i + CONNECTIONS_PER_QUERY) }));
+    return parts.flat().sort((a, b) => a.day - b.day);
+  }
   await ensureSchema(db);
   const where = ["day >= ?", "day < ?"];
   const args: unknown[] = [f.from, f.to];

@@ -1,15 +1,15 @@
 import { recordUsageSample, type WaitUntil } from "../logs/record";
 import type { ProviderDefinition } from "../providers/types";
-import { createJsonCollector, createSseScanner } from "./extract";
+import { createJsonCollector, createSseScanner, type ReadUsage } from "./extract";
 import { noteUsage } from "./gate";
 import type { UsageRules, UsageSample, UsageSource } from "./types";
 
 /**
  * Counts one upstream response toward its connection's usage, without
- * touching what the caller gets: when the endpoint reports usage, the body
- * passes through a stream that looks at each chunk after handing it on, and
- * the sums are recorded in the background (`waitUntil`), never awaited before
- * the Response goes back. Everything else counts as one
+ * touching what the caller gets: when the endpoint reports usage, a JSON body
+ * is teed and a stream passes through a look-only transform (see `teed`,
+ * `passThrough`); the sums are recorded in the background (`waitUntil`),
+ * never awaited before the Response goes back. Everything else counts as one
  * request (an error when its status is >= 400) without reading a byte.
  */
 export type UsageCall = {
@@ -47,29 +47,57 @@ export function tapUsage(res: Response, call: UsageCall): Response {
     return res;
   }
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
-  const scan = sse ? createSseScanner(rules) : createJsonCollector(rules);
-  // A pass-through that only looks: each chunk goes on first, then is scanned
-  // (a few microseconds); the sums are finished after the last byte went out.
-  // The caller cancelling still reaches upstream (a tee would keep reading it).
+  const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
+  const done = ({ u, cut }: { u: ReadUsage; cut: boolean }) =>
+    // Cut mid-way (the caller left, or upstream dropped): it still counts, with what was seen and marked estimated.
+    record(call, { ...base, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || cut });
+  const recorded = reading.then(done);
+  pending.add(recorded);
+  void recorded.finally(() => pending.delete(recorded));
+  call.waitUntil(recorded);
+  return new Response(body, res);
+}
+
+type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage };
+type Reading = { body: ReadableStream<Uint8Array>; reading: Promise<{ u: ReadUsage; cut: boolean }> };
+
+/**
+ * A JSON answer: a tee keeps the caller's copy on workerd's native path, and
+ * the counting branch is read after the current task, off the caller's way.
+ * (The answer is complete upstream already: nothing to cancel.)
+ */
+function teed(source: ReadableStream<Uint8Array>, scan: Scanner): Reading {
+  const [theirs, mine] = source.tee();
+  const reading = new Promise((resolve) => setTimeout(resolve, 0)).then(async () => {
+    const reader = mine.getReader();
+    try {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) scan.push(r.value);
+      return { u: scan.end(), cut: false };
+    } catch {
+      return { u: scan.end(), cut: true };
+    }
+  });
+  return { body: theirs, reading };
+}
+
+/**
+ * A stream: a pass-through that hands each chunk on, then scans it (a few
+ * microseconds), so a caller that leaves still cancels upstream (with a tee
+ * the counting branch would read an abandoned stream to its end, and the
+ * provider would go on generating).
+ */
+function passThrough(source: ReadableStream<Uint8Array>, scan: Scanner): Reading {
   const seen = new TransformStream<Uint8Array, Uint8Array>({
     transform(chunk, controller) {
       controller.enqueue(chunk);
       scan.push(chunk);
     },
   });
-  const done = (cut: boolean) => {
-    const u = scan.end();
-    // Cut mid-way (the caller left, or upstream dropped): it still counts, with what was seen and marked estimated.
-    record(call, { ...base, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || cut });
-  };
-  const reading = res.body.pipeTo(seen.writable).then(
-    () => done(false),
-    () => done(true),
+  const reading = source.pipeTo(seen.writable).then(
+    () => ({ u: scan.end(), cut: false }),
+    () => ({ u: scan.end(), cut: true }),
   );
-  pending.add(reading);
-  void reading.finally(() => pending.delete(reading));
-  call.waitUntil(reading);
-  return new Response(seen.readable, res);
+  return { body: seen.readable, reading };
 }
 
 function record(call: UsageCall, sample: UsageSample): void {

@@ -171,6 +171,36 @@ describe("GET /usage", () => {
     expect(old.data).toEqual([]);
   });
 
+  it("end_user_id: the usage of that end user's connections only", async () => {
+    const key = await simKey();
+    const endUser = `eu-${crypto.randomUUID().slice(0, 8)}`;
+    const pck = `openai-eu-${crypto.randomUUID().slice(0, 8)}`;
+    expect((await api("POST", "/integrations", { unique_key: pck, provider: "openai" })).status).toBe(201);
+    const ids = ["eu-one", "eu-two", "someone-else"];
+    for (const id of ids) {
+      const created = await api("POST", "/connections", {
+        provider_config_key: pck,
+        connection_id: id,
+        credentials: { type: "API_KEY", apiKey: key },
+        ...(id === "someone-else" ? {} : { end_user: { id: endUser } }),
+      });
+      expect(created.status).toBe(201);
+      const res = await SELF.fetch(`${TERAPI}/proxy/v1/embeddings`, {
+        method: "POST",
+        headers: { ...auth, "connection-id": id, "provider-config-key": pck, "content-type": "application/json" },
+        body: JSON.stringify({ model: "text-embedding-3-small", input: `for ${id}` }),
+      });
+      expect(res.status).toBe(200);
+      await res.arrayBuffer();
+    }
+    await settle();
+    for (const id of ids) await connectionObject(env, pck, id).flushUsageIndex();
+    const report = await usage(`end_user_id=${endUser}&model=text-embedding-3-small`);
+    expect(report.connections.map((c) => c.connection_id).sort()).toEqual(["eu-one", "eu-two"]);
+    expect(report.totals.requests).toBe(2);
+    expect((await usage(`end_user_id=nobody-${endUser}`)).data).toEqual([]);
+  });
+
   it("the object's alarm copies changed days to the index by itself", async () => {
     const t = await createTenant(await simKey());
     await t.client.embeddings.create({ model: "text-embedding-3-small", input: "index me" });
