@@ -11,6 +11,9 @@ import type { PriceTable } from "../usage/types";
 export type ConnectionUsageView = { provider_config_key: string; connection_id: string; hours: UsageRow[]; days: UsageRow[] };
 export type TopConnection = { provider_config_key: string; connection_id: string; requests: number; tokens: number; cost: number };
 
+/** The model of calls that name none (sync pages). */
+const NO_MODEL = "none";
+
 const PALETTE = ["#1f5fd1", "#d1731f", "#2e8540", "#8e44ad", "#b3261e", "#00838f", "#6d4c41", "#5c616a"];
 
 export const CHART_CSS = `
@@ -116,7 +119,7 @@ function Legend(props: { colors: Map<string, string> }) {
           <svg viewBox="0 0 10 10" aria-hidden="true">
             <rect width="10" height="10" fill={color} />
           </svg>
-          {model}
+          {model === NO_MODEL ? "no model (sync pages)" : model}
         </li>
       ))}
     </ul>
