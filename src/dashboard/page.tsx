@@ -3,6 +3,11 @@ import type { OperationLog } from "../logs/types";
 import type { BucketState } from "../durable-objects/rate-limiter";
 import type { SyncStatus } from "../sync/engine";
 import { Layout } from "../ui/layout";
+import type { PriceTable } from "../usage/types";
+import { CHART_CSS, ConnectionUsageCharts, TopConnectionsChart, type ConnectionUsageView, type TopConnection } from "./usage-charts";
+
+/** The usage section (src/dashboard/usage-charts.tsx): connections with usage, and the environment's top ones. */
+export type UsageSection = { charts: ConnectionUsageView[]; top: TopConnection[]; prices: PriceTable };
 
 export type LimiterView = { buckets: BucketState[] };
 
@@ -62,7 +67,25 @@ function Syncs(props: { syncs: SyncStatus[] | null }) {
   );
 }
 
-export function DashboardPage(props: { nonce: string; rows: ConnectionRow[]; logs: OperationLog[]; more: boolean; cookie: boolean; now: number }) {
+function Usage(props: { usage: UsageSection; nonce: string; now: number }) {
+  const { charts, top, prices } = props.usage;
+  return (
+    <>
+      <style nonce={props.nonce} dangerouslySetInnerHTML={{ __html: CHART_CSS }} />
+      <h2 id="usage">Usage</h2>
+      <p class="muted">
+        Tokens and cost as the provider reported them (prices: <code>{prices.version}</code>). GET /usage has the numbers.
+      </p>
+      <h3 id="top-connections">Top connections by cost, last 30 days</h3>
+      {top.length === 0 ? <p class="muted">No usage in the environment index yet.</p> : <TopConnectionsChart top={top} />}
+      {charts.map((u) => (
+        <ConnectionUsageCharts usage={u} prices={prices} now={props.now} />
+      ))}
+    </>
+  );
+}
+
+export function DashboardPage(props: { nonce: string; rows: ConnectionRow[]; logs: OperationLog[]; more: boolean; cookie: boolean; now: number; usage?: UsageSection }) {
   return (
     <Layout title="terapi dashboard" nonce={props.nonce} wide>
       <header class="bar">
@@ -117,6 +140,7 @@ export function DashboardPage(props: { nonce: string; rows: ConnectionRow[]; log
         </table>
       )}
       {props.more ? <p class="muted">Showing the first {props.rows.length}; use GET /connections for the rest.</p> : null}
+      {props.usage ? <Usage usage={props.usage} nonce={props.nonce} now={props.now} /> : null}
 
       <h2 id="logs">Latest operations</h2>
       {props.logs.length === 0 ? (

@@ -12,6 +12,8 @@ import { toLogEntry } from "../logs/record";
 import type { LogQuery, OperationInput, OperationLog } from "../logs/types";
 import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
 import type { RecordQuery, StoredRecord } from "../sync/records";
+import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
+import type { UsageSample } from "../usage/types";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
@@ -26,6 +28,7 @@ export class ConnectionObject extends DurableObject<Env> {
   private scheduler!: ReturnType<typeof createAlarmScheduler>;
   private logs!: LogStore;
   private syncs!: SyncEngine;
+  private usage!: UsageLedger;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -84,8 +87,10 @@ export class ConnectionObject extends DurableObject<Env> {
     );
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
-    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter });
-    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue()]);
+    this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });
+    const countUsage = (sample: UsageSample) => this.usage.addOwn(sample);
+    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter, countUsage });
+    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.usage.nextIndexDue()]);
     this.edgeAcquires = 0;
   }
 
@@ -149,9 +154,45 @@ export class ConnectionObject extends DurableObject<Env> {
     return job?.kind === "action" ? actionRunView(job) : null;
   }
 
-  /** A batch of operation-log lines from one isolate (src/logs/record.ts). */
-  appendLogs(entries: LogEntry[]): number {
-    return this.logs.append(entries);
+  /** A batch of operation-log lines from one isolate (src/logs/record.ts), with the usage counted beside them. */
+  async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<number> {
+    const n = entries.length ? this.logs.append(entries) : 0;
+    if (usage) {
+      this.ctx.storage.sql.exec(
+        "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+        usage.providerConfigKey,
+        usage.connectionId,
+      );
+      await this.usage.add(usage);
+      const due = this.usage.nextIndexDue();
+      if (due !== null) await this.scheduler.wakeBy(due);
+    }
+    return n;
+  }
+
+  /** The usage ledger (src/usage/ledger.ts): queries, the cap, the environment index copy. */
+  usageBuckets(...args: Parameters<UsageLedger["query"]>) {
+    return this.usage.query(...args);
+  }
+
+  setUsageCap(...args: Parameters<UsageLedger["setCap"]>) {
+    return this.usage.setCap(...args);
+  }
+
+  usageCapState() {
+    return this.usage.capState();
+  }
+
+  /** Copies changed day sums to the environment index now (the alarm does it on its own; tests call it). */
+  async flushUsageIndex(): Promise<number> {
+    const meta = this.meta();
+    const pck = meta.get("provider_config_key");
+    const cid = meta.get("connection_id");
+    return pck !== undefined && cid !== undefined ? this.usage.flushIndex(pck, cid) : 0;
+  }
+
+  private meta(): Map<string, string> {
+    return new Map(this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
   }
 
   /** This connection's operation log, newest first (`GET /logs`). */
@@ -161,6 +202,12 @@ export class ConnectionObject extends DurableObject<Env> {
 
   /** Registers the connection's syncs; their first runs start now (called when the connection is created). */
   async startSyncs(target: SyncTarget): Promise<void> {
+    // Who this object is, for the usage index copy (sync pages count as usage too).
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+      target.providerConfigKey,
+      target.connectionId,
+    );
     this.syncs.register(target, Date.now());
     await this.scheduler.wakeBy(Date.now());
   }
@@ -229,6 +276,14 @@ export class ConnectionObject extends DurableObject<Env> {
       await this.syncs.runDue();
     } catch (err) {
       console.error("sync run failed", err instanceof Error ? err.message : "unknown");
+    }
+    // Any run is a good moment to copy changed usage days to the environment index (one D1 batch).
+    if (this.usage.nextIndexDue() !== null) {
+      try {
+        await this.flushUsageIndex();
+      } catch (err) {
+        console.error("usage index flush failed", err instanceof Error ? err.message : "unknown");
+      }
     }
     // Destroyed meanwhile: storage is gone and must stay so.
     if (this.syncs.isStopped()) return;

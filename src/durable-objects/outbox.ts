@@ -6,6 +6,7 @@ import type { Json, OutgoingEventInput } from "../webhooks/events";
 import { createInboundDedupe, type InboundDedupe } from "../webhooks/inbound-dedupe";
 import type { DeliveryDetail, DeliveryList, DeliveryListQuery, EnvironmentPatch, EnvironmentSettings } from "../webhooks/schemas";
 import { createSettingsStore, type SettingsStore } from "../webhooks/settings-store";
+import type { PriceOverride } from "../usage/price-schema";
 
 export type { EnqueueResult } from "../webhooks/delivery-queue";
 
@@ -59,6 +60,11 @@ export class WebhookOutbox extends DurableObject<Env> {
 
   updateEnvironment(patch: EnvironmentPatch): EnvironmentSettings {
     return this.ctx.storage.transactionSync(() => this.settings.update(patch));
+  }
+
+  /** The environment's usage price override (read by GET /usage and the connections' cost caps). */
+  usagePrices(): PriceOverride | null {
+    return this.settings.usagePrices();
   }
 
   /** A new secret signs from now on; the old one adds a second signature for a day so receivers can roll over. */

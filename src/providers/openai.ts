@@ -1,5 +1,6 @@
 import { openaiActions } from "../actions/openai";
 import { openaiSyncs } from "./openai-syncs";
+import { openaiPrices, openaiUsage } from "./openai-usage";
 import type { ProviderDefinition, RateLimitRules, RetryRules } from "./types";
 
 const rateLimit: RateLimitRules = {
@@ -78,6 +79,8 @@ const shared = {
   },
   // Both definitions carry all of them; each sync's keyKind picks the ones a connection's key can run.
   syncs: openaiSyncs,
+  usage: openaiUsage,
+  prices: openaiPrices,
 } satisfies Partial<ProviderDefinition>;
 
 /** OpenAI with a project or user key; checked with `GET /v1/models`. */

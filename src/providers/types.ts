@@ -1,4 +1,5 @@
 import type { ActionDefinition } from "../actions/types";
+import type { PriceTable, UsageRules } from "../usage/types";
 
 /**
  * A provider is data: everything terapi needs to talk to one upstream API.
@@ -27,6 +28,9 @@ export type ProviderDefinition = {
   actions?: ActionDefinition[];
   /** Lists copied into records on a schedule (see `SyncDefinition`). */
   syncs?: SyncDefinition[];
+  /** Where responses report token usage, and the price list cost is computed from. */
+  usage?: UsageRules;
+  prices?: PriceTable;
 };
 
 /** How a list endpoint hands out its next page. */

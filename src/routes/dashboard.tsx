@@ -12,6 +12,8 @@ import { checkNotBlocked, clientOf, countFailure } from "../middleware/auth-thro
 import { isSecretKey } from "../middleware/secret-key-auth";
 import { createRouter } from "../openapi";
 import { htmlResponse } from "../ui/html";
+import { connectionUsage, usageSection } from "../dashboard/usage-data";
+import type { ConnectionUsageView } from "../dashboard/usage-charts";
 
 /** Connections shown; each costs a few object calls. */
 const SHOWN = 50;
@@ -43,28 +45,32 @@ async function show(c: Context<AppEnv>): Promise<Response> {
   const connections = page?.connections ?? [];
   const rows: ConnectionRow[] = [];
   const logs: OperationLog[] = [];
+  const now = Date.now();
+  const usageViews: Array<ConnectionUsageView | null> = [];
   for (let i = 0; i < connections.length; i += BATCH) {
     const batch = connections.slice(i, i + BATCH);
     const read = await Promise.all(
       batch.map(async (connection) => {
         const stub = connectionObject(c.env, connection.provider_config_key, connection.connection_id);
-        const [limiter, syncs, lines] = await Promise.all([
+        const [limiter, syncs, lines, usage] = await Promise.all([
           settle(stub.limiterState()),
           settle(stub.syncOverview(connection.connection_id)),
           settle(stub.queryLogs({ limit: LOG_LINES })),
+          connectionUsage(c.env, connection, now),
         ]);
-        return { row: { connection, limiter, syncs } satisfies ConnectionRow, lines: lines ?? [] };
+        return { row: { connection, limiter, syncs } satisfies ConnectionRow, lines: lines ?? [], usage };
       }),
     );
     for (const r of read) {
       rows.push(r.row);
       logs.push(...r.lines);
+      usageViews.push(r.usage);
     }
   }
   logs.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1));
-  const now = Date.now();
+  const usage = await usageSection(c.env, usageViews, now);
   return htmlResponse(200, (nonce) => (
-    <DashboardPage nonce={nonce} rows={rows} logs={logs.slice(0, LOG_LINES)} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} />
+    <DashboardPage nonce={nonce} rows={rows} logs={logs.slice(0, LOG_LINES)} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} usage={usage} />
   ));
 }
 

@@ -13,6 +13,8 @@ import { confinePath, rawPathAndQuery, upstreamUrl } from "../proxy/path";
 import { retryOptions } from "../proxy/retry-policy";
 import { connectionObject } from "../durable-objects/stubs";
 import { proxyLogger } from "../logs/proxy";
+import { tapUsage } from "../usage/tap";
+import { enforceUsageCap } from "../usage/gate";
 
 // Per isolate, shared with the actions routes (one budget view per connection).
 export { connectionCache, rateLimitView } from "../proxy/instances";
@@ -49,6 +51,8 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
   // Nango's SDK always sends it, empty unless set: a per-request base URL is what terapi never allows.
   if (incoming.get("base-url-override")?.trim())
     throw new ApiError(501, "unsupported", "Base-Url-Override is not supported: a provider's base URL is fixed by the deployment, never per request");
+  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  if (secret.usageCap) await enforceUsageCap(c.env, waitUntil, providerConfigKey, connectionId, secret.usageCap);
   const options = retryOptions(incoming, method, provider.retry);
   const url = upstreamUrl(providerBaseUrl(provider, c.env), path, query);
   const hasBody = method !== "GET" && method !== "HEAD" && c.req.raw.body !== null;
@@ -83,7 +87,7 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
 
   // Recorded in the background once the headers are known: no awaited call added here.
   const stats = { retries: 0, waitMs: 0 };
-  const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+  const usage = { env: c.env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy" } as const;
   const logged = proxyLogger(c.env, waitUntil, { providerConfigKey, connectionId, method, path, started: Date.now(), stats });
   return forward({
     env: c.env,
@@ -99,7 +103,7 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
     options,
     onUnauthorized: () => connectionCache.evict(providerConfigKey, connectionId),
     stats,
-  }).then(logged.response, logged.error);
+  }).then((res) => logged.response(tapUsage(res, usage)), logged.error);
 }
 
 async function requestStatus(c: Context<AppEnv>): Promise<Response> {

@@ -1,3 +1,4 @@
+import type { UsageCap } from "../usage/types";
 import { keyRing, open, parseSealed, seal, SecretDecryptError, type SealedValue } from "../crypto";
 import { registryClient } from "../durable-objects/registry-client";
 
@@ -12,6 +13,8 @@ export type ConnectionSecret = {
   provider: string;
   credentials: { type: "API_KEY"; apiKey: string };
   config: { organization_id?: string; project_id?: string; webhook_secret?: string };
+  /** Optional usage cap (src/usage/gate.ts): cached with the connection, so uncapped calls never look further. */
+  usageCap?: UsageCap;
 };
 
 export const secretKvKey = (providerConfigKey: string, connectionId: string) =>

@@ -1,6 +1,7 @@
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import { randomHex } from "../crypto/random";
 import { attemptUpstream } from "../durable-objects/upstream-attempt";
+import type { UsageSample } from "../usage/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
@@ -56,6 +57,8 @@ type Deps = {
   env: Env;
   limiter: RateLimiter;
   now?: () => number;
+  /** Counts each page fetched toward the connection's usage (tagged `sync`). */
+  countUsage?: (sample: UsageSample) => void;
 };
 
 /**
@@ -64,7 +67,7 @@ type Deps = {
  * changed, checkpoints after every page, and after a complete walk marks what
  * it did not see as deleted.
  */
-export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now() }: Deps) {
+export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now(), countUsage }: Deps) {
   const records = createRecordStore(sql);
   const state = createSyncStateStore(sql);
   const tuning: SyncTuning = { ...DEFAULT_TUNING };
@@ -203,6 +206,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     }
     const res = attempt.res;
     const t = now();
+    countUsage?.({ at: t, model: "none", source: "sync", error: res.status >= 400, estimated: false, input: 0, cachedInput: 0, output: 0, reasoning: 0 });
     if (attempt.kind === "retryable" || res.status >= 400) {
       await res.body?.cancel();
       const info = attempt.info ?? {};

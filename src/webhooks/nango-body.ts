@@ -11,13 +11,13 @@ import type { NangoAsyncActionWebhookBody, NangoForwardWebhookBody } from "@nang
 import { bytesToHex } from "../crypto/hex";
 import type { Json, OutgoingEvent } from "./events";
 
-/** Nango's body for each kind terapi sends; `async_proxy` is terapi's own (Nango has no such event). */
+/** Nango's body for each kind terapi sends; `async_proxy` and `usage` are terapi's own (Nango has no such events). */
 export type NangoShapedBody =
   | NangoAuthWebhookBody
   | NangoSyncWebhookBody
   | NangoForwardWebhookBody
   | NangoAsyncActionWebhookBody
-  | { from: string; type: "async_proxy"; connectionId: string; providerConfigKey: string };
+  | { from: string; type: "async_proxy" | "usage"; connectionId: string; providerConfigKey: string };
 
 /** One deployment is one environment (wrangler environments), so Nango's `environment` has one value. */
 const ENVIRONMENT = "default";
@@ -88,7 +88,8 @@ export function nangoBody(event: OutgoingEvent): NangoShapedBody {
       return { ...base, type: "async_action", payload: { ...p, id, statusUrl: `/action/${id}` } };
     }
     case "async_proxy":
-      return { ...base, type: "async_proxy" };
+    case "usage":
+      return { ...base, type: event.type };
   }
 }
 

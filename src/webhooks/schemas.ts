@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { EVENT_TYPES } from "./events";
+import { PriceOverrideSchema } from "../usage/price-schema";
 
 /** Shared response and request shapes of the webhook routes (also the outbox's RPC types). */
 
@@ -31,6 +32,7 @@ export const EnvironmentSchema = z
       description:
         "When true, `GET /connections/{id}` returns the key in clear (what Nango's `getToken` reads). Off by default: a leaked secret key then cannot read every tenant's key.",
     }),
+    usage_prices: PriceOverrideSchema.nullable().openapi({ description: "The environment's own model prices for usage costs (null: the providers' lists)" }),
   })
   .openapi("Environment");
 export type EnvironmentSettings = z.infer<typeof EnvironmentSchema>;
@@ -40,6 +42,7 @@ export const EnvironmentPatchSchema = z
     webhook_url: webhookUrl.nullable().optional().openapi({ description: "null removes it" }),
     secondary_webhook_url: webhookUrl.nullable().optional(),
     reveal_credentials: z.boolean().optional(),
+    usage_prices: PriceOverrideSchema.nullable().optional().openapi({ description: "Model prices for usage costs; null goes back to the providers' lists" }),
   })
   .strict()
   .openapi("EnvironmentPatch");

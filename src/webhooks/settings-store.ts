@@ -1,6 +1,7 @@
 import { open, parseSealed, seal, type KeyRing } from "../crypto";
 import type { EnvironmentPatch, EnvironmentSettings } from "./schemas";
 import { generateWebhookSecret } from "./standard-webhooks";
+import type { PriceOverride } from "../usage/price-schema";
 
 /** After a rotation the previous secret still signs (second signature) this long. */
 const PREVIOUS_SECRET_GRACE_MS = 24 * 60 * 60 * 1000;
@@ -96,6 +97,7 @@ export function createSettingsStore(sql: SqlStorage, now: () => number = () => D
       webhook_secret: secret("webhook_secret") ?? "",
       webhook_secret_created_at: new Date(Number(get("webhook_secret_created_at") ?? 0)).toISOString(),
       reveal_credentials: get("reveal_credentials") === "true",
+      usage_prices: usagePrices(),
     };
   }
 
@@ -103,7 +105,14 @@ export function createSettingsStore(sql: SqlStorage, now: () => number = () => D
     if (patch.webhook_url !== undefined) set("webhook_url", patch.webhook_url);
     if (patch.secondary_webhook_url !== undefined) set("secondary_webhook_url", patch.secondary_webhook_url);
     if (patch.reveal_credentials !== undefined) set("reveal_credentials", patch.reveal_credentials ? "true" : null);
+    if (patch.usage_prices !== undefined) set("usage_prices", patch.usage_prices === null ? null : JSON.stringify(patch.usage_prices));
     return read();
+  }
+
+  /** The environment's price override for usage costs (src/usage/prices.ts), if any. */
+  function usagePrices(): PriceOverride | null {
+    const raw = get("usage_prices");
+    return raw === null ? null : (JSON.parse(raw) as PriceOverride);
   }
 
   /** `next` (from `newSecret`) signs from now on; the old one adds a second signature for a day so receivers can roll over. */
@@ -124,7 +133,7 @@ export function createSettingsStore(sql: SqlStorage, now: () => number = () => D
     return [current, previous && until > at ? previous : null].filter((s): s is string => s !== null);
   }
 
-  return { read, update, newSecret, rotateSecret, unlock, reseal, signingSecrets };
+  return { read, update, newSecret, rotateSecret, unlock, reseal, signingSecrets, usagePrices };
 }
 
 export type SettingsStore = ReturnType<typeof createSettingsStore>;
