@@ -66,6 +66,11 @@ function toLog(row: LogRow): OperationLog {
 /** A connection's operation log in its Durable Object's SQLite. */
 export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
+  // The schema is created once per store: the object makes a new store after wiping its storage.
+  let schemaReady = false;
+  const ensureSchema = () => {
+    if (!schemaReady) sql.exec(SCHEMA);
+  };
 
   /**
    * An aggregated line: counted into this window's line of the same kind (its
@@ -91,9 +96,8 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
   }
 
   function append(entries: LogEntry[], now = Date.now()): number {
-    return transaction(() => {
-      // Idempotent and cheap; also recreates the table after the object's storage was wiped.
-      sql.exec(SCHEMA);
+    const n = transaction(() => {
+      ensureSchema();
       for (const e of entries) {
         if (e.aggregate && counted(e)) continue;
         sql.exec(
@@ -110,11 +114,15 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
       }
       return entries.length;
     });
+    // Only once it is committed (a rolled-back transaction takes the CREATE with it).
+    schemaReady = true;
+    return n;
   }
 
   /** Newest first; lines older than the retention are never returned, pruned or not. */
   function query(q: LogQuery, now = Date.now()): OperationLog[] {
-    sql.exec(SCHEMA);
+    ensureSchema();
+    schemaReady = true;
     const where = ["at >= ?"];
     const args: SqlStorageValue[] = [now - LOG_RETENTION_MS];
     if (q.type) {
