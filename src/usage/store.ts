@@ -61,7 +61,13 @@ export type StoredCap = UsageCap & { provider: string };
 
 export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
-  const ensure = () => sql.exec(SCHEMA);
+  // Created with the store (the object makes a new store after wiping its storage): once is enough.
+  let ready = false;
+  const ensure = () => {
+    if (ready) return;
+    sql.exec(SCHEMA);
+    ready = true;
+  };
   ensure();
 
   function upsert(grain: Grain, start: number, model: string, source: string, t: UsageTotals) {
@@ -72,15 +78,23 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
     );
   }
 
-  /** Adds a batch of samples (one transaction). */
+  /** Adds a batch of samples (one transaction, one upsert per bucket the batch touches). */
   function add(samples: UsageSample[], now = Date.now()): void {
+    const sums = new Map<string, { grain: Grain; start: number; model: string; source: string; t: UsageTotals }>();
+    const sum = (grain: Grain, start: number, s: UsageSample, t: UsageTotals) => {
+      const key = `${grain}\u0000${start}\u0000${s.model}\u0000${s.source}`;
+      const b = sums.get(key);
+      if (!b) sums.set(key, { grain, start, model: s.model, source: s.source, t: { ...t } });
+      else for (const c of TOTAL_COLUMNS) b.t[c] += t[c];
+    };
+    for (const s of samples) {
+      const t = totalsOfSample(s);
+      sum("day", startOf("day", s.at), s, t);
+      if (s.at >= now - HOUR_RETENTION_MS) sum("hour", startOf("hour", s.at), s, t);
+    }
     transaction(() => {
       ensure();
-      for (const s of samples) {
-        const t = totalsOfSample(s);
-        upsert("day", startOf("day", s.at), s.model, s.source, t);
-        if (s.at >= now - HOUR_RETENTION_MS) upsert("hour", startOf("hour", s.at), s.model, s.source, t);
-      }
+      for (const b of sums.values()) upsert(b.grain, b.start, b.model, b.source, b.t);
       if (now - lastPrune >= HOUR_MS) {
         lastPrune = now;
         sql.exec("DELETE FROM usage_buckets WHERE grain = 'hour' AND start < ?", now - HOUR_RETENTION_MS);
