@@ -10,23 +10,25 @@ import { startFloor } from "./lib/floor.ts";
 import { connectInspector, cpuProfile, heapMiB } from "./lib/inspector.ts";
 import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
 import type { Simulator } from "./lib/simulator.ts";
+import { cpuMs } from "./lib/procs.ts";
 import { createConnection, createIntegration, newSecrets, startMiniflare } from "./lib/terapi.ts";
 import { chatRequest } from "./scenarios/common.ts";
 
 const CONCURRENCY = 32;
 
-export async function runProfile(opts: { root: string; srcDir: string; bundleDir: string; sim: Simulator; simKey: string; seconds: number; log: (m: string) => void }): Promise<void> {
+export async function runProfile(opts: { root: string; srcDir: string; bundleDir: string; sim: Simulator; simKey: string; seconds: number; vars?: Record<string, string>; log: (m: string) => void }): Promise<void> {
   const { sim, simKey, log } = opts;
   const secrets = newSecrets();
-  const t = await startMiniflare({ root: opts.srcDir, bundleDir: opts.bundleDir, simUrl: sim.url, secrets, directSocket: true });
+  const t = await startMiniflare({ root: opts.srcDir, bundleDir: opts.bundleDir, simUrl: sim.url, secrets, directSocket: true, vars: opts.vars });
   const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate: t.compatibilityDate, directSocket: true });
   try {
     await createIntegration(t.origin, secrets.secretKey, "openai-bench");
     await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
-    const sides: { name: string; target: Target; inspector: { port: number; worker: string } }[] = [
-      { name: "bare", target: floor.target, inspector: floor.inspector },
+    const sides: { name: string; target: Target; inspector: { port: number; worker: string }; pids: () => number[] }[] = [
+      { name: "bare", target: floor.target, inspector: floor.inspector, pids: floor.pids },
       {
         name: "terapi",
+        pids: t.pids,
         target: { name: "terapi", base: `${t.origin}/proxy`, headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" } },
         inspector: t.inspector as { port: number; worker: string },
       },
@@ -38,6 +40,11 @@ export async function runProfile(opts: { root: string; srcDir: string; bundleDir
       if (first.status !== 200) throw new Error(`profile: ${side.name} answers ${first.status} ${first.error ?? first.snippet ?? ""}`);
       log(`profile: ${side.name}: warm-up`);
       await closedLoop({ concurrency: CONCURRENCY, durationMs: 2_000, fire });
+      // Without the profiler: the workerd process's CPU per request (robust to a loaded machine, unlike req/s).
+      const cpu0 = cpuMs(side.pids());
+      const plain = await closedLoop({ concurrency: CONCURRENCY, durationMs: opts.seconds * 1000, fire });
+      const cpuPerRequestUs = ((cpuMs(side.pids()) - cpu0) * 1000) / plain.samples.length;
+      process.stdout.write(`\n${side.name}: ${plain.samples.length} requests in ${opts.seconds} s without the profiler, ${(plain.samples.length / opts.seconds).toFixed(0)} req/s; workerd CPU ${cpuPerRequestUs.toFixed(0)} µs per request\n`);
       log(`profile: ${side.name}: inspector at ${side.inspector.port}`);
       const ins = await connectInspector(side.inspector.port, side.inspector.worker);
       const heapBefore = await heapMiB(ins, true);
