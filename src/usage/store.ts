@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS usage_cap (id INTEGER PRIMARY KEY CHECK (id = 1), met
 CREATE TABLE IF NOT EXISTS usage_alerts (period_start INTEGER NOT NULL, threshold INTEGER NOT NULL, PRIMARY KEY (period_start, threshold));
 `;
 
+/** Built once: the same text every time (and the runtime's statement cache keys on it). */
+const UPSERT = `INSERT INTO usage_buckets (grain, start, model, source, ${TOTAL_COLUMNS.join(", ")}, rev) VALUES (?, ?, ?, ?, ${TOTAL_COLUMNS.map(() => "?").join(", ")}, 1)
+       ON CONFLICT (grain, start, model, source) DO UPDATE SET ${TOTAL_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}, rev = rev + 1`;
+
 export const startOf = (grain: Grain, at: number) => at - (at % (grain === "day" ? DAY_MS : HOUR_MS));
 
 /** Start of the UTC day or month `at` falls in, and of the next one. */
@@ -71,11 +75,7 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
   ensure();
 
   function upsert(grain: Grain, start: number, model: string, source: string, t: UsageTotals) {
-    sql.exec(
-      `INSERT INTO usage_buckets (grain, start, model, source, ${TOTAL_COLUMNS.join(", ")}, rev) VALUES (?, ?, ?, ?, ${TOTAL_COLUMNS.map(() => "?").join(", ")}, 1)
-       ON CONFLICT (grain, start, model, source) DO UPDATE SET ${TOTAL_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}, rev = rev + 1`,
-      grain, start, model, source, ...TOTAL_COLUMNS.map((c) => t[c]),
-    );
+    sql.exec(UPSERT, grain, start, model, source, ...TOTAL_COLUMNS.map((c) => t[c]));
   }
 
   /** Adds a batch of samples (one transaction, one upsert per bucket the batch touches). */
