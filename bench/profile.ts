@@ -16,10 +16,10 @@ import { chatRequest } from "./scenarios/common.ts";
 
 const CONCURRENCY = 32;
 
-export async function runProfile(opts: { root: string; srcDir: string; bundleDir: string; sim: Simulator; simKey: string; seconds: number; vars?: Record<string, string>; log: (m: string) => void }): Promise<void> {
+export async function runProfile(opts: { root: string; srcDir: string; bundleDir: string; sim: Simulator; simKey: string; seconds: number; log: (m: string) => void }): Promise<void> {
   const { sim, simKey, log } = opts;
   const secrets = newSecrets();
-  const t = await startMiniflare({ root: opts.srcDir, bundleDir: opts.bundleDir, simUrl: sim.url, secrets, directSocket: true, vars: opts.vars });
+  const t = await startMiniflare({ root: opts.srcDir, bundleDir: opts.bundleDir, simUrl: sim.url, secrets, directSocket: true });
   const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate: t.compatibilityDate, directSocket: true });
   try {
     await createIntegration(t.origin, secrets.secretKey, "openai-bench");

@@ -12,7 +12,7 @@
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 //   npm run bench -- --soak          minutes of mixed load (16 chat calls + a /records reader), counting non-2xx answers
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
-//   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N, --usage=off)
+//   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -283,7 +283,7 @@ async function main(): Promise<void> {
   await jsonCall("GET", `${s.url}/v1/models`, { authorization: `Bearer ${simKey}` });
 
   if (flag("profile")) {
-    await runProfile({ root, srcDir: src.dir, bundleDir: b.dir, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), vars: option("usage") === "off" ? { TERAPI_USAGE: "off" } : undefined, log });
+    await runProfile({ root, srcDir: src.dir, bundleDir: b.dir, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
     return;
   }
   await runMode("miniflare", src, s, simKey, b.dir);

@@ -52,8 +52,6 @@ export async function startMiniflare(opts: {
   directSocket: boolean;
   /** Storage kept across runs (the cold-start measure restarts on it); default: in memory. */
   persistTo?: string;
-  /** More variables, e.g. TERAPI_USAGE=off. */
-  vars?: Record<string, string>;
 }): Promise<RunningTerapi> {
   const [{ Miniflare, convertV4MiniflareOptions }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([import("miniflare"), import("wrangler")]);
   // wrangler's own reading of wrangler.toml: KV, Durable Objects (SQLite per the migrations), vars.
