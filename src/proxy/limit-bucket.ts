@@ -1,7 +1,12 @@
 import type { LimitBucketRules, RateLimitRules, TokenEstimateRules } from "../providers/types";
 
 /** What a request draws from its connection's limits: its bucket and its raw token estimate (before calibration). */
-export type Charge = { bucket: string; tokens: number };
+export type Charge = {
+  bucket: string;
+  tokens: number;
+  /** The model the body named, as named (usage counts an error under it). */
+  model?: string;
+};
 
 const decoder = new TextDecoder();
 
@@ -90,5 +95,5 @@ export function chargeOf(rules: RateLimitRules, path: string, method: string, bo
   const o = json as Record<string, unknown>;
   const model = o[b.modelField];
   if (typeof model !== "string" || model === "") return endpoint;
-  return { bucket: familyOf(b, model), tokens: estimateTokens(rules.tokens, path, o) };
+  return { bucket: familyOf(b, model), tokens: estimateTokens(rules.tokens, path, o), model };
 }

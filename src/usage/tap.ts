@@ -29,7 +29,7 @@ export const usageEnabled = (env: Env) => env.TERAPI_USAGE !== "off";
 
 const endpointSets = new WeakMap<UsageRules, Set<string>>();
 
-function reportsUsage(rules: UsageRules, method: string, path: string): boolean {
+export function reportsUsage(rules: UsageRules, method: string, path: string): boolean {
   let set = endpointSets.get(rules);
   if (!set) endpointSets.set(rules, (set = new Set(rules.endpoints.map((e) => `${e.method} ${e.path}`))));
   return set.has(`${method} ${path}`);
