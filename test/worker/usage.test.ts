@@ -5,7 +5,7 @@ import { flushOperationLogs } from "../../src/logs/record";
 import { costOf, effectivePrices, priceOf } from "../../src/usage/prices";
 import { settleUsageReaders } from "../../src/usage/tap";
 import type { UsageReport } from "../../src/usage/query";
-import { auth, createTenant, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { auth, createTenant, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
 import { run, trigger } from "./support/actions";
 import type { JobView } from "../../src/proxy/async";
@@ -283,6 +283,36 @@ describe("streams without usage, errors", () => {
     expect(est.model).toBe("gpt-4o-mini");
     expect(est.output_tokens).toBe(Math.ceil(text.length / 4));
     expect(est.input_tokens).toBe(0);
+  });
+});
+
+describe("errors under the model their request named", () => {
+  it("a live proxy error, an async job's and an async action's count under the body's model; a body without one stays `unknown`", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const empty = (model?: string) => JSON.stringify({ ...(model ? { model } : {}), messages: [] });
+    const live = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: empty("o4-mini-2025-04-16") });
+    expect(live.status).toBe(400);
+    await live.arrayBuffer();
+    const noModel = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: empty() });
+    expect(noModel.status).toBe(400);
+    await noModel.arrayBuffer();
+    const job = await asyncProxyJob(t, "/v1/chat/completions", { model: "gpt-4o-mini", messages: [] });
+    expect(job.response?.status).toBe(400);
+    await simFault({ key, count: 1, status: 400, path_prefix: "/v1/embeddings" });
+    const actRun = await asyncAction(t, "create-embedding", { model: "text-embedding-3-small", input: "refused" });
+    expect(actRun.status).toBe("failed");
+    await settle();
+    const errors = (await usage(of(t))).data
+      .filter((d) => d.errors > 0)
+      .map((d) => ({ model: d.model, source: d.source, errors: d.errors, requests: d.requests }))
+      .sort((x, y) => x.model.localeCompare(y.model));
+    expect(errors).toEqual([
+      { model: "gpt-4o-mini", source: "proxy", errors: 1, requests: 1 },
+      { model: "o4-mini-2025-04-16", source: "proxy", errors: 1, requests: 1 },
+      { model: "text-embedding-3-small", source: "action", errors: 1, requests: 1 },
+      { model: "unknown", source: "proxy", errors: 1, requests: 1 },
+    ]);
   });
 });
 
