@@ -7,7 +7,7 @@ import { sendUpstream } from "../proxy/upstream";
 import type { ConnectionSecret } from "../store/connection-secret";
 import { sampleOfAnswer } from "../usage/buffered";
 import type { UsageSample } from "../usage/types";
-import { chargeOf } from "../proxy/limit-bucket";
+import { requestModel } from "../proxy/limit-bucket";
 import { encodeRequest, readReply } from "./request";
 import type { ActionCall } from "./types";
 
@@ -86,7 +86,7 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
           contentType: res.headers.get("content-type"),
           body,
           source: "action",
-          requestModel: res.status >= 400 ? chargeOf(provider.rateLimit, encoded.path, encoded.method, encoded.body).model : null,
+          requestModel: res.status >= 400 ? requestModel(provider.rateLimit, encoded.path, encoded.method, encoded.body) : null,
           at: now(),
         }),
       );

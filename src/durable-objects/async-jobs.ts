@@ -9,7 +9,7 @@ import { loadConnectionSecret } from "../store/connection-secret";
 import { sampleOfAnswer } from "../usage/buffered";
 import type { CapState } from "../usage/caps";
 import type { UsageSample } from "../usage/types";
-import { chargeOf } from "../proxy/limit-bucket";
+import { requestModel } from "../proxy/limit-bucket";
 import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
 import type { RateLimiter } from "./rate-limiter";
 import { attemptUpstream } from "./upstream-attempt";
@@ -170,7 +170,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
       body: bytes,
       truncated,
       source: "proxy",
-      requestModel: res.status >= 400 ? chargeOf(provider.rateLimit, job.path, job.method, job.body).model : null,
+      requestModel: res.status >= 400 ? requestModel(provider.rateLimit, job.path, job.method, job.body) : null,
       at: now(),
     }),
   );
