@@ -12,8 +12,11 @@ import { toLogEntry } from "../logs/record";
 import type { LogQuery, OperationInput, OperationLog } from "../logs/types";
 import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
 import type { RecordQuery, StoredRecord } from "../sync/records";
+import { deleteUsageIndex } from "../usage/index-db";
 import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
 import type { UsageSample } from "../usage/types";
+import { usageEnabled } from "../usage/tap";
+import type { JobUsage } from "./async-jobs";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
@@ -262,7 +265,8 @@ export class ConnectionObject extends DurableObject<Env> {
     const due = this.jobs.takeDue(Date.now());
     if (providerConfigKey !== undefined && connectionId !== undefined) {
       const log = (line: OperationInput) => void this.logs.append([toLogEntry(line)]);
-      const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId };
+      const usage = this.jobUsage(providerConfigKey, connectionId);
+      const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId, usage };
       // One at a time: they share one budget, and the limiter orders them.
       for (const job of due) {
         try {
@@ -290,14 +294,44 @@ export class ConnectionObject extends DurableObject<Env> {
     await this.scheduler.rearm();
   }
 
+  /** Async jobs' and actions' usage goes straight into this object's ledger, and its cap stops them. */
+  private jobUsage(providerConfigKey: string, connectionId: string): JobUsage {
+    return {
+      count: async (sample) => {
+        if (!usageEnabled(this.env)) return;
+        try {
+          await this.usage.add({ providerConfigKey, connectionId, samples: [sample] });
+        } catch (err) {
+          // The answer is stored already: a failed count or cap webhook must not undo it.
+          console.error("usage count failed", err instanceof Error ? err.message : "unknown");
+        }
+      },
+      capReached: async () => {
+        const state = await this.usage.capState();
+        return state?.blocked ? state : null;
+      },
+    };
+  }
+
   /** Forget everything of this connection: storage, pending jobs, schedules, the alarm. */
   async destroy(): Promise<void> {
     // A sync run in flight must not write into the emptied storage.
     this.syncs.stop();
+    const meta = this.meta();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // deleteAll() drops the tables too, and this instance may serve the next
     // connection created under the same id: start it over, empty.
     this.open();
+    // Its day sums in the environment's usage index go too (this object copied them there).
+    const pck = meta.get("provider_config_key");
+    const cid = meta.get("connection_id");
+    if (pck !== undefined && cid !== undefined) {
+      try {
+        await deleteUsageIndex(this.env.INDEX_DB, pck, cid);
+      } catch (err) {
+        console.error("usage index delete failed", err instanceof Error ? err.message : "unknown");
+      }
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { connectionObject } from "../durable-objects/stubs";
 import { ApiError } from "../errors";
 import type { ProviderDefinition } from "../providers/types";
+import { withRequestModel } from "./answer-model";
 import { peekError } from "./error-peek";
 import { callerResponseHeaders } from "./headers";
 import { chargeOf } from "./limit-bucket";
@@ -92,7 +93,7 @@ export function createForwarder(view: RateLimitView) {
         const g = await view.held<Grant>(key, () => object().acquire(charge.bucket, tokens, view.hint(key), Math.max(0, budgetLeft())));
         stats.waitMs += Date.now() - asked;
         if (!g.ok) {
-          if (lastLimited) return withRetryAfter(lastLimited, g.retryAfterMs);
+          if (lastLimited) return withRequestModel(withRetryAfter(lastLimited, g.retryAfterMs), provider.rateLimit, req);
           throw new ApiError(429, "rate_limited", "The connection's rate limit resets later than this request may wait; retry later or use Async: true", undefined, {
             "retry-after": String(Math.max(1, Math.ceil(g.retryAfterMs / 1000))),
           });
@@ -164,7 +165,7 @@ export function createForwarder(view: RateLimitView) {
           lastLimited = res;
           continue;
         }
-        return withRetryAfter(res, waitMs);
+        return withRequestModel(withRetryAfter(res, waitMs), provider.rateLimit, req);
       }
       if (verdict === "backoff" && canResend && options.backoffAllowed) {
         const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
@@ -177,7 +178,7 @@ export function createForwarder(view: RateLimitView) {
           continue;
         }
       }
-      return passThrough(res);
+      return withRequestModel(passThrough(res), provider.rateLimit, req);
     }
   };
 }

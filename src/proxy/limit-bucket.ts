@@ -1,7 +1,12 @@
 import type { LimitBucketRules, RateLimitRules, TokenEstimateRules } from "../providers/types";
 
 /** What a request draws from its connection's limits: its bucket and its raw token estimate (before calibration). */
-export type Charge = { bucket: string; tokens: number };
+export type Charge = {
+  bucket: string;
+  tokens: number;
+  /** The model the body named, as named (usage counts an error under it). */
+  model?: string;
+};
 
 const decoder = new TextDecoder();
 
@@ -69,26 +74,44 @@ export function estimateTokens(rules: TokenEstimateRules, path: string, body: Re
 }
 
 /**
+ * The JSON object body of a request to an endpoint that names a model, or
+ * null: only a body already in memory is read (never a stream), and only
+ * when it is a JSON object (multipart is never decoded).
+ */
+function modelBody(rules: RateLimitRules, path: string, method: string, body: ArrayBuffer | ReadableStream | null): Record<string, unknown> | null {
+  if (method !== "POST" || !(body instanceof ArrayBuffer) || body.byteLength === 0 || !startsWithAny(path, rules.buckets.modelEndpoints)) return null;
+  // A JSON object starts with `{` (what the SDKs send): anything else (multipart) is never decoded.
+  if (new Uint8Array(body, 0, 1)[0] !== 0x7b) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(decoder.decode(body));
+  } catch {
+    // Multipart (audio, image edits) or not JSON.
+    return null;
+  }
+  return typeof json === "object" && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : null;
+}
+
+const modelIn = (rules: RateLimitRules, o: Record<string, unknown> | null): string | null => {
+  const model = o?.[rules.buckets.modelField];
+  return typeof model === "string" && model !== "" ? model : null;
+};
+
+/**
  * The bucket and token estimate of a request, from the provider's rules.
  * Only a body already in memory is read (a stream is charged to its endpoint,
  * never buffered for this), and only for endpoints that name a model.
  */
 export function chargeOf(rules: RateLimitRules, path: string, method: string, body: ArrayBuffer | ReadableStream | null): Charge {
   const b = rules.buckets;
-  const endpoint = { bucket: endpointBucket(path, b.endpointDepth), tokens: 0 };
-  if (method !== "POST" || !(body instanceof ArrayBuffer) || body.byteLength === 0 || !startsWithAny(path, b.modelEndpoints)) return endpoint;
-  // A JSON object starts with `{` (what the SDKs send): anything else (multipart) is never decoded.
-  if (new Uint8Array(body, 0, 1)[0] !== 0x7b) return endpoint;
-  let json: unknown;
-  try {
-    json = JSON.parse(decoder.decode(body));
-  } catch {
-    // Multipart (audio, image edits) or not JSON: the endpoint's bucket.
-    return endpoint;
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) return endpoint;
-  const o = json as Record<string, unknown>;
-  const model = o[b.modelField];
-  if (typeof model !== "string" || model === "") return endpoint;
+  const o = modelBody(rules, path, method, body);
+  const model = modelIn(rules, o);
+  // Otherwise the endpoint's bucket.
+  if (o === null || model === null) return { bucket: endpointBucket(path, b.endpointDepth), tokens: 0 };
   return { bucket: familyOf(b, model), tokens: estimateTokens(rules.tokens, path, o) };
+}
+
+/** The model a request's body names, read as `chargeOf` reads it (usage counts an error under it); null when none. */
+export function requestModel(rules: RateLimitRules, path: string, method: string, body: ArrayBuffer | ReadableStream | null): string | null {
+  return modelIn(rules, modelBody(rules, path, method, body));
 }

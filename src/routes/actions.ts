@@ -13,6 +13,7 @@ import { ApiError, badRequest, notFound } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider, listProviders } from "../providers/registry";
 import { connectionCache } from "../proxy/instances";
+import { enforceUsageCap } from "../usage/gate";
 import { commonErrors, errorResponse } from "./schemas";
 
 const tags = ["Actions"];
@@ -116,7 +117,7 @@ const trigger = createRoute({
     ...commonErrors,
     404: errorResponse("Unknown connection or action"),
     422: errorResponse("Input does not match the action's schema"),
-    429: errorResponse("The connection's rate limit resets later than a request may wait"),
+    429: errorResponse("The connection's rate limit resets later than a request may wait, or its usage cap is reached (`usage_cap_reached`)"),
     502: errorResponse("The provider's answer does not match the action's output schema, or the provider is unreachable"),
   },
 });
@@ -206,6 +207,9 @@ actionRoutes
     const action = findAction(provider, body.action_name);
     if (!action) throw notFound("unknown_action", `No action '${body.action_name}' for provider '${provider.name}'`);
     const input = parseInput(action, body.input);
+    const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+    // As on the proxy: a capped connection's action is refused before anything is sent or queued.
+    if (secret.usageCap) await enforceUsageCap(c.env, waitUntil, providerConfigKey, connectionId, secret.usageCap);
 
     if (isAsync(c.req.header("x-async"))) {
       const { id } = await connectionObject(c.env, providerConfigKey, connectionId).enqueueAction({
@@ -222,7 +226,6 @@ actionRoutes
     }
 
     const stats: ActionCallStats = { retries: 0, waitMs: 0, requestId: null };
-    const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
     const logged = actionLogger(c.env, waitUntil, { providerConfigKey, connectionId, action: action.name, stats });
     const call = createLiveCaller({
       env: c.env,

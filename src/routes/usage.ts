@@ -24,7 +24,7 @@ const BucketSchema = z
     start: z.string().openapi({ description: "Start of the UTC day or hour" }),
     provider_config_key: z.string(),
     connection_id: z.string(),
-    model: z.string().openapi({ description: "As the response named it; `unknown` for errors and endpoints without a model" }),
+    model: z.string().openapi({ description: "As the response named it (an error: as its request's JSON body named it); `unknown` when neither did" }),
     source: z.enum(USAGE_SOURCES),
     ...totals,
   })
@@ -60,7 +60,7 @@ const getUsage = createRoute({
   tags: ["Usage"],
   summary: "Requests, tokens and cost per connection, model and UTC day or hour",
   description:
-    "Read from every proxied call and synchronous action (the `usage` the provider reported; streams without usage are estimated " +
+    "Read from every proxied call, `Async` proxy job and action, live or `X-Async` (the `usage` the provider reported; streams without usage are estimated " +
     "and counted in `estimated_requests`). With `connection_id` and `provider_config_key` the connection's own figures are read " +
     "(days, or hours of the last 48 h); anything wider reads the environment's day index, which lags by up to half a minute. " +
     "Default window: the last 30 days (days) or 48 hours (hours).",
@@ -128,7 +128,8 @@ const putCap = createRoute({
   tags: ["Usage"],
   summary: "Cap a connection's tokens or cost per UTC day or month",
   description:
-    "Past the cap, its proxied calls get 429 `usage_cap_reached` from terapi without reaching the provider, until the period ends. " +
+    "Past the cap, its proxied calls and actions get 429 `usage_cap_reached` from terapi without reaching the provider, until the period ends; " +
+    "`Async` jobs and `X-Async` runs already queued end `failed` with error `usage_cap_reached` when they come to run. " +
     "A `usage` webhook goes out at 80 % and at 100 %, once each per period. Calls already running finish, so usage can end a little above the cap.",
   request: { ...capParams, body: { required: true, content: { "application/json": { schema: CapSchema } } } },
   responses: capResponses,

@@ -1,7 +1,6 @@
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError } from "../errors";
 import { flushConnectionLogs, type WaitUntil } from "../logs/record";
-import type { CapState } from "./caps";
+import { capReachedError, type CapState } from "./caps";
 import { costOf, effectivePrices, priceOf } from "./prices";
 import { periodOf } from "./store";
 import type { UsageCap, UsageSample } from "./types";
@@ -37,7 +36,8 @@ export function noteUsage(providerConfigKey: string, connectionId: string, sampl
       ? sample.input + sample.output
       : costOf(
           { requests: 1, errors: 0, estimated_requests: 0, input_tokens: sample.input, cached_input_tokens: sample.cachedInput, output_tokens: sample.output, reasoning_tokens: sample.reasoning },
-          priceOf(defaultPrices, sample.model),
+          // The object's table (the environment's override included), as its exact check counts.
+          priceOf(view.state.prices ?? defaultPrices, sample.model),
         );
 }
 
@@ -62,15 +62,7 @@ async function exact(env: Env, pck: string, cid: string, capKey: string): Promis
 }
 
 function refuse(cid: string, s: CapState): never {
-  const { cap } = s;
-  const seconds = Math.max(1, Math.ceil((s.period_end - Date.now()) / 1000));
-  throw new ApiError(
-    429,
-    "usage_cap_reached",
-    `Connection '${cid}' reached its usage cap of ${cap.limit} ${cap.metric === "cost" ? "USD" : "tokens"} per ${cap.period}`,
-    { metric: cap.metric, period: cap.period, limit: cap.limit, used: s.used, resets_at: new Date(s.period_end).toISOString() },
-    { "retry-after": String(seconds) },
-  );
+  throw capReachedError(cid, s);
 }
 
 /** Throws 429 `usage_cap_reached` when the connection's cap is reached; resolves otherwise. */

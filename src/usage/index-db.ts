@@ -45,6 +45,12 @@ export async function writeUsageIndex(db: D1Database, providerConfigKey: string,
   await db.batch(rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)));
 }
 
+/** Forgets a deleted connection's rows (its object's own ledger is gone with its storage). */
+export async function deleteUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string): Promise<void> {
+  await ensureSchema(db);
+  await db.prepare("DELETE FROM usage_daily WHERE provider_config_key = ? AND connection_id = ?").bind(providerConfigKey, connectionId).run();
+}
+
 export type IndexRowOut = UsageTotals & { provider_config_key: string; connection_id: string; day: number; model: string; source: string };
 
 export type IndexFilter = {

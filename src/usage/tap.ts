@@ -1,4 +1,5 @@
 import { recordUsageSample, type WaitUntil } from "../logs/record";
+import { requestModelOf } from "../proxy/answer-model";
 import type { ProviderDefinition } from "../providers/types";
 import { createJsonCollector, createSseScanner, type ReadUsage } from "./extract";
 import { noteUsage } from "./gate";
@@ -29,7 +30,7 @@ export const usageEnabled = (env: Env) => env.TERAPI_USAGE !== "off";
 
 const endpointSets = new WeakMap<UsageRules, Set<string>>();
 
-function reportsUsage(rules: UsageRules, method: string, path: string): boolean {
+export function reportsUsage(rules: UsageRules, method: string, path: string): boolean {
   let set = endpointSets.get(rules);
   if (!set) endpointSets.set(rules, (set = new Set(rules.endpoints.map((e) => `${e.method} ${e.path}`))));
   return set.has(`${method} ${path}`);
@@ -43,7 +44,8 @@ export function tapUsage(res: Response, call: UsageCall): Response {
   const rules = call.provider.usage;
   const base = { at: Date.now(), source: call.source, error: res.status >= 400 };
   if (!rules || res.status >= 400 || !res.body || !reportsUsage(rules, call.method, call.path)) {
-    record(call, { ...base, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false });
+    // An error is counted under the model its request named (when the proxy read it), else `unknown`.
+    record(call, { ...base, model: (base.error && requestModelOf(res)) || "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false });
     return res;
   }
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");

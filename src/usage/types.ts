@@ -14,7 +14,7 @@ export type TokenCounts = { input: number; cachedInput: number; output: number; 
 /** One counted call, buffered in the isolate and written with the operation log's batch. */
 export type UsageSample = TokenCounts & {
   at: number;
-  /** The model the response named; `unknown` when it named none (errors, non-model endpoints). */
+  /** The model the response named (an error: the one its request named, when read); `unknown` when none did. */
   model: string;
   source: UsageSource;
   error: boolean;

@@ -5,9 +5,11 @@ import { flushOperationLogs } from "../../src/logs/record";
 import { costOf, effectivePrices, priceOf } from "../../src/usage/prices";
 import { settleUsageReaders } from "../../src/usage/tap";
 import type { UsageReport } from "../../src/usage/query";
-import { auth, createTenant, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { auth, createTenant, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
-import { run } from "./support/actions";
+import { run, trigger } from "./support/actions";
+import type { JobView } from "../../src/proxy/async";
+import type { ActionRunView } from "../../src/actions/job";
 
 /** What the simulator reported, summed per connection and model (the test's own ledger). */
 type Sum = { requests: number; input: number; cached: number; output: number; reasoning: number };
@@ -86,6 +88,36 @@ async function workload(t: Tenant, ledger: Ledger, salt: string) {
   add(ledger, t, "text-embedding-3-small", { input: actEmb.usage.prompt_tokens });
   const actChat = await run<{ usage: ChatUsage }>(t, "create-chat-completion", { model: "gpt-4o-mini", messages: [{ role: "user", content: `action chat ${salt}` }] });
   add(ledger, t, "gpt-4o-mini", fromChat(actChat.usage));
+
+  // Run by the connection's object on its alarm: counted straight into its ledger.
+  const job = await asyncProxyJob(t, "/v1/chat/completions", { model: "o4-mini", messages: [{ role: "user", content: `async proxy ${salt}` }] });
+  expect(job.response?.status).toBe(200);
+  add(ledger, t, "o4-mini", fromChat((JSON.parse(job.response!.body) as { usage: ChatUsage }).usage));
+  const actRun = await asyncAction(t, "create-chat-completion", { model: "gpt-4o-mini", messages: [{ role: "user", content: `async action ${salt}` }] });
+  expect(actRun.status).toBe("succeeded");
+  add(ledger, t, "gpt-4o-mini", fromChat((actRun.output as { usage: ChatUsage }).usage));
+}
+
+/** `Async: true` through the proxy; the job once it ended (or was refused). */
+async function asyncProxyJob(t: Tenant, path: string, body: unknown): Promise<JobView> {
+  const res = await proxyFetch(t, path, { method: "POST", headers: { "content-type": "application/json", async: "true" }, body: JSON.stringify(body) });
+  expect(res.status).toBe(202);
+  const { id } = (await res.json()) as { id: string };
+  return waitFor(async () => {
+    const job = (await api<JobView>("GET", `/proxy/requests/${id}`)).body;
+    return job.status === "completed" || job.status === "failed" ? job : undefined;
+  }, `async proxy job ${id}`);
+}
+
+/** `X-Async: true` action; the run once it ended. */
+async function asyncAction(t: Tenant, action: string, input: unknown): Promise<ActionRunView> {
+  const res = await trigger(t, action, input, { "X-Async": "true" });
+  expect(res.status).toBe(202);
+  const { id } = (await res.json()) as { id: string };
+  return waitFor(async () => {
+    const r = (await api<ActionRunView>("GET", `/action/${id}/run`)).body;
+    return r.status === "succeeded" || r.status === "failed" ? r : undefined;
+  }, `async action ${id}`);
 }
 
 let a: Tenant;
@@ -119,17 +151,17 @@ function expectMatches(report: UsageReport, t: Tenant) {
 }
 
 describe("GET /usage", () => {
-  it("per connection: exactly the sum of what the simulator reported, per model, cached and reasoning included", async () => {
+  it("per connection: exactly the sum of what the simulator reported, per model, cached and reasoning included (async proxy jobs and async actions too)", async () => {
     for (const t of [a, b]) {
       const report = await usage(of(t));
       expect(report.granularity).toBe("day");
       expect(report.price_version).toBe(effectivePrices(null).version);
       expectMatches(report, t);
-      // Tagged: five proxied calls and two actions per workload.
+      // Tagged: six live proxied calls and an async job, two live actions and an async one, per workload.
       const bySource = (s: string) => report.data.filter((d) => d.source === s).reduce((n, d) => n + d.requests, 0);
       const runs = t === a ? 2 : 1;
-      expect(bySource("proxy")).toBe(6 * runs);
-      expect(bySource("action")).toBe(2 * runs);
+      expect(bySource("proxy")).toBe(7 * runs);
+      expect(bySource("action")).toBe(3 * runs);
       // The first syncs' pages (createTenant waited for them), tagged as such, without tokens.
       const syncs = report.data.filter((d) => d.source === "sync");
       expect(bySource("sync")).toBeGreaterThan(0);
@@ -254,6 +286,36 @@ describe("streams without usage, errors", () => {
   });
 });
 
+describe("errors under the model their request named", () => {
+  it("a live proxy error, an async job's and an async action's count under the body's model; a body without one stays `unknown`", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const empty = (model?: string) => JSON.stringify({ ...(model ? { model } : {}), messages: [] });
+    const live = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: empty("o4-mini-2025-04-16") });
+    expect(live.status).toBe(400);
+    await live.arrayBuffer();
+    const noModel = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: empty() });
+    expect(noModel.status).toBe(400);
+    await noModel.arrayBuffer();
+    const job = await asyncProxyJob(t, "/v1/chat/completions", { model: "gpt-4o-mini", messages: [] });
+    expect(job.response?.status).toBe(400);
+    await simFault({ key, count: 1, status: 400, path_prefix: "/v1/embeddings" });
+    const actRun = await asyncAction(t, "create-embedding", { model: "text-embedding-3-small", input: "refused" });
+    expect(actRun.status).toBe("failed");
+    await settle();
+    const errors = (await usage(of(t))).data
+      .filter((d) => d.errors > 0)
+      .map((d) => ({ model: d.model, source: d.source, errors: d.errors, requests: d.requests }))
+      .sort((x, y) => x.model.localeCompare(y.model));
+    expect(errors).toEqual([
+      { model: "gpt-4o-mini", source: "proxy", errors: 1, requests: 1 },
+      { model: "o4-mini-2025-04-16", source: "proxy", errors: 1, requests: 1 },
+      { model: "text-embedding-3-small", source: "action", errors: 1, requests: 1 },
+      { model: "unknown", source: "proxy", errors: 1, requests: 1 },
+    ]);
+  });
+});
+
 describe("a caller that leaves mid-stream", () => {
   it("cancels upstream as before, and the request counts as estimated from what was seen", async () => {
     const t = await createTenant(await simKey());
@@ -345,5 +407,94 @@ describe("usage caps", () => {
     expect((await api("DELETE", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`)).body).toMatchObject({ cap: null });
     expect((await api("PUT", `/connections/nope/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "day", limit: 5 })).status).toBe(404);
     expect((await api("PUT", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "week", limit: 5 })).status).toBe(400);
+  });
+});
+
+describe("usage caps beyond the live proxy", () => {
+  const capPath = (t: Tenant) => `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`;
+
+  it("a capped connection's action is refused with 429 usage_cap_reached before reaching the simulator (live and X-Async)", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const first = await run<{ usage: ChatUsage }>(t, "create-chat-completion", { model: "gpt-4o-mini", messages: [{ role: "user", content: "before the cap" }] });
+    await settle();
+    const used = first.usage.prompt_tokens + first.usage.completion_tokens;
+    const put = await api<{ blocked: boolean; used: number }>("PUT", capPath(t), { metric: "tokens", period: "day", limit: used });
+    expect(put.body).toMatchObject({ blocked: true, used });
+
+    const before = (await simRequests(key)).length;
+    const input = { model: "gpt-4o-mini", messages: [{ role: "user", content: "past the cap" }] };
+    for (const headers of [{}, { "X-Async": "true" }] as Array<Record<string, string>>) {
+      const res = await trigger(t, "create-chat-completion", input, headers);
+      expect(res.status).toBe(429);
+      expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
+      const body = (await res.json()) as { error: { code: string; details: { used: number; limit: number } } };
+      expect(body.error.code).toBe("usage_cap_reached");
+      expect(body.error.details).toMatchObject({ used, limit: used });
+    }
+    expect((await simRequests(key)).length).toBe(before);
+  });
+
+  it("async work queued before the cap was reached ends failed (usage_cap_reached, 429) on the object's alarm without reaching the simulator", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const first = await t.client.embeddings.create({ model: "text-embedding-3-small", input: "before the cap" });
+    await settle();
+    // The cap lands in the object only: the isolate's cached connection does not know it yet, as for
+    // work accepted before the cap was reached (the object is what checks it when the work runs).
+    await connectionObject(env, t.providerConfigKey, t.connectionId).setUsageCap({ metric: "tokens", period: "day", limit: first.usage.prompt_tokens, provider: "openai" });
+    const before = (await simRequests(key)).length;
+
+    const job = await asyncProxyJob(t, "/v1/embeddings", { model: "text-embedding-3-small", input: "queued" });
+    expect(job).toMatchObject({ status: "failed", error: { code: "usage_cap_reached" }, response: null });
+    const actRun = await asyncAction(t, "create-embedding", { model: "text-embedding-3-small", input: "queued action" });
+    expect(actRun).toMatchObject({ status: "failed", error: { code: "usage_cap_reached", status: 429, details: { limit: first.usage.prompt_tokens } } });
+    expect((await simRequests(key)).length).toBe(before);
+    // Neither counts as a request: nothing was sent.
+    await settle();
+    expect((await usage(of(t))).data.filter((d) => d.source !== "sync").reduce((n, d) => n + d.requests, 0)).toBe(1);
+  });
+
+  it("the proxy's quick cost check counts with the environment's prices, not the default list", async () => {
+    // Steep enough that one call passes a cap the default prices would put at a tiny fraction of it.
+    const steep = { version: "steep-test", models: { "gpt-4o-mini": { input: 1000, cached_input: 1000, output: 1000 } } };
+    expect((await api("PATCH", "/environment", { usage_prices: steep })).status).toBe(200);
+    try {
+      const key = await simKey();
+      const t = await createTenant(key);
+      const limit = 0.001;
+      expect((await api("PUT", capPath(t), { metric: "cost", period: "day", limit })).status).toBe(200);
+      const r = await t.client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one expensive call" }] });
+      const tokens = r.usage!.prompt_tokens + r.usage!.completion_tokens;
+      // Default prices: far below 90 % of the cap (the quick check would let the next call through unasked).
+      expect(costOf({ requests: 1, errors: 0, estimated_requests: 0, input_tokens: r.usage!.prompt_tokens, cached_input_tokens: 0, output_tokens: r.usage!.completion_tokens, reasoning_tokens: 0 }, priceOf(effectivePrices(null), "gpt-4o-mini"))).toBeLessThan(0.9 * limit);
+      expect((tokens * 1000) / 1e6).toBeGreaterThan(limit);
+      await settle();
+      const before = (await simRequests(key)).length;
+      const next = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one more" }] }) });
+      expect(next.status).toBe(429);
+      expect(((await next.json()) as { error: { code: string } }).error.code).toBe("usage_cap_reached");
+      expect((await simRequests(key)).length).toBe(before);
+    } finally {
+      expect((await api("PATCH", "/environment", { usage_prices: null })).status).toBe(200);
+    }
+  });
+});
+
+describe("deleting a connection", () => {
+  it("removes its rows from the environment's D1 usage index", async () => {
+    const t = await createTenant(await simKey());
+    await t.client.embeddings.create({ model: "text-embedding-3-small", input: "soon gone" });
+    await settle();
+    await connectionObject(env, t.providerConfigKey, t.connectionId).flushUsageIndex();
+    const rows = () =>
+      env.INDEX_DB.prepare("SELECT COUNT(*) AS n FROM usage_daily WHERE provider_config_key = ? AND connection_id = ?").bind(t.providerConfigKey, t.connectionId).first<{ n: number }>("n");
+    const inReport = async () => (await usage(`provider_config_key=${encodeURIComponent(t.providerConfigKey)}`)).connections.some((c) => c.connection_id === t.connectionId);
+    expect(await rows()).toBeGreaterThan(0);
+    expect(await inReport()).toBe(true);
+
+    expect((await api("DELETE", `/connections/${t.connectionId}?provider_config_key=${t.providerConfigKey}`)).status).toBe(204);
+    expect(await rows()).toBe(0);
+    expect(await inReport()).toBe(false);
   });
 });
