@@ -12,6 +12,7 @@
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 //   npm run bench -- --soak          minutes of mixed load (16 chat calls + a /records reader), counting non-2xx answers
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
+//   npm run bench -- --micro         each step of a proxied call timed alone (Node, no workerd)
 //   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -41,6 +42,7 @@ import { chatRequest } from "./scenarios/common.ts";
 import { scenarios as allScenarios } from "./scenarios/index.ts";
 import { DEFAULT_SOAK_SECONDS, soakScenario } from "./scenarios/soak.ts";
 import { runProfile } from "./profile.ts";
+import { runMicro } from "./micro.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -339,6 +341,10 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
 }
 
 async function main(): Promise<void> {
+  if (flag("micro")) {
+    await runMicro(root);
+    return;
+  }
   log(`terapi benchmark${quick ? " (quick)" : ""}${smoke ? " (smoke)" : ""}; temp dir ${tmp}`);
   const src = prepareSource(root, tmp, workingTree);
   source = src;
