@@ -83,11 +83,8 @@ function toLog(row: LogRow): OperationLog {
 /** A connection's operation log in its Durable Object's SQLite. */
 export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
-  // The schema is created once per store: the object makes a new store after wiping its storage.
-  let schemaReady = false;
-  const ensureSchema = () => {
-    if (!schemaReady) sql.exec(SCHEMA);
-  };
+  // Created with the store, outside any transaction (the object makes a new store after wiping its storage).
+  sql.exec(SCHEMA);
 
   /**
    * An aggregated line: counted into this window's line of the same kind (its
@@ -113,8 +110,7 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
   }
 
   function append(entries: LogEntry[], now = Date.now()): number {
-    const n = transaction(() => {
-      ensureSchema();
+    return transaction(() => {
       // Aggregated lines one by one, in order (each may count into an earlier one);
       // every other line of the batch in one statement (one call into SQLite, not one per line).
       const rows: SqlStorageValue[][] = [];
@@ -131,15 +127,10 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
       }
       return entries.length;
     });
-    // Only once it is committed (a rolled-back transaction takes the CREATE with it).
-    schemaReady = true;
-    return n;
   }
 
   /** Newest first; lines older than the retention are never returned, pruned or not. */
   function query(q: LogQuery, now = Date.now()): OperationLog[] {
-    ensureSchema();
-    schemaReady = true;
     const where = ["at >= ?"];
     const args: SqlStorageValue[] = [now - LOG_RETENTION_MS];
     if (q.type) {
