@@ -146,7 +146,10 @@ export function createJsonCollector(rules: UsageRules) {
         if (parts.length === 1) return decoder.decode(parts[0]);
         return parts.map((p) => decoder.decode(p, { stream: true })).join("") + decoder.decode();
       };
-      return usageFromJsonText(decode(head), decode(tail), rules);
+      const headText = decode(head);
+      // A body in one chunk is its own head and tail: decoded once.
+      const whole = head.length === 1 && tail.length === 1 && head[0] === tail[0];
+      return usageFromJsonText(headText, whole ? headText : decode(tail), rules);
     },
   };
 }
