@@ -12,11 +12,16 @@ import { toLogEntry } from "../logs/record";
 import type { LogQuery, OperationInput, OperationLog } from "../logs/types";
 import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
 import type { RecordQuery, StoredRecord } from "../sync/records";
+import { feedIndex } from "../ops-index/feed";
+import type { EnqueueResult as EventEnqueueResult } from "../webhooks/delivery-queue";
+import type { OutgoingEventInput } from "../webhooks/events";
+import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
+import { createConnectionOutbox, type ConnectionOutbox, type ProviderWebhookInput } from "./connection-outbox";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
 
-/** One per connection: the shared rate-limit view, async jobs and syncs, on one alarm. */
+/** One per connection: the shared rate-limit view, async jobs, syncs and outgoing webhooks, on one alarm. */
 export class ConnectionObject extends DurableObject<Env> {
   /** Proxy requests coordinated here (in memory: operational insight, not state). */
   private edgeAcquires = 0;
@@ -26,6 +31,7 @@ export class ConnectionObject extends DurableObject<Env> {
   private scheduler!: ReturnType<typeof createAlarmScheduler>;
   private logs!: LogStore;
   private syncs!: SyncEngine;
+  private outbox!: ConnectionOutbox;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -54,7 +60,14 @@ export class ConnectionObject extends DurableObject<Env> {
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
     this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter });
-    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue()]);
+    this.outbox = createConnectionOutbox({
+      ctx,
+      env,
+      log: (line) => this.storeLogs([toLogEntry(line)]),
+      indexed: (delivery) => feedIndex(env, [{ delivery }]),
+      rearm: () => this.scheduler.rearm(),
+    });
+    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.outbox.nextDue()]);
     this.edgeAcquires = 0;
   }
 
@@ -120,7 +133,38 @@ export class ConnectionObject extends DurableObject<Env> {
 
   /** A batch of operation-log lines from one isolate (src/logs/record.ts). */
   appendLogs(entries: LogEntry[]): number {
-    return this.logs.append(entries);
+    return this.storeLogs(entries);
+  }
+
+  /** Lines go to this connection's log (the source of truth), then in the background to the environment-wide index. */
+  private storeLogs(entries: LogEntry[]): number {
+    const n = this.logs.append(entries);
+    feedIndex(this.env, entries.map((log) => ({ log })));
+    return n;
+  }
+
+  // --- outgoing webhooks about this connection (src/durable-objects/connection-outbox.ts) ---
+
+  /** Stores an outgoing event and its deliveries; resolves once stored (delivery is then at least once). */
+  enqueueEvent(input: OutgoingEventInput): Promise<EventEnqueueResult> {
+    return this.outbox.enqueue(input);
+  }
+
+  /** A verified provider webhook for this connection: deduped here, forwarded once. */
+  receiveProviderWebhook(input: ProviderWebhookInput): Promise<{ duplicate: boolean; event_id: string }> {
+    return this.outbox.receiveProviderWebhook(input);
+  }
+
+  listDeliveries(query: DeliveryListQuery): DeliveryList {
+    return this.outbox.list(query);
+  }
+
+  getDelivery(id: string): DeliveryDetail | null {
+    return this.outbox.get(id);
+  }
+
+  redeliver(id: string): Promise<DeliveryDetail | null> {
+    return this.outbox.redeliver(id);
   }
 
   /** This connection's operation log, newest first (`GET /logs`). */
@@ -182,8 +226,10 @@ export class ConnectionObject extends DurableObject<Env> {
     const providerConfigKey = meta.get("provider_config_key");
     const connectionId = meta.get("connection_id");
     const due = this.jobs.takeDue(Date.now());
+    // Deliveries run beside the jobs and syncs: a long sync run does not hold back a webhook.
+    const delivering = this.outbox.deliverDue().catch((err: unknown) => console.error("delivery run failed", err instanceof Error ? err.message : "unknown"));
     if (providerConfigKey !== undefined && connectionId !== undefined) {
-      const log = (line: OperationInput) => void this.logs.append([toLogEntry(line)]);
+      const log = (line: OperationInput) => void this.storeLogs([toLogEntry(line)]);
       const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId };
       // One at a time: they share one budget, and the limiter orders them.
       for (const job of due) {
@@ -199,19 +245,27 @@ export class ConnectionObject extends DurableObject<Env> {
     } catch (err) {
       console.error("sync run failed", err instanceof Error ? err.message : "unknown");
     }
+    await delivering;
     // Destroyed meanwhile: storage is gone and must stay so.
     if (this.syncs.isStopped()) return;
     await this.scheduler.rearm();
   }
 
-  /** Forget everything of this connection: storage, pending jobs, schedules, the alarm. */
+  /**
+   * Forget everything of this connection: storage, pending jobs, schedules, the
+   * alarm — but its outgoing webhooks, which still go out (at least once) and
+   * stay listed.
+   */
   async destroy(): Promise<void> {
     // A sync run in flight must not write into the emptied storage.
     this.syncs.stop();
+    const kept = this.outbox.snapshot();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // deleteAll() drops the tables too, and this instance may serve the next
     // connection created under the same id: start it over, empty.
     this.open();
+    this.outbox.restore(kept);
+    await this.scheduler.rearm();
   }
 }

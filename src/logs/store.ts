@@ -11,7 +11,7 @@ const MAX_TEXT = 300;
 export type LogEntry = Omit<OperationLog, "created_at"> & { at: number };
 
 /** The row as SQLite gives it back: the same columns, type and status as plain text. */
-type LogRow = Omit<LogEntry, "type" | "status"> & { type: string; status: string };
+export type LogRow = Omit<LogEntry, "type" | "status"> & { type: string; status: string };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS operation_logs (
@@ -35,7 +35,7 @@ CREATE INDEX IF NOT EXISTS operation_logs_at ON operation_logs (at, id);
 
 const cut = (s: string | null) => (s === null ? null : s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
 
-function toLog(row: LogRow): OperationLog {
+export function toLog(row: LogRow): OperationLog {
   return {
     id: row.id,
     provider_config_key: row.provider_config_key,

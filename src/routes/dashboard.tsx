@@ -7,7 +7,7 @@ import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
-import type { OperationLog } from "../logs/types";
+import { queryIndexLogs } from "../ops-index/read";
 import { isSecretKey } from "../middleware/secret-key-auth";
 import { createRouter } from "../openapi";
 import { htmlResponse } from "../ui/html";
@@ -15,7 +15,7 @@ import { htmlResponse } from "../ui/html";
 /** Connections shown; each costs a few object calls. */
 const SHOWN = 50;
 const LOG_LINES = 40;
-const BATCH = 10;
+const BATCH = 25;
 
 const cookieOptions = { httpOnly: true, secure: true, sameSite: "Strict", path: "/dashboard" } as const;
 
@@ -34,30 +34,25 @@ async function show(c: Context<AppEnv>): Promise<Response> {
   if (!via) return new Response(null, { status: 303, headers: { location: "/dashboard/login", "cache-control": "no-store" } });
   const page = await registryClient(c.env).listConnections({ limit: SHOWN });
   const connections = page?.connections ?? [];
+  // The latest operations across every connection come from the environment-wide index (one D1 query);
+  // only the connections shown on this page are asked for their live state.
+  const linesRead = settle(queryIndexLogs(c.env.INDEX_DB, {}, { limit: LOG_LINES }));
   const rows: ConnectionRow[] = [];
-  const logs: OperationLog[] = [];
   for (let i = 0; i < connections.length; i += BATCH) {
     const batch = connections.slice(i, i + BATCH);
     const read = await Promise.all(
       batch.map(async (connection) => {
         const stub = connectionObject(c.env, connection.provider_config_key, connection.connection_id);
-        const [limiter, syncs, lines] = await Promise.all([
-          settle(stub.limiterState()),
-          settle(stub.syncOverview(connection.connection_id)),
-          settle(stub.queryLogs({ limit: LOG_LINES })),
-        ]);
-        return { row: { connection, limiter, syncs } satisfies ConnectionRow, lines: lines ?? [] };
+        const [limiter, syncs] = await Promise.all([settle(stub.limiterState()), settle(stub.syncOverview(connection.connection_id))]);
+        return { connection, limiter, syncs } satisfies ConnectionRow;
       }),
     );
-    for (const r of read) {
-      rows.push(r.row);
-      logs.push(...r.lines);
-    }
+    rows.push(...read);
   }
-  logs.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : a.id < b.id ? 1 : -1));
+  const logs = (await linesRead) ?? [];
   const now = Date.now();
   return htmlResponse(200, (nonce) => (
-    <DashboardPage nonce={nonce} rows={rows} logs={logs.slice(0, LOG_LINES)} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} />
+    <DashboardPage nonce={nonce} rows={rows} logs={logs} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} />
   ));
 }
 

@@ -7,8 +7,8 @@ import type { EnvironmentSettings } from "../../src/webhooks/schemas";
 import {
   api,
   getDelivery,
+  deliveryObject,
   listDeliveries,
-  outbox,
   outboxAlarm,
   receivedBy,
   runRetryNow,
@@ -96,7 +96,7 @@ describe("deliveries", () => {
 
     const first = await waitForAttempts(deliveryId, 1);
     expect(first.status).toBe("pending");
-    const alarm = await outboxAlarm();
+    const alarm = await outboxAlarm(deliveryId);
     const next = Date.parse(first.next_attempt_at ?? "");
     expect(alarm).toBe(next);
     const lastAttempt = Date.parse(first.attempts[0].started_at);
@@ -160,7 +160,7 @@ describe("deliveries", () => {
     expect(d.status).toBe("pending");
     const next = Date.parse(d.next_attempt_at ?? "");
     expect(next - Date.parse(d.attempts[0].started_at)).toBeGreaterThanOrEqual(120_000);
-    expect((await outboxAlarm()) ?? 0).toBeLessThanOrEqual(next);
+    expect((await outboxAlarm(delivery_ids[0])) ?? 0).toBeLessThanOrEqual(next);
     // Done with it: deliver it now so it does not linger for the next tests.
     await runRetryNow(delivery_ids[0]);
     await waitFor(async () => (await getDelivery(delivery_ids[0])).status === "delivered", "delivered");
@@ -171,7 +171,7 @@ describe("deliveries", () => {
     await setWebhookUrls(await scriptReceiver(id, [{ status: 503 }, { status: 503 }]));
     const { delivery_ids } = await emit("conn-window");
     await waitForAttempts(delivery_ids[0], 1);
-    await runInDurableObject(outbox(), (_instance, state) => {
+    await runInDurableObject(deliveryObject(delivery_ids[0]), (_instance, state) => {
       state.storage.sql.exec("UPDATE deliveries SET deadline_at = ? WHERE id = ?", Date.now() + 50, delivery_ids[0]);
     });
     await runRetryNow(delivery_ids[0]);
@@ -183,16 +183,16 @@ describe("deliveries", () => {
     expect(d.last_error).toMatch(/retry window ended/);
   });
 
-  it("keeps a pending delivery across a restart of the outbox and delivers it after", async () => {
+  it("keeps a pending delivery across a restart of the connection's object and delivers it after", async () => {
     const id = rid("restart");
     // A long Retry-After keeps the real alarm out of the way: only the restarted object may deliver it.
     await setWebhookUrls(await scriptReceiver(id, [{ status: 503, headers: { "retry-after": "600" } }]));
     const { delivery_ids } = await emit("conn-restart");
     await waitForAttempts(delivery_ids[0], 1);
-    await evictDurableObject(outbox());
+    await evictDurableObject(deliveryObject(delivery_ids[0]));
     const after = await getDelivery(delivery_ids[0]);
     expect(after).toMatchObject({ status: "pending", attempt_count: 1 });
-    expect(await outboxAlarm()).toBe(Date.parse(after.next_attempt_at ?? ""));
+    expect(await outboxAlarm(delivery_ids[0])).toBe(Date.parse(after.next_attempt_at ?? ""));
     await runRetryNow(delivery_ids[0]);
     const done = await waitFor(async () => {
       const x = await getDelivery(delivery_ids[0]);

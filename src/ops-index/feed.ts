@@ -1,0 +1,84 @@
+import type { DeliveryIndexRow, IndexItem, IndexMessage } from "./messages";
+import type { LogEntry } from "../logs/store";
+
+/**
+ * The way into the environment-wide index: connection objects hand it the log
+ * lines and delivery states they have just stored, and it sends them to
+ * INDEX_QUEUE in batches (one message per FLUSH_AT items or FLUSH_AFTER_MS,
+ * whichever comes first). Never awaited by the caller: the connection's own
+ * SQLite is the source of truth, the index a copy at most a few seconds old.
+ */
+
+export const FLUSH_AFTER_MS = 500;
+/** Items per queue message: ~400 bytes a line keeps a message far under the 128 KB limit. */
+export const FLUSH_AT = 100;
+/** Messages per `sendBatch` (Cloudflare allows 100 and 256 KB). */
+const SEND_BATCH = 20;
+/** A queue that keeps refusing must not grow the isolate's memory. */
+const MAX_BUFFERED = 10_000;
+
+export type IndexSink = (messages: IndexMessage[]) => Promise<void>;
+
+let buffer: IndexItem[] = [];
+let timer: ReturnType<typeof setTimeout> | null = null;
+let inflight: Promise<void> = Promise.resolve();
+
+const queueSink =
+  (env: Env): IndexSink =>
+  async (messages) => {
+    for (let i = 0; i < messages.length; i += SEND_BATCH)
+      await env.INDEX_QUEUE.sendBatch(messages.slice(i, i + SEND_BATCH).map((body) => ({ body, contentType: "json" as const })));
+  };
+
+export function toMessages(items: IndexItem[]): IndexMessage[] {
+  const out: IndexMessage[] = [];
+  for (let i = 0; i < items.length; i += FLUSH_AT) {
+    const logs: LogEntry[] = [];
+    const deliveries: DeliveryIndexRow[] = [];
+    for (const item of items.slice(i, i + FLUSH_AT)) {
+      if ("log" in item) logs.push(item.log);
+      else deliveries.push(item.delivery);
+    }
+    out.push({ logs, deliveries });
+  }
+  return out;
+}
+
+/** Adds items; the flush runs in the background (`waitUntil` keeps it alive where there is one). */
+export function feedIndex(env: Env, items: IndexItem[], waitUntil?: (p: Promise<unknown>) => void): void {
+  if (items.length === 0) return;
+  buffer.push(...items);
+  if (buffer.length > MAX_BUFFERED) buffer.splice(0, buffer.length - MAX_BUFFERED);
+  if (buffer.length >= FLUSH_AT) {
+    const p = flushIndexFeed(queueSink(env));
+    waitUntil?.(p);
+  } else if (timer === null) {
+    timer = setTimeout(() => {
+      timer = null;
+      const p = flushIndexFeed(queueSink(env));
+      waitUntil?.(p);
+    }, FLUSH_AFTER_MS);
+  }
+}
+
+/**
+ * Sends what is buffered now, one flush at a time (failures are reported and
+ * the items dropped from the feed: the connection's log still has them).
+ */
+export function flushIndexFeed(sink: IndexSink): Promise<void> {
+  if (timer !== null) {
+    clearTimeout(timer);
+    timer = null;
+  }
+  const items = buffer;
+  buffer = [];
+  inflight = inflight.then(async () => {
+    if (items.length === 0) return;
+    try {
+      await sink(toMessages(items));
+    } catch (err) {
+      console.error("ops index: feed flush failed", { items: items.length, error: err instanceof Error ? err.name : "unknown" });
+    }
+  });
+  return inflight;
+}
