@@ -6,7 +6,7 @@ import { writeIndexBatch } from "./write";
  * the whole batch (writes are idempotent); after max_retries the queue moves
  * it to the dead-letter queue.
  */
-export async function consumeIndexBatch(batch: MessageBatch<IndexMessage>, env: Env): Promise<void> {
+export async function consumeIndexBatch(batch: MessageBatch<IndexMessage>, env: Env, _ctx?: ExecutionContext): Promise<void> {
   try {
     await writeIndexBatch(env.INDEX_DB, batch.messages.map((m) => m.body));
     batch.ackAll();

@@ -22,13 +22,16 @@ export type IndexSink = (messages: IndexMessage[]) => Promise<void>;
 let buffer: IndexItem[] = [];
 let timer: ReturnType<typeof setTimeout> | null = null;
 let inflight: Promise<void> = Promise.resolve();
+/** Where flushes go instead of INDEX_QUEUE (tests that drive the index step by step); null: the queue. */
+let sinkOverride: IndexSink | null = null;
 
 const queueSink =
   (env: Env): IndexSink =>
-  async (messages) => {
+  sinkOverride ??
+  (async (messages) => {
     for (let i = 0; i < messages.length; i += SEND_BATCH)
       await env.INDEX_QUEUE.sendBatch(messages.slice(i, i + SEND_BATCH).map((body) => ({ body, contentType: "json" as const })));
-  };
+  });
 
 export function toMessages(items: IndexItem[]): IndexMessage[] {
   const out: IndexMessage[] = [];
@@ -81,4 +84,9 @@ export function flushIndexFeed(sink: IndexSink): Promise<void> {
     }
   });
   return inflight;
+}
+
+/** Tests: send the feed's flushes to `sink` (null: back to INDEX_QUEUE). */
+export function routeIndexFeed(sink: IndexSink | null): void {
+  sinkOverride = sink;
 }

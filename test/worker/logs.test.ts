@@ -5,10 +5,12 @@ import { connectionObject } from "../../src/durable-objects/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
 import { createTenant, proxyFetch, simFault, simKey, type Tenant } from "../harness/connections";
-import { api, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
+import { api, drainIndex, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
 
 type Page = { logs: OperationLog[]; next_cursor: string | null };
+/** One connection's log is read from its object; wider queries from the index, brought up to date first (driven, not waited for). */
 const logs = async (query: string) => {
+  await drainIndex();
   const res = await api<Page>("GET", `/logs?${query}`);
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   return res.body;

@@ -299,6 +299,15 @@ describe("deliveries", () => {
     expect(page3.data.map((d) => d.id)).toEqual([ids[0]]);
     expect(page3.next_cursor).toBeNull();
 
+    // The same pages from the connection's own object (both keys given: current, not the index).
+    const own1 = await listDeliveries(`provider_config_key=openai&connection_id=${conn}&type=sync&limit=2`);
+    expect(own1.data.map((d) => d.id)).toEqual([ids[4], ids[3]]);
+    const own2 = await listDeliveries(`provider_config_key=openai&connection_id=${conn}&type=sync&limit=3&cursor=${own1.next_cursor}`);
+    expect(own2.data.map((d) => d.id)).toEqual([ids[2], ids[1], ids[0]]);
+    expect(own2.next_cursor).toBeNull();
+    // Every delivery is listed with its latest state across connections too (no filter).
+    expect((await listDeliveries("limit=100")).data.filter((d) => d.connection_id === conn)).toHaveLength(6);
+
     expect((await listDeliveries(`connection_id=${conn}&type=auth`)).data).toHaveLength(1);
     const failed = await listDeliveries(`connection_id=${conn}&status=failed&limit=100`);
     expect(failed.data).toHaveLength(1); // the first one got the scripted 400
