@@ -10,6 +10,7 @@
 //   npm run bench -- --no-floor      skip the bare pass-through Worker column
 //   npm run bench -- --entry-worker   Miniflare table through Miniflare's entry worker (default: workerd's own socket, as in production)
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
+//   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -36,6 +37,11 @@ import { scenarios } from "./scenarios/index.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
+// `--scale`: the many-connections run (bench/scale.ts), separate from the default one.
+if (argv.includes("--scale")) {
+  const { runScale } = await import("./scale.ts");
+  process.exit(await runScale());
+}
 const flag = (name: string) => argv.includes(`--${name}`);
 const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
 const quick = flag("quick");
