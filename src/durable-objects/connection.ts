@@ -64,7 +64,7 @@ export class ConnectionObject extends DurableObject<Env> {
       ctx,
       env,
       log: (line) => this.storeLogs([toLogEntry(line)]),
-      indexed: (delivery) => feedIndex(env, [{ delivery }]),
+      indexed: (delivery) => void feedIndex(env, [{ delivery }]),
       rearm: () => this.scheduler.rearm(),
     });
     this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.outbox.nextDue()]);
@@ -131,15 +131,15 @@ export class ConnectionObject extends DurableObject<Env> {
     return job?.kind === "action" ? actionRunView(job) : null;
   }
 
-  /** A batch of operation-log lines from one isolate (src/logs/record.ts). */
+  /** A batch of operation-log lines from one isolate (src/logs/record.ts, which also feeds them to the index). */
   appendLogs(entries: LogEntry[]): number {
-    return this.storeLogs(entries);
+    return this.logs.append(entries);
   }
 
-  /** Lines go to this connection's log (the source of truth), then in the background to the environment-wide index. */
+  /** Lines made here go to this connection's log (the source of truth), then in the background to the environment-wide index. */
   private storeLogs(entries: LogEntry[]): number {
     const n = this.logs.append(entries);
-    feedIndex(this.env, entries.map((log) => ({ log })));
+    void feedIndex(this.env, entries.map((log) => ({ log })));
     return n;
   }
 

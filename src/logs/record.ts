@@ -1,5 +1,6 @@
 import { randomHex } from "../crypto/random";
 import { connectionObject } from "../durable-objects/stubs";
+import { feedIndex } from "../ops-index/feed";
 import type { LogEntry } from "./store";
 import type { OperationInput } from "./types";
 
@@ -12,7 +13,8 @@ import type { OperationInput } from "./types";
  *
  * It never awaits anything: lines are buffered per isolate and per connection
  * and written in the background, one RPC to the connection's Durable Object
- * per batch (every FLUSH_AFTER_MS or FLUSH_AT lines, whichever comes first).
+ * per batch (every FLUSH_AFTER_MS or FLUSH_AT lines, whichever comes first),
+ * then to the environment-wide index (src/ops-index/feed.ts).
  * The flush itself runs under `waitUntil`, so nothing is lost when the isolate
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
@@ -86,7 +88,10 @@ async function flush(env: Env, key: string): Promise<void> {
     await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries);
   } catch (err) {
     console.error("operation log: flush failed", { lines: entries.length, error: err instanceof Error ? err.name : "unknown" });
+    return;
   }
+  // Stored: now to the environment-wide index, batched with this isolate's other connections' lines.
+  await feedIndex(env, entries.map((log) => ({ log })));
 }
 
 /** Writes every buffered line now (tests, and a Durable Object that is about to finish). */

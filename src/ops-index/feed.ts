@@ -2,10 +2,11 @@ import type { DeliveryIndexRow, IndexItem, IndexMessage } from "./messages";
 import type { LogEntry } from "../logs/store";
 
 /**
- * The way into the environment-wide index: connection objects hand it the log
- * lines and delivery states they have just stored, and it sends them to
- * INDEX_QUEUE in batches (one message per FLUSH_AT items or FLUSH_AFTER_MS,
- * whichever comes first). Never awaited by the caller: the connection's own
+ * The way into the environment-wide index: the Worker's log flush
+ * (src/logs/record.ts) and connection objects hand it the log lines and
+ * delivery states just stored, and it sends them to INDEX_QUEUE in batches
+ * across connections (one message per FLUSH_AT items or FLUSH_AFTER_MS,
+ * whichever comes first): a queue message carries many lines, not one. Never awaited by the caller: the connection's own
  * SQLite is the source of truth, the index a copy at most a few seconds old.
  */
 
@@ -20,7 +21,8 @@ const MAX_BUFFERED = 10_000;
 export type IndexSink = (messages: IndexMessage[]) => Promise<void>;
 
 let buffer: IndexItem[] = [];
-let timer: ReturnType<typeof setTimeout> | null = null;
+/** The timed flush of what is buffered now, once one is due. */
+let scheduled: Promise<void> | null = null;
 let inflight: Promise<void> = Promise.resolve();
 /** Where flushes go instead of INDEX_QUEUE (tests that drive the index step by step); null: the queue. */
 let sinkOverride: IndexSink | null = null;
@@ -47,21 +49,17 @@ export function toMessages(items: IndexItem[]): IndexMessage[] {
   return out;
 }
 
-/** Adds items; the flush runs in the background (`waitUntil` keeps it alive where there is one). */
-export function feedIndex(env: Env, items: IndexItem[], waitUntil?: (p: Promise<unknown>) => void): void {
-  if (items.length === 0) return;
+/**
+ * Adds items; resolves once the flush that carries them is done (never
+ * rejects). A Worker passes that to `waitUntil`; an object need not wait.
+ */
+export function feedIndex(env: Env, items: IndexItem[]): Promise<void> {
+  if (items.length === 0) return Promise.resolve();
   buffer.push(...items);
   if (buffer.length > MAX_BUFFERED) buffer.splice(0, buffer.length - MAX_BUFFERED);
-  if (buffer.length >= FLUSH_AT) {
-    const p = flushIndexFeed(queueSink(env));
-    waitUntil?.(p);
-  } else if (timer === null) {
-    timer = setTimeout(() => {
-      timer = null;
-      const p = flushIndexFeed(queueSink(env));
-      waitUntil?.(p);
-    }, FLUSH_AFTER_MS);
-  }
+  if (buffer.length >= FLUSH_AT) return flushIndexFeed(queueSink(env));
+  scheduled ??= new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => flushIndexFeed(queueSink(env)));
+  return scheduled;
 }
 
 /**
@@ -69,10 +67,7 @@ export function feedIndex(env: Env, items: IndexItem[], waitUntil?: (p: Promise<
  * the items dropped from the feed: the connection's log still has them).
  */
 export function flushIndexFeed(sink: IndexSink): Promise<void> {
-  if (timer !== null) {
-    clearTimeout(timer);
-    timer = null;
-  }
+  scheduled = null;
   const items = buffer;
   buffer = [];
   inflight = inflight.then(async () => {

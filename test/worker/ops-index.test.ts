@@ -4,7 +4,7 @@ import worker from "../../src/index";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import { flushOperationLogs, toLogEntry } from "../../src/logs/record";
 import type { OperationLog } from "../../src/logs/types";
-import { FLUSH_AFTER_MS, flushIndexFeed, routeIndexFeed } from "../../src/ops-index/feed";
+import { feedIndex, FLUSH_AFTER_MS, flushIndexFeed, routeIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
 import type { IndexMessage } from "../../src/ops-index/messages";
 import { createTenant, proxyFetch, simKey } from "../harness/connections";
@@ -85,8 +85,9 @@ describe("the environment-wide index of operations", () => {
           written.push(line);
           return toLogEntry({ provider_config_key: pck, connection_id: conn, type: line.type, status: line.status, http_status: line.http, duration_ms: 1, started_at: line.at });
         });
-        // The path record.ts takes: one RPC per connection's object, which stores the lines and feeds the index.
+        // The path record.ts takes: one RPC per connection's object to store the lines, then the index feed.
         await connectionObject(env, pck, conn).appendLogs(entries);
+        await feedIndex(env, entries.map((log) => ({ log })));
       }),
     );
     await drainIndex();
