@@ -84,7 +84,8 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
   const before = new Set(workerdPids(process.pid));
   const url = opts.directSocket ? (await mf.ready, await mf.unsafeGetDirectURL()) : await mf.ready;
   // The D1 index's schema (migrations/), when this version of terapi has one.
-  if (Array.isArray(workerOptions.d1Databases) ? workerOptions.d1Databases.length : workerOptions.d1Databases) {
+  const d1 = workerOptions.d1Databases;
+  if (d1 && (Array.isArray(d1) ? d1.includes("INDEX_DB") : Object.keys(d1).includes("INDEX_DB"))) {
     const db = await mf.getD1Database("INDEX_DB");
     for (const sql of migrations(opts.root)) await db.prepare(sql).run();
   }
