@@ -171,7 +171,7 @@ export async function runScale(): Promise<number> {
     log(`created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createRate.toFixed(0)}/s); RSS ${afterCreates.toFixed(0)} MiB`);
 
     // 2. Traffic spread over every connection: proxied calls (each writes a log line).
-    const TRAFFIC = Math.max(N * 2, 5_000);
+    const TRAFFIC = Math.max(N, 5_000);
     log(`proxy traffic: ${TRAFFIC} calls spread over the ${N} connections`);
     const traffic = await timed(TRAFFIC, 32, async (i) => {
       const r = await call("GET", "/proxy/v1/models", undefined, { "connection-id": `c${(i * 7919) % N}`, "provider-config-key": pck });
