@@ -10,6 +10,8 @@
 //   npm run bench -- --no-floor      skip the bare pass-through Worker column
 //   npm run bench -- --entry-worker   Miniflare table through Miniflare's entry worker (default: workerd's own socket, as in production)
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
+//   npm run bench -- --soak          minutes of mixed load (16 chat calls + a /records reader), counting non-2xx answers
+//   npm run bench -- --soak --soak-seconds=60   a shorter soak
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -33,7 +35,8 @@ import {
 } from "./lib/terapi.ts";
 import type { BenchContext, Mode, Row } from "./lib/types.ts";
 import { chatRequest } from "./scenarios/common.ts";
-import { scenarios } from "./scenarios/index.ts";
+import { scenarios as allScenarios } from "./scenarios/index.ts";
+import { DEFAULT_SOAK_SECONDS, soakScenario } from "./scenarios/soak.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -43,15 +46,26 @@ if (argv.includes("--scale")) {
   process.exit(await runScale());
 }
 const flag = (name: string) => argv.includes(`--${name}`);
+/** `--name=value` or `--name value`. */
+const option = (name: string) => {
+  const i = argv.findIndex((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  if (i < 0) return undefined;
+  return argv[i].includes("=") ? argv[i].slice(name.length + 3) : argv[i + 1];
+};
+const soak = flag("soak");
+const soakSeconds = Number(option("soak-seconds") ?? DEFAULT_SOAK_SECONDS);
+if (soak && !(soakSeconds > 0)) throw new Error("--soak-seconds must be a positive number");
+// The soak is its own run: one scenario, on the Miniflare table only.
+const scenarios = soak ? [soakScenario(soakSeconds)] : allScenarios;
 const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
 const quick = flag("quick");
 const smoke = flag("smoke");
-const withWranglerDev = !flag("no-wrangler-dev");
+const withWranglerDev = !flag("no-wrangler-dev") && !soak;
 const workingTree = flag("working-tree");
 // Production has no Miniflare entry worker in front of terapi: by default table 1 (terapi and the bare
 // Worker alike) is served from workerd's own socket. `--entry-worker` puts Miniflare's entry worker back.
 const directSocket = !flag("entry-worker");
-const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? 170_000);
+const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? (soak ? soakSeconds * 1000 + 60_000 : 170_000));
 /** Don't start the wrangler dev table with less than this left. */
 const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
 
@@ -114,7 +128,7 @@ async function finish(code: number): Promise<never> {
     source: source?.label ?? null,
     git: { commit: git(["rev-parse", "--short", "HEAD"]), working_tree_dirty: git(["status", "--porcelain", "--", "src", "wrangler.toml"]) !== "" },
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
-    options: { quick, smoke, only: only ?? null, wrangler_dev: withWranglerDev, working_tree: workingTree, direct_socket: directSocket },
+    options: { quick, smoke, soak: soak ? { seconds: soakSeconds } : null, only: only ?? null, wrangler_dev: withWranglerDev, working_tree: workingTree, direct_socket: directSocket },
     modes: modeResults.map(({ printed: _printed, ...m }) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
     errors,
@@ -180,7 +194,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     log(`${mode}: integration ${integration} and connection ${connectionId} created; proxy answers`);
   }
 
-  if (mode === "miniflare" && !smoke && !flag("no-floor")) {
+  if (mode === "miniflare" && !smoke && !soak && !flag("no-floor")) {
     floor = await startFloor({ simUrl: s.url, apiKey: simKey, compatibilityDate: t.compatibilityDate, directSocket });
     log(`${mode}: bare pass-through Worker (the workerd hop alone) at ${floor.target.base}`);
   }

@@ -4,7 +4,14 @@ import { resolve } from "node:path";
 import { jsonCall } from "./http.ts";
 import { type Child, freePort, startChild, waitFor } from "./procs.ts";
 
-export type Limits = { requests: { limit: number; window_ms: number }; tokens: { limit: number; window_ms: number } };
+type Limit = { limit: number; window_ms: number };
+/** A key's default limits per bucket, and optionally per model (`models`, see notes/SIM-LIMITS.md). */
+export type Limits = {
+  requests: Limit;
+  tokens: Limit;
+  models?: Record<string, { requests?: Limit; tokens?: Limit; requests_per_day?: Limit; tokens_per_day?: Limit; members?: string[] }>;
+  chars_per_token?: number;
+};
 
 /** The simulator's built-in key, used if its control API cannot mint one. */
 export const BUILTIN_KEY = "sk-test-good";

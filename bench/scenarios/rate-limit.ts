@@ -39,7 +39,7 @@ const tally = (samples: Sample[]) => ({
 });
 
 /** Waits until no sync of the connection is still to run or running (no sync API: returns at once). */
-async function syncsSettled(origin: string, secretKey: string, integration: string, connectionId: string, deadline: number): Promise<void> {
+export async function syncsSettled(origin: string, secretKey: string, integration: string, connectionId: string, deadline: number): Promise<void> {
   const url = `${origin}/sync/status?provider_config_key=${encodeURIComponent(integration)}&connection_id=${encodeURIComponent(connectionId)}`;
   while (performance.now() < deadline) {
     const res = await fetch(url, { headers: { authorization: `Bearer ${secretKey}` }, signal: AbortSignal.timeout(5_000) });

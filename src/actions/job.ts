@@ -1,4 +1,4 @@
-import type { JobContext } from "../durable-objects/async-jobs";
+import { type JobContext, mayResendInterrupted } from "../durable-objects/async-jobs";
 import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
 import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
@@ -19,6 +19,12 @@ const failureOf = (err: unknown): ActionError => {
   return { code: "internal_error", message: "The action failed" };
 };
 
+const INTERRUPTED: ActionError = {
+  code: "interrupted",
+  message:
+    "terapi restarted while the action's call was at the provider: it may or may not have run, and it was not sent again (send X-Max-Retries to allow that)",
+};
+
 /**
  * One attempt of an async action inside the connection's object. A rate
  * limit (or a backoff) puts it back to sleep until the alarm at the reset;
@@ -31,7 +37,7 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
   const provider = secret ? getProvider(secret.provider) : undefined;
   const action = provider && job.action ? findAction(provider, job.action) : undefined;
   // A webhook that cannot be stored must not undo the run's result.
-  const finish = (error: ActionError | null) => {
+  const finish = (error: ActionError | null, interrupted = false) => {
     // Into the connection's log like a live run, written straight to this object's store.
     ctx.log({
       provider_config_key: ctx.providerConfigKey,
@@ -50,16 +56,20 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
       provider_config_key: ctx.providerConfigKey,
       connection_id: ctx.connectionId,
       provider: secret?.provider ?? "unknown",
-      status: error ? "failed" : "succeeded",
+      status: interrupted ? "interrupted" : error ? "failed" : "succeeded",
       error: error ? { code: error.code, message: error.message } : null,
     }).catch(() => undefined);
   };
-  const fail = (error: ActionError, attempted: boolean) => {
-    jobs.fail(job.id, JSON.stringify(error), attempted);
+  const fail = (error: ActionError) => {
+    jobs.fail(job.id, JSON.stringify(error));
     return finish(error);
   };
-  if (!secret || !provider) return fail({ code: "unknown_connection", message: "The connection no longer exists" }, false);
-  if (!action) return fail({ code: "unknown_action", message: `No action '${job.action}'` }, false);
+  if (!mayResendInterrupted(job)) {
+    jobs.interrupt(job.id);
+    return finish(INTERRUPTED, true);
+  }
+  if (!secret || !provider) return fail({ code: "unknown_connection", message: "The connection no longer exists" });
+  if (!action) return fail({ code: "unknown_action", message: `No action '${job.action}'` });
 
   const call = createObjectCaller({
     env,
@@ -70,18 +80,19 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
     retries: job.retries,
     backoffAllowed: job.backoffAllowed,
     now: ctx.now,
+    onSend: (method) => jobs.startAttempt(job.id, method),
   });
   let output: unknown;
   try {
     const raw = job.body ? (JSON.parse(new TextDecoder().decode(job.body)) as unknown) : {};
     output = await performAction(action, parseInput(action, raw), call);
   } catch (err) {
-    if (err instanceof ActionWait) return jobs.wait(job.id, err.at, err.attempted);
-    return fail(failureOf(err), true);
+    if (err instanceof ActionWait) return jobs.wait(job.id, err.at);
+    return fail(failureOf(err));
   }
   const bytes = new TextEncoder().encode(JSON.stringify(output));
   if (bytes.byteLength > RESULT_BODY_LIMIT)
-    return fail({ code: "output_too_large", message: `The output is larger than ${RESULT_BODY_LIMIT} bytes; use the proxy for it` }, true);
+    return fail({ code: "output_too_large", message: `The output is larger than ${RESULT_BODY_LIMIT} bytes; use the proxy for it` });
   jobs.complete(job.id, { status: 200, headers: [["content-type", "application/json"]], body: bytes.buffer as ArrayBuffer, truncated: false });
   return finish(null);
 }
@@ -90,7 +101,7 @@ export type ActionRunView = {
   id: string;
   object: "action_run";
   action_name: string;
-  status: "pending" | "running" | "succeeded" | "failed";
+  status: "pending" | "running" | "succeeded" | "failed" | "interrupted";
   output?: unknown;
   error?: ActionError;
   attempts: number;
@@ -106,6 +117,7 @@ const STATUS: Record<JobRow["status"], ActionRunView["status"]> = {
   running: "running",
   completed: "succeeded",
   failed: "failed",
+  interrupted: "interrupted",
 };
 
 function storedError(text: string): ActionError {
@@ -129,6 +141,7 @@ export function actionRunView(job: JobRow): ActionRunView {
     status,
     ...(status === "succeeded" && job.result ? { output: JSON.parse(new TextDecoder().decode(job.result.body)) as unknown } : {}),
     ...(status === "failed" ? { error: storedError(job.error ?? "internal_error") } : {}),
+    ...(status === "interrupted" ? { error: INTERRUPTED } : {}),
     attempts: job.attempts,
     created_at: iso(job.createdAt),
     updated_at: iso(job.updatedAt),

@@ -10,11 +10,7 @@ import type { ActionCall } from "./types";
 
 /** Thrown out of an action run in the object: come back at `at` (the alarm re-runs it). */
 export class ActionWait extends Error {
-  constructor(
-    readonly at: number,
-    /** The provider was called (counts as an attempt). */
-    readonly attempted: boolean,
-  ) {
+  constructor(readonly at: number) {
     super("action waits");
   }
 }
@@ -29,6 +25,8 @@ export type ObjectCallContext = {
   retries: number;
   backoffAllowed: boolean;
   now?: () => number;
+  /** A call goes out now (called before it is sent: the run counts it and marks it in flight). */
+  onSend?: (method: string) => void;
 };
 
 /**
@@ -45,17 +43,25 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
     const encoded = await encodeRequest(provider, ctx.env, req);
     for (const [name, value] of Object.entries(authHeadersFor(provider, ctx.secret))) encoded.headers.set(name, value);
 
-    const attempt = await attemptUpstream({ limiter, provider, now, send: () => sendUpstream(encoded.url, encoded) });
-    const backoff = () => new ActionWait(now() + backoffDelayMs(ctx.attempts, provider.retry), true);
+    const attempt = await attemptUpstream({
+      limiter,
+      provider,
+      now,
+      send: () => {
+        ctx.onSend?.(encoded.method);
+        return sendUpstream(encoded.url, encoded);
+      },
+    });
+    const backoff = () => new ActionWait(now() + backoffDelayMs(ctx.attempts, provider.retry));
     switch (attempt.kind) {
       case "no-slot":
-        throw new ActionWait(attempt.at, false);
+        throw new ActionWait(attempt.at);
       case "unreachable":
         if (canBackoff) throw backoff();
         throw attempt.error;
       case "rate-limited":
         // Waiting is what async runs are for: a rate limit never fails them.
-        throw new ActionWait(attempt.until, true);
+        throw new ActionWait(attempt.until);
       case "retryable":
         if (canBackoff) {
           await attempt.res.body?.cancel();

@@ -9,11 +9,13 @@ import type { IntegrationRecord } from "../registry/integrations-store";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import { ApiError, conflict, notFound } from "../errors";
+import type { ReserveResult } from "../durable-objects/registry";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";
 import { getProvider } from "../providers/registry";
 import type { ProviderDefinition } from "../providers/types";
 import {
   deleteConnectionSecret,
+  hasConnectionSecret,
   loadConnectionSecret,
   saveConnectionSecret,
   type ConnectionSecret,
@@ -99,11 +101,32 @@ async function verifyOrReport(env: Env, ctx: BackgroundContext | undefined, prov
 const connectionExists = (pck: string, id: string) =>
   conflict("connection_exists", `Connection '${id}' already exists for integration '${pck}'`);
 
+/** Another create holds the id (or crashed holding it): not a connection yet, and free again after `retryAfterMs`. */
+const connectionBeingCreated = (pck: string, id: string, retryAfterMs: number) => {
+  const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+  return new ApiError(
+    409,
+    "connection_being_created",
+    `Connection '${id}' of integration '${pck}' is being created by another request (or its creation was interrupted); retry in ${seconds} s`,
+    undefined,
+    { "retry-after": String(seconds) },
+  );
+};
+
+function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, pck: string, id: string): ApiError {
+  if (claim.reason === "no_integration") return integrationNotFound(pck);
+  if (claim.reason === "being_created") return connectionBeingCreated(pck, id, claim.retryAfterMs);
+  return connectionExists(pck, id);
+}
+
 /**
- * Claim the id → verify → write the KV secret → insert the index row. The claim
- * keeps a concurrent create of the same id from overwriting this secret; if
- * anything fails after the KV write, the value is removed, so nothing is
- * half-written.
+ * Claim the id → verify → write the KV secret as pending → insert the index
+ * row → write the secret again as committed. The claim keeps a concurrent
+ * create of the same id from overwriting this secret. A pending secret is used
+ * only once its index row exists (see `loadConnectionSecret`), so a create that
+ * dies half-way leaves no working key the API does not know about; if anything
+ * fails before the row, the value is removed, and a leftover one (a crash) is
+ * removed by DELETE.
  */
 export async function createConnection(env: Env, ctx: BackgroundContext | undefined, input: CreateConnectionInput): Promise<ConnectionRecord> {
   const registry = registryClient(env);
@@ -111,7 +134,7 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
   const pck = integration.unique_key;
   const connectionId = input.connection_id ?? crypto.randomUUID();
   const claim = await registry.reserveConnection(pck, connectionId);
-  if (!claim.ok) throw claim.reason === "no_integration" ? integrationNotFound(pck) : connectionExists(pck, connectionId);
+  if (!claim.ok) throw refusedClaim(claim, pck, connectionId);
 
   const secret: ConnectionSecret = {
     providerConfigKey: pck,
@@ -120,15 +143,16 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
     credentials: { type: "API_KEY", apiKey: input.credentials.apiKey },
     config: mergeConfig({}, input.connection_config),
   };
+  const recordId = crypto.randomUUID();
   let written = false;
   let inserted: Awaited<ReturnType<typeof registry.insertConnection>>;
   try {
     await verifyOrReport(env, ctx, provider, secret, input.end_user);
     written = true;
-    await saveConnectionSecret(env, secret);
+    await saveConnectionSecret(env, secret, recordId);
     inserted = await registry.insertConnection(
       {
-        id: crypto.randomUUID(),
+        id: recordId,
         provider_config_key: pck,
         connection_id: connectionId,
         provider: integration.provider,
@@ -149,6 +173,9 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
     await deleteConnectionSecret(env, pck, connectionId);
     throw inserted.reason === "no_integration" ? integrationNotFound(pck) : connectionExists(pck, connectionId);
   }
+  await commitSecret(env, secret);
+  // A lookup just before the create may be remembered as "no such connection" in this isolate.
+  connectionCache.evict(pck, connectionId);
   await startConnectionSyncs(env, secret);
   emitAuthEvent(env, ctx, {
     operation: "creation",
@@ -159,6 +186,24 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
     end_user: inserted.value.end_user,
   });
   return inserted.value;
+}
+
+/**
+ * The index row exists: the secret loses its pending mark, so the hot path
+ * reads it without asking the registry. If this write fails the connection
+ * still works (the pending value's row is found). A DELETE that ran between the
+ * row and this write would have its secret written back: look once more.
+ */
+async function commitSecret(env: Env, secret: ConnectionSecret): Promise<void> {
+  const { providerConfigKey: pck, connectionId } = secret;
+  try {
+    await saveConnectionSecret(env, secret);
+  } catch (err) {
+    console.error("connection secret left pending", { connection_id: connectionId, error: err instanceof Error ? err.name : "unknown" });
+    return;
+  }
+  // Another row under the id (deleted, then created again) owns the value it wrote itself: only a missing row means ours is a leftover.
+  if (!(await registryClient(env).getConnection(pck, connectionId))) await deleteConnectionSecret(env, pck, connectionId);
 }
 
 /** The connection's syncs get their schedules, first runs now; the connection stands even if this fails (any sync call registers them again). */
@@ -244,7 +289,7 @@ async function removeConnection(env: Env, pck: string, connectionId: string): Pr
 export async function deleteConnection(env: Env, ctx: BackgroundContext | undefined, pck: string, connectionId: string): Promise<void> {
   const registry = registryClient(env);
   const current = await registry.getConnection(pck, connectionId);
-  if (!current) throw connectionNotFound(pck, connectionId);
+  if (!current) return removeLeftover(env, pck, connectionId);
   await removeConnection(env, pck, connectionId);
   await registry.deleteConnection(pck, connectionId);
   emitAuthEvent(env, ctx, {
@@ -255,6 +300,18 @@ export async function deleteConnection(env: Env, ctx: BackgroundContext | undefi
     provider: current.provider,
     end_user: current.end_user,
   });
+}
+
+/**
+ * DELETE of an id with no index row: a create in progress is left alone (409
+ * with Retry-After); a secret left by a create that died before its row is
+ * removed like a connection; otherwise there is nothing to delete.
+ */
+async function removeLeftover(env: Env, pck: string, connectionId: string): Promise<void> {
+  const heldMs = await registryClient(env).connectionReservation(pck, connectionId);
+  if (heldMs !== null) throw connectionBeingCreated(pck, connectionId, heldMs);
+  if (!(await hasConnectionSecret(env, pck, connectionId))) throw connectionNotFound(pck, connectionId);
+  await removeConnection(env, pck, connectionId);
 }
 
 /** Removes an integration with every connection's secret and Durable Object, then the index at once. */

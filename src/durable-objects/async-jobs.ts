@@ -3,7 +3,7 @@ import type { OperationInput } from "../logs/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
 import { upstreamUrl } from "../proxy/path";
-import { backoffDelayMs } from "../proxy/retry-policy";
+import { backoffDelayMs, isIdempotent } from "../proxy/retry-policy";
 import { sendUpstream } from "../proxy/upstream";
 import { loadConnectionSecret } from "../store/connection-secret";
 import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
@@ -51,6 +51,17 @@ async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number
 }
 
 /**
+ * The object died while this job's call (`job.inFlight`) was at the provider:
+ * it may have run. As on the live proxy, it is sent again only when that is
+ * safe (an idempotent method) or the caller allowed it (Idempotency-Key,
+ * Retries), and only within the retries the caller gave it.
+ */
+export function mayResendInterrupted(job: JobRow): boolean {
+  if (job.inFlight === null) return true;
+  return (isIdempotent(job.inFlight) || job.backoffAllowed) && job.attempts <= job.retries;
+}
+
+/**
  * One attempt of one job, inside the connection's object: it takes a slot from
  * the same limiter the live proxy uses, and on a rate limit goes back to sleep
  * until the reset the provider named (the caller re-arms the alarm).
@@ -62,7 +73,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   const provider = secret ? getProvider(secret.provider) : undefined;
   const started = now();
   // A webhook that cannot be stored must not undo the job's result.
-  const finish = (status: "completed" | "failed", responseStatus: number | null, error: string | null, requestId: string | null = null) => {
+  const finish = (status: "completed" | "failed" | "interrupted", responseStatus: number | null, error: string | null, requestId: string | null = null) => {
     ctx.log({
       provider_config_key: ctx.providerConfigKey,
       connection_id: ctx.connectionId,
@@ -89,8 +100,12 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
       error,
     }).catch(() => undefined);
   };
+  if (!mayResendInterrupted(job)) {
+    jobs.interrupt(job.id);
+    return finish("interrupted", null, "interrupted");
+  }
   if (!secret || !provider) {
-    jobs.fail(job.id, "unknown_connection", false);
+    jobs.fail(job.id, "unknown_connection");
     return finish("failed", null, "unknown_connection");
   }
 
@@ -103,22 +118,25 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
     limiter,
     provider,
     now,
-    send: () => sendUpstream(url, { method: job.method, headers, body: job.body }),
+    send: () => {
+      jobs.startAttempt(job.id, job.method);
+      return sendUpstream(url, { method: job.method, headers, body: job.body });
+    },
   });
   switch (attempt.kind) {
     case "no-slot":
-      return jobs.wait(job.id, attempt.at, false);
+      return jobs.wait(job.id, attempt.at);
     case "unreachable":
-      if (canBackoff) return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry), true);
-      jobs.fail(job.id, "upstream_unreachable", true);
+      if (canBackoff) return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry));
+      jobs.fail(job.id, "upstream_unreachable");
       return finish("failed", null, "upstream_unreachable");
     case "rate-limited":
       // Async jobs exist to wait: a rate limit never uses up their retries.
-      return jobs.wait(job.id, attempt.until, true);
+      return jobs.wait(job.id, attempt.until);
     case "retryable":
       if (canBackoff) {
         await attempt.res.body?.cancel();
-        return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry), true);
+        return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry));
       }
   }
   const res = attempt.res;

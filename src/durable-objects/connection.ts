@@ -236,7 +236,7 @@ export class ConnectionObject extends DurableObject<Env> {
         try {
           await (job.kind === "action" ? runActionJob(ctx, job) : runJob(ctx, job));
         } catch (err) {
-          this.jobs.fail(job.id, err instanceof Error ? err.message : "internal_error", false);
+          this.jobs.fail(job.id, err instanceof Error ? err.message : "internal_error");
         }
       }
     }

@@ -3,7 +3,11 @@
  * be sent (without credentials: those are loaded when it runs), its state, and
  * its result. Rows survive eviction and restarts.
  */
-export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed";
+/**
+ * `interrupted`: the object died while the job's call was at the provider and
+ * the caller had not allowed a re-send (outcome unknown; it was not sent again).
+ */
+export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "interrupted";
 
 /** `proxy`: a stored request. `action`: an action run (name in `action`, validated input JSON in `body`). */
 export type JobKind = "proxy" | "action";
@@ -33,7 +37,10 @@ export type JobRow = {
   body: ArrayBuffer | null;
   retries: number;
   backoffAllowed: boolean;
+  /** Calls sent to the provider so far (counted as each one goes out, before its answer). */
   attempts: number;
+  /** The method of a call that went out and has no recorded outcome yet; set after a crash mid-call. */
+  inFlight: string | null;
   dueAt: number | null;
   createdAt: number;
   updatedAt: number;
@@ -60,6 +67,7 @@ function toJob(r: Row): JobRow {
     retries: Number(r.retries),
     backoffAllowed: r.backoff_allowed === 1,
     attempts: Number(r.attempts),
+    inFlight: r.in_flight === null || r.in_flight === undefined ? null : String(r.in_flight),
     dueAt: r.due_at === null ? null : Number(r.due_at),
     createdAt: Number(r.created_at),
     updatedAt: Number(r.updated_at),
@@ -98,12 +106,14 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
     result_truncated INTEGER,
     error TEXT,
     kind TEXT NOT NULL DEFAULT 'proxy',
-    action TEXT
+    action TEXT,
+    in_flight TEXT
   )`);
   // Tables made before action jobs existed.
   const columns = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('proxy_jobs')").toArray().map((c) => c.name));
   if (!columns.has("kind")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'proxy'");
   if (!columns.has("action")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN action TEXT");
+  if (!columns.has("in_flight")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN in_flight TEXT");
   sql.exec("CREATE INDEX IF NOT EXISTS proxy_jobs_due ON proxy_jobs (due_at) WHERE due_at IS NOT NULL");
 
   const one = (cursor: SqlStorageCursor<Row>) => {
@@ -142,26 +152,42 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
       for (const r of rows) sql.exec("UPDATE proxy_jobs SET status = 'running', due_at = NULL, updated_at = ? WHERE id = ?", t, r.id);
       return rows.map(toJob);
     },
-    wait(id: string, dueAt: number, attempted: boolean): void {
-      sql.exec(
-        "UPDATE proxy_jobs SET status = 'waiting', due_at = ?, attempts = attempts + ?, updated_at = ? WHERE id = ?",
-        dueAt, attempted ? 1 : 0, now(), id,
-      );
+    /**
+     * A call is going out now: counted, and marked in flight, before it is sent
+     * (the object's output gate holds the request until this write is stored),
+     * so a crash mid-call is seen when the job is taken up again.
+     */
+    startAttempt(id: string, method: string): void {
+      sql.exec("UPDATE proxy_jobs SET attempts = attempts + 1, in_flight = ?, updated_at = ? WHERE id = ?", method, now(), id);
+    },
+    wait(id: string, dueAt: number): void {
+      sql.exec("UPDATE proxy_jobs SET status = 'waiting', due_at = ?, in_flight = NULL, updated_at = ? WHERE id = ?", dueAt, now(), id);
     },
     complete(id: string, result: { status: number; headers: [string, string][]; body: ArrayBuffer; truncated: boolean }): void {
       sql.exec(
-        `UPDATE proxy_jobs SET status = 'completed', due_at = NULL, attempts = attempts + 1, body = NULL, updated_at = ?,
+        `UPDATE proxy_jobs SET status = 'completed', due_at = NULL, in_flight = NULL, body = NULL, updated_at = ?,
            result_status = ?, result_headers = ?, result_body = ?, result_truncated = ? WHERE id = ?`,
         now(), result.status, JSON.stringify(result.headers), result.body, result.truncated ? 1 : 0, id,
       );
     },
-    fail(id: string, error: string, attempted: boolean): void {
+    fail(id: string, error: string): void {
       sql.exec(
-        "UPDATE proxy_jobs SET status = 'failed', due_at = NULL, attempts = attempts + ?, body = NULL, error = ?, updated_at = ? WHERE id = ?",
-        attempted ? 1 : 0, error, now(), id,
+        "UPDATE proxy_jobs SET status = 'failed', due_at = NULL, in_flight = NULL, body = NULL, error = ?, updated_at = ? WHERE id = ?",
+        error, now(), id,
       );
     },
-    /** A new instance: runs of the previous one died with it, so their jobs are due again. */
+    /** Ends a job whose call was cut off by a crash and may not be sent again: it may or may not have run. */
+    interrupt(id: string): void {
+      sql.exec(
+        "UPDATE proxy_jobs SET status = 'interrupted', due_at = NULL, in_flight = NULL, body = NULL, error = 'interrupted', updated_at = ? WHERE id = ?",
+        now(), id,
+      );
+    },
+    /**
+     * A new instance: runs of the previous one died with it, so their jobs are
+     * due again; one whose call was at the provider keeps its in-flight mark,
+     * and its run decides whether it may be sent again.
+     */
     requeueInterrupted(): void {
       sql.exec("UPDATE proxy_jobs SET status = 'queued', due_at = ? WHERE status = 'running'", now());
     },

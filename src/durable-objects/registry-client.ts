@@ -11,6 +11,7 @@ type Methods = Pick<
   | "deleteIntegration"
   | "reserveConnection"
   | "releaseConnection"
+  | "connectionReservation"
   | "insertConnection"
   | "getConnection"
   | "listConnections"

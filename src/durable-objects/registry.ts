@@ -20,7 +20,11 @@ import { createIntegrationStore, type IntegrationRecord, type IntegrationStore }
 import { createReservations, type Reservations } from "../registry/reservations";
 
 export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
-export type ReserveResult = { ok: true; token: string } | { ok: false; reason: "duplicate" | "no_integration" };
+export type ReserveResult =
+  | { ok: true; token: string }
+  | { ok: false; reason: "duplicate" | "no_integration" }
+  /** Another create of the id holds it (or crashed holding it) for `retryAfterMs` more. */
+  | { ok: false; reason: "being_created"; retryAfterMs: number };
 export type MetadataResult = { ok: true; updated: string[] } | { ok: false; missing: string[] };
 
 /**
@@ -120,9 +124,17 @@ export class Registry extends DurableObject<Env> {
       if (!this.integrations.get(providerConfigKey)) return { ok: false, reason: "no_integration" };
       if (this.connections.get(providerConfigKey, connectionId)) return { ok: false, reason: "duplicate" };
       const now = Date.now();
-      if (this.reservations.isHeld(providerConfigKey, connectionId, now)) return { ok: false, reason: "duplicate" };
+      const heldUntil = this.reservations.heldUntil(providerConfigKey, connectionId, now);
+      if (heldUntil !== null) return { ok: false, reason: "being_created", retryAfterMs: heldUntil - now };
       return { ok: true, token: this.reservations.hold(providerConfigKey, connectionId, now) };
     });
+  }
+
+  /** How long a create still holds an id that is not indexed (ms), or `null` when none does. */
+  connectionReservation(providerConfigKey: string, connectionId: string): number | null {
+    const now = Date.now();
+    const heldUntil = this.reservations.heldUntil(providerConfigKey, connectionId, now);
+    return heldUntil === null ? null : heldUntil - now;
   }
 
   /** Gives a claimed id back (the key was rejected or the secret could not be written). */

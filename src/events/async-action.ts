@@ -11,7 +11,8 @@ export type AsyncActionEvent = {
   provider_config_key: string;
   connection_id: string;
   provider: string;
-  status: "succeeded" | "failed";
+  /** `interrupted`: cut off by a restart while a call was at the provider, and not sent again. */
+  status: "succeeded" | "failed" | "interrupted";
   error: { code: string; message: string } | null;
 };
 

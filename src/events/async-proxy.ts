@@ -1,8 +1,8 @@
 import { emitEvent } from "./emit";
 
 /**
- * "async_proxy" events: a background proxy call finished (completed or
- * failed). Carries the job's id and outcome, never credentials or bodies: the
+ * "async_proxy" events: a background proxy call finished (completed,
+ * failed, or interrupted: cut off by a restart and not sent again). Carries the job's id and outcome, never credentials or bodies: the
  * result is at the job's status URL.
  */
 export type AsyncProxyEvent = {
@@ -10,7 +10,7 @@ export type AsyncProxyEvent = {
   provider_config_key: string;
   connection_id: string;
   provider: string;
-  status: "completed" | "failed";
+  status: "completed" | "failed" | "interrupted";
   response_status: number | null;
   error: string | null;
 };

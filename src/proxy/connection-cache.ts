@@ -2,7 +2,8 @@ import type { ConnectionSecret } from "../store/connection-secret";
 
 type Loader = (env: Env, providerConfigKey: string, connectionId: string) => Promise<ConnectionSecret | null>;
 
-type Entry = { expiresAt: number; value: Promise<ConnectionSecret | null> };
+/** A settled answer only: never a load still in progress (see `get`). */
+type Entry = { expiresAt: number; value: ConnectionSecret | null };
 
 export type ConnectionCacheOptions = {
   /** How long a found connection is reused: a deleted or rotated key stops being used within this bound. */
@@ -16,7 +17,14 @@ export type ConnectionCacheOptions = {
 /**
  * Isolate-level cache in front of the KV read + decrypt, so the hot path does
  * not touch KV on every request. Bounded (oldest first out, a Map keeps
- * insertion order), short-lived, and concurrent lookups share one load.
+ * insertion order) and short-lived.
+ *
+ * It holds settled values only. A load in progress belongs to the request that
+ * started it: in workerd, another request awaiting that promise has its
+ * continuation cancelled when the first request ends or is cancelled ("a
+ * promise was resolved or rejected from a different request context"), and
+ * answers a bare 500. So concurrent misses each do their own load (one KV read
+ * each, once per TTL), and the first to finish fills the cache.
  */
 export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions = {}) {
   const ttlMs = opts.ttlMs ?? 15_000;
@@ -24,38 +32,40 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
   const maxEntries = opts.maxEntries ?? 1_000;
   const now = opts.now ?? (() => Date.now());
   const entries = new Map<string, Entry>();
+  // Bumped by evict/clear: a load that started before them must not write back what it read.
+  let epoch = 0;
   const keyOf = (pck: string, id: string) => `${pck}\u0000${id}`;
 
-  function get(env: Env, providerConfigKey: string, connectionId: string): Promise<ConnectionSecret | null> {
+  async function get(env: Env, providerConfigKey: string, connectionId: string): Promise<ConnectionSecret | null> {
     const key = keyOf(providerConfigKey, connectionId);
     const hit = entries.get(key);
     if (hit && hit.expiresAt > now()) return hit.value;
-    if (hit) entries.delete(key);
-    const entry: Entry = { expiresAt: now() + ttlMs, value: load(env, providerConfigKey, connectionId) };
-    entries.set(key, entry);
-    entry.value.then(
-      (secret) => {
-        if (secret === null) entry.expiresAt = Math.min(entry.expiresAt, now() + missTtlMs);
-      },
-      // A failed load (KV hiccup, undecryptable value) is not remembered.
-      () => {
-        if (entries.get(key) === entry) entries.delete(key);
-      },
-    );
-    while (entries.size > maxEntries) {
-      const oldest = entries.keys().next().value;
-      if (oldest === undefined) break;
-      entries.delete(oldest);
+    // A failed load (KV hiccup, undecryptable value) throws to its own caller and is not remembered.
+    const started = epoch;
+    const value = await load(env, providerConfigKey, connectionId);
+    if (started === epoch) {
+      entries.delete(key); // re-inserted last: the Map's order stays oldest first
+      entries.set(key, { expiresAt: now() + (value === null ? missTtlMs : ttlMs), value });
+      while (entries.size > maxEntries) {
+        const oldest = entries.keys().next().value;
+        if (oldest === undefined) break;
+        entries.delete(oldest);
+      }
     }
-    return entry.value;
+    return value;
   }
 
-  /** Forget a connection now (e.g. the provider answered 401: the key was probably rotated). */
+  /**
+   * Forget a connection now: it was created (a remembered miss must not hide
+   * it), rotated or deleted, or the provider answered 401.
+   */
   function evict(providerConfigKey: string, connectionId: string): void {
+    epoch++;
     entries.delete(keyOf(providerConfigKey, connectionId));
   }
 
   function clear(): void {
+    epoch++;
     entries.clear();
   }
 

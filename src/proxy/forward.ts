@@ -5,7 +5,7 @@ import { peekError } from "./error-peek";
 import { callerResponseHeaders } from "./headers";
 import { observe, type RateObservation } from "./observation";
 import type { RateLimitView } from "./rate-limit-view";
-import { backoffDelayMs, classify, resetDelayMs, type RetryOptions } from "./retry-policy";
+import { attemptFits, backoffDelayMs, classify, resetDelayMs, type RetryOptions } from "./retry-policy";
 import { sendUpstream, UpstreamError } from "./upstream";
 import { SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
 
@@ -58,6 +58,10 @@ export function createForwarder(view: RateLimitView) {
     const object = () => (stub ??= connectionObject(req.env, req.providerConfigKey, req.connectionId));
     let retriesLeft = options.retries;
     let lastLimited: Response | null = null;
+    // The bound covers retries: each must fit with the slowest attempt's duration, and a
+    // backoff retry is cut off at the bound (the first attempt gets the provider's own timeout).
+    let longestAttemptMs = 0;
+    let cutOffAtBound = false;
     const stats = req.stats ?? { retries: 0, waitMs: 0 };
     const waiting = async <T>(p: Promise<T>): Promise<T> => {
       const t0 = Date.now();
@@ -92,16 +96,20 @@ export function createForwarder(view: RateLimitView) {
       // 2. One upstream call.
       view.begin(key);
       let res: Response;
+      const sentAt = Date.now();
       try {
-        res = await sendUpstream(req.url, { method: req.method, headers: req.headers, body: req.body });
+        const timeoutMs = cutOffAtBound ? Math.max(1, budgetLeft()) : undefined;
+        res = await sendUpstream(req.url, { method: req.method, headers: req.headers, body: req.body, timeoutMs });
       } catch (err) {
+        longestAttemptMs = Math.max(longestAttemptMs, Date.now() - sentAt);
         view.finish(key, null);
         if (grant) req.waitUntil(object().report(grant.gen, {}, grant.probe));
         if (err instanceof UpstreamError && options.backoffAllowed && retriesLeft > 0 && replayable(req.body)) {
           const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
-          if (delay < budgetLeft()) {
+          if (attemptFits(delay, longestAttemptMs, budgetLeft())) {
             retriesLeft--;
             stats.retries++;
+            cutOffAtBound = true;
             await waiting(sleep(delay));
             continue;
           }
@@ -109,6 +117,7 @@ export function createForwarder(view: RateLimitView) {
         throw err;
       }
       const now = Date.now();
+      longestAttemptMs = Math.max(longestAttemptMs, now - sentAt);
       const obs: RateObservation = observe(res.headers, provider.rateLimit, now);
 
       if (res.status < 400) {
@@ -133,9 +142,10 @@ export function createForwarder(view: RateLimitView) {
       const canResend = retriesLeft > 0 && replayable(req.body);
       if (verdict === "wait") {
         // Everyone of this connection now waits for the same reset (through the object).
-        if (canResend && waitMs + SAFETY_MARGIN_MS <= budgetLeft()) {
+        if (canResend && attemptFits(waitMs + SAFETY_MARGIN_MS, longestAttemptMs, budgetLeft())) {
           retriesLeft--;
           stats.retries++;
+          cutOffAtBound = false;
           // Kept (its small body is in memory) in case the wait ends up longer than allowed.
           await lastLimited?.body?.cancel();
           lastLimited = res;
@@ -145,9 +155,10 @@ export function createForwarder(view: RateLimitView) {
       }
       if (verdict === "backoff" && canResend && options.backoffAllowed) {
         const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
-        if (delay < budgetLeft()) {
+        if (attemptFits(delay, longestAttemptMs, budgetLeft())) {
           retriesLeft--;
           stats.retries++;
+          cutOffAtBound = true;
           await res.body?.cancel();
           await waiting(sleep(delay));
           continue;

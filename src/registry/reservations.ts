@@ -22,15 +22,15 @@ export function createReservations(sql: SqlStorage) {
   sql.exec(SCHEMA);
 
   return {
-    /** Someone else's unexpired claim on the id. */
-    isHeld(providerConfigKey: string, connectionId: string, now: number): boolean {
+    /** When someone's unexpired claim on the id runs out; `null` when there is none. */
+    heldUntil(providerConfigKey: string, connectionId: string, now: number): number | null {
       const held = sql
         .exec<{ expires_at: number }>(
           `SELECT expires_at FROM connection_reservations WHERE provider_config_key = ? AND connection_id = ?`,
           providerConfigKey, connectionId,
         )
         .toArray()[0];
-      return held !== undefined && held.expires_at > now;
+      return held !== undefined && held.expires_at > now ? held.expires_at : null;
     },
 
     /** Takes (or takes over an expired) claim; returns the token that releases it. */

@@ -49,7 +49,7 @@ const RunSchema = z
     id: z.string().openapi({ example: `act_${"0".repeat(64)}_${"a".repeat(24)}` }),
     object: z.literal("action_run"),
     action_name: z.string(),
-    status: z.enum(["pending", "running", "succeeded", "failed"]),
+    status: z.enum(["pending", "running", "succeeded", "failed", "interrupted"]),
     output: z.unknown().optional(),
     error: z
       .object({ code: z.string(), message: z.string(), status: z.number().optional(), details: z.unknown().optional() })

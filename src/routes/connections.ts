@@ -109,7 +109,7 @@ const create = createRoute({
     201: { description: "Created (credentials masked)", ...json(ConnectionSchema) },
     ...commonErrors,
     ...notFoundResponse,
-    409: errorResponse("connection_id already used"),
+    409: errorResponse("connection_id already used (`connection_exists`), or being created by another request (`connection_being_created`, with Retry-After)"),
     502: errorResponse("Provider unreachable"),
     504: errorResponse("Provider did not answer in time"),
   },
@@ -188,7 +188,12 @@ const remove = createRoute({
   tags,
   summary: "Delete a connection: its secret, records, schedules and pending jobs",
   request: { params: ConnectionParam, query: PckQuery },
-  responses: { 204: { description: "Deleted" }, ...commonErrors, ...notFoundResponse },
+  responses: {
+    204: { description: "Deleted (also a secret left behind by an interrupted create)" },
+    ...commonErrors,
+    ...notFoundResponse,
+    409: errorResponse("The connection is still being created (`connection_being_created`, with Retry-After)"),
+  },
 });
 
 /** `/connections` (API key auth): create with verification, list, get, rotate, delete, metadata. */

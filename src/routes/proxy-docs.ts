@@ -28,7 +28,9 @@ const ProxyJob = z
   .object({
     id: z.string(),
     object: z.literal("proxy_request"),
-    status: z.enum(["queued", "running", "waiting", "completed", "failed"]),
+    status: z.enum(["queued", "running", "waiting", "completed", "failed", "interrupted"]).openapi({
+      description: "`interrupted`: terapi restarted while the call was at the provider and the caller had not allowed a re-send (Idempotency-Key or Retries): it may or may not have run",
+    }),
     method: z.string(),
     path: z.string(),
     attempts: z.number().int(),

@@ -41,9 +41,9 @@ async function proxy(c: Context<AppEnv>): Promise<Response> {
 
   if (isAsync(incoming)) {
     const body = hasBody ? await readAsyncBody(c.req.raw) : null;
-    // Stored without credentials: the object loads them when the job runs.
+    // Stored without credentials (the object loads them when the job runs), with the
+    // caller's Idempotency-Key: it goes upstream, so the provider can dedupe a re-send.
     const headers = upstreamRequestHeaders(incoming, {}, provider);
-    headers.delete("idempotency-key");
     const stub = connectionObject(c.env, providerConfigKey, connectionId);
     const { id } = await stub.enqueue({
       providerConfigKey,

@@ -1,4 +1,5 @@
 import { keyRing, open, parseSealed, seal, SecretDecryptError, type SealedValue } from "../crypto";
+import { registryClient } from "../durable-objects/registry-client";
 
 /**
  * What the hot path needs about one connection, stored encrypted in KV under
@@ -28,26 +29,59 @@ const KEY_PREFIX = "conn:";
 /** KV metadata next to each value: lets the re-encryption pass skip values already on the current key. */
 type SecretKvMetadata = { kid: string };
 
-/** Encrypts and writes one connection's secret (the whole object, bound to its KV key by the aad). */
-export async function saveConnectionSecret(env: Env, secret: ConnectionSecret): Promise<void> {
+/**
+ * What is sealed: the secret, and while its connection is being created the
+ * id of the index row it waits for. A pending value is not used until that row
+ * exists, so a create that dies between the two writes leaves no working key
+ * behind that the API does not know about.
+ */
+type StoredSecret = ConnectionSecret & { pending?: string };
+
+/**
+ * Encrypts and writes one connection's secret (the whole object, bound to its
+ * KV key by the aad). `pendingRecordId`: written before the index row
+ * `pendingRecordId` exists (creation), usable only once it does.
+ */
+export async function saveConnectionSecret(env: Env, secret: ConnectionSecret, pendingRecordId?: string): Promise<void> {
   const ring = await keyRing(env);
   const { providerConfigKey, connectionId } = secret;
-  const sealed = await seal(ring, JSON.stringify(secret), secretAad(providerConfigKey, connectionId));
+  const stored: StoredSecret = pendingRecordId === undefined ? secret : { ...secret, pending: pendingRecordId };
+  const sealed = await seal(ring, JSON.stringify(stored), secretAad(providerConfigKey, connectionId));
   await env.SECRETS.put(secretKvKey(providerConfigKey, connectionId), JSON.stringify(sealed), {
     metadata: { kid: sealed.kid } satisfies SecretKvMetadata,
   });
 }
 
-/** The hot path: one KV read and one decrypt. `null` when the connection has no secret. */
+/** The stored value as it is, pending or not; `null` when there is none. */
+export async function readStoredSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<StoredSecret | null> {
+  const [stored, ring] = await Promise.all([env.SECRETS.get(secretKvKey(providerConfigKey, connectionId)), keyRing(env)]);
+  if (stored === null) return null;
+  const plaintext = await open(ring, parseSealed(stored), secretAad(providerConfigKey, connectionId));
+  return JSON.parse(plaintext) as StoredSecret;
+}
+
+/**
+ * The hot path: one KV read and one decrypt. `null` when the connection has no
+ * secret, or only one whose creation never got its index row. Only a pending
+ * value (a create in progress, or one that crashed half-way) costs a look at the
+ * registry.
+ */
 export async function loadConnectionSecret(
   env: Env,
   providerConfigKey: string,
   connectionId: string,
 ): Promise<ConnectionSecret | null> {
-  const [stored, ring] = await Promise.all([env.SECRETS.get(secretKvKey(providerConfigKey, connectionId)), keyRing(env)]);
+  const stored = await readStoredSecret(env, providerConfigKey, connectionId);
   if (stored === null) return null;
-  const plaintext = await open(ring, parseSealed(stored), secretAad(providerConfigKey, connectionId));
-  return JSON.parse(plaintext) as ConnectionSecret;
+  const { pending, ...secret } = stored;
+  if (pending === undefined) return secret;
+  const row = await registryClient(env).getConnection(providerConfigKey, connectionId);
+  return row?.id === pending ? secret : null;
+}
+
+/** Whether any value is stored for the connection (without opening it). */
+export async function hasConnectionSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<boolean> {
+  return (await env.SECRETS.get(secretKvKey(providerConfigKey, connectionId))) !== null;
 }
 
 export async function deleteConnectionSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {

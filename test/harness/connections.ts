@@ -20,8 +20,24 @@ export async function sim<T = unknown>(method: string, path: string, body?: unkn
   return (await res.json()) as T;
 }
 
+/** A model's (or family's) own limits on a simulator key; `members` share its budget. */
+export type SimModelLimits = { requests?: Limit; tokens?: Limit; requests_per_day?: Limit; tokens_per_day?: Limit; members?: string[] };
+
+/** The endpoint buckets terapi's connection check and syncs are charged to. */
+export const CONNECTION_ENDPOINTS = ["/v1/models", "/v1/organization", "/v1/files", "/v1/batches", "/v1/fine_tuning", "/v1/vector_stores"];
+
+/**
+ * One budget for a whole key, as the simulator kept before it had per-model limits: `model`'s bucket
+ * with these limits, shared by every endpoint the connection calls.
+ */
+export const oneBudget = (model: string, limits: SimModelLimits): Record<string, SimModelLimits> => ({
+  [model]: { ...limits, members: CONNECTION_ENDPOINTS },
+});
+
 /** A fresh simulator key, so tests never share limits, faults or logs. */
-export async function simKey(opts: { requests?: Limit; tokens?: Limit; kind?: string; key?: string } = {}): Promise<string> {
+export async function simKey(
+  opts: { requests?: Limit; tokens?: Limit; models?: Record<string, SimModelLimits>; chars_per_token?: number; kind?: string; key?: string } = {},
+): Promise<string> {
   const { key } = await sim<{ key: string }>("POST", "/__sim/keys", opts);
   return key;
 }
@@ -33,8 +49,15 @@ export const simRequests = (key: string) => sim<SimRequest[]>("GET", `/__sim/req
 export const simClearLog = (key: string) => sim("DELETE", `/__sim/requests?key=${encodeURIComponent(key)}`);
 export const simFault = (fault: { key: string; count: number; status?: number; latency_ms?: number; drop?: string; method?: string; path_prefix?: string }) =>
   sim("POST", "/__sim/faults", fault);
+/** 429 counts: for the whole key, and per limit bucket. */
+export type SimRateLimited = { total: number; windows_with_429: number; max_429_in_one_window: number };
+export type SimBucketStats = {
+  requests: number;
+  rate_limited: SimRateLimited & { by_kind: Record<"requests" | "tokens" | "requests_per_day" | "tokens_per_day", number> };
+  tokens_charged: number;
+};
 export const simStats = (key: string) =>
-  sim<{ requests: number; by_status: Record<string, number>; rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number } }>(
+  sim<{ requests: number; by_status: Record<string, number>; rate_limited: SimRateLimited; buckets: Record<string, SimBucketStats> }>(
     "GET",
     `/__sim/stats?key=${encodeURIComponent(key)}`,
   );

@@ -56,8 +56,13 @@ describe("rate limits", () => {
     const v = loadOpenApi().response("/chat/completions", "post", 429);
     expect(v(r.json)).toBe(true);
     expect((await c.post("/v1/chat/completions", chat)).status).toBe(429);
-    let stats = await control<{ requests: number; by_status: Record<string, number>; rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number } }>(sim.url, "GET", `/__sim/stats?key=${key}`);
-    expect(stats).toEqual({ requests: 5, by_status: { "200": 3, "429": 2 }, rate_limited: { total: 2, windows_with_429: 1, max_429_in_one_window: 2 } });
+    let stats = await control<{ requests: number; by_status: Record<string, number>; rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number }; buckets: unknown }>(sim.url, "GET", `/__sim/stats?key=${key}`);
+    expect(stats).toEqual({
+      requests: 5,
+      by_status: { "200": 3, "429": 2 },
+      rate_limited: { total: 2, windows_with_429: 1, max_429_in_one_window: 2 },
+      buckets: { "gpt-4o-mini": { requests: 5, rate_limited: { total: 2, windows_with_429: 1, max_429_in_one_window: 2, by_kind: { requests: 2, tokens: 0, requests_per_day: 0, tokens_per_day: 0 } }, tokens_charged: 3 * 11 } },
+    });
     await new Promise((res) => setTimeout(res, 1550));
     const again = await c.post("/v1/chat/completions", chat);
     expect(again.status).toBe(200);

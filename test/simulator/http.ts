@@ -31,11 +31,13 @@ export interface Route {
   handler: Handler;
   /** Parse the body as JSON into ctx.json (400 on bad JSON). Default true for POST. */
   json?: boolean;
-  /** Token cost for the token window (defaults to 0). */
-  tokens?: (ctx: Ctx) => number;
+  /**
+   * Set on the endpoints that take a `model`: a request whose JSON body names one is charged to that
+   * model's limit bucket, this many tokens up front. Without it (or without a `model`) a request is
+   * charged to its endpoint's bucket, 0 tokens.
+   */
+  tokens?: (body: Obj, charsPerToken: number) => number;
   admin?: boolean;
-  /** Model name for 429 messages. */
-  model?: (ctx: Ctx) => string;
 }
 
 function headersFor(ctx: Ctx, status: number, extra: Record<string, string>): Record<string, string> {

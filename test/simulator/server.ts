@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { applyFault, takeFault } from "./faults.ts";
 import type { Ctx, Route } from "./http.ts";
 import { sendError, sendJson } from "./http.ts";
-import { peekRate, rateLimitBody, takeRate } from "./rate-limit.ts";
+import { bucketName, bucketStatsOf, peekRate, rateLimitBody, takeRate } from "./rate-limit.ts";
 import { Router } from "./router.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { audioRoutes } from "./routes/audio.ts";
@@ -119,9 +119,10 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
     if (!key) return sendError(ctx, 401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.", "invalid_request_error", null, null);
     return sendError(ctx, 401, `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", null, "invalid_api_key");
   }
+  const now = sim.now();
   const m = router.match(method, path);
   if (!m) {
-    ctx.rlHeaders = peekRate(tenant, started);
+    ctx.rlHeaders = peekRate(tenant, bucketName(tenant, path), now);
     return sendError(ctx, 404, `Invalid URL (${method} ${path})`, "invalid_request_error", null, null);
   }
   const route: Route = m.route;
@@ -130,7 +131,7 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
     return sendError(ctx, 403, "You have insufficient permissions for this operation. Missing scopes: api.management.read. Check that you're using an Admin API key (https://platform.openai.com/settings/organization/admin-keys).", "invalid_request_error", null, null);
   }
   if (tenant.kind === "quota") {
-    ctx.rlHeaders = peekRate(tenant, started);
+    ctx.rlHeaders = peekRate(tenant, bucketName(tenant, path), now);
     return sendError(ctx, 429, "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.", "insufficient_quota", null, "insufficient_quota");
   }
   if (route.json !== false && body.length && (method === "POST" || method === "PUT" || method === "PATCH")) {
@@ -138,20 +139,24 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
     try {
       parsed = JSON.parse(body.toString("utf8"));
     } catch {
-      ctx.rlHeaders = peekRate(tenant, started);
+      ctx.rlHeaders = peekRate(tenant, bucketName(tenant, path), now);
       return sendError(ctx, 400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", "invalid_request_error", null, null);
     }
     if (!isObj(parsed)) {
-      ctx.rlHeaders = peekRate(tenant, started);
+      ctx.rlHeaders = peekRate(tenant, bucketName(tenant, path), now);
       return sendError(ctx, 400, "Invalid request body: expected a JSON object.", "invalid_request_error", null, null);
     }
     ctx.json = parsed;
   }
-  const d = takeRate(tenant, route.tokens ? route.tokens(ctx) : 0, started, stats);
+  // The limit bucket: the body's model for the endpoints that take one, else the endpoint.
+  const model = route.tokens ? ctx.json.model : undefined;
+  const bucket = bucketName(tenant, path, typeof model === "string" ? model : undefined);
+  const tokens = typeof model === "string" && route.tokens ? route.tokens(ctx.json, tenant.charsPerToken) : 0;
+  const d = takeRate(tenant, bucket, tokens, now, bucketStatsOf(stats, bucket));
   ctx.rlHeaders = d.headers;
   if (!d.ok) {
     const retry = String(Math.max(1, Math.ceil((d.resetMs ?? 0) / 1000)));
-    return sendJson(ctx, 429, rateLimitBody(d, route.model ? route.model(ctx) : "default", tenant.orgId), { "retry-after": retry, "retry-after-ms": String(Math.max(0, Math.ceil(d.resetMs ?? 0))) });
+    return sendJson(ctx, 429, rateLimitBody(d, tenant.orgId), { "retry-after": retry, "retry-after-ms": String(Math.max(0, Math.ceil(d.resetMs ?? 0))) });
   }
   await route.handler(ctx);
 }

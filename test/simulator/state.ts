@@ -1,8 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Collection } from "./collection.ts";
 import type { Fault } from "./faults.ts";
-import type { RateState } from "./rate-limit.ts";
-import { newRateState } from "./rate-limit.ts";
+import type { Bucket, BucketLimits, BucketStats } from "./rate-limit.ts";
 import { newId, sha256Hex } from "./util.ts";
 import type { Obj } from "./util.ts";
 
@@ -64,19 +63,30 @@ export interface RequestLog {
 export interface KeyStats {
   requests: number;
   by_status: Record<string, number>;
-  rl_total: number;
-  /** window start → number of 429s in it. */
-  rl_windows: Map<string, number>;
+  /** Per limit bucket: requests charged, tokens charged, 429s. */
+  buckets: Map<string, BucketStats>;
 }
+
+/** A model's (or family's) own limits; what it leaves out is the key's default. */
+export type ModelLimits = Partial<BucketLimits> & { members?: string[] };
+
+/** Default prompt estimate: ceil(chars / 4). */
+export const DEFAULT_CHARS_PER_TOKEN = 4;
 
 export interface Tenant {
   key: string;
   kind: KeyKind;
   orgId: string;
+  /** Default per-minute limits of every bucket `models` does not list. */
   requests: Limit;
   tokens: Limit;
+  /** Limits per model or family (the key is the bucket name). */
+  models: Record<string, ModelLimits>;
+  /** Family member → family (bucket) name. */
+  memberOf: Map<string, string>;
+  charsPerToken: number;
+  buckets: Map<string, Bucket>;
   batchStepMs: number;
-  rate: RateState;
   faults: Fault[];
   webhook: { url?: string; secret: string };
   events: WebhookEvent[];
@@ -99,15 +109,35 @@ export function newWebhookSecret(): string {
   return "whsec_" + randomBytes(32).toString("base64");
 }
 
-export function makeTenant(key: string, kind: KeyKind, opts: { requests?: Limit; tokens?: Limit; batchStepMs?: number } = {}): Tenant {
+export interface KeyOptions {
+  key?: string;
+  kind?: KeyKind;
+  requests?: Limit;
+  tokens?: Limit;
+  models?: Record<string, ModelLimits>;
+  charsPerToken?: number;
+  batchStepMs?: number;
+}
+
+function membersIndex(models: Record<string, ModelLimits>): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const [family, l] of Object.entries(models)) for (const member of l.members ?? []) m.set(member, family);
+  return m;
+}
+
+export function makeTenant(key: string, kind: KeyKind, opts: KeyOptions = {}): Tenant {
+  const models = opts.models ?? {};
   return {
     key,
     kind,
     orgId: "org-" + sha256Hex(key).slice(0, 24),
     requests: opts.requests ?? { ...GENEROUS_REQUESTS },
     tokens: opts.tokens ?? { ...GENEROUS_TOKENS },
+    models,
+    memberOf: membersIndex(models),
+    charsPerToken: opts.charsPerToken ?? DEFAULT_CHARS_PER_TOKEN,
+    buckets: new Map(),
     batchStepMs: opts.batchStepMs ?? DEFAULT_BATCH_STEP_MS,
-    rate: newRateState(),
     faults: [],
     webhook: { secret: newWebhookSecret() },
     events: [],
@@ -137,12 +167,15 @@ export class SimState {
   timers = new Set<NodeJS.Timeout>();
   /** Per-key request log cap (oldest dropped beyond it). */
   maxLogPerKey = 200_000;
+  /** The clock of the rate-limit windows (tests in the same process may replace it). */
+  now: () => number = Date.now;
 
   constructor() {
     for (const b of BUILTIN_KEYS) this.tenants.set(b.key, makeTenant(b.key, b.kind));
   }
 
-  createKey(o: { key?: string; kind?: KeyKind; requests?: Limit; tokens?: Limit; batchStepMs?: number }): Tenant {
+  /** Creates a key, or changes the given settings of an existing one (its windows keep running). */
+  createKey(o: KeyOptions): Tenant {
     const kind = o.kind ?? "standard";
     const key = o.key ?? (kind === "admin" ? newId("sk-admin-sim-", 32) : newId("sk-sim-", 32));
     const existing = this.tenants.get(key);
@@ -150,6 +183,11 @@ export class SimState {
       if (o.kind) existing.kind = o.kind;
       if (o.requests) existing.requests = o.requests;
       if (o.tokens) existing.tokens = o.tokens;
+      if (o.models) {
+        existing.models = o.models;
+        existing.memberOf = membersIndex(o.models);
+      }
+      if (o.charsPerToken !== undefined) existing.charsPerToken = o.charsPerToken;
       if (o.batchStepMs !== undefined) existing.batchStepMs = o.batchStepMs;
       return existing;
     }
@@ -161,7 +199,7 @@ export class SimState {
   statsFor(key: string): KeyStats {
     let s = this.stats.get(key);
     if (!s) {
-      s = { requests: 0, by_status: {}, rl_total: 0, rl_windows: new Map() };
+      s = { requests: 0, by_status: {}, buckets: new Map() };
       this.stats.set(key, s);
     }
     return s;

@@ -1,7 +1,7 @@
-import type { Ctx } from "./http.ts";
 import { charTokens, num, textOf } from "./util.ts";
 import type { Obj } from "./util.ts";
 
+/** Max output tokens charged (and answered) when a request names none. */
 export const DEFAULT_MAX_TOKENS = 256;
 
 /** Input characters of a chat/responses/embeddings request (messages, input, instructions). */
@@ -16,14 +16,38 @@ export function maxTokensOf(body: Obj): number {
   return num(body, "max_completion_tokens") ?? num(body, "max_tokens") ?? num(body, "max_output_tokens") ?? DEFAULT_MAX_TOKENS;
 }
 
-/** Token estimate for the token window: ceil(chars/4) of the input + max tokens (or default). */
-export function estimateTokens(ctx: Ctx): number {
-  return charTokens(inputChars(ctx.json)) + maxTokensOf(ctx.json);
+function charsOf(v: unknown): number {
+  let n = 0;
+  for (const s of textOf(v)) n += s.length;
+  return n;
 }
 
-export function modelOf(ctx: Ctx): string {
-  const m = ctx.json?.model;
-  return typeof m === "string" ? m : "default";
+/** Characters of the prompt as the token charge counts them: messages' text, `input`, `prompt`, `instructions`. */
+export function promptChars(body: Obj): number {
+  return charsOf(body.messages) + charsOf(body.input) + charsOf(body.prompt) + (typeof body.instructions === "string" ? body.instructions.length : 0);
+}
+
+/** Token ids given instead of text (embeddings' `input`, completions' `prompt`): each is one token. */
+function tokenIds(v: unknown): number {
+  if (!Array.isArray(v)) return 0;
+  let n = 0;
+  for (const x of v) n += typeof x === "number" ? 1 : tokenIds(x);
+  return n;
+}
+
+function nOf(body: Obj): number {
+  const n = num(body, "n");
+  return n !== undefined && n >= 1 ? Math.floor(n) : 1;
+}
+
+/** The up-front charge of a generating request: ceil(prompt chars / chars_per_token) + max output tokens × n. */
+export function estimateTokens(body: Obj, charsPerToken: number): number {
+  return Math.ceil(promptChars(body) / charsPerToken) + tokenIds(body.prompt) + maxTokensOf(body) * nOf(body);
+}
+
+/** The up-front charge of embeddings and moderations: their input only. */
+export function estimateInputTokens(body: Obj, charsPerToken: number): number {
+  return Math.ceil(charsOf(body.input) / charsPerToken) + tokenIds(body.input);
 }
 
 /** Last user text of a chat/responses request. */

@@ -2,9 +2,10 @@ import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
 import { connectionObject } from "../../src/durable-objects/stubs";
-import { auth, createTenant, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { auth, createTenant, oneBudget, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
 import { quietTenant, trigger } from "./support/actions";
+import { crashMidCall } from "./support/crash";
 
 const ASYNC = { "X-Async": "true" };
 
@@ -73,7 +74,7 @@ describe("X-Async: true", () => {
   });
 
   it("a run that meets a two-minute rate limit stays pending on the alarm until the reset, then succeeds", async () => {
-    const key = await simKey({ requests: { limit: 1, window_ms: 120_000 } });
+    const key = await simKey({ requests: { limit: 1, window_ms: 120_000 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }) });
     // The connection check takes the window's one request; its syncs wait for the reset too.
     const t = await createTenant(key, {}, { settle: false });
     const { statusUrl } = await enqueue(t, "create-embedding", { model: "text-embedding-3-small", input: "x" });
@@ -96,7 +97,7 @@ describe("X-Async: true", () => {
     expect((await getRun(statusUrl)).status).toBe("pending");
 
     // Two minutes pass: the provider's window and the clock move to the reset.
-    await simKey({ key, requests: { limit: 1, window_ms: 1 } });
+    await simKey({ key, requests: { limit: 1, window_ms: 1 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 1 } }) });
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(dueAt + 10);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -153,6 +154,46 @@ describe("X-Async: true", () => {
     const once = await enqueue(t, "create-moderation", { input: "fine" }, { "X-Max-Retries": "0" });
     const failed = await until(once.statusUrl, (r) => r.status === "failed", "the run to fail");
     expect(failed.error).toMatchObject({ code: "upstream_error", status: 503 });
+  });
+
+  const moderationRun = (retries: number, backoffAllowed: boolean) => ({
+    kind: "action" as const,
+    action: "create-moderation",
+    input: new TextEncoder().encode(JSON.stringify({ input: "fine" })).buffer as ArrayBuffer,
+    retries,
+    backoffAllowed,
+  });
+
+  it("a run whose POST was at the provider at a crash is not sent again without X-Max-Retries: interrupted, the attempt counted, and an async_action event says so", async () => {
+    const receiver = `async-action-crash-${Date.now()}`;
+    await setWebhookUrls(await scriptReceiver(receiver, []));
+    const { key, t } = await quietTenant();
+    const id = await crashMidCall(t, moderationRun(2, false));
+    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    expect(run).toMatchObject({ status: "interrupted", attempts: 1, error: { code: "interrupted" } });
+    expect((await simRequests(key)).filter((r) => r.path === "/v1/moderations")).toHaveLength(0);
+    const event = await waitFor(async () => {
+      const bodies = (await receivedBy(receiver)).map((x) => JSON.parse(x.body) as { type: string; payload: { id: string } });
+      return bodies.find((b) => b.type === "async_action" && b.payload.id === id);
+    }, "the async_action event");
+    expect(event).toMatchObject({ payload: { id, status: "interrupted", error: { code: "interrupted" } } });
+    await setWebhookUrls(null);
+  });
+
+  it("a run whose POST was at the provider at a crash is sent again with X-Max-Retries, both attempts counted", async () => {
+    const { key, t } = await quietTenant();
+    const id = await crashMidCall(t, moderationRun(2, true));
+    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    expect(run).toMatchObject({ status: "succeeded", attempts: 2 });
+    expect((await simRequests(key)).filter((r) => r.path === "/v1/moderations")).toHaveLength(1);
+  });
+
+  it("a run whose GET was at the provider at a crash is sent again (safe to repeat)", async () => {
+    const { key, t } = await quietTenant();
+    const id = await crashMidCall(t, { kind: "action", action: "list-models", input: new TextEncoder().encode("{}").buffer as ArrayBuffer, retries: 2, backoffAllowed: false }, "GET");
+    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    expect(run).toMatchObject({ status: "succeeded", attempts: 2 });
+    expect((await simRequests(key)).filter((r) => r.path === "/v1/models").length).toBeGreaterThanOrEqual(1);
   });
 
   it("404 only for ids that never existed (and proxy jobs are not action runs)", async () => {

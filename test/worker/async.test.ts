@@ -3,8 +3,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import type { JobView } from "../../src/proxy/async";
-import { auth, createTenant, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { auth, createTenant, oneBudget, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { SELF } from "cloudflare:test";
+import { crashMidCall } from "./support/crash";
 
 const getJob = async (statusUrl: string): Promise<JobView> => {
   const res = await SELF.fetch(statusUrl, { headers: auth });
@@ -62,7 +63,7 @@ describe("Async: true", () => {
     // minutes, and that one is spent, so the job itself meets the 429 (nothing else competes).
     const key = await simKey();
     const t = await createTenant(key);
-    await simKey({ key, requests: { limit: 1, window_ms: 120_000 } });
+    await simKey({ key, requests: { limit: 1, window_ms: 120_000 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }) });
     await fetch(`${env.OPENAI_BASE_URL}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     const res = await enqueue(t, "idem-blocked");
     expect(res.status).toBe(202);
@@ -93,7 +94,7 @@ describe("Async: true", () => {
     expect((await simRequests(key)).filter((r) => r.path === "/v1/embeddings")).toHaveLength(1);
 
     // Two minutes pass: the provider's window and the clock move to the reset.
-    await simKey({ key, requests: { limit: 1, window_ms: 1 } });
+    await simKey({ key, requests: { limit: 1, window_ms: 1 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 1 } }) });
     vi.useFakeTimers({ toFake: ["Date"] });
     vi.setSystemTime(dueAt + 10);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
@@ -105,6 +106,54 @@ describe("Async: true", () => {
     expect(done.attempts).toBe(2);
     const upstream = (await simRequests(key)).filter((r) => r.path === "/v1/embeddings");
     expect(upstream.map((r) => r.status)).toEqual([429, 200]);
+  });
+
+  it("the caller's Idempotency-Key is kept with the job and sent upstream with it", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const res = await enqueue(t, "idem-forwarded");
+    const { status_url } = (await res.json()) as { status_url: string };
+    expect((await until(status_url, (j) => j.status === "completed")).attempts).toBe(1);
+    const sent = (await simRequests(key)).filter((r) => r.path === "/v1/embeddings");
+    expect(sent.map((r) => r.headers["idempotency-key"])).toEqual(["idem-forwarded"]);
+  });
+
+  const embeddingJob = (headers: [string, string][], opts: { idempotencyKey: string | null; backoffAllowed: boolean; retries: number }) => ({
+    kind: "proxy" as const,
+    method: "POST",
+    path: "/v1/embeddings",
+    query: "",
+    headers: [["content-type", "application/json"], ...headers] as [string, string][],
+    body: new TextEncoder().encode(JSON.stringify({ model: "text-embedding-3-small", input: "crash" })).buffer as ArrayBuffer,
+    ...opts,
+  });
+
+  it("a POST in flight at a crash, sent without Idempotency-Key or Retries, is not sent again: it ends interrupted, its attempt counted", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const id = await crashMidCall(t, embeddingJob([], { idempotencyKey: null, backoffAllowed: false, retries: 2 }));
+    const job = await until(`${TERAPI}/proxy/requests/${id}`, (j) => j.status !== "queued" && j.status !== "running");
+    expect(job).toMatchObject({ status: "interrupted", attempts: 1, error: { code: "interrupted" }, response: null, next_attempt_at: null });
+    expect((await simRequests(key)).filter((r) => r.path === "/v1/embeddings")).toHaveLength(0);
+  });
+
+  it("a POST in flight at a crash with Idempotency-Key is sent again, with the key, and both attempts are counted", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const id = await crashMidCall(t, embeddingJob([["idempotency-key", "idem-crash"]], { idempotencyKey: "idem-crash", backoffAllowed: true, retries: 2 }));
+    const job = await until(`${TERAPI}/proxy/requests/${id}`, (j) => j.status !== "queued" && j.status !== "running");
+    expect(job).toMatchObject({ status: "completed", attempts: 2, response: { status: 200 } });
+    const sent = (await simRequests(key)).filter((r) => r.path === "/v1/embeddings");
+    expect(sent.map((r) => r.headers["idempotency-key"])).toEqual(["idem-crash"]);
+  });
+
+  it("a crash mid-call with Retries: 0 leaves no retry for a re-send: interrupted", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    const id = await crashMidCall(t, embeddingJob([], { idempotencyKey: null, backoffAllowed: true, retries: 0 }));
+    const job = await until(`${TERAPI}/proxy/requests/${id}`, (j) => j.status !== "queued" && j.status !== "running");
+    expect(job).toMatchObject({ status: "interrupted", attempts: 1 });
+    expect((await simRequests(key)).filter((r) => r.path === "/v1/embeddings")).toHaveLength(0);
   });
 
   it("unknown ids are 404; async bodies over 1 MB are 413", async () => {

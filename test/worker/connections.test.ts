@@ -1,8 +1,10 @@
 import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject, registryObject } from "../../src/durable-objects/stubs";
+import { registryClient } from "../../src/durable-objects/registry-client";
+import { connectionCache } from "../../src/proxy/instances";
 import { parseSealed } from "../../src/crypto";
-import { secretKvKey } from "../../src/store/connection-secret";
+import { type ConnectionSecret, saveConnectionSecret, secretKvKey } from "../../src/store/connection-secret";
 import {
   AUTH,
   BASE,
@@ -168,6 +170,14 @@ describe("POST /connections", () => {
     expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
     const winner = keys[results.findIndex((r) => r.status === 201)];
     expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({ credentials: { apiKey: winner } });
+  });
+
+  it("a connection looked up just before it existed is usable as soon as it is created (no remembered miss)", async () => {
+    const pck = await createIntegration();
+    const id = `early-${uid()}`;
+    expect((await proxied(pck, id)).status).toBe(404); // remembered as unknown in this isolate for a while
+    expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
+    expect((await proxied(pck, id)).status).toBe(200);
   });
 
   it("generates a uuid connection id when none is given", async () => {
@@ -381,6 +391,84 @@ describe("DELETE /connections/:id", () => {
     expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
     // The id is free again.
     expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
+  });
+});
+
+/** A proxied call on the connection, as a tenant's app makes it. */
+const proxied = (pck: string, id: string) =>
+  SELF.fetch(`${BASE}/proxy/v1/models`, { headers: { ...AUTH, "connection-id": id, "provider-config-key": pck } });
+
+const tenantSecret = (pck: string, id: string): ConnectionSecret => ({
+  providerConfigKey: pck,
+  connectionId: id,
+  provider: "openai",
+  credentials: { type: "API_KEY", apiKey: "sk-test-good" },
+  config: {},
+});
+
+/** Time passes for the registry's claims on ids: they all run out now. */
+const expireReservations = () =>
+  runInDurableObject(registryObject(env), async (_o, state) => {
+    state.storage.sql.exec("UPDATE connection_reservations SET expires_at = 0");
+  });
+
+describe("a create that died half-way", () => {
+  it("leaves no working key: the claimed id is 'being created' (409, Retry-After), the proxy refuses the pending secret, and DELETE removes it once the claim ran out", async () => {
+    const pck = await createIntegration();
+    const id = `crash-${uid()}`;
+    // What POST /connections leaves when its Worker dies after writing the secret and before the index row.
+    const claim = await registryClient(env).reserveConnection(pck, id);
+    expect(claim.ok).toBe(true);
+    await saveConnectionSecret(env, tenantSecret(pck, id), crypto.randomUUID());
+
+    const proxy = await proxied(pck, id);
+    expect(proxy.status).toBe(404);
+    expect(await proxy.json()).toMatchObject({ error: { code: "unknown_connection" } });
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+
+    const again = await createConnection(pck, { connection_id: id });
+    expect(again.status).toBe(409);
+    expect(again.json).toMatchObject({ error: { code: "connection_being_created", message: expect.stringContaining(id) } });
+    expect(Number(again.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(Number(again.headers.get("retry-after"))).toBeLessThanOrEqual(60);
+    const early = await call("DELETE", `/connections/${id}?provider_config_key=${pck}`);
+    expect(early.status).toBe(409);
+    expect(early.json).toMatchObject({ error: { code: "connection_being_created" } });
+    expect(early.headers.get("retry-after")).toBeTruthy();
+
+    await expireReservations();
+    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(204);
+    await expectNothingStored(pck, id);
+    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+    // The id is free again, and works.
+    expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
+    expect((await proxied(pck, id)).status).toBe(200);
+  });
+
+  it("a secret left without an index row by an older version (not marked pending) is removed by DELETE", async () => {
+    const pck = await createIntegration();
+    const id = `orphan-${uid()}`;
+    await saveConnectionSecret(env, tenantSecret(pck, id));
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(204);
+    await expectNothingStored(pck, id);
+    expect((await proxied(pck, id)).status).toBe(404);
+  });
+
+  it("a create that died after its index row and before the secret's commit still works (the row is what counts)", async () => {
+    const pck = await createIntegration();
+    const id = `half-${uid()}`;
+    const created = await createConnection(pck, { connection_id: id });
+    expect(created.status).toBe(201);
+    expect(await runInDurableObject(registryObject(env), async (_o, state) => state.storage.sql.exec("SELECT 1 FROM connection_reservations").toArray().length)).toBe(0);
+    // The pending value of this row, as the create wrote it before inserting the row …
+    await saveConnectionSecret(env, tenantSecret(pck, id), (created.json as Connection).id);
+    connectionCache.evict(pck, id); // as another isolate sees it: not cached
+    expect((await proxied(pck, id)).status).toBe(200);
+    // … and one of an earlier, abandoned create of the id: not this row's, so not usable.
+    await saveConnectionSecret(env, tenantSecret(pck, id), crypto.randomUUID());
+    connectionCache.evict(pck, id);
+    expect((await proxied(pck, id)).status).toBe(404);
   });
 });
 

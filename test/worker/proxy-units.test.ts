@@ -84,7 +84,7 @@ describe("headers", () => {
 });
 
 describe("connection cache", () => {
-  it("shares loads, expires, remembers misses briefly, evicts, stays bounded", async () => {
+  it("never shares a load in progress, expires, remembers misses briefly, evicts, stays bounded", async () => {
     let t = 0;
     let loads = 0;
     const found = secret();
@@ -96,26 +96,43 @@ describe("connection cache", () => {
       { ttlMs: 100, missTtlMs: 10, maxEntries: 2, now: () => t },
     );
     const env = {} as Env;
+    // Concurrent misses each load (a load in progress belongs to its own request); the settled value is shared.
     await Promise.all([cache.get(env, "openai", "c1"), cache.get(env, "openai", "c1")]);
-    expect(loads).toBe(1);
+    expect(loads).toBe(2);
     t = 50;
     await cache.get(env, "openai", "c1");
-    expect(loads).toBe(1);
+    expect(loads).toBe(2);
     t = 101;
     await cache.get(env, "openai", "c1");
-    expect(loads).toBe(2);
+    expect(loads).toBe(3);
     expect(await cache.get(env, "openai", "missing")).toBeNull();
     await cache.get(env, "openai", "missing");
-    expect(loads).toBe(3);
+    expect(loads).toBe(4);
     t = 112;
     await cache.get(env, "openai", "missing");
-    expect(loads).toBe(4);
+    expect(loads).toBe(5);
     cache.evict("openai", "c1");
     await cache.get(env, "openai", "c1");
-    expect(loads).toBe(5);
-    await cache.get(env, "openai", "c3"); // 6: "missing" (oldest) falls out
-    await cache.get(env, "openai", "c4"); // 7: c1 falls out
+    expect(loads).toBe(6);
+    await cache.get(env, "openai", "c3"); // 7: "missing" (oldest) falls out
+    await cache.get(env, "openai", "c4"); // 8: c1 falls out
     await cache.get(env, "openai", "c1");
-    expect(loads).toBe(8);
+    expect(loads).toBe(9);
+  });
+
+  it("a load that was in flight when the connection was evicted does not write back what it read", async () => {
+    let release: (v: ConnectionSecret | null) => void = () => {};
+    let loads = 0;
+    const cache = createConnectionCache(() => {
+      loads++;
+      return loads === 1 ? new Promise((r) => (release = r)) : Promise.resolve(secret({ organization_id: "org-new" }));
+    });
+    const env = {} as Env;
+    const stale = cache.get(env, "openai", "c1");
+    cache.evict("openai", "c1"); // e.g. the key was rotated meanwhile
+    release(secret());
+    expect((await stale)?.config.organization_id).toBe("org-1");
+    expect((await cache.get(env, "openai", "c1"))?.config.organization_id).toBe("org-new");
+    expect(loads).toBe(2);
   });
 });

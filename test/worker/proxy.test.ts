@@ -1,6 +1,6 @@
 import { toFile } from "openai";
-import { beforeAll, describe, expect, it } from "vitest";
-import { SELF } from "cloudflare:test";
+import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
+import { SELF, env } from "cloudflare:test";
 import { auth, createTenant, proxyFetch, sha256Hex, SECRET, simKey, simRequests, TERAPI, type Tenant, SELF_URL } from "../harness/connections";
 
 let t: Tenant;
@@ -179,6 +179,42 @@ describe("proxy refusals", () => {
     // It lands on terapi's own /integrations (secret key required), not upstream.
     expect(res.headers.get("x-request-id")).toBeNull();
     expect((await simRequests(key)).length).toBe(before);
+  });
+});
+
+describe("proxy under concurrent load", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("requests that cross a connection-cache refresh together all succeed, even when the request that started the reload is cancelled mid-load", async () => {
+    const tenant = await createTenant(await simKey());
+    expect((await proxyFetch(tenant, "/v1/models")).status).toBe(200); // cached from here on
+    // The isolate's clock (the same one the Worker reads), moved past the cache's 15 s TTL.
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, "now").mockImplementation(() => realNow() + 16_000);
+    // The first KV read after the expiry is the reload of the first request: its caller hangs up while it is in flight.
+    const caller = new AbortController();
+    const kv = env.SECRETS as { get: (...args: unknown[]) => Promise<unknown> };
+    const realGet = kv.get.bind(kv);
+    let reads = 0;
+    vi.spyOn(kv, "get").mockImplementation((...args: unknown[]) => {
+      if (reads++ > 0) return realGet(...args);
+      caller.abort();
+      return new Promise((resolve) => setTimeout(resolve, 50)).then(() => realGet(...args));
+    });
+    // A request whose continuation was cancelled with another request never answers: a verdict instead of a hung test.
+    const answer = (p: Promise<Response>) =>
+      Promise.race([
+        p.then(async (r) => `${r.status}${r.status === 200 ? "" : ` ${(await r.text()).slice(0, 120)}`}`),
+        new Promise<string>((resolve) => setTimeout(() => resolve("no answer"), 10_000)),
+      ]);
+    const first = proxyFetch(tenant, "/v1/models", { signal: caller.signal }).catch(() => null);
+    const others = await Promise.all(Array.from({ length: 8 }, () => answer(proxyFetch(tenant, "/v1/models"))));
+    await first;
+    expect(others).toEqual(others.map(() => "200"));
+    expect(reads).toBeGreaterThan(1); // the others read the connection themselves
+
   });
 });
 

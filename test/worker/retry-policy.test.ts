@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openai } from "../../src/providers/openai";
 import { parseGoDuration, parseReset, parseRetryAfter, parseRetryAfterMs } from "../../src/proxy/durations";
-import { backoffDelayMs, classify, resetDelayMs, retryOptions } from "../../src/proxy/retry-policy";
+import { attemptFits, backoffDelayMs, classify, resetDelayMs, retryOptions } from "../../src/proxy/retry-policy";
 
 describe("reset durations", () => {
   it.each([
@@ -88,5 +88,15 @@ describe("caller options", () => {
     expect(backoffDelayMs(3, rules, () => 0.999)).toBeLessThan(2000);
     expect(backoffDelayMs(20, rules, () => 0.999)).toBeLessThan(8000);
     expect(backoffDelayMs(5, rules, () => 0)).toBe(0);
+  });
+});
+
+describe("another attempt within the call's bound", () => {
+  it("counts the slowest attempt so far, not only the delay before it", () => {
+    // 12 s-slow 503s, 30 s bound: after the first (18 s left) a second would end at 24 s + delay; a third would not fit.
+    expect(attemptFits(500, 12_000, 18_000)).toBe(true);
+    expect(attemptFits(500, 12_000, 6_000)).toBe(false);
+    expect(attemptFits(5_000, 0, 5_000)).toBe(false);
+    expect(attemptFits(0, 0, 1)).toBe(true);
   });
 });

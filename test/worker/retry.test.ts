@@ -1,4 +1,6 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
+import { getProvider } from "../../src/providers/registry";
+import type { RetryRules } from "../../src/providers/types";
 import { createTenant, proxyFetch, simFault, simKey, simRequests, simStats } from "../harness/connections";
 
 const count = async (key: string, path: string) => (await simRequests(key)).filter((r) => r.path === path).length;
@@ -91,5 +93,52 @@ describe("retries against the simulator", () => {
     // The injected 429 says retry-after: 1.
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
     expect((await simStats(key)).by_status["429"]).toBe(1);
+  });
+});
+
+describe("the bound on one call (the provider's maxWaitMs) covers its retries", () => {
+  // Provider data, changed for these tests in this isolate (the Worker reads the same object): a
+  // 1 s bound, and backoff delays under 1 ms so only the attempts' own durations matter.
+  const rules = getProvider("openai")!.retry;
+  const saved: RetryRules = { ...rules };
+  const shortBound = () => Object.assign(rules, { maxWaitMs: 1_000, baseDelayMs: 1, maxDelayMs: 1 });
+  afterEach(() => {
+    Object.assign(rules, saved);
+  });
+
+  it("a slow 503 is not retried when another attempt as slow would end past the bound", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    shortBound();
+    const before = await count(key, "/v1/models"); // the connection check and the first sync
+    // Each answer takes 600 ms: a second attempt would end past 1 s. Before, it was sent anyway (backoff < time left).
+    await simFault({ key, count: 6, status: 503, latency_ms: 600, path_prefix: "/v1/models" });
+    const res = await proxyFetch(t, "/v1/models", { headers: { retries: "5" } });
+    expect(res.status).toBe(503);
+    expect((await count(key, "/v1/models")) - before).toBe(1);
+  });
+
+  it("a fast 503 is retried; a retry still unanswered at the bound is cut off with a 504", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    shortBound();
+    const before = await count(key, "/v1/models"); // the connection check and the first sync
+    await simFault({ key, count: 1, status: 503, path_prefix: "/v1/models" });
+    await simFault({ key, count: 1, latency_ms: 5_000, path_prefix: "/v1/models" });
+    const res = await proxyFetch(t, "/v1/models", { headers: { retries: "5" } });
+    expect(res.status).toBe(504);
+    expect(await res.json()).toMatchObject({ error: { code: "upstream_timeout" } });
+    expect((await count(key, "/v1/models")) - before).toBe(2);
+  });
+
+  it("fast 503s are still retried as many times as asked within the bound", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    shortBound();
+    const before = await count(key, "/v1/models"); // the connection check and the first sync
+    await simFault({ key, count: 3, status: 503, path_prefix: "/v1/models" });
+    const res = await proxyFetch(t, "/v1/models", { headers: { retries: "5" } });
+    expect(res.status).toBe(200);
+    expect((await count(key, "/v1/models")) - before).toBe(4);
   });
 });

@@ -1,5 +1,6 @@
 import type { Route } from "../http.ts";
 import { sendBytes, sendError } from "../http.ts";
+import { estimateTokens } from "../text.ts";
 import { seededRandom, str } from "../util.ts";
 
 const TYPES: Record<string, string> = { mp3: "audio/mpeg", opus: "audio/opus", aac: "audio/aac", flac: "audio/flac", wav: "audio/wav", pcm: "audio/pcm" };
@@ -19,6 +20,7 @@ export const audioRoutes: Route[] = [
   {
     method: "POST",
     path: "/v1/audio/speech",
+    tokens: estimateTokens,
     handler: (ctx) => {
       const input = str(ctx.json, "input");
       if (!str(ctx.json, "model")) return sendError(ctx, 400, "Missing required parameter: 'model'.", "invalid_request_error", "model", "missing_required_parameter");

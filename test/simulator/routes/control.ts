@@ -2,7 +2,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { parseFault } from "../faults.ts";
 import { MUTABLE_MODELS, mutate, seed } from "../seed.ts";
 import type { MutableModel } from "../seed.ts";
-import type { KeyKind, Limit, SimState, Tenant } from "../state.ts";
+import { statsJson } from "../rate-limit.ts";
+import type { KeyKind, Limit, ModelLimits, SimState, Tenant } from "../state.ts";
 import { BUILTIN_KEYS, newWebhookSecret } from "../state.ts";
 import { isObj, num, str } from "../util.ts";
 import type { Obj } from "../util.ts";
@@ -18,13 +19,45 @@ function reply(res: ServerResponse, status: number, body: unknown): void {
 
 const KINDS = new Set(["standard", "restricted", "quota", "admin"]);
 
-function limitOf(v: unknown): Limit | undefined | string {
+function limitOf(v: unknown, defaultWindowMs = 60_000): Limit | undefined | string {
   if (v === undefined) return undefined;
   if (!isObj(v)) return "must be {limit, window_ms}";
   const limit = num(v, "limit");
-  const window_ms = num(v, "window_ms") ?? 60_000;
+  const window_ms = num(v, "window_ms") ?? defaultWindowMs;
   if (limit === undefined || limit < 0 || window_ms <= 0) return "must be {limit >= 0, window_ms > 0}";
   return { limit, window_ms };
+}
+
+const MODEL_LIMITS = ["requests", "tokens", "requests_per_day", "tokens_per_day"] as const;
+
+/** `models`: bucket name → its own limits and the other model names sharing them. */
+function modelsOf(v: unknown): Record<string, ModelLimits> | undefined | string {
+  if (v === undefined) return undefined;
+  if (!isObj(v)) return "models must be an object of model name → limits";
+  const out: Record<string, ModelLimits> = {};
+  const claimed = new Map<string, string>();
+  for (const [name, spec] of Object.entries(v)) {
+    if (!isObj(spec)) return `models.${name} must be an object`;
+    const m: ModelLimits = {};
+    for (const dim of MODEL_LIMITS) {
+      const l = limitOf(spec[dim], dim.endsWith("_per_day") ? 86_400_000 : 60_000);
+      if (typeof l === "string") return `models.${name}.${dim} ${l}`;
+      if (l) m[dim] = l;
+    }
+    if (spec.members !== undefined) {
+      if (!Array.isArray(spec.members) || !spec.members.every((x): x is string => typeof x === "string")) return `models.${name}.members must be an array of model names`;
+      m.members = spec.members;
+    }
+    out[name] = m;
+  }
+  for (const [name, m] of Object.entries(out)) {
+    for (const member of m.members ?? []) {
+      const other = claimed.get(member) ?? (member !== name && out[member] ? member : undefined);
+      if (other) return `models: ${member} cannot be in ${name} and ${other === member ? "its own bucket" : other}`;
+      claimed.set(member, name);
+    }
+  }
+  return out;
 }
 
 function tenantOr404(sim: SimState, res: ServerResponse, key: string | undefined | null): Tenant | null {
@@ -58,6 +91,10 @@ export async function handleControl(sim: SimState, req: IncomingMessage, res: Se
       return reply(res, 200, { ok: true });
     case "GET /__sim/keys":
       return reply(res, 200, BUILTIN_KEYS);
+    // A key (new, or `key` to change an existing one; what a call leaves out stays). Limits are
+    // per bucket: `requests`/`tokens` are the defaults of every bucket; `models` gives a model (or
+    // family, with `members`) its own, plus optional `requests_per_day`/`tokens_per_day`;
+    // `chars_per_token` sizes the prompt estimate. See rate-limit.ts for how requests are charged.
     case "POST /__sim/keys": {
       const kind = str(body, "kind");
       if (kind !== undefined && !KINDS.has(kind)) return reply(res, 400, { error: "kind must be standard|restricted|quota|admin" });
@@ -65,8 +102,12 @@ export async function handleControl(sim: SimState, req: IncomingMessage, res: Se
       const tokens = limitOf(body.tokens);
       if (typeof requests === "string") return reply(res, 400, { error: `requests ${requests}` });
       if (typeof tokens === "string") return reply(res, 400, { error: `tokens ${tokens}` });
-      const t = sim.createKey({ key: str(body, "key"), kind: kind as KeyKind | undefined, requests, tokens, batchStepMs: num(body, "batch_step_ms") });
-      return reply(res, 200, { key: t.key, kind: t.kind, organization_id: t.orgId, requests: t.requests, tokens: t.tokens, batch_step_ms: t.batchStepMs });
+      const models = modelsOf(body.models);
+      if (typeof models === "string") return reply(res, 400, { error: models });
+      const cpt = body.chars_per_token;
+      if (cpt !== undefined && !(typeof cpt === "number" && cpt > 0)) return reply(res, 400, { error: "chars_per_token must be a number > 0" });
+      const t = sim.createKey({ key: str(body, "key"), kind: kind as KeyKind | undefined, requests, tokens, models, charsPerToken: cpt, batchStepMs: num(body, "batch_step_ms") });
+      return reply(res, 200, { key: t.key, kind: t.kind, organization_id: t.orgId, requests: t.requests, tokens: t.tokens, models: t.models, chars_per_token: t.charsPerToken, batch_step_ms: t.batchStepMs });
     }
     case "POST /__sim/faults": {
       const t = tenantOr404(sim, res, str(body, "key"));
@@ -92,9 +133,7 @@ export async function handleControl(sim: SimState, req: IncomingMessage, res: Se
     }
     case "GET /__sim/stats": {
       const s = sim.stats.get(query.get("key") ?? "");
-      let max = 0;
-      if (s) for (const v of s.rl_windows.values()) max = Math.max(max, v);
-      return reply(res, 200, { requests: s?.requests ?? 0, by_status: s?.by_status ?? {}, rate_limited: { total: s?.rl_total ?? 0, windows_with_429: s?.rl_windows.size ?? 0, max_429_in_one_window: max } });
+      return reply(res, 200, { requests: s?.requests ?? 0, by_status: s?.by_status ?? {}, ...statsJson(s?.buckets ?? new Map()) });
     }
     case "POST /__sim/webhooks": {
       const t = tenantOr404(sim, res, str(body, "key"));

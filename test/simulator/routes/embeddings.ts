@@ -1,6 +1,6 @@
 import type { Route } from "../http.ts";
 import { sendError, sendJson } from "../http.ts";
-import { modelOf } from "../text.ts";
+import { estimateInputTokens } from "../text.ts";
 import { charTokens, num, seededRandom, str } from "../util.ts";
 
 const DIMS: Record<string, number> = { "text-embedding-3-large": 3072, "text-embedding-3-small": 1536, "text-embedding-ada-002": 1536 };
@@ -34,11 +34,7 @@ export const embeddingRoutes: Route[] = [
   {
     method: "POST",
     path: "/v1/embeddings",
-    model: modelOf,
-    tokens: (ctx) => {
-      const ins = inputsOf(ctx.json.input) ?? [];
-      return ins.reduce((n, s) => n + charTokens(s.length), 0);
-    },
+    tokens: estimateInputTokens,
     handler: (ctx) => {
       const model = str(ctx.json, "model");
       if (!model) return sendError(ctx, 400, "you must provide a model parameter", "invalid_request_error", "model", null);

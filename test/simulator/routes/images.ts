@@ -1,5 +1,6 @@
 import type { Route } from "../http.ts";
 import { sendError, sendJson } from "../http.ts";
+import { estimateTokens } from "../text.ts";
 import { num, nowSec, str } from "../util.ts";
 
 /** A valid 1x1 PNG. */
@@ -9,6 +10,7 @@ export const imageRoutes: Route[] = [
   {
     method: "POST",
     path: "/v1/images/generations",
+    tokens: estimateTokens,
     handler: (ctx) => {
       const prompt = str(ctx.json, "prompt");
       if (!prompt) return sendError(ctx, 400, "Missing required parameter: 'prompt'.", "invalid_request_error", "prompt", "missing_required_parameter");

@@ -1,5 +1,6 @@
 import type { Route } from "../http.ts";
 import { sendError, sendJson } from "../http.ts";
+import { estimateInputTokens } from "../text.ts";
 import { newId, seededRandom, str, textOf } from "../util.ts";
 
 const CATS = ["hate", "hate/threatening", "harassment", "harassment/threatening", "illicit", "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence", "violence/graphic"] as const;
@@ -24,6 +25,7 @@ export const moderationRoutes: Route[] = [
   {
     method: "POST",
     path: "/v1/moderations",
+    tokens: estimateInputTokens,
     handler: (ctx) => {
       const input = ctx.json.input;
       if (input === undefined) return sendError(ctx, 400, "Missing required parameter: 'input'.", "invalid_request_error", "input", "missing_required_parameter");

@@ -2,7 +2,7 @@ import type { Ctx, Route } from "../http.ts";
 import { sendError, sendJson } from "../http.ts";
 import { streamSse } from "../sse.ts";
 import type { SseEvent } from "../sse.ts";
-import { complete, estimateTokens, modelOf } from "../text.ts";
+import { complete, estimateTokens } from "../text.ts";
 import type { Completion } from "../text.ts";
 import { isObj, newId, num, nowSec, str } from "../util.ts";
 import type { Obj } from "../util.ts";
@@ -113,7 +113,6 @@ export const responseRoutes: Route[] = [
     method: "POST",
     path: "/v1/responses",
     tokens: estimateTokens,
-    model: modelOf,
     handler: (ctx) => {
       if (!validate(ctx)) return;
       const model = ctx.json.model as string;

@@ -1,0 +1,37 @@
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import type { ConnectionObject } from "../../../src/durable-objects/connection";
+import { newJobId } from "../../../src/durable-objects/job-ids";
+import type { JobStore, NewActionJob, NewJob } from "../../../src/durable-objects/jobs";
+import { connectionObject } from "../../../src/durable-objects/stubs";
+import type { Tenant } from "../../harness/connections";
+
+type Job = ({ kind: "proxy" } & NewJob) | ({ kind: "action" } & NewActionJob);
+
+/**
+ * What a crash leaves behind: a job stored as its route stores it, taken by
+ * the alarm (running) and with its call at the provider (counted, in flight),
+ * written by the job store's own steps, with no await between them so no alarm
+ * runs it meanwhile. Then the object restarts (evicted: a new instance runs its
+ * constructor's recovery) and its alarm runs. Returns the job's id.
+ */
+export async function crashMidCall(t: Tenant, job: Job, method = "POST"): Promise<string> {
+  const stub = connectionObject(env, t.providerConfigKey, t.connectionId);
+  const id = await runInDurableObject(stub, (instance: ConnectionObject, state) => {
+    const jobs = (instance as unknown as { jobs: JobStore }).jobs;
+    state.storage.sql.exec(
+      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+      t.providerConfigKey,
+      t.connectionId,
+    );
+    const { kind, ...input } = job;
+    const jobId = newJobId(kind === "proxy" ? "preq" : "act", state.id.toString());
+    if (job.kind === "proxy") jobs.insert(jobId, input as NewJob);
+    else jobs.insertAction(jobId, input as NewActionJob);
+    jobs.takeDue(Date.now() + 1);
+    jobs.startAttempt(jobId, method);
+    return jobId;
+  });
+  await evictDurableObject(stub);
+  await runDurableObjectAlarm(stub);
+  return id;
+}
