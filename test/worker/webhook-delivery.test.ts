@@ -6,6 +6,7 @@ import { maxBackoffDelayMs } from "../../src/webhooks/delivery";
 import type { EnvironmentSettings } from "../../src/webhooks/schemas";
 import {
   api,
+  createWebhookConnection,
   getDelivery,
   deliveryObject,
   listDeliveries,
@@ -200,6 +201,28 @@ describe("deliveries", () => {
     }, "delivered");
     expect(done.attempt_count).toBe(2);
     expect((await receivedBy(id)).map((r) => r.status)).toEqual([503, 200]);
+  });
+
+  it("keeps a connection's pending delivery when the connection is deleted, and delivers it after", async () => {
+    // The creation's auth event goes to its own receiver first; this test follows a sync event after it.
+    const creation = rid("deleted-auth");
+    await setWebhookUrls(await scriptReceiver(creation, []));
+    const conn = `gone-${seq}-${Date.now()}`;
+    await createWebhookConnection("openai", conn, null);
+    await waitFor(async () => (await receivedBy(creation)).length > 0, "the auth event");
+    const id = rid("deleted");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 503, headers: { "retry-after": "600" } }]));
+    const { delivery_ids } = await emit(conn);
+    await waitForAttempts(delivery_ids[0], 1);
+    expect((await api("DELETE", `/connections/${conn}?provider_config_key=openai`)).status).toBe(204);
+    const kept = await getDelivery(delivery_ids[0]);
+    expect(kept).toMatchObject({ status: "pending", attempt_count: 1, connection_id: conn });
+    await runRetryNow(delivery_ids[0]);
+    const done = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "delivered" ? x : undefined;
+    }, "delivered");
+    expect(done.attempts.map((a) => a.status_code)).toEqual([503, 200]);
   });
 
   it("retries a network error (nothing listening) and records the error", async () => {
