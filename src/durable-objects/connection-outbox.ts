@@ -66,6 +66,9 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm }: Outbox
 
   /** Attempts what is due now (a batch; the alarm takes the rest), then re-arms. */
   async function deliverDue(): Promise<void> {
+    // Most alarms (syncs, jobs) have no delivery due: they must not even read the settings.
+    const due = queue.nextDue();
+    if (due === null || due > Date.now()) return;
     await config();
     const claimed = queue.claimDue(Date.now());
     if (claimed.length === 0) return;
