@@ -64,7 +64,7 @@ export class ConnectionObject extends DurableObject<Env> {
       ctx,
       env,
       log: (line) => this.storeLogs([toLogEntry(line)]),
-      indexed: (delivery) => void feedIndex(env, [{ delivery }]),
+      indexed: (delivery) => this.keepAlive(feedIndex(env, [{ delivery }])),
       rearm: () => this.scheduler.rearm(),
     });
     this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.outbox.nextDue()]);
@@ -139,8 +139,13 @@ export class ConnectionObject extends DurableObject<Env> {
   /** Lines made here go to this connection's log (the source of truth), then in the background to the environment-wide index. */
   private storeLogs(entries: LogEntry[]): number {
     const n = this.logs.append(entries);
-    void feedIndex(this.env, entries.map((log) => ({ log })));
+    this.keepAlive(feedIndex(this.env, entries.map((log) => ({ log }))));
     return n;
+  }
+
+  /** A flush this object started runs to its end even after the call that started it. */
+  private keepAlive(flush: Promise<void> | null): void {
+    if (flush) this.ctx.waitUntil(flush);
   }
 
   // --- outgoing webhooks about this connection (src/durable-objects/connection-outbox.ts) ---

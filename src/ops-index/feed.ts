@@ -21,9 +21,12 @@ const MAX_BUFFERED = 10_000;
 export type IndexSink = (messages: IndexMessage[]) => Promise<void>;
 
 let buffer: IndexItem[] = [];
-/** The timed flush of what is buffered now, once one is due. */
-let scheduled: Promise<void> | null = null;
-let inflight: Promise<void> = Promise.resolve();
+/** When the oldest buffered item came in. */
+let oldest = 0;
+/** When the flush some caller scheduled is due (0: none). */
+let timerDue = 0;
+/** A scheduled flush this late is taken for dead (its request ended and took the timer with it). */
+const TIMER_GRACE_MS = 1_000;
 /** Where flushes go instead of INDEX_QUEUE (tests that drive the index step by step); null: the queue. */
 let sinkOverride: IndexSink | null = null;
 
@@ -50,35 +53,34 @@ export function toMessages(items: IndexItem[]): IndexMessage[] {
 }
 
 /**
- * Adds items; resolves once the flush that carries them is done (never
- * rejects). A Worker passes that to `waitUntil`; an object need not wait.
+ * Adds items. Returns a promise only when this call started or scheduled the
+ * flush that will carry them: the caller keeps its request alive with it
+ * (`waitUntil`, or awaits it). No promise is ever shared between requests —
+ * workerd cancels a request's timers and continuations when it ends, so a
+ * flush belongs to the request that runs it; one that died is replaced.
  */
-export function feedIndex(env: Env, items: IndexItem[]): Promise<void> {
-  if (items.length === 0) return Promise.resolve();
+export function feedIndex(env: Env, items: IndexItem[], now = Date.now()): Promise<void> | null {
+  if (items.length === 0) return null;
+  if (buffer.length === 0) oldest = now;
   buffer.push(...items);
   if (buffer.length > MAX_BUFFERED) buffer.splice(0, buffer.length - MAX_BUFFERED);
-  if (buffer.length >= FLUSH_AT) return flushIndexFeed(queueSink(env));
-  scheduled ??= new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => flushIndexFeed(queueSink(env)));
-  return scheduled;
+  if (buffer.length >= FLUSH_AT || now - oldest >= FLUSH_AFTER_MS) return flushIndexFeed(queueSink(env));
+  if (timerDue !== 0 && now <= timerDue + TIMER_GRACE_MS) return null;
+  timerDue = now + FLUSH_AFTER_MS;
+  return new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => flushIndexFeed(queueSink(env)));
 }
 
-/**
- * Sends what is buffered now, one flush at a time (failures are reported and
- * the items dropped from the feed: the connection's log still has them).
- */
-export function flushIndexFeed(sink: IndexSink): Promise<void> {
-  scheduled = null;
+/** Sends what is buffered now (failures are reported and the items dropped from the feed: the connection's log still has them). */
+export async function flushIndexFeed(sink: IndexSink): Promise<void> {
+  timerDue = 0;
   const items = buffer;
   buffer = [];
-  inflight = inflight.then(async () => {
-    if (items.length === 0) return;
-    try {
-      await sink(toMessages(items));
-    } catch (err) {
-      console.error("ops index: feed flush failed", { items: items.length, error: err instanceof Error ? err.name : "unknown" });
-    }
-  });
-  return inflight;
+  if (items.length === 0) return;
+  try {
+    await sink(toMessages(items));
+  } catch (err) {
+    console.error("ops index: feed flush failed", { items: items.length, error: err instanceof Error ? err.name : "unknown" });
+  }
 }
 
 /** Tests: send the feed's flushes to `sink` (null: back to INDEX_QUEUE). */

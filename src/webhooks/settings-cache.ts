@@ -12,16 +12,17 @@ export type DeliveryConfig = { urls: EndpointUrls; secrets: string[] };
 
 export const SETTINGS_TTL_MS = 10_000;
 
-let cached: { config: Promise<DeliveryConfig>; until: number } | null = null;
+/**
+ * Settled values only: a pending read shared between requests would die with
+ * the request that started it (workerd cancels its continuations), so
+ * concurrent misses each read, and the first answer is kept.
+ */
+let cached: { config: DeliveryConfig; until: number } | null = null;
 
-export function deliveryConfig(env: Env, now = Date.now()): Promise<DeliveryConfig> {
+export async function deliveryConfig(env: Env, now = Date.now()): Promise<DeliveryConfig> {
   if (cached && cached.until > now) return cached.config;
-  const config = outboxObject(env).deliveryConfig(now);
+  const config = await outboxObject(env).deliveryConfig(now);
   cached = { config, until: now + SETTINGS_TTL_MS };
-  // A failed read is not kept: the next event asks again.
-  config.catch(() => {
-    if (cached?.config === config) cached = null;
-  });
   return config;
 }
 

@@ -136,6 +136,22 @@ describe("the environment-wide index of operations", () => {
     expect(result.retryBatch.retry).toBe(true);
   });
 
+  it("writes a full queue batch (100 messages of 100 lines) in one go", async () => {
+    const run = crypto.randomUUID().slice(0, 8);
+    const at = Date.now() - 30_000;
+    const messages: IndexMessage[] = Array.from({ length: 100 }, (_, m) => ({
+      logs: Array.from({ length: 100 }, (_, i) =>
+        toLogEntry({ provider_config_key: `full-${run}`, connection_id: `c${m}`, type: "proxy", status: "success", duration_ms: 1, started_at: at + m * 100 + i }),
+      ),
+      deliveries: [],
+    }));
+    const result = await consume(messages);
+    expect(result.ackAll).toBe(true);
+    const page = await logs(`provider_config_key=full-${run}&limit=500`);
+    expect(page.logs).toHaveLength(500);
+    expect(Date.parse(page.logs[0].created_at)).toBe(at + 99 * 100 + 99);
+  });
+
   it("goes through the real INDEX_QUEUE and its consumer (Miniflare's queue, its own batching)", async () => {
     routeIndexFeed(null);
     try {
