@@ -30,6 +30,8 @@ export type OutboxDeps = {
   indexed: (row: DeliveryIndexRow) => void;
   /** Re-arms the object's one alarm after deliveries changed when they are due. */
   rearm: () => Promise<void>;
+  /** Makes sure the object's alarm fires no later than `at`. */
+  wakeBy: (at: number) => Promise<void>;
 };
 
 /**
@@ -39,7 +41,14 @@ export type OutboxDeps = {
  * stored, then attempted at once in the background; retries run on the
  * object's alarm. The environment's settings come from a per-isolate cache.
  */
-export function createConnectionOutbox({ ctx, env, log, indexed, rearm }: OutboxDeps) {
+/**
+ * A stored delivery is attempted at once in the background; the alarm is only
+ * the safety net for an object that dies first (it is not set to now, which
+ * would run a second, empty delivery pass per event).
+ */
+const SAFETY_NET_MS = 30_000;
+
+export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }: OutboxDeps) {
   const sql = ctx.storage.sql;
   const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
   /** The signing secrets of the config read last (refreshed before every batch of attempts). */
@@ -100,7 +109,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm }: Outbox
       const { urls } = await config();
       const result = transaction(() => queue.insert(input, urls));
       if (result.delivery_ids.length) {
-        await rearm();
+        await wakeBy(Date.now() + SAFETY_NET_MS);
         deliverSoon();
       }
       return result;
@@ -125,7 +134,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm }: Outbox
         return { duplicate: false, event_id };
       });
       if (!outcome.duplicate) {
-        await rearm();
+        await wakeBy(Date.now() + SAFETY_NET_MS);
         deliverSoon();
       }
       return outcome;
@@ -139,7 +148,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm }: Outbox
       const { urls } = await config();
       const found = transaction(() => queue.redeliver(id, (endpoint) => urls[endpoint]));
       if (!found) return null;
-      await rearm();
+      await wakeBy(Date.now() + SAFETY_NET_MS);
       deliverSoon();
       return queue.get(id);
     },

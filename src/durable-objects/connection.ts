@@ -66,6 +66,7 @@ export class ConnectionObject extends DurableObject<Env> {
       log: (line) => this.storeLogs([toLogEntry(line)]),
       indexed: (delivery) => this.keepAlive(feedIndex(env, [{ delivery }])),
       rearm: () => this.scheduler.rearm(),
+      wakeBy: (at) => this.scheduler.wakeBy(at),
     });
     this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.outbox.nextDue()]);
     this.edgeAcquires = 0;
