@@ -142,8 +142,8 @@ async function main() {
       return row && (row.status === "SUCCESS" || row.status === "ERROR") ? row : undefined;
     });
     say(`sync models: ${done.status}, latest result ${JSON.stringify(done.latestResult)}, records ${JSON.stringify(done.recordCount)}`);
-    const recs = await api<{ records: Array<{ id: string; _terapi_metadata: { last_action: string } }> }>("GET", "/records?model=models&limit=5", undefined, headers);
-    say(`GET /records?model=models&limit=5 → ${recs.status}: ${recs.body.records?.map((r) => `${r.id} (${r._terapi_metadata.last_action})`).join(", ")}`);
+    const recs = await api<{ records: Array<{ id: string; _nango_metadata: { last_action: string } }> }>("GET", "/records?model=models&limit=5", undefined, headers);
+    say(`GET /records?model=models&limit=5 → ${recs.status}: ${recs.body.records?.map((r) => `${r.id} (${r._nango_metadata.last_action})`).join(", ")}`);
   }
 
   step("Run an action with validated input and output: POST /action/trigger");
@@ -180,12 +180,17 @@ async function main() {
     end_user: { id: "user-77", email: "grace@example.com" },
   });
   say(`connect_link ${session.body.data.connect_link.replace(/token=.*/, "token=…")} (expires ${session.body.data.expires_at})`);
-  const pageRes = await fetch(session.body.data.connect_link);
+  // As a browser does: the link sets the session cookie and redirects to the clean /connect.
+  const opened = await fetch(session.body.data.connect_link, { redirect: "manual" });
+  const cookie = (opened.headers.get("set-cookie") ?? "").split(";")[0];
+  say(`open the link → ${opened.status} to ${opened.headers.get("location")} (the token traded for an HttpOnly cookie)`);
+  const pageRes = await fetch(`${origin}/connect`, { headers: { cookie } });
   say(`GET the page → ${pageRes.status} ${pageRes.headers.get("content-type")} (a plain HTML form; no JavaScript)`);
   const endUserKey = await sim.createKey({ requests: { limit: 60, window_ms: 60_000 }, tokens: { limit: 100_000, window_ms: 60_000 } });
   const posted = await fetch(`${origin}/connect`, {
     method: "POST",
-    body: new URLSearchParams({ token: session.body.data.token, integration: "openai", api_key: endUserKey }),
+    headers: { cookie },
+    body: new URLSearchParams({ integration: "openai", api_key: endUserKey }),
   });
   say(`the form posted with the end user's key → ${posted.status} ${/<h1>([^<]*)<\/h1>/.exec(await posted.text())?.[1] ?? ""}`);
   const mine = await api<{ connections: Array<{ connection_id: string; end_user: { id: string } }> }>("GET", "/connections?end_user_id=user-77");

@@ -12,9 +12,12 @@ import { integrationRoutes } from "./routes/integrations";
 import { connectPageRoutes, connectSessionRoutes } from "./routes/connect";
 import { dashboardRoutes } from "./routes/dashboard";
 import { logRoutes } from "./routes/logs";
+import { nangoCompatRoutes } from "./routes/nango-unsupported";
+import { providerRoutes } from "./routes/providers";
 import { proxyRoutes } from "./routes/proxy";
 import { recordRoutes } from "./routes/records";
 import { syncRoutes } from "./routes/sync";
+import { usageCapRoutes, usageRoutes } from "./routes/usage";
 import { webhookDeliveryRoutes } from "./routes/webhook-deliveries";
 import { inboundWebhookRoutes } from "./routes/webhooks";
 
@@ -51,6 +54,7 @@ export function createApp() {
   );
   api.route("/integrations", integrationRoutes);
   api.route("/connections", connectionRoutes);
+  api.route("/connections", usageCapRoutes);
   api.route("/environment", environmentRoutes);
   api.route("/webhook-deliveries", webhookDeliveryRoutes);
   api.route("/environment/secrets", environmentSecretRoutes);
@@ -58,7 +62,10 @@ export function createApp() {
   api.route("/logs", logRoutes);
   api.route("/records", recordRoutes);
   api.route("/sync", syncRoutes);
+  api.route("/usage", usageRoutes);
   api.route("/connect", connectSessionRoutes);
+  api.route("/providers", providerRoutes);
+  api.route("/", nangoCompatRoutes);
   app.route("/", api);
   return app;
 }

@@ -4,6 +4,8 @@ interface TerapiSecrets {
   TERAPI_SECRET_KEY: string;
   /** Master key(s) for per-tenant secrets: `kid:base64key,…`, the first one encrypts. */
   TERAPI_ENCRYPTION_KEY: string;
+  /** `off` turns usage counting off (src/usage/tap.ts); anything else, or unset, leaves it on. */
+  TERAPI_USAGE?: string;
 }
 
 declare global {

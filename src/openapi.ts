@@ -1,4 +1,4 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { AppEnv } from "./env";
 import { ApiError } from "./errors";
 
@@ -8,19 +8,25 @@ import { ApiError } from "./errors";
  */
 export function createRouter() {
   return new OpenAPIHono<AppEnv>({
+    // `/records/` is `/records` (Nango's SDK adds the slash); the proxy reads its path from the raw URL, slash kept.
+    strict: false,
     defaultHook: (result) => {
-      if (!result.success) {
-        const issues = result.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-        const first = issues[0];
-        throw new ApiError(
-          400,
-          "invalid_request",
-          first ? `${first.path || "body"}: ${first.message}` : "Invalid request",
-          issues,
-        );
-      }
+      if (!result.success) throw validationError(result.error);
     },
   });
+}
+
+/**
+ * 400 for a failed zod parse; a parameter the endpoint does not know (strict
+ * query schemas) is `unknown_parameter`, never silently ignored.
+ */
+export function validationError(error: z.ZodError): ApiError {
+  const issues = error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+  const unknown = error.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys : []));
+  if (unknown.length > 0)
+    return new ApiError(400, "unknown_parameter", `Unknown parameter ${unknown.map((k) => `'${k}'`).join(", ")}`, issues);
+  const first = issues[0];
+  return new ApiError(400, "invalid_request", first ? `${first.path || "body"}: ${first.message}` : "Invalid request", issues);
 }
 
 export type Router = ReturnType<typeof createRouter>;

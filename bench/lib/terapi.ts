@@ -68,6 +68,8 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
         OPENAI_BASE_URL: opts.simUrl,
         TERAPI_SECRET_KEY: opts.secrets.secretKey,
         TERAPI_ENCRYPTION_KEY: opts.secrets.encryptionKey,
+        // `TERAPI_USAGE=off npm run bench`: the same figures with usage counting off.
+        ...(process.env.TERAPI_USAGE ? { TERAPI_USAGE: process.env.TERAPI_USAGE } : {}),
       },
       // Default (not --entry-worker): a workerd socket straight to terapi, without Miniflare's entry worker in front.
       ...(opts.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0, entrypoint: "default" }] } : {}),
@@ -134,6 +136,7 @@ export async function startWranglerDev(opts: { root: string; tmp: string; simUrl
     "--var", `OPENAI_BASE_URL:${opts.simUrl}`,
     "--var", `TERAPI_SECRET_KEY:${opts.secrets.secretKey}`,
     "--var", `TERAPI_ENCRYPTION_KEY:${opts.secrets.encryptionKey}`,
+    ...(process.env.TERAPI_USAGE ? ["--var", `TERAPI_USAGE:${process.env.TERAPI_USAGE}`] : []),
   ];
   const child: Child = startChild("wrangler dev", wranglerBin(opts.root), args, { cwd: opts.root, env: quietWrangler(opts.tmp) });
   const origin = `http://127.0.0.1:${port}`;

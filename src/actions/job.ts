@@ -4,6 +4,7 @@ import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
 import { getProvider } from "../providers/registry";
 import { loadConnectionSecret } from "../store/connection-secret";
+import { capReachedError } from "../usage/caps";
 import { ActionWait, createObjectCaller } from "./object-caller";
 import { findAction, parseInput, performAction } from "./perform";
 import { ActionUpstreamError } from "./types";
@@ -70,6 +71,9 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
   }
   if (!secret || !provider) return fail({ code: "unknown_connection", message: "The connection no longer exists" });
   if (!action) return fail({ code: "unknown_action", message: `No action '${job.action}'` });
+  // Like a live action: a capped connection's run never reaches the provider.
+  const capped = await ctx.usage?.capReached();
+  if (capped) return fail(failureOf(capReachedError(ctx.connectionId, capped)));
 
   const call = createObjectCaller({
     env,
@@ -81,6 +85,7 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
     backoffAllowed: job.backoffAllowed,
     now: ctx.now,
     onSend: (method) => jobs.startAttempt(job.id, method),
+    countUsage: ctx.usage?.count,
   });
   let output: unknown;
   try {

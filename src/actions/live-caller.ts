@@ -2,6 +2,8 @@ import type { ProviderDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
 import { connectionCache, forward } from "../proxy/instances";
 import { retryOptions } from "../proxy/retry-policy";
+import { confinePath } from "../proxy/path";
+import { tapUsage } from "../usage/tap";
 import type { ConnectionSecret } from "../store/connection-secret";
 import { encodeRequest, readReply } from "./request";
 import type { ActionCallStats } from "./log";
@@ -33,13 +35,14 @@ export function createLiveCaller(ctx: LiveCallContext): ActionCall {
   return async (req) => {
     const encoded = await encodeRequest(provider, ctx.env, req);
     for (const [name, value] of Object.entries(auth)) encoded.headers.set(name, value);
-    const res = await forward({
+    const sent = await forward({
       env: ctx.env,
       waitUntil: ctx.waitUntil,
       provider,
       providerConfigKey,
       connectionId,
       url: encoded.url,
+      path: encoded.path,
       method: encoded.method,
       headers: encoded.headers,
       body: encoded.body,
@@ -47,6 +50,8 @@ export function createLiveCaller(ctx: LiveCallContext): ActionCall {
       onUnauthorized: () => connectionCache.evict(providerConfigKey, connectionId),
       stats: ctx.stats,
     });
+    // Counted like a proxied call, tagged as an action's.
+    const res = tapUsage(sent, { env: ctx.env, waitUntil: ctx.waitUntil, provider, providerConfigKey, connectionId, method: encoded.method, path: confinePath(req.path), source: "action" });
     if (ctx.stats) ctx.stats.requestId = res.headers.get("x-request-id") ?? ctx.stats.requestId;
     return readReply(res);
   };

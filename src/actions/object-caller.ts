@@ -5,6 +5,9 @@ import { authHeadersFor } from "../proxy/headers";
 import { backoffDelayMs } from "../proxy/retry-policy";
 import { sendUpstream } from "../proxy/upstream";
 import type { ConnectionSecret } from "../store/connection-secret";
+import { sampleOfAnswer } from "../usage/buffered";
+import type { UsageSample } from "../usage/types";
+import { requestModel } from "../proxy/limit-bucket";
 import { encodeRequest, readReply } from "./request";
 import type { ActionCall } from "./types";
 
@@ -27,6 +30,8 @@ export type ObjectCallContext = {
   now?: () => number;
   /** A call goes out now (called before it is sent: the run counts it and marks it in flight). */
   onSend?: (method: string) => void;
+  /** Counts each answer's usage into the object's ledger, tagged `action` like a live action's. */
+  countUsage?: (sample: UsageSample) => Promise<void>;
 };
 
 /**
@@ -47,6 +52,7 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
       limiter,
       provider,
       now,
+      request: encoded,
       send: () => {
         ctx.onSend?.(encoded.method);
         return sendUpstream(encoded.url, encoded);
@@ -68,6 +74,23 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
           throw backoff();
         }
     }
-    return readReply(attempt.res);
+    const res = attempt.res;
+    if (ctx.countUsage) {
+      // Read from a copy: the reply below reads the answer itself.
+      const body = await res.clone().arrayBuffer();
+      await ctx.countUsage(
+        sampleOfAnswer(provider.usage, {
+          method: encoded.method,
+          path: encoded.path,
+          status: res.status,
+          contentType: res.headers.get("content-type"),
+          body,
+          source: "action",
+          requestModel: res.status >= 400 ? requestModel(provider.rateLimit, encoded.path, encoded.method, encoded.body) : null,
+          at: now(),
+        }),
+      );
+    }
+    return readReply(res);
   };
 }

@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import { ApiError } from "../errors";
+import { jsonDepth, MAX_ACTION_INPUT_DEPTH } from "../json-limits";
 import type { ProviderDefinition } from "../providers/types";
 import type { ActionCall, ActionDefinition } from "./types";
 
@@ -15,6 +16,11 @@ export function findAction(provider: ProviderDefinition, name: string): ActionDe
 
 /** The input as the action will see it, or 422 with the schema's issues (nothing is sent). */
 export function parseInput(action: ActionDefinition, input: unknown): unknown {
+  // Checked first: a schema (or the RPC that stores an async run) walking 10,000 levels would overflow.
+  if (jsonDepth(input, MAX_ACTION_INPUT_DEPTH) > MAX_ACTION_INPUT_DEPTH) {
+    const issues = [{ path: "input", message: `nests deeper than ${MAX_ACTION_INPUT_DEPTH} levels (the limit)` }];
+    throw new ApiError(422, "invalid_action_input", `Invalid input for '${action.name}': ${summary(issues)}`, issues);
+  }
   const parsed = action.input.safeParse(input);
   if (parsed.success) return parsed.data;
   const issues = issuesOf(parsed.error);

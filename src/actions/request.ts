@@ -4,7 +4,7 @@ import { providerBaseUrl } from "../providers/registry";
 import { confinePath, upstreamUrl } from "../proxy/path";
 import { ActionUpstreamError, type UpstreamReply, type UpstreamRequest } from "./types";
 
-export type EncodedRequest = { url: string; method: string; headers: Headers; body: ArrayBuffer | null };
+export type EncodedRequest = { url: string; path: string; method: string; headers: Headers; body: ArrayBuffer | null };
 
 /**
  * An action's request as bytes: in memory (so a retry can send it again),
@@ -14,7 +14,8 @@ export async function encodeRequest(provider: ProviderDefinition, env: Env, req:
   const params = new URLSearchParams();
   for (const [k, v] of Object.entries(req.query ?? {})) if (v !== undefined) params.set(k, String(v));
   const query = params.size ? `?${params}` : "";
-  const url = upstreamUrl(providerBaseUrl(provider, env), confinePath(req.path), query);
+  const path = confinePath(req.path);
+  const url = upstreamUrl(providerBaseUrl(provider, env), path, query);
   const headers = new Headers({ accept: "application/json" });
   let body: ArrayBuffer | null = null;
   if (req.form) {
@@ -26,7 +27,7 @@ export async function encodeRequest(provider: ProviderDefinition, env: Env, req:
     headers.set("content-type", "application/json");
     body = new TextEncoder().encode(JSON.stringify(req.json)).buffer as ArrayBuffer;
   }
-  return { url, method: req.method, headers, body };
+  return { url, path, method: req.method, headers, body };
 }
 
 /** Reads the provider's answer; anything but 2xx becomes the error that relays it. */

@@ -2,14 +2,47 @@ import { Layout } from "../ui/layout";
 
 export type IntegrationChoice = { unique_key: string; display_name: string };
 
+export type FormField = "api_key" | "integration" | "organization_id" | "project_id";
+const FIELD_LABELS: Record<FormField, string> = {
+  api_key: "the API key",
+  integration: "Integration",
+  organization_id: "Organization ID",
+  project_id: "Project ID",
+};
+
+/** An optional text field with its hint and, after a failed submission, its error. */
+function OptionalField(props: { name: "organization_id" | "project_id"; label: string; value?: string; error?: string; children: unknown }) {
+  const { name, error } = props;
+  return (
+    <>
+      <label for={name}>{props.label}</label>
+      <input
+        type="text"
+        id={name}
+        name={name}
+        value={props.value ?? ""}
+        aria-invalid={error ? "true" : undefined}
+        aria-describedby={error ? `${name}-error ${name}-hint` : `${name}-hint`}
+      />
+      <p class="hint" id={`${name}-hint`}>
+        {props.children}
+      </p>
+      {error ? (
+        <p class="error" id={`${name}-error`}>
+          {error}
+        </p>
+      ) : null}
+    </>
+  );
+}
+
 export type FormState = {
-  token: string;
   integrations: IntegrationChoice[];
   selected?: string;
   organization_id?: string;
   project_id?: string;
   /** Why the last submission failed: shown next to the field it concerns. */
-  error?: { field: "api_key" | "integration"; message: string };
+  error?: { field: FormField; message: string };
 };
 
 /** The connect form. The API key field always comes back empty: the key is never echoed. */
@@ -26,12 +59,11 @@ export function ConnectForm(props: FormState & { nonce: string }) {
         <div class="banner bad" role="alert" id="form-error">
           <p>
             <strong>That didn't work.</strong> See the message under{" "}
-            <a href={error.field === "api_key" ? "#api_key" : "#integration-error"}>{error.field === "api_key" ? "the API key" : "Integration"}</a>.
+            <a href={error.field === "integration" ? "#integration-error" : `#${error.field}`}>{FIELD_LABELS[error.field]}</a>.
           </p>
         </div>
       ) : null}
       <form method="post" action="/connect" autocomplete="off" novalidate={false}>
-        <input type="hidden" name="token" value={props.token} />
         <fieldset aria-describedby={integrationError ? "integration-error" : undefined}>
           <legend>Integration</legend>
           {props.integrations.map((i) => (
@@ -68,17 +100,13 @@ export function ConnectForm(props: FormState & { nonce: string }) {
           </p>
         ) : null}
 
-        <label for="organization_id">Organization ID (optional)</label>
-        <input type="text" id="organization_id" name="organization_id" value={props.organization_id ?? ""} aria-describedby="organization_id-hint" />
-        <p class="hint" id="organization_id-hint">
+        <OptionalField name="organization_id" label="Organization ID (optional)" value={props.organization_id} error={error?.field === "organization_id" ? error.message : undefined}>
           Sent as <code>OpenAI-Organization</code>, e.g. <code>org-…</code>.
-        </p>
+        </OptionalField>
 
-        <label for="project_id">Project ID (optional)</label>
-        <input type="text" id="project_id" name="project_id" value={props.project_id ?? ""} aria-describedby="project_id-hint" />
-        <p class="hint" id="project_id-hint">
+        <OptionalField name="project_id" label="Project ID (optional)" value={props.project_id} error={error?.field === "project_id" ? error.message : undefined}>
           Sent as <code>OpenAI-Project</code>, e.g. <code>proj_…</code>.
-        </p>
+        </OptionalField>
 
         <button type="submit">Verify and connect</button>
       </form>

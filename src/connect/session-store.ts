@@ -2,7 +2,12 @@ import type { EndUser } from "../registry/connections-index";
 
 /** A connect session as the registry keeps it: only the token's hash, never the token. */
 export type ConnectSession = {
-  end_user: EndUser;
+  /** Nango allows a session with tags only; the connection then has no end user. */
+  end_user: EndUser | null;
+  /** Tags the connection made with this session gets. */
+  tags: Record<string, string> | null;
+  /** A reconnect session (`POST /connect/sessions/reconnect`): the page replaces this connection's key. */
+  reconnect: { provider_config_key: string; connection_id: string } | null;
   /** `null`: every integration of the environment. */
   allowed_integrations: string[] | null;
   created_at: number;
@@ -11,7 +16,7 @@ export type ConnectSession = {
 
 export type SessionLookup =
   | { ok: true; session: ConnectSession }
-  | { ok: false; reason: "unknown" | "expired" | "used" | "busy" };
+  | { ok: false; reason: "unknown" | "expired" | "used" | "busy" | "opened" };
 
 export type SessionClaim = { ok: true; session: ConnectSession; claim: string } | Extract<SessionLookup, { ok: false }>;
 
@@ -19,11 +24,14 @@ type SessionRow = {
   token_hash: string;
   end_user: string;
   allowed_integrations: string | null;
+  tags: string | null;
+  reconnect: string | null;
   created_at: number;
   expires_at: number;
   claimed_until: number;
   claim: string | null;
   used_at: number | null;
+  browser_hash: string | null;
 };
 
 /** Longer than a credential check (15 s) plus the writes: one submission at a time per session. */
@@ -47,8 +55,23 @@ CREATE TABLE IF NOT EXISTS connect_sessions (
 CREATE INDEX IF NOT EXISTS connect_sessions_expiry ON connect_sessions (expires_at);
 `;
 
+/** Columns added after the first release (SQLite has no ADD COLUMN IF NOT EXISTS). */
+const ADDED_COLUMNS = {
+  tags: "TEXT",
+  reconnect: "TEXT",
+  /** The browser the link was first opened in (the hash of the secret in its cookie). */
+  browser_hash: "TEXT",
+} as const;
+
+function migrate(sql: SqlStorage): void {
+  const have = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')").toArray().map((r) => r.name));
+  for (const [name, type] of Object.entries(ADDED_COLUMNS)) if (!have.has(name)) sql.exec(`ALTER TABLE connect_sessions ADD COLUMN ${name} ${type}`);
+}
+
 const toSession = (row: SessionRow): ConnectSession => ({
-  end_user: JSON.parse(row.end_user) as EndUser,
+  end_user: JSON.parse(row.end_user) as EndUser | null,
+  tags: row.tags === null ? null : (JSON.parse(row.tags) as Record<string, string>),
+  reconnect: row.reconnect === null ? null : (JSON.parse(row.reconnect) as ConnectSession["reconnect"]),
   allowed_integrations: row.allowed_integrations === null ? null : (JSON.parse(row.allowed_integrations) as string[]),
   created_at: row.created_at,
   expires_at: row.expires_at,
@@ -57,14 +80,17 @@ const toSession = (row: SessionRow): ConnectSession => ({
 /** Connect sessions in the registry's SQLite: strongly consistent, so a used link is used everywhere at once. */
 export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   sql.exec(SCHEMA);
+  migrate(sql);
 
   const row = (hash: string) =>
     sql.exec<SessionRow>("SELECT * FROM connect_sessions WHERE token_hash = ?", hash).toArray()[0];
 
-  function check(r: SessionRow | undefined, now: number): SessionLookup {
+  /** Valid, and (when `browserHash` is given) opened in that browser. */
+  function check(r: SessionRow | undefined, now: number, browserHash?: string): SessionLookup {
     if (!r) return { ok: false, reason: "unknown" };
     if (r.used_at !== null) return { ok: false, reason: "used" };
     if (r.expires_at <= now) return { ok: false, reason: "expired" };
+    if (browserHash !== undefined && r.browser_hash !== browserHash) return { ok: false, reason: "unknown" };
     return { ok: true, session: toSession(r) };
   }
 
@@ -73,23 +99,43 @@ export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: 
       transaction(() => {
         sql.exec("DELETE FROM connect_sessions WHERE expires_at < ?", session.created_at - KEEP_MS);
         sql.exec(
-          "INSERT INTO connect_sessions (token_hash, end_user, allowed_integrations, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+          `INSERT INTO connect_sessions (token_hash, end_user, allowed_integrations, created_at, expires_at, tags, reconnect)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
           hash, JSON.stringify(session.end_user),
           session.allowed_integrations === null ? null : JSON.stringify(session.allowed_integrations),
           session.created_at, session.expires_at,
+          session.tags === null ? null : JSON.stringify(session.tags),
+          session.reconnect === null ? null : JSON.stringify(session.reconnect),
         );
       });
     },
 
-    read(hash: string, now: number): SessionLookup {
-      return check(row(hash), now);
+    /** The session as the browser holding `browserHash` sees it. */
+    read(hash: string, browserHash: string, now: number): SessionLookup {
+      return check(row(hash), now, browserHash);
     },
 
-    /** Reserves the session for one submission; a second one meanwhile is told to wait. */
-    claim(hash: string, now: number): SessionClaim {
-      return transaction((): SessionClaim => {
+    /**
+     * The link is opened: the session is bound to the first browser that opens
+     * it (its cookie's secret); the same browser may open it again, another may not.
+     * So the link's token, which request logs and traces keep, is worthless once opened.
+     */
+    open(hash: string, browserHash: string, now: number): SessionLookup {
+      return transaction((): SessionLookup => {
         const r = row(hash);
         const state = check(r, now);
+        if (!state.ok || !r) return state;
+        if (r.browser_hash !== null && r.browser_hash !== browserHash) return { ok: false, reason: "opened" };
+        if (r.browser_hash === null) sql.exec("UPDATE connect_sessions SET browser_hash = ? WHERE token_hash = ?", browserHash, hash);
+        return state;
+      });
+    },
+
+    /** Reserves the session for one submission (from the browser that opened it); a second one meanwhile is told to wait. */
+    claim(hash: string, browserHash: string, now: number): SessionClaim {
+      return transaction((): SessionClaim => {
+        const r = row(hash);
+        const state = check(r, now, browserHash);
         if (!state.ok) return state;
         if (r && r.claimed_until > now) return { ok: false, reason: "busy" };
         const claim = crypto.randomUUID();

@@ -1,3 +1,5 @@
+import { bytesToHex } from "../crypto/hex";
+
 /** Connect links last this long. */
 export const CONNECT_SESSION_TTL_MS = 30 * 60 * 1000;
 
@@ -12,7 +14,7 @@ export function newSessionToken(): string {
 /** SHA-256, hex. A token is random enough that no salt or slow hash is needed. */
 export async function hashSessionToken(token: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(new Uint8Array(digest));
 }
 
 /** Cheap shape check before any lookup: forged junk never reaches the registry. */

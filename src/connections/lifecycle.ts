@@ -80,13 +80,21 @@ function indexedConfig(config: ConnectionSecret["config"]): IndexedConnectionCon
 }
 
 /** Verifies, and tells the auth hook when the provider refused the key. */
-async function verifyOrReport(env: Env, ctx: BackgroundContext | undefined, provider: ProviderDefinition, secret: ConnectionSecret, endUser?: EndUser | null) {
+async function verifyOrReport(
+  env: Env,
+  ctx: BackgroundContext | undefined,
+  provider: ProviderDefinition,
+  secret: ConnectionSecret,
+  attempted: "creation" | "override",
+  endUser?: EndUser | null,
+) {
   try {
     await verifyCredentials(env, provider, secret);
   } catch (err) {
     if (err instanceof CredentialRejected)
       emitAuthEvent(env, ctx, {
         operation: "key_rejected",
+        attempted,
         success: false,
         provider_config_key: secret.providerConfigKey,
         connection_id: secret.connectionId,
@@ -147,7 +155,7 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
   let written = false;
   let inserted: Awaited<ReturnType<typeof registry.insertConnection>>;
   try {
-    await verifyOrReport(env, ctx, provider, secret, input.end_user);
+    await verifyOrReport(env, ctx, provider, secret, "creation", input.end_user);
     written = true;
     await saveConnectionSecret(env, secret, recordId);
     inserted = await registry.insertConnection(
@@ -254,7 +262,7 @@ export async function updateConnection(
     if (reverify) {
       const provider = getProvider(stored.provider);
       if (!provider) throw new ApiError(500, "unknown_provider", `Connection '${connectionId}' names unknown provider '${stored.provider}'`);
-      await verifyOrReport(env, ctx, provider, next, current.end_user);
+      await verifyOrReport(env, ctx, provider, next, "override", current.end_user);
     }
     await saveConnectionSecret(env, next);
     // This isolate uses the new key at once; others within the cache's short TTL.

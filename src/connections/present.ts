@@ -11,7 +11,13 @@ export type ConnectionView = {
   provider: string;
   created_at: string;
   updated_at: string;
-  credentials: { type: "API_KEY"; apiKey: string };
+  /** Nango's list field (its single-connection read has created_at). */
+  created: string;
+  /** Nango's: the connection's active errors; terapi reports a rejected key by the `auth` webhook instead. */
+  errors: { type: string; log_id: string }[];
+  /** Nango's: when the credentials were last read; terapi does not track reads. */
+  last_fetched_at: string | null;
+  credentials: { type: "API_KEY"; apiKey: string; masked: boolean };
   connection_config: ConnectionConfigView;
   metadata: ConnectionRecord["metadata"];
   end_user: ConnectionRecord["end_user"];
@@ -28,7 +34,10 @@ export function presentConnection(record: ConnectionRecord, revealed?: Connectio
     provider: record.provider,
     created_at: record.created_at,
     updated_at: record.updated_at,
-    credentials: { type: "API_KEY", apiKey: revealed ? revealed.credentials.apiKey : record.key_hint },
+    created: record.created_at,
+    errors: [],
+    last_fetched_at: null,
+    credentials: { type: "API_KEY", apiKey: revealed ? revealed.credentials.apiKey : record.key_hint, masked: !revealed },
     connection_config: {
       ...(cfg.organization_id === undefined ? {} : { organization_id: cfg.organization_id }),
       ...(cfg.project_id === undefined ? {} : { project_id: cfg.project_id }),

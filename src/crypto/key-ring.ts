@@ -1,5 +1,6 @@
 import { ApiError } from "../errors";
 import { base64ToBytes } from "./base64";
+import { bytesToHex } from "./hex";
 
 /** One master key: its id (stored next to every value it encrypts) and the imported AES-GCM key. */
 export type MasterKey = { kid: string; key: CryptoKey };
@@ -20,7 +21,7 @@ export class KeyRingError extends ApiError {
 
 async function defaultKid(raw: Uint8Array<ArrayBuffer>): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw));
-  return Array.from(digest.subarray(0, 4), (b) => b.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(digest.subarray(0, 4));
 }
 
 async function parseEntry(entry: string, position: number): Promise<MasterKey> {

@@ -1,9 +1,15 @@
 import type { ConnectionRecord } from "../registry/connections-index";
 import type { OperationLog } from "../logs/types";
+import type { BucketState } from "../durable-objects/rate-limiter";
 import type { SyncStatus } from "../sync/engine";
 import { Layout } from "../ui/layout";
+import type { PriceTable } from "../usage/types";
+import { CHART_CSS, ConnectionUsageCharts, TopConnectionsChart, type ConnectionUsageView, type TopConnection } from "./usage-charts";
 
-export type LimiterView = { limit: number | null; remaining: number | null; resetAt: number | null; blockedUntil: number; queued: number };
+/** The usage section (src/dashboard/usage-charts.tsx): connections with usage, and the environment's top ones. */
+export type UsageSection = { charts: ConnectionUsageView[]; top: TopConnection[]; prices: PriceTable };
+
+export type LimiterView = { buckets: BucketState[] };
 
 export type ConnectionRow = {
   connection: ConnectionRecord;
@@ -14,20 +20,34 @@ export type ConnectionRow = {
 
 const time = (iso: string) => iso.replace("T", " ").slice(0, 19);
 
+const seconds = (at: number, now: number) => `${Math.max(0, Math.ceil((at - now) / 1000))} s`;
+
+function Dimension(props: { name: string; d: BucketState["requests"]; now: number }) {
+  const d = props.d;
+  if (d.blocked_until !== null) return <span><strong>{props.name} blocked</strong> for {seconds(d.blocked_until, props.now)}</span>;
+  if (d.limit === null) return <span class="muted">{props.name} not seen yet</span>;
+  return (
+    <span>
+      {d.remaining ?? "?"} / {d.limit} left{d.reset_at !== null ? ` (reset in ${seconds(d.reset_at, props.now)})` : ""}
+    </span>
+  );
+}
+
+/** One line per bucket (model, model family or endpoint): requests and tokens left, resets, requests held. */
 function RateLimit(props: { limiter: LimiterView | null; now: number }) {
   const l = props.limiter;
   if (!l) return <span class="muted">unavailable</span>;
-  if (l.blockedUntil > props.now)
-    return (
-      <span>
-        <strong>blocked</strong> for {Math.ceil((l.blockedUntil - props.now) / 1000)} s{l.queued ? `, ${l.queued} waiting` : ""}
-      </span>
-    );
-  if (l.limit === null) return <span class="muted">not seen yet</span>;
+  if (l.buckets.length === 0) return <span class="muted">not seen yet</span>;
   return (
-    <span>
-      {l.remaining ?? "?"} / {l.limit} left{l.queued ? `, ${l.queued} waiting` : ""}
-    </span>
+    <ul class="plain">
+      {l.buckets.map((b) => (
+        <li>
+          <code>{b.bucket}</code> requests <Dimension name="requests" d={b.requests} now={props.now} />; tokens{" "}
+          <Dimension name="tokens" d={b.tokens} now={props.now} />
+          {b.queued ? `; ${b.queued} held` : ""}
+        </li>
+      ))}
+    </ul>
   );
 }
 
@@ -47,7 +67,25 @@ function Syncs(props: { syncs: SyncStatus[] | null }) {
   );
 }
 
-export function DashboardPage(props: { nonce: string; rows: ConnectionRow[]; logs: OperationLog[]; more: boolean; cookie: boolean; now: number }) {
+function Usage(props: { usage: UsageSection; nonce: string; now: number }) {
+  const { charts, top, prices } = props.usage;
+  return (
+    <>
+      <style nonce={props.nonce} dangerouslySetInnerHTML={{ __html: CHART_CSS }} />
+      <h2 id="usage">Usage</h2>
+      <p class="muted">
+        Tokens and cost as the provider reported them (prices: <code>{prices.version}</code>). GET /usage has the numbers.
+      </p>
+      <h3 id="top-connections">Top connections by cost, last 30 days</h3>
+      {top.length === 0 ? <p class="muted">No usage in the environment index yet.</p> : <TopConnectionsChart top={top} />}
+      {charts.map((u) => (
+        <ConnectionUsageCharts usage={u} prices={prices} now={props.now} />
+      ))}
+    </>
+  );
+}
+
+export function DashboardPage(props: { nonce: string; rows: ConnectionRow[]; logs: OperationLog[]; more: boolean; cookie: boolean; now: number; usage?: UsageSection }) {
   return (
     <Layout title="terapi dashboard" nonce={props.nonce} wide>
       <header class="bar">
@@ -102,6 +140,7 @@ export function DashboardPage(props: { nonce: string; rows: ConnectionRow[]; log
         </table>
       )}
       {props.more ? <p class="muted">Showing the first {props.rows.length}; use GET /connections for the rest.</p> : null}
+      {props.usage ? <Usage usage={props.usage} nonce={props.nonce} now={props.now} /> : null}
 
       <h2 id="logs">Latest operations</h2>
       {props.logs.length === 0 ? (

@@ -6,9 +6,21 @@ import { upstreamUrl } from "../proxy/path";
 import { backoffDelayMs, isIdempotent } from "../proxy/retry-policy";
 import { sendUpstream } from "../proxy/upstream";
 import { loadConnectionSecret } from "../store/connection-secret";
+import { sampleOfAnswer } from "../usage/buffered";
+import type { CapState } from "../usage/caps";
+import type { UsageSample } from "../usage/types";
+import { requestModel } from "../proxy/limit-bucket";
 import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
 import type { RateLimiter } from "./rate-limiter";
 import { attemptUpstream } from "./upstream-attempt";
+
+/** The connection's usage ledger, as work running inside its object sees it (no round trip). */
+export type JobUsage = {
+  /** Counts one upstream answer (cap webhooks included); never throws. */
+  count(sample: UsageSample): Promise<void>;
+  /** The cap's state when the connection's cap is reached; null otherwise (or without a cap). */
+  capReached(): Promise<CapState | null>;
+};
 
 export type JobContext = {
   env: Env;
@@ -18,6 +30,7 @@ export type JobContext = {
   limiter: RateLimiter;
   providerConfigKey: string;
   connectionId: string;
+  usage?: JobUsage;
   now?: () => number;
 };
 
@@ -108,6 +121,11 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
     jobs.fail(job.id, "unknown_connection");
     return finish("failed", null, "unknown_connection");
   }
+  // Like the live proxy's 429: a capped connection's queued job never reaches the provider.
+  if (await ctx.usage?.capReached()) {
+    jobs.fail(job.id, "usage_cap_reached");
+    return finish("failed", 429, "usage_cap_reached");
+  }
 
   const headers = new Headers(job.headers);
   for (const [name, value] of Object.entries(authHeadersFor(provider, secret))) headers.set(name, value);
@@ -118,6 +136,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
     limiter,
     provider,
     now,
+    request: { path: job.path, method: job.method, body: job.body },
     send: () => {
       jobs.startAttempt(job.id, job.method);
       return sendUpstream(url, { method: job.method, headers, body: job.body });
@@ -142,5 +161,18 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   const res = attempt.res;
   const { bytes, truncated } = await readCapped(res.body, RESULT_BODY_LIMIT);
   jobs.complete(job.id, { status: res.status, headers: [...callerResponseHeaders(res.headers)], body: bytes, truncated });
+  await ctx.usage?.count(
+    sampleOfAnswer(provider.usage, {
+      method: job.method,
+      path: job.path,
+      status: res.status,
+      contentType: res.headers.get("content-type"),
+      body: bytes,
+      truncated,
+      source: "proxy",
+      requestModel: res.status >= 400 ? requestModel(provider.rateLimit, job.path, job.method, job.body) : null,
+      at: now(),
+    }),
+  );
   return finish("completed", res.status, null, res.headers.get("x-request-id"));
 }

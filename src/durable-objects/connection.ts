@@ -5,7 +5,7 @@ import { actionRunView, runActionJob, type ActionRunView } from "../actions/job"
 import { jobView, type JobView } from "../proxy/async";
 import { newJobId } from "./job-ids";
 import { createJobStore, type JobStore, type NewJob } from "./jobs";
-import { type Grant, type LimiterSnapshot, RateLimiter } from "./rate-limiter";
+import { type BucketSnapshot, type BucketState, type Grant, RateLimiter, type Report } from "./rate-limiter";
 import { createAlarmScheduler } from "./scheduler";
 import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
 import { toLogEntry } from "../logs/record";
@@ -17,6 +17,11 @@ import type { EnqueueResult as EventEnqueueResult } from "../webhooks/delivery-q
 import type { OutgoingEventInput } from "../webhooks/events";
 import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
 import { createConnectionOutbox, type ConnectionOutbox, type ProviderWebhookInput } from "./connection-outbox";
+import { deleteUsageIndex } from "../usage/index-db";
+import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
+import type { UsageSample } from "../usage/types";
+import { usageEnabled } from "../usage/tap";
+import type { JobUsage } from "./async-jobs";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
@@ -32,6 +37,7 @@ export class ConnectionObject extends DurableObject<Env> {
   private logs!: LogStore;
   private syncs!: SyncEngine;
   private outbox!: ConnectionOutbox;
+  private usage!: UsageLedger;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -49,17 +55,50 @@ export class ConnectionObject extends DurableObject<Env> {
     const { ctx, env } = this;
     const sql = ctx.storage.sql;
     sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
-    sql.exec("CREATE TABLE IF NOT EXISTS rate_limit (id INTEGER PRIMARY KEY CHECK (id = 1), lim INTEGER, blocked_until INTEGER NOT NULL)");
-    const saved = sql.exec<{ lim: number | null; blocked_until: number }>("SELECT lim, blocked_until FROM rate_limit").toArray()[0];
+    // One row per bucket (model, model family or endpoint) that ever learned a limit; the old one-budget table is gone.
+    sql.exec("DROP TABLE IF EXISTS rate_limit");
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS rate_limit_bucket (
+        bucket TEXT PRIMARY KEY,
+        requests_limit INTEGER, tokens_limit INTEGER,
+        requests_blocked_until INTEGER NOT NULL, tokens_blocked_until INTEGER NOT NULL,
+        token_ratio REAL NOT NULL, token_samples INTEGER NOT NULL
+      )`,
+    );
+    type Row = { requests_limit: number | null; tokens_limit: number | null; requests_blocked_until: number; tokens_blocked_until: number; token_ratio: number; token_samples: number };
     this.limiter = new RateLimiter(
-      { limit: saved?.lim ?? null, blockedUntil: saved?.blocked_until ?? 0 },
-      (s: LimiterSnapshot) => {
-        sql.exec("INSERT OR REPLACE INTO rate_limit (id, lim, blocked_until) VALUES (1, ?, ?)", s.limit, s.blockedUntil);
+      (bucket): BucketSnapshot | undefined => {
+        const r = sql.exec<Row>("SELECT * FROM rate_limit_bucket WHERE bucket = ?", bucket).toArray()[0];
+        return r
+          ? {
+              requestsLimit: r.requests_limit,
+              tokensLimit: r.tokens_limit,
+              requestsBlockedUntil: r.requests_blocked_until,
+              tokensBlockedUntil: r.tokens_blocked_until,
+              ratio: r.token_ratio,
+              samples: r.token_samples,
+            }
+          : undefined;
+      },
+      (bucket, s) => {
+        if (!s) return void sql.exec("DELETE FROM rate_limit_bucket WHERE bucket = ?", bucket);
+        sql.exec(
+          "INSERT OR REPLACE INTO rate_limit_bucket VALUES (?, ?, ?, ?, ?, ?, ?)",
+          bucket,
+          s.requestsLimit,
+          s.tokensLimit,
+          s.requestsBlockedUntil,
+          s.tokensBlockedUntil,
+          s.ratio,
+          s.samples,
+        );
       },
     );
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
-    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter });
+    this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });
+    const countUsage = (sample: UsageSample) => this.usage.addOwn(sample);
+    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter, countUsage });
     this.outbox = createConnectionOutbox({
       ctx,
       env,
@@ -68,24 +107,29 @@ export class ConnectionObject extends DurableObject<Env> {
       rearm: () => this.scheduler.rearm(),
       wakeBy: (at) => this.scheduler.wakeBy(at),
     });
-    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.outbox.nextDue()]);
+    this.scheduler = createAlarmScheduler(ctx.storage, [
+      () => this.jobs.nextDue(),
+      () => this.syncs.nextDue(),
+      () => this.outbox.nextDue(),
+      () => this.usage.nextIndexDue(),
+    ]);
     this.edgeAcquires = 0;
   }
 
-  /** Resolves when one request of this connection may go upstream (held until the reset otherwise). */
-  acquire(hint: RateObservation, maxWaitMs: number): Promise<Grant> {
+  /** Resolves when one request of this bucket may go upstream (held until the reset otherwise). */
+  acquire(bucket: string, tokens: number, hint: RateObservation, maxWaitMs: number): Promise<Grant> {
     this.edgeAcquires++;
-    return this.limiter.acquire(hint, maxWaitMs);
+    return this.limiter.acquire(bucket, tokens, hint, maxWaitMs);
   }
 
   /** What the provider answered to a request this object let through. */
-  report(gen: number, obs: RateObservation, probe = false): void {
-    this.limiter.report(gen, obs, probe);
+  report(bucket: string, r: Report): void {
+    this.limiter.report(bucket, r);
   }
 
-  /** The limiter's view, and how many live proxy requests asked it since this instance started. */
-  limiterState() {
-    return { ...this.limiter.state(), edgeAcquires: this.edgeAcquires };
+  /** The limiter's buckets, and how many live proxy requests asked it since this instance started. */
+  limiterState(): { buckets: BucketState[]; edgeAcquires: number } {
+    return { buckets: this.limiter.state(), edgeAcquires: this.edgeAcquires };
   }
 
   /** Stores an async proxy job (or finds the one with the same Idempotency-Key) and runs it soon. */
@@ -132,15 +176,58 @@ export class ConnectionObject extends DurableObject<Env> {
     return job?.kind === "action" ? actionRunView(job) : null;
   }
 
-  /** A batch of operation-log lines from one isolate (src/logs/record.ts, which also feeds them to the index). */
-  appendLogs(entries: LogEntry[]): number {
-    return this.logs.append(entries);
+  /**
+   * A batch of operation-log lines from one isolate (src/logs/record.ts, which
+   * also feeds them to the index), with the usage counted beside them. Answers
+   * the ids of aggregated lines counted into an earlier line (left out of the index).
+   */
+  async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {
+    const folded: string[] = [];
+    const n = entries.length ? this.logs.append(entries, undefined, folded) : 0;
+    if (usage) {
+      this.ctx.storage.sql.exec(
+        "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+        usage.providerConfigKey,
+        usage.connectionId,
+      );
+      await this.usage.add(usage);
+      const due = this.usage.nextIndexDue();
+      if (due !== null) await this.scheduler.wakeBy(due);
+    }
+    return { stored: n, folded };
+  }
+
+  /** The usage ledger (src/usage/ledger.ts): queries, the cap, the environment index copy. */
+  usageBuckets(...args: Parameters<UsageLedger["query"]>) {
+    return this.usage.query(...args);
+  }
+
+  setUsageCap(...args: Parameters<UsageLedger["setCap"]>) {
+    return this.usage.setCap(...args);
+  }
+
+  usageCapState() {
+    return this.usage.capState();
+  }
+
+  /** Copies changed day sums to the environment index now (the alarm does it on its own; tests call it). */
+  async flushUsageIndex(): Promise<number> {
+    const meta = this.meta();
+    const pck = meta.get("provider_config_key");
+    const cid = meta.get("connection_id");
+    return pck !== undefined && cid !== undefined ? this.usage.flushIndex(pck, cid) : 0;
+  }
+
+  private meta(): Map<string, string> {
+    return new Map(this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
   }
 
   /** Lines made here go to this connection's log (the source of truth), then in the background to the environment-wide index. */
   private storeLogs(entries: LogEntry[]): number {
-    const n = this.logs.append(entries);
-    this.keepAlive(feedIndex(this.env, entries.map((log) => ({ log }))));
+    const folded: string[] = [];
+    const n = this.logs.append(entries, undefined, folded);
+    const fresh = folded.length ? entries.filter((e) => !folded.includes(e.id)) : entries;
+    if (fresh.length) this.keepAlive(feedIndex(this.env, fresh.map((log) => ({ log }))));
     return n;
   }
 
@@ -180,6 +267,12 @@ export class ConnectionObject extends DurableObject<Env> {
 
   /** Registers the connection's syncs; their first runs start now (called when the connection is created). */
   async startSyncs(target: SyncTarget): Promise<void> {
+    // Who this object is, for the usage index copy (sync pages count as usage too).
+    this.ctx.storage.sql.exec(
+      "INSERT OR IGNORE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+      target.providerConfigKey,
+      target.connectionId,
+    );
     this.syncs.register(target, Date.now());
     await this.scheduler.wakeBy(Date.now());
   }
@@ -236,7 +329,8 @@ export class ConnectionObject extends DurableObject<Env> {
     const delivering = this.outbox.deliverDue().catch((err: unknown) => console.error("delivery run failed", err instanceof Error ? err.message : "unknown"));
     if (providerConfigKey !== undefined && connectionId !== undefined) {
       const log = (line: OperationInput) => void this.storeLogs([toLogEntry(line)]);
-      const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId };
+      const usage = this.jobUsage(providerConfigKey, connectionId);
+      const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId, usage };
       // One at a time: they share one budget, and the limiter orders them.
       for (const job of due) {
         try {
@@ -251,20 +345,48 @@ export class ConnectionObject extends DurableObject<Env> {
     } catch (err) {
       console.error("sync run failed", err instanceof Error ? err.message : "unknown");
     }
+    // Any run is a good moment to copy changed usage days to the environment index (one D1 batch).
+    if (this.usage.nextIndexDue() !== null) {
+      try {
+        await this.flushUsageIndex();
+      } catch (err) {
+        console.error("usage index flush failed", err instanceof Error ? err.message : "unknown");
+      }
+    }
     await delivering;
     // Destroyed meanwhile: storage is gone and must stay so.
     if (this.syncs.isStopped()) return;
     await this.scheduler.rearm();
   }
 
+  /** Async jobs' and actions' usage goes straight into this object's ledger, and its cap stops them. */
+  private jobUsage(providerConfigKey: string, connectionId: string): JobUsage {
+    return {
+      count: async (sample) => {
+        if (!usageEnabled(this.env)) return;
+        try {
+          await this.usage.add({ providerConfigKey, connectionId, samples: [sample] });
+        } catch (err) {
+          // The answer is stored already: a failed count or cap webhook must not undo it.
+          console.error("usage count failed", err instanceof Error ? err.message : "unknown");
+        }
+      },
+      capReached: async () => {
+        const state = await this.usage.capState();
+        return state?.blocked ? state : null;
+      },
+    };
+  }
+
   /**
    * Forget everything of this connection: storage, pending jobs, schedules, the
-   * alarm — but its outgoing webhooks, which still go out (at least once) and
-   * stay listed.
+   * alarm, its usage rows in the index — but its outgoing webhooks, which still
+   * go out (at least once) and stay listed.
    */
   async destroy(): Promise<void> {
     // A sync run in flight must not write into the emptied storage.
     this.syncs.stop();
+    const meta = this.meta();
     const kept = this.outbox.snapshot();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -273,5 +395,15 @@ export class ConnectionObject extends DurableObject<Env> {
     this.open();
     this.outbox.restore(kept);
     await this.scheduler.rearm();
+    // Its day sums in the environment's usage index go too (this object copied them there).
+    const pck = meta.get("provider_config_key");
+    const cid = meta.get("connection_id");
+    if (pck !== undefined && cid !== undefined) {
+      try {
+        await deleteUsageIndex(this.env.INDEX_DB, pck, cid);
+      } catch (err) {
+        console.error("usage index delete failed", err instanceof Error ? err.message : "unknown");
+      }
+    }
   }
 }

@@ -19,10 +19,14 @@ type Methods = Pick<
   | "deleteConnection"
   | "setMetadata"
   | "createConnectSession"
+  | "openConnectSession"
   | "readConnectSession"
   | "claimConnectSession"
   | "releaseConnectSession"
   | "completeConnectSession"
+  | "startDashboardSession"
+  | "dashboardSessionActive"
+  | "endDashboardSession"
 >;
 
 /** The registry's methods as they are called over RPC: same arguments, results awaited. */

@@ -16,6 +16,7 @@ import {
   type JsonObject,
   type NewConnection,
 } from "../registry/connections-index";
+import { createDashboardSessionStore, type DashboardSessionStore } from "../dashboard/session-store";
 import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../registry/integrations-store";
 import { createReservations, type Reservations } from "../registry/reservations";
 
@@ -41,6 +42,7 @@ export class Registry extends DurableObject<Env> {
   private readonly connections: ConnectionIndex;
   private readonly reservations: Reservations;
   private readonly connectSessions: ConnectSessionStore;
+  private readonly dashboardSessions: DashboardSessionStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -50,6 +52,21 @@ export class Registry extends DurableObject<Env> {
     this.connections = createConnectionIndex(sql);
     this.reservations = createReservations(sql);
     this.connectSessions = createConnectSessionStore(sql, (fn) => ctx.storage.transactionSync(fn));
+    this.dashboardSessions = createDashboardSessionStore(sql);
+  }
+
+  // -- dashboard login sessions (src/dashboard): a cookie counts only while its id is here --
+
+  startDashboardSession(sid: string, expiresAt: number): void {
+    this.dashboardSessions.start(sid, expiresAt, Date.now());
+  }
+
+  dashboardSessionActive(sid: string): boolean {
+    return this.dashboardSessions.active(sid, Date.now());
+  }
+
+  endDashboardSession(sid: string): void {
+    this.dashboardSessions.end(sid);
   }
 
   // -- connect sessions (src/connect): keyed by the token's SHA-256, never the token --
@@ -58,12 +75,16 @@ export class Registry extends DurableObject<Env> {
     this.connectSessions.create(tokenHash, session);
   }
 
-  readConnectSession(tokenHash: string): SessionLookup {
-    return this.connectSessions.read(tokenHash, Date.now());
+  openConnectSession(tokenHash: string, browserHash: string): SessionLookup {
+    return this.connectSessions.open(tokenHash, browserHash, Date.now());
   }
 
-  claimConnectSession(tokenHash: string): SessionClaim {
-    return this.connectSessions.claim(tokenHash, Date.now());
+  readConnectSession(tokenHash: string, browserHash: string): SessionLookup {
+    return this.connectSessions.read(tokenHash, browserHash, Date.now());
+  }
+
+  claimConnectSession(tokenHash: string, browserHash: string): SessionClaim {
+    return this.connectSessions.claim(tokenHash, browserHash, Date.now());
   }
 
   releaseConnectSession(tokenHash: string, claim: string): void {

@@ -1,7 +1,8 @@
 import type { ProviderDefinition } from "../providers/types";
 import { peekError } from "../proxy/error-peek";
-import { observe } from "../proxy/observation";
-import { classify, type ErrorInfo, resetDelayMs } from "../proxy/retry-policy";
+import { chargeOf } from "../proxy/limit-bucket";
+import { observe, observeRefusal } from "../proxy/observation";
+import { classify, type ErrorInfo } from "../proxy/retry-policy";
 import { type RateLimiter, SAFETY_MARGIN_MS } from "./rate-limiter";
 
 /**
@@ -25,40 +26,46 @@ export type AttemptOptions = {
   limiter: RateLimiter;
   provider: ProviderDefinition;
   now: () => number;
+  /** What is sent: its bucket and token charge are read from it (a body in memory only). */
+  request: { path: string; method: string; body: ArrayBuffer | null };
   /** Sends the request; called only once a slot is granted. */
   send: () => Promise<Response>;
 };
 
 /**
  * One call under the connection's limiter, the same one the live proxy's
- * coordination uses: take a slot, send, teach the limiter what the answer
- * says (a 429 blocks every user of the connection until its reset), and
- * classify the answer by the provider's retry rules.
+ * coordination uses: take a slot in the request's bucket (requests and
+ * tokens), send, teach the limiter what the answer says (a 429 blocks every
+ * user of that bucket and dimension until its reset), and classify the answer
+ * by the provider's retry rules.
  */
-export async function attemptUpstream({ limiter, provider, now, send }: AttemptOptions): Promise<Attempt> {
-  const slot = limiter.tryAcquire();
+export async function attemptUpstream({ limiter, provider, now, request, send }: AttemptOptions): Promise<Attempt> {
+  const charge = chargeOf(provider.rateLimit, request.path, request.method, request.body);
+  const bucket = limiter.bucket(charge.bucket);
+  const slot = bucket.tryAcquire(bucket.estimate(charge.tokens));
   if (!slot.ok) return { kind: "no-slot", at: slot.at };
+  const report = { gen: slot.gen, ticket: slot.ticket, raw: charge.tokens };
   let res: Response;
   try {
     res = await send();
   } catch (error) {
-    limiter.report(slot.gen, {});
+    bucket.report({ ...report, obs: {} });
     return { kind: "unreachable", error };
   }
   const t = now();
   const obs = observe(res.headers, provider.rateLimit, t);
   if (res.status < 400) {
-    limiter.report(slot.gen, obs);
+    bucket.report({ ...report, obs });
     return { kind: "answer", res, info: null };
   }
   const peeked = await peekError(res);
   const verdict = classify(res.status, peeked.info, provider.retry, null);
   if (verdict === "wait") {
-    obs.blockedUntil = t + (resetDelayMs(peeked.res.headers, peeked.info, provider.rateLimit, t) ?? 1_000) + SAFETY_MARGIN_MS;
-    limiter.report(slot.gen, obs);
+    const refusal = observeRefusal(obs, peeked.res.headers, peeked.info, provider.rateLimit, t, SAFETY_MARGIN_MS);
+    bucket.report({ ...report, obs, chargedTokens: refusal.chargedTokens });
     await peeked.res.body?.cancel();
-    return { kind: "rate-limited", until: obs.blockedUntil, info: peeked.info };
+    return { kind: "rate-limited", until: t + refusal.waitMs + SAFETY_MARGIN_MS, info: peeked.info };
   }
-  limiter.report(slot.gen, obs);
+  bucket.report({ ...report, obs });
   return verdict === "backoff" ? { kind: "retryable", res: peeked.res, info: peeked.info } : { kind: "answer", res: peeked.res, info: peeked.info };
 }

@@ -9,6 +9,8 @@ import { emitEvent } from "./emit";
 export type AuthEvent = {
   type: "auth";
   operation: "creation" | "override" | "deletion" | "key_rejected";
+  /** For `key_rejected`: what was being attempted (Nango's operation of a failed auth). */
+  attempted?: "creation" | "override";
   success: boolean;
   provider_config_key: string;
   connection_id: string;
@@ -28,8 +30,9 @@ export type BackgroundContext = { waitUntil(promise: Promise<unknown>): void };
  * outbox has stored it, delivery is at least once.
  */
 export function emitAuthEvent(env: Env, ctx: BackgroundContext | undefined, event: Omit<AuthEvent, "type" | "at">): void {
-  const { provider_config_key, connection_id, provider, operation, success, end_user, error } = event;
+  const { provider_config_key, connection_id, provider, operation, attempted, success, end_user, error } = event;
   const payload: { [key: string]: Json } = { operation, success, end_user: end_user ? toJson(end_user) : null };
+  if (attempted) payload.attempted = attempted;
   if (error) payload.error = { code: error.code, message: error.message };
   const sent = emitEvent(env, { type: "auth", provider_config_key, connection_id, provider, payload }).catch((err: unknown) =>
     console.error("auth event not enqueued", { provider_config_key, connection_id, operation, error: err instanceof Error ? err.name : "unknown" }),

@@ -1,6 +1,7 @@
 import { randomHex } from "../crypto/random";
 import { connectionObject } from "../durable-objects/stubs";
 import { feedIndex } from "../ops-index/feed";
+import type { UsageSample } from "../usage/types";
 import type { LogEntry } from "./store";
 import type { OperationInput } from "./types";
 
@@ -24,7 +25,8 @@ export const FLUSH_AT = 50;
 /** A connection whose flushes keep failing must not grow the isolate's memory. */
 const MAX_BUFFERED = 1_000;
 
-type Buffer = { providerConfigKey: string; connectionId: string; entries: LogEntry[]; scheduled: boolean };
+/** Usage samples (src/usage) ride in the same batch: no round trip of their own. */
+type Buffer = { providerConfigKey: string; connectionId: string; entries: LogEntry[]; usage: UsageSample[]; scheduled: boolean };
 
 const buffers = new Map<string, Buffer>();
 
@@ -49,21 +51,38 @@ export function toLogEntry(input: OperationInput): LogEntry {
     method: input.method ?? null,
     path: input.path ?? null,
     detail: input.detail ?? null,
+    ...(input.aggregate ? { aggregate: true } : {}),
   };
 }
 
 export function recordOperation(env: Env, waitUntil: WaitUntil, input: OperationInput): void {
-  const key = `${input.provider_config_key}\u0000${input.connection_id}`;
+  buffered(env, waitUntil, input.provider_config_key, input.connection_id, (buf) => {
+    buf.entries.push(toLogEntry(input));
+    if (buf.entries.length > MAX_BUFFERED) buf.entries.splice(0, buf.entries.length - MAX_BUFFERED);
+    return buf.entries.length;
+  });
+}
+
+/** One call's usage (src/usage/tap.ts), written with the connection's next batch of log lines. */
+export function recordUsageSample(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, sample: UsageSample): void {
+  buffered(env, waitUntil, providerConfigKey, connectionId, (buf) => {
+    buf.usage.push(sample);
+    if (buf.usage.length > MAX_BUFFERED) buf.usage.splice(0, buf.usage.length - MAX_BUFFERED);
+    return buf.usage.length;
+  });
+}
+
+function buffered(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, add: (buf: Buffer) => number): void {
+  const key = `${providerConfigKey}\u0000${connectionId}`;
   let buf = buffers.get(key);
   if (!buf) {
-    buf = { providerConfigKey: input.provider_config_key, connectionId: input.connection_id, entries: [], scheduled: false };
+    buf = { providerConfigKey, connectionId, entries: [], usage: [], scheduled: false };
     buffers.set(key, buf);
   }
-  buf.entries.push(toLogEntry(input));
-  if (buf.entries.length > MAX_BUFFERED) buf.entries.splice(0, buf.entries.length - MAX_BUFFERED);
+  const size = add(buf);
 
   try {
-    if (buf.entries.length >= FLUSH_AT) waitUntil(flush(env, key));
+    if (size >= FLUSH_AT) waitUntil(flush(env, key));
     else if (!buf.scheduled) {
       buf.scheduled = true;
       waitUntil(new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => flush(env, key)));
@@ -82,16 +101,26 @@ async function flush(env: Env, key: string): Promise<void> {
   if (!buf) return;
   buf.scheduled = false;
   const entries = buf.entries.splice(0);
+  const usage = buf.usage.splice(0);
   buffers.delete(key);
-  if (entries.length === 0) return;
+  if (entries.length === 0 && usage.length === 0) return;
+  let folded: string[];
   try {
-    await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries);
+    const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
+    ({ folded } = await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries, usage.length ? { ...who, samples: usage } : undefined));
   } catch (err) {
-    console.error("operation log: flush failed", { lines: entries.length, error: err instanceof Error ? err.name : "unknown" });
+    console.error("operation log: flush failed", { lines: entries.length, usage: usage.length, error: err instanceof Error ? err.name : "unknown" });
     return;
   }
   // Stored: now to the environment-wide index, batched with this isolate's other connections' lines.
-  await feedIndex(env, entries.map((log) => ({ log })));
+  // Aggregated lines counted into an earlier line stay out of it (see createLogStore's append).
+  const fresh = folded.length ? entries.filter((e) => !folded.includes(e.id)) : entries;
+  if (fresh.length > 0) await feedIndex(env, fresh.map((log) => ({ log })));
+}
+
+/** Writes what is buffered for one connection now (the usage cap's exact check needs it written first). */
+export async function flushConnectionLogs(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
+  await flush(env, `${providerConfigKey}\u0000${connectionId}`);
 }
 
 /** Writes every buffered line now (tests, and a Durable Object that is about to finish). */

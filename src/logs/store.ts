@@ -8,10 +8,13 @@ const PRUNE_EVERY_MS = 10 * 60 * 1000;
 const MAX_TEXT = 300;
 
 /** One line as written: the batch carries ids and times made where the operation ran. */
-export type LogEntry = Omit<OperationLog, "created_at"> & { at: number };
+export type LogEntry = Omit<OperationLog, "created_at"> & { at: number; aggregate?: boolean };
+
+/** Aggregated lines (see OperationInput.aggregate): one per kind per window, with a count. */
+export const AGGREGATE_WINDOW_MS = 60_000;
 
 /** The row as SQLite gives it back: the same columns, type and status as plain text. */
-export type LogRow = Omit<LogEntry, "type" | "status"> & { type: string; status: string };
+export type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS operation_logs (
@@ -31,6 +34,12 @@ CREATE TABLE IF NOT EXISTS operation_logs (
   detail TEXT
 );
 CREATE INDEX IF NOT EXISTS operation_logs_at ON operation_logs (at, id);
+CREATE TABLE IF NOT EXISTS operation_log_aggregates (
+  kind TEXT PRIMARY KEY,
+  line_id TEXT NOT NULL,
+  window_start INTEGER NOT NULL,
+  count INTEGER NOT NULL
+);
 `;
 
 const cut = (s: string | null) => (s === null ? null : s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
@@ -58,11 +67,45 @@ export function toLog(row: LogRow): OperationLog {
 export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
 
-  function append(entries: LogEntry[], now = Date.now()): number {
+  /**
+   * An aggregated line: counted into this window's line of the same kind (its
+   * detail then says how many), or, first in its window, written and remembered.
+   */
+  function counted(e: LogEntry): boolean {
+    const kind = `${e.type}|${e.status}|${e.http_status ?? ""}|${e.method ?? ""}|${e.detail ?? ""}`;
+    const row = sql
+      .exec<{ line_id: string; window_start: number; count: number }>("SELECT line_id, window_start, count FROM operation_log_aggregates WHERE kind = ?", kind)
+      .toArray()[0];
+    // Lines of one batch are not in time order: one a little before the window's first line is in it too.
+    if (row && Math.abs(e.at - row.window_start) < AGGREGATE_WINDOW_MS) {
+      const count = row.count + 1;
+      sql.exec("UPDATE operation_log_aggregates SET count = ? WHERE kind = ?", count, kind);
+      sql.exec("UPDATE operation_logs SET detail = ? WHERE id = ?", cut(`${e.detail ?? e.type} (×${count} within ${AGGREGATE_WINDOW_MS / 1000} s)`), row.line_id);
+      return true;
+    }
+    sql.exec(
+      "INSERT INTO operation_log_aggregates (kind, line_id, window_start, count) VALUES (?, ?, ?, 1) ON CONFLICT (kind) DO UPDATE SET line_id = excluded.line_id, window_start = excluded.window_start, count = 1",
+      kind, e.id, e.at,
+    );
+    return false;
+  }
+
+  /**
+   * Writes a batch; `folded` (if given) receives the ids of aggregated lines that
+   * were counted into their window's line rather than written, so the caller can
+   * leave them out of the environment-wide index. The index has no aggregate
+   * column: there an aggregated line appears once (the window's first), without
+   * the later "(×N within 60 s)" count, which only this connection's log keeps.
+   */
+  function append(entries: LogEntry[], now = Date.now(), folded?: string[]): number {
     return transaction(() => {
       // Idempotent and cheap; also recreates the table after the object's storage was wiped.
       sql.exec(SCHEMA);
-      for (const e of entries)
+      for (const e of entries) {
+        if (e.aggregate && counted(e)) {
+          folded?.push(e.id);
+          continue;
+        }
         sql.exec(
           `INSERT OR IGNORE INTO operation_logs (id, at, provider_config_key, connection_id, type, status, http_status,
              duration_ms, retries, wait_ms, request_id, method, path, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -70,6 +113,7 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
           Math.max(0, Math.round(e.duration_ms)), e.retries, Math.max(0, Math.round(e.wait_ms)),
           cut(e.request_id), e.method, cut(e.path), cut(e.detail),
         );
+      }
       if (now - lastPrune >= PRUNE_EVERY_MS) {
         lastPrune = now;
         sql.exec("DELETE FROM operation_logs WHERE at < ?", now - LOG_RETENTION_MS);

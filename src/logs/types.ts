@@ -28,6 +28,11 @@ export type OperationInput = {
   detail?: string | null;
   /** When it started (ms since the epoch); defaults to now minus the duration. */
   started_at?: number;
+  /**
+   * Lines anyone can cause (an unauthenticated webhook): identical ones within
+   * a minute become one line with a count, so they cannot push real operations out.
+   */
+  aggregate?: boolean;
 };
 
 /** One stored line, as `GET /logs` returns it. */

@@ -1,6 +1,7 @@
 import { createMiddleware } from "hono/factory";
 import { ApiError } from "../errors";
 import type { AppEnv } from "../env";
+import { checkNotBlocked, clientOf, countFailure } from "./auth-throttle";
 
 const encoder = new TextEncoder();
 
@@ -47,9 +48,14 @@ export function secretKeyAuth() {
     const header = c.req.header("authorization") ?? "";
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match) throw new ApiError(401, "unauthorized", "Missing secret key: send Authorization: Bearer <secret key>");
+    const client = clientOf(c.req.raw.headers);
+    checkNotBlocked(client);
     const keys = await configuredDigests(c.env.TERAPI_SECRET_KEY);
     if (keys.length === 0) throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
-    if (!(await matchesAny(keys, match[1].trim()))) throw new ApiError(401, "unauthorized", "Invalid secret key");
+    if (!(await matchesAny(keys, match[1].trim()))) {
+      await countFailure(c.env, client);
+      throw new ApiError(401, "unauthorized", "Invalid secret key");
+    }
     await next();
   });
 }

@@ -1,5 +1,6 @@
 import { openaiActions } from "../actions/openai";
 import { openaiSyncs } from "./openai-syncs";
+import { openaiPrices, openaiUsage } from "./openai-usage";
 import type { ProviderDefinition, RateLimitRules, RetryRules } from "./types";
 
 const rateLimit: RateLimitRules = {
@@ -16,6 +17,29 @@ const rateLimit: RateLimitRules = {
   resetFormat: "go-duration",
   // Longer units first, or "20ms" would read as 20 minutes.
   messageResetPattern: /try again in ((?:\d+(?:\.\d+)?(?:ms|us|µs|μs|ns|h|m|s))+)/i,
+  // "... on requests per day (RPD): ..." / "tokens per day (TPD)".
+  longLimitPattern: /per day/i,
+  requestedTokensPattern: /Requested (\d+)\b/,
+  // Limits are per model (a few models share one): https://platform.openai.com/docs/guides/rate-limits
+  buckets: {
+    modelEndpoints: ["/v1/chat/completions", "/v1/responses", "/v1/completions", "/v1/embeddings", "/v1/moderations", "/v1/images/", "/v1/audio/"],
+    modelField: "model",
+    // Dated snapshots draw from their model's budget.
+    families: {
+      "gpt-4o": ["gpt-4o-2024-05-13", "gpt-4o-2024-08-06", "gpt-4o-2024-11-20"],
+      "gpt-4o-mini": ["gpt-4o-mini-2024-07-18"],
+    },
+    endpointDepth: 2,
+  },
+  tokens: {
+    promptFields: ["messages", "input", "prompt", "instructions"],
+    textKeys: ["content", "text", "input"],
+    maxOutputFields: ["max_completion_tokens", "max_tokens", "max_output_tokens"],
+    defaultMaxOutput: 256,
+    countField: "n",
+    charsPerToken: 4,
+    inputOnlyEndpoints: ["/v1/embeddings", "/v1/moderations"],
+  },
 };
 
 const retry: RetryRules = {
@@ -55,6 +79,8 @@ const shared = {
   },
   // Both definitions carry all of them; each sync's keyKind picks the ones a connection's key can run.
   syncs: openaiSyncs,
+  usage: openaiUsage,
+  prices: openaiPrices,
 } satisfies Partial<ProviderDefinition>;
 
 /** OpenAI with a project or user key; checked with `GET /v1/models`. */

@@ -1,4 +1,5 @@
 import type { ActionDefinition } from "../actions/types";
+import type { PriceTable, UsageRules } from "../usage/types";
 
 /**
  * A provider is data: everything terapi needs to talk to one upstream API.
@@ -27,6 +28,9 @@ export type ProviderDefinition = {
   actions?: ActionDefinition[];
   /** Lists copied into records on a schedule (see `SyncDefinition`). */
   syncs?: SyncDefinition[];
+  /** Where responses report token usage, and the price list cost is computed from. */
+  usage?: UsageRules;
+  prices?: PriceTable;
 };
 
 /** How a list endpoint hands out its next page. */
@@ -93,6 +97,50 @@ export type RateLimitRules = {
   resetFormat: "go-duration" | "seconds" | "epoch-seconds";
   /** Last resort: a regex with one capture group holding a duration in the error message. */
   messageResetPattern?: RegExp;
+  /** A 429 whose message matches this is a long (e.g. per-day) limit: its wait comes from the message or Retry-After, never the per-minute reset headers. */
+  longLimitPattern?: RegExp;
+  /** One capture group: the tokens the provider charged the refused request (a tokens 429's message), to calibrate estimates. */
+  requestedTokensPattern?: RegExp;
+  /** Which budget ("bucket") a request draws from. */
+  buckets: LimitBucketRules;
+  /** How a request's token charge is estimated before it is sent. */
+  tokens: TokenEstimateRules;
+};
+
+/**
+ * Buckets: a request to one of `modelEndpoints` with a small JSON body is
+ * charged to its model's bucket (or the declared family's); anything else to
+ * its endpoint's bucket, the first `endpointDepth` segments of its path.
+ */
+export type LimitBucketRules = {
+  /** Path prefixes whose JSON body names the model charged. */
+  modelEndpoints: string[];
+  /** The body field naming the model. */
+  modelField: string;
+  /** Bucket name -> other model names sharing its budget. Undeclared models are their own bucket. */
+  families: Record<string, string[]>;
+  endpointDepth: number;
+};
+
+/**
+ * The up-front token charge: ceil(prompt characters / charsPerToken) plus the
+ * max output tokens x `countField`. Calibrated per bucket from what the
+ * provider reports (see src/proxy/calibration.ts).
+ */
+export type TokenEstimateRules = {
+  /** Body fields holding the prompt (strings, arrays, message objects). */
+  promptFields: string[];
+  /** Inside objects of a prompt, the keys holding text (message content, text parts). */
+  textKeys: string[];
+  /** Max-output fields, first present wins. */
+  maxOutputFields: string[];
+  /** Charged as output when none of `maxOutputFields` is given. */
+  defaultMaxOutput: number;
+  /** Number of choices (multiplies the output charge). */
+  countField: string;
+  charsPerToken: number;
+  /** Path prefixes charged their input only (embeddings, moderations). */
+  inputOnlyEndpoints: string[];
 };
 
 export type RetryRules = {

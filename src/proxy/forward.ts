@@ -1,13 +1,16 @@
 import { connectionObject } from "../durable-objects/stubs";
 import { ApiError } from "../errors";
 import type { ProviderDefinition } from "../providers/types";
+import { withRequestModel } from "./answer-model";
 import { peekError } from "./error-peek";
 import { callerResponseHeaders } from "./headers";
-import { observe, type RateObservation } from "./observation";
+import { chargeOf } from "./limit-bucket";
+import { observe, observeRefusal, type RateObservation } from "./observation";
 import type { RateLimitView } from "./rate-limit-view";
-import { attemptFits, backoffDelayMs, classify, resetDelayMs, type RetryOptions } from "./retry-policy";
+import { attemptFits, backoffDelayMs, classify, type RetryOptions } from "./retry-policy";
 import { sendUpstream, UpstreamError } from "./upstream";
-import { SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+import { type Gens, type Grant, NO_GEN, SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+import type { CalibrationTicket } from "./calibration";
 
 /** Request bodies up to this size are kept in memory when a retry may have to re-send them. */
 export const REPLAY_LIMIT = 1024 * 1024;
@@ -19,6 +22,8 @@ export type ForwardRequest = {
   providerConfigKey: string;
   connectionId: string;
   url: string;
+  /** The path under the provider's base URL (decides the request's limit bucket). */
+  path: string;
   method: string;
   headers: Headers;
   body: ReadableStream<Uint8Array> | ArrayBuffer | null;
@@ -51,7 +56,10 @@ const passThrough = (res: Response) =>
 export function createForwarder(view: RateLimitView) {
   return async function forward(req: ForwardRequest): Promise<Response> {
     const { provider, options } = req;
-    const key = `${req.providerConfigKey}\u0000${req.connectionId}`;
+    // The budget it draws from: its bucket (model or endpoint) and token charge, read from a body in memory only.
+    const charge = chargeOf(provider.rateLimit, req.path, req.method, req.body);
+    const key = `${req.providerConfigKey}\u0000${req.connectionId}\u0000${charge.bucket}`;
+    const tokens = view.estimate(key, charge.tokens);
     const started = Date.now();
     const budgetLeft = () => options.maxWaitMs - (Date.now() - started);
     let stub: ReturnType<typeof connectionObject> | null = null;
@@ -74,27 +82,34 @@ export function createForwarder(view: RateLimitView) {
 
     for (;;) {
       // 1. Permission to send: straight away, after the probe, or from the Durable Object.
-      let route = view.route(key);
+      let route = view.route(key, tokens);
       while (route === "wait-probe") {
         await waiting(view.probeDone(key));
-        route = view.route(key);
+        route = view.route(key, tokens);
       }
-      let grant: { gen: number; probe: boolean } | null = null;
+      let grant: { gen: Gens; probe: boolean; ticket: CalibrationTicket } | null = null;
       if (route === "coordinate") {
         const asked = Date.now();
-        const g = await object().acquire(view.hint(key), Math.max(0, budgetLeft()));
+        const g = await view.held<Grant>(key, () => object().acquire(charge.bucket, tokens, view.hint(key), Math.max(0, budgetLeft())));
         stats.waitMs += Date.now() - asked;
         if (!g.ok) {
-          if (lastLimited) return withRetryAfter(lastLimited, g.retryAfterMs);
+          if (lastLimited) return withRequestModel(withRetryAfter(lastLimited, g.retryAfterMs), provider.rateLimit, req);
           throw new ApiError(429, "rate_limited", "The connection's rate limit resets later than this request may wait; retry later or use Async: true", undefined, {
             "retry-after": String(Math.max(1, Math.ceil(g.retryAfterMs / 1000))),
           });
         }
-        grant = { gen: g.gen, probe: g.probe };
+        grant = { gen: g.gen, probe: g.probe, ticket: g.ticket };
+        view.adopt(key, g.ratio, g.samples);
       }
+      const report = (obs: RateObservation, sample: number | null = null, chargedTokens: number | null = null, refused = false) => {
+        if (grant) req.waitUntil(object().report(charge.bucket, { ...grant, obs, raw: charge.tokens, sample, chargedTokens }));
+        // A 429 met on the direct path: the object (and the work it runs) learns the block at once;
+        // otherwise, now and then, what the bucket looks like (in the background, never awaited).
+        else if (refused || (obs.requests?.limit !== undefined && view.share(key))) req.waitUntil(object().report(charge.bucket, { gen: NO_GEN, obs }));
+      };
 
       // 2. One upstream call.
-      view.begin(key);
+      const sending = view.begin(key, tokens, charge.tokens);
       let res: Response;
       const sentAt = Date.now();
       try {
@@ -102,8 +117,8 @@ export function createForwarder(view: RateLimitView) {
         res = await sendUpstream(req.url, { method: req.method, headers: req.headers, body: req.body, timeoutMs });
       } catch (err) {
         longestAttemptMs = Math.max(longestAttemptMs, Date.now() - sentAt);
-        view.finish(key, null);
-        if (grant) req.waitUntil(object().report(grant.gen, {}, grant.probe));
+        view.finish(key, sending, null);
+        report({});
         if (err instanceof UpstreamError && options.backoffAllowed && retriesLeft > 0 && replayable(req.body)) {
           const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
           if (attemptFits(delay, longestAttemptMs, budgetLeft())) {
@@ -121,8 +136,7 @@ export function createForwarder(view: RateLimitView) {
       const obs: RateObservation = observe(res.headers, provider.rateLimit, now);
 
       if (res.status < 400) {
-        view.finish(key, obs);
-        if (grant) req.waitUntil(object().report(grant.gen, obs, grant.probe));
+        report(obs, view.finish(key, sending, obs));
         return passThrough(res);
       }
 
@@ -131,12 +145,12 @@ export function createForwarder(view: RateLimitView) {
       res = peeked.res;
       const verdict = classify(res.status, peeked.info, provider.retry, options.retryOn);
       let waitMs = 0;
+      let chargedTokens: number | null = null;
       if (res.status === 429 && verdict === "wait") {
-        waitMs = resetDelayMs(res.headers, peeked.info, provider.rateLimit, now) ?? 1_000;
-        obs.blockedUntil = now + waitMs + SAFETY_MARGIN_MS;
+        // Blocks this bucket's refused dimension only, until that dimension's reset.
+        ({ waitMs, chargedTokens } = observeRefusal(obs, res.headers, peeked.info, provider.rateLimit, now, SAFETY_MARGIN_MS));
       }
-      view.finish(key, obs);
-      if (grant) req.waitUntil(object().report(grant.gen, obs, grant.probe));
+      report(obs, view.finish(key, sending, obs, chargedTokens), chargedTokens, res.status === 429 && verdict === "wait");
       if (res.status === 401) req.onUnauthorized();
 
       const canResend = retriesLeft > 0 && replayable(req.body);
@@ -151,7 +165,7 @@ export function createForwarder(view: RateLimitView) {
           lastLimited = res;
           continue;
         }
-        return withRetryAfter(res, waitMs);
+        return withRequestModel(withRetryAfter(res, waitMs), provider.rateLimit, req);
       }
       if (verdict === "backoff" && canResend && options.backoffAllowed) {
         const delay = backoffDelayMs(options.retries - retriesLeft, provider.retry);
@@ -164,7 +178,7 @@ export function createForwarder(view: RateLimitView) {
           continue;
         }
       }
-      return passThrough(res);
+      return withRequestModel(passThrough(res), provider.rateLimit, req);
     }
   };
 }

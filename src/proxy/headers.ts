@@ -19,9 +19,21 @@ const TERAPI_OWN = [
   "cf-connecting-ip",
   "x-forwarded-for",
   "x-real-ip",
+  // Nango's SDK control headers (sent on every proxy call, often empty): instructions to terapi, never to the provider.
+  "base-url-override",
+  "decompress",
+  "forward-headers-on-redirect",
 ];
 
-const PASS_PREFIX = "terapi-proxy-";
+/** `Terapi-Proxy-<Name>` and Nango's `Nango-Proxy-<Name>` are sent as `<Name>`. */
+const PASS_PREFIXES = ["terapi-proxy-", "nango-proxy-"];
+/** Any other `Nango-*` header (`Nango-Activity-Log-Id`, `Nango-Is-Sync`, …) is the SDK's own. */
+const NANGO_OWN_PREFIX = "nango-";
+
+const passName = (name: string): string | null => {
+  for (const prefix of PASS_PREFIXES) if (name.startsWith(prefix)) return name.slice(prefix.length);
+  return null;
+};
 
 // Filled once per decrypted secret (the connection cache hands out the same object for its TTL).
 const filled = new WeakMap<ConnectionSecret, { provider: ProviderDefinition; headers: Readonly<Record<string, string>> }>();
@@ -78,6 +90,12 @@ function protectedNames(provider: ProviderDefinition): Set<string> {
   return names;
 }
 
+/**
+ * Headers the caller's `Connection` header names are hop-by-hop for that
+ * connection (RFC 9110 §7.6.1). workerd does hand the Worker the `Connection`
+ * header of an HTTP/1.1 request, so this runs (test/node/raw-requests.test.ts
+ * sends one over a raw socket); fetch() clients simply cannot set it.
+ */
 function connectionListed(source: Headers): Set<string> | null {
   const listed = source.get("connection");
   if (!listed) return null;
@@ -91,7 +109,7 @@ function connectionListed(source: Headers): Set<string> | null {
 
 /**
  * Fresh upstream headers: the caller's minus terapi's own, hop-by-hop, cookies
- * and host; `Terapi-Proxy-<Name>` becomes `<Name>`; the provider's auth headers
+ * and host; `Terapi-Proxy-<Name>` (or Nango's `Nango-Proxy-<Name>`) becomes `<Name>`; the provider's auth headers
  * are set last, so a caller can never replace them.
  * One pass over the caller's headers: only what is kept is copied.
  */
@@ -105,8 +123,9 @@ export function upstreamRequestHeaders(
   const out = new Headers();
   const renamed: [string, string][] = [];
   for (const [name, value] of incoming) {
-    if (name.startsWith(PASS_PREFIX)) renamed.push([name.slice(PASS_PREFIX.length), value]);
-    else if (!DROPPED.has(name) && !guarded.has(name) && !listed?.has(name)) out.append(name, value);
+    const passed = passName(name);
+    if (passed !== null) renamed.push([passed, value]);
+    else if (!DROPPED.has(name) && !name.startsWith(NANGO_OWN_PREFIX) && !guarded.has(name) && !listed?.has(name)) out.append(name, value);
   }
   for (const [name, value] of renamed) {
     if (name && !guarded.has(name) && !HOP_BY_HOP_SET.has(name)) out.set(name, value);

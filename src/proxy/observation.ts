@@ -1,14 +1,23 @@
 import type { RateLimitRules } from "../providers/types";
 import { parseReset } from "./durations";
+import { type ErrorInfo, limitedDimension, resetDelayMs } from "./retry-policy";
 
-/** What one response said about a connection's request budget (absolute times, epoch ms). */
-export type RateObservation = {
+/** What one response said about one dimension of a bucket's budget (absolute times, epoch ms). */
+export type DimensionObservation = {
   limit?: number;
   remaining?: number;
-  /** When the requests window resets. */
+  /** When the window resets. */
   resetAt?: number;
-  /** After a 429: nothing may go before this. */
+  /** After a 429 on this dimension: nothing that needs it may go before this. */
   blockedUntil?: number;
+};
+
+export type Dimension = "requests" | "tokens";
+
+/** What one response said about its bucket's budget: requests and tokens. */
+export type RateObservation = {
+  requests?: DimensionObservation;
+  tokens?: DimensionObservation;
 };
 
 const int = (raw: string | null) => {
@@ -16,17 +25,48 @@ const int = (raw: string | null) => {
   return Number(raw);
 };
 
-/** Reads the provider's request-limit headers; an empty object when it sent none. */
-export function observe(headers: Headers, rules: RateLimitRules, now = Date.now()): RateObservation {
-  const h = rules.headers;
-  const obs: RateObservation = {};
-  const limit = int(headers.get(h.limitRequests));
-  const remaining = int(headers.get(h.remainingRequests));
-  const reset = parseReset(headers.get(h.resetRequests), rules.resetFormat, now);
-  if (limit !== undefined) obs.limit = limit;
-  if (remaining !== undefined) obs.remaining = remaining;
-  if (reset !== null) obs.resetAt = now + reset;
-  return obs;
+function dimension(headers: Headers, rules: RateLimitRules, now: number, names: [string | undefined, string | undefined, string | undefined]) {
+  const [l, r, s] = names;
+  const d: DimensionObservation = {};
+  const limit = l ? int(headers.get(l)) : undefined;
+  const remaining = r ? int(headers.get(r)) : undefined;
+  const reset = s ? parseReset(headers.get(s), rules.resetFormat, now) : null;
+  if (limit !== undefined) d.limit = limit;
+  if (remaining !== undefined) d.remaining = remaining;
+  if (reset !== null) d.resetAt = now + reset;
+  return d;
 }
 
-export const knowsBudget = (o: RateObservation) => o.limit !== undefined && o.remaining !== undefined;
+/** Reads the provider's limit headers for both dimensions; empty objects when it sent none. */
+export function observe(headers: Headers, rules: RateLimitRules, now = Date.now()): RateObservation {
+  const h = rules.headers;
+  return {
+    requests: dimension(headers, rules, now, [h.limitRequests, h.remainingRequests, h.resetRequests]),
+    tokens: dimension(headers, rules, now, [h.limitTokens, h.remainingTokens, h.resetTokens]),
+  };
+}
+
+/**
+ * A rate-limit answer: blocks the dimension it names (only that one) until its
+ * reset plus `margin`, and says how long that is and, for a tokens 429, what
+ * the provider charged the request (when its message says).
+ */
+export function observeRefusal(
+  obs: RateObservation,
+  headers: Headers,
+  info: ErrorInfo,
+  rules: RateLimitRules,
+  now: number,
+  margin: number,
+): { waitMs: number; dimension: Dimension; chargedTokens: number | null } {
+  const waitMs = resetDelayMs(headers, info, rules, now) ?? 1_000;
+  const dim = limitedDimension(headers, info, rules);
+  const d = (obs[dim] ??= {});
+  d.blockedUntil = now + waitMs + margin;
+  let chargedTokens: number | null = null;
+  if (dim === "tokens" && rules.requestedTokensPattern && info.message) {
+    const m = rules.requestedTokensPattern.exec(info.message);
+    if (m?.[1]) chargedTokens = Number(m[1]);
+  }
+  return { waitMs, dimension: dim, chargedTokens };
+}

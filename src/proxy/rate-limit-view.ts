@@ -1,33 +1,92 @@
-import type { RateObservation } from "./observation";
+import { type CalibrationTicket, TokenCalibration } from "./calibration";
+import type { DimensionObservation, RateObservation } from "./observation";
+import { type Mark, Outstanding } from "./outstanding";
 
 /**
- * The isolate's own picture of each connection's budget, learned from every
- * response. It decides whether a request can go straight upstream (far from
- * the limit: no Durable Object round trip) or must be coordinated by the
- * connection's Durable Object (low budget, after a 429, or a burst before
- * anything is known).
+ * The isolate's own picture of each (connection, bucket) budget, requests and
+ * tokens, learned from every response. It decides whether a request can go
+ * straight upstream (far from both limits: no Durable Object round trip) or
+ * must be coordinated by the connection's Durable Object (low budget, after a
+ * 429 on a dimension it needs, or a burst before anything is known). A
+ * bucket's state never holds another bucket's requests.
  */
-type View = {
+type Dim = {
   limit?: number;
   remaining?: number;
   resetAt: number;
   blockedUntil: number;
-  /** Requests of this connection sent from this isolate and not answered yet. */
-  inFlight: number;
-  /** Set while the first request is out and nothing is known: others wait for its headers. */
+};
+
+type View = {
+  requests: Dim;
+  tokens: Dim;
+  /** Requests of this bucket sent from this isolate and not answered yet, and their token estimates. */
+  inFlight: Outstanding;
+  /** Requests of this bucket from this isolate held by the connection's object right now: newcomers queue behind them. */
+  held: Outstanding;
+  /**
+   * Set while the first request is out and nothing is known: others wait for its
+   * headers, for at most PROBE_WAIT_MS (the probe's request may be cancelled and
+   * never report back).
+   */
   probe?: Promise<void>;
+  probeAt: number;
   endProbe?: () => void;
   /** A response came back (with or without rate-limit headers). */
   probed: boolean;
-  lastUsed: number;
+  calibration: TokenCalibration;
+  /** When this isolate last told the object what a direct answer said (for what the object shows). */
+  sharedAt: number;
 };
 
 export type Route = "direct" | "coordinate" | "wait-probe";
+
+/** One request on its way: what `begin` handed out, given back to `finish`. */
+export type Sending = { tokens: number; raw: number; ticket: CalibrationTicket; mark: Mark };
 
 export type RateLimitViewOptions = { maxEntries?: number; now?: () => number };
 
 /** Far from the limit means: more left than this, after what is already in flight. */
 export const headroom = (limit: number) => Math.max(3, Math.ceil(limit * 0.2));
+/** For tokens: a fifth of the window stays for the object to hand out. */
+export const tokenHeadroom = (limit: number) => Math.ceil(limit * 0.2);
+
+export const SHARE_EVERY_MS = 5_000;
+/** How long others wait for a probe's answer before asking the connection's object instead. */
+export const PROBE_WAIT_MS = 2_000;
+
+const newDim = (): Dim => ({ resetAt: 0, blockedUntil: 0 });
+
+/** Remaining budget of a dimension as this isolate believes it, or undefined when unknown. */
+function remainingNow(d: Dim, t: number): number | undefined {
+  if (d.limit === undefined || d.remaining === undefined) return undefined;
+  // The window has passed: the budget is back (the provider's next answer corrects us).
+  return d.resetAt && t >= d.resetAt ? d.limit : d.remaining;
+}
+
+function learnDim(d: Dim, o: DimensionObservation | undefined): void {
+  if (!o) return;
+  if (o.limit !== undefined) d.limit = o.limit;
+  if (o.remaining !== undefined) d.remaining = o.remaining;
+  if (o.resetAt !== undefined) d.resetAt = o.resetAt;
+  if (o.blockedUntil !== undefined && o.blockedUntil > d.blockedUntil) {
+    d.blockedUntil = o.blockedUntil;
+    d.remaining = 0;
+    d.resetAt = Math.max(d.resetAt, o.blockedUntil);
+  }
+}
+
+function hintDim(d: Dim, t: number, inFlight: number): DimensionObservation {
+  const h: DimensionObservation = {};
+  if (d.limit !== undefined) h.limit = d.limit;
+  const left = remainingNow(d, t);
+  if (left !== undefined && d.resetAt > t) {
+    h.remaining = Math.max(0, left - inFlight);
+    h.resetAt = d.resetAt;
+  }
+  if (d.blockedUntil > t) h.blockedUntil = d.blockedUntil;
+  return h;
+}
 
 export function createRateLimitView(opts: RateLimitViewOptions = {}) {
   const maxEntries = opts.maxEntries ?? 10_000;
@@ -36,58 +95,100 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
 
   function view(key: string): View {
     let v = views.get(key);
-    if (!v) {
-      v = { resetAt: 0, blockedUntil: 0, inFlight: 0, probed: false, lastUsed: now() };
+    if (v) {
+      // Most recently used last: the first entry is the one to drop.
+      views.delete(key);
       views.set(key, v);
-      if (views.size > maxEntries) {
-        const oldest = views.keys().next().value;
-        if (oldest !== undefined && oldest !== key) views.delete(oldest);
-      }
+      return v;
     }
-    v.lastUsed = now();
+    v = {
+      requests: newDim(),
+      tokens: newDim(),
+      inFlight: new Outstanding(now),
+      held: new Outstanding(now),
+      probeAt: 0,
+      probed: false,
+      calibration: new TokenCalibration(),
+      sharedAt: 0,
+    };
+    views.set(key, v);
+    if (views.size > maxEntries) {
+      const oldest = views.keys().next().value;
+      if (oldest !== undefined && oldest !== key) views.delete(oldest);
+    }
     return v;
   }
 
-  /** Remaining budget as this isolate believes it, or undefined when unknown. */
-  function remainingNow(v: View, t: number): number | undefined {
-    if (v.limit === undefined || v.remaining === undefined) return undefined;
-    // The window has passed: the budget is back (the provider's next answer corrects us).
-    return v.resetAt && t >= v.resetAt ? v.limit : v.remaining;
+  /** The calibrated token charge of a raw estimate in this bucket. */
+  function estimate(key: string, raw: number): number {
+    return view(key).calibration.estimate(raw);
   }
 
-  function route(key: string): Route {
+  function route(key: string, tokens = 0): Route {
     const v = view(key);
     const t = now();
-    if (v.blockedUntil > t) return "coordinate";
-    const left = remainingNow(v, t);
-    if (left === undefined || v.limit === undefined) {
+    if (v.held.count > 0 || v.requests.blockedUntil > t || (tokens > 0 && v.tokens.blockedUntil > t)) return "coordinate";
+    const left = remainingNow(v.requests, t);
+    if (left === undefined || v.requests.limit === undefined) {
       // The provider sends no budget headers: nothing to coordinate on.
       if (v.probed) return "direct";
-      if (v.probe) return "wait-probe";
-      return v.inFlight === 0 ? "direct" : "coordinate";
+      if (v.probe && t - v.probeAt < PROBE_WAIT_MS) return "wait-probe";
+      return v.inFlight.count === 0 ? "direct" : "coordinate";
     }
-    return left - v.inFlight > headroom(v.limit) ? "direct" : "coordinate";
+    if (left - v.inFlight.count <= headroom(v.requests.limit)) return "coordinate";
+    if (tokens === 0) return "direct";
+    const tokLeft = remainingNow(v.tokens, t);
+    if (tokLeft === undefined || v.tokens.limit === undefined) return "direct";
+    return tokLeft - v.inFlight.amount - tokens >= tokenHeadroom(v.tokens.limit) ? "direct" : "coordinate";
   }
 
   /** The request is going upstream now. The first one with nothing known becomes the probe. */
-  function begin(key: string): void {
+  function begin(key: string, tokens = 0, raw = 0): Sending {
     const v = view(key);
-    if (!v.probed && !v.probe && v.limit === undefined) {
+    if (!v.probed && !v.probe && v.requests.limit === undefined) {
+      v.probeAt = now();
       v.probe = new Promise<void>((resolve) => {
         v.endProbe = resolve;
       });
     }
-    v.inFlight++;
+    return { tokens, raw, ticket: v.calibration.start(), mark: v.inFlight.add(tokens) };
   }
 
-  /** Resolves when the probe's answer (or failure) is in. */
-  function probeDone(key: string): Promise<void> {
-    return view(key).probe ?? Promise.resolve();
-  }
-
-  function finish(key: string, obs: RateObservation | null): void {
+  /** Runs `acquire` (the object's queue) counting it as held, so no request of this isolate overtakes it. */
+  async function held<T>(key: string, acquire: () => Promise<T>): Promise<T> {
     const v = view(key);
-    v.inFlight = Math.max(0, v.inFlight - 1);
+    const mark = v.held.add();
+    try {
+      return await acquire();
+    } finally {
+      v.held.remove(mark);
+    }
+  }
+
+  /**
+   * Resolves when the probe's answer (or failure) is in, or when waiting for it
+   * has lasted PROBE_WAIT_MS. The timer is the caller's own: a probe whose
+   * request was cancelled never resolves, and must not hang the others.
+   */
+  function probeDone(key: string): Promise<void> {
+    const v = view(key);
+    if (!v.probe) return Promise.resolve();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const giveUp = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, v.probeAt + PROBE_WAIT_MS - now()));
+    });
+    return Promise.race([v.probe, giveUp]).finally(() => clearTimeout(timer));
+  }
+
+  /**
+   * The answer to a request (null: none came). Returns the calibration sample
+   * it gave, if any, so the connection's object can learn it too.
+   */
+  function finish(key: string, sending: Sending, obs: RateObservation | null, chargedTokens: number | null = null): number | null {
+    const v = view(key);
+    v.inFlight.remove(sending.mark);
+    let sample = v.calibration.finish(sending.ticket, obs?.tokens ?? null, sending.raw);
+    if (chargedTokens !== null) sample = v.calibration.charged(chargedTokens, sending.raw) ?? sample;
     if (obs) learn(key, obs);
     if (v.probe) {
       v.probed = obs !== null || v.probed;
@@ -96,37 +197,42 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
       v.endProbe = undefined;
       end?.();
     }
+    return sample;
   }
 
   function learn(key: string, obs: RateObservation): void {
     const v = view(key);
-    if (obs.limit !== undefined) v.limit = obs.limit;
-    if (obs.remaining !== undefined) v.remaining = obs.remaining;
-    if (obs.resetAt !== undefined) v.resetAt = obs.resetAt;
-    if (obs.blockedUntil !== undefined && obs.blockedUntil > v.blockedUntil) {
-      v.blockedUntil = obs.blockedUntil;
-      v.remaining = 0;
-      v.resetAt = Math.max(v.resetAt, obs.blockedUntil);
-    }
+    learnDim(v.requests, obs.requests);
+    learnDim(v.tokens, obs.tokens);
     v.probed = true;
+  }
+
+  /**
+   * Whether to pass a direct answer's budget on to the object now (in the
+   * background), so that what it shows covers buckets that never needed it:
+   * at most once per `SHARE_EVERY_MS` per bucket and isolate.
+   */
+  function share(key: string): boolean {
+    const v = view(key);
+    const t = now();
+    if (t - v.sharedAt < SHARE_EVERY_MS) return false;
+    v.sharedAt = t;
+    return true;
+  }
+
+  /** Takes on the object's calibration when it knows more than this isolate. */
+  function adopt(key: string, ratio: number, samples: number): void {
+    view(key).calibration.adopt(ratio, samples);
   }
 
   /** What the Durable Object should know from this isolate, net of this isolate's requests in flight. */
   function hint(key: string): RateObservation {
     const v = view(key);
     const t = now();
-    const h: RateObservation = {};
-    if (v.limit !== undefined) h.limit = v.limit;
-    const left = remainingNow(v, t);
-    if (left !== undefined && v.resetAt > t) {
-      h.remaining = Math.max(0, left - v.inFlight);
-      h.resetAt = v.resetAt;
-    }
-    if (v.blockedUntil > t) h.blockedUntil = v.blockedUntil;
-    return h;
+    return { requests: hintDim(v.requests, t, v.inFlight.count), tokens: hintDim(v.tokens, t, v.inFlight.amount) };
   }
 
-  return { route, begin, finish, learn, hint, probeDone, clear: () => views.clear() };
+  return { route, begin, finish, held, share, learn, hint, probeDone, estimate, adopt, clear: () => views.clear(), size: () => views.size };
 }
 
 export type RateLimitView = ReturnType<typeof createRateLimitView>;

@@ -74,32 +74,51 @@ export function classify(status: number, info: ErrorInfo, rules: RetryRules, ret
   return rules.backoffStatuses.includes(status) ? "backoff" : "never";
 }
 
+/** Which dimension a 429 is about: the error's type names it; otherwise the one at zero. */
+export function limitedDimension(headers: Headers, info: ErrorInfo, rules: RateLimitRules): "requests" | "tokens" {
+  if (info.type === "tokens") return "tokens";
+  if (info.type === "requests") return "requests";
+  const h = rules.headers;
+  const remainingRequests = headers.get(h.remainingRequests);
+  const remainingTokens = h.remainingTokens ? headers.get(h.remainingTokens) : null;
+  return remainingTokens === "0" && remainingRequests !== "0" ? "tokens" : "requests";
+}
+
+function messageDelay(info: ErrorInfo, rules: RateLimitRules): number | null {
+  if (!rules.messageResetPattern || !info.message) return null;
+  const m = rules.messageResetPattern.exec(info.message);
+  return m?.[1] ? parseGoDuration(m[1]) : null;
+}
+
 /**
  * How long until the provider accepts this again, from the most to the least
- * precise source; the message text only as a last resort.
+ * precise source; the message text only as a last resort. A long (per-day)
+ * limit's wait is never read from the per-minute reset headers.
  */
 export function resetDelayMs(headers: Headers, info: ErrorInfo, rules: RateLimitRules, now = Date.now()): number | null {
   const h = rules.headers;
+  const long = !!(rules.longLimitPattern && info.message && rules.longLimitPattern.test(info.message));
+  if (long) {
+    const fromMessage = messageDelay(info, rules);
+    if (fromMessage !== null) return fromMessage;
+  }
   const ms = h.retryAfterMs ? parseRetryAfterMs(headers.get(h.retryAfterMs)) : null;
   if (ms !== null) return ms;
   const after = h.retryAfter ? parseRetryAfter(headers.get(h.retryAfter), now) : null;
   if (after !== null) return after;
-  // The dimension that is exhausted decides; if unclear, the later of the two.
-  const requests = parseReset(headers.get(h.resetRequests), rules.resetFormat, now);
-  const tokens = h.resetTokens ? parseReset(headers.get(h.resetTokens), rules.resetFormat, now) : null;
-  const remainingRequests = headers.get(h.remainingRequests);
-  const remainingTokens = h.remainingTokens ? headers.get(h.remainingTokens) : null;
-  // The error's type names the exhausted dimension; otherwise the one at zero.
-  const tokensOut = info.type === "tokens" || (info.type !== "requests" && remainingTokens === "0" && remainingRequests !== "0");
-  const requestsOut = info.type === "requests" || (!tokensOut && remainingRequests === "0");
-  if (requestsOut && requests !== null) return requests;
-  if (tokensOut && tokens !== null) return tokens;
-  if (requests !== null || tokens !== null) return Math.max(requests ?? 0, tokens ?? 0);
-  if (rules.messageResetPattern && info.message) {
-    const m = rules.messageResetPattern.exec(info.message);
-    if (m?.[1]) return parseGoDuration(m[1]);
+  if (!long) {
+    // The dimension that is exhausted decides; if unclear, the later of the two.
+    const requests = parseReset(headers.get(h.resetRequests), rules.resetFormat, now);
+    const tokens = h.resetTokens ? parseReset(headers.get(h.resetTokens), rules.resetFormat, now) : null;
+    const dim = info.type === "tokens" || info.type === "requests" ? info.type : null;
+    const zeroDim = limitedDimension(headers, info, rules);
+    const atZero = (name: string | undefined) => (name ? headers.get(name) === "0" : false);
+    const known = dim ?? (atZero(h.remainingRequests) || atZero(h.remainingTokens) ? zeroDim : null);
+    if (known === "requests" && requests !== null) return requests;
+    if (known === "tokens" && tokens !== null) return tokens;
+    if (requests !== null || tokens !== null) return Math.max(requests ?? 0, tokens ?? 0);
   }
-  return null;
+  return messageDelay(info, rules);
 }
 
 /** Exponential backoff with full jitter (AWS): random in [0, min(max, base·2^attempt)). */

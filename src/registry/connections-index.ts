@@ -33,12 +33,18 @@ export type ConnectionPatch = Partial<
 
 export type ConnectionFilter = {
   provider_config_key?: string;
+  /** Any of these integrations (Nango's `integrationId=a,b`). */
+  provider_config_keys?: string[];
   /** Exact id (the same id may exist under several integrations). */
   connection_id?: string;
   end_user_id?: string;
   search?: string;
+  /** Exact values of the connection's tags; `end_user_email` / `end_user_display_name` match the end user (as Nango's SDK sends them). */
+  tags?: Record<string, string>;
   limit: number;
   cursor?: string;
+  /** Nango's `page` (0-based, pages of `limit`); not combined with `cursor`. */
+  page?: number;
 };
 
 export type ConnectionPage = { connections: ConnectionRecord[]; next_cursor: string | null };
@@ -217,6 +223,19 @@ export function createConnectionIndex(sql: SqlStorage) {
         where.push("provider_config_key = ?");
         args.push(filter.provider_config_key);
       }
+      if (filter.provider_config_keys !== undefined) {
+        where.push(`provider_config_key IN (${filter.provider_config_keys.map(() => "?").join(", ") || "NULL"})`);
+        args.push(...filter.provider_config_keys);
+      }
+      for (const [key, value] of Object.entries(filter.tags ?? {})) {
+        if (key === "end_user_email") where.push("end_user_email = ?");
+        else if (key === "end_user_display_name") where.push("end_user_display_name = ?");
+        else {
+          where.push("json_extract(tags, ?) = ?");
+          args.push(`$.${JSON.stringify(key)}`);
+        }
+        args.push(value);
+      }
       if (filter.connection_id !== undefined) {
         where.push("connection_id = ?");
         args.push(filter.connection_id);
@@ -243,8 +262,8 @@ export function createConnectionIndex(sql: SqlStorage) {
       const rows = sql
         .exec<ConnectionRow>(
           `SELECT * FROM connections ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
-           ORDER BY created_at, provider_config_key, connection_id LIMIT ?`,
-          ...args, filter.limit + 1,
+           ORDER BY created_at, provider_config_key, connection_id LIMIT ? OFFSET ?`,
+          ...args, filter.limit + 1, (filter.page ?? 0) * filter.limit,
         )
         .toArray();
       const page = rows.slice(0, filter.limit);

@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { jobObject } from "../durable-objects/job-ids";
+import type { ActionRunView } from "../actions/job";
 import { createLiveCaller } from "../actions/live-caller";
 import { actionLogger, type ActionCallStats } from "../actions/log";
 import { findAction, parseInput, performAction } from "../actions/perform";
@@ -12,6 +13,7 @@ import { ApiError, badRequest, notFound } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider, listProviders } from "../providers/registry";
 import { connectionCache } from "../proxy/instances";
+import { enforceUsageCap } from "../usage/gate";
 import { commonErrors, errorResponse } from "./schemas";
 
 const tags = ["Actions"];
@@ -115,23 +117,50 @@ const trigger = createRoute({
     ...commonErrors,
     404: errorResponse("Unknown connection or action"),
     422: errorResponse("Input does not match the action's schema"),
-    429: errorResponse("The connection's rate limit resets later than a request may wait"),
+    429: errorResponse("The connection's rate limit resets later than a request may wait, or its usage cap is reached (`usage_cap_reached`)"),
     502: errorResponse("The provider's answer does not match the action's output schema, or the provider is unreachable"),
   },
 });
 
-const status = createRoute({
+const RunParam = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });
+const RUN_STATUS_HEADER = "Terapi-Action-Status";
+
+const result = createRoute({
   method: "get",
   path: "/action/{id}",
   tags,
+  summary: "An async action's result, as Nango returns it: the output once it succeeded",
+  description:
+    "200 with the action's output once it succeeded; 202 with the run (`status` pending or running) before; 500 `action_failed` " +
+    "with the run's error when it failed or was interrupted. `Terapi-Action-Status` names the state on every answer; the whole run is at `/action/{id}/run`.",
+  request: { params: RunParam },
+  responses: {
+    200: { description: "The action's output", content: { "application/json": { schema: z.record(z.string(), z.unknown()) } } },
+    202: { description: "Not finished yet", content: { "application/json": { schema: RunSchema } } },
+    ...commonErrors,
+    404: errorResponse("No such run"),
+    500: errorResponse("The run failed (`details` holds its error)"),
+  },
+});
+
+const run = createRoute({
+  method: "get",
+  path: "/action/{id}/run",
+  tags,
   summary: "An async action run: pending, running, succeeded (with output) or failed (with error)",
-  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
+  request: { params: RunParam },
   responses: {
     200: { description: "The run", content: { "application/json": { schema: RunSchema } } },
     ...commonErrors,
     404: errorResponse("No such run"),
   },
 });
+
+async function findRun(env: Env, id: string): Promise<ActionRunView> {
+  const found: ActionRunView | null | undefined = await jobObject(env, "act", id)?.getActionRun(id);
+  if (!found) throw notFound("unknown_action_run", `No action run '${id}'`);
+  return found;
+}
 
 const ActionDescriptionSchema = z
   .object({
@@ -148,7 +177,7 @@ const list = createRoute({
   path: "/actions",
   tags,
   summary: "The actions available to an integration (or all providers'), with their JSON Schemas",
-  request: { query: z.object({ provider_config_key: z.string().min(1).optional() }) },
+  request: { query: z.strictObject({ provider_config_key: z.string().min(1).optional() }) },
   responses: {
     200: { description: "Actions", content: { "application/json": { schema: z.object({ data: z.array(ActionDescriptionSchema) }) } } },
     ...commonErrors,
@@ -178,6 +207,9 @@ actionRoutes
     const action = findAction(provider, body.action_name);
     if (!action) throw notFound("unknown_action", `No action '${body.action_name}' for provider '${provider.name}'`);
     const input = parseInput(action, body.input);
+    const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+    // As on the proxy: a capped connection's action is refused before anything is sent or queued.
+    if (secret.usageCap) await enforceUsageCap(c.env, waitUntil, providerConfigKey, connectionId, secret.usageCap);
 
     if (isAsync(c.req.header("x-async"))) {
       const { id } = await connectionObject(c.env, providerConfigKey, connectionId).enqueueAction({
@@ -189,11 +221,11 @@ actionRoutes
         // Like the proxy's Retries header: an explicit count allows backoff retries of a POST.
         backoffAllowed: maxRetries !== null,
       });
-      return c.json({ id, statusUrl: new URL(`/action/${id}`, c.req.url).toString() }, 202);
+      // Relative, as Nango's: its SDK prefixes its host to it.
+      return c.json({ id, statusUrl: `/action/${id}` }, 202);
     }
 
     const stats: ActionCallStats = { retries: 0, waitMs: 0, requestId: null };
-    const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
     const logged = actionLogger(c.env, waitUntil, { providerConfigKey, connectionId, action: action.name, stats });
     const call = createLiveCaller({
       env: c.env,
@@ -209,11 +241,21 @@ actionRoutes
     // Every action's output schema is an object.
     return c.json(output as Record<string, unknown>, 200);
   })
-  .openapi(status, async (c) => {
-    const { id } = c.req.valid("param");
-    const run = await jobObject(c.env, "act", id)?.getActionRun(id);
-    if (!run) throw notFound("unknown_action_run", `No action run '${id}'`);
-    return c.json(run, 200);
+  .openapi(result, async (c) => {
+    const found = await findRun(c.env, c.req.valid("param").id);
+    c.header(RUN_STATUS_HEADER, found.status);
+    if (found.status === "succeeded") return c.json((found.output ?? {}) as Record<string, unknown>, 200);
+    // An interrupted run ended without an outcome: to a caller polling for the output it failed.
+    if (found.status === "failed" || found.status === "interrupted")
+      throw new ApiError(500, "action_failed", `Action '${found.action_name}' failed: ${found.error?.message ?? "unknown error"}`, found.error, {
+        [RUN_STATUS_HEADER]: found.status,
+      });
+    return c.json(found, 202);
+  })
+  .openapi(run, async (c) => {
+    const found = await findRun(c.env, c.req.valid("param").id);
+    c.header(RUN_STATUS_HEADER, found.status);
+    return c.json(found, 200);
   })
   .openapi(list, async (c) => {
     const { provider_config_key } = c.req.valid("query");

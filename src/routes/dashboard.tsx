@@ -2,17 +2,20 @@ import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { DashboardPage, LoginPage, type ConnectionRow } from "../dashboard/page";
-import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, verifyDashboardSession } from "../dashboard/session";
+import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, revokeDashboardSession, verifyDashboardSession } from "../dashboard/session";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
+import { checkNotBlocked, clientOf, countFailure } from "../middleware/auth-throttle";
 import { queryIndexLogs } from "../ops-index/read";
 import { isSecretKey } from "../middleware/secret-key-auth";
 import { createRouter } from "../openapi";
 import { htmlResponse } from "../ui/html";
+import { connectionUsage, usageSection } from "../dashboard/usage-data";
+import type { ConnectionUsageView } from "../dashboard/usage-charts";
 
-/** Connections shown; each costs two object calls. */
+/** Connections shown; each costs four object calls. */
 const SHOWN = 50;
 const LOG_LINES = 40;
 
@@ -20,7 +23,13 @@ const cookieOptions = { httpOnly: true, secure: true, sameSite: "Strict", path: 
 
 async function authorized(c: Context<AppEnv>): Promise<"bearer" | "cookie" | null> {
   const bearer = /^Bearer\s+(.+)$/i.exec(c.req.header("authorization") ?? "");
-  if (bearer && (await isSecretKey(c.env, bearer[1].trim()))) return "bearer";
+  if (bearer) {
+    // A guess at the secret key like any other (429 once a client has too many).
+    const client = clientOf(c.req.raw.headers);
+    checkNotBlocked(client);
+    if (await isSecretKey(c.env, bearer[1].trim())) return "bearer";
+    await countFailure(c.env, client);
+  }
   if (await verifyDashboardSession(c.env, getCookie(c, DASHBOARD_COOKIE))) return "cookie";
   return null;
 }
@@ -34,34 +43,52 @@ async function show(c: Context<AppEnv>): Promise<Response> {
   const page = await registryClient(c.env).listConnections({ limit: SHOWN });
   const connections = page?.connections ?? [];
   // The latest operations across every connection come from the environment-wide index (one D1 query);
-  // only the connections shown on this page are asked for their live state.
+  // only the connections shown on this page are asked for their live state and usage.
   const linesRead = settle(queryIndexLogs(c.env.INDEX_DB, {}, { limit: LOG_LINES }));
-  // One round: the shown connections' objects are asked at once (2 calls each, far under the subrequest limit).
-  const rows: ConnectionRow[] = await Promise.all(
+  const now = Date.now();
+  // One round: the shown connections' objects are asked at once (4 calls each, far under the subrequest limit).
+  const read = await Promise.all(
     connections.map(async (connection) => {
       const stub = connectionObject(c.env, connection.provider_config_key, connection.connection_id);
-      const [limiter, syncs] = await Promise.all([settle(stub.limiterState()), settle(stub.syncOverview(connection.connection_id))]);
-      return { connection, limiter, syncs } satisfies ConnectionRow;
+      const [limiter, syncs, usage] = await Promise.all([
+        settle(stub.limiterState()),
+        settle(stub.syncOverview(connection.connection_id)),
+        connectionUsage(c.env, connection, now),
+      ]);
+      return { row: { connection, limiter, syncs } satisfies ConnectionRow, usage };
     }),
   );
-  const logs = (await linesRead) ?? [];
-  const now = Date.now();
+  const rows: ConnectionRow[] = read.map((r) => r.row);
+  const [logs, usage] = await Promise.all([linesRead, usageSection(c.env, read.map((r) => r.usage), now)]);
   return htmlResponse(200, (nonce) => (
-    <DashboardPage nonce={nonce} rows={rows} logs={logs} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} />
+    <DashboardPage nonce={nonce} rows={rows} logs={logs ?? []} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} usage={usage} />
   ));
 }
 
-const loginPage = (status: number, error?: string) => htmlResponse(status, (nonce) => <LoginPage nonce={nonce} error={error} />);
+const loginPage = (status: number, error?: string, headers?: Record<string, string>) =>
+  htmlResponse(status, (nonce) => <LoginPage nonce={nonce} error={error} />, headers);
 
 async function login(c: Context<AppEnv>): Promise<Response> {
   const body = await c.req.parseBody();
   const key = typeof body.secret_key === "string" ? body.secret_key.trim() : "";
-  if (!key || !(await isSecretKey(c.env, key))) return loginPage(401, "That is not one of this environment's secret keys.");
-  setCookie(c, DASHBOARD_COOKIE, await issueDashboardSession(key), { ...cookieOptions, maxAge: DASHBOARD_SESSION_MS / 1000 });
+  const client = clientOf(c.req.raw.headers);
+  try {
+    checkNotBlocked(client);
+    if (!key) return await loginPage(401, "That is not one of this environment's secret keys.");
+    if (!(await isSecretKey(c.env, key))) {
+      await countFailure(c.env, client);
+      return await loginPage(401, "That is not one of this environment's secret keys.");
+    }
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 429) throw err;
+    return loginPage(429, err.message, { "retry-after": new Headers(err.headers).get("retry-after") ?? "60" });
+  }
+  setCookie(c, DASHBOARD_COOKIE, await issueDashboardSession(c.env, key), { ...cookieOptions, maxAge: DASHBOARD_SESSION_MS / 1000 });
   return c.redirect("/dashboard", 303);
 }
 
-function logout(c: Context<AppEnv>): Response {
+async function logout(c: Context<AppEnv>): Promise<Response> {
+  await revokeDashboardSession(c.env, getCookie(c, DASHBOARD_COOKIE));
   deleteCookie(c, DASHBOARD_COOKIE, cookieOptions);
   return c.redirect("/dashboard/login", 303);
 }

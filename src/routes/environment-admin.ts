@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { outboxObject } from "../durable-objects/stubs";
 import { createRouter } from "../openapi";
 import { reencryptConnectionSecrets } from "../store/connection-secret";
 import { commonErrors, errorResponse } from "./schemas";
@@ -7,7 +8,7 @@ const reencrypt = createRoute({
   method: "post",
   path: "/reencrypt",
   tags: ["Environment"],
-  summary: "Re-encrypt every connection secret with the current master key",
+  summary: "Re-encrypt every connection secret and the webhook signing secrets with the current master key",
   description:
     "After putting a new key first in TERAPI_ENCRYPTION_KEY, run this until `reencrypted` is 0; the old key can then be removed.",
   responses: {
@@ -23,6 +24,9 @@ const reencrypt = createRoute({
 });
 
 /** `/environment/secrets`: master-key rotation support. */
-export const environmentSecretRoutes = createRouter().openapi(reencrypt, async (c) =>
-  c.json(await reencryptConnectionSecrets(c.env), 200),
-);
+export const environmentSecretRoutes = createRouter().openapi(reencrypt, async (c) => {
+  const connections = await reencryptConnectionSecrets(c.env);
+  // The outgoing-webhook signing secrets are sealed with the same ring.
+  const outbox = await outboxObject(c.env).reencryptSigningSecrets();
+  return c.json({ ...connections, reencrypted: connections.reencrypted + outbox.resealed, total: connections.total + outbox.total }, 200);
+});

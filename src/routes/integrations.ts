@@ -50,6 +50,7 @@ const list = createRoute({
   path: "/",
   tags,
   summary: "List integrations",
+  request: { query: z.strictObject({}) },
   responses: {
     200: { description: "All integrations", content: { "application/json": { schema: z.object({ data: z.array(IntegrationSchema) }) } } },
     ...commonErrors,
@@ -89,6 +90,15 @@ const remove = createRoute({
   responses: { 204: { description: "Deleted" }, ...commonErrors, 404: errorResponse("Unknown integration") },
 });
 
+const removeByQuery = createRoute({
+  method: "delete",
+  path: "/",
+  tags,
+  summary: "Delete an integration named in the query (for a key a path cannot carry, such as one made of dots)",
+  request: { query: z.object({ unique_key: z.string().min(1) }) },
+  responses: { 204: { description: "Deleted" }, ...commonErrors, 404: errorResponse("Unknown integration") },
+});
+
 /** `/integrations` CRUD. */
 export const integrationRoutes = createRouter()
   .openapi(create, async (c) => {
@@ -123,5 +133,9 @@ export const integrationRoutes = createRouter()
   .openapi(remove, async (c) => {
     const { key } = c.req.valid("param");
     await deleteIntegration(c.env, c.executionCtx, key);
+    return c.body(null, 204);
+  })
+  .openapi(removeByQuery, async (c) => {
+    await deleteIntegration(c.env, c.executionCtx, c.req.valid("query").unique_key);
     return c.body(null, 204);
   });

@@ -33,7 +33,7 @@ const list = createRoute({
     "is read (an operation shows up within about a second); otherwise the environment-wide index, across any number of connections, " +
     "which is at most a few seconds (normally under 3 s) behind.",
   request: {
-    query: z.object({
+    query: z.strictObject({
       connection_id: z.string().min(1).optional(),
       provider_config_key: z.string().min(1).optional(),
       type: z.enum(OPERATION_TYPES).optional(),

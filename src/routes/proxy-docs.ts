@@ -56,7 +56,10 @@ const proxyResponses = {
   400: errorResponse("Missing connection headers, a path that leaves the provider's base URL, or a bad Retries"),
   401: errorResponse("Missing or invalid secret key"),
   404: errorResponse("Unknown connection"),
-  429: errorResponse("The connection's rate limit resets later than the call may wait (Retry-After says when)"),
+  405: errorResponse("TRACE (also TRACK and CONNECT, which the runtime refuses first): never proxied"),
+  429: errorResponse(
+    "The connection's rate limit resets later than the call may wait, or too many failed secret-key attempts from this client (Retry-After says when)",
+  ),
   502: errorResponse("The provider could not be reached"),
   504: errorResponse("The provider did not answer in time"),
 };
@@ -70,7 +73,7 @@ export function documentProxy(app: Router) {
         tags: ["Proxy"],
         summary: `${method.toUpperCase()} on the provider, as the connection`,
         description:
-          "Forwards to `<provider base URL>/<path>?<query>` with the connection's auth headers (OpenAI: its key, OpenAI-Organization, OpenAI-Project). `Terapi-Proxy-<Name>` headers are sent as `<Name>`. Rate limits are coordinated per connection.",
+          "Forwards to `<provider base URL>/<path>?<query>` with the connection's auth headers (OpenAI: its key, OpenAI-Organization, OpenAI-Project). `Terapi-Proxy-<Name>` (or Nango's `Nango-Proxy-<Name>`) headers are sent as `<Name>`; Nango's SDK control headers (`Base-Url-Override`, `Nango-*`) never are. Rate limits are coordinated per connection.",
         request: { params: PathParam, headers: ConnectionHeaders },
         responses: proxyResponses,
       }),

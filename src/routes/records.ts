@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { badRequest } from "../errors";
-import { createRouter } from "../openapi";
+import { createRouter, validationError } from "../openapi";
 import type { RecordAction, StoredRecord } from "../sync/records";
 import { resolveConnection } from "../sync/targets";
 import { ErrorSchema } from "../webhooks/schemas";
@@ -25,23 +25,26 @@ const Metadata = z.object({
   last_modified_at: z.string(),
   last_action: z.enum(["ADDED", "UPDATED", "DELETED"]),
   deleted_at: z.string().nullable(),
+  /** Nango's field; terapi never prunes payloads, so always null. */
+  pruned_at: z.null(),
   cursor: z.string(),
 });
 
 const RecordsResponse = z
   .object({
-    records: z.array(z.object({ _terapi_metadata: Metadata }).passthrough()),
+    records: z.array(z.object({ _nango_metadata: Metadata }).passthrough()),
     next_cursor: z.string().nullable(),
   })
   .openapi("Records");
 
-const RecordsQuery = z.object({
+const RecordsQuery = z.strictObject({
   model: z.string().min(1).openapi({ example: "files" }),
   cursor: z.string().optional(),
   limit: z.coerce.number().int().min(1).max(MAX_LIMIT).default(100),
   modified_after: z.string().optional().openapi({ example: "2025-01-01T00:00:00Z" }),
   filter: z.string().optional().openapi({ example: "added,updated,deleted" }),
   ids: z.string().optional().openapi({ description: "Comma separated, or the parameter repeated" }),
+  variant: z.literal("base").optional().openapi({ description: "Nango's sync variants: terapi has only `base`" }),
 });
 
 const list = createRoute({
@@ -54,7 +57,7 @@ const list = createRoute({
     "nothing is skipped, and a record shows up again only if it changed after it was read. " +
     "`filter` is any combination of added, updated, deleted; by default deleted records are left out (name `deleted` to get them, " +
     "as a consumer following changes should). `modified_after` is inclusive. `next_cursor` is null on the last page; each record's " +
-    "`_terapi_metadata.cursor` resumes right after it.",
+    "`_nango_metadata.cursor` resumes right after it.",
   request: {
     headers: z.object({
       "connection-id": z.string().optional().openapi({ example: "tenant-42" }),
@@ -71,17 +74,18 @@ const list = createRoute({
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
-/** The stored JSON with `_terapi_metadata` added, spliced as text: no parse and re-serialize per record. */
+/** The stored JSON with `_nango_metadata` (Nango's name: its SDK's types and its users' code read it) added, spliced as text: no parse and re-serialize per record. */
 function recordText(r: StoredRecord): string {
   const meta = JSON.stringify({
     first_seen_at: iso(r.first_seen_at),
     last_modified_at: iso(r.last_modified_at),
     last_action: r.last_action,
     deleted_at: r.deleted_at === null ? null : iso(r.deleted_at),
+    pruned_at: null,
     cursor: encodeCursor(r.cursor_seq),
   });
   const body = r.json.slice(0, -1).trimEnd();
-  return `${body}${body.endsWith("{") ? "" : ","}"_terapi_metadata":${meta}}`;
+  return `${body}${body.endsWith("{") ? "" : ","}"_nango_metadata":${meta}}`;
 }
 
 function parseFilter(raw: string | undefined): RecordAction[] {
@@ -101,10 +105,7 @@ export const recordRoutes = createRouter();
 recordRoutes.openAPIRegistry.registerPath(list);
 recordRoutes.get("/", async (c) => {
   const parsed = RecordsQuery.safeParse(c.req.query());
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
-    throw badRequest("invalid_request", `${issues[0]?.path ?? "query"}: ${issues[0]?.message ?? "invalid"}`, issues);
-  }
+  if (!parsed.success) throw validationError(parsed.error);
   const q = { ...parsed.data, ids: c.req.queries("ids") };
   const connectionId = c.req.header("connection-id")?.trim();
   const providerConfigKey = c.req.header("provider-config-key")?.trim();

@@ -12,7 +12,7 @@ const errors = {
 };
 
 const Target = {
-  syncs: z.array(z.string().min(1)).min(1).openapi({ example: ["files", "batches"] }),
+  syncs: z.array(z.string().min(1)).openapi({ description: "Empty: every sync of the connection (Nango's `triggerSync(pck)`)", example: ["files", "batches"] }),
   provider_config_key: z.string().min(1).openapi({ example: "openai" }),
   connection_id: z.string().min(1).optional().openapi({ description: "Omitted: every connection of the integration", example: "tenant-42" }),
 };
@@ -23,7 +23,10 @@ const Success = z.object({ success: z.literal(true) });
 const Counts = z.object({ added: z.number(), updated: z.number(), deleted: z.number() });
 const SyncStatusSchema = z
   .object({
+    id: z.string(),
     name: z.string(),
+    type: z.literal("INCREMENTAL"),
+    checkpoint: z.null(),
     connection_id: z.string(),
     status: z.enum(["RUNNING", "PAUSED", "STOPPED", "SUCCESS", "ERROR"]),
     frequency: z.string(),
@@ -81,7 +84,7 @@ const status = createRoute({
   summary: "Syncs' state, latest run and record counts",
   description: "STOPPED: has not run yet. `syncs`: comma separated, `*` or omitted for all.",
   request: {
-    query: z.object({
+    query: z.strictObject({
       provider_config_key: z.string().min(1),
       connection_id: z.string().min(1).optional(),
       syncs: z.string().optional().openapi({ example: "files,batches" }),
@@ -95,7 +98,7 @@ const frequency = createRoute({
   path: "/update-connection-frequency",
   tags: ["Syncs"],
   summary: "Change one connection's schedule for a sync",
-  description: "e.g. `every 5 minutes`, `every 30s`, `every 1h` (minimum 30 seconds); null goes back to the sync's default.",
+  description: "e.g. `every 5 minutes`, `every 30s`, `every 1h` (minimum 30 seconds, maximum 365 days); null goes back to the sync's default.",
   request: {
     body: {
       content: {
@@ -104,7 +107,7 @@ const frequency = createRoute({
             sync_name: z.string().min(1),
             provider_config_key: z.string().min(1),
             connection_id: z.string().min(1),
-            frequency: z.string().min(1).nullable(),
+            frequency: z.string().min(1).max(64).nullable(),
           }),
         },
       },
@@ -114,27 +117,30 @@ const frequency = createRoute({
   responses: { 200: json(z.object({ frequency: z.string() }), "The schedule now"), ...errors },
 });
 
+/** The named syncs this connection has; none named means all of them. */
+const chosen = (own: string[], named: string[]) => (named.length === 0 ? own : named.filter((s) => own.includes(s)));
+
 /** `/sync/*`: Nango's sync controls, per connection or for an integration's connections. */
 export const syncRoutes = createRouter()
   .openapi(trigger, async (c) => {
     const body = c.req.valid("json");
     const conns = await resolveConnections(c.env, body.provider_config_key, body.connection_id);
     checkSyncNames(conns, body.syncs);
-    await Promise.all(conns.map((k) => k.stub.triggerSyncs(k.target, body.syncs.filter((s) => k.target.syncs.includes(s)), body.opts?.reset === true)));
+    await Promise.all(conns.map((k) => k.stub.triggerSyncs(k.target, chosen(k.target.syncs, body.syncs), body.opts?.reset === true)));
     return c.json({ success: true as const }, 200);
   })
   .openapi(pause, async (c) => {
     const body = c.req.valid("json");
     const conns = await resolveConnections(c.env, body.provider_config_key, body.connection_id);
     checkSyncNames(conns, body.syncs);
-    await Promise.all(conns.map((k) => k.stub.setSyncsPaused(k.target, body.syncs, true)));
+    await Promise.all(conns.map((k) => k.stub.setSyncsPaused(k.target, chosen(k.target.syncs, body.syncs), true)));
     return c.json({ success: true as const }, 200);
   })
   .openapi(start, async (c) => {
     const body = c.req.valid("json");
     const conns = await resolveConnections(c.env, body.provider_config_key, body.connection_id);
     checkSyncNames(conns, body.syncs);
-    await Promise.all(conns.map((k) => k.stub.setSyncsPaused(k.target, body.syncs, false)));
+    await Promise.all(conns.map((k) => k.stub.setSyncsPaused(k.target, chosen(k.target.syncs, body.syncs), false)));
     return c.json({ success: true as const }, 200);
   })
   .openapi(status, async (c) => {
@@ -152,7 +158,7 @@ export const syncRoutes = createRouter()
     const def = conn.defs.find((d) => d.name === body.sync_name);
     const text = body.frequency ?? def?.frequency ?? "every hour";
     const ms = parseFrequency(text);
-    if (ms === null) throw badRequest("invalid_frequency", `frequency '${text}' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds)`);
+    if (ms === null) throw badRequest("invalid_frequency", `frequency: '${text}' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds, maximum 365 days)`);
     await conn.stub.setSyncFrequency(conn.target, body.sync_name, text, ms);
     return c.json({ frequency: text }, 200);
   });

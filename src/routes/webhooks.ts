@@ -2,12 +2,15 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { ApiError } from "../errors";
 import { createRouter } from "../openapi";
-import { handleInboundWebhook } from "../webhooks/inbound";
+import { handleInboundWebhook, WebhookRefused } from "../webhooks/inbound";
 import { recordOperation } from "../logs/record";
 import { ErrorSchema } from "../webhooks/schemas";
 
 /** Provider webhooks are small (OpenAI's carry ids, not objects). */
 export const INBOUND_WEBHOOK_MAX_BYTES = 256 * 1024;
+
+/** Every unauthenticated failure gets exactly this answer. */
+const notAuthenticated = () => new ApiError(401, "invalid_signature", "Webhook signature verification failed");
 
 const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 
@@ -42,9 +45,10 @@ const receive = createRoute({
         },
       },
     },
-    400: errorResponse("Body is not JSON"),
-    401: errorResponse("Missing, invalid or stale signature, or the connection has no webhook_secret"),
-    404: errorResponse("Unknown connection"),
+    400: errorResponse("Body is not JSON (checked once the signature is)"),
+    401: errorResponse(
+      "Not authenticated: `invalid_signature`, one answer whatever the reason (unknown connection, no webhook_secret, bad or stale signature, missing headers); the reason is in the connection's operation log",
+    ),
     413: errorResponse("Body too large"),
   },
 });
@@ -52,7 +56,7 @@ const receive = createRoute({
 export const inboundWebhookRoutes = createRouter().openapi(receive, async (c) => {
   const { provider_config_key, connection_id } = c.req.valid("param");
   const started = Date.now();
-  const log = (status: number, detail: string) =>
+  const log = (status: number, detail: string, aggregate = false) =>
     recordOperation(c.env, (p) => c.executionCtx.waitUntil(p), {
       provider_config_key,
       connection_id,
@@ -63,6 +67,7 @@ export const inboundWebhookRoutes = createRouter().openapi(receive, async (c) =>
       started_at: started,
       method: "POST",
       detail,
+      aggregate,
     });
   const body = new Uint8Array(await c.req.arrayBuffer());
   let result;
@@ -74,8 +79,12 @@ export const inboundWebhookRoutes = createRouter().openapi(receive, async (c) =>
       body,
     });
   } catch (err) {
-    // An unknown connection has no log to write to; a refused signature is worth seeing.
-    if (err instanceof ApiError && err.status !== 404) log(err.status, err.code);
+    if (err instanceof WebhookRefused) {
+      // The reason goes to the log only (an unknown connection has none), counted per minute: anyone can send these.
+      if (err.known) log(401, `invalid_signature: ${err.reason}`, true);
+      throw notAuthenticated();
+    }
+    if (err instanceof ApiError) log(err.status, err.code);
     throw err;
   }
   log(200, result.duplicate ? `${result.event_type} (duplicate)` : result.event_type);

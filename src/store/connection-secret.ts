@@ -1,3 +1,4 @@
+import type { UsageCap } from "../usage/types";
 import { keyRing, open, parseSealed, seal, SecretDecryptError, type SealedValue } from "../crypto";
 import { registryClient } from "../durable-objects/registry-client";
 
@@ -12,6 +13,8 @@ export type ConnectionSecret = {
   provider: string;
   credentials: { type: "API_KEY"; apiKey: string };
   config: { organization_id?: string; project_id?: string; webhook_secret?: string };
+  /** Optional usage cap (src/usage/gate.ts): cached with the connection, so uncapped calls never look further. */
+  usageCap?: UsageCap;
 };
 
 export const secretKvKey = (providerConfigKey: string, connectionId: string) =>
@@ -52,9 +55,25 @@ export async function saveConnectionSecret(env: Env, secret: ConnectionSecret, p
   });
 }
 
-/** The stored value as it is, pending or not; `null` when there is none. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/** Workers KV refuses longer keys; every id the API accepts makes a shorter one. */
+const KV_KEY_MAX_BYTES = 512;
+
+/** The KV key of a connection's secret, or null when the ids cannot name one. */
+function kvKeyOrNull(providerConfigKey: string, connectionId: string): string | null {
+  // An id with a lone surrogate cannot be encoded, one too long cannot be a KV key: neither names a connection.
+  if (LONE_SURROGATE.test(providerConfigKey) || LONE_SURROGATE.test(connectionId)) return null;
+  const key = secretKvKey(providerConfigKey, connectionId);
+  // Encoded, the key is ASCII: its length is its size.
+  return key.length > KV_KEY_MAX_BYTES ? null : key;
+}
+
+/** The stored value as it is, pending or not; `null` when there is none (or the ids cannot name one). */
 export async function readStoredSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<StoredSecret | null> {
-  const [stored, ring] = await Promise.all([env.SECRETS.get(secretKvKey(providerConfigKey, connectionId)), keyRing(env)]);
+  const key = kvKeyOrNull(providerConfigKey, connectionId);
+  if (key === null) return null;
+  const [stored, ring] = await Promise.all([env.SECRETS.get(key), keyRing(env)]);
   if (stored === null) return null;
   const plaintext = await open(ring, parseSealed(stored), secretAad(providerConfigKey, connectionId));
   return JSON.parse(plaintext) as StoredSecret;
@@ -81,7 +100,8 @@ export async function loadConnectionSecret(
 
 /** Whether any value is stored for the connection (without opening it). */
 export async function hasConnectionSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<boolean> {
-  return (await env.SECRETS.get(secretKvKey(providerConfigKey, connectionId))) !== null;
+  const key = kvKeyOrNull(providerConfigKey, connectionId);
+  return key !== null && (await env.SECRETS.get(key)) !== null;
 }
 
 export async function deleteConnectionSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {

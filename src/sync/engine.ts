@@ -1,6 +1,7 @@
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import { randomHex } from "../crypto/random";
 import { attemptUpstream } from "../durable-objects/upstream-attempt";
+import type { UsageSample } from "../usage/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
@@ -9,7 +10,7 @@ import { sendUpstream } from "../proxy/upstream";
 import { type ConnectionSecret, loadConnectionSecret } from "../store/connection-secret";
 import { syncsFor } from "./definitions";
 import { emitSyncEvent } from "./events";
-import { parseFrequency } from "./frequency";
+import { boundedFrequency, parseFrequency } from "./frequency";
 import { createRecordStore, type RecordQuery, type StoredRecord } from "./records";
 import { type Checkpoint, createSyncStateStore, type SyncRow } from "./state";
 import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl, sha256Hex } from "./walk";
@@ -23,7 +24,13 @@ export type SyncContext = { providerConfigKey: string; connectionId: string; pro
 export type SyncTarget = SyncContext & { syncs: string[] };
 
 export type SyncStatus = {
+  /** Nango's: identifies the sync of this connection. */
+  id: string;
   name: string;
+  /** Nango's (deprecated there): terapi's runs always walk the whole list. */
+  type: "INCREMENTAL";
+  /** Nango's: terapi's checkpoints are internal to a run. */
+  checkpoint: null;
   connection_id: string;
   status: "RUNNING" | "PAUSED" | "STOPPED" | "SUCCESS" | "ERROR";
   frequency: string;
@@ -36,7 +43,11 @@ export type SyncStatus = {
   latestRun: { id: string | null; status: "SUCCESS" | "ERROR" | null; pages: number; records_seen: number; rows_written: number; duration_ms: number | null } | null;
 };
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+/** A stored time as ISO 8601; null when there is none or it is no valid date (a status never fails on one bad row). */
+const iso = (ms: number | null) => {
+  const d = ms === null ? null : new Date(ms);
+  return d === null || Number.isNaN(d.getTime()) ? null : d.toISOString();
+};
 const randomId = () => `run_${randomHex(10)}`;
 
 type Deps = {
@@ -46,6 +57,8 @@ type Deps = {
   env: Env;
   limiter: RateLimiter;
   now?: () => number;
+  /** Counts each page fetched toward the connection's usage (tagged `sync`). */
+  countUsage?: (sample: UsageSample) => void;
 };
 
 /**
@@ -54,7 +67,7 @@ type Deps = {
  * changed, checkpoints after every page, and after a complete walk marks what
  * it did not see as deleted.
  */
-export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now() }: Deps) {
+export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now(), countUsage }: Deps) {
   const records = createRecordStore(sql);
   const state = createSyncStateStore(sql);
   const tuning: SyncTuning = { ...DEFAULT_TUNING };
@@ -96,7 +109,10 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     const status: SyncStatus["status"] =
       r.paused && !(running && r.forced) ? "PAUSED" : running ? "RUNNING" : r.last_status ?? "STOPPED";
     return {
+      id: `${connectionId}:${r.name}`,
       name: r.name,
+      type: "INCREMENTAL",
+      checkpoint: null,
       connection_id: connectionId,
       status,
       frequency: r.frequency,
@@ -126,7 +142,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     if (!r || r.run_id === null) return;
     const t = now();
     // The next run counts from this one's start; a failed run resumes from its checkpoint then.
-    const nextRunAt = Math.max((r.run_started_at ?? t) + r.frequency_ms, error ? t + 30_000 : t);
+    const nextRunAt = Math.max((r.run_started_at ?? t) + boundedFrequency(r.frequency_ms), error ? t + 30_000 : t);
     state.finish(name, error ? "ERROR" : "SUCCESS", error, t, nextRunAt);
     if (!error) records.forgetRun(r.run_id);
     const done = state.get(name);
@@ -171,6 +187,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       limiter,
       provider,
       now,
+      request: { path: def.endpoint.split("?")[0], method: "GET", body: null },
       send: () => sendUpstream(url, { method: "GET", headers, body: null, timeoutMs: tuning.pageTimeoutMs }),
     });
     if (attempt.kind === "no-slot") {
@@ -189,6 +206,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     }
     const res = attempt.res;
     const t = now();
+    countUsage?.({ at: t, model: "none", source: "sync", error: res.status >= 400, estimated: false, input: 0, cachedInput: 0, output: 0, reasoning: 0 });
     if (attempt.kind === "retryable" || res.status >= 400) {
       await res.body?.cancel();
       const info = attempt.info ?? {};
@@ -278,7 +296,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     const t = now();
     if (!secret || !provider) {
       // The connection is going away; try again in a while rather than spin.
-      for (const r of due) state.waitRun(r.name, t + r.frequency_ms, false);
+      for (const r of due) state.waitRun(r.name, t + boundedFrequency(r.frequency_ms), false);
       return;
     }
     const defs = new Map(syncsFor(secret.provider, secret.credentials.apiKey).map((d) => [d.name, d]));

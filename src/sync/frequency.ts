@@ -1,5 +1,7 @@
 /** The shortest schedule a sync may have. */
 export const MIN_FREQUENCY_MS = 30_000;
+/** The longest: a year (a next run time further out is no schedule, and far enough out overflows a Date). */
+export const MAX_FREQUENCY_MS = 365 * 86_400_000;
 
 const UNITS: [RegExp, number][] = [
   [/^(s|secs?|seconds?)$/, 1_000],
@@ -11,7 +13,7 @@ const UNITS: [RegExp, number][] = [
 
 /**
  * `every hour`, `every 5 minutes`, `every 30s`, `every 1h`, `2 days` → milliseconds;
- * null when it cannot be read or is under the 30-second minimum.
+ * null when it cannot be read, is under the 30-second minimum or over a year.
  */
 export function parseFrequency(text: string): number | null {
   const m = /^\s*(?:every\s+)?(?:(\d+(?:\.\d+)?)\s*)?([a-z]+)\s*$/i.exec(text);
@@ -20,5 +22,9 @@ export function parseFrequency(text: string): number | null {
   const unit = UNITS.find(([re]) => re.test(m[2].toLowerCase()));
   if (!unit || !(amount > 0)) return null;
   const ms = Math.round(amount * unit[1]);
-  return ms >= MIN_FREQUENCY_MS ? ms : null;
+  return ms >= MIN_FREQUENCY_MS && ms <= MAX_FREQUENCY_MS ? ms : null;
 }
+
+/** A stored schedule, whatever was written before the bounds existed, kept inside them. */
+export const boundedFrequency = (ms: number): number =>
+  Number.isFinite(ms) ? Math.min(Math.max(ms, MIN_FREQUENCY_MS), MAX_FREQUENCY_MS) : MAX_FREQUENCY_MS;

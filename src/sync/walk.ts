@@ -1,6 +1,7 @@
 import type { SyncDefinition } from "../providers/types";
 import { confinePath, upstreamUrl } from "../proxy/path";
 import type { Checkpoint } from "./state";
+import { bytesToHex } from "../crypto/hex";
 
 /** The first page's query, fixed for the whole run. */
 export function firstQuery(def: SyncDefinition, now: number): string {
@@ -76,5 +77,5 @@ export function canonicalJson(value: unknown): string {
 
 export async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return bytesToHex(new Uint8Array(digest));
 }

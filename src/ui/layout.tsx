@@ -25,6 +25,7 @@ button{margin-top:1.5rem;padding:.7rem 1.2rem;font:inherit;font-weight:600;color
 button.secondary{background:#4a4f57;margin:0}
 :focus-visible{outline:3px solid #f5a300;outline-offset:2px}
 .muted{color:#5c616a}
+ul.plain{list-style:none;margin:0;padding:0}
 table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.5rem 0}
 th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid #e3e5e9;vertical-align:top}
 th{background:#f4f5f7}

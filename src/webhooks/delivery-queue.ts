@@ -2,6 +2,7 @@ import type { OperationInput } from "../logs/types";
 import { ATTEMPT_TIMEOUT_MS, attemptDelivery, DELIVERY_WINDOW_MS, nextAttemptAt, type AttemptResult } from "./delivery";
 import { newDeliveryId, newEventId, type EventType, type OutgoingEvent, type OutgoingEventInput } from "./events";
 import type { AttemptView, DeliveryDetail, DeliveryList, DeliveryListQuery, DeliveryStatus, DeliveryView } from "./schemas";
+import { nangoHmacSha256, outgoingBodyText } from "./nango-body";
 import { signStandardWebhook } from "./standard-webhooks";
 
 /** A claimed delivery is not picked again for this long: covers one attempt even if the object dies mid-way. */
@@ -144,7 +145,7 @@ export function createDeliveryQueue({
       event.type,
       event.connection_id,
       event.provider_config_key,
-      JSON.stringify(event),
+      outgoingBodyText(event),
       at,
     );
     const delivery_ids: string[] = [];
@@ -199,9 +200,12 @@ export function createDeliveryQueue({
     }
     const started = now();
     const timestamp = Math.floor(started / 1000);
-    const signatures = await Promise.all(
-      signingSecrets(started).map((secret) => signStandardWebhook(secret, row.event_id, timestamp, eventRow.body)),
-    );
+    const secrets = signingSecrets(started);
+    const [signatures, nangoSignature] = await Promise.all([
+      Promise.all(secrets.map((secret) => signStandardWebhook(secret, row.event_id, timestamp, eventRow.body))),
+      // Nango's header carries one signature: the current secret's.
+      nangoHmacSha256(secrets[0] ?? "", eventRow.body),
+    ]);
     const result = await attemptDelivery({
       url: row.url,
       body: eventRow.body,
@@ -211,6 +215,7 @@ export function createDeliveryQueue({
         "webhook-id": row.event_id,
         "webhook-timestamp": String(timestamp),
         "webhook-signature": signatures.join(" "),
+        "x-nango-hmac-sha256": nangoSignature,
       },
     });
     finish(row, started, result);

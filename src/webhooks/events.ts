@@ -5,7 +5,7 @@ import { randomHex } from "../crypto/random";
  * one envelope for every kind, the kind-specific data under `payload`.
  */
 
-export const EVENT_TYPES = ["auth", "sync", "forward", "async_action", "async_proxy"] as const;
+export const EVENT_TYPES = ["auth", "sync", "forward", "async_action", "async_proxy", "usage"] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 /** A JSON value (what crosses the RPC boundary and is stored). */
@@ -24,6 +24,7 @@ export type OutgoingEventInput = {
    * - `sync`: `{sync_name, model, success, added, updated, deleted, error?}`
    * - `forward`: the provider's webhook body, unchanged
    * - `async_action` / `async_proxy`: `{id, status, ...result}`
+   * - `usage`: `{threshold: 80|100, metric, period, limit, used, period_start, period_end, price_version}` (once each per period)
    */
   payload: Json;
 };

@@ -3,7 +3,7 @@ import { ApiError } from "../errors";
 import { getProvider } from "../providers/registry";
 import { loadConnectionSecret } from "../store/connection-secret";
 import type { Json } from "./events";
-import { verifyStandardWebhook, type VerifyFailure } from "./standard-webhooks";
+import { generateWebhookSecret, verifyStandardWebhook } from "./standard-webhooks";
 import { syncsForEvent, triggerSyncs } from "./sync-trigger";
 
 export type InboundWebhook = {
@@ -16,13 +16,26 @@ export type InboundWebhook = {
 
 export type InboundResult = { duplicate: boolean; event_id: string; event_type: string };
 
-const FAILURE_MESSAGES: Record<VerifyFailure, string> = {
-  missing_headers: "Missing webhook-id, webhook-timestamp or webhook-signature header",
-  invalid_timestamp: "webhook-timestamp is not a Unix timestamp in seconds",
-  timestamp_too_old: "webhook-timestamp is outside the tolerance (too old)",
-  timestamp_too_new: "webhook-timestamp is outside the tolerance (in the future)",
-  no_matching_signature: "No webhook-signature matches the body",
-};
+/**
+ * Why a webhook was not authenticated. Only the operation log sees the reason:
+ * the caller gets one answer for all of them (see the route), so an outsider
+ * learns nothing about which connections exist or how they are configured.
+ */
+export class WebhookRefused extends Error {
+  constructor(
+    readonly reason: string,
+    /** The connection exists, so its log can take the line. */
+    readonly known: boolean,
+  ) {
+    super(reason);
+    this.name = "WebhookRefused";
+  }
+}
+
+/** What a refused webhook is checked against when there is no real secret (see below); made on first use (no randomness at global scope). */
+let decoySecret: string | undefined;
+const decoy = () => (decoySecret ??= generateWebhookSecret());
+const DECOY_TOLERANCE_S = 300;
 
 /**
  * A provider webhook for one connection: authenticated by its signature only,
@@ -36,18 +49,18 @@ export async function handleInboundWebhook(
 ): Promise<InboundResult> {
   const { providerConfigKey, connectionId } = input;
   const connection = await loadConnectionSecret(env, providerConfigKey, connectionId);
-  if (!connection) throw new ApiError(404, "unknown_connection", `No connection ${connectionId} for ${providerConfigKey}`);
-  const provider = getProvider(connection.provider);
+  const provider = connection ? getProvider(connection.provider) : undefined;
   const rules = provider?.webhooks;
-  if (!provider || !rules) throw new ApiError(404, "webhooks_not_supported", `Provider ${connection.provider} sends no webhooks`);
-  const secret = connection.config.webhook_secret;
-  if (!secret) throw new ApiError(401, "webhook_secret_missing", "The connection has no webhook_secret in its connection_config");
+  const secret = connection?.config.webhook_secret;
+  const refusal = !connection ? "unknown_connection" : !provider || !rules ? "webhooks_not_supported" : !secret ? "webhook_secret_missing" : null;
 
+  // A signature is checked whatever the refusal (against a throwaway secret if need be),
+  // so not even the time the answer takes tells an unknown connection from a bad signature.
   let verdict;
   try {
     verdict = await verifyStandardWebhook({
-      secret,
-      toleranceSeconds: rules.toleranceSeconds,
+      secret: secret && rules ? secret : decoy(),
+      toleranceSeconds: rules?.toleranceSeconds ?? DECOY_TOLERANCE_S,
       body: input.body,
       headers: {
         id: input.headers.get("webhook-id"),
@@ -56,10 +69,11 @@ export async function handleInboundWebhook(
       },
     });
   } catch {
-    // Only a secret that is not base64 gets here; never echo it.
-    throw new ApiError(401, "webhook_secret_invalid", "The connection's webhook_secret is not a whsec_ base64 secret");
+    // Only a secret that is not base64 gets here (stored before secrets were checked); never echo it.
+    throw new WebhookRefused("webhook_secret_invalid", true);
   }
-  if (!verdict.ok) throw new ApiError(401, "invalid_signature", FAILURE_MESSAGES[verdict.reason]);
+  if (refusal !== null || !connection || !provider) throw new WebhookRefused(refusal ?? "unknown_connection", connection !== null);
+  if (!verdict.ok) throw new WebhookRefused(verdict.reason, true);
 
   const payload = parseJson(input.body);
   const eventType =

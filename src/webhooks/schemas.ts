@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { EVENT_TYPES } from "./events";
+import { PriceOverrideSchema } from "../usage/price-schema";
 
 /** Shared response and request shapes of the webhook routes (also the outbox's RPC types). */
 
@@ -27,6 +28,11 @@ export const EnvironmentSchema = z
       .string()
       .openapi({ description: "Standard Webhooks secret (`whsec_…`) that signs every outgoing webhook", example: "whsec_…" }),
     webhook_secret_created_at: z.string().openapi({ description: "ISO 8601" }),
+    reveal_credentials: z.boolean().openapi({
+      description:
+        "When true, `GET /connections/{id}` returns the key in clear (what Nango's `getToken` reads). Off by default: a leaked secret key then cannot read every tenant's key.",
+    }),
+    usage_prices: PriceOverrideSchema.nullable().openapi({ description: "The environment's own model prices for usage costs (null: the providers' lists)" }),
   })
   .openapi("Environment");
 export type EnvironmentSettings = z.infer<typeof EnvironmentSchema>;
@@ -35,6 +41,8 @@ export const EnvironmentPatchSchema = z
   .object({
     webhook_url: webhookUrl.nullable().optional().openapi({ description: "null removes it" }),
     secondary_webhook_url: webhookUrl.nullable().optional(),
+    reveal_credentials: z.boolean().optional(),
+    usage_prices: PriceOverrideSchema.nullable().optional().openapi({ description: "Model prices for usage costs; null goes back to the providers' lists" }),
   })
   .strict()
   .openapi("EnvironmentPatch");
@@ -83,7 +91,7 @@ export const DeliveryDetailSchema = DeliverySchema.extend({
 }).openapi("WebhookDeliveryDetail");
 export type DeliveryDetail = z.infer<typeof DeliveryDetailSchema>;
 
-export const DeliveryListQuerySchema = z.object({
+export const DeliveryListQuerySchema = z.strictObject({
   status: z.enum(DELIVERY_STATUSES).optional(),
   type: z.enum(EVENT_TYPES).optional(),
   connection_id: z.string().min(1).optional(),

@@ -84,6 +84,8 @@ describe("connect page in Chromium", () => {
     // 1. The form.
     const first = await page.goto(session.body.data.connect_link);
     expect(first?.status()).toBe(200);
+    // The token was traded for a cookie: the page is on the clean URL.
+    expect(page.url()).toBe(`${terapi.origin}/connect`);
     await expect.poll(() => page.title()).toBe("Connect your OpenAI account");
     expect(await page.getByRole("radio", { name: "OpenAI" }).isChecked()).toBe(true);
     await shot("form");

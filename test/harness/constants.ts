@@ -8,4 +8,6 @@ export const TEST_BINDINGS = {
   TERAPI_SECRET_KEY: TEST_SECRET_KEYS.join(","),
   // 32 random bytes, base64; `k1` writes.
   TERAPI_ENCRYPTION_KEY: "k1:q4e1cG9hH0m2q6bq3vJ0xS9Sg3mB4n0q6m2Tt0mV8Ik=",
+  // The tests' origin (test/harness/connections.ts TERAPI): connect links point there.
+  TERAPI_PUBLIC_URL: "http://terapi.test",
 };

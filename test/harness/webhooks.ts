@@ -1,6 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { inject } from "vitest";
 import { jobObject } from "../../src/durable-objects/job-ids";
+import { outboxObject } from "../../src/durable-objects/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { flushIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
@@ -105,6 +106,11 @@ export async function waitForAttempts(deliveryId: string, count: number): Promis
 export async function drainIndex(): Promise<void> {
   await flushOperationLogs(env);
   await flushIndexFeed((messages) => writeIndexBatch(env.INDEX_DB, messages));
+}
+
+/** The environment's settings object (URLs, the signing secret sealed at rest). */
+export function outbox() {
+  return outboxObject(env);
 }
 
 /** The connection object that holds a delivery (its id names it). */

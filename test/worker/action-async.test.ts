@@ -15,8 +15,9 @@ async function enqueue(t: Tenant, action: string, input: unknown, headers: Recor
   return (await res.json()) as { id: string; statusUrl: string };
 }
 
+/** The whole run (terapi's view, next to Nango's result at the status URL itself). */
 async function getRun(statusUrl: string): Promise<ActionRunView> {
-  const res = await SELF.fetch(statusUrl, { headers: auth });
+  const res = await SELF.fetch(`${TERAPI}${statusUrl}/run`, { headers: auth });
   expect(res.status).toBe(200);
   return (await res.json()) as ActionRunView;
 }
@@ -39,11 +40,16 @@ describe("X-Async: true", () => {
     const input = { model: "text-embedding-3-small", input: "later", dimensions: 4 };
     const { id, statusUrl } = await enqueue(t, "create-embedding", input);
     expect(id).toMatch(/^act_[0-9a-f]{64}_[0-9a-f]{24}$/);
-    expect(statusUrl).toBe(`${TERAPI}/action/${id}`);
+    expect(statusUrl).toBe(`/action/${id}`);
 
     const done = await until(statusUrl, (r) => r.status === "succeeded", "the run to succeed");
     expect(done).toMatchObject({ id, object: "action_run", action_name: "create-embedding", attempts: 1, next_attempt_at: null });
     expect(done.output).toMatchObject({ object: "list", model: "text-embedding-3-small", data: [{ index: 0 }] });
+    // Nango's result: the output itself at the status URL.
+    const result = await SELF.fetch(`${TERAPI}${statusUrl}`, { headers: auth });
+    expect(result.status).toBe(200);
+    expect(result.headers.get("terapi-action-status")).toBe("succeeded");
+    expect(await result.json()).toEqual(done.output);
     expect(done.error).toBeUndefined();
     expect(Date.parse(done.updated_at)).toBeGreaterThanOrEqual(Date.parse(done.created_at));
 
@@ -87,7 +93,11 @@ describe("X-Async: true", () => {
     expect(dueAt - Date.now()).toBeGreaterThan(100_000);
     expect(dueAt - Date.now()).toBeLessThanOrEqual(121_000);
     const stub = connectionObject(env, t.providerConfigKey, t.connectionId);
-    expect(await stub.alarmAt()).toBe(dueAt);
+    // The alarm is re-armed when the object's alarm run is over (its syncs, each on its own endpoint's
+    // budget, meet the shared window's 429 too, and wait for the same reset as read from their own answers).
+    const armed = await waitFor(async () => (await stub.alarmAt()) ?? undefined, "the alarm re-armed");
+    expect(armed).toBeLessThanOrEqual(dueAt);
+    expect(armed - Date.now()).toBeGreaterThan(100_000);
 
     // An alarm before the reset sends nothing.
     await runDurableObjectAlarm(stub);
@@ -95,6 +105,11 @@ describe("X-Async: true", () => {
     const early = await embeddings();
     expect(early.filter((s) => s !== 429)).toEqual([]);
     expect((await getRun(statusUrl)).status).toBe("pending");
+    // Nango's result URL while it waits: 202 with the run, not yet an output.
+    const pendingResult = await SELF.fetch(`${TERAPI}${statusUrl}`, { headers: auth });
+    expect(pendingResult.status).toBe(202);
+    expect(pendingResult.headers.get("terapi-action-status")).toBe("pending");
+    expect(await pendingResult.json()).toMatchObject({ object: "action_run", status: "pending" });
 
     // Two minutes pass: the provider's window and the clock move to the reset.
     await simKey({ key, requests: { limit: 1, window_ms: 1 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 1 } }) });
@@ -154,6 +169,10 @@ describe("X-Async: true", () => {
     const once = await enqueue(t, "create-moderation", { input: "fine" }, { "X-Max-Retries": "0" });
     const failed = await until(once.statusUrl, (r) => r.status === "failed", "the run to fail");
     expect(failed.error).toMatchObject({ code: "upstream_error", status: 503 });
+    const result = await SELF.fetch(`${TERAPI}${once.statusUrl}`, { headers: auth });
+    expect(result.status).toBe(500);
+    expect(result.headers.get("terapi-action-status")).toBe("failed");
+    expect(((await result.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({ code: "action_failed", details: { code: "upstream_error", status: 503 } });
   });
 
   const moderationRun = (retries: number, backoffAllowed: boolean) => ({
@@ -169,7 +188,7 @@ describe("X-Async: true", () => {
     await setWebhookUrls(await scriptReceiver(receiver, []));
     const { key, t } = await quietTenant();
     const id = await crashMidCall(t, moderationRun(2, false));
-    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    const run = await until(`/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
     expect(run).toMatchObject({ status: "interrupted", attempts: 1, error: { code: "interrupted" } });
     expect((await simRequests(key)).filter((r) => r.path === "/v1/moderations")).toHaveLength(0);
     const event = await waitFor(async () => {
@@ -183,7 +202,7 @@ describe("X-Async: true", () => {
   it("a run whose POST was at the provider at a crash is sent again with X-Max-Retries, both attempts counted", async () => {
     const { key, t } = await quietTenant();
     const id = await crashMidCall(t, moderationRun(2, true));
-    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    const run = await until(`/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
     expect(run).toMatchObject({ status: "succeeded", attempts: 2 });
     expect((await simRequests(key)).filter((r) => r.path === "/v1/moderations")).toHaveLength(1);
   });
@@ -191,7 +210,7 @@ describe("X-Async: true", () => {
   it("a run whose GET was at the provider at a crash is sent again (safe to repeat)", async () => {
     const { key, t } = await quietTenant();
     const id = await crashMidCall(t, { kind: "action", action: "list-models", input: new TextEncoder().encode("{}").buffer as ArrayBuffer, retries: 2, backoffAllowed: false }, "GET");
-    const run = await until(`${TERAPI}/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
+    const run = await until(`/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
     expect(run).toMatchObject({ status: "succeeded", attempts: 2 });
     expect((await simRequests(key)).filter((r) => r.path === "/v1/models").length).toBeGreaterThanOrEqual(1);
   });
@@ -199,9 +218,11 @@ describe("X-Async: true", () => {
   it("404 only for ids that never existed (and proxy jobs are not action runs)", async () => {
     const { t } = await quietTenant();
     for (const id of ["nope", `act_${"0".repeat(64)}_${"a".repeat(24)}`, `act_${"z".repeat(64)}_abcdef01`]) {
-      const res = await SELF.fetch(`${TERAPI}/action/${id}`, { headers: auth });
-      expect(res.status, id).toBe(404);
-      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unknown_action_run");
+      for (const path of [`/action/${id}`, `/action/${id}/run`]) {
+        const res = await SELF.fetch(`${TERAPI}${path}`, { headers: auth });
+        expect(res.status, path).toBe(404);
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unknown_action_run");
+      }
     }
     const proxyJob = (await (await proxyFetch(t, "/v1/models", { headers: { async: "true" } })).json()) as { id: string };
     expect((await SELF.fetch(`${TERAPI}/action/${proxyJob.id}`, { headers: auth })).status).toBe(404);

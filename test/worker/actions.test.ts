@@ -208,6 +208,29 @@ describe("POST /action/trigger errors", () => {
     expect(await upstreamSince(key, before)).toEqual([]);
   });
 
+  it("an input nested 20,000 levels deep is a 422 naming the limit, live or async, and nothing goes upstream", async () => {
+    const { key, t } = await quietTenant();
+    const before = (await simRequests(key)).length;
+    const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
+    const bodies = [
+      `{"action_name":"create-response","input":{"model":"gpt-4o-mini","input":[${deep}]}}`,
+      `{"action_name":"create-chat-completion","input":{"model":"gpt-4o-mini","messages":[{"role":"user","content":${deep}}]}}`,
+    ];
+    for (const body of bodies)
+      for (const async of ["false", "true"]) {
+        const res = await SELF.fetch(`${TERAPI}/action/trigger`, {
+          method: "POST",
+          headers: { ...auth, ...t.headers, "content-type": "application/json", "x-async": async },
+          body,
+        });
+        expect(res.status).toBe(422);
+        const json = (await res.json()) as { error: { code: string; message: string } };
+        expect(json.error.code).toBe("invalid_action_input");
+        expect(json.error.message).toMatch(/: input: nests deeper than 64 levels \(the limit\)$/);
+      }
+    expect(await upstreamSince(key, before)).toEqual([]);
+  });
+
   it("unknown action 404, unknown connection 404, missing headers and bad bodies 400", async () => {
     const { key, t } = await quietTenant();
     const unknown = await trigger(t, "make-coffee", {});

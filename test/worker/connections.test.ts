@@ -59,7 +59,11 @@ describe("POST /connections", () => {
       provider: "openai",
       created_at: expect.any(String),
       updated_at: expect.any(String),
-      credentials: { type: "API_KEY", apiKey: "…od" },
+      // Nango's fields (its SDK's ApiPublicConnection / ApiPublicConnectionFull).
+      created: expect.any(String),
+      errors: [],
+      last_fetched_at: null,
+      credentials: { type: "API_KEY", apiKey: "…od", masked: true },
       connection_config: { organization_id: "org-abc", project_id: "proj_xyz", webhook_secret: "whse…b2s=" },
       metadata: { plan: "pro", nested: { a: [1, 2] } },
       end_user: { id: "u-1", email: "ada@example.com", display_name: "Ada" },
@@ -203,6 +207,46 @@ describe("POST /connections", () => {
     expect((await call("GET", `/connections?provider_config_key=${pck}`)).json).toEqual({ connections: [], next_cursor: null });
   });
 
+  it.each([".", "..", "..."])("refuses the connection id %j (only dots: a URL path cannot address it) with 400 naming the field", async (id) => {
+    const pck = await createIntegration();
+    const res = await createConnection(pck, { connection_id: id });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({
+      error: { code: "invalid_request", message: "connection_id: must not be made of dots only (a URL path cannot address it)" },
+    });
+    expect(await env.SECRETS.get(secretKvKey(pck, id))).toBeNull();
+  });
+
+  it.each([
+    ["credentials.apiKey", { credentials: { type: "API_KEY", apiKey: "sk-test-good\r\nX-Injected: 1" } }],
+    ["credentials.apiKey", { credentials: { type: "API_KEY", apiKey: "sk-test-good\u0000" } }],
+    ["connection_config.organization_id", { connection_config: { organization_id: "org-1\r\nX-Injected: 1" } }],
+    ["connection_config.project_id", { connection_config: { project_id: "proj\n1" } }],
+  ])("refuses a control character in %s with 400 naming the field, before any call to the provider", async (field, body) => {
+    const pck = await createIntegration();
+    const id = `ctl-${uid()}`;
+    const res = await createConnection(pck, { connection_id: id, ...body });
+    expect(res.status).toBe(400);
+    expect(res.json).toMatchObject({
+      error: { code: "invalid_request", message: `${field}: must not contain control characters (CR, LF, tab, NUL, …): it is sent in an HTTP header` },
+    });
+    await expectNothingStored(pck, id);
+  });
+
+  it.each(["not a secret!!", "whsec_", "whsec_not base64", "whsec_YWJj", "c2VjcmV0LXdlYmhvb2s=", `whsec_${btoa("x".repeat(129))}`])(
+    "refuses the webhook_secret %j with 400 naming the field",
+    async (webhook_secret) => {
+      const pck = await createIntegration();
+      const id = `whs-${uid()}`;
+      const res = await createConnection(pck, { connection_id: id, connection_config: { webhook_secret } });
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({
+        error: { code: "invalid_request", message: "connection_config.webhook_secret: must be whsec_ followed by the base64 of 8–128 bytes (a Standard Webhooks secret)" },
+      });
+      await expectNothingStored(pck, id);
+    },
+  );
+
   it("refuses malformed JSON and an oversized body", async () => {
     const bad = await SELF.fetch(`${BASE}/connections`, {
       method: "POST",
@@ -333,6 +377,24 @@ describe("PATCH /connections/:id", () => {
     expect((res.json as Connection).connection_config).not.toHaveProperty("project_id");
   });
 
+  it("refuses a bad webhook_secret or a control character in the key or config with 400 naming the field, changing nothing", async () => {
+    const pck = await createIntegration();
+    const id = `bad-${uid()}`;
+    await createConnection(pck, { connection_id: id, connection_config: { webhook_secret: "whsec_c2VjcmV0LXdlYmhvb2s=" } });
+    const cases: [string, Json][] = [
+      ["connection_config.webhook_secret", { connection_config: { webhook_secret: "not a secret!!" } }],
+      ["connection_config.organization_id", { connection_config: { organization_id: "org\r\nx" } }],
+      ["credentials.apiKey", { credentials: { type: "API_KEY", apiKey: "sk-test-good\n" } }],
+    ];
+    for (const [field, body] of cases) {
+      const res = await call("PATCH", `/connections/${id}`, { provider_config_key: pck, ...body });
+      expect(res.status).toBe(400);
+      expect((res.json as { error: { message: string } }).error.message).toMatch(new RegExp(`^${field.replace(/\./g, "\\.")}: `));
+    }
+    const got = await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`);
+    expect(got.json).toMatchObject({ credentials: { apiKey: "sk-test-good" }, connection_config: { webhook_secret: "whsec_c2VjcmV0LXdlYmhvb2s=" } });
+  });
+
   it("404s an unknown connection", async () => {
     const pck = await createIntegration();
     const res = await call("PATCH", `/connections/nope`, { provider_config_key: pck, metadata: {} });
@@ -368,6 +430,36 @@ describe("connection metadata", () => {
     expect(res.status).toBe(404);
     expect(res.json).toMatchObject({ error: { code: "connection_not_found", message: expect.stringContaining("ghost") } });
     expect(((await call("GET", `/connections/${a}?provider_config_key=${pck}`)).json as Connection).metadata).toEqual({ v: 1 });
+  });
+
+  it("refuses metadata nested 10,000 levels deep or over 64 KiB with 400 naming the limit, on every route that takes it", async () => {
+    const pck = await createIntegration();
+    const id = `deep-${uid()}`;
+    await createConnection(pck, { connection_id: id, metadata: { keep: true } });
+    // Built as text: building it as an object and stringifying would overflow here first.
+    const deepText = `{"provider_config_key":"${pck}","connection_id":"${id}","metadata":${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}}`;
+    const send = (method: string, path: string, text: string) =>
+      SELF.fetch(`${BASE}${path}`, { method, headers: { ...AUTH, "content-type": "application/json" }, body: text });
+    const deepErr = { error: { code: "invalid_request", message: "metadata: nests deeper than 32 levels (the limit)" } };
+    for (const [method, path] of [["POST", "/connections/metadata"], ["PATCH", "/connections/metadata"]] as const) {
+      const res = await send(method, path, deepText);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toMatchObject(deepErr);
+    }
+    const created = await send("POST", "/connections", deepText.replace(`"connection_id":"${id}"`, `"connection_id":"${id}-2","credentials":{"type":"API_KEY","apiKey":"sk-test-good"}`));
+    expect(created.status).toBe(400);
+    expect(await created.json()).toMatchObject(deepErr);
+    const patched = await send("PATCH", `/connections/${id}`, deepText.replace(`,"connection_id":"${id}"`, ""));
+    expect(patched.status).toBe(400);
+    expect(await patched.json()).toMatchObject(deepErr);
+    // 32 levels are fine.
+    let ok: Json = { leaf: 1 };
+    for (let d = 1; d < 32; d++) ok = { n: ok };
+    expect((await call("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: ok })).status).toBe(200);
+    const big = await call("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: { blob: "x".repeat(70_000) } });
+    expect(big.status).toBe(400);
+    expect(big.json).toMatchObject({ error: { code: "invalid_request", message: "metadata: is larger than 65536 bytes as JSON (the limit)" } });
+    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).json).toMatchObject({ metadata: ok });
   });
 
   it("validates the body", async () => {
@@ -469,6 +561,35 @@ describe("a create that died half-way", () => {
     await saveConnectionSecret(env, tenantSecret(pck, id), crypto.randomUUID());
     connectionCache.evict(pck, id);
     expect((await proxied(pck, id)).status).toBe(404);
+  });
+});
+
+describe("DELETE /connections?connection_id=", () => {
+  it("deletes a connection whose id a path cannot carry (made of dots, stored before such ids were refused)", async () => {
+    const pck = await createIntegration();
+    const registry = registryClient(env);
+    for (const id of [".", ".."]) {
+      const claim = await registry.reserveConnection(pck, id);
+      if (!claim.ok) throw new Error("claim refused");
+      await saveConnectionSecret(env, { providerConfigKey: pck, connectionId: id, provider: "openai", credentials: { type: "API_KEY", apiKey: "sk-test-good" }, config: {} });
+      const inserted = await registry.insertConnection(
+        { id: crypto.randomUUID(), provider_config_key: pck, connection_id: id, provider: "openai", key_hint: "…od", connection_config: { has_webhook_secret: false }, metadata: {}, end_user: null, tags: {} },
+        claim.token,
+      );
+      expect(inserted.ok).toBe(true);
+    }
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json).sort()).toEqual([".", ".."]);
+    // By its path it cannot be reached: the runtime resolved the dot segment before routing.
+    expect((await call("DELETE", `/connections/..?provider_config_key=${pck}`)).status).toBe(404);
+    for (const id of [".", ".."]) {
+      const res = await call("DELETE", `/connections?provider_config_key=${pck}&connection_id=${encodeURIComponent(id)}`);
+      expect(res.status).toBe(204);
+      expect(await env.SECRETS.get(secretKvKey(pck, id))).toBeNull();
+    }
+    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([]);
+    const again = await call("DELETE", `/connections?provider_config_key=${pck}&connection_id=..`);
+    expect(again.status).toBe(404);
+    expect(again.json).toMatchObject({ error: { code: "connection_not_found" } });
   });
 });
 

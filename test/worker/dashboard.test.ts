@@ -42,6 +42,8 @@ describe("/dashboard", () => {
     }, "the proxy call in the log");
     expect(html).toContain(tenant.connectionId);
     expect(html).toMatch(/\d+ \/ \d+ left/);
+    // One line per limit bucket (here the endpoint the connection's check and syncs used).
+    expect(html).toMatch(/<code>\/v1\/models<\/code> requests/);
     expect(html).not.toContain(tenant.apiKey);
     expect(html).not.toContain(SECRET);
   });
@@ -65,5 +67,38 @@ describe("/dashboard", () => {
     const out = await SELF.fetch(`${BASE}/dashboard/logout`, { method: "POST", headers: { cookie }, redirect: "manual" });
     expect(out.status).toBe(303);
     expect(out.headers.get("set-cookie")).toMatch(/Max-Age=0/i);
+  });
+
+  it("logging out revokes the session server-side: the old cookie is refused afterwards, another session stays", async () => {
+    const cookieOf = async () => ((await login(SECRET)).headers.get("set-cookie") ?? "").split(";")[0];
+    const [kept, ended] = [await cookieOf(), await cookieOf()];
+    expect((await get({ cookie: ended })).status).toBe(200);
+    const out = await SELF.fetch(`${BASE}/dashboard/logout`, { method: "POST", headers: { cookie: ended }, redirect: "manual" });
+    expect(out.status).toBe(303);
+    // A copy of the cookie kept by anyone (the browser ignoring Max-Age=0, a stolen copy) no longer works.
+    const after = await get({ cookie: ended });
+    expect(after.status).toBe(303);
+    expect(after.headers.get("location")).toBe("/dashboard/login");
+    expect((await get({ cookie: kept })).status).toBe(200);
+  });
+
+  it("throttles failed logins per client: after 10 a 429 page with Retry-After, even for the right key", async () => {
+    const ip = `203.0.113.${Math.floor(Math.random() * 250) + 1}`;
+    const loginFrom = (key: string) =>
+      SELF.fetch(`${BASE}/dashboard/login`, {
+        method: "POST",
+        body: new URLSearchParams({ secret_key: key }),
+        headers: { "content-type": "application/x-www-form-urlencoded", "cf-connecting-ip": ip },
+        redirect: "manual",
+      });
+    for (let i = 0; i < 10; i++) expect((await loginFrom(`guess-${i}`)).status).toBe(401);
+    const blocked = await loginFrom("guess-10");
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get("retry-after")).toBe("60");
+    expect(blocked.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await blocked.text()).toContain("Too many failed attempts with a wrong secret key");
+    const right = await loginFrom(SECRET);
+    expect(right.status).toBe(429);
+    expect(right.headers.get("set-cookie")).toBeNull();
   });
 });

@@ -1,6 +1,9 @@
-import { SELF, env, runInDurableObject } from "cloudflare:test";
+import { SELF, createExecutionContext, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import { createApp } from "../../src/app";
+import { TEST_SECRET_KEYS } from "../harness/constants";
 import { describe, expect, it } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
+import { registryClient } from "../../src/durable-objects/registry-client";
 import { secretKvKey } from "../../src/store/connection-secret";
 import { AUTH, BASE, call, createConnection, createIntegration, uid } from "./support/management";
 
@@ -89,6 +92,21 @@ describe("integrations", () => {
     }
   });
 
+  it("refuses keys made only of dots with 400 naming the field; one stored before is deleted by query", async () => {
+    for (const unique_key of [".", ".."]) {
+      const res = await call("POST", "/integrations", { unique_key, provider: "openai" });
+      expect(res.status).toBe(400);
+      expect(res.json).toMatchObject({ error: { code: "invalid_request", message: "unique_key: must not be made of dots only (a URL path cannot address it)" } });
+    }
+    const created = await registryClient(env).createIntegration({ unique_key: "..", provider: "openai", display_name: "dots" });
+    expect(created.ok).toBe(true);
+    // `/integrations/..` is `/` once the runtime resolved the dot segment: no route deletes it.
+    expect((await call("DELETE", "/integrations/..")).status).toBe(404);
+    expect((await call("DELETE", "/integrations?unique_key=..")).status).toBe(204);
+    expect(((await call("GET", "/integrations")).json as { data: { unique_key: string }[] }).data.map((i) => i.unique_key)).not.toContain("..");
+    expect((await call("DELETE", "/integrations?unique_key=..")).json).toMatchObject({ error: { code: "integration_not_found" } });
+  });
+
   it("delete removes its connections: KV secrets, index rows and each connection's object", async () => {
     const key = await createIntegration();
     const ids = [`a-${uid()}`, `b-${uid()}`];
@@ -112,11 +130,52 @@ describe("integrations", () => {
 
   it("is documented in /openapi.json", async () => {
     const doc = (await (await SELF.fetch(`${BASE}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
-    expect(Object.keys(doc.paths["/integrations"]).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(doc.paths["/integrations"]).sort()).toEqual(["delete", "get", "post"]);
     expect(Object.keys(doc.paths["/integrations/{key}"]).sort()).toEqual(["delete", "get", "patch"]);
-    expect(Object.keys(doc.paths["/connections"]).sort()).toEqual(["get", "post"]);
+    expect(Object.keys(doc.paths["/connections"]).sort()).toEqual(["delete", "get", "post"]);
     expect(Object.keys(doc.paths["/connections/{id}"]).sort()).toEqual(["delete", "get", "patch"]);
     expect(Object.keys(doc.paths["/connections/metadata"]).sort()).toEqual(["patch", "post"]);
     expect(doc.paths["/environment/secrets/reencrypt"]).toHaveProperty("post");
+  });
+});
+
+describe("brute-force throttling of the secret key", () => {
+  const from = (ip: string, key: string) => SELF.fetch(`${BASE}/integrations`, { headers: { authorization: `Bearer ${key}`, "cf-connecting-ip": ip } });
+
+  it("after 10 wrong keys in a minute a client gets 429 with Retry-After, even with the right key; other clients are not affected", async () => {
+    const ip = `198.51.100.${Math.floor(Math.random() * 250) + 1}`;
+    for (let i = 0; i < 10; i++) expect((await from(ip, `guess-${i}`)).status).toBe(401);
+    const blocked = await from(ip, "guess-10");
+    expect(blocked.status).toBe(429);
+    expect(blocked.headers.get("retry-after")).toBe("60");
+    expect(await blocked.json()).toEqual({
+      error: { code: "too_many_failed_attempts", message: "Too many failed attempts with a wrong secret key; try again in 60 s" },
+    });
+    // Guessing on cannot find the key meanwhile: the right one is refused too.
+    const right = await from(ip, TEST_SECRET_KEYS[0]);
+    expect(right.status).toBe(429);
+    expect(Number(right.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect((await from("192.0.2.200", TEST_SECRET_KEYS[0])).status).toBe(200);
+    expect((await from("192.0.2.201", "wrong")).status).toBe(401);
+  });
+
+  it("only failures count, and a good key never consults the limiter", async () => {
+    let calls = 0;
+    const limiter = { limit: async (o: { key: string }) => (calls++, env.AUTH_FAILURES.limit(o)) };
+    const app = createApp();
+    const send = async (key: string) => {
+      const ctx = createExecutionContext();
+      const res = await app.fetch(
+        new Request(`${BASE}/integrations`, { headers: { authorization: `Bearer ${key}`, "cf-connecting-ip": "203.0.113.77" } }),
+        { ...env, AUTH_FAILURES: limiter },
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return res.status;
+    };
+    for (let i = 0; i < 30; i++) expect(await send(TEST_SECRET_KEYS[i % 2])).toBe(200);
+    expect(calls).toBe(0);
+    expect(await send("wrong")).toBe(401);
+    expect(calls).toBe(1);
   });
 });

@@ -114,8 +114,48 @@ describe("GET /logs", () => {
       return l.length >= 2 ? l : undefined;
     }, "webhook lines");
     expect(lines.map((l) => [l.status, l.http_status, l.detail])).toEqual([
-      ["failure", 401, "invalid_signature"],
+      ["failure", 401, "invalid_signature: no_matching_signature"],
       ["success", 200, "batch.completed"],
+    ]);
+  });
+
+  it("bad-signature webhooks cannot flood a connection's log: one line per minute and reason, with a count, real operations stay on top", async () => {
+    const pck = tenant.providerConfigKey;
+    const id = `flooded-${crypto.randomUUID().slice(0, 8)}`;
+    const created = await api("POST", "/connections", {
+      provider_config_key: pck,
+      connection_id: id,
+      credentials: { type: "API_KEY", apiKey: await simKey() },
+      connection_config: { webhook_secret: webhookSecret },
+    });
+    expect(created.status).toBe(201);
+    const headers = { "content-type": "application/json", "webhook-id": "wh_flood", "webhook-timestamp": String(Math.floor(Date.now() / 1000)), "webhook-signature": "v1,AAAA" };
+    const flood = await Promise.all(
+      Array.from({ length: 40 }, () => SELF.fetch(`http://terapi.test/webhook/${pck}/${id}`, { method: "POST", headers, body: "{}" })),
+    );
+    expect(flood.every((r) => r.status === 401)).toBe(true);
+    const webhookLines = async () => (await logs(`provider_config_key=${pck}&connection_id=${id}&type=webhook`)).logs;
+    const lines = await waitFor(async () => {
+      const l = await webhookLines();
+      return l.length === 1 && l[0].detail === "invalid_signature: no_matching_signature (×40 within 60 s)" ? l : undefined;
+    }, "one aggregated line");
+    expect(lines.map((l) => [l.status, l.http_status])).toEqual([["failure", 401]]);
+
+    // The next minute starts a new line; other lines are never merged into it.
+    const stub = connectionObject(env, pck, id);
+    const base = Date.parse(lines[0].created_at);
+    const line = (at: number, detail: string, aggregate: boolean) => ({
+      id: `log_${at.toString(36)}${crypto.randomUUID().slice(0, 6)}`, at, provider_config_key: pck, connection_id: id, type: "webhook" as const,
+      status: "failure" as const, http_status: 401, duration_ms: 1, retries: 0, wait_ms: 0, request_id: null, method: "POST", path: null, detail, aggregate,
+    });
+    await stub.appendLogs([line(base + 61_000, "invalid_signature: no_matching_signature", true), line(base + 62_000, "invalid_signature: no_matching_signature", true)]);
+    await stub.appendLogs([line(base + 63_000, "invalid_signature: timestamp_too_old", true), line(base + 64_000, "not aggregated", false), line(base + 65_000, "not aggregated", false)]);
+    expect((await webhookLines()).map((l) => l.detail)).toEqual([
+      "not aggregated",
+      "not aggregated",
+      "invalid_signature: timestamp_too_old",
+      "invalid_signature: no_matching_signature (×2 within 60 s)",
+      "invalid_signature: no_matching_signature (×40 within 60 s)",
     ]);
   });
 

@@ -104,6 +104,18 @@ describe("proxy pass-through", () => {
     expect(sent.headers.cookie).toBeUndefined();
   });
 
+  it("headers the caller's Connection header names are not forwarded (workerd hands the Worker that header), the others are", async () => {
+    const res = await proxyFetch(t, "/v1/models", {
+      headers: { connection: "X-Hop-Secret, keep-alive", "x-hop-secret": "1", "keep-alive": "timeout=5", "x-end-to-end": "kept" },
+    });
+    expect(res.status).toBe(200);
+    const sent = await lastRequest("/v1/models");
+    expect(sent.headers["x-end-to-end"]).toBe("kept");
+    expect(sent.headers["x-hop-secret"]).toBeUndefined();
+    expect(sent.headers["keep-alive"]).toBeUndefined();
+    expect(sent.headers.connection ?? "keep-alive").not.toMatch(/x-hop-secret/i);
+  });
+
   it("provider errors keep their status and body", async () => {
     const res = await proxyFetch(t, "/v1/no-such-thing");
     expect(res.status).toBe(404);
@@ -147,6 +159,15 @@ describe("proxy refusals", () => {
     expect(gone.status).toBe(404);
     expect(await gone.json()).toMatchObject({ error: { code: "unknown_connection" } });
     expect((await simRequests(oldKey)).length).toBe(oldCalls);
+  });
+
+  it("TRACE is a 405 and never leaves terapi", async () => {
+    const before = (await simRequests(key)).length;
+    const res = await proxyFetch(t, "/v1/models", { method: "TRACE" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+    expect(await res.json()).toEqual({ error: { code: "method_not_allowed", message: "TRACE is never proxied" } });
+    expect((await simRequests(key)).length).toBe(before);
   });
 
   it("needs the secret key", async () => {

@@ -15,12 +15,12 @@ async function changedTenant() {
   return { t, key, between, ...changes };
 }
 
-const actions = (recs: Rec[]) => recs.map((r) => r._terapi_metadata.last_action).sort();
+const actions = (recs: Rec[]) => recs.map((r) => r._nango_metadata.last_action).sort();
 
 describe("GET /records", () => {
   it("filters by any combination of added, updated, deleted (deleted only when asked) and by modified_after", async () => {
     const { t, between, updated, removed } = await changedTenant();
-    const count = (list: Rec[], a: string) => list.filter((r) => r._terapi_metadata.last_action === a).length;
+    const count = (list: Rec[], a: string) => list.filter((r) => r._nango_metadata.last_action === a).length;
     const def = await allRecords(t, "files");
     expect([def.length, count(def, "ADDED"), count(def, "UPDATED")]).toEqual([28, 25, 3]);
     expect(actions(await allRecords(t, "files", "&filter=deleted"))).toEqual(["DELETED", "DELETED"]);
@@ -33,7 +33,7 @@ describe("GET /records", () => {
     expect(since.map((r) => r.id).sort()).toEqual([...updated, ...removed].sort());
     expect((await allRecords(t, "files", `&modified_after=${encodeURIComponent(between)}`)).length).toBe(3);
     const deleted = (await allRecords(t, "files", "&filter=deleted"))[0];
-    expect(deleted._terapi_metadata.deleted_at).toBe(deleted._terapi_metadata.last_modified_at);
+    expect(deleted._nango_metadata.deleted_at).toBe(deleted._nango_metadata.last_modified_at);
   });
 
   it("selects by ids, comma separated or repeated", async () => {
@@ -74,7 +74,7 @@ describe("GET /records", () => {
     expect(counts.size).toBe(40);
     for (const [id, n] of counts) expect(n, id).toBe(touched.has(id) ? (n === 2 ? 2 : 1) : 1);
     // Read before the change and changed: seen again, as changed. Not read yet: seen once, changed.
-    const last = new Map(seen.map((r) => [r.id, r._terapi_metadata.last_action]));
+    const last = new Map(seen.map((r) => [r.id, r._nango_metadata.last_action]));
     for (const id of changed.updated) expect(last.get(id)).toBe("UPDATED");
     for (const id of changed.removed) expect(last.get(id)).toBe("DELETED");
     const repeats = [...counts].filter(([, n]) => n > 1).map(([id]) => id).sort();

@@ -117,6 +117,30 @@ describe("sync schedules", () => {
     const unknown = await api("PUT", "/sync/update-connection-frequency", { ...body("every 1h"), sync_name: "nope" });
     expect(unknown.json.error.code).toBe("unknown_sync");
   });
+
+  it("a frequency over a year is a 400 naming the field, and a stored out-of-range schedule never breaks /sync/status", async () => {
+    const t = await createTenant(await simKey());
+    const body = (frequency: string) => ({ sync_name: "files", provider_config_key: t.providerConfigKey, connection_id: t.connectionId, frequency });
+    const huge = await api("PUT", "/sync/update-connection-frequency", body("every 99999999999 weeks"));
+    expect(huge.status).toBe(400);
+    expect(huge.json.error).toEqual({
+      code: "invalid_frequency",
+      message: "frequency: 'every 99999999999 weeks' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds, maximum 365 days)",
+    });
+    expect((await api("PUT", "/sync/update-connection-frequency", body("every 366 days"))).status).toBe(400);
+    expect((await api("PUT", "/sync/update-connection-frequency", body("every 52 weeks"))).status).toBe(200);
+    // A row written before the bound existed: a schedule whose next run is no valid Date.
+    await sqlOf(t, "UPDATE sync_state SET frequency = 'every 99999999999 weeks', frequency_ms = 6.048e19, next_run_at = 6.048e19 WHERE name = 'files'");
+    const one = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&syncs=files`);
+    expect(one.status).toBe(200);
+    expect(one.json.syncs[0]).toMatchObject({ name: "files", frequency: "every 99999999999 weeks", nextScheduledSyncAt: null });
+    const all = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}`);
+    expect(all.status).toBe(200);
+    // The next run after such a run is scheduled within the bound, not at an invalid time.
+    const done = await syncNow(t, "files");
+    expect(done.status).toBe("SUCCESS");
+    expect(Date.parse(done.nextScheduledSyncAt!)).toBeLessThanOrEqual(Date.now() + 366 * 86_400_000);
+  });
 });
 
 describe("admin syncs", () => {

@@ -12,7 +12,7 @@ describe("sync runs", () => {
     expect(first.latestResult.files).toEqual({ added: 30, updated: 0, deleted: 0 });
     const before = await allRecords(t, "files");
     expect(before).toHaveLength(30);
-    expect(new Set(before.map((r) => r._terapi_metadata.last_action))).toEqual(new Set(["ADDED"]));
+    expect(new Set(before.map((r) => r._nango_metadata.last_action))).toEqual(new Set(["ADDED"]));
 
     const { updated, removed } = await sim<{ updated: string[]; removed: string[] }>("POST", "/__sim/mutate", { key, model: "files", update: 3, remove: 2 });
     const second = await syncNow(t, "files");
@@ -21,13 +21,13 @@ describe("sync runs", () => {
 
     const after = await allRecords(t, "files", "&filter=added,updated,deleted");
     const byId = new Map(after.map((r) => [r.id, r]));
-    for (const id of updated) expect(byId.get(id)?._terapi_metadata.last_action).toBe("UPDATED");
+    for (const id of updated) expect(byId.get(id)?._nango_metadata.last_action).toBe("UPDATED");
     for (const id of removed) {
-      expect(byId.get(id)?._terapi_metadata.last_action).toBe("DELETED");
-      expect(byId.get(id)?._terapi_metadata.deleted_at).not.toBeNull();
+      expect(byId.get(id)?._nango_metadata.last_action).toBe("DELETED");
+      expect(byId.get(id)?._nango_metadata.deleted_at).not.toBeNull();
     }
     const untouched = before.filter((r) => !updated.includes(r.id) && !removed.includes(r.id));
     expect(untouched).toHaveLength(25);
-    for (const r of untouched) expect(byId.get(r.id)?._terapi_metadata).toEqual(r._terapi_metadata);
+    for (const r of untouched) expect(byId.get(r.id)?._nango_metadata).toEqual(r._nango_metadata);
   });
 });

@@ -1,15 +1,18 @@
 import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, it } from "vitest";
+import { parseKeyRing, parseSealed } from "../../src/crypto";
 import { emitEvent } from "../../src/events/emit";
 import { maxBackoffDelayMs } from "../../src/webhooks/delivery";
 import type { EnvironmentSettings } from "../../src/webhooks/schemas";
+import type { SettingsStore } from "../../src/webhooks/settings-store";
 import {
   api,
   createWebhookConnection,
   getDelivery,
   deliveryObject,
   listDeliveries,
+  outbox,
   outboxAlarm,
   receivedBy,
   runRetryNow,
@@ -34,6 +37,38 @@ describe("environment", () => {
     expect(a.body.webhook_secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
     const b = await api<EnvironmentSettings>("GET", "/environment");
     expect(b.body.webhook_secret).toBe(a.body.webhook_secret);
+  });
+
+  it("keeps the signing secret encrypted at rest with the tenant secrets' key ring, and seals a plaintext one left by an older version", async () => {
+    const { webhook_secret } = (await api<EnvironmentSettings>("GET", "/environment")).body;
+    const stored = () =>
+      runInDurableObject(outbox(), (_o, state) =>
+        Object.fromEntries(state.storage.sql.exec<{ key: string; value: string }>("SELECT key, value FROM settings").toArray().map((r) => [r.key, r.value])),
+      );
+    const rows = await stored();
+    expect(JSON.stringify(rows)).not.toContain(webhook_secret.slice("whsec_".length));
+    expect(parseSealed(rows.webhook_secret).kid).toBe("k1");
+
+    // An older version's row: the secret in plaintext. A restarted object seals it and signs with the same secret.
+    await runInDurableObject(outbox(), (_o, state) => {
+      state.storage.sql.exec("UPDATE settings SET value = ? WHERE key = 'webhook_secret'", webhook_secret);
+    });
+    await evictDurableObject(outbox());
+    expect((await api<EnvironmentSettings>("GET", "/environment")).body.webhook_secret).toBe(webhook_secret);
+    const migrated = await stored();
+    expect(migrated.webhook_secret).not.toContain(webhook_secret.slice("whsec_".length));
+    expect(parseSealed(migrated.webhook_secret).kid).toBe("k1");
+
+    // A master-key rotation seals it again with the new key (and back), the secret unchanged.
+    const k2 = `k2:${btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))))}`;
+    const settingsOf = (o: unknown) => (o as { settings: SettingsStore }).settings;
+    const forward = await parseKeyRing(`${k2},${env.TERAPI_ENCRYPTION_KEY}`);
+    expect(await runInDurableObject(outbox(), (o) => settingsOf(o).reseal(forward))).toEqual({ resealed: 1, total: 1 });
+    expect(parseSealed((await stored()).webhook_secret).kid).toBe("k2");
+    const back = await parseKeyRing(`${env.TERAPI_ENCRYPTION_KEY},${k2}`);
+    expect(await runInDurableObject(outbox(), (o) => settingsOf(o).reseal(back))).toEqual({ resealed: 1, total: 1 });
+    await evictDurableObject(outbox());
+    expect((await api<EnvironmentSettings>("GET", "/environment")).body.webhook_secret).toBe(webhook_secret);
   });
 
   it("sets and clears the URLs, accepting only http and https", async () => {

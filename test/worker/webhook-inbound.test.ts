@@ -85,7 +85,7 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
       const res = await post("tenant-1", msg);
       expect(res.status).toBe(401);
       const body = await res.json<{ error: { code: string; message: string } }>();
-      expect(body.error.code).toBe("invalid_signature");
+      expect(body).toEqual({ error: { code: "invalid_signature", message: "Webhook signature verification failed" } });
       expect(JSON.stringify(body)).not.toContain(SECRET.slice(6));
     }
     expect((await listDeliveries(`connection_id=tenant-1&type=forward&limit=100`)).data.length).toBe(before);
@@ -128,13 +128,20 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
     expect(await res.json()).toMatchObject({ duplicate: false, event_type: "something.new.from.openai" });
   });
 
-  it("answers 404 for an unknown connection and 401 for a connection without webhook_secret", async () => {
-    const unknown = await post("nobody", signed(event("batch.completed")));
-    expect(unknown.status).toBe(404);
-    expect(await unknown.json()).toMatchObject({ error: { code: "unknown_connection" } });
-    const noSecret = await post("tenant-nosecret", signed(event("batch.completed")));
-    expect(noSecret.status).toBe(401);
-    expect(await noSecret.json()).toMatchObject({ error: { code: "webhook_secret_missing" } });
+  it("answers every unauthenticated webhook alike: unknown connection, no webhook_secret, bad signature all get 401 invalid_signature with one message", async () => {
+    const same = { error: { code: "invalid_signature", message: "Webhook signature verification failed" } };
+    const good = signed(event("batch.completed"));
+    const answers = [
+      await post("nobody", good),
+      await post("tenant-1", good, "no-such-integration"),
+      await post("tenant-nosecret", signed(event("batch.completed"))),
+      await post("tenant-1", { ...good, headers: { ...good.headers, "webhook-signature": "v1,AAAA" } }),
+      await post("tenant-1", { body: good.body, headers: { "content-type": "application/json" } }),
+    ];
+    for (const res of answers) {
+      expect(res.status).toBe(401);
+      expect(await res.json()).toEqual(same);
+    }
   });
 
   it("caps the body at 256 KB with 413", async () => {

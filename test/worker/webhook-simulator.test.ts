@@ -77,7 +77,7 @@ describe("simulator batch → signed webhook → terapi", () => {
     });
 
     // The event triggered the batches sync: the tenant's record shows the completed batch.
-    type Rec = { id: string; status: string; _terapi_metadata: { last_action: string } };
+    type Rec = { id: string; status: string; _nango_metadata: { last_action: string } };
     const record = await waitFor(async () => {
       const res = await SELF.fetch(`${BASE}/records?model=batches&ids=${batch.id}`, {
         headers: { ...AUTH, "connection-id": "tenant-sim", "provider-config-key": pck },
@@ -86,7 +86,7 @@ describe("simulator batch → signed webhook → terapi", () => {
       return records.find((r) => r.status === "completed");
     }, "the updated batch record");
     expect(record.id).toBe(batch.id);
-    expect(["ADDED", "UPDATED"]).toContain(record._terapi_metadata.last_action);
+    expect(["ADDED", "UPDATED"]).toContain(record._nango_metadata.last_action);
     // The replayed duplicate was not processed again.
     expect(await forwardsOf()).toHaveLength(1);
   });

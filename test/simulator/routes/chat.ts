@@ -4,23 +4,16 @@ import { streamSse } from "../sse.ts";
 import type { SseEvent } from "../sse.ts";
 import { complete, estimateTokens } from "../text.ts";
 import type { Completion } from "../text.ts";
+import { chatUsage, countTokens } from "../usage.ts";
 import { isObj, newId, nowSec, str } from "../util.ts";
 import type { Obj } from "../util.ts";
 
 const FINGERPRINT = "fp_sim0000001";
 
-function usage(c: Completion): object {
-  return {
-    prompt_tokens: c.promptTokens,
-    completion_tokens: c.completionTokens,
-    total_tokens: c.promptTokens + c.completionTokens,
-    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
-    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
-  };
-}
+const usage = (c: Completion, body: Obj, model: string, cacheOwner?: object) => chatUsage(countTokens(c, body, model, cacheOwner));
 
-/** The chat.completion object for a request body (also used by batches). */
-export function chatCompletion(body: Obj, model: string): object {
+/** The chat.completion object for a request body (also used by batches, which pass no cache owner). */
+export function chatCompletion(body: Obj, model: string, cacheOwner?: object): object {
   const c = complete(body);
   return {
     id: newId("chatcmpl-", 29),
@@ -28,7 +21,7 @@ export function chatCompletion(body: Obj, model: string): object {
     created: nowSec(),
     model,
     choices: [{ index: 0, message: { role: "assistant", content: c.text, refusal: null, annotations: [] }, logprobs: null, finish_reason: c.truncated ? "length" : "stop" }],
-    usage: usage(c),
+    usage: usage(c, body, model, cacheOwner),
     service_tier: "default",
     system_fingerprint: FINGERPRINT,
   };
@@ -64,7 +57,7 @@ function stream(ctx: Ctx, model: string): Promise<void> {
   const events: SseEvent[] = [{ data: head + choice({ role: "assistant", content: "", refusal: null }, null) + tail }];
   for (const part of c.chunks) events.push({ data: head + choice({ content: part }, null) + tail });
   events.push({ data: head + choice({}, c.truncated ? "length" : "stop") + tail });
-  if (includeUsage) events.push({ data: head + `"choices":[],"usage":${JSON.stringify(usage(c))}}` });
+  if (includeUsage) events.push({ data: head + `"choices":[],"usage":${JSON.stringify(usage(c, ctx.json, model, ctx.tenant))}}` });
   events.push({ data: "[DONE]" });
   return streamSse(ctx, events);
 }
@@ -78,7 +71,7 @@ export const chatRoutes: Route[] = [
       if (!validate(ctx)) return;
       const model = ctx.json.model as string;
       if (ctx.json.stream === true) return stream(ctx, model);
-      sendJson(ctx, 200, chatCompletion(ctx.json, model));
+      sendJson(ctx, 200, chatCompletion(ctx.json, model, ctx.tenant));
     },
   },
 ];

@@ -4,18 +4,11 @@ import { streamSse } from "../sse.ts";
 import type { SseEvent } from "../sse.ts";
 import { complete, estimateTokens } from "../text.ts";
 import type { Completion } from "../text.ts";
+import { countTokens, responsesUsage } from "../usage.ts";
+import type { TokenCounts } from "../usage.ts";
 import { isObj, newId, num, nowSec, str } from "../util.ts";
 import type { Obj } from "../util.ts";
 
-function usage(c: Completion): object {
-  return {
-    input_tokens: c.promptTokens,
-    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
-    output_tokens: c.completionTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: c.promptTokens + c.completionTokens,
-  };
-}
 
 function baseResponse(body: Obj, model: string, id: string, created: number): Obj {
   return {
@@ -55,20 +48,20 @@ function message(msgId: string, text: string, status: "in_progress" | "completed
   };
 }
 
-/** A completed Response object for a request body (also used by batches). */
-export function responseObject(body: Obj, model: string): Obj {
+/** A completed Response object for a request body (also used by batches, which pass no cache owner). */
+export function responseObject(body: Obj, model: string, cacheOwner?: object): Obj {
   const c = complete(body);
-  return finish(baseResponse(body, model, newId("resp_", 48), nowSec()), c, newId("msg_", 48));
+  return finish(baseResponse(body, model, newId("resp_", 48), nowSec()), c, newId("msg_", 48), countTokens(c, body, model, cacheOwner));
 }
 
-function finish(r: Obj, c: Completion, msgId: string): Obj {
+function finish(r: Obj, c: Completion, msgId: string, tokens: TokenCounts): Obj {
   return {
     ...r,
     status: c.truncated ? "incomplete" : "completed",
     incomplete_details: c.truncated ? { reason: "max_output_tokens" } : null,
     completed_at: nowSec(),
     output: [message(msgId, c.text, "completed")],
-    usage: usage(c),
+    usage: responsesUsage(tokens),
   };
 }
 
@@ -90,7 +83,7 @@ function stream(ctx: Ctx, model: string): Promise<void> {
   const id = newId("resp_", 48);
   const msgId = newId("msg_", 48);
   const base = baseResponse(ctx.json, model, id, nowSec());
-  const done = finish(base, c, msgId);
+  const done = finish(base, c, msgId, countTokens(c, ctx.json, model, ctx.tenant));
   if (done.store) ctx.tenant.responses.set(id, done);
   let seq = 0;
   const events: SseEvent[] = [];
@@ -117,7 +110,7 @@ export const responseRoutes: Route[] = [
       if (!validate(ctx)) return;
       const model = ctx.json.model as string;
       if (ctx.json.stream === true) return stream(ctx, model);
-      const r = responseObject(ctx.json, model);
+      const r = responseObject(ctx.json, model, ctx.tenant);
       if (r.store) ctx.tenant.responses.set(r.id as string, r);
       sendJson(ctx, 200, r);
     },

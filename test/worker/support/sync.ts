@@ -76,7 +76,7 @@ export async function settle(t: Tenant, name: string, max = 50): Promise<Status>
   throw new Error(`sync ${name} still running after ${max} alarms`);
 }
 
-export type Rec = { id: string; _terapi_metadata: { first_seen_at: string; last_modified_at: string; last_action: string; deleted_at: string | null; cursor: string } } & Record<string, unknown>;
+export type Rec = { id: string; _nango_metadata: { first_seen_at: string; last_modified_at: string; last_action: string; deleted_at: string | null; cursor: string } } & Record<string, unknown>;
 
 export async function records(t: Tenant, query: string): Promise<{ status: number; json: ApiJson }> {
   return api("GET", `/records?${query}`, undefined, t.headers);

@@ -1,0 +1,198 @@
+import type { TokenCounts, UsageRules } from "./types";
+
+/**
+ * Reading usage out of response bytes, beside the caller's copy: JSON bodies
+ * keep only their first and last bytes (usage and model sit there), SSE
+ * streams are scanned event by event and parsed only where an event can
+ * carry usage or the model.
+ */
+
+const HEAD_BYTES = 4 * 1024;
+const TAIL_BYTES = 16 * 1024;
+
+export type ReadUsage = { model: string | null; tokens: TokenCounts; estimated: boolean; found: boolean };
+
+const zero = (): TokenCounts => ({ input: 0, cachedInput: 0, output: 0, reasoning: 0 });
+
+/** `a.b.0.c` inside a parsed JSON value. */
+export function pick(value: unknown, path: string): unknown {
+  let v = value;
+  for (const part of path.split(".")) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<string, unknown>)[part];
+  }
+  return v;
+}
+
+function firstNumber(usage: unknown, paths: string[]): number {
+  for (const p of paths) {
+    const n = pick(usage, p);
+    if (typeof n === "number" && Number.isFinite(n) && n >= 0) return Math.round(n);
+  }
+  return 0;
+}
+
+export function tokensOf(usage: unknown, rules: UsageRules): TokenCounts {
+  const f = rules.fields;
+  return {
+    input: firstNumber(usage, f.input),
+    cachedInput: firstNumber(usage, f.cachedInput),
+    output: firstNumber(usage, f.output),
+    reasoning: firstNumber(usage, f.reasoning),
+  };
+}
+
+function firstObject(value: unknown, paths: string[]): unknown {
+  for (const p of paths) {
+    const v = pick(value, p);
+    if (v !== null && typeof v === "object") return v;
+  }
+  return undefined;
+}
+
+function firstString(value: unknown, paths: string[]): string | null {
+  for (const p of paths) {
+    const v = pick(value, p);
+    if (typeof v === "string" && v) return v;
+  }
+  return null;
+}
+
+/** The `{…}` starting at `from` (braces inside strings are skipped), or null when cut. */
+function objectAt(text: string, from: number): string | null {
+  let depth = 0;
+  let inString = false;
+  for (let i = from; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (inString) {
+      if (ch === 92) i++; // backslash
+      else if (ch === 34) inString = false;
+    } else if (ch === 34) inString = true;
+    else if (ch === 123) depth++;
+    else if (ch === 125 && --depth === 0) return text.slice(from, i + 1);
+  }
+  return null;
+}
+
+const lastKey = (path: string) => path.slice(path.lastIndexOf(".") + 1);
+
+/** Usage and model of a top-level JSON body, from its head and tail only (no full parse of big bodies). */
+export function usageFromJsonText(head: string, tail: string, rules: UsageRules): ReadUsage {
+  const out: ReadUsage = { model: null, tokens: zero(), estimated: false, found: false };
+  for (const key of new Set(rules.usagePaths.map(lastKey))) {
+    const at = tail.lastIndexOf(`"${key}"`);
+    if (at < 0) continue;
+    const brace = tail.indexOf("{", at);
+    const colon = tail.indexOf(":", at);
+    if (brace < 0 || colon < 0 || tail.slice(colon + 1, brace).trim() !== "") continue;
+    const raw = objectAt(tail, brace);
+    if (!raw) continue;
+    try {
+      out.tokens = tokensOf(JSON.parse(raw), rules);
+      out.found = true;
+      break;
+    } catch {
+      // not JSON after all
+    }
+  }
+  for (const key of new Set(rules.modelPaths.map(lastKey))) {
+    const re = new RegExp(`"${key}"\\s*:\\s*"([^"\\\\]{1,200})"`);
+    const m = re.exec(head) ?? re.exec(tail);
+    if (m) {
+      out.model = m[1];
+      break;
+    }
+  }
+  return out;
+}
+
+/** Keeps the first and last bytes of a body (copies: the caller's stream owns the chunks it was handed). */
+export function createJsonCollector(rules: UsageRules) {
+  const head: Uint8Array[] = [];
+  let headBytes = 0;
+  const tail: Uint8Array[] = [];
+  let tailBytes = 0;
+  return {
+    push(bytes: Uint8Array) {
+      const chunk = bytes.slice();
+      if (headBytes < HEAD_BYTES) {
+        head.push(chunk);
+        headBytes += chunk.byteLength;
+      }
+      tail.push(chunk);
+      tailBytes += chunk.byteLength;
+      while (tail.length > 1 && tailBytes - tail[0].byteLength >= TAIL_BYTES) tailBytes -= tail.shift()!.byteLength;
+    },
+    end(): ReadUsage {
+      const decode = (parts: Uint8Array[]) => {
+        const d = new TextDecoder();
+        return parts.map((p) => d.decode(p, { stream: true })).join("") + d.decode();
+      };
+      return usageFromJsonText(decode(head), decode(tail), rules);
+    },
+  };
+}
+
+/** Scans an SSE stream: the last event with usage wins; without one, output tokens are estimated from the text deltas. */
+export function createSseScanner(rules: UsageRules) {
+  const decoder = new TextDecoder();
+  let buffered = "";
+  let model: string | null = null;
+  let tokens: TokenCounts | null = null;
+  let deltaChars = 0;
+  const usageKeys = [...new Set(rules.usagePaths.map((p) => `"${lastKey(p)}":{`))];
+
+  function onData(data: string) {
+    const withUsage = usageKeys.some((k) => data.includes(k));
+    if (!withUsage && model !== null && tokens !== null) return;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(data);
+    } catch {
+      return; // `[DONE]` and the like
+    }
+    model ??= firstString(parsed, rules.modelPaths);
+    const usage = withUsage ? firstObject(parsed, rules.usagePaths) : undefined;
+    if (usage) tokens = tokensOf(usage, rules);
+    else if (tokens === null) {
+      const delta = firstString(parsed, rules.deltaPaths);
+      if (delta) deltaChars += delta.length;
+    }
+  }
+
+  function onEvent(block: string) {
+    let data = "";
+    for (const line of block.split("\n")) {
+      if (line.startsWith("data:")) data += (data ? "\n" : "") + line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
+    }
+    if (data) onData(data);
+  }
+
+  function drain() {
+    buffered = buffered.replace(/\r\n?/g, "\n");
+    let at: number;
+    while ((at = buffered.indexOf("\n\n")) >= 0) {
+      onEvent(buffered.slice(0, at));
+      buffered = buffered.slice(at + 2);
+    }
+  }
+
+  return {
+    push(chunk: Uint8Array) {
+      buffered += decoder.decode(chunk, { stream: true });
+      drain();
+    },
+    end(): ReadUsage {
+      buffered += decoder.decode();
+      if (buffered.trim()) onEvent(buffered);
+      buffered = "";
+      if (tokens) return { model, tokens, estimated: false, found: true };
+      return {
+        model,
+        tokens: { ...zero(), output: Math.ceil(deltaChars / rules.charsPerToken) },
+        estimated: true,
+        found: false,
+      };
+    },
+  };
+}

@@ -1,0 +1,101 @@
+import type { IndexRow } from "./store";
+import type { UsageTotals } from "./types";
+
+/**
+ * The environment-wide usage index: day sums per connection, model and source
+ * in D1 (`INDEX_DB`, migrations/0002_usage.sql). Connection objects copy their
+ * changed days here on their alarm, off the request path; GET /usage reads it
+ * for anything wider than one connection, without asking every object.
+ */
+
+const TOTALS = ["requests", "errors", "estimated_requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens"] as const;
+
+/** The same statements as migrations/0002_usage.sql (also run here: idempotent, for local runs without migrations). */
+export const USAGE_INDEX_SCHEMA = [
+  `CREATE TABLE IF NOT EXISTS usage_daily (
+  provider_config_key TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  model TEXT NOT NULL,
+  source TEXT NOT NULL,
+  ${TOTALS.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`).join(",\n  ")},
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (provider_config_key, connection_id, day, model, source)
+)`,
+  "CREATE INDEX IF NOT EXISTS usage_daily_day ON usage_daily (day)",
+];
+
+let schemaReady: Promise<unknown> | null = null;
+function ensureSchema(db: D1Database): Promise<unknown> {
+  schemaReady ??= db.batch(USAGE_INDEX_SCHEMA.map((s) => db.prepare(s))).catch((err) => {
+    schemaReady = null;
+    throw err;
+  });
+  return schemaReady;
+}
+
+/** Writes one connection's changed days (absolute sums: a repeated write is harmless). */
+export async function writeUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string, rows: IndexRow[], now = Date.now()): Promise<void> {
+  if (rows.length === 0) return;
+  await ensureSchema(db);
+  const sql = `INSERT INTO usage_daily (provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")}, updated_at)
+    VALUES (?, ?, ?, ?, ?, ${TOTALS.map(() => "?").join(", ")}, ?)
+    ON CONFLICT (provider_config_key, connection_id, day, model, source) DO UPDATE SET
+    ${TOTALS.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at`;
+  await db.batch(rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)));
+}
+
+/** Forgets a deleted connection's rows (its object's own ledger is gone with its storage). */
+export async function deleteUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string): Promise<void> {
+  await ensureSchema(db);
+  await db.prepare("DELETE FROM usage_daily WHERE provider_config_key = ? AND connection_id = ?").bind(providerConfigKey, connectionId).run();
+}
+
+export type IndexRowOut = UsageTotals & { provider_config_key: string; connection_id: string; day: number; model: string; source: string };
+
+export type IndexFilter = {
+  from: number;
+  to: number;
+  provider_config_key?: string;
+  connection_id?: string;
+  model?: string;
+  /** Only these connections (an end user's). */
+  connections?: Array<[string, string]>;
+};
+
+/** D1 binds at most 100 parameters per statement: an end user's connections are asked for in groups. */
+const CONNECTIONS_PER_QUERY = 40;
+
+export async function readUsageIndex(db: D1Database, f: IndexFilter): Promise<IndexRowOut[]> {
+  if (f.connections && f.connections.length > CONNECTIONS_PER_QUERY) {
+    const parts: IndexRowOut[][] = [];
+    for (let i = 0; i < f.connections.length; i += CONNECTIONS_PER_QUERY)
+      parts.push(await readUsageIndex(db, { ...f, connections: f.connections.slice(i, i + CONNECTIONS_PER_QUERY) }));
+    return parts.flat().sort((a, b) => a.day - b.day);
+  }
+  await ensureSchema(db);
+  const where = ["day >= ?", "day < ?"];
+  const args: unknown[] = [f.from, f.to];
+  if (f.provider_config_key !== undefined) {
+    where.push("provider_config_key = ?");
+    args.push(f.provider_config_key);
+  }
+  if (f.connection_id !== undefined) {
+    where.push("connection_id = ?");
+    args.push(f.connection_id);
+  }
+  if (f.model !== undefined) {
+    where.push("model = ?");
+    args.push(f.model);
+  }
+  if (f.connections) {
+    if (f.connections.length === 0) return [];
+    where.push(`(provider_config_key, connection_id) IN (VALUES ${f.connections.map(() => "(?, ?)").join(", ")})`);
+    for (const [pck, cid] of f.connections) args.push(pck, cid);
+  }
+  const { results } = await db
+    .prepare(`SELECT provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")} FROM usage_daily WHERE ${where.join(" AND ")} ORDER BY day`)
+    .bind(...args)
+    .all<IndexRowOut>();
+  return results;
+}

@@ -1,0 +1,101 @@
+import { outboxObject } from "../durable-objects/stubs";
+import { emitEvent } from "../events/emit";
+import { CAP_THRESHOLDS, capAmount, capState, type CapState } from "./caps";
+import { writeUsageIndex } from "./index-db";
+import { effectivePrices } from "./prices";
+import { createUsageStore, periodOf, type Grain, type StoredCap, type UsageRow } from "./store";
+import type { PriceTable, UsageSample } from "./types";
+
+/** What an isolate's log batch carries besides the lines (src/logs/record.ts). */
+export type UsageBatch = { providerConfigKey: string; connectionId: string; samples: UsageSample[] };
+
+/** Changed days are copied to the environment index at most this long after the change. */
+export const INDEX_DELAY_MS = 30_000;
+/** The environment's price override is re-read this often (a PATCH shows in caps within this bound). */
+const PRICES_TTL_MS = 30_000;
+
+/**
+ * A connection object's usage: the store, its cap with the 80 % / 100 %
+ * webhooks, and the copy of changed days to the environment index.
+ */
+export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: () => T) => T; env: Env; now?: () => number }) {
+  const now = deps.now ?? (() => Date.now());
+  const store = createUsageStore(deps.sql, deps.transaction);
+  let dirtySince: number | null = store.unindexed(1).length ? now() : null;
+  let prices: { table: PriceTable; at: number } | null = null;
+
+  async function priceTable(): Promise<PriceTable> {
+    if (prices && now() - prices.at < PRICES_TTL_MS) return prices.table;
+    const table = effectivePrices(await outboxObject(deps.env).usagePrices());
+    prices = { table, at: now() };
+    return table;
+  }
+
+  async function currentCap(): Promise<CapState | null> {
+    const cap = store.getCap();
+    if (!cap) return null;
+    const at = now();
+    const { start, end } = periodOf(cap.period, at);
+    const table = cap.metric === "cost" ? await priceTable() : effectivePrices(null);
+    return capState(cap, capAmount(cap, store.perModel(start, end), table), at, table);
+  }
+
+  async function add(batch: UsageBatch): Promise<void> {
+    store.add(batch.samples, now());
+    dirtySince ??= now();
+    const cap = store.getCap();
+    if (!cap) return;
+    const state = await currentCap();
+    if (!state) return;
+    for (const threshold of CAP_THRESHOLDS) {
+      if (state.ratio * 100 < threshold || !store.claimAlert(state.period_start, threshold)) continue;
+      await emitEvent(deps.env, {
+        type: "usage",
+        connection_id: batch.connectionId,
+        provider_config_key: batch.providerConfigKey,
+        provider: cap.provider,
+        payload: {
+          threshold,
+          metric: cap.metric,
+          period: cap.period,
+          limit: cap.limit,
+          used: state.used,
+          period_start: new Date(state.period_start).toISOString(),
+          period_end: new Date(state.period_end).toISOString(),
+          price_version: state.price_version,
+        },
+      });
+    }
+  }
+
+  /** Usage of what the object itself calls (sync pages): no batch, no cap alerts (they carry no tokens). */
+  function addOwn(sample: UsageSample): void {
+    store.add([sample], now());
+    dirtySince ??= now();
+  }
+
+  async function flushIndex(providerConfigKey: string, connectionId: string): Promise<number> {
+    let written = 0;
+    for (;;) {
+      const rows = store.unindexed();
+      if (rows.length === 0) break;
+      await writeUsageIndex(deps.env.INDEX_DB, providerConfigKey, connectionId, rows, now());
+      store.markIndexed(rows);
+      written += rows.length;
+    }
+    dirtySince = null;
+    return written;
+  }
+
+  return {
+    add,
+    addOwn,
+    flushIndex,
+    query: (q: { grain: Grain; from: number; to: number; model?: string }): UsageRow[] => store.query(q),
+    setCap: (cap: StoredCap | null) => store.setCap(cap),
+    capState: currentCap,
+    nextIndexDue: () => (dirtySince === null ? null : dirtySince + INDEX_DELAY_MS),
+  };
+}
+
+export type UsageLedger = ReturnType<typeof createUsageLedger>;

@@ -1,0 +1,127 @@
+// The dashboard's usage charts in a real browser: terapi's deploy bundle on
+// Miniflare (its D1 index included), the simulator as OpenAI, Chromium driven
+// by playwright-core. Screenshots go to test-results/.
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { resolve } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../../bench/lib/terapi.ts";
+import { SIMULATOR_URL } from "../harness/constants.ts";
+import { CHROMIUM, CHROMIUM_ARGS, ensureChromium } from "./chromium.ts";
+
+const root = resolve(import.meta.dirname, "../..");
+const shots = resolve(root, "test-results");
+
+let tmp: string;
+let terapi: RunningTerapi;
+let browser: BrowserContext;
+let page: Page;
+const secrets = newSecrets();
+
+async function call<T>(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T; text: string }> {
+  const res = await fetch(`${terapi.origin}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${secrets.secretKey}`, ...(body === undefined ? {} : { "content-type": "application/json" }), ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = null;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  return { status: res.status, body: parsed as T, text };
+}
+
+/** Polls the real system (the connection objects copy their days to D1 on their alarm, half a minute after a change). */
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+beforeAll(async () => {
+  ensureChromium();
+  mkdirSync(shots, { recursive: true });
+  tmp = mkdtempSync(resolve(tmpdir(), "terapi-e2e-usage-"));
+  const built = await bundle(root, tmp);
+  terapi = await startMiniflare({ root, bundleDir: built.dir, simUrl: SIMULATOR_URL, secrets, directSocket: false });
+  browser = await chromium.launchPersistentContext(resolve(tmp, "profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  page = browser.pages()[0] ?? (await browser.newPage());
+}, 600_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await terapi?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("usage charts in Chromium", () => {
+  it("per connection (48 h, 30 days, by model) and the top connections, with no CSP violation", async () => {
+    expect((await call("POST", "/integrations", { unique_key: "openai", provider: "openai" })).status).toBe(201);
+    const tenants = ["acme-corp", "globex", "initech"];
+    for (const id of tenants) {
+      const key = ((await (await fetch(`${SIMULATOR_URL}/__sim/keys`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).json()) as { key: string }).key;
+      const r = await call("POST", "/connections", { provider_config_key: "openai", connection_id: id, credentials: { type: "API_KEY", apiKey: key } });
+      expect(r.status, r.text).toBe(201);
+    }
+    const proxy = (id: string, path: string, body: unknown) => call("POST", `/proxy${path}`, body, { "connection-id": id, "provider-config-key": "openai" });
+    // Different amounts per tenant and model, so the charts have something to split.
+    const plan: Array<[string, number]> = [["acme-corp", 6], ["globex", 3], ["initech", 1]];
+    for (const [id, n] of plan) {
+      for (let i = 0; i < n; i++) {
+        expect((await proxy(id, "/v1/chat/completions", { model: "gpt-4o-mini", messages: [{ role: "user", content: `${id} question ${i} `.repeat(20) }] })).status).toBe(200);
+        if (i % 2 === 0) expect((await proxy(id, "/v1/responses", { model: "o4-mini", input: `${id} reasoning ${i} `.repeat(30), stream: true })).status).toBe(200);
+        if (i % 3 === 0) expect((await proxy(id, "/v1/embeddings", { model: "text-embedding-3-small", input: `${id} ${i}`.repeat(50) })).status).toBe(200);
+      }
+    }
+    // The environment index holds all three once their objects copied their days.
+    await waitFor("the usage index", async () => {
+      const u = await call<{ connections: Array<{ connection_id: string }> }>("GET", "/usage");
+      return u.body.connections.length === 3 ? u : undefined;
+    }).catch(async (err: Error) => {
+      const one = await call("GET", "/usage?provider_config_key=openai&connection_id=acme-corp");
+      throw new Error(`${err.message}; acme-corp's own usage: ${one.text.slice(0, 400)}; env-wide: ${(await call("GET", "/usage")).text.slice(0, 300)}; logs:\n${terapi.tail()}`);
+    });
+
+    const violations: string[] = [];
+    page.on("console", (m) => {
+      if (/Content Security Policy|Refused to/i.test(m.text())) violations.push(m.text());
+    });
+    await page.goto(`${terapi.origin}/dashboard/login`);
+    await page.getByLabel("Secret key").fill(secrets.secretKey);
+    await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Log in" }).click()]);
+    await expect.poll(() => page.title()).toBe("terapi dashboard");
+
+    const usage = page.locator("#usage");
+    await usage.scrollIntoViewIfNeeded();
+    const topChart = page.getByRole("img", { name: "Top connections by cost over the last 30 days" });
+    expect(await topChart.isVisible()).toBe(true);
+    const topText = (await topChart.textContent()) ?? "";
+    expect(topText.indexOf("acme-corp")).toBeLessThan(topText.indexOf("globex"));
+    expect(topText.indexOf("globex")).toBeLessThan(topText.indexOf("initech"));
+
+    const acme = page.locator("section", { has: page.locator("h3 code", { hasText: "acme-corp" }) });
+    expect(await acme.getByRole("img").count()).toBe(6);
+    for (const model of ["gpt-4o-mini", "o4-mini", "text-embedding-3-small"]) expect(await acme.getByRole("list", { name: "Models" }).textContent()).toContain(model);
+    // Bars have a size: the SVG was laid out, not blocked.
+    const box = await acme.locator("figure.chart svg rect").first().boundingBox();
+    expect(box?.height ?? 0).toBeGreaterThan(0);
+    expect(violations).toEqual([]);
+
+    await page.screenshot({ path: resolve(shots, "dashboard-usage.png"), fullPage: true });
+    await acme.screenshot({ path: resolve(shots, "dashboard-usage-connection.png") });
+    await topChart.screenshot({ path: resolve(shots, "dashboard-usage-top.png") });
+  });
+});

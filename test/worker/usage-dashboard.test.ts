@@ -1,0 +1,49 @@
+import { env, SELF } from "cloudflare:test";
+import { beforeAll, describe, expect, it } from "vitest";
+import { connectionObject } from "../../src/durable-objects/stubs";
+import { flushOperationLogs } from "../../src/logs/record";
+import { settleUsageReaders } from "../../src/usage/tap";
+import { createTenant, SECRET, simKey, type Tenant } from "../harness/connections";
+
+const BASE = "http://terapi.test";
+let busy: Tenant;
+let quiet: Tenant;
+
+beforeAll(async () => {
+  busy = await createTenant(await simKey());
+  quiet = await createTenant(await simKey());
+  for (const model of ["gpt-4o-mini", "o4-mini", "gpt-4o-mini"]) await busy.client.chat.completions.create({ model, messages: [{ role: "user", content: `chart ${model}` }] });
+  await busy.client.embeddings.create({ model: "text-embedding-3-small", input: "chart" });
+  await quiet.client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "a little" }] });
+  await settleUsageReaders();
+  await flushOperationLogs(env);
+  for (const t of [busy, quiet]) await connectionObject(env, t.providerConfigKey, t.connectionId).flushUsageIndex();
+});
+
+describe("dashboard usage charts", () => {
+  it("server-rendered SVG per connection (48 h and 30 days, split by model) and the top connections, under the same strict CSP", async () => {
+    const res = await SELF.fetch(`${BASE}/dashboard`, { headers: { authorization: `Bearer ${SECRET}` } });
+    expect(res.status).toBe(200);
+    const csp = res.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).not.toContain("unsafe-inline");
+    expect(csp).not.toMatch(/script-src [^;]*'self'/);
+    const html = await res.text();
+    expect(html).not.toContain("<script");
+    expect(html).not.toMatch(/\sstyle="/);
+    expect(html).toContain('<h2 id="usage">Usage</h2>');
+
+    // The busy connection's six charts, with its three models in the legend and in the bars' titles.
+    const section = html.slice(html.indexOf(`<code>${busy.connectionId}</code> <span class="muted">`));
+    for (const title of ["Requests, 48 h", "Tokens, 48 h", "Cost, 48 h", "Requests, 30 days", "Tokens, 30 days", "Cost, 30 days"]) expect(section).toContain(title);
+    for (const model of ["gpt-4o-mini", "o4-mini", "text-embedding-3-small"]) expect(section).toMatch(new RegExp(`<title>[^<]*${model}: `));
+    // Four model calls, plus the first syncs' pages.
+    expect(Number(/Requests, 48 h <span class="muted">\((\d+)\)<\/span>/.exec(section)?.[1])).toBeGreaterThanOrEqual(4);
+
+    // Top connections: the busy one above the quiet one.
+    const top = html.slice(html.indexOf('aria-label="Top connections by cost'));
+    const at = (id: string) => top.indexOf(id);
+    expect(at(busy.connectionId)).toBeGreaterThan(0);
+    expect(at(quiet.connectionId)).toBeGreaterThan(at(busy.connectionId));
+  });
+});
