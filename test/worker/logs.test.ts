@@ -140,6 +140,9 @@ describe("GET /logs", () => {
       return l.length === 1 && l[0].detail === "invalid_signature: no_matching_signature (×40 within 60 s)" ? l : undefined;
     }, "one aggregated line");
     expect(lines.map((l) => [l.status, l.http_status])).toEqual([["failure", 401]]);
+    // The environment-wide index has the window's line once (its first), not 40; the count is the connection log's.
+    const indexed = (await logs(`connection_id=${id}&type=webhook`)).logs;
+    expect(indexed.map((l) => [l.status, l.http_status, l.detail])).toEqual([["failure", 401, "invalid_signature: no_matching_signature"]]);
 
     // The next minute starts a new line; other lines are never merged into it.
     const stub = connectionObject(env, pck, id);
