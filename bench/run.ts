@@ -12,6 +12,7 @@
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 //   npm run bench -- --soak          minutes of mixed load (16 chat calls + a /records reader), counting non-2xx answers
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
+//   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -39,6 +40,11 @@ import { DEFAULT_SOAK_SECONDS, soakScenario } from "./scenarios/soak.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
+// `--scale`: the many-connections run (bench/scale.ts), separate from the default one.
+if (argv.includes("--scale")) {
+  const { runScale } = await import("./scale.ts");
+  process.exit(await runScale());
+}
 const flag = (name: string) => argv.includes(`--${name}`);
 /** `--name=value` or `--name value`. */
 const option = (name: string) => {

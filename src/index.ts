@@ -1,4 +1,6 @@
 import { createApp } from "./app";
+import { consumeIndexBatch } from "./ops-index/consumer";
+import type { IndexMessage } from "./ops-index/messages";
 
 export { Registry } from "./durable-objects/registry";
 export { ConnectionObject } from "./durable-objects/connection";
@@ -8,4 +10,5 @@ const app = createApp();
 
 export default {
   fetch: app.fetch,
-} satisfies ExportedHandler<Env>;
+  queue: consumeIndexBatch,
+} satisfies ExportedHandler<Env, IndexMessage>;

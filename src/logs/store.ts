@@ -14,7 +14,7 @@ export type LogEntry = Omit<OperationLog, "created_at"> & { at: number; aggregat
 export const AGGREGATE_WINDOW_MS = 60_000;
 
 /** The row as SQLite gives it back: the same columns, type and status as plain text. */
-type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
+export type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS operation_logs (
@@ -44,7 +44,7 @@ CREATE TABLE IF NOT EXISTS operation_log_aggregates (
 
 const cut = (s: string | null) => (s === null ? null : s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
 
-function toLog(row: LogRow): OperationLog {
+export function toLog(row: LogRow): OperationLog {
   return {
     id: row.id,
     provider_config_key: row.provider_config_key,
@@ -90,12 +90,22 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
     return false;
   }
 
-  function append(entries: LogEntry[], now = Date.now()): number {
+  /**
+   * Writes a batch; `folded` (if given) receives the ids of aggregated lines that
+   * were counted into their window's line rather than written, so the caller can
+   * leave them out of the environment-wide index. The index has no aggregate
+   * column: there an aggregated line appears once (the window's first), without
+   * the later "(×N within 60 s)" count, which only this connection's log keeps.
+   */
+  function append(entries: LogEntry[], now = Date.now(), folded?: string[]): number {
     return transaction(() => {
       // Idempotent and cheap; also recreates the table after the object's storage was wiped.
       sql.exec(SCHEMA);
       for (const e of entries) {
-        if (e.aggregate && counted(e)) continue;
+        if (e.aggregate && counted(e)) {
+          folded?.push(e.id);
+          continue;
+        }
         sql.exec(
           `INSERT OR IGNORE INTO operation_logs (id, at, provider_config_key, connection_id, type, status, http_status,
              duration_ms, retries, wait_ms, request_id, method, path, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
