@@ -1,10 +1,13 @@
-import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { SIMULATOR_PORT, TEST_BINDINGS } from "./test/harness/constants.ts";
 
 // Two projects: the Worker's tests run inside workerd with real KV, Durable
 // Objects and alarms; the simulator's own contract tests run in Node.
 // Both talk to one OpenAI simulator that globalSetup starts on 127.0.0.1.
+// The environment-wide index's schema (migrations/), applied to the test D1 by test/worker/support/d1-setup.ts.
+const indexMigrations = await readD1Migrations("./migrations");
+
 export default defineConfig({
   test: {
     globalSetup: ["./test/harness/global-setup.ts", "./test/harness/receiver-setup.ts"],
@@ -13,12 +16,15 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { ...TEST_BINDINGS, OPENAI_BASE_URL: `http://127.0.0.1:${SIMULATOR_PORT}` } },
+            miniflare: {
+              bindings: { ...TEST_BINDINGS, OPENAI_BASE_URL: `http://127.0.0.1:${SIMULATOR_PORT}`, TEST_INDEX_MIGRATIONS: indexMigrations },
+            },
           }),
         ],
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
+          setupFiles: ["./test/worker/support/d1-setup.ts"],
           testTimeout: 30_000,
         },
       },

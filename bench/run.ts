@@ -14,6 +14,7 @@
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
 //   npm run bench -- --micro         each step of a proxied call timed alone (Node, no workerd)
 //   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
+//   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -46,6 +47,11 @@ import { runMicro } from "./micro.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
+// `--scale`: the many-connections run (bench/scale.ts), separate from the default one.
+if (argv.includes("--scale")) {
+  const { runScale } = await import("./scale.ts");
+  process.exit(await runScale());
+}
 const flag = (name: string) => argv.includes(`--${name}`);
 /** `--name=value` or `--name value`. */
 const option = (name: string) => {

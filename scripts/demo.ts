@@ -204,9 +204,9 @@ async function main() {
     say(`${String(e.type).padEnd(8)} ${String(e.connection_id ?? "").padEnd(38)} ${e.type === "sync" ? JSON.stringify(p).slice(0, 80) : String(p.operation ?? p.type ?? "")}  (webhook-id ${r.headers["webhook-id"]})`);
   }
 
-  step("The operation log: GET /logs?connection_id=tenant-42");
+  step("The operation log: GET /logs?provider_config_key=openai&connection_id=tenant-42");
   await sleep(400); // lines are written in the background, batched
-  const logs = await api<{ logs: Array<Record<string, string | number | null>> }>("GET", "/logs?connection_id=tenant-42&limit=20");
+  const logs = await api<{ logs: Array<Record<string, string | number | null>> }>("GET", "/logs?provider_config_key=openai&connection_id=tenant-42&limit=20");
   for (const l of [...logs.body.logs].reverse())
     say(
       `${String(l.created_at).slice(11, 23)} ${String(l.type).padEnd(8)} ${String(l.status).padEnd(7)} ${String(l.http_status ?? "").padEnd(3)} ` +

@@ -4,7 +4,7 @@
 // with a random secret key and encryption key, so nothing is set up by hand.
 // `npm run dev -- --simulator` also starts the OpenAI simulator and points
 // terapi at it (no network needed).
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -53,6 +53,14 @@ function run(cmd, cmdArgs, extraEnv = {}) {
   });
   return child;
 }
+
+// The environment-wide index's tables (migrations/) in the local D1, before the Worker starts. Idempotent.
+const migrated = spawnSync("npx", ["wrangler", "d1", "migrations", "apply", "INDEX_DB", "--local"], {
+  cwd: root,
+  stdio: "inherit",
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1" },
+});
+if (migrated.status !== 0) process.exit(migrated.status ?? 1);
 
 const wranglerArgs = ["wrangler", "dev", "--ip", "127.0.0.1", "--port", port, ...args.filter((a) => a !== "--simulator")];
 if (withSimulator) {

@@ -1,5 +1,7 @@
 import { toErrorResponse } from "./errors";
 import { authorizeSecretKey } from "./middleware/secret-key-auth";
+import { consumeIndexBatch } from "./ops-index/consumer";
+import type { IndexMessage } from "./ops-index/messages";
 import { proxyFastPath } from "./proxy/handler";
 
 export { Registry } from "./durable-objects/registry";
@@ -23,4 +25,5 @@ async function routed(req: Request, env: Env, ctx: ExecutionContext): Promise<Re
 export default {
   // Proxied calls skip the router (same checks, handler and errors); everything else goes through it.
   fetch: (req, env, ctx) => proxyFastPath(req, env, ctx, authorizeSecretKey, toErrorResponse) ?? routed(req, env, ctx),
-} satisfies ExportedHandler<Env>;
+  queue: consumeIndexBatch,
+} satisfies ExportedHandler<Env, IndexMessage>;

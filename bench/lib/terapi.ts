@@ -2,6 +2,7 @@
 // bundle (no extra hop), and `wrangler dev` (with its own proxy worker in front).
 import { randomBytes } from "node:crypto";
 import type { Json } from "miniflare";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { jsonCall } from "./http.ts";
@@ -97,6 +98,12 @@ export async function startMiniflare(opts: {
   );
   const before = new Set(workerdPids(process.pid));
   const url = opts.directSocket ? (await mf.ready, await mf.unsafeGetDirectURL()) : await mf.ready;
+  // The D1 index's schema (migrations/), when this version of terapi has one.
+  const d1 = workerOptions.d1Databases;
+  if (d1 && (Array.isArray(d1) ? d1.includes("INDEX_DB") : Object.keys(d1).includes("INDEX_DB"))) {
+    const db = await mf.getD1Database("INDEX_DB");
+    for (const sql of migrations(opts.root)) await db.prepare(sql).run();
+  }
   const mine = workerdPids(process.pid).filter((p) => !before.has(p));
   return {
     mode: "miniflare",
@@ -107,6 +114,24 @@ export async function startMiniflare(opts: {
     tail: () => logs.join("\n"),
     stop: () => mf.dispose(),
   };
+}
+
+/** The statements of migrations/*.sql, in file order (comments dropped). */
+function migrations(root: string): string[] {
+  const dir = resolve(root, "migrations");
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .flatMap((f) =>
+      readFileSync(resolve(dir, f), "utf8")
+        .split("\n")
+        .filter((l) => !l.trim().startsWith("--"))
+        .join("\n")
+        .split(";")
+        .map((st) => st.trim())
+        .filter(Boolean),
+    );
 }
 
 /** `wrangler dev` as a child, local mode, with its storage in the run's temp dir. */

@@ -12,6 +12,11 @@ import { toLogEntry } from "../logs/record";
 import type { LogQuery, OperationInput, OperationLog } from "../logs/types";
 import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
 import type { RecordQuery, StoredRecord } from "../sync/records";
+import { feedIndex } from "../ops-index/feed";
+import type { EnqueueResult as EventEnqueueResult } from "../webhooks/delivery-queue";
+import type { OutgoingEventInput } from "../webhooks/events";
+import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
+import { createConnectionOutbox, type ConnectionOutbox, type ProviderWebhookInput } from "./connection-outbox";
 import { deleteUsageIndex } from "../usage/index-db";
 import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
 import type { UsageSample } from "../usage/types";
@@ -21,7 +26,7 @@ import type { JobUsage } from "./async-jobs";
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
 
-/** One per connection: the shared rate-limit view, async jobs and syncs, on one alarm. */
+/** One per connection: the shared rate-limit view, async jobs, syncs and outgoing webhooks, on one alarm. */
 export class ConnectionObject extends DurableObject<Env> {
   /** Proxy requests coordinated here (in memory: operational insight, not state). */
   private edgeAcquires = 0;
@@ -31,6 +36,7 @@ export class ConnectionObject extends DurableObject<Env> {
   private scheduler!: ReturnType<typeof createAlarmScheduler>;
   private logs!: LogStore;
   private syncs!: SyncEngine;
+  private outbox!: ConnectionOutbox;
   private usage!: UsageLedger;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -93,7 +99,20 @@ export class ConnectionObject extends DurableObject<Env> {
     this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });
     const countUsage = (sample: UsageSample) => this.usage.addOwn(sample);
     this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter, countUsage });
-    this.scheduler = createAlarmScheduler(ctx.storage, [() => this.jobs.nextDue(), () => this.syncs.nextDue(), () => this.usage.nextIndexDue()]);
+    this.outbox = createConnectionOutbox({
+      ctx,
+      env,
+      log: (line) => this.storeLogs([toLogEntry(line)]),
+      indexed: (delivery) => this.keepAlive(feedIndex(env, [{ delivery }])),
+      rearm: () => this.scheduler.rearm(),
+      wakeBy: (at) => this.scheduler.wakeBy(at),
+    });
+    this.scheduler = createAlarmScheduler(ctx.storage, [
+      () => this.jobs.nextDue(),
+      () => this.syncs.nextDue(),
+      () => this.outbox.nextDue(),
+      () => this.usage.nextIndexDue(),
+    ]);
     this.edgeAcquires = 0;
   }
 
@@ -157,11 +176,16 @@ export class ConnectionObject extends DurableObject<Env> {
     return job?.kind === "action" ? actionRunView(job) : null;
   }
 
-  /** A batch of operation-log lines from one isolate (src/logs/record.ts), with the usage counted beside them. */
-  async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<number> {
+  /**
+   * A batch of operation-log lines from one isolate (src/logs/record.ts, which
+   * also feeds them to the index), with the usage counted beside them. Answers
+   * the ids of aggregated lines counted into an earlier line (left out of the index).
+   */
+  async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {
+    const folded: string[] = [];
     // Lines, the connection's names and the usage sums in one transaction: one commit per batch, not three.
     const n = this.ctx.storage.transactionSync(() => {
-      const lines = entries.length ? this.logs.append(entries) : 0;
+      const lines = entries.length ? this.logs.append(entries, undefined, folded) : 0;
       if (usage) {
         this.ctx.storage.sql.exec(
           "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
@@ -177,7 +201,7 @@ export class ConnectionObject extends DurableObject<Env> {
       const due = this.usage.nextIndexDue();
       if (due !== null) await this.scheduler.wakeBy(due);
     }
-    return n;
+    return { stored: n, folded };
   }
 
   /** The usage ledger (src/usage/ledger.ts): queries, the cap, the environment index copy. */
@@ -203,6 +227,44 @@ export class ConnectionObject extends DurableObject<Env> {
 
   private meta(): Map<string, string> {
     return new Map(this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
+  }
+
+  /** Lines made here go to this connection's log (the source of truth), then in the background to the environment-wide index. */
+  private storeLogs(entries: LogEntry[]): number {
+    const folded: string[] = [];
+    const n = this.logs.append(entries, undefined, folded);
+    const fresh = folded.length ? entries.filter((e) => !folded.includes(e.id)) : entries;
+    if (fresh.length) this.keepAlive(feedIndex(this.env, fresh.map((log) => ({ log }))));
+    return n;
+  }
+
+  /** A flush this object started runs to its end even after the call that started it. */
+  private keepAlive(flush: Promise<void> | null): void {
+    if (flush) this.ctx.waitUntil(flush);
+  }
+
+  // --- outgoing webhooks about this connection (src/durable-objects/connection-outbox.ts) ---
+
+  /** Stores an outgoing event and its deliveries; resolves once stored (delivery is then at least once). */
+  enqueueEvent(input: OutgoingEventInput): Promise<EventEnqueueResult> {
+    return this.outbox.enqueue(input);
+  }
+
+  /** A verified provider webhook for this connection: deduped here, forwarded once. */
+  receiveProviderWebhook(input: ProviderWebhookInput): Promise<{ duplicate: boolean; event_id: string }> {
+    return this.outbox.receiveProviderWebhook(input);
+  }
+
+  listDeliveries(query: DeliveryListQuery): DeliveryList {
+    return this.outbox.list(query);
+  }
+
+  getDelivery(id: string): DeliveryDetail | null {
+    return this.outbox.get(id);
+  }
+
+  redeliver(id: string): Promise<DeliveryDetail | null> {
+    return this.outbox.redeliver(id);
   }
 
   /** This connection's operation log, newest first (`GET /logs`). */
@@ -270,8 +332,10 @@ export class ConnectionObject extends DurableObject<Env> {
     const providerConfigKey = meta.get("provider_config_key");
     const connectionId = meta.get("connection_id");
     const due = this.jobs.takeDue(Date.now());
+    // Deliveries run beside the jobs and syncs: a long sync run does not hold back a webhook.
+    const delivering = this.outbox.deliverDue().catch((err: unknown) => console.error("delivery run failed", err instanceof Error ? err.message : "unknown"));
     if (providerConfigKey !== undefined && connectionId !== undefined) {
-      const log = (line: OperationInput) => void this.logs.append([toLogEntry(line)]);
+      const log = (line: OperationInput) => void this.storeLogs([toLogEntry(line)]);
       const usage = this.jobUsage(providerConfigKey, connectionId);
       const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId, usage };
       // One at a time: they share one budget, and the limiter orders them.
@@ -296,6 +360,7 @@ export class ConnectionObject extends DurableObject<Env> {
         console.error("usage index flush failed", err instanceof Error ? err.message : "unknown");
       }
     }
+    await delivering;
     // Destroyed meanwhile: storage is gone and must stay so.
     if (this.syncs.isStopped()) return;
     await this.scheduler.rearm();
@@ -320,16 +385,23 @@ export class ConnectionObject extends DurableObject<Env> {
     };
   }
 
-  /** Forget everything of this connection: storage, pending jobs, schedules, the alarm. */
+  /**
+   * Forget everything of this connection: storage, pending jobs, schedules, the
+   * alarm, its usage rows in the index — but its outgoing webhooks, which still
+   * go out (at least once) and stay listed.
+   */
   async destroy(): Promise<void> {
     // A sync run in flight must not write into the emptied storage.
     this.syncs.stop();
     const meta = this.meta();
+    const kept = this.outbox.snapshot();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
     // deleteAll() drops the tables too, and this instance may serve the next
     // connection created under the same id: start it over, empty.
     this.open();
+    this.outbox.restore(kept);
+    await this.scheduler.rearm();
     // Its day sums in the environment's usage index go too (this object copied them there).
     const pck = meta.get("provider_config_key");
     const cid = meta.get("connection_id");

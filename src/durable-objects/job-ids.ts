@@ -5,13 +5,14 @@
  */
 import { randomHex } from "../crypto/random";
 
-export type JobKind = "preq" | "act";
+/** `whd`: an outgoing-webhook delivery, kept in the connection's object it is about. */
+export type JobKind = "preq" | "act" | "whd";
 
 export function newJobId(kind: JobKind, objectId: string): string {
   return `${kind}_${objectId}_${randomHex(12)}`;
 }
 
-const JOB_ID = /^(preq|act)_([0-9a-f]{64})_[0-9a-f]{8,64}$/;
+const JOB_ID = /^(preq|act|whd)_([0-9a-f]{64})_[0-9a-f]{8,64}$/;
 
 /** The connection object holding a job of this kind, or null for anything that cannot be one. */
 export function jobObject(env: Env, kind: JobKind, id: string) {

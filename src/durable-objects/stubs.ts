@@ -8,7 +8,7 @@ export function registryObject(env: Env) {
   return env.REGISTRY.get(env.REGISTRY.idFromName("registry"));
 }
 
-/** The environment's webhook outbox: a single object. */
+/** The environment's outgoing-webhook settings: a single object, read through src/webhooks/settings-cache.ts. */
 export function outboxObject(env: Env) {
   return env.OUTBOX.get(env.OUTBOX.idFromName("outbox"));
 }

@@ -1,15 +1,16 @@
-import { outboxObject } from "../durable-objects/stubs";
-import type { EnqueueResult } from "../durable-objects/outbox";
+import { connectionObject } from "../durable-objects/stubs";
+import type { EnqueueResult } from "../webhooks/delivery-queue";
 import type { OutgoingEventInput } from "../webhooks/events";
 
 export type { EventType, OutgoingEventInput } from "../webhooks/events";
 
 /**
  * The one way any feature sends an outgoing webhook (`auth`, `sync`, `forward`,
- * `async_action`, `async_proxy`): one RPC that stores the event and a delivery
- * per configured URL in the outbox, which then delivers it at least once.
+ * `async_action`, `async_proxy`): one RPC to the object of the connection the
+ * event is about, which stores the event and a delivery per configured URL and
+ * then delivers it at least once. No environment-wide object on the way.
  * Resolves once the event is durably stored, not when it is delivered.
  */
 export function emitEvent(env: Env, event: OutgoingEventInput): Promise<EnqueueResult> {
-  return outboxObject(env).enqueue(event);
+  return connectionObject(env, event.provider_config_key, event.connection_id).enqueueEvent(event);
 }

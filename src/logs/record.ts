@@ -1,5 +1,6 @@
 import { randomHex } from "../crypto/random";
 import { connectionObject } from "../durable-objects/stubs";
+import { feedIndex } from "../ops-index/feed";
 import type { UsageSample } from "../usage/types";
 import type { LogEntry } from "./store";
 import type { OperationInput } from "./types";
@@ -13,7 +14,8 @@ import type { OperationInput } from "./types";
  *
  * It never awaits anything: lines are buffered per isolate and per connection
  * and written in the background, one RPC to the connection's Durable Object
- * per batch (every FLUSH_AFTER_MS or FLUSH_AT lines, whichever comes first).
+ * per batch (every FLUSH_AFTER_MS or FLUSH_AT lines, whichever comes first),
+ * then to the environment-wide index (src/ops-index/feed.ts).
  * The flush itself runs under `waitUntil`, so nothing is lost when the isolate
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
@@ -102,12 +104,18 @@ async function flush(env: Env, key: string): Promise<void> {
   const usage = buf.usage.splice(0);
   buffers.delete(key);
   if (entries.length === 0 && usage.length === 0) return;
+  let folded: string[];
   try {
     const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
-    await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries, usage.length ? { ...who, samples: usage } : undefined);
+    ({ folded } = await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries, usage.length ? { ...who, samples: usage } : undefined));
   } catch (err) {
     console.error("operation log: flush failed", { lines: entries.length, usage: usage.length, error: err instanceof Error ? err.name : "unknown" });
+    return;
   }
+  // Stored: now to the environment-wide index, batched with this isolate's other connections' lines.
+  // Aggregated lines counted into an earlier line stay out of it (see createLogStore's append).
+  const fresh = folded.length ? entries.filter((e) => !folded.includes(e.id)) : entries;
+  if (fresh.length > 0) await feedIndex(env, fresh.map((log) => ({ log })));
 }
 
 /** Writes what is buffered for one connection now (the usage cap's exact check needs it written first). */

@@ -14,7 +14,7 @@ export type LogEntry = Omit<OperationLog, "created_at"> & { at: number; aggregat
 export const AGGREGATE_WINDOW_MS = 60_000;
 
 /** The row as SQLite gives it back: the same columns, type and status as plain text. */
-type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
+export type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS operation_logs (
@@ -61,7 +61,7 @@ function rowOf(e: LogEntry): SqlStorageValue[] {
   ];
 }
 
-function toLog(row: LogRow): OperationLog {
+export function toLog(row: LogRow): OperationLog {
   return {
     id: row.id,
     provider_config_key: row.provider_config_key,
@@ -109,13 +109,23 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
     return false;
   }
 
-  function append(entries: LogEntry[], now = Date.now()): number {
+  /**
+   * Writes a batch; `folded` (if given) receives the ids of aggregated lines that
+   * were counted into their window's line rather than written, so the caller can
+   * leave them out of the environment-wide index. The index has no aggregate
+   * column: there an aggregated line appears once (the window's first), without
+   * the later "(×N within 60 s)" count, which only this connection's log keeps.
+   */
+  function append(entries: LogEntry[], now = Date.now(), folded?: string[]): number {
     return transaction(() => {
       // Aggregated lines one by one, in order (each may count into an earlier one);
       // every other line of the batch in one statement (one call into SQLite, not one per line).
       const rows: SqlStorageValue[][] = [];
       for (const e of entries) {
-        if (e.aggregate && counted(e)) continue;
+        if (e.aggregate && counted(e)) {
+          folded?.push(e.id);
+          continue;
+        }
         const row = rowOf(e);
         if (e.aggregate) sql.exec(`${INSERT_LINE} VALUES (${row.map(() => "?").join(", ")})`, ...row);
         else rows.push(row);

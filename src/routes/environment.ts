@@ -1,6 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { outboxObject } from "../durable-objects/stubs";
 import { createRouter } from "../openapi";
+import { forgetDeliveryConfig } from "../webhooks/settings-cache";
 import { EnvironmentPatchSchema, EnvironmentSchema, ErrorSchema } from "../webhooks/schemas";
 
 const environmentResponse = (description: string) => ({
@@ -34,8 +35,14 @@ const rotateSecret = createRoute({
   responses: environmentResponse("The settings with the new secret"),
 });
 
-/** `/environment`: the settings outgoing webhooks need (kept in the outbox, next to the deliveries). */
+/** A change applies at once in this isolate, within SETTINGS_TTL_MS (10 s) in the others (src/webhooks/settings-cache.ts). */
+const changed = <T>(settings: T): T => {
+  forgetDeliveryConfig();
+  return settings;
+};
+
+/** `/environment`: the settings outgoing webhooks need (kept in the outbox object, cached per isolate by deliveries). */
 export const environmentRoutes = createRouter()
   .openapi(getEnvironment, async (c) => c.json(await outboxObject(c.env).getEnvironment(), 200))
-  .openapi(patchEnvironment, async (c) => c.json(await outboxObject(c.env).updateEnvironment(c.req.valid("json")), 200))
-  .openapi(rotateSecret, async (c) => c.json(await outboxObject(c.env).rotateWebhookSecret(), 200));
+  .openapi(patchEnvironment, async (c) => c.json(changed(await outboxObject(c.env).updateEnvironment(c.req.valid("json"))), 200))
+  .openapi(rotateSecret, async (c) => c.json(changed(await outboxObject(c.env).rotateWebhookSecret()), 200));

@@ -29,9 +29,9 @@ const list = createRoute({
   tags: ["Operations"],
   summary: "The operation log: proxy calls, syncs, actions, inbound webhooks and deliveries, newest first",
   description:
-    "Kept 7 days per connection. Never holds bodies nor credentials. Without `connection_id` and `provider_config_key` together, " +
-    "every matching connection is read (at most 100; narrow the query beyond that). Lines are written in the background, " +
-    "so an operation shows up within about a second.",
+    "Kept 7 days. Never holds bodies nor credentials. With `connection_id` and `provider_config_key` together, the connection's own log " +
+    "is read (an operation shows up within about a second); otherwise the environment-wide index, across any number of connections, " +
+    "which is at most a few seconds (normally under 3 s) behind.",
   request: {
     query: z.strictObject({
       connection_id: z.string().min(1).optional(),

@@ -97,6 +97,10 @@ export type DeliveryQueueDeps = {
   signingSecrets: (at: number) => string[];
   /** One operation-log line per attempt. */
   log: (op: OperationInput) => void;
+  /** A new delivery's id (default `whd_<random>`; a connection's object puts its own id in it). */
+  newId?: () => string;
+  /** Told every delivery whose state changed (inserted, attempted, redelivered), inside the change's transaction. */
+  changed?: (row: DeliveryRow) => void;
 };
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -108,7 +112,15 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * `prune` join the caller's transaction (they go with settings or inbound
  * ids); the alarm-side steps (`claimDue`, an attempt's outcome) run their own.
  */
-export function createDeliveryQueue({ sql, transaction, now = () => Date.now(), signingSecrets, log }: DeliveryQueueDeps) {
+export function createDeliveryQueue({
+  sql,
+  transaction,
+  now = () => Date.now(),
+  signingSecrets,
+  log,
+  newId = newDeliveryId,
+  changed = () => undefined,
+}: DeliveryQueueDeps) {
   sql.exec(SCHEMA);
 
   const eventBody = (id: string) => sql.exec<{ body: string }>("SELECT body FROM events WHERE id = ?", id).toArray()[0];
@@ -141,7 +153,7 @@ export function createDeliveryQueue({ sql, transaction, now = () => Date.now(), 
     for (const endpoint of ["primary", "secondary"] as const) {
       const url = urls[endpoint];
       if (!url) continue;
-      const id = newDeliveryId();
+      const id = newId();
       sql.exec(
         `INSERT INTO deliveries (id, event_id, type, connection_id, provider_config_key, endpoint, url, status,
            attempt_count, next_attempt_at, deadline_at, created_at, updated_at)
@@ -159,6 +171,7 @@ export function createDeliveryQueue({ sql, transaction, now = () => Date.now(), 
         at,
       );
       delivery_ids.push(id);
+      changed(deliveryRow(id));
     }
     return { event_id: event.id, delivery_ids };
   }
@@ -262,6 +275,7 @@ export function createDeliveryQueue({ sql, transaction, now = () => Date.now(), 
         error,
         row.id,
       );
+      changed(deliveryRow(row.id));
     });
   }
 
@@ -332,6 +346,7 @@ export function createDeliveryQueue({ sql, transaction, now = () => Date.now(), 
       at,
       id,
     );
+    changed(deliveryRow(id));
     return true;
   }
 
@@ -339,6 +354,8 @@ export function createDeliveryQueue({ sql, transaction, now = () => Date.now(), 
 }
 
 export type DeliveryQueue = ReturnType<typeof createDeliveryQueue>;
+
+export { toView as toDeliveryView };
 
 function toView(row: DeliveryRow): DeliveryView {
   return {

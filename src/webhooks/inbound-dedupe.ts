@@ -20,7 +20,7 @@ export type InboundWebhookKey = { provider_config_key: string; connection_id: st
 
 /**
  * The ids of provider webhooks already received, each with the event it was
- * recorded as. No transactions here: the outbox checks, records the event and
+ * recorded as. No transactions here: the connection's outbox checks, records the event and
  * remembers the id in one, so a retried webhook is never forwarded twice.
  */
 export function createInboundDedupe(sql: SqlStorage) {

@@ -1,4 +1,4 @@
-import { outboxObject } from "../durable-objects/stubs";
+import { connectionObject } from "../durable-objects/stubs";
 import { ApiError } from "../errors";
 import { getProvider } from "../providers/registry";
 import { loadConnectionSecret } from "../store/connection-secret";
@@ -39,7 +39,7 @@ const DECOY_TOLERANCE_S = 300;
 
 /**
  * A provider webhook for one connection: authenticated by its signature only,
- * then recorded and forwarded once per `webhook-id` (the outbox decides, in one
+ * then recorded and forwarded once per `webhook-id` (the connection's object decides, in one
  * transaction), and the syncs it concerns triggered in the background.
  */
 export async function handleInboundWebhook(
@@ -81,7 +81,7 @@ export async function handleInboundWebhook(
       ? payload.type
       : "unknown";
 
-  const { duplicate, event_id } = await outboxObject(env).receiveProviderWebhook({
+  const { duplicate, event_id } = await connectionObject(env, providerConfigKey, connectionId).receiveProviderWebhook({
     provider_config_key: providerConfigKey,
     connection_id: connectionId,
     provider: connection.provider,

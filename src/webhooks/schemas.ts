@@ -95,8 +95,9 @@ export const DeliveryListQuerySchema = z.strictObject({
   status: z.enum(DELIVERY_STATUSES).optional(),
   type: z.enum(EVENT_TYPES).optional(),
   connection_id: z.string().min(1).optional(),
+  provider_config_key: z.string().min(1).optional().openapi({ description: "With connection_id: that connection's own deliveries, current" }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().regex(/^\d+$/, "invalid cursor").optional(),
+  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, "invalid cursor").optional(),
 });
 export type DeliveryListQuery = z.infer<typeof DeliveryListQuerySchema>;
 

@@ -1,6 +1,10 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { inject } from "vitest";
+import { jobObject } from "../../src/durable-objects/job-ids";
 import { outboxObject } from "../../src/durable-objects/stubs";
+import { flushOperationLogs } from "../../src/logs/record";
+import { flushIndexFeed } from "../../src/ops-index/feed";
+import { writeIndexBatch } from "../../src/ops-index/write";
 import type { DeliveryDetail, DeliveryList, EnvironmentSettings } from "../../src/webhooks/schemas";
 import type { ReceivedRequest, ScriptedResponse } from "./receiver";
 
@@ -68,7 +72,9 @@ export async function getDelivery(id: string): Promise<DeliveryDetail> {
   return res.body;
 }
 
+/** Lists deliveries; the environment-wide index is brought up to date first (see drainIndex). */
 export async function listDeliveries(query: string): Promise<DeliveryList> {
+  await drainIndex();
   const res = await api<DeliveryList>("GET", `/webhook-deliveries?${query}`);
   if (res.status !== 200) throw new Error(`GET deliveries: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
@@ -92,22 +98,41 @@ export async function waitForAttempts(deliveryId: string, count: number): Promis
   }, `${count} attempt(s) of ${deliveryId}`);
 }
 
+/**
+ * Drives the environment-wide index instead of waiting for it: the isolate's
+ * buffered log lines go to their connections' objects, and what those handed
+ * to the index feed is written to D1 by the queue consumer's own code, now.
+ */
+export async function drainIndex(): Promise<void> {
+  await flushOperationLogs(env);
+  await flushIndexFeed((messages) => writeIndexBatch(env.INDEX_DB, messages));
+}
+
+/** The environment's settings object (URLs, the signing secret sealed at rest). */
 export function outbox() {
   return outboxObject(env);
 }
 
-/** The outbox's alarm time, or null. */
-export function outboxAlarm(): Promise<number | null> {
-  return runInDurableObject(outbox(), (_instance, state) => state.storage.getAlarm());
+/** The connection object that holds a delivery (its id names it). */
+export function deliveryObject(deliveryId: string) {
+  const stub = jobObject(env, "whd", deliveryId);
+  if (!stub) throw new Error(`not a delivery id: ${deliveryId}`);
+  return stub;
+}
+
+/** The alarm time of the object holding a delivery, or null. */
+export function outboxAlarm(deliveryId: string): Promise<number | null> {
+  return runInDurableObject(deliveryObject(deliveryId), (_instance, state) => state.storage.getAlarm());
 }
 
 /**
- * Makes a pending delivery due now and runs the outbox alarm, instead of
- * waiting out the real backoff.
+ * Makes a pending delivery due now and runs its connection object's alarm,
+ * instead of waiting out the real backoff.
  */
 export async function runRetryNow(deliveryId: string): Promise<void> {
-  await runInDurableObject(outbox(), (_instance, state) => {
+  const stub = deliveryObject(deliveryId);
+  await runInDurableObject(stub, (_instance, state) => {
     state.storage.sql.exec("UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'pending'", Date.now(), deliveryId);
   });
-  await runDurableObjectAlarm(outbox());
+  await runDurableObjectAlarm(stub);
 }

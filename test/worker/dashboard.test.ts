@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTenant, proxyFetch, SECRET, simKey, type Tenant } from "../harness/connections";
-import { waitFor } from "../harness/webhooks";
+import { drainIndex, waitFor } from "../harness/webhooks";
 
 const BASE = "http://terapi.test";
 let tenant: Tenant;
@@ -33,6 +33,8 @@ describe("/dashboard", () => {
 
   it("shows connections, their rate-limit state and the latest operations with the secret key as Bearer", async () => {
     const html = await waitFor(async () => {
+      // The latest operations come from the environment-wide index: bring it up to date (driven, not waited for).
+      await drainIndex();
       const res = await get({ authorization: `Bearer ${SECRET}` });
       expect(res.status).toBe(200);
       const text = await res.text();

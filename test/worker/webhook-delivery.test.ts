@@ -8,7 +8,9 @@ import type { EnvironmentSettings } from "../../src/webhooks/schemas";
 import type { SettingsStore } from "../../src/webhooks/settings-store";
 import {
   api,
+  createWebhookConnection,
   getDelivery,
+  deliveryObject,
   listDeliveries,
   outbox,
   outboxAlarm,
@@ -130,7 +132,7 @@ describe("deliveries", () => {
 
     const first = await waitForAttempts(deliveryId, 1);
     expect(first.status).toBe("pending");
-    const alarm = await outboxAlarm();
+    const alarm = await outboxAlarm(deliveryId);
     const next = Date.parse(first.next_attempt_at ?? "");
     expect(alarm).toBe(next);
     const lastAttempt = Date.parse(first.attempts[0].started_at);
@@ -194,7 +196,7 @@ describe("deliveries", () => {
     expect(d.status).toBe("pending");
     const next = Date.parse(d.next_attempt_at ?? "");
     expect(next - Date.parse(d.attempts[0].started_at)).toBeGreaterThanOrEqual(120_000);
-    expect((await outboxAlarm()) ?? 0).toBeLessThanOrEqual(next);
+    expect((await outboxAlarm(delivery_ids[0])) ?? 0).toBeLessThanOrEqual(next);
     // Done with it: deliver it now so it does not linger for the next tests.
     await runRetryNow(delivery_ids[0]);
     await waitFor(async () => (await getDelivery(delivery_ids[0])).status === "delivered", "delivered");
@@ -205,7 +207,7 @@ describe("deliveries", () => {
     await setWebhookUrls(await scriptReceiver(id, [{ status: 503 }, { status: 503 }]));
     const { delivery_ids } = await emit("conn-window");
     await waitForAttempts(delivery_ids[0], 1);
-    await runInDurableObject(outbox(), (_instance, state) => {
+    await runInDurableObject(deliveryObject(delivery_ids[0]), (_instance, state) => {
       state.storage.sql.exec("UPDATE deliveries SET deadline_at = ? WHERE id = ?", Date.now() + 50, delivery_ids[0]);
     });
     await runRetryNow(delivery_ids[0]);
@@ -217,16 +219,16 @@ describe("deliveries", () => {
     expect(d.last_error).toMatch(/retry window ended/);
   });
 
-  it("keeps a pending delivery across a restart of the outbox and delivers it after", async () => {
+  it("keeps a pending delivery across a restart of the connection's object and delivers it after", async () => {
     const id = rid("restart");
     // A long Retry-After keeps the real alarm out of the way: only the restarted object may deliver it.
     await setWebhookUrls(await scriptReceiver(id, [{ status: 503, headers: { "retry-after": "600" } }]));
     const { delivery_ids } = await emit("conn-restart");
     await waitForAttempts(delivery_ids[0], 1);
-    await evictDurableObject(outbox());
+    await evictDurableObject(deliveryObject(delivery_ids[0]));
     const after = await getDelivery(delivery_ids[0]);
     expect(after).toMatchObject({ status: "pending", attempt_count: 1 });
-    expect(await outboxAlarm()).toBe(Date.parse(after.next_attempt_at ?? ""));
+    expect(await outboxAlarm(delivery_ids[0])).toBe(Date.parse(after.next_attempt_at ?? ""));
     await runRetryNow(delivery_ids[0]);
     const done = await waitFor(async () => {
       const x = await getDelivery(delivery_ids[0]);
@@ -234,6 +236,28 @@ describe("deliveries", () => {
     }, "delivered");
     expect(done.attempt_count).toBe(2);
     expect((await receivedBy(id)).map((r) => r.status)).toEqual([503, 200]);
+  });
+
+  it("keeps a connection's pending delivery when the connection is deleted, and delivers it after", async () => {
+    // The creation's auth event goes to its own receiver first; this test follows a sync event after it.
+    const creation = rid("deleted-auth");
+    await setWebhookUrls(await scriptReceiver(creation, []));
+    const conn = `gone-${seq}-${Date.now()}`;
+    await createWebhookConnection("openai", conn, null);
+    await waitFor(async () => (await receivedBy(creation)).length > 0, "the auth event");
+    const id = rid("deleted");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 503, headers: { "retry-after": "600" } }]));
+    const { delivery_ids } = await emit(conn);
+    await waitForAttempts(delivery_ids[0], 1);
+    expect((await api("DELETE", `/connections/${conn}?provider_config_key=openai`)).status).toBe(204);
+    const kept = await getDelivery(delivery_ids[0]);
+    expect(kept).toMatchObject({ status: "pending", attempt_count: 1, connection_id: conn });
+    await runRetryNow(delivery_ids[0]);
+    const done = await waitFor(async () => {
+      const x = await getDelivery(delivery_ids[0]);
+      return x.status === "delivered" ? x : undefined;
+    }, "delivered");
+    expect(done.attempts.map((a) => a.status_code)).toEqual([503, 200]);
   });
 
   it("retries a network error (nothing listening) and records the error", async () => {
@@ -332,6 +356,15 @@ describe("deliveries", () => {
     const page3 = await listDeliveries(`connection_id=${conn}&type=sync&limit=2&cursor=${page2.next_cursor}`);
     expect(page3.data.map((d) => d.id)).toEqual([ids[0]]);
     expect(page3.next_cursor).toBeNull();
+
+    // The same pages from the connection's own object (both keys given: current, not the index).
+    const own1 = await listDeliveries(`provider_config_key=openai&connection_id=${conn}&type=sync&limit=2`);
+    expect(own1.data.map((d) => d.id)).toEqual([ids[4], ids[3]]);
+    const own2 = await listDeliveries(`provider_config_key=openai&connection_id=${conn}&type=sync&limit=3&cursor=${own1.next_cursor}`);
+    expect(own2.data.map((d) => d.id)).toEqual([ids[2], ids[1], ids[0]]);
+    expect(own2.next_cursor).toBeNull();
+    // Every delivery is listed with its latest state across connections too (no filter).
+    expect((await listDeliveries("limit=100")).data.filter((d) => d.connection_id === conn)).toHaveLength(6);
 
     expect((await listDeliveries(`connection_id=${conn}&type=auth`)).data).toHaveLength(1);
     const failed = await listDeliveries(`connection_id=${conn}&status=failed&limit=100`);

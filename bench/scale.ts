@@ -1,0 +1,311 @@
+// `npm run bench -- --scale`: terapi with many connections (10,000 by default), see bench/README.md.
+//
+//   --connections=N        connections created through the API (default 10000)
+//   --event-connections=N  of those, how many get a webhook secret and take the event traffic (default 1000)
+//   --event-rate=R         inbound webhooks per second, each forwarded as one outgoing event (default 500)
+//   --event-seconds=S      how long that rate is held (default 20)
+//   --ref=<commit>         measure another commit (e.g. main, for "before"); default HEAD, --working-tree as the default run
+import { createHmac, randomBytes } from "node:crypto";
+import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, symlinkSync } from "node:fs";
+import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "./lib/procs.ts";
+import { startSimulator, type Simulator } from "./lib/simulator.ts";
+import { prepareSource, type Source } from "./lib/source.ts";
+import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "./lib/terapi.ts";
+
+const root = resolve(import.meta.dirname, "..");
+const argv = process.argv.slice(2);
+const opt = (name: string, dflt: number) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
+const N = opt("connections", 10_000);
+const E = Math.min(N, opt("event-connections", 1_000));
+const RATE = opt("event-rate", 500);
+const EVENT_S = opt("event-seconds", 20);
+const ref = argv.find((a) => a.startsWith("--ref="))?.slice("--ref=".length);
+const t0 = performance.now();
+const log = (m: string) => process.stderr.write(`[scale +${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
+
+type Row = { what: string; value: string; target?: string; pass?: boolean; note?: string };
+const rows: Row[] = [];
+const errors: string[] = [];
+
+const pct = (xs: number[], p: number) => {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(1)} ms` : "n/a");
+
+/** `count` calls at `concurrency`, each timed; statuses counted. */
+async function timed(count: number, concurrency: number, call: (i: number) => Promise<number>) {
+  const lat: number[] = [];
+  const statuses = new Map<number, number>();
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < count) {
+        const i = next++;
+        const t = performance.now();
+        let status = 0;
+        try {
+          status = await call(i);
+        } catch {
+          status = -1;
+        }
+        lat.push(performance.now() - t);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      }
+    }),
+  );
+  return { lat, statuses, elapsedMs: performance.now() - start };
+}
+const statusText = (m: Map<number, number>) => [...m.entries()].map(([s, n]) => `${s === -1 ? "error" : s}×${n}`).join(", ");
+
+function sourceAt(commit: string, tmp: string): Source {
+  const dir = resolve(tmp, "src");
+  mkdirSync(dir, { recursive: true });
+  const tar = execFileSync("git", ["archive", "--format=tar", commit], { cwd: root, maxBuffer: 256 * 1024 * 1024 });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar });
+  symlinkSync(resolve(root, "node_modules"), resolve(dir, "node_modules"), "dir");
+  const short = execFileSync("git", ["rev-parse", "--short", commit], { cwd: root, encoding: "utf8" }).trim();
+  return { dir, label: `${commit} (${short})`, commit: short };
+}
+
+/** Standard Webhooks signature of an inbound webhook, as OpenAI would send it. */
+function sign(secret: string, id: string, ts: number, body: string): string {
+  const key = Buffer.from(secret.slice("whsec_".length), "base64");
+  return `v1,${createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64")}`;
+}
+
+type Arrival = { seq: number; at: number; sentAt: number; ok: boolean };
+
+/** The user's webhook endpoint: records every forward event (arrival time, whether it is the right connection's). */
+async function startReceiver() {
+  const arrivals = new Map<number, Arrival[]>();
+  let other = 0;
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const at = Date.now();
+      try {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+        // The forwarded provider body: under `payload` today (src/webhooks/events.ts); tolerate other envelopes.
+        const inner = (body.payload ?? body.data ?? body) as { data?: { conn?: string; seq?: number; sent_at?: number } };
+        const d = inner?.data;
+        if (d && typeof d.seq === "number") {
+          const conn = (body.connection_id ?? body.connectionId) as string | undefined;
+          const list = arrivals.get(d.seq) ?? [];
+          list.push({ seq: d.seq, at, sentAt: d.sent_at ?? 0, ok: conn === d.conn });
+          arrivals.set(d.seq, list);
+        } else other++;
+      } catch {
+        other++;
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const addr = server.address();
+  const port = typeof addr === "object" && addr ? addr.port : 0;
+  return { url: `http://127.0.0.1:${port}/hooks`, arrivals, other: () => other, stop: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+export async function runScale(): Promise<number> {
+  const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-scale-"));
+  let sim: Simulator | undefined;
+  let terapi: RunningTerapi | undefined;
+  const receiver = await startReceiver();
+  process.on("exit", killAllChildrenSync);
+  const source = ref ? sourceAt(ref, tmp) : prepareSource(root, tmp, argv.includes("--working-tree"));
+  log(`measuring ${source.label}: ${N} connections, events on ${E} of them at ${RATE}/s for ${EVENT_S} s`);
+  try {
+    const [s, b] = await Promise.all([startSimulator(source.dir, log), bundle(source.dir, tmp)]);
+    sim = s;
+    const simKey = await s.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
+    const secrets = newSecrets();
+    terapi = await startMiniflare({ root: source.dir, bundleDir: b.dir, simUrl: s.url, secrets, directSocket: true });
+    const t = terapi;
+    const origin = t.origin;
+    const auth = { authorization: `Bearer ${secrets.secretKey}` };
+    const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+      const res = await fetch(`${origin}${path}`, {
+        method,
+        headers: { ...auth, ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+        signal: AbortSignal.timeout(60_000),
+      });
+      const text = await res.text();
+      return { status: res.status, text };
+    };
+    const mem = rssSampler(t.pids);
+    const idle = totalRss(t.pids()).mib;
+    log(`terapi at ${origin}, workerd RSS ${idle.toFixed(0)} MiB`);
+
+    const pck = "openai-scale";
+    const r0 = await call("POST", "/integrations", { unique_key: pck, provider: "openai" });
+    if (r0.status >= 300) throw new Error(`integration: ${r0.status} ${r0.text}`);
+    const whsec = `whsec_${randomBytes(32).toString("base64")}`;
+
+    // 1. Connections, through the API (key checked upstream, stored, indexed in the Registry, syncs started).
+    log(`creating ${N} connections`);
+    const created = await timed(N, 16, async (i) => {
+      const r = await call("POST", "/connections", {
+        provider_config_key: pck,
+        connection_id: `c${i}`,
+        credentials: { type: "API_KEY", apiKey: simKey },
+        ...(i < E ? { connection_config: { webhook_secret: whsec } } : {}),
+      });
+      if (r.status >= 300 && errors.length < 5) errors.push(`create c${i}: ${r.status} ${r.text.slice(0, 200)}`);
+      return r.status;
+    });
+    const createRate = (N / created.elapsedMs) * 1000;
+    rows.push({ what: "connection creates/s (c=16, through the Registry)", value: createRate.toFixed(0), note: `p99 ${ms(pct(created.lat, 99))}; ${statusText(created.statuses)}` });
+    const afterCreates = totalRss(t.pids()).mib;
+    log(`created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createRate.toFixed(0)}/s); RSS ${afterCreates.toFixed(0)} MiB`);
+
+    // 2. Traffic spread over every connection: proxied calls (each writes a log line).
+    const TRAFFIC = Math.max(N, 5_000);
+    log(`proxy traffic: ${TRAFFIC} calls spread over the ${N} connections`);
+    const traffic = await timed(TRAFFIC, 32, async (i) => {
+      const r = await call("GET", "/proxy/v1/models", undefined, { "connection-id": `c${(i * 7919) % N}`, "provider-config-key": pck });
+      return r.status;
+    });
+    rows.push({ what: "proxied calls/s spread over all connections (c=32)", value: ((TRAFFIC / traffic.elapsedMs) * 1000).toFixed(0), note: `p99 ${ms(pct(traffic.lat, 99))}; ${statusText(traffic.statuses)}` });
+
+    // 3. The environment-wide reads.
+    await sleep(3_000);
+    const pages: number[] = [];
+    let cursor: string | null = null;
+    let pageStatus = 0;
+    for (let p = 0; p < 200; p++) {
+      const st = performance.now();
+      const r = await call("GET", `/connections?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+      pages.push(performance.now() - st);
+      pageStatus = r.status;
+      if (r.status !== 200) break;
+      cursor = (JSON.parse(r.text) as { next_cursor: string | null }).next_cursor;
+      if (!cursor) cursor = null;
+    }
+    rows.push({ what: "GET /connections?limit=100 page p99 (walking all pages, c=1)", value: ms(pct(pages, 99)), note: `p50 ${ms(pct(pages, 50))}, ${pages.length} pages, last ${pageStatus}` });
+
+    const logsRun = await timed(200, 4, async () => (await call("GET", "/logs?limit=100")).status);
+    const logsOk = (logsRun.statuses.get(200) ?? 0) === 200;
+    rows.push({ what: `GET /logs?limit=100 (no filter) p99 at ${N} connections (c=4)`, value: ms(pct(logsRun.lat, 99)), target: "≤ 250 ms, 200", pass: logsOk && pct(logsRun.lat, 99) <= 250, note: `p50 ${ms(pct(logsRun.lat, 50))}; ${statusText(logsRun.statuses)}` });
+    const filtered = await timed(100, 4, async (i) => (await call("GET", `/logs?limit=50&status=success&type=proxy&connection_id=c${(i * 31) % N}`)).status);
+    rows.push({ what: "GET /logs?type=proxy&status=success&connection_id=… p99 (c=4)", value: ms(pct(filtered.lat, 99)), note: statusText(filtered.statuses) });
+    const dash = await timed(60, 4, async () => (await call("GET", "/dashboard")).status);
+    const dashOk = (dash.statuses.get(200) ?? 0) === 60;
+    rows.push({ what: `GET /dashboard p99 at ${N} connections (c=4)`, value: ms(pct(dash.lat, 99)), target: "≤ 250 ms, 200", pass: dashOk && pct(dash.lat, 99) <= 250, note: `p50 ${ms(pct(dash.lat, 50))}; ${statusText(dash.statuses)}` });
+
+    // Index staleness: one proxied call, then how long until the environment-wide query (no pck) shows it.
+    const marker = `c${N - 1}`;
+    const before = await call("GET", `/logs?connection_id=${marker}&type=proxy&limit=500`);
+    const countOf = (text: string) => ((JSON.parse(text) as { logs?: unknown[] }).logs ?? []).length;
+    const had = before.status === 200 ? countOf(before.text) : -1;
+    if (had >= 0) {
+      const st = performance.now();
+      await call("GET", "/proxy/v1/models", undefined, { "connection-id": marker, "provider-config-key": pck });
+      let seenAfter = NaN;
+      while (performance.now() - st < 20_000) {
+        const r = await call("GET", `/logs?connection_id=${marker}&type=proxy&limit=500`);
+        if (r.status === 200 && countOf(r.text) > had) {
+          seenAfter = performance.now() - st;
+          break;
+        }
+        await sleep(50);
+      }
+      rows.push({ what: "index staleness: a proxied call until GET /logs (no integration filter) shows it", value: ms(seenAfter), target: "≤ 3 s (README)", pass: seenAfter <= 3_000 });
+    } else rows.push({ what: "index staleness", value: "n/a", note: `GET /logs without the integration answered ${before.status}` });
+
+    // 4. Outgoing events: inbound webhooks on E connections, each forwarded to the receiver.
+    const envSet = await call("PATCH", "/environment", { webhook_url: receiver.url });
+    if (envSet.status !== 200) throw new Error(`PATCH /environment: ${envSet.status}`);
+    await sleep(500);
+    const total = RATE * EVENT_S;
+    log(`events: ${total} inbound webhooks at ${RATE}/s over ${E} connections`);
+    const inbound = new Map<number, number>();
+    /** Sequence numbers terapi answered 200 for: each must arrive exactly at least once. */
+    const acceptedSeqs = new Set<number>();
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const sends: Promise<void>[] = [];
+    const evStart = performance.now();
+    const wallStart = Date.now();
+    for (let k = 0; k < total; k++) {
+      const due = evStart + (k / RATE) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      const conn = `c${k % E}`;
+      const sentAt = Date.now();
+      const body = JSON.stringify({ id: `evt_bench_${k}`, object: "event", type: "bench.event", created_at: Math.floor(sentAt / 1000), data: { conn, seq: k, sent_at: sentAt } });
+      const id = `wh_bench_${k}_${randomBytes(4).toString("hex")}`;
+      const ts = Math.floor(sentAt / 1000);
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      sends.push(
+        fetch(`${origin}/webhook/${pck}/${conn}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": sign(whsec, id, ts, body) },
+          body,
+          signal: AbortSignal.timeout(60_000),
+        })
+          .then(async (r) => {
+            await r.arrayBuffer();
+            if (r.status === 200) acceptedSeqs.add(k);
+            inbound.set(r.status, (inbound.get(r.status) ?? 0) + 1);
+          })
+          .catch(() => void inbound.set(-1, (inbound.get(-1) ?? 0) + 1))
+          .finally(() => void inFlight--),
+      );
+    }
+    const sendEnd = performance.now();
+    await Promise.all(sends);
+    const accepted = inbound.get(200) ?? 0;
+    // Wait until every accepted event arrived (or 60 s more).
+    const waitUntil = Date.now() + 60_000;
+    while ([...acceptedSeqs].some((k) => !receiver.arrivals.has(k)) && Date.now() < waitUntil) await sleep(500);
+    const all = [...receiver.arrivals.values()];
+    const firsts = all.map((l) => l.reduce((a, b) => (a.at <= b.at ? a : b)));
+    const lags = firsts.map((a) => a.at - a.sentAt);
+    const wrong = all.flat().filter((a) => !a.ok).length;
+    const dupes = all.reduce((n, l) => n + l.length - 1, 0);
+    const lastArrival = Math.max(...firsts.map((a) => a.at));
+    const deliveredRate = firsts.length / ((lastArrival - wallStart) / 1000);
+    const lost = [...acceptedSeqs].filter((k) => !receiver.arrivals.has(k)).length;
+    const unanswered = firsts.filter((a) => !acceptedSeqs.has(a.seq)).length;
+    rows.push({ what: `inbound webhooks sent/s (open loop, target ${RATE}/s)`, value: ((total / (sendEnd - evStart)) * 1000).toFixed(0), note: `${statusText(inbound)}; max in flight ${maxInFlight}` });
+    rows.push({ what: `outgoing events delivered/s sustained across ${E} connections`, value: deliveredRate.toFixed(0), target: "≥ 500/s", pass: deliveredRate >= 500, note: `${firsts.length} delivered, first send to last arrival` });
+    rows.push({ what: "delivery lag p99 (inbound webhook sent → forward event received)", value: ms(pct(lags, 99)), target: "≤ 2 s", pass: pct(lags, 99) <= 2_000, note: `p50 ${ms(pct(lags, 50))}, max ${ms(Math.max(...lags))}` });
+    rows.push({ what: "events lost / delivered to the wrong connection", value: `${lost} / ${wrong}`, target: "0 / 0", pass: lost === 0 && wrong === 0 && accepted === total, note: `lost = answered 200 but never delivered; ${dupes} duplicate deliveries (at least once); ${unanswered} delivered whose inbound call timed out client-side; ${receiver.other()} other bodies` });
+
+    mem.stop();
+    const end = totalRss(t.pids()).mib;
+    rows.push({ what: "workerd RSS: idle / after creates / peak / end", value: `${idle.toFixed(0)} / ${afterCreates.toFixed(0)} / ${Math.max(mem.peak(), end).toFixed(0)} / ${end.toFixed(0)} MiB` });
+  } catch (err) {
+    errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    const tail = terapi?.tail();
+    if (tail) errors.push(`terapi output:\n${tail}`);
+  } finally {
+    await terapi?.stop().catch(() => undefined);
+    await sim?.stop().catch(() => undefined);
+    await receiver.stop();
+    await stopAllChildren();
+  }
+
+  const width = Math.max(...rows.map((r) => r.what.length));
+  const title = `terapi at scale — ${source.label}, ${N} connections, workerd via Miniflare, ${os.cpus().length} cores (shared, loaded machine), ${new Date().toISOString()}`;
+  const lines = [title, "", ...rows.map((r) => `${r.what.padEnd(width)}  ${r.value.padStart(12)}${r.target ? `  [${r.target}: ${r.pass ? "PASS" : "FAIL"}]` : ""}${r.note ? `  (${r.note})` : ""}`)];
+  process.stdout.write(`\n${lines.join("\n")}\n`);
+  if (errors.length) process.stdout.write(`\nERRORS:\n${errors.map((e) => `- ${e}`).join("\n")}\n`);
+  const out = resolve(root, "bench/scale-results.json");
+  writeFileSync(out, `${JSON.stringify({ source: source.label, connections: N, event_connections: E, rate: RATE, rows, errors, at: new Date().toISOString() }, null, 2)}\n`);
+  rmSync(tmp, { recursive: true, force: true });
+  return errors.length ? 1 : 0;
+}

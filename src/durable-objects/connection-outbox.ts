@@ -1,0 +1,175 @@
+import type { OperationInput } from "../logs/types";
+import type { DeliveryIndexRow } from "../ops-index/messages";
+import { createDeliveryQueue, type DeliveryRow, type EnqueueResult } from "../webhooks/delivery-queue";
+import type { Json, OutgoingEventInput } from "../webhooks/events";
+import { createInboundDedupe } from "../webhooks/inbound-dedupe";
+import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
+import { deliveryConfig, type DeliveryConfig } from "../webhooks/settings-cache";
+import { newJobId } from "./job-ids";
+
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** Tables kept when the connection is deleted: deliveries about it still go out, and stay listed. */
+const KEPT_TABLES = ["events", "deliveries", "attempts"] as const;
+
+export type ProviderWebhookInput = {
+  provider_config_key: string;
+  connection_id: string;
+  provider: string;
+  /** The provider's `webhook-id`: the dedupe key. */
+  webhook_id: string;
+  event_type: string;
+  payload: Json;
+};
+
+export type OutboxDeps = {
+  ctx: DurableObjectState;
+  env: Env;
+  /** One operation-log line (stored in this object's log). */
+  log: (op: OperationInput) => void;
+  /** A delivery's new state, for the environment-wide index. */
+  indexed: (row: DeliveryIndexRow) => void;
+  /** Re-arms the object's one alarm after deliveries changed when they are due. */
+  rearm: () => Promise<void>;
+  /** Makes sure the object's alarm fires no later than `at`. */
+  wakeBy: (at: number) => Promise<void>;
+};
+
+/**
+ * One connection's outgoing webhooks, in its own object: every event about
+ * the connection, its deliveries with every attempt (src/webhooks/delivery-queue.ts)
+ * and the ids of provider webhooks it received (inbound-dedupe.ts). An event is
+ * stored, then attempted at once in the background; retries run on the
+ * object's alarm. The environment's settings come from a per-isolate cache.
+ */
+/**
+ * A stored delivery is attempted at once in the background; the alarm is only
+ * the safety net for an object that dies first (it is not set to now, which
+ * would run a second, empty delivery pass per event).
+ */
+const SAFETY_NET_MS = 30_000;
+
+export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }: OutboxDeps) {
+  const sql = ctx.storage.sql;
+  const transaction = <T>(fn: () => T): T => ctx.storage.transactionSync(fn);
+  /** The signing secrets of the config read last (refreshed before every batch of attempts). */
+  let secrets: string[] = [];
+  let lastPrune = 0;
+  const inbound = createInboundDedupe(sql);
+  const queue = createDeliveryQueue({
+    sql,
+    transaction,
+    signingSecrets: () => secrets,
+    log,
+    newId: () => newJobId("whd", ctx.id.toString()),
+    changed: (row: DeliveryRow) => {
+      const { seq: _seq, ...rest } = row;
+      indexed({ ...rest, rev: row.updated_at * 1000 + row.attempt_count });
+    },
+  });
+
+  const config = async (): Promise<DeliveryConfig> => {
+    const c = await deliveryConfig(env);
+    secrets = c.secrets;
+    return c;
+  };
+
+  /** Attempts what is due now (a batch; the alarm takes the rest), then re-arms. */
+  async function deliverDue(): Promise<void> {
+    // Most alarms (syncs, jobs) have no delivery due: they must not even read the settings.
+    const due = queue.nextDue();
+    if (due === null || due > Date.now()) return;
+    await config();
+    const claimed = queue.claimDue(Date.now());
+    if (claimed.length === 0) return;
+    // The alarm now points at the lease end at the latest: a crash mid-attempt is retried.
+    await rearm();
+    await Promise.all(claimed.map((row) => queue.attempt(row)));
+    await rearm();
+    prune(Date.now());
+  }
+
+  /** In the background of the call that stored something: the first attempt does not wait for the alarm. */
+  const deliverSoon = () => ctx.waitUntil(deliverDue().catch((err: unknown) => console.error("delivery run failed", err instanceof Error ? err.message : "unknown")));
+
+  function prune(now: number): void {
+    if (now - lastPrune < PRUNE_EVERY_MS) return;
+    lastPrune = now;
+    transaction(() => {
+      inbound.prune(now);
+      queue.prune(now, inbound.referencedEventIds);
+    });
+  }
+
+  return {
+    nextDue: () => queue.nextDue(),
+    deliverDue,
+
+    /** Stores the event and one delivery per configured URL; resolves once stored. */
+    async enqueue(input: OutgoingEventInput): Promise<EnqueueResult> {
+      const { urls } = await config();
+      const result = transaction(() => queue.insert(input, urls));
+      if (result.delivery_ids.length) {
+        await wakeBy(Date.now() + SAFETY_NET_MS);
+        deliverSoon();
+      }
+      return result;
+    },
+
+    /**
+     * A verified provider webhook: remembers its id and, the first time only,
+     * enqueues the `forward` event, in one transaction, so a retried webhook is
+     * never forwarded twice nor lost.
+     */
+    async receiveProviderWebhook(input: ProviderWebhookInput): Promise<{ duplicate: boolean; event_id: string }> {
+      const { urls } = await config();
+      const now = Date.now();
+      const outcome = transaction(() => {
+        const seen = inbound.seen(input, now);
+        if (seen !== null) return { duplicate: true, event_id: seen };
+        const { event_id } = queue.insert(
+          { type: "forward", connection_id: input.connection_id, provider_config_key: input.provider_config_key, provider: input.provider, payload: input.payload },
+          urls,
+        );
+        inbound.remember(input, event_id, input.event_type, now);
+        return { duplicate: false, event_id };
+      });
+      if (!outcome.duplicate) {
+        await wakeBy(Date.now() + SAFETY_NET_MS);
+        deliverSoon();
+      }
+      return outcome;
+    },
+
+    list: (query: DeliveryListQuery): DeliveryList => queue.list(query),
+    get: (id: string): DeliveryDetail | null => queue.get(id),
+
+    /** Sends a delivery again now with a fresh window, to the endpoint's current URL when one is set. */
+    async redeliver(id: string): Promise<DeliveryDetail | null> {
+      const { urls } = await config();
+      const found = transaction(() => queue.redeliver(id, (endpoint) => urls[endpoint]));
+      if (!found) return null;
+      await wakeBy(Date.now() + SAFETY_NET_MS);
+      deliverSoon();
+      return queue.get(id);
+    },
+
+    /** The rows that must outlive a wipe of the object's storage (connection deleted). */
+    snapshot(): Record<string, Record<string, SqlStorageValue>[]> {
+      const out: Record<string, Record<string, SqlStorageValue>[]> = {};
+      for (const t of KEPT_TABLES) out[t] = sql.exec(`SELECT * FROM ${t}`).toArray();
+      return out;
+    },
+
+    restore(saved: Record<string, Record<string, SqlStorageValue>[]>): void {
+      transaction(() => {
+        for (const t of KEPT_TABLES)
+          for (const row of saved[t] ?? []) {
+            const cols = Object.keys(row);
+            sql.exec(`INSERT OR REPLACE INTO ${t} (${cols.join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`, ...cols.map((c) => row[c]));
+          }
+      });
+    },
+  };
+}
+
+export type ConnectionOutbox = ReturnType<typeof createConnectionOutbox>;

@@ -1,0 +1,17 @@
+import type { IndexMessage } from "./messages";
+import { writeIndexBatch } from "./write";
+
+/**
+ * The INDEX_QUEUE consumer: one D1 batch per queue batch. A failure retries
+ * the whole batch (writes are idempotent); after max_retries the queue moves
+ * it to the dead-letter queue.
+ */
+export async function consumeIndexBatch(batch: MessageBatch<IndexMessage>, env: Env, _ctx?: ExecutionContext): Promise<void> {
+  try {
+    await writeIndexBatch(env.INDEX_DB, batch.messages.map((m) => m.body));
+    batch.ackAll();
+  } catch (err) {
+    console.error("ops index: batch not written", { messages: batch.messages.length, error: err instanceof Error ? err.message.slice(0, 200) : "unknown" });
+    batch.retryAll({ delaySeconds: 2 });
+  }
+}
