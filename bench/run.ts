@@ -12,15 +12,20 @@
 //   npm run bench -- --smoke         harness check without proxy/connections: GET /health vs GET /v1/models
 //   npm run bench -- --soak          minutes of mixed load (16 chat calls + a /records reader), counting non-2xx answers
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
+//   npm run bench -- --micro         each step of a proxied call timed alone (Node, no workerd)
+//   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { gzipSync } from "node:zlib";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { jsonCall, type RequestSpec, type Target } from "./lib/http.ts";
 import { type Floor, startFloor } from "./lib/floor.ts";
 import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss, waitFor } from "./lib/procs.ts";
+import { measureColdStart } from "./lib/cold-start.ts";
+import { connectInspector, heapMiB, heapSampler, type Inspector } from "./lib/inspector.ts";
 import { renderTable, versus } from "./lib/report.ts";
 import { type Simulator, startSimulator } from "./lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
@@ -37,6 +42,8 @@ import type { BenchContext, Mode, Row } from "./lib/types.ts";
 import { chatRequest } from "./scenarios/common.ts";
 import { scenarios as allScenarios } from "./scenarios/index.ts";
 import { DEFAULT_SOAK_SECONDS, soakScenario } from "./scenarios/soak.ts";
+import { runProfile } from "./profile.ts";
+import { runMicro } from "./micro.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -65,6 +72,16 @@ const workingTree = flag("working-tree");
 // Production has no Miniflare entry worker in front of terapi: by default table 1 (terapi and the bare
 // Worker alike) is served from workerd's own socket. `--entry-worker` puts Miniflare's entry worker back.
 const directSocket = !flag("entry-worker");
+/** The deploy bundle's size target (issue 13). */
+const BUNDLE_TARGET_KIB = 500;
+/**
+ * terapi's own part of a cold start (its first proxied response after a fresh
+ * workerd process, minus the bare Worker's with the same bindings) at 37cf0a7,
+ * before issue 13: the median of 5 on the shared, loaded 2-core machine.
+ */
+const COLD_START_BEFORE_MS = 123;
+/** The isolate's heap after the load (after a GC) may exceed its idle heap by at most this. */
+const HEAP_GROWTH_BOUND_MIB = 16;
 const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? (soak ? soakSeconds * 1000 + 60_000 : 170_000));
 /** Don't start the wrangler dev table with less than this left. */
 const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
@@ -201,6 +218,12 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
 
   await sleep(500);
   const f = floor;
+  // The isolates' own heap (V8's used size), through workerd's inspector: terapi's next to the bare Worker's.
+  const inspectors: { terapi?: Inspector; floor?: Inspector } = {};
+  if (t.inspector) inspectors.terapi = await connectInspector(t.inspector.port, t.inspector.worker).catch(() => undefined);
+  if (f) inspectors.floor = await connectInspector(f.inspector.port, f.inspector.worker).catch(() => undefined);
+  const heapIdle = { terapi: inspectors.terapi && (await heapMiB(inspectors.terapi, true).catch(() => undefined)), floor: inspectors.floor && (await heapMiB(inspectors.floor, true).catch(() => undefined)) };
+  const heapSamplers = { terapi: inspectors.terapi && heapSampler(inspectors.terapi), floor: inspectors.floor && heapSampler(inspectors.floor) };
   const idle = totalRss(t.pids());
   const floorIdle = f ? totalRss(f.pids()).mib : undefined;
   const sampler = rssSampler(t.pids);
@@ -249,6 +272,24 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
 
   sampler.stop();
   floorSampler?.stop();
+  heapSamplers.terapi?.stop();
+  heapSamplers.floor?.stop();
+  const heapAfter = {
+    terapi: inspectors.terapi && (await heapMiB(inspectors.terapi, true).catch(() => undefined)),
+    floor: inspectors.floor && (await heapMiB(inspectors.floor, true).catch(() => undefined)),
+  };
+  inspectors.terapi?.close();
+  inspectors.floor?.close();
+  if (heapIdle.terapi !== undefined && heapAfter.terapi !== undefined) {
+    const heap = (metric: string, v: number, fl: number | undefined, target?: Row["target"], note?: string): Row => ({ scenario: "memory (isolate JS heap)", metric, unit: "MiB", direct: null, terapi: v, floor: fl, compare: "none", target, note });
+    const grew = heapAfter.terapi - heapIdle.terapi;
+    result.rows.push(
+      heap("idle, after set-up (after a GC)", heapIdle.terapi, heapIdle.floor),
+      heap("peak during the load", Math.max(heapSamplers.terapi?.peak() ?? 0, heapAfter.terapi), heapSamplers.floor?.peak()),
+      heap("after the load (after a GC)", heapAfter.terapi, heapAfter.floor, { text: `≤ idle + ${HEAP_GROWTH_BOUND_MIB} MiB`, pass: grew <= HEAP_GROWTH_BOUND_MIB }, `${grew >= 0 ? "+" : "−"}${Math.abs(grew).toFixed(1)} MiB vs idle`),
+    );
+    result.details.heap = { terapi: { idle_mib: heapIdle.terapi, peak_mib: heapSamplers.terapi?.peak(), after_mib: heapAfter.terapi }, bare_workerd_proxy: { idle_mib: heapIdle.floor, peak_mib: heapSamplers.floor?.peak(), after_mib: heapAfter.floor } };
+  }
   const after = totalRss(t.pids());
   const floorAfter = f ? totalRss(f.pids()).mib : undefined;
   const peak = Math.max(sampler.peak(), after.mib);
@@ -265,15 +306,51 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     bare_workerd_proxy: f ? { idle_mib: floorIdle, peak_mib: floorPeak, after_mib: floorAfter } : null,
   };
 
-  printTable(result);
   log(`${mode}: stopping terapi`);
   await t.stop();
   terapi = undefined;
   await floor?.stop();
   floor = undefined;
+
+  if (mode === "miniflare" && !smoke && !soak) {
+    const js = readFileSync(resolve(bundleDir, "index.js"));
+    const kib = js.length / 1024;
+    result.rows.push({
+      scenario: "bundle (wrangler deploy --dry-run)",
+      metric: "index.js",
+      unit: "KiB",
+      direct: null,
+      terapi: kib,
+      compare: "none",
+      target: { text: `≤ ${BUNDLE_TARGET_KIB} KiB`, pass: kib <= BUNDLE_TARGET_KIB },
+      note: `${(gzipSync(js).length / 1024).toFixed(0)} KiB gzipped`,
+    });
+    if (deadline - performance.now() > 20_000) {
+      log(`${mode}: cold starts`);
+      const c = await measureColdStart({ root: src.dir, bundleDir, tmp, simUrl: s.url, simKey, rounds: quick ? 3 : 5 });
+      const own = c.terapiMs - c.bareWithBindingsMs;
+      result.rows.push({
+        scenario: "cold start (fresh workerd → first proxied response, median)",
+        metric: "vs the bare Worker with terapi's bindings",
+        unit: "ms",
+        direct: null,
+        terapi: c.terapiMs,
+        floor: c.bareWithBindingsMs,
+        compare: "added",
+        target: { text: `terapi's part ≤ ${COLD_START_BEFORE_MS / 2} ms (half of 37cf0a7's ${COLD_START_BEFORE_MS})`, pass: own <= COLD_START_BEFORE_MS / 2 },
+        note: `bare Worker without bindings: ${c.bareMs.toFixed(0)} ms`,
+      });
+      result.details.cold_start = c;
+    } else result.skipped.push("cold start: not enough time left");
+  }
+  printTable(result);
 }
 
 async function main(): Promise<void> {
+  if (flag("micro")) {
+    await runMicro(root);
+    return;
+  }
   log(`terapi benchmark${quick ? " (quick)" : ""}${smoke ? " (smoke)" : ""}; temp dir ${tmp}`);
   const src = prepareSource(root, tmp, workingTree);
   source = src;
@@ -286,6 +363,10 @@ async function main(): Promise<void> {
   // The direct side must work before anything is compared with it.
   await jsonCall("GET", `${s.url}/v1/models`, { authorization: `Bearer ${simKey}` });
 
+  if (flag("profile")) {
+    await runProfile({ root, srcDir: src.dir, bundleDir: b.dir, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
+    return;
+  }
   await runMode("miniflare", src, s, simKey, b.dir);
   if (withWranglerDev) {
     const left = deadline - performance.now();

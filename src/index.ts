@@ -1,14 +1,29 @@
-import { createApp } from "./app";
+import { toErrorResponse } from "./errors";
+import { authorizeSecretKey } from "./middleware/secret-key-auth";
 import { consumeIndexBatch } from "./ops-index/consumer";
 import type { IndexMessage } from "./ops-index/messages";
+import { proxyFastPath } from "./proxy/handler";
 
 export { Registry } from "./durable-objects/registry";
 export { ConnectionObject } from "./durable-objects/connection";
 export { WebhookOutbox } from "./durable-objects/outbox";
 
-const app = createApp();
+type App = ReturnType<typeof import("./app").createApp>;
+
+/**
+ * The router (every other route, its OpenAPI machinery) is built on the first
+ * request that needs it, not when the isolate starts: a fresh isolate's first
+ * proxied call does not wait for it. (The bundler evaluates a dynamically
+ * imported module on demand.) Each request awaits its own import.
+ */
+let app: App | undefined;
+async function routed(req: Request, env: Env, ctx: ExecutionContext): Promise<Response> {
+  app ??= (await import("./app")).createApp();
+  return app.fetch(req, env, ctx);
+}
 
 export default {
-  fetch: app.fetch,
+  // Proxied calls skip the router (same checks, handler and errors); everything else goes through it.
+  fetch: (req, env, ctx) => proxyFastPath(req, env, ctx, authorizeSecretKey, toErrorResponse) ?? routed(req, env, ctx),
   queue: consumeIndexBatch,
 } satisfies ExportedHandler<Env, IndexMessage>;

@@ -1,6 +1,9 @@
 // A bare pass-through Worker on its own workerd (same Miniflare set-up, same
 // compatibility date): the floor any proxy on workerd pays for the extra hop.
 // Measured next to terapi, it splits "added latency" into the hop and terapi's own work.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { dirname, resolve } from "node:path";
 import type { Target } from "./http.ts";
 import { freePort, workerdPids } from "./procs.ts";
 
@@ -18,19 +21,25 @@ export default {
   },
 };`;
 
-export type Floor = { target: Target; pids: () => number[]; stop: () => Promise<void> };
+export type Floor = { target: Target; pids: () => number[]; inspector: { port: number; worker: string }; stop: () => Promise<void> };
 
 export async function startFloor(opts: { simUrl: string; apiKey: string; compatibilityDate: string | undefined; directSocket: boolean }): Promise<Floor> {
   const { Miniflare, convertV4MiniflareOptions } = await import("miniflare");
-  const port = await freePort();
+  const [port, inspectorPort] = [await freePort(), await freePort()];
+  const script = resolve(mkdtempSync(resolve(os.tmpdir(), "terapi-floor-")), "floor.mjs");
+  writeFileSync(script, SCRIPT);
   const mf = new Miniflare(
     convertV4MiniflareOptions({
-      modules: [{ type: "ESModule", path: "floor.mjs", contents: SCRIPT }],
+      // A script file, as terapi's bundle is (workerd's inspector drops sessions to an inline module).
+      scriptPath: script,
+      modules: true,
+      modulesRoot: dirname(script),
       compatibilityDate: opts.compatibilityDate,
       bindings: { UPSTREAM: opts.simUrl, API_KEY: opts.apiKey },
       ...(opts.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0, entrypoint: "default" }] } : {}),
       host: "127.0.0.1",
       port,
+      inspectorPort,
       logRequests: false,
       handleStructuredLogs: () => {},
     }),
@@ -38,5 +47,5 @@ export async function startFloor(opts: { simUrl: string; apiKey: string; compati
   const before = new Set(workerdPids(process.pid));
   const url = opts.directSocket ? (await mf.ready, await mf.unsafeGetDirectURL()) : await mf.ready;
   const mine = workerdPids(process.pid).filter((p) => !before.has(p));
-  return { target: { name: "bare workerd proxy", base: `${url.origin}/proxy`, headers: {} }, pids: () => mine, stop: () => mf.dispose() };
+  return { target: { name: "bare workerd proxy", base: `${url.origin}/proxy`, headers: {} }, pids: () => mine, inspector: { port: inspectorPort, worker: "" }, stop: () => mf.dispose() };
 }

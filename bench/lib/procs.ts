@@ -173,3 +173,19 @@ export function rssSampler(pids: () => number[], everyMs = 250) {
     stop: () => clearInterval(timer),
   };
 }
+
+/** CPU time (user + system, ms) these processes have used so far; /proc's clock ticks are 10 ms. */
+export function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime are fields 14 and 15 of stat; `fields` starts at field 3.
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks * 10;
+}

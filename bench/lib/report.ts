@@ -15,6 +15,8 @@ function fmt(v: number | null, unit: Row["unit"]): string {
       return `${v.toFixed(2)} s`;
     case "MiB":
       return `${v.toFixed(1)} MiB`;
+    case "KiB":
+      return `${v.toFixed(0)} KiB`;
   }
 }
 

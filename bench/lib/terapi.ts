@@ -19,6 +19,8 @@ export type RunningTerapi = {
   origin: string;
   /** terapi's workerd process(es), for RSS. */
   pids: () => number[];
+  /** workerd's inspector port (Miniflare only): heap and CPU profiles of the worker named `worker`. */
+  inspector?: { port: number; worker: string };
   compatibilityDate: string | undefined;
   /** Runtime output kept for error messages. */
   tail: () => string;
@@ -43,7 +45,15 @@ export async function bundle(root: string, tmp: string): Promise<{ dir: string; 
 }
 
 /** Miniflare with the bindings wrangler.toml declares (KV, SQLite-backed Durable Objects), ephemeral storage. */
-export async function startMiniflare(opts: { root: string; bundleDir: string; simUrl: string; secrets: TerapiSecrets; directSocket: boolean }): Promise<RunningTerapi> {
+export async function startMiniflare(opts: {
+  root: string;
+  bundleDir: string;
+  simUrl: string;
+  secrets: TerapiSecrets;
+  directSocket: boolean;
+  /** Storage kept across runs (the cold-start measure restarts on it); default: in memory. */
+  persistTo?: string;
+}): Promise<RunningTerapi> {
   const [{ Miniflare, convertV4MiniflareOptions }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([import("miniflare"), import("wrangler")]);
   // wrangler's own reading of wrangler.toml: KV, Durable Objects (SQLite per the migrations), vars.
   // Quiet: it would announce reading .dev.vars, whose secrets are overridden below anyway.
@@ -53,7 +63,7 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
   if (logLevel === undefined) delete process.env.WRANGLER_LOG;
   else process.env.WRANGLER_LOG = logLevel;
   const configBindings = isJsonRecord(workerOptions.bindings) ? workerOptions.bindings : {};
-  const port = await freePort();
+  const [port, inspectorPort] = [await freePort(), await freePort()];
   const logs: string[] = [];
   const mf = new Miniflare(
     convertV4MiniflareOptions({
@@ -75,6 +85,9 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
       ...(opts.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0, entrypoint: "default" }] } : {}),
       host: "127.0.0.1",
       port,
+      // workerd's own inspector (no Miniflare proxy): heap and CPU profiles, only when a client connects.
+      inspectorPort,
+      ...(opts.persistTo ? { resourcePersistencePath: opts.persistTo } : {}),
       // Miniflare's default logs every request through its Node-side loopback: not part of terapi.
       logRequests: false,
       handleStructuredLogs: (l) => {
@@ -96,6 +109,7 @@ export async function startMiniflare(opts: { root: string; bundleDir: string; si
     mode: "miniflare",
     origin: url.origin,
     pids: () => mine,
+    inspector: { port: inspectorPort, worker: typeof workerOptions.name === "string" ? workerOptions.name : "" },
     compatibilityDate: typeof workerOptions.compatibilityDate === "string" ? workerOptions.compatibilityDate : undefined,
     tail: () => logs.join("\n"),
     stop: () => mf.dispose(),

@@ -7,7 +7,7 @@ export type Mode = "miniflare" | "wrangler-dev";
 export type Row = {
   scenario: string;
   metric: string;
-  unit: "ms" | "req/s" | "count" | "s" | "MiB" | "records/s";
+  unit: "ms" | "req/s" | "count" | "s" | "MiB" | "KiB" | "records/s";
   direct: number | null;
   terapi: number | null;
   /** The same figure through a bare pass-through Worker on workerd (the cost of any workerd hop), where measured. */

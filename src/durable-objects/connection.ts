@@ -183,14 +183,21 @@ export class ConnectionObject extends DurableObject<Env> {
    */
   async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {
     const folded: string[] = [];
-    const n = entries.length ? this.logs.append(entries, undefined, folded) : 0;
+    // Lines, the connection's names and the usage sums in one transaction: one commit per batch, not three.
+    const n = this.ctx.storage.transactionSync(() => {
+      const lines = entries.length ? this.logs.append(entries, undefined, folded) : 0;
+      if (usage) {
+        this.ctx.storage.sql.exec(
+          "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
+          usage.providerConfigKey,
+          usage.connectionId,
+        );
+        this.usage.write(usage);
+      }
+      return lines;
+    });
     if (usage) {
-      this.ctx.storage.sql.exec(
-        "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-        usage.providerConfigKey,
-        usage.connectionId,
-      );
-      await this.usage.add(usage);
+      await this.usage.alertCap(usage);
       const due = this.usage.nextIndexDue();
       if (due !== null) await this.scheduler.wakeBy(due);
     }

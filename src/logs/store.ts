@@ -42,7 +42,24 @@ CREATE TABLE IF NOT EXISTS operation_log_aggregates (
 );
 `;
 
+const LINE_COLUMNS = [
+  "id", "at", "provider_config_key", "connection_id", "type", "status", "http_status",
+  "duration_ms", "retries", "wait_ms", "request_id", "method", "path", "detail",
+] as const;
+const INSERT_LINE = `INSERT OR IGNORE INTO operation_logs (${LINE_COLUMNS.join(", ")})`;
+/** Many lines at once: a JSON array of rows, each an array in LINE_COLUMNS order. */
+const INSERT_LINES_JSON = `${INSERT_LINE} SELECT ${LINE_COLUMNS.map((_, i) => `json_extract(value, '$[${i}]')`).join(", ")} FROM json_each(?)`;
+
 const cut = (s: string | null) => (s === null ? null : s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
+
+/** One line's values in LINE_COLUMNS order, as stored. */
+function rowOf(e: LogEntry): SqlStorageValue[] {
+  return [
+    e.id, e.at, e.provider_config_key, e.connection_id, e.type, e.status, e.http_status,
+    Math.max(0, Math.round(e.duration_ms)), e.retries, Math.max(0, Math.round(e.wait_ms)),
+    cut(e.request_id), e.method, cut(e.path), cut(e.detail),
+  ];
+}
 
 export function toLog(row: LogRow): OperationLog {
   return {
@@ -66,6 +83,8 @@ export function toLog(row: LogRow): OperationLog {
 /** A connection's operation log in its Durable Object's SQLite. */
 export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
+  // Created with the store, outside any transaction (the object makes a new store after wiping its storage).
+  sql.exec(SCHEMA);
 
   /**
    * An aggregated line: counted into this window's line of the same kind (its
@@ -99,21 +118,19 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
    */
   function append(entries: LogEntry[], now = Date.now(), folded?: string[]): number {
     return transaction(() => {
-      // Idempotent and cheap; also recreates the table after the object's storage was wiped.
-      sql.exec(SCHEMA);
+      // Aggregated lines one by one, in order (each may count into an earlier one);
+      // every other line of the batch in one statement (one call into SQLite, not one per line).
+      const rows: SqlStorageValue[][] = [];
       for (const e of entries) {
         if (e.aggregate && counted(e)) {
           folded?.push(e.id);
           continue;
         }
-        sql.exec(
-          `INSERT OR IGNORE INTO operation_logs (id, at, provider_config_key, connection_id, type, status, http_status,
-             duration_ms, retries, wait_ms, request_id, method, path, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-          e.id, e.at, e.provider_config_key, e.connection_id, e.type, e.status, e.http_status,
-          Math.max(0, Math.round(e.duration_ms)), e.retries, Math.max(0, Math.round(e.wait_ms)),
-          cut(e.request_id), e.method, cut(e.path), cut(e.detail),
-        );
+        const row = rowOf(e);
+        if (e.aggregate) sql.exec(`${INSERT_LINE} VALUES (${row.map(() => "?").join(", ")})`, ...row);
+        else rows.push(row);
       }
+      if (rows.length) sql.exec(INSERT_LINES_JSON, JSON.stringify(rows));
       if (now - lastPrune >= PRUNE_EVERY_MS) {
         lastPrune = now;
         sql.exec("DELETE FROM operation_logs WHERE at < ?", now - LOG_RETENTION_MS);
@@ -124,7 +141,6 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
 
   /** Newest first; lines older than the retention are never returned, pruned or not. */
   function query(q: LogQuery, now = Date.now()): OperationLog[] {
-    sql.exec(SCHEMA);
     const where = ["at >= ?"];
     const args: SqlStorageValue[] = [now - LOG_RETENTION_MS];
     if (q.type) {

@@ -42,20 +42,27 @@ async function matchesAny(keys: ArrayBuffer[], candidate: string): Promise<boole
   return ok;
 }
 
+const BEARER = /^Bearer\s+(.+)$/i;
+
+/** Resolves when the request carries a configured secret key; throws the 401/429/500 otherwise. */
+export async function authorizeSecretKey(req: Request, env: Env): Promise<void> {
+  const header = req.headers.get("authorization") ?? "";
+  const match = BEARER.exec(header);
+  if (!match) throw new ApiError(401, "unauthorized", "Missing secret key: send Authorization: Bearer <secret key>");
+  const client = clientOf(req.headers);
+  checkNotBlocked(client);
+  const keys = await configuredDigests(env.TERAPI_SECRET_KEY);
+  if (keys.length === 0) throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
+  if (!(await matchesAny(keys, match[1].trim()))) {
+    await countFailure(env, client);
+    throw new ApiError(401, "unauthorized", "Invalid secret key");
+  }
+}
+
 /** `Authorization: Bearer <secret key>` against TERAPI_SECRET_KEY (comma separated for rotation). */
 export function secretKeyAuth() {
   return createMiddleware<AppEnv>(async function secretKeyAuth(c, next) {
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(.+)$/i.exec(header);
-    if (!match) throw new ApiError(401, "unauthorized", "Missing secret key: send Authorization: Bearer <secret key>");
-    const client = clientOf(c.req.raw.headers);
-    checkNotBlocked(client);
-    const keys = await configuredDigests(c.env.TERAPI_SECRET_KEY);
-    if (keys.length === 0) throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
-    if (!(await matchesAny(keys, match[1].trim()))) {
-      await countFailure(c.env, client);
-      throw new ApiError(401, "unauthorized", "Invalid secret key");
-    }
+    await authorizeSecretKey(c.req.raw, c.env);
     await next();
   });
 }

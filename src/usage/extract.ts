@@ -12,6 +12,8 @@ const TAIL_BYTES = 16 * 1024;
 
 export type ReadUsage = { model: string | null; tokens: TokenCounts; estimated: boolean; found: boolean };
 
+const decoder = new TextDecoder();
+
 const zero = (): TokenCounts => ({ input: 0, cachedInput: 0, output: 0, reasoning: 0 });
 
 /** `a.b.0.c` inside a parsed JSON value. */
@@ -76,10 +78,26 @@ function objectAt(text: string, from: number): string | null {
 
 const lastKey = (path: string) => path.slice(path.lastIndexOf(".") + 1);
 
+/** What a rules object's paths come to, worked out once per rules object (not per response). */
+type Compiled = { usageKeys: string[]; modelPatterns: RegExp[] };
+const compiledRules = new WeakMap<UsageRules, Compiled>();
+function compiled(rules: UsageRules): Compiled {
+  let c = compiledRules.get(rules);
+  if (!c) {
+    c = {
+      usageKeys: [...new Set(rules.usagePaths.map(lastKey))],
+      modelPatterns: [...new Set(rules.modelPaths.map(lastKey))].map((key) => new RegExp(`"${key}"\\s*:\\s*"([^"\\\\]{1,200})"`)),
+    };
+    compiledRules.set(rules, c);
+  }
+  return c;
+}
+
 /** Usage and model of a top-level JSON body, from its head and tail only (no full parse of big bodies). */
 export function usageFromJsonText(head: string, tail: string, rules: UsageRules): ReadUsage {
   const out: ReadUsage = { model: null, tokens: zero(), estimated: false, found: false };
-  for (const key of new Set(rules.usagePaths.map(lastKey))) {
+  const { usageKeys, modelPatterns } = compiled(rules);
+  for (const key of usageKeys) {
     const at = tail.lastIndexOf(`"${key}"`);
     if (at < 0) continue;
     const brace = tail.indexOf("{", at);
@@ -95,8 +113,7 @@ export function usageFromJsonText(head: string, tail: string, rules: UsageRules)
       // not JSON after all
     }
   }
-  for (const key of new Set(rules.modelPaths.map(lastKey))) {
-    const re = new RegExp(`"${key}"\\s*:\\s*"([^"\\\\]{1,200})"`);
+  for (const re of modelPatterns) {
     const m = re.exec(head) ?? re.exec(tail);
     if (m) {
       out.model = m[1];
@@ -124,11 +141,15 @@ export function createJsonCollector(rules: UsageRules) {
       while (tail.length > 1 && tailBytes - tail[0].byteLength >= TAIL_BYTES) tailBytes -= tail.shift()!.byteLength;
     },
     end(): ReadUsage {
+      // One decoder for every body: each decode runs to its end before the next begins.
       const decode = (parts: Uint8Array[]) => {
-        const d = new TextDecoder();
-        return parts.map((p) => d.decode(p, { stream: true })).join("") + d.decode();
+        if (parts.length === 1) return decoder.decode(parts[0]);
+        return parts.map((p) => decoder.decode(p, { stream: true })).join("") + decoder.decode();
       };
-      return usageFromJsonText(decode(head), decode(tail), rules);
+      const headText = decode(head);
+      // A body in one chunk is its own head and tail: decoded once.
+      const whole = head.length === 1 && tail.length === 1 && head[0] === tail[0];
+      return usageFromJsonText(headText, whole ? headText : decode(tail), rules);
     },
   };
 }

@@ -22,6 +22,8 @@ const FRESH_MS = 15_000;
 type View = { capKey: string; periodStart: number; used: number; blocked: boolean; state: CapState; checkedAt: number; refreshing: Promise<void> | null };
 
 const views = new Map<string, View>();
+/** Capped connections this isolate keeps a view of; past it the least recently checked goes (it is re-read exactly). */
+const MAX_VIEWS = 10_000;
 const keyOf = (pck: string, cid: string) => `${pck}\u0000${cid}`;
 const defaultPrices = effectivePrices(null);
 
@@ -52,7 +54,10 @@ async function exact(env: Env, pck: string, cid: string, capKey: string): Promis
     checkedAt: Date.now(),
     refreshing: null,
   };
-  views.set(keyOf(pck, cid), view);
+  const key = keyOf(pck, cid);
+  views.delete(key); // re-inserted last: the Map's order stays least recently checked first
+  views.set(key, view);
+  if (views.size > MAX_VIEWS) views.delete(views.keys().next().value as string);
   return view;
 }
 

@@ -40,9 +40,19 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
     return capState(cap, capAmount(cap, store.perModel(start, end), table), at, table);
   }
 
-  async function add(batch: UsageBatch): Promise<void> {
+  /** Writes a batch's samples (synchronous: the caller may put it in a transaction of its own). */
+  function write(batch: UsageBatch): void {
     store.add(batch.samples, now());
     dirtySince ??= now();
+  }
+
+  async function add(batch: UsageBatch): Promise<void> {
+    write(batch);
+    await alertCap(batch);
+  }
+
+  /** The cap's 80 % / 100 % webhooks, once each per period, after a batch was written. */
+  async function alertCap(batch: UsageBatch): Promise<void> {
     const cap = store.getCap();
     if (!cap) return;
     const state = await currentCap();
@@ -89,6 +99,8 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
 
   return {
     add,
+    write,
+    alertCap,
     addOwn,
     flushIndex,
     query: (q: { grain: Grain; from: number; to: number; model?: string }): UsageRow[] => store.query(q),

@@ -33,6 +33,10 @@ CREATE TABLE IF NOT EXISTS usage_cap (id INTEGER PRIMARY KEY CHECK (id = 1), met
 CREATE TABLE IF NOT EXISTS usage_alerts (period_start INTEGER NOT NULL, threshold INTEGER NOT NULL, PRIMARY KEY (period_start, threshold));
 `;
 
+/** Built once: the same text every time (and the runtime's statement cache keys on it). */
+const UPSERT = `INSERT INTO usage_buckets (grain, start, model, source, ${TOTAL_COLUMNS.join(", ")}, rev) VALUES (?, ?, ?, ?, ${TOTAL_COLUMNS.map(() => "?").join(", ")}, 1)
+       ON CONFLICT (grain, start, model, source) DO UPDATE SET ${TOTAL_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}, rev = rev + 1`;
+
 export const startOf = (grain: Grain, at: number) => at - (at % (grain === "day" ? DAY_MS : HOUR_MS));
 
 /** Start of the UTC day or month `at` falls in, and of the next one. */
@@ -61,26 +65,36 @@ export type StoredCap = UsageCap & { provider: string };
 
 export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
-  const ensure = () => sql.exec(SCHEMA);
+  // Created with the store (the object makes a new store after wiping its storage): once is enough.
+  let ready = false;
+  const ensure = () => {
+    if (ready) return;
+    sql.exec(SCHEMA);
+    ready = true;
+  };
   ensure();
 
   function upsert(grain: Grain, start: number, model: string, source: string, t: UsageTotals) {
-    sql.exec(
-      `INSERT INTO usage_buckets (grain, start, model, source, ${TOTAL_COLUMNS.join(", ")}, rev) VALUES (?, ?, ?, ?, ${TOTAL_COLUMNS.map(() => "?").join(", ")}, 1)
-       ON CONFLICT (grain, start, model, source) DO UPDATE SET ${TOTAL_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}, rev = rev + 1`,
-      grain, start, model, source, ...TOTAL_COLUMNS.map((c) => t[c]),
-    );
+    sql.exec(UPSERT, grain, start, model, source, ...TOTAL_COLUMNS.map((c) => t[c]));
   }
 
-  /** Adds a batch of samples (one transaction). */
+  /** Adds a batch of samples (one transaction, one upsert per bucket the batch touches). */
   function add(samples: UsageSample[], now = Date.now()): void {
+    const sums = new Map<string, { grain: Grain; start: number; model: string; source: string; t: UsageTotals }>();
+    const sum = (grain: Grain, start: number, s: UsageSample, t: UsageTotals) => {
+      const key = `${grain}\u0000${start}\u0000${s.model}\u0000${s.source}`;
+      const b = sums.get(key);
+      if (!b) sums.set(key, { grain, start, model: s.model, source: s.source, t: { ...t } });
+      else for (const c of TOTAL_COLUMNS) b.t[c] += t[c];
+    };
+    for (const s of samples) {
+      const t = totalsOfSample(s);
+      sum("day", startOf("day", s.at), s, t);
+      if (s.at >= now - HOUR_RETENTION_MS) sum("hour", startOf("hour", s.at), s, t);
+    }
     transaction(() => {
       ensure();
-      for (const s of samples) {
-        const t = totalsOfSample(s);
-        upsert("day", startOf("day", s.at), s.model, s.source, t);
-        if (s.at >= now - HOUR_RETENTION_MS) upsert("hour", startOf("hour", s.at), s.model, s.source, t);
-      }
+      for (const b of sums.values()) upsert(b.grain, b.start, b.model, b.source, b.t);
       if (now - lastPrune >= HOUR_MS) {
         lastPrune = now;
         sql.exec("DELETE FROM usage_buckets WHERE grain = 'hour' AND start < ?", now - HOUR_RETENTION_MS);

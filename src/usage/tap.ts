@@ -49,7 +49,7 @@ export function tapUsage(res: Response, call: UsageCall): Response {
     return res;
   }
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
-  const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
+  const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules), declaredLength(res.headers));
   const done = ({ u, cut }: { u: ReadUsage; cut: boolean }) =>
     // Cut mid-way (the caller left, or upstream dropped): it still counts, with what was seen and marked estimated.
     record(call, { ...base, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || cut });
@@ -63,13 +63,33 @@ export function tapUsage(res: Response, call: UsageCall): Response {
 type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage };
 type Reading = { body: ReadableStream<Uint8Array>; reading: Promise<{ u: ReadUsage; cut: boolean }> };
 
+/** A JSON answer up to this size (declared) is read in one native call; a longer one chunk by chunk (head and tail kept). */
+const WHOLE_READ_LIMIT = 16 * 1024;
+
+function declaredLength(headers: Headers): number | null {
+  const raw = headers.get("content-length");
+  const n = raw === null ? Number.NaN : Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
 /**
- * A JSON answer: a tee keeps the caller's copy on workerd's native path, and
- * the counting branch is read after the current task, off the caller's way.
- * (The answer is complete upstream already: nothing to cancel.)
+ * A JSON answer: a tee keeps the caller's copy on workerd's native path. A
+ * small one's counting branch is read by the runtime in one go (no JS per
+ * chunk, nothing on the caller's way); a longer one is read after the current
+ * task, chunk by chunk. (The answer is complete upstream already: nothing to cancel.)
  */
-function teed(source: ReadableStream<Uint8Array>, scan: Scanner): Reading {
+function teed(source: ReadableStream<Uint8Array>, scan: Scanner, length: number | null): Reading {
   const [theirs, mine] = source.tee();
+  if (length !== null && length <= WHOLE_READ_LIMIT) {
+    const reading = new Response(mine).arrayBuffer().then(
+      (buf) => {
+        scan.push(new Uint8Array(buf));
+        return { u: scan.end(), cut: false };
+      },
+      () => ({ u: scan.end(), cut: true }),
+    );
+    return { body: theirs, reading };
+  }
   const reading = new Promise((resolve) => setTimeout(resolve, 0)).then(async () => {
     const reader = mine.getReader();
     try {

@@ -1,0 +1,94 @@
+// Cold start: a fresh workerd process to its first proxied response, terapi
+// (the deploy bundle, its connection already stored) and the bare Worker alike.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { startFloor } from "./floor.ts";
+import { createConnection, createIntegration, newSecrets, startMiniflare } from "./terapi.ts";
+
+/**
+ * Medians, ms, from `new Miniflare()` to the first proxied response: terapi,
+ * the bare Worker, and the bare Worker given terapi's bindings (KV, Durable
+ * Objects, D1, rate limiting: Miniflare starts a service for each, which is
+ * neither terapi's code nor production's), so terapi − that is its own part.
+ */
+export type ColdStart = { terapiMs: number; bareMs: number; bareWithBindingsMs: number };
+
+/** The bare pass-through, exporting terapi's Durable Object classes as empty ones so that its bindings resolve. */
+const bareWithBindings = (apiKey: string) => `
+import { DurableObject } from "cloudflare:workers";
+export class Registry extends DurableObject {}
+export class ConnectionObject extends DurableObject {}
+export class WebhookOutbox extends DurableObject {}
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
+    const headers = new Headers(request.headers);
+    headers.set("authorization", "Bearer " + ${JSON.stringify(apiKey)});
+    headers.delete("connection-id");
+    headers.delete("provider-config-key");
+    headers.delete("host");
+    return fetch(env.OPENAI_BASE_URL + path + url.search, { method: request.method, headers, body: request.body });
+  },
+};`;
+
+const CHAT = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
+
+async function firstProxied(base: string, headers: Record<string, string>): Promise<void> {
+  const res = await fetch(`${base}/v1/chat/completions`, { method: "POST", headers: { ...headers, "content-type": "application/json" }, body: CHAT });
+  await res.arrayBuffer();
+  if (res.status !== 200) throw new Error(`cold start: first proxied call answered ${res.status}`);
+}
+
+/**
+ * Median of `rounds` cold starts each: terapi restarts on storage that already
+ * holds its integration and connection (set up by a first process), so the
+ * time is workerd's start, the bundle's load and one proxied call.
+ */
+export async function measureColdStart(opts: { root: string; bundleDir: string; tmp: string; simUrl: string; simKey: string; rounds: number }): Promise<ColdStart> {
+  const persistTo = mkdtempSync(resolve(opts.tmp, "cold-"));
+  const secrets = newSecrets();
+  const setup = await startMiniflare({ root: opts.root, bundleDir: opts.bundleDir, simUrl: opts.simUrl, secrets, directSocket: true, persistTo });
+  try {
+    await createIntegration(setup.origin, secrets.secretKey, "openai-cold");
+    await createConnection(setup.origin, secrets.secretKey, "openai-cold", "cold-tenant", opts.simKey);
+  } finally {
+    await setup.stop();
+  }
+  const headers = { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "cold-tenant", "provider-config-key": "openai-cold" };
+  const terapi: number[] = [];
+  const bare: number[] = [];
+  const withBindings: number[] = [];
+  const bareDir = resolve(persistTo, "bare-bundle");
+  mkdirSync(bareDir, { recursive: true });
+  writeFileSync(resolve(bareDir, "index.js"), bareWithBindings(opts.simKey));
+  for (let i = 0; i < opts.rounds; i++) {
+    let t0 = performance.now();
+    const t = await startMiniflare({ root: opts.root, bundleDir: opts.bundleDir, simUrl: opts.simUrl, secrets, directSocket: true, persistTo });
+    try {
+      await firstProxied(`${t.origin}/proxy`, headers);
+      terapi.push(performance.now() - t0);
+    } finally {
+      await t.stop();
+    }
+    t0 = performance.now();
+    const f = await startFloor({ simUrl: opts.simUrl, apiKey: opts.simKey, compatibilityDate: t.compatibilityDate, directSocket: true });
+    try {
+      await firstProxied(f.target.base, {});
+      bare.push(performance.now() - t0);
+    } finally {
+      await f.stop();
+    }
+    t0 = performance.now();
+    const b = await startMiniflare({ root: opts.root, bundleDir: bareDir, simUrl: opts.simUrl, secrets, directSocket: true });
+    try {
+      await firstProxied(`${b.origin}/proxy`, {});
+      withBindings.push(performance.now() - t0);
+    } finally {
+      await b.stop();
+    }
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  return { terapiMs: median(terapi), bareMs: median(bare), bareWithBindingsMs: median(withBindings) };
+}

@@ -1,0 +1,89 @@
+// `npm run bench -- --profile`: a CPU profile of terapi's isolate (the deploy
+// bundle on workerd) under the c=32 chat load, through workerd's inspector, and
+// the same for the bare pass-through Worker. Writes bench/profile-*.cpuprofile
+// (open in Chrome DevTools) and prints where the time goes, mapped back to
+// terapi's source files through the bundle's source map.
+import { writeFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { closedLoop, keepAliveAgent, send, type Target } from "./lib/http.ts";
+import { startFloor } from "./lib/floor.ts";
+import { connectInspector, cpuProfile, heapMiB } from "./lib/inspector.ts";
+import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
+import type { Simulator } from "./lib/simulator.ts";
+import { cpuMs } from "./lib/procs.ts";
+import { createConnection, createIntegration, newSecrets, startMiniflare } from "./lib/terapi.ts";
+import { chatRequest } from "./scenarios/common.ts";
+
+const CONCURRENCY = 32;
+
+export async function runProfile(opts: { root: string; srcDir: string; bundleDir: string; sim: Simulator; simKey: string; seconds: number; log: (m: string) => void }): Promise<void> {
+  const { sim, simKey, log } = opts;
+  const secrets = newSecrets();
+  const t = await startMiniflare({ root: opts.srcDir, bundleDir: opts.bundleDir, simUrl: sim.url, secrets, directSocket: true });
+  const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate: t.compatibilityDate, directSocket: true });
+  try {
+    await createIntegration(t.origin, secrets.secretKey, "openai-bench");
+    await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
+    const sides: { name: string; target: Target; inspector: { port: number; worker: string }; pids: () => number[] }[] = [
+      { name: "bare", target: floor.target, inspector: floor.inspector, pids: floor.pids },
+      {
+        name: "terapi",
+        pids: t.pids,
+        target: { name: "terapi", base: `${t.origin}/proxy`, headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" } },
+        inspector: t.inspector as { port: number; worker: string },
+      },
+    ];
+    for (const side of sides) {
+      const agent = keepAliveAgent(CONCURRENCY);
+      const fire = () => send(agent, side.target, chatRequest(false), { timeoutMs: 30_000 });
+      const first = await send(agent, side.target, chatRequest(false), { timeoutMs: 10_000 });
+      if (first.status !== 200) throw new Error(`profile: ${side.name} answers ${first.status} ${first.error ?? first.snippet ?? ""}`);
+      log(`profile: ${side.name}: warm-up`);
+      await closedLoop({ concurrency: CONCURRENCY, durationMs: 2_000, fire });
+      // Without the profiler: the workerd process's CPU per request (robust to a loaded machine, unlike req/s).
+      const cpu0 = cpuMs(side.pids());
+      const plain = await closedLoop({ concurrency: CONCURRENCY, durationMs: opts.seconds * 1000, fire });
+      const cpuPerRequestUs = ((cpuMs(side.pids()) - cpu0) * 1000) / plain.samples.length;
+      process.stdout.write(`\n${side.name}: ${plain.samples.length} requests in ${opts.seconds} s without the profiler, ${(plain.samples.length / opts.seconds).toFixed(0)} req/s; workerd CPU ${cpuPerRequestUs.toFixed(0)} µs per request\n`);
+      log(`profile: ${side.name}: inspector at ${side.inspector.port}`);
+      const ins = await connectInspector(side.inspector.port, side.inspector.worker);
+      const heapBefore = await heapMiB(ins, true);
+      let requests = 0;
+      let failed = 0;
+      log(`profile: ${side.name}: ${opts.seconds} s at c=${CONCURRENCY} under the profiler`);
+      const load = async () => {
+        const { samples } = await closedLoop({ concurrency: CONCURRENCY, durationMs: opts.seconds * 1000, fire });
+        requests = samples.length;
+        failed = samples.filter((s) => s.status !== 200).length;
+      };
+      // workerd does not answer the Profiler domain for every worker (the bare one, here): then heap only.
+      const profile = await cpuProfile(ins, load).catch(async (err: Error) => {
+        log(`profile: ${side.name}: no CPU profile (${err.message}); heap only`);
+        await load();
+        return null;
+      });
+      const heapAfter = await heapMiB(ins);
+      const heapRetained = await heapMiB(ins, true);
+      ins.close();
+      agent.destroy();
+      const heapLine = `heap: ${heapBefore.toFixed(1)} MiB before, ${heapAfter.toFixed(1)} MiB right after, ${heapRetained.toFixed(1)} MiB retained after a GC\n`;
+      if (!profile) {
+        process.stdout.write(`\n${side.name} (c=${CONCURRENCY}, ${requests} requests, ${failed} non-200): ${heapLine}`);
+        continue;
+      }
+      const file = resolve(opts.root, `bench/profile-${side.name}.cpuprofile`);
+      writeFileSync(file, JSON.stringify(profile));
+      const b = breakdown(profile, side.name === "terapi" ? resolve(opts.bundleDir, "index.js.map") : undefined);
+      const busyMs = b.totalMs - (b.self.find((x) => x.group === "(idle)")?.ms ?? 0);
+      process.stdout.write(
+        `\n${renderBreakdown(`${side.name} (c=${CONCURRENCY}, ${requests} requests, ${failed} non-200, ${(requests / opts.seconds).toFixed(0)} req/s under the profiler)`, b)}\n` +
+          `busy (not idle): ${busyMs.toFixed(0)} ms = ${((1000 * busyMs) / Math.max(1, requests)).toFixed(1)} µs of the isolate's thread per request\n` +
+          heapLine +
+          `profile: ${file}\n`,
+      );
+    }
+  } finally {
+    await t.stop();
+    await floor.stop();
+  }
+}
