@@ -1,21 +1,16 @@
 // The dashboard's usage charts in a real browser: terapi's deploy bundle on
 // Miniflare (its D1 index included), the simulator as OpenAI, Chromium driven
 // by playwright-core. Screenshots go to test-results/.
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { resolve } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../../bench/lib/terapi.ts";
+import { newSecrets, type RunningTerapi } from "../../bench/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
-import { CHROMIUM, CHROMIUM_ARGS, ensureChromium } from "./chromium.ts";
+import { type BrowserStack, shots, startBrowserStack } from "./stack.ts";
 
-const root = resolve(import.meta.dirname, "../..");
-const shots = resolve(root, "test-results");
 
-let tmp: string;
+let stack: BrowserStack;
 let terapi: RunningTerapi;
-let browser: BrowserContext;
 let page: Page;
 const secrets = newSecrets();
 
@@ -47,24 +42,12 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms 
 }
 
 beforeAll(async () => {
-  ensureChromium();
-  mkdirSync(shots, { recursive: true });
-  tmp = mkdtempSync(resolve(tmpdir(), "terapi-e2e-usage-"));
-  const built = await bundle(root, tmp);
-  terapi = await startMiniflare({ root, bundleDir: built.dir, simUrl: SIMULATOR_URL, secrets, directSocket: false });
-  browser = await chromium.launchPersistentContext(resolve(tmp, "profile"), {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-  });
-  page = browser.pages()[0] ?? (await browser.newPage());
+  stack = await startBrowserStack({ tmpPrefix: "terapi-e2e-usage-", secrets, viewport: { width: 1280, height: 900 } });
+  ({ terapi, page } = stack);
 }, 600_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await terapi?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await stack?.stop();
 });
 
 describe("usage charts in Chromium", () => {
