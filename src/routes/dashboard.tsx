@@ -13,7 +13,6 @@ import { isSecretKey } from "../middleware/secret-key-auth";
 import { createRouter } from "../openapi";
 import { htmlResponse } from "../ui/html";
 import { connectionUsage, usageSection } from "../dashboard/usage-data";
-import type { ConnectionUsageView } from "../dashboard/usage-charts";
 
 /** Connections shown; each costs four object calls. */
 const SHOWN = 50;
