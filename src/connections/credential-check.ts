@@ -30,7 +30,7 @@ function providerReason(body: unknown): string | undefined {
 }
 
 /** A key the provider refused; `reason` is the provider's own message. */
-export class CredentialRejected extends ApiError {
+export class CredentialRejected extends ApiError<"connection_test_failed"> {
   constructor(readonly providerStatus: number, readonly reason: string) {
     super(400, "connection_test_failed", `The provider rejected the credentials: ${reason}`, { provider_status: providerStatus });
   }

@@ -8,7 +8,7 @@ import type {
 import type { IntegrationRecord } from "../registry/integrations-store";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError, conflict, notFound } from "../errors";
+import { ApiError, conflict, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
 import type { ReserveResult } from "../durable-objects/registry";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";
 import { getProvider } from "../providers/registry";
@@ -46,16 +46,11 @@ export type UpdateConnectionInput = Omit<Partial<CreateConnectionInput>, "provid
 /** Cleanup fan-out width: enough to be quick, few enough to stay under subrequest concurrency limits. */
 const CLEANUP_BATCH = 10;
 
-export const integrationNotFound = (key: string) =>
-  notFound("integration_not_found", `No integration with unique_key '${key}'`);
-export const connectionNotFound = (pck: string, id: string) =>
-  notFound("connection_not_found", `No connection '${id}' for integration '${pck}'`);
-
 async function requireIntegration(env: Env, key: string): Promise<{ integration: IntegrationRecord; provider: ProviderDefinition }> {
   const integration = await registryClient(env).getIntegration(key);
-  if (!integration) throw integrationNotFound(key);
+  if (!integration) throw unknownIntegration(key);
   const provider = getProvider(integration.provider);
-  if (!provider) throw new ApiError(500, "unknown_provider", `Integration '${key}' names unknown provider '${integration.provider}'`);
+  if (!provider) throw providerUnavailable(integration.provider, `Integration '${key}'`);
   return { integration, provider };
 }
 
@@ -122,7 +117,7 @@ const connectionBeingCreated = (pck: string, id: string, retryAfterMs: number) =
 };
 
 function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, pck: string, id: string): ApiError {
-  if (claim.reason === "no_integration") return integrationNotFound(pck);
+  if (claim.reason === "no_integration") return unknownIntegration(pck);
   if (claim.reason === "being_created") return connectionBeingCreated(pck, id, claim.retryAfterMs);
   return connectionExists(pck, id);
 }
@@ -179,7 +174,7 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
   }
   if (!inserted.ok) {
     await deleteConnectionSecret(env, pck, connectionId);
-    throw inserted.reason === "no_integration" ? integrationNotFound(pck) : connectionExists(pck, connectionId);
+    throw inserted.reason === "no_integration" ? unknownIntegration(pck) : connectionExists(pck, connectionId);
   }
   await commitSecret(env, secret);
   // A lookup just before the create may be remembered as "no such connection" in this isolate.
@@ -245,7 +240,7 @@ export async function updateConnection(
 ): Promise<ConnectionRecord> {
   const registry = registryClient(env);
   const current = await registry.getConnection(pck, connectionId);
-  if (!current) throw connectionNotFound(pck, connectionId);
+  if (!current) throw unknownConnection(pck, connectionId);
   const patch: ConnectionPatch = {};
 
   if (input.credentials !== undefined || input.connection_config !== undefined) {
@@ -261,7 +256,7 @@ export async function updateConnection(
       next.config.project_id !== stored.config.project_id;
     if (reverify) {
       const provider = getProvider(stored.provider);
-      if (!provider) throw new ApiError(500, "unknown_provider", `Connection '${connectionId}' names unknown provider '${stored.provider}'`);
+      if (!provider) throw providerUnavailable(stored.provider, `Connection '${connectionId}'`);
       await verifyOrReport(env, ctx, provider, next, "override", current.end_user);
     }
     await saveConnectionSecret(env, next);
@@ -275,7 +270,7 @@ export async function updateConnection(
   if (input.tags !== undefined) patch.tags = input.tags;
 
   const updated = await registry.updateConnection(pck, connectionId, patch);
-  if (!updated) throw connectionNotFound(pck, connectionId);
+  if (!updated) throw unknownConnection(pck, connectionId);
   emitAuthEvent(env, ctx, {
     operation: "override",
     success: true,
@@ -318,7 +313,7 @@ export async function deleteConnection(env: Env, ctx: BackgroundContext | undefi
 async function removeLeftover(env: Env, pck: string, connectionId: string): Promise<void> {
   const heldMs = await registryClient(env).connectionReservation(pck, connectionId);
   if (heldMs !== null) throw connectionBeingCreated(pck, connectionId, heldMs);
-  if (!(await hasConnectionSecret(env, pck, connectionId))) throw connectionNotFound(pck, connectionId);
+  if (!(await hasConnectionSecret(env, pck, connectionId))) throw unknownConnection(pck, connectionId);
   await removeConnection(env, pck, connectionId);
 }
 
@@ -326,7 +321,7 @@ async function removeLeftover(env: Env, pck: string, connectionId: string): Prom
 export async function deleteIntegration(env: Env, ctx: BackgroundContext | undefined, key: string): Promise<void> {
   const registry = registryClient(env);
   const integration = await registry.getIntegration(key);
-  if (!integration) throw integrationNotFound(key);
+  if (!integration) throw unknownIntegration(key);
   const ids = await registry.integrationConnectionIds(key);
   for (let i = 0; i < ids.length; i += CLEANUP_BATCH) {
     await Promise.all(ids.slice(i, i + CLEANUP_BATCH).map((id) => removeConnection(env, key, id)));

@@ -1,6 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
-  connectionNotFound,
   createConnection,
   deleteConnection,
   requireSecret,
@@ -11,7 +10,7 @@ import type { BucketState } from "../durable-objects/rate-limiter";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject, outboxObject } from "../durable-objects/stubs";
 import type { ConnectionFilter } from "../registry/connections-index";
-import { badRequest, notFound } from "../errors";
+import { badRequest, invalidCursor, unknownConnection, unknownConnections } from "../errors";
 import { createRouter } from "../openapi";
 import {
   commonErrors,
@@ -296,14 +295,14 @@ export const connectionRoutes = createRouter()
   })
   .openapi(list, async (c) => {
     const page = await registryClient(c.env).listConnections(connectionFilter(c.req.valid("query")));
-    if (!page) throw badRequest("invalid_cursor", "cursor is not a next_cursor returned by this API");
+    if (!page) throw invalidCursor();
     return c.json({ connections: page.connections.map((r) => presentConnection(r)), next_cursor: page.next_cursor }, 200);
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
     const { provider_config_key: pck, reveal } = c.req.valid("query");
     const record = await registryClient(c.env).getConnection(pck, id);
-    if (!record) throw connectionNotFound(pck, id);
+    if (!record) throw unknownConnection(pck, id);
     const clear = reveal === "true" || (await outboxObject(c.env).getEnvironment()).reveal_credentials;
     const revealed = clear ? await requireSecret(c.env, pck, id) : undefined;
     return c.json(presentConnection(record, revealed), 200);
@@ -312,7 +311,7 @@ export const connectionRoutes = createRouter()
     const { id } = c.req.valid("param");
     const { provider_config_key: pck } = c.req.valid("query");
     const record = await registryClient(c.env).getConnection(pck, id);
-    if (!record) throw connectionNotFound(pck, id);
+    if (!record) throw unknownConnection(pck, id);
     const { buckets } = await connectionObject(c.env, pck, id).limiterState();
     return c.json(
       {
@@ -379,5 +378,5 @@ async function setMetadata(env: Env, body: z.infer<typeof MetadataBody>, mode: "
   const ids = typeof body.connection_id === "string" ? [body.connection_id] : [...new Set(body.connection_id)];
   const result = await registryClient(env).setMetadata(body.provider_config_key, ids, body.metadata, mode);
   if (!result.ok)
-    throw notFound("connection_not_found", `No connection ${result.missing.map((id) => `'${id}'`).join(", ")} for integration '${body.provider_config_key}'; nothing was changed`);
+    throw unknownConnections(body.provider_config_key, result.missing, "; nothing was changed");
 }

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError } from "../errors";
+import { unknownConnection } from "../errors";
 import { createRouter } from "../openapi";
 import { connectionCache } from "../proxy/instances";
 import { loadConnectionSecret, saveConnectionSecret } from "../store/connection-secret";
@@ -161,7 +161,7 @@ async function capView(env: Env, pck: string, cid: string) {
 /** Stores the cap with the connection's cached secret (what the proxy reads) and in its object (which enforces it). */
 async function setCap(env: Env, pck: string, cid: string, cap: UsageCap | null) {
   const secret = await loadConnectionSecret(env, pck, cid);
-  if (!secret) throw new ApiError(404, "unknown_connection", `No connection '${cid}' for integration '${pck}'`);
+  if (!secret) throw unknownConnection(pck, cid);
   const { usageCap: _old, ...rest } = secret;
   await connectionObject(env, pck, cid).setUsageCap(cap ? { ...cap, provider: secret.provider } : null);
   await saveConnectionSecret(env, cap ? { ...rest, usageCap: cap } : rest);
@@ -178,7 +178,7 @@ export const usageCapRoutes = createRouter()
     const { connectionId } = c.req.valid("param");
     const { provider_config_key } = c.req.valid("query");
     if (!(await loadConnectionSecret(c.env, provider_config_key, connectionId)))
-      throw new ApiError(404, "unknown_connection", `No connection '${connectionId}' for integration '${provider_config_key}'`);
+      throw unknownConnection(provider_config_key, connectionId);
     return c.json(await capView(c.env, provider_config_key, connectionId), 200);
   })
   .openapi(putCap, async (c) => c.json(await setCap(c.env, c.req.valid("query").provider_config_key, c.req.valid("param").connectionId, c.req.valid("json")), 200))
