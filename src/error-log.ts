@@ -34,7 +34,7 @@ export function scrubSecrets(text: string, env?: SecretSource): string {
   return out;
 }
 
-export type ErrorLogLine = { name: string; message: string; stack?: string; object?: string };
+export type ErrorLogLine = { name: string; message: string; stack?: string; object?: string; [field: string]: unknown };
 
 /** The logged form of an error: name, message and the first stack lines, scrubbed. */
 export function describeError(err: unknown, env?: SecretSource): ErrorLogLine {
@@ -53,9 +53,16 @@ export function durableObjectName(className: string, ctx: DurableObjectState): s
   return `${className} ${name === undefined ? ctx.id.toString() : name.replaceAll("\u0000", "/")}`;
 }
 
-/** `console.error(what, {name, message, stack, object?})`, scrubbed. */
-export function logUnhandled(what: string, err: unknown, where: { object?: string; secrets?: SecretSource } = {}): void {
-  const line: ErrorLogLine = describeError(err, where.secrets);
-  if (where.object !== undefined) line.object = where.object;
+/**
+ * `console.error(what, {...fields, object?, name, message, stack})`, scrubbed:
+ * `object` names the Durable Object it happened in, `fields` say what was
+ * being done (ids, counts: never bodies or secrets).
+ */
+export function logUnhandled(
+  what: string,
+  err: unknown,
+  where: { object?: string; secrets?: SecretSource; fields?: Record<string, unknown> } = {},
+): void {
+  const line: ErrorLogLine = { ...where.fields, ...(where.object === undefined ? {} : { object: where.object }), ...describeError(err, where.secrets) };
   console.error(what, line);
 }

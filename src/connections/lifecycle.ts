@@ -1,3 +1,4 @@
+import { logUnhandled } from "../error-log";
 import type {
   ConnectionPatch,
   ConnectionRecord,
@@ -202,7 +203,7 @@ async function commitSecret(env: Env, secret: ConnectionSecret): Promise<void> {
   try {
     await saveConnectionSecret(env, secret);
   } catch (err) {
-    console.error("connection secret left pending", { connection_id: connectionId, error: err instanceof Error ? err.name : "unknown" });
+    logUnhandled("connection secret left pending", err, { fields: { connection_id: connectionId } });
     return;
   }
   // Another row under the id (deleted, then created again) owns the value it wrote itself: only a missing row means ours is a leftover.
@@ -216,7 +217,7 @@ async function startConnectionSyncs(env: Env, secret: ConnectionSecret): Promise
   const target = { providerConfigKey: secret.providerConfigKey, connectionId: secret.connectionId, provider: secret.provider, syncs };
   await connectionObject(env, secret.providerConfigKey, secret.connectionId)
     .startSyncs(target)
-    .catch((err: unknown) => console.error("syncs not started", { connection_id: secret.connectionId, error: err instanceof Error ? err.name : "unknown" }));
+    .catch((err: unknown) => logUnhandled("syncs not started", err, { fields: { connection_id: secret.connectionId } }));
 }
 
 /** The stored secret of an indexed connection; its absence means a broken index entry, not a missing connection. */
