@@ -15,7 +15,7 @@ const PATTERNS: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[^\s"',;]+/gi, `$1 ${REDACTED}`],
   [/\bsk-[A-Za-z0-9_-]{4,}/g, `sk-${REDACTED}`],
   [/\bwhsec_[A-Za-z0-9+/=]+/g, `whsec_${REDACTED}`],
-  [/(["']?\b(?:api[_-]?key|apikey|secret|token|password|authorization|webhook_secret|credentials)\b["']?\s*[:=]\s*["']?)[^"'\s,;}&]+/gi, `$1${REDACTED}`],
+  [/(["']?\b(?:api[_-]?key|apikey|secret|token|password|authorization|webhook_secret|credentials)\b["']?\s*[:=]\s*["']?)(?!(?:Bearer|Basic)\s|\[redacted\])[^"'\s,;}&]+/gi, `$1${REDACTED}`],
 ];
 
 /** Every configured secret key and encryption key (and its material alone) as literal values. */
