@@ -102,25 +102,25 @@ async function verifyOrReport(
   }
 }
 
-const connectionExists = (pck: string, id: string) =>
-  conflict("connection_exists", `Connection '${id}' already exists for integration '${pck}'`);
+const connectionExists = (providerConfigKey: string, id: string) =>
+  conflict("connection_exists", `Connection '${id}' already exists for integration '${providerConfigKey}'`);
 
 /** Another create holds the id (or crashed holding it): not a connection yet, and free again after `retryAfterMs`. */
-const connectionBeingCreated = (pck: string, id: string, retryAfterMs: number) => {
+const connectionBeingCreated = (providerConfigKey: string, id: string, retryAfterMs: number) => {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   return new ApiError(
     409,
     "connection_being_created",
-    `Connection '${id}' of integration '${pck}' is being created by another request (or its creation was interrupted); retry in ${seconds} s`,
+    `Connection '${id}' of integration '${providerConfigKey}' is being created by another request (or its creation was interrupted); retry in ${seconds} s`,
     undefined,
     { "retry-after": String(seconds) },
   );
 };
 
-function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, pck: string, id: string): ApiError {
-  if (claim.reason === "no_integration") return unknownIntegration(pck);
-  if (claim.reason === "being_created") return connectionBeingCreated(pck, id, claim.retryAfterMs);
-  return connectionExists(pck, id);
+function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, providerConfigKey: string, id: string): ApiError {
+  if (claim.reason === "no_integration") return unknownIntegration(providerConfigKey);
+  if (claim.reason === "being_created") return connectionBeingCreated(providerConfigKey, id, claim.retryAfterMs);
+  return connectionExists(providerConfigKey, id);
 }
 
 /**
@@ -135,13 +135,13 @@ function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, pck: string, 
 export async function createConnection(env: Env, ctx: BackgroundContext | undefined, input: CreateConnectionInput): Promise<ConnectionRecord> {
   const registry = registryClient(env);
   const { integration, provider } = await requireIntegration(env, input.provider_config_key);
-  const pck = integration.unique_key;
+  const providerConfigKey = integration.unique_key;
   const connectionId = input.connection_id ?? crypto.randomUUID();
-  const claim = await registry.reserveConnection(pck, connectionId);
-  if (!claim.ok) throw refusedClaim(claim, pck, connectionId);
+  const claim = await registry.reserveConnection(providerConfigKey, connectionId);
+  if (!claim.ok) throw refusedClaim(claim, providerConfigKey, connectionId);
 
   const secret: ConnectionSecret = {
-    providerConfigKey: pck,
+    providerConfigKey,
     connectionId,
     provider: integration.provider,
     credentials: { type: "API_KEY", apiKey: input.credentials.apiKey },
@@ -157,7 +157,7 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
     inserted = await registry.insertConnection(
       {
         id: recordId,
-        provider_config_key: pck,
+        provider_config_key: providerConfigKey,
         connection_id: connectionId,
         provider: integration.provider,
         key_hint: maskSecret(secret.credentials.apiKey),
@@ -169,22 +169,22 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
       claim.token,
     );
   } catch (err) {
-    if (written) await deleteConnectionSecret(env, pck, connectionId);
-    await registry.releaseConnection(pck, connectionId, claim.token);
+    if (written) await deleteConnectionSecret(env, providerConfigKey, connectionId);
+    await registry.releaseConnection(providerConfigKey, connectionId, claim.token);
     throw err;
   }
   if (!inserted.ok) {
-    await deleteConnectionSecret(env, pck, connectionId);
-    throw inserted.reason === "no_integration" ? unknownIntegration(pck) : connectionExists(pck, connectionId);
+    await deleteConnectionSecret(env, providerConfigKey, connectionId);
+    throw inserted.reason === "no_integration" ? unknownIntegration(providerConfigKey) : connectionExists(providerConfigKey, connectionId);
   }
   await commitSecret(env, secret);
   // A lookup just before the create may be remembered as "no such connection" in this isolate.
-  connectionCache.evict(pck, connectionId);
+  connectionCache.evict(providerConfigKey, connectionId);
   await startConnectionSyncs(env, secret);
   emitAuthEvent(env, ctx, {
     operation: "creation",
     success: true,
-    provider_config_key: pck,
+    provider_config_key: providerConfigKey,
     connection_id: connectionId,
     provider: integration.provider,
     end_user: inserted.value.end_user,
@@ -199,7 +199,7 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
  * row and this write would have its secret written back: look once more.
  */
 async function commitSecret(env: Env, secret: ConnectionSecret): Promise<void> {
-  const { providerConfigKey: pck, connectionId } = secret;
+  const { providerConfigKey, connectionId } = secret;
   try {
     await saveConnectionSecret(env, secret);
   } catch (err) {
@@ -207,7 +207,7 @@ async function commitSecret(env: Env, secret: ConnectionSecret): Promise<void> {
     return;
   }
   // Another row under the id (deleted, then created again) owns the value it wrote itself: only a missing row means ours is a leftover.
-  if (!(await registryClient(env).getConnection(pck, connectionId))) await deleteConnectionSecret(env, pck, connectionId);
+  if (!(await registryClient(env).getConnection(providerConfigKey, connectionId))) await deleteConnectionSecret(env, providerConfigKey, connectionId);
 }
 
 /** The connection's syncs get their schedules, first runs now; the connection stands even if this fails (any sync call registers them again). */
@@ -221,8 +221,8 @@ async function startConnectionSyncs(env: Env, secret: ConnectionSecret): Promise
 }
 
 /** The stored secret of an indexed connection; its absence means a broken index entry, not a missing connection. */
-export async function requireSecret(env: Env, pck: string, id: string): Promise<ConnectionSecret> {
-  const secret = await loadConnectionSecret(env, pck, id);
+export async function requireSecret(env: Env, providerConfigKey: string, id: string): Promise<ConnectionSecret> {
+  const secret = await loadConnectionSecret(env, providerConfigKey, id);
   if (!secret) throw new ApiError(500, "connection_secret_missing", `Connection '${id}' has no stored credentials; delete and re-create it`);
   return secret;
 }
@@ -235,17 +235,17 @@ export async function requireSecret(env: Env, pck: string, id: string): Promise<
 export async function updateConnection(
   env: Env,
   ctx: BackgroundContext | undefined,
-  pck: string,
+  providerConfigKey: string,
   connectionId: string,
   input: UpdateConnectionInput,
 ): Promise<ConnectionRecord> {
   const registry = registryClient(env);
-  const current = await registry.getConnection(pck, connectionId);
-  if (!current) throw unknownConnection(pck, connectionId);
+  const current = await registry.getConnection(providerConfigKey, connectionId);
+  if (!current) throw unknownConnection(providerConfigKey, connectionId);
   const patch: ConnectionPatch = {};
 
   if (input.credentials !== undefined || input.connection_config !== undefined) {
-    const stored = await requireSecret(env, pck, connectionId);
+    const stored = await requireSecret(env, providerConfigKey, connectionId);
     const next: ConnectionSecret = {
       ...stored,
       credentials: input.credentials ? { type: "API_KEY", apiKey: input.credentials.apiKey } : stored.credentials,
@@ -262,7 +262,7 @@ export async function updateConnection(
     }
     await saveConnectionSecret(env, next);
     // This isolate uses the new key at once; others within the cache's short TTL.
-    connectionCache.evict(pck, connectionId);
+    connectionCache.evict(providerConfigKey, connectionId);
     patch.key_hint = maskSecret(next.credentials.apiKey);
     patch.connection_config = indexedConfig(next.config);
   }
@@ -270,12 +270,12 @@ export async function updateConnection(
   if (input.end_user !== undefined) patch.end_user = input.end_user;
   if (input.tags !== undefined) patch.tags = input.tags;
 
-  const updated = await registry.updateConnection(pck, connectionId, patch);
-  if (!updated) throw unknownConnection(pck, connectionId);
+  const updated = await registry.updateConnection(providerConfigKey, connectionId, patch);
+  if (!updated) throw unknownConnection(providerConfigKey, connectionId);
   emitAuthEvent(env, ctx, {
     operation: "override",
     success: true,
-    provider_config_key: pck,
+    provider_config_key: providerConfigKey,
     connection_id: connectionId,
     provider: updated.provider,
     end_user: updated.end_user,
@@ -284,22 +284,22 @@ export async function updateConnection(
 }
 
 /** Secret first (the proxy stops working at once), then the object's records/jobs, then the index row. */
-async function removeConnection(env: Env, pck: string, connectionId: string): Promise<void> {
-  await deleteConnectionSecret(env, pck, connectionId);
-  connectionCache.evict(pck, connectionId);
-  await connectionObject(env, pck, connectionId).destroy();
+async function removeConnection(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
+  await deleteConnectionSecret(env, providerConfigKey, connectionId);
+  connectionCache.evict(providerConfigKey, connectionId);
+  await connectionObject(env, providerConfigKey, connectionId).destroy();
 }
 
-export async function deleteConnection(env: Env, ctx: BackgroundContext | undefined, pck: string, connectionId: string): Promise<void> {
+export async function deleteConnection(env: Env, ctx: BackgroundContext | undefined, providerConfigKey: string, connectionId: string): Promise<void> {
   const registry = registryClient(env);
-  const current = await registry.getConnection(pck, connectionId);
-  if (!current) return removeLeftover(env, pck, connectionId);
-  await removeConnection(env, pck, connectionId);
-  await registry.deleteConnection(pck, connectionId);
+  const current = await registry.getConnection(providerConfigKey, connectionId);
+  if (!current) return removeLeftover(env, providerConfigKey, connectionId);
+  await removeConnection(env, providerConfigKey, connectionId);
+  await registry.deleteConnection(providerConfigKey, connectionId);
   emitAuthEvent(env, ctx, {
     operation: "deletion",
     success: true,
-    provider_config_key: pck,
+    provider_config_key: providerConfigKey,
     connection_id: connectionId,
     provider: current.provider,
     end_user: current.end_user,
@@ -311,11 +311,11 @@ export async function deleteConnection(env: Env, ctx: BackgroundContext | undefi
  * with Retry-After); a secret left by a create that died before its row is
  * removed like a connection; otherwise there is nothing to delete.
  */
-async function removeLeftover(env: Env, pck: string, connectionId: string): Promise<void> {
-  const heldMs = await registryClient(env).connectionReservation(pck, connectionId);
-  if (heldMs !== null) throw connectionBeingCreated(pck, connectionId, heldMs);
-  if (!(await hasConnectionSecret(env, pck, connectionId))) throw unknownConnection(pck, connectionId);
-  await removeConnection(env, pck, connectionId);
+async function removeLeftover(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
+  const heldMs = await registryClient(env).connectionReservation(providerConfigKey, connectionId);
+  if (heldMs !== null) throw connectionBeingCreated(providerConfigKey, connectionId, heldMs);
+  if (!(await hasConnectionSecret(env, providerConfigKey, connectionId))) throw unknownConnection(providerConfigKey, connectionId);
+  await removeConnection(env, providerConfigKey, connectionId);
 }
 
 /** Removes an integration with every connection's secret and Durable Object, then the index at once. */

@@ -300,19 +300,19 @@ export const connectionRoutes = createRouter()
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const { provider_config_key: pck, reveal } = c.req.valid("query");
-    const record = await registryClient(c.env).getConnection(pck, id);
-    if (!record) throw unknownConnection(pck, id);
+    const { provider_config_key: providerConfigKey, reveal } = c.req.valid("query");
+    const record = await registryClient(c.env).getConnection(providerConfigKey, id);
+    if (!record) throw unknownConnection(providerConfigKey, id);
     const clear = reveal === "true" || (await outboxObject(c.env).getEnvironment()).reveal_credentials;
-    const revealed = clear ? await requireSecret(c.env, pck, id) : undefined;
+    const revealed = clear ? await requireSecret(c.env, providerConfigKey, id) : undefined;
     return c.json(presentConnection(record, revealed), 200);
   })
   .openapi(limits, async (c) => {
     const { id } = c.req.valid("param");
-    const { provider_config_key: pck } = c.req.valid("query");
-    const record = await registryClient(c.env).getConnection(pck, id);
-    if (!record) throw unknownConnection(pck, id);
-    const { buckets } = await connectionObject(c.env, pck, id).limiterState();
+    const { provider_config_key: providerConfigKey } = c.req.valid("query");
+    const record = await registryClient(c.env).getConnection(providerConfigKey, id);
+    if (!record) throw unknownConnection(providerConfigKey, id);
+    const { buckets } = await connectionObject(c.env, providerConfigKey, id).limiterState();
     return c.json(
       {
         buckets: buckets.map((b) => ({
@@ -331,9 +331,9 @@ export const connectionRoutes = createRouter()
     const { provider_config_key: inBody, ...changes } = c.req.valid("json");
     const inQuery = c.req.valid("query").provider_config_key;
     if (inBody && inQuery && inBody !== inQuery) throw badRequest("invalid_request", "provider_config_key differs between the query and the body");
-    const pck = inBody ?? inQuery;
-    if (!pck) throw badRequest("invalid_request", "provider_config_key: required (in the body or the query)");
-    const record = await updateConnection(c.env, c.executionCtx, pck, id, changes);
+    const providerConfigKey = inBody ?? inQuery;
+    if (!providerConfigKey) throw badRequest("invalid_request", "provider_config_key: required (in the body or the query)");
+    const record = await updateConnection(c.env, c.executionCtx, providerConfigKey, id, changes);
     return c.json({ ...presentConnection(record), success: true as const }, 200);
   })
   .openapi(remove, async (c) => {

@@ -144,8 +144,8 @@ const deleteCap = createRoute({
   responses: capResponses,
 });
 
-async function capView(env: Env, pck: string, cid: string) {
-  const s = await connectionObject(env, pck, cid).usageCapState();
+async function capView(env: Env, providerConfigKey: string, connectionId: string) {
+  const s = await connectionObject(env, providerConfigKey, connectionId).usageCapState();
   if (!s) return { cap: null, used: null, blocked: false, period_start: null, period_end: null, price_version: null };
   const { metric, period, limit } = s.cap;
   return {
@@ -159,14 +159,14 @@ async function capView(env: Env, pck: string, cid: string) {
 }
 
 /** Stores the cap with the connection's cached secret (what the proxy reads) and in its object (which enforces it). */
-async function setCap(env: Env, pck: string, cid: string, cap: UsageCap | null) {
-  const secret = await loadConnectionSecret(env, pck, cid);
-  if (!secret) throw unknownConnection(pck, cid);
+async function setCap(env: Env, providerConfigKey: string, connectionId: string, cap: UsageCap | null) {
+  const secret = await loadConnectionSecret(env, providerConfigKey, connectionId);
+  if (!secret) throw unknownConnection(providerConfigKey, connectionId);
   const { usageCap: _old, ...rest } = secret;
-  await connectionObject(env, pck, cid).setUsageCap(cap ? { ...cap, provider: secret.provider } : null);
+  await connectionObject(env, providerConfigKey, connectionId).setUsageCap(cap ? { ...cap, provider: secret.provider } : null);
   await saveConnectionSecret(env, cap ? { ...rest, usageCap: cap } : rest);
-  connectionCache.evict(pck, cid);
-  return capView(env, pck, cid);
+  connectionCache.evict(providerConfigKey, connectionId);
+  return capView(env, providerConfigKey, connectionId);
 }
 
 /** `GET /usage`. */
