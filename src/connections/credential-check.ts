@@ -1,5 +1,5 @@
 import { ApiError } from "../errors";
-import { listProviders, providerBaseUrl } from "../providers/registry";
+import { listProviders, providerBaseUrl } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
 import type { ConnectionSecret } from "../store/connection-secret";

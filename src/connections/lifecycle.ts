@@ -12,7 +12,7 @@ import { connectionObject } from "../durable-objects/stubs";
 import { ApiError, conflict, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
 import type { ReserveResult } from "../durable-objects/registry";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";
 import {
   deleteConnectionSecret,

@@ -1,5 +1,5 @@
 import { ApiError, providerUnavailable, unknownConnection } from "../errors";
-import { getProvider, providerBaseUrl } from "../providers/registry";
+import { getProvider, providerBaseUrl } from "../providers/catalog";
 import { isAsync, readAsyncBody } from "./async";
 import { REPLAY_LIMIT } from "./forward";
 import { namesModel } from "./limit-bucket";

@@ -11,7 +11,7 @@ import { connectionObject } from "../durable-objects/stubs";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, notFound, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
 import { createRouter } from "../openapi";
-import { getProvider, listProviders } from "../providers/registry";
+import { getProvider, listProviders } from "../providers/catalog";
 import { connectionCache } from "../proxy/instances";
 import { enforceUsageCap } from "../usage/gate";
 import { commonErrors, errorResponse } from "./schemas";

@@ -11,7 +11,7 @@ import { registryClient } from "../durable-objects/registry-client";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, payloadTooLarge, unknownConnection } from "../errors";
 import { createRouter } from "../openapi";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import { htmlResponse } from "../ui/html";
 import { commonErrors, EndUserSchema, errorResponse, hasControlCharacter, TagsSchema, UniqueKeySchema } from "./schemas";
 

@@ -3,7 +3,7 @@ import { deleteIntegration } from "../connections/lifecycle";
 import { registryClient } from "../durable-objects/registry-client";
 import { badRequest, conflict, unknownIntegration } from "../errors";
 import { createRouter } from "../openapi";
-import { getProvider, listProviders } from "../providers/registry";
+import { getProvider, listProviders } from "../providers/catalog";
 import { commonErrors, errorResponse, UniqueKeySchema } from "./schemas";
 
 const IntegrationSchema = z

@@ -3,7 +3,7 @@ import type { RateLimiter } from "../durable-objects/rate-limiter";
 import { randomHex } from "../crypto/random";
 import { attemptUpstream } from "../durable-objects/upstream-attempt";
 import type { UsageSample } from "../usage/types";
-import { getProvider, providerBaseUrl } from "../providers/registry";
+import { getProvider, providerBaseUrl } from "../providers/catalog";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
 import { backoffDelayMs } from "../proxy/retry-policy";

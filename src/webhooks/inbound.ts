@@ -1,7 +1,7 @@
 import { logUnhandled } from "../error-log";
 import { connectionObject } from "../durable-objects/stubs";
 import { ApiError } from "../errors";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import { loadConnectionSecret } from "../store/connection-secret";
 import type { Json } from "./events";
 import { generateWebhookSecret, verifyStandardWebhook } from "./standard-webhooks";

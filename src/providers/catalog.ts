@@ -1,3 +1,4 @@
+/** The providers this deployment has (the provider list; "Registry" is the Durable Object of integrations and connections). */
 import { openai, openaiAdmin } from "./openai";
 import type { ProviderDefinition } from "./types";
 
