@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import { durableObjectName, logUnhandled, scrubSecrets } from "../../src/error-log";
-import { ERROR_CODES, ERROR_STATUS, type ErrorCode } from "../../src/errors";
+import { ApiError, apiError, badRequest, ERROR_CODES, ERROR_STATUS, type ErrorCode, unknownConnection, unknownIntegration } from "../../src/errors";
 import { AUTH, BASE, call, createConnection, createIntegration, uid } from "./support/management";
 
 type JsonSchema = { $ref?: string; type?: string; properties?: Record<string, JsonSchema>; required?: string[]; enum?: string[] };
@@ -97,6 +97,32 @@ describe("the error catalogue", () => {
       "no secret key": "unauthorized",
       "no route": "not_found",
     });
+  });
+});
+
+describe("the catalogue at compile time", () => {
+  /** Never run: `npx tsc --noEmit` fails if any of these lines compiles (a code with another status, a code not in the catalogue). */
+  function wouldNotCompile() {
+    // @ts-expect-error unknown_connection is a 404, never a 400
+    void new ApiError(400, "unknown_connection", "x");
+    // @ts-expect-error the old spelling is not a code any more
+    void apiError("connection_not_found", "x");
+    // @ts-expect-error nor is this one
+    void apiError("integration_not_found", "x");
+    // @ts-expect-error unknown_integration is not a 400
+    void badRequest("unknown_integration", "x");
+    // @ts-expect-error a relayed code has no status of its own: it must be given
+    void apiError("upstream_error", "x");
+  }
+
+  it("constructors take their status from the catalogue", () => {
+    expect(wouldNotCompile).toBeTypeOf("function");
+    expect(unknownConnection("openai", "tenant-42")).toMatchObject({ status: 404, code: "unknown_connection", message: "No connection 'tenant-42' for integration 'openai'" });
+    expect(unknownIntegration("openai")).toMatchObject({ status: 404, code: "unknown_integration" });
+    for (const code of ERROR_CODES) {
+      const status = ERROR_STATUS[code];
+      expect(status === "relayed" || (status >= 400 && status <= 599), code).toBe(true);
+    }
   });
 });
 
