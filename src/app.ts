@@ -1,5 +1,5 @@
 import { bodyLimit } from "hono/body-limit";
-import { ApiError, toErrorResponse } from "./errors";
+import { apiError, payloadTooLarge, toErrorResponse } from "./errors";
 import { secretKeyAuth } from "./middleware/secret-key-auth";
 import { createRouter } from "./openapi";
 import { mountDocs } from "./routes/docs";
@@ -27,8 +27,8 @@ const MANAGEMENT_BODY_LIMIT = 1024 * 1024;
 export function createApp() {
   const app = createRouter();
 
-  app.onError((err) => toErrorResponse(err));
-  app.notFound((c) => new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}`).toResponse());
+  app.onError((err, c) => toErrorResponse(err, c.env));
+  app.notFound((c) => apiError("not_found", `No route for ${c.req.method} ${c.req.path}`).toResponse());
 
   // Public: health, docs, openapi.json, the connect page, inbound webhooks.
   app.route("/", healthRoutes);
@@ -48,7 +48,7 @@ export function createApp() {
     bodyLimit({
       maxSize: MANAGEMENT_BODY_LIMIT,
       onError: () => {
-        throw new ApiError(413, "payload_too_large", `Request body exceeds ${MANAGEMENT_BODY_LIMIT} bytes`);
+        throw payloadTooLarge("Request body", MANAGEMENT_BODY_LIMIT);
       },
     }),
   );

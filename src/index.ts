@@ -24,6 +24,6 @@ async function routed(req: Request, env: Env, ctx: ExecutionContext): Promise<Re
 
 export default {
   // Proxied calls skip the router (same checks, handler and errors); everything else goes through it.
-  fetch: (req, env, ctx) => proxyFastPath(req, env, ctx, authorizeSecretKey, toErrorResponse) ?? routed(req, env, ctx),
+  fetch: (req, env, ctx) => proxyFastPath(req, env, ctx, authorizeSecretKey, (err) => toErrorResponse(err, env)) ?? routed(req, env, ctx),
   queue: consumeIndexBatch,
 } satisfies ExportedHandler<Env, IndexMessage>;

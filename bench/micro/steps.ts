@@ -13,7 +13,7 @@ import { authHeadersFor, callerResponseHeaders, upstreamRequestHeaders } from ".
 import { confinePath, rawPathAndQuery, upstreamUrl } from "../../src/proxy/path";
 import { toLogEntry } from "../../src/logs/record";
 import { createJsonCollector } from "../../src/usage/extract";
-import { getProvider } from "../../src/providers/registry";
+import { getProvider } from "../../src/providers/catalog";
 import type { ConnectionSecret } from "../../src/store/connection-secret";
 
 // workerd's non-standard constant-time compare, as Node's.

@@ -2,7 +2,7 @@ import { type JobContext, mayResendInterrupted } from "../durable-objects/async-
 import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
 import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import { loadConnectionSecret } from "../store/connection-secret";
 import { capReachedError } from "../usage/caps";
 import { ActionWait, createObjectCaller } from "./object-caller";

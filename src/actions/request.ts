@@ -1,6 +1,6 @@
 import { ApiError } from "../errors";
 import type { ProviderDefinition } from "../providers/types";
-import { providerBaseUrl } from "../providers/registry";
+import { providerBaseUrl } from "../providers/catalog";
 import { confinePath, upstreamUrl } from "../proxy/path";
 import { ActionUpstreamError, type UpstreamReply, type UpstreamRequest } from "./types";
 

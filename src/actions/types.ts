@@ -55,7 +55,7 @@ const RELAYED_HEADERS = ["content-type", "x-request-id", "retry-after", "retry-a
  * The provider refused: relayed with its status and body (and the headers a
  * caller needs to act on it: request id, rate-limit state, Retry-After).
  */
-export class ActionUpstreamError extends ApiError {
+export class ActionUpstreamError extends ApiError<"upstream_error"> {
   constructor(
     readonly upstreamStatus: number,
     readonly upstreamHeaders: Headers,

@@ -1,5 +1,5 @@
 import { ApiError } from "../errors";
-import { listProviders, providerBaseUrl } from "../providers/registry";
+import { listProviders, providerBaseUrl } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
 import type { ConnectionSecret } from "../store/connection-secret";
@@ -30,7 +30,7 @@ function providerReason(body: unknown): string | undefined {
 }
 
 /** A key the provider refused; `reason` is the provider's own message. */
-export class CredentialRejected extends ApiError {
+export class CredentialRejected extends ApiError<"connection_test_failed"> {
   constructor(readonly providerStatus: number, readonly reason: string) {
     super(400, "connection_test_failed", `The provider rejected the credentials: ${reason}`, { provider_status: providerStatus });
   }

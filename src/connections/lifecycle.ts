@@ -1,3 +1,4 @@
+import { logUnhandled } from "../error-log";
 import type {
   ConnectionPatch,
   ConnectionRecord,
@@ -8,10 +9,10 @@ import type {
 import type { IntegrationRecord } from "../registry/integrations-store";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError, conflict, notFound } from "../errors";
+import { ApiError, conflict, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
 import type { ReserveResult } from "../durable-objects/registry";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";
 import {
   deleteConnectionSecret,
@@ -46,16 +47,11 @@ export type UpdateConnectionInput = Omit<Partial<CreateConnectionInput>, "provid
 /** Cleanup fan-out width: enough to be quick, few enough to stay under subrequest concurrency limits. */
 const CLEANUP_BATCH = 10;
 
-export const integrationNotFound = (key: string) =>
-  notFound("integration_not_found", `No integration with unique_key '${key}'`);
-export const connectionNotFound = (pck: string, id: string) =>
-  notFound("connection_not_found", `No connection '${id}' for integration '${pck}'`);
-
 async function requireIntegration(env: Env, key: string): Promise<{ integration: IntegrationRecord; provider: ProviderDefinition }> {
   const integration = await registryClient(env).getIntegration(key);
-  if (!integration) throw integrationNotFound(key);
+  if (!integration) throw unknownIntegration(key);
   const provider = getProvider(integration.provider);
-  if (!provider) throw new ApiError(500, "unknown_provider", `Integration '${key}' names unknown provider '${integration.provider}'`);
+  if (!provider) throw providerUnavailable(integration.provider, `Integration '${key}'`);
   return { integration, provider };
 }
 
@@ -106,25 +102,25 @@ async function verifyOrReport(
   }
 }
 
-const connectionExists = (pck: string, id: string) =>
-  conflict("connection_exists", `Connection '${id}' already exists for integration '${pck}'`);
+const connectionExists = (providerConfigKey: string, id: string) =>
+  conflict("connection_exists", `Connection '${id}' already exists for integration '${providerConfigKey}'`);
 
 /** Another create holds the id (or crashed holding it): not a connection yet, and free again after `retryAfterMs`. */
-const connectionBeingCreated = (pck: string, id: string, retryAfterMs: number) => {
+const connectionBeingCreated = (providerConfigKey: string, id: string, retryAfterMs: number) => {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   return new ApiError(
     409,
     "connection_being_created",
-    `Connection '${id}' of integration '${pck}' is being created by another request (or its creation was interrupted); retry in ${seconds} s`,
+    `Connection '${id}' of integration '${providerConfigKey}' is being created by another request (or its creation was interrupted); retry in ${seconds} s`,
     undefined,
     { "retry-after": String(seconds) },
   );
 };
 
-function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, pck: string, id: string): ApiError {
-  if (claim.reason === "no_integration") return integrationNotFound(pck);
-  if (claim.reason === "being_created") return connectionBeingCreated(pck, id, claim.retryAfterMs);
-  return connectionExists(pck, id);
+function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, providerConfigKey: string, id: string): ApiError {
+  if (claim.reason === "no_integration") return unknownIntegration(providerConfigKey);
+  if (claim.reason === "being_created") return connectionBeingCreated(providerConfigKey, id, claim.retryAfterMs);
+  return connectionExists(providerConfigKey, id);
 }
 
 /**
@@ -139,13 +135,13 @@ function refusedClaim(claim: Exclude<ReserveResult, { ok: true }>, pck: string, 
 export async function createConnection(env: Env, ctx: BackgroundContext | undefined, input: CreateConnectionInput): Promise<ConnectionRecord> {
   const registry = registryClient(env);
   const { integration, provider } = await requireIntegration(env, input.provider_config_key);
-  const pck = integration.unique_key;
+  const providerConfigKey = integration.unique_key;
   const connectionId = input.connection_id ?? crypto.randomUUID();
-  const claim = await registry.reserveConnection(pck, connectionId);
-  if (!claim.ok) throw refusedClaim(claim, pck, connectionId);
+  const claim = await registry.reserveConnection(providerConfigKey, connectionId);
+  if (!claim.ok) throw refusedClaim(claim, providerConfigKey, connectionId);
 
   const secret: ConnectionSecret = {
-    providerConfigKey: pck,
+    providerConfigKey,
     connectionId,
     provider: integration.provider,
     credentials: { type: "API_KEY", apiKey: input.credentials.apiKey },
@@ -161,7 +157,7 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
     inserted = await registry.insertConnection(
       {
         id: recordId,
-        provider_config_key: pck,
+        provider_config_key: providerConfigKey,
         connection_id: connectionId,
         provider: integration.provider,
         key_hint: maskSecret(secret.credentials.apiKey),
@@ -173,22 +169,22 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
       claim.token,
     );
   } catch (err) {
-    if (written) await deleteConnectionSecret(env, pck, connectionId);
-    await registry.releaseConnection(pck, connectionId, claim.token);
+    if (written) await deleteConnectionSecret(env, providerConfigKey, connectionId);
+    await registry.releaseConnection(providerConfigKey, connectionId, claim.token);
     throw err;
   }
   if (!inserted.ok) {
-    await deleteConnectionSecret(env, pck, connectionId);
-    throw inserted.reason === "no_integration" ? integrationNotFound(pck) : connectionExists(pck, connectionId);
+    await deleteConnectionSecret(env, providerConfigKey, connectionId);
+    throw inserted.reason === "no_integration" ? unknownIntegration(providerConfigKey) : connectionExists(providerConfigKey, connectionId);
   }
   await commitSecret(env, secret);
   // A lookup just before the create may be remembered as "no such connection" in this isolate.
-  connectionCache.evict(pck, connectionId);
+  connectionCache.evict(providerConfigKey, connectionId);
   await startConnectionSyncs(env, secret);
   emitAuthEvent(env, ctx, {
     operation: "creation",
     success: true,
-    provider_config_key: pck,
+    provider_config_key: providerConfigKey,
     connection_id: connectionId,
     provider: integration.provider,
     end_user: inserted.value.end_user,
@@ -203,15 +199,15 @@ export async function createConnection(env: Env, ctx: BackgroundContext | undefi
  * row and this write would have its secret written back: look once more.
  */
 async function commitSecret(env: Env, secret: ConnectionSecret): Promise<void> {
-  const { providerConfigKey: pck, connectionId } = secret;
+  const { providerConfigKey, connectionId } = secret;
   try {
     await saveConnectionSecret(env, secret);
   } catch (err) {
-    console.error("connection secret left pending", { connection_id: connectionId, error: err instanceof Error ? err.name : "unknown" });
+    logUnhandled("connection secret left pending", err, { fields: { connection_id: connectionId } });
     return;
   }
   // Another row under the id (deleted, then created again) owns the value it wrote itself: only a missing row means ours is a leftover.
-  if (!(await registryClient(env).getConnection(pck, connectionId))) await deleteConnectionSecret(env, pck, connectionId);
+  if (!(await registryClient(env).getConnection(providerConfigKey, connectionId))) await deleteConnectionSecret(env, providerConfigKey, connectionId);
 }
 
 /** The connection's syncs get their schedules, first runs now; the connection stands even if this fails (any sync call registers them again). */
@@ -221,12 +217,12 @@ async function startConnectionSyncs(env: Env, secret: ConnectionSecret): Promise
   const target = { providerConfigKey: secret.providerConfigKey, connectionId: secret.connectionId, provider: secret.provider, syncs };
   await connectionObject(env, secret.providerConfigKey, secret.connectionId)
     .startSyncs(target)
-    .catch((err: unknown) => console.error("syncs not started", { connection_id: secret.connectionId, error: err instanceof Error ? err.name : "unknown" }));
+    .catch((err: unknown) => logUnhandled("syncs not started", err, { fields: { connection_id: secret.connectionId } }));
 }
 
 /** The stored secret of an indexed connection; its absence means a broken index entry, not a missing connection. */
-export async function requireSecret(env: Env, pck: string, id: string): Promise<ConnectionSecret> {
-  const secret = await loadConnectionSecret(env, pck, id);
+export async function requireSecret(env: Env, providerConfigKey: string, id: string): Promise<ConnectionSecret> {
+  const secret = await loadConnectionSecret(env, providerConfigKey, id);
   if (!secret) throw new ApiError(500, "connection_secret_missing", `Connection '${id}' has no stored credentials; delete and re-create it`);
   return secret;
 }
@@ -239,17 +235,17 @@ export async function requireSecret(env: Env, pck: string, id: string): Promise<
 export async function updateConnection(
   env: Env,
   ctx: BackgroundContext | undefined,
-  pck: string,
+  providerConfigKey: string,
   connectionId: string,
   input: UpdateConnectionInput,
 ): Promise<ConnectionRecord> {
   const registry = registryClient(env);
-  const current = await registry.getConnection(pck, connectionId);
-  if (!current) throw connectionNotFound(pck, connectionId);
+  const current = await registry.getConnection(providerConfigKey, connectionId);
+  if (!current) throw unknownConnection(providerConfigKey, connectionId);
   const patch: ConnectionPatch = {};
 
   if (input.credentials !== undefined || input.connection_config !== undefined) {
-    const stored = await requireSecret(env, pck, connectionId);
+    const stored = await requireSecret(env, providerConfigKey, connectionId);
     const next: ConnectionSecret = {
       ...stored,
       credentials: input.credentials ? { type: "API_KEY", apiKey: input.credentials.apiKey } : stored.credentials,
@@ -261,12 +257,12 @@ export async function updateConnection(
       next.config.project_id !== stored.config.project_id;
     if (reverify) {
       const provider = getProvider(stored.provider);
-      if (!provider) throw new ApiError(500, "unknown_provider", `Connection '${connectionId}' names unknown provider '${stored.provider}'`);
+      if (!provider) throw providerUnavailable(stored.provider, `Connection '${connectionId}'`);
       await verifyOrReport(env, ctx, provider, next, "override", current.end_user);
     }
     await saveConnectionSecret(env, next);
     // This isolate uses the new key at once; others within the cache's short TTL.
-    connectionCache.evict(pck, connectionId);
+    connectionCache.evict(providerConfigKey, connectionId);
     patch.key_hint = maskSecret(next.credentials.apiKey);
     patch.connection_config = indexedConfig(next.config);
   }
@@ -274,12 +270,12 @@ export async function updateConnection(
   if (input.end_user !== undefined) patch.end_user = input.end_user;
   if (input.tags !== undefined) patch.tags = input.tags;
 
-  const updated = await registry.updateConnection(pck, connectionId, patch);
-  if (!updated) throw connectionNotFound(pck, connectionId);
+  const updated = await registry.updateConnection(providerConfigKey, connectionId, patch);
+  if (!updated) throw unknownConnection(providerConfigKey, connectionId);
   emitAuthEvent(env, ctx, {
     operation: "override",
     success: true,
-    provider_config_key: pck,
+    provider_config_key: providerConfigKey,
     connection_id: connectionId,
     provider: updated.provider,
     end_user: updated.end_user,
@@ -288,22 +284,22 @@ export async function updateConnection(
 }
 
 /** Secret first (the proxy stops working at once), then the object's records/jobs, then the index row. */
-async function removeConnection(env: Env, pck: string, connectionId: string): Promise<void> {
-  await deleteConnectionSecret(env, pck, connectionId);
-  connectionCache.evict(pck, connectionId);
-  await connectionObject(env, pck, connectionId).destroy();
+async function removeConnection(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
+  await deleteConnectionSecret(env, providerConfigKey, connectionId);
+  connectionCache.evict(providerConfigKey, connectionId);
+  await connectionObject(env, providerConfigKey, connectionId).destroy();
 }
 
-export async function deleteConnection(env: Env, ctx: BackgroundContext | undefined, pck: string, connectionId: string): Promise<void> {
+export async function deleteConnection(env: Env, ctx: BackgroundContext | undefined, providerConfigKey: string, connectionId: string): Promise<void> {
   const registry = registryClient(env);
-  const current = await registry.getConnection(pck, connectionId);
-  if (!current) return removeLeftover(env, pck, connectionId);
-  await removeConnection(env, pck, connectionId);
-  await registry.deleteConnection(pck, connectionId);
+  const current = await registry.getConnection(providerConfigKey, connectionId);
+  if (!current) return removeLeftover(env, providerConfigKey, connectionId);
+  await removeConnection(env, providerConfigKey, connectionId);
+  await registry.deleteConnection(providerConfigKey, connectionId);
   emitAuthEvent(env, ctx, {
     operation: "deletion",
     success: true,
-    provider_config_key: pck,
+    provider_config_key: providerConfigKey,
     connection_id: connectionId,
     provider: current.provider,
     end_user: current.end_user,
@@ -315,18 +311,18 @@ export async function deleteConnection(env: Env, ctx: BackgroundContext | undefi
  * with Retry-After); a secret left by a create that died before its row is
  * removed like a connection; otherwise there is nothing to delete.
  */
-async function removeLeftover(env: Env, pck: string, connectionId: string): Promise<void> {
-  const heldMs = await registryClient(env).connectionReservation(pck, connectionId);
-  if (heldMs !== null) throw connectionBeingCreated(pck, connectionId, heldMs);
-  if (!(await hasConnectionSecret(env, pck, connectionId))) throw connectionNotFound(pck, connectionId);
-  await removeConnection(env, pck, connectionId);
+async function removeLeftover(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
+  const heldMs = await registryClient(env).connectionReservation(providerConfigKey, connectionId);
+  if (heldMs !== null) throw connectionBeingCreated(providerConfigKey, connectionId, heldMs);
+  if (!(await hasConnectionSecret(env, providerConfigKey, connectionId))) throw unknownConnection(providerConfigKey, connectionId);
+  await removeConnection(env, providerConfigKey, connectionId);
 }
 
 /** Removes an integration with every connection's secret and Durable Object, then the index at once. */
 export async function deleteIntegration(env: Env, ctx: BackgroundContext | undefined, key: string): Promise<void> {
   const registry = registryClient(env);
   const integration = await registry.getIntegration(key);
-  if (!integration) throw integrationNotFound(key);
+  if (!integration) throw unknownIntegration(key);
   const ids = await registry.integrationConnectionIds(key);
   for (let i = 0; i < ids.length; i += CLEANUP_BATCH) {
     await Promise.all(ids.slice(i, i + CLEANUP_BATCH).map((id) => removeConnection(env, key, id)));

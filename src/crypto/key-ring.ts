@@ -12,7 +12,7 @@ const KID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 const KEY_BYTES = 32;
 
 /** The key ring is missing or malformed. The message names the entry, never its material. */
-export class KeyRingError extends ApiError {
+export class KeyRingError extends ApiError<"encryption_not_configured"> {
   constructor(message: string) {
     super(500, "encryption_not_configured", `TERAPI_ENCRYPTION_KEY ${message}`);
     this.name = "KeyRingError";

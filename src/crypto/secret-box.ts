@@ -10,7 +10,7 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /** A stored value cannot be opened: unknown key id, tampered, or bound to another connection. */
-export class SecretDecryptError extends ApiError {
+export class SecretDecryptError extends ApiError<"secret_unreadable"> {
   constructor(message: string) {
     super(500, "secret_unreadable", message);
     this.name = "SecretDecryptError";

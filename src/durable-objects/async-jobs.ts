@@ -1,6 +1,6 @@
 import { emitAsyncProxyEvent } from "../events/async-proxy";
 import type { OperationInput } from "../logs/types";
-import { getProvider, providerBaseUrl } from "../providers/registry";
+import { getProvider, providerBaseUrl } from "../providers/catalog";
 import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
 import { upstreamUrl } from "../proxy/path";
 import { backoffDelayMs, isIdempotent } from "../proxy/retry-policy";

@@ -1,3 +1,4 @@
+import { durableObjectName, logUnhandled } from "../error-log";
 import type { OperationInput } from "../logs/types";
 import type { DeliveryIndexRow } from "../ops-index/messages";
 import { createDeliveryQueue, type DeliveryRow, type EnqueueResult } from "../webhooks/delivery-queue";
@@ -89,7 +90,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
   }
 
   /** In the background of the call that stored something: the first attempt does not wait for the alarm. */
-  const deliverSoon = () => ctx.waitUntil(deliverDue().catch((err: unknown) => console.error("delivery run failed", err instanceof Error ? err.message : "unknown")));
+  const deliverSoon = () => ctx.waitUntil(deliverDue().catch((err: unknown) => logUnhandled("delivery run failed", err, { object: durableObjectName("ConnectionObject", ctx) })));
 
   function prune(now: number): void {
     if (now - lastPrune < PRUNE_EVERY_MS) return;

@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { durableObjectName, logUnhandled } from "../error-log";
 import type { RateObservation } from "../proxy/observation";
 import { runJob } from "./async-jobs";
 import { actionRunView, runActionJob, type ActionRunView } from "../actions/job";
@@ -48,6 +49,11 @@ export class ConnectionObject extends DurableObject<Env> {
       const due = this.jobs.nextDue();
       if (due !== null) await this.scheduler.wakeBy(due);
     });
+  }
+
+  /** An error nothing else handles, logged with this object's name (`ConnectionObject <integration>/<connection id>`). */
+  private logUnhandled(what: string, err: unknown): void {
+    logUnhandled(what, err, { object: durableObjectName("ConnectionObject", this.ctx), secrets: this.env });
   }
 
   /** Creates the tables (if missing) and the in-memory parts over them. */
@@ -333,7 +339,7 @@ export class ConnectionObject extends DurableObject<Env> {
     const connectionId = meta.get("connection_id");
     const due = this.jobs.takeDue(Date.now());
     // Deliveries run beside the jobs and syncs: a long sync run does not hold back a webhook.
-    const delivering = this.outbox.deliverDue().catch((err: unknown) => console.error("delivery run failed", err instanceof Error ? err.message : "unknown"));
+    const delivering = this.outbox.deliverDue().catch((err: unknown) => this.logUnhandled("delivery run failed", err));
     if (providerConfigKey !== undefined && connectionId !== undefined) {
       const log = (line: OperationInput) => void this.storeLogs([toLogEntry(line)]);
       const usage = this.jobUsage(providerConfigKey, connectionId);
@@ -343,6 +349,7 @@ export class ConnectionObject extends DurableObject<Env> {
         try {
           await (job.kind === "action" ? runActionJob(ctx, job) : runJob(ctx, job));
         } catch (err) {
+          this.logUnhandled("job run failed", err);
           this.jobs.fail(job.id, err instanceof Error ? err.message : "internal_error");
         }
       }
@@ -350,14 +357,14 @@ export class ConnectionObject extends DurableObject<Env> {
     try {
       await this.syncs.runDue();
     } catch (err) {
-      console.error("sync run failed", err instanceof Error ? err.message : "unknown");
+      this.logUnhandled("sync run failed", err);
     }
     // Any run is a good moment to copy changed usage days to the environment index (one D1 batch).
     if (this.usage.nextIndexDue() !== null) {
       try {
         await this.flushUsageIndex();
       } catch (err) {
-        console.error("usage index flush failed", err instanceof Error ? err.message : "unknown");
+        this.logUnhandled("usage index flush failed", err);
       }
     }
     await delivering;
@@ -375,7 +382,7 @@ export class ConnectionObject extends DurableObject<Env> {
           await this.usage.add({ providerConfigKey, connectionId, samples: [sample] });
         } catch (err) {
           // The answer is stored already: a failed count or cap webhook must not undo it.
-          console.error("usage count failed", err instanceof Error ? err.message : "unknown");
+          this.logUnhandled("usage count failed", err);
         }
       },
       capReached: async () => {
@@ -409,7 +416,7 @@ export class ConnectionObject extends DurableObject<Env> {
       try {
         await deleteUsageIndex(this.env.INDEX_DB, pck, cid);
       } catch (err) {
-        console.error("usage index delete failed", err instanceof Error ? err.message : "unknown");
+        this.logUnhandled("usage index delete failed", err);
       }
     }
   }

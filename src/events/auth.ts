@@ -1,3 +1,4 @@
+import { logUnhandled } from "../error-log";
 import type { Json } from "../webhooks/events";
 import { emitEvent } from "./emit";
 
@@ -35,7 +36,7 @@ export function emitAuthEvent(env: Env, ctx: BackgroundContext | undefined, even
   if (attempted) payload.attempted = attempted;
   if (error) payload.error = { code: error.code, message: error.message };
   const sent = emitEvent(env, { type: "auth", provider_config_key, connection_id, provider, payload }).catch((err: unknown) =>
-    console.error("auth event not enqueued", { provider_config_key, connection_id, operation, error: err instanceof Error ? err.name : "unknown" }),
+    logUnhandled("auth event not enqueued", err, { fields: { provider_config_key, connection_id, operation } }),
   );
   if (ctx) ctx.waitUntil(sent);
 }

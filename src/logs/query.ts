@@ -1,5 +1,5 @@
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError } from "../errors";
+import { ApiError, invalidCursor } from "../errors";
 import { queryIndexLogs } from "../ops-index/read";
 import type { LogCursor, LogQuery, OperationLog, OperationStatus, OperationType } from "./types";
 
@@ -24,7 +24,7 @@ export function decodeLogCursor(cursor: string): LogCursor {
   } catch {
     // fall through
   }
-  throw new ApiError(400, "invalid_cursor", "cursor is not a next_cursor this API returned");
+  throw invalidCursor();
 }
 
 function statusFilter(status: string | undefined): Pick<LogQuery, "status" | "http_status"> {

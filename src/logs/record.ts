@@ -1,3 +1,4 @@
+import { logUnhandled } from "../error-log";
 import { randomHex } from "../crypto/random";
 import { connectionObject } from "../durable-objects/stubs";
 import { feedIndex } from "../ops-index/feed";
@@ -89,7 +90,7 @@ function buffered(env: Env, waitUntil: WaitUntil, providerConfigKey: string, con
     }
   } catch (err) {
     // A context that cannot wait any more: write now rather than lose the lines.
-    console.error("operation log: waitUntil refused", err instanceof Error ? err.name : "unknown");
+    logUnhandled("operation log: waitUntil refused", err);
     buf.scheduled = false;
     void flush(env, key);
   }
@@ -109,7 +110,7 @@ async function flush(env: Env, key: string): Promise<void> {
     const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
     ({ folded } = await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries, usage.length ? { ...who, samples: usage } : undefined));
   } catch (err) {
-    console.error("operation log: flush failed", { lines: entries.length, usage: usage.length, error: err instanceof Error ? err.name : "unknown" });
+    logUnhandled("operation log: flush failed", err, { fields: { lines: entries.length, usage: usage.length } });
     return;
   }
   // Stored: now to the environment-wide index, batched with this isolate's other connections' lines.

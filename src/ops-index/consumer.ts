@@ -1,3 +1,4 @@
+import { logUnhandled } from "../error-log";
 import type { IndexMessage } from "./messages";
 import { writeIndexBatch } from "./write";
 
@@ -11,7 +12,7 @@ export async function consumeIndexBatch(batch: MessageBatch<IndexMessage>, env: 
     await writeIndexBatch(env.INDEX_DB, batch.messages.map((m) => m.body));
     batch.ackAll();
   } catch (err) {
-    console.error("ops index: batch not written", { messages: batch.messages.length, error: err instanceof Error ? err.message.slice(0, 200) : "unknown" });
+    logUnhandled("ops index: batch not written", err, { fields: { messages: batch.messages.length } });
     batch.retryAll({ delaySeconds: 2 });
   }
 }

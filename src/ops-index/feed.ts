@@ -1,3 +1,4 @@
+import { logUnhandled } from "../error-log";
 import type { DeliveryIndexRow, IndexItem, IndexMessage } from "./messages";
 import type { LogEntry } from "../logs/store";
 
@@ -79,7 +80,7 @@ export async function flushIndexFeed(sink: IndexSink): Promise<void> {
   try {
     await sink(toMessages(items));
   } catch (err) {
-    console.error("ops index: feed flush failed", { items: items.length, error: err instanceof Error ? err.name : "unknown" });
+    logUnhandled("ops index: feed flush failed", err, { fields: { items: items.length } });
   }
 }
 

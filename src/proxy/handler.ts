@@ -1,5 +1,5 @@
-import { ApiError } from "../errors";
-import { getProvider, providerBaseUrl } from "../providers/registry";
+import { ApiError, providerUnavailable, unknownConnection } from "../errors";
+import { getProvider, providerBaseUrl } from "../providers/catalog";
 import { isAsync, readAsyncBody } from "./async";
 import { REPLAY_LIMIT } from "./forward";
 import { namesModel } from "./limit-bucket";
@@ -48,9 +48,9 @@ export async function proxy(call: Call): Promise<Response> {
   const path = confinePath(fullPath.startsWith(`${MOUNT}/`) ? fullPath.slice(MOUNT.length) : "/");
 
   const secret = await connectionCache.get(env, providerConfigKey, connectionId);
-  if (!secret) throw new ApiError(404, "unknown_connection", `No connection '${connectionId}' for integration '${providerConfigKey}'`);
+  if (!secret) throw unknownConnection(providerConfigKey, connectionId);
   const provider = getProvider(secret.provider);
-  if (!provider) throw new ApiError(500, "unknown_provider", `Provider '${secret.provider}' is not available`);
+  if (!provider) throw providerUnavailable(secret.provider, `Connection '${connectionId}'`);
 
   // Nango's SDK always sends it, empty unless set: a per-request base URL is what terapi never allows.
   if (incoming.get("base-url-override")?.trim())

@@ -9,9 +9,9 @@ import { actionJsonSchemas, componentName, describeActions } from "../actions/sc
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import type { AppEnv } from "../env";
-import { ApiError, badRequest, notFound } from "../errors";
+import { ApiError, badRequest, notFound, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
 import { createRouter } from "../openapi";
-import { getProvider, listProviders } from "../providers/registry";
+import { getProvider, listProviders } from "../providers/catalog";
 import { connectionCache } from "../proxy/instances";
 import { enforceUsageCap } from "../usage/gate";
 import { commonErrors, errorResponse } from "./schemas";
@@ -201,9 +201,9 @@ actionRoutes
     const maxRetries = maxRetriesOf(c.req.header("x-max-retries"));
 
     const secret = await connectionCache.get(c.env, providerConfigKey, connectionId);
-    if (!secret) throw notFound("unknown_connection", `No connection '${connectionId}' for integration '${providerConfigKey}'`);
+    if (!secret) throw unknownConnection(providerConfigKey, connectionId);
     const provider = getProvider(secret.provider);
-    if (!provider) throw new ApiError(500, "unknown_provider", `Provider '${secret.provider}' is not available`);
+    if (!provider) throw providerUnavailable(secret.provider, `Connection '${connectionId}'`);
     const action = findAction(provider, body.action_name);
     if (!action) throw notFound("unknown_action", `No action '${body.action_name}' for provider '${provider.name}'`);
     const input = parseInput(action, body.input);
@@ -261,7 +261,7 @@ actionRoutes
     const { provider_config_key } = c.req.valid("query");
     if (provider_config_key === undefined) return c.json({ data: listProviders().flatMap(describeActions) }, 200);
     const integration = await registryClient(c.env).getIntegration(provider_config_key);
-    if (!integration) throw notFound("unknown_integration", `No integration '${provider_config_key}'`);
+    if (!integration) throw unknownIntegration(provider_config_key);
     const provider = getProvider(integration.provider);
     return c.json({ data: provider ? describeActions(provider) : [] }, 200);
   });

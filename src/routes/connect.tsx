@@ -6,12 +6,12 @@ import { ConnectedPage, ConnectErrorPage, ConnectForm, type FormState, type Inte
 import { publicUrl } from "../connect/public-url";
 import type { ConnectSession, SessionLookup } from "../connect/session-store";
 import { CONNECT_SESSION_TTL_MS, hashSessionToken, looksLikeToken, newSessionToken } from "../connect/tokens";
-import { connectionNotFound, createConnection, updateConnection } from "../connections/lifecycle";
+import { createConnection, updateConnection } from "../connections/lifecycle";
 import { registryClient } from "../durable-objects/registry-client";
 import type { AppEnv } from "../env";
-import { ApiError, badRequest } from "../errors";
+import { ApiError, badRequest, payloadTooLarge, unknownConnection } from "../errors";
 import { createRouter } from "../openapi";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import { htmlResponse } from "../ui/html";
 import { commonErrors, EndUserSchema, errorResponse, hasControlCharacter, TagsSchema, UniqueKeySchema } from "./schemas";
 
@@ -100,7 +100,7 @@ export const connectSessionRoutes = createRouter()
     if (allowed_integrations) {
       const known = new Set((await registryClient(c.env).listIntegrations()).map((i) => i.unique_key));
       const unknown = allowed_integrations.filter((k) => !known.has(k));
-      if (unknown.length > 0) throw badRequest("unknown_integration", `No integration with unique_key ${unknown.map((k) => `'${k}'`).join(", ")}`);
+      if (unknown.length > 0) throw badRequest("invalid_request", `allowed_integrations: no integration with unique_key ${unknown.map((k) => `'${k}'`).join(", ")}`);
     }
     const session = await openSession(c, {
       end_user: end_user ?? null,
@@ -113,7 +113,7 @@ export const connectSessionRoutes = createRouter()
   .openapi(createReconnectSession, async (c) => {
     const { connection_id, integration_id, end_user, tags } = c.req.valid("json");
     const existing = await registryClient(c.env).getConnection(integration_id, connection_id);
-    if (!existing) throw connectionNotFound(integration_id, connection_id);
+    if (!existing) throw unknownConnection(integration_id, connection_id);
     const session = await openSession(c, {
       end_user: end_user ?? existing.end_user,
       tags: tags ?? null,
@@ -279,7 +279,7 @@ connectPageRoutes.post(
   bodyLimit({
     maxSize: FORM_LIMIT,
     onError: () => {
-      throw new ApiError(413, "payload_too_large", `Form body exceeds ${FORM_LIMIT} bytes`);
+      throw payloadTooLarge("Form body", FORM_LIMIT);
     },
   }),
   submit,

@@ -1,6 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import {
-  connectionNotFound,
   createConnection,
   deleteConnection,
   requireSecret,
@@ -11,7 +10,7 @@ import type { BucketState } from "../durable-objects/rate-limiter";
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject, outboxObject } from "../durable-objects/stubs";
 import type { ConnectionFilter } from "../registry/connections-index";
-import { badRequest, notFound } from "../errors";
+import { badRequest, invalidCursor, unknownConnection, unknownConnections } from "../errors";
 import { createRouter } from "../openapi";
 import {
   commonErrors,
@@ -296,24 +295,24 @@ export const connectionRoutes = createRouter()
   })
   .openapi(list, async (c) => {
     const page = await registryClient(c.env).listConnections(connectionFilter(c.req.valid("query")));
-    if (!page) throw badRequest("invalid_cursor", "cursor is not a next_cursor returned by this API");
+    if (!page) throw invalidCursor();
     return c.json({ connections: page.connections.map((r) => presentConnection(r)), next_cursor: page.next_cursor }, 200);
   })
   .openapi(get, async (c) => {
     const { id } = c.req.valid("param");
-    const { provider_config_key: pck, reveal } = c.req.valid("query");
-    const record = await registryClient(c.env).getConnection(pck, id);
-    if (!record) throw connectionNotFound(pck, id);
+    const { provider_config_key: providerConfigKey, reveal } = c.req.valid("query");
+    const record = await registryClient(c.env).getConnection(providerConfigKey, id);
+    if (!record) throw unknownConnection(providerConfigKey, id);
     const clear = reveal === "true" || (await outboxObject(c.env).getEnvironment()).reveal_credentials;
-    const revealed = clear ? await requireSecret(c.env, pck, id) : undefined;
+    const revealed = clear ? await requireSecret(c.env, providerConfigKey, id) : undefined;
     return c.json(presentConnection(record, revealed), 200);
   })
   .openapi(limits, async (c) => {
     const { id } = c.req.valid("param");
-    const { provider_config_key: pck } = c.req.valid("query");
-    const record = await registryClient(c.env).getConnection(pck, id);
-    if (!record) throw connectionNotFound(pck, id);
-    const { buckets } = await connectionObject(c.env, pck, id).limiterState();
+    const { provider_config_key: providerConfigKey } = c.req.valid("query");
+    const record = await registryClient(c.env).getConnection(providerConfigKey, id);
+    if (!record) throw unknownConnection(providerConfigKey, id);
+    const { buckets } = await connectionObject(c.env, providerConfigKey, id).limiterState();
     return c.json(
       {
         buckets: buckets.map((b) => ({
@@ -332,9 +331,9 @@ export const connectionRoutes = createRouter()
     const { provider_config_key: inBody, ...changes } = c.req.valid("json");
     const inQuery = c.req.valid("query").provider_config_key;
     if (inBody && inQuery && inBody !== inQuery) throw badRequest("invalid_request", "provider_config_key differs between the query and the body");
-    const pck = inBody ?? inQuery;
-    if (!pck) throw badRequest("invalid_request", "provider_config_key: required (in the body or the query)");
-    const record = await updateConnection(c.env, c.executionCtx, pck, id, changes);
+    const providerConfigKey = inBody ?? inQuery;
+    if (!providerConfigKey) throw badRequest("invalid_request", "provider_config_key: required (in the body or the query)");
+    const record = await updateConnection(c.env, c.executionCtx, providerConfigKey, id, changes);
     return c.json({ ...presentConnection(record), success: true as const }, 200);
   })
   .openapi(remove, async (c) => {
@@ -379,5 +378,5 @@ async function setMetadata(env: Env, body: z.infer<typeof MetadataBody>, mode: "
   const ids = typeof body.connection_id === "string" ? [body.connection_id] : [...new Set(body.connection_id)];
   const result = await registryClient(env).setMetadata(body.provider_config_key, ids, body.metadata, mode);
   if (!result.ok)
-    throw notFound("connection_not_found", `No connection ${result.missing.map((id) => `'${id}'`).join(", ")} for integration '${body.provider_config_key}'; nothing was changed`);
+    throw unknownConnections(body.provider_config_key, result.missing, "; nothing was changed");
 }

@@ -6,7 +6,7 @@ import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, revokeDa
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
 import type { AppEnv } from "../env";
-import { ApiError } from "../errors";
+import { ApiError, payloadTooLarge } from "../errors";
 import { checkNotBlocked, clientOf, countFailure } from "../middleware/auth-throttle";
 import { queryIndexLogs } from "../ops-index/read";
 import { isSecretKey } from "../middleware/secret-key-auth";
@@ -92,6 +92,8 @@ async function logout(c: Context<AppEnv>): Promise<Response> {
   return c.redirect("/dashboard/login", 303);
 }
 
+const LOGIN_FORM_LIMIT = 8 * 1024;
+
 /** `/dashboard`: Bearer secret key, or the login form's cookie. */
 export const dashboardRoutes = createRouter();
 dashboardRoutes.get("/dashboard", show);
@@ -99,9 +101,9 @@ dashboardRoutes.get("/dashboard/login", () => loginPage(200));
 dashboardRoutes.post(
   "/dashboard/login",
   bodyLimit({
-    maxSize: 8 * 1024,
+    maxSize: LOGIN_FORM_LIMIT,
     onError: () => {
-      throw new ApiError(413, "payload_too_large", "Form body too large");
+      throw payloadTooLarge("Form body", LOGIN_FORM_LIMIT);
     },
   }),
   login,

@@ -2,7 +2,8 @@ import { createRoute } from "@hono/zod-openapi";
 import { outboxObject } from "../durable-objects/stubs";
 import { createRouter } from "../openapi";
 import { forgetDeliveryConfig } from "../webhooks/settings-cache";
-import { EnvironmentPatchSchema, EnvironmentSchema, ErrorSchema } from "../webhooks/schemas";
+import { EnvironmentPatchSchema, EnvironmentSchema } from "../webhooks/schemas";
+import { ErrorSchema } from "./schemas";
 
 const environmentResponse = (description: string) => ({
   200: { description, content: { "application/json": { schema: EnvironmentSchema } } },

@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { deleteIntegration, integrationNotFound } from "../connections/lifecycle";
+import { deleteIntegration } from "../connections/lifecycle";
 import { registryClient } from "../durable-objects/registry-client";
-import { badRequest, conflict } from "../errors";
+import { badRequest, conflict, unknownIntegration } from "../errors";
 import { createRouter } from "../openapi";
-import { getProvider, listProviders } from "../providers/registry";
+import { getProvider, listProviders } from "../providers/catalog";
 import { commonErrors, errorResponse, UniqueKeySchema } from "./schemas";
 
 const IntegrationSchema = z
@@ -106,8 +106,8 @@ export const integrationRoutes = createRouter()
     const provider = getProvider(body.provider);
     if (!provider)
       throw badRequest(
-        "unknown_provider",
-        `Unknown provider '${body.provider}'; known: ${listProviders().map((p) => p.name).join(", ")}`,
+        "invalid_request",
+        `provider: unknown provider '${body.provider}'; known: ${listProviders().map((p) => p.name).join(", ")}`,
       );
     const result = await registryClient(c.env).createIntegration({
       unique_key: body.unique_key,
@@ -121,13 +121,13 @@ export const integrationRoutes = createRouter()
   .openapi(get, async (c) => {
     const { key } = c.req.valid("param");
     const integration = await registryClient(c.env).getIntegration(key);
-    if (!integration) throw integrationNotFound(key);
+    if (!integration) throw unknownIntegration(key);
     return c.json({ data: integration }, 200);
   })
   .openapi(update, async (c) => {
     const { key } = c.req.valid("param");
     const integration = await registryClient(c.env).updateIntegration(key, c.req.valid("json"));
-    if (!integration) throw integrationNotFound(key);
+    if (!integration) throw unknownIntegration(key);
     return c.json({ data: integration }, 200);
   })
   .openapi(remove, async (c) => {

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { notFound } from "../errors";
 import { createRouter } from "../openapi";
-import { getProvider, listProviders } from "../providers/registry";
+import { getProvider, listProviders } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";
 import { commonErrors, errorResponse } from "./schemas";
 

@@ -1,9 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { badRequest } from "../errors";
+import { badRequest, invalidCursor } from "../errors";
 import { createRouter, validationError } from "../openapi";
 import type { RecordAction, StoredRecord } from "../sync/records";
 import { resolveConnection } from "../sync/targets";
-import { ErrorSchema } from "../webhooks/schemas";
+import { ErrorSchema } from "./schemas";
 
 const MAX_LIMIT = 10_000;
 const FILTERS: Record<string, RecordAction> = { added: "ADDED", updated: "UPDATED", deleted: "DELETED" };
@@ -112,7 +112,7 @@ recordRoutes.get("/", async (c) => {
   if (!connectionId || !providerConfigKey)
     throw badRequest("missing_connection_headers", "Send the Connection-Id and Provider-Config-Key headers");
   const afterSeq = q.cursor === undefined ? 0 : decodeCursor(q.cursor);
-  if (afterSeq === null) throw badRequest("invalid_cursor", "cursor is not one this API returned");
+  if (afterSeq === null) throw invalidCursor();
   let modifiedAfter: number | null = null;
   if (q.modified_after !== undefined) {
     modifiedAfter = Date.parse(q.modified_after);

@@ -1,9 +1,16 @@
 import { z } from "@hono/zod-openapi";
+import { ERROR_CODES } from "../errors";
 import { jsonDepth, MAX_JSON_DEPTH } from "../json-limits";
 
-/** The error body every terapi error uses (documented on each route). */
+/** The error body every terapi error uses (documented on each route): its code is one of the catalogue's (src/errors.ts). */
 export const ErrorSchema = z
-  .object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) })
+  .object({
+    error: z.object({
+      code: z.enum(ERROR_CODES),
+      message: z.string(),
+      details: z.unknown().optional().openapi({ description: "What exactly was wrong, when the code alone does not say (e.g. validation issues)" }),
+    }),
+  })
   .openapi("Error");
 
 export const errorResponse = (description: string) => ({

@@ -3,7 +3,7 @@ import { badRequest } from "../errors";
 import { createRouter } from "../openapi";
 import { parseFrequency } from "../sync/frequency";
 import { checkSyncNames, resolveConnection, resolveConnections } from "../sync/targets";
-import { ErrorSchema } from "../webhooks/schemas";
+import { ErrorSchema } from "./schemas";
 
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const errors = {

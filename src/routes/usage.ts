@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError } from "../errors";
+import { unknownConnection } from "../errors";
 import { createRouter } from "../openapi";
 import { connectionCache } from "../proxy/instances";
 import { loadConnectionSecret, saveConnectionSecret } from "../store/connection-secret";
@@ -144,8 +144,8 @@ const deleteCap = createRoute({
   responses: capResponses,
 });
 
-async function capView(env: Env, pck: string, cid: string) {
-  const s = await connectionObject(env, pck, cid).usageCapState();
+async function capView(env: Env, providerConfigKey: string, connectionId: string) {
+  const s = await connectionObject(env, providerConfigKey, connectionId).usageCapState();
   if (!s) return { cap: null, used: null, blocked: false, period_start: null, period_end: null, price_version: null };
   const { metric, period, limit } = s.cap;
   return {
@@ -159,14 +159,14 @@ async function capView(env: Env, pck: string, cid: string) {
 }
 
 /** Stores the cap with the connection's cached secret (what the proxy reads) and in its object (which enforces it). */
-async function setCap(env: Env, pck: string, cid: string, cap: UsageCap | null) {
-  const secret = await loadConnectionSecret(env, pck, cid);
-  if (!secret) throw new ApiError(404, "unknown_connection", `No connection '${cid}' for integration '${pck}'`);
+async function setCap(env: Env, providerConfigKey: string, connectionId: string, cap: UsageCap | null) {
+  const secret = await loadConnectionSecret(env, providerConfigKey, connectionId);
+  if (!secret) throw unknownConnection(providerConfigKey, connectionId);
   const { usageCap: _old, ...rest } = secret;
-  await connectionObject(env, pck, cid).setUsageCap(cap ? { ...cap, provider: secret.provider } : null);
+  await connectionObject(env, providerConfigKey, connectionId).setUsageCap(cap ? { ...cap, provider: secret.provider } : null);
   await saveConnectionSecret(env, cap ? { ...rest, usageCap: cap } : rest);
-  connectionCache.evict(pck, cid);
-  return capView(env, pck, cid);
+  connectionCache.evict(providerConfigKey, connectionId);
+  return capView(env, providerConfigKey, connectionId);
 }
 
 /** `GET /usage`. */
@@ -178,7 +178,7 @@ export const usageCapRoutes = createRouter()
     const { connectionId } = c.req.valid("param");
     const { provider_config_key } = c.req.valid("query");
     if (!(await loadConnectionSecret(c.env, provider_config_key, connectionId)))
-      throw new ApiError(404, "unknown_connection", `No connection '${connectionId}' for integration '${provider_config_key}'`);
+      throw unknownConnection(provider_config_key, connectionId);
     return c.json(await capView(c.env, provider_config_key, connectionId), 200);
   })
   .openapi(putCap, async (c) => c.json(await setCap(c.env, c.req.valid("query").provider_config_key, c.req.valid("param").connectionId, c.req.valid("json")), 200))

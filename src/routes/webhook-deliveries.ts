@@ -1,11 +1,12 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { jobObject } from "../durable-objects/job-ids";
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError } from "../errors";
+import { ApiError, invalidCursor } from "../errors";
 import { decodeLogCursor, encodeLogCursor } from "../logs/query";
 import { listIndexDeliveries } from "../ops-index/read";
 import { createRouter } from "../openapi";
-import { DeliveryDetailSchema, DeliveryListQuerySchema, DeliveryListSchema, ErrorSchema, type DeliveryList, type DeliveryListQuery } from "../webhooks/schemas";
+import { DeliveryDetailSchema, DeliveryListQuerySchema, DeliveryListSchema, type DeliveryList, type DeliveryListQuery } from "../webhooks/schemas";
+import { ErrorSchema } from "./schemas";
 
 const idParams = z.object({ id: z.string().min(1).openapi({ example: "whd_3f2a…" }) });
 const notFoundResponse = { description: "Unknown delivery", content: { "application/json": { schema: ErrorSchema } } };
@@ -56,7 +57,7 @@ function deliveryObject(env: Env, id: string) {
 async function listDeliveries(env: Env, query: DeliveryListQuery): Promise<DeliveryList> {
   const { provider_config_key, connection_id } = query;
   if (provider_config_key !== undefined && connection_id !== undefined) {
-    if (query.cursor !== undefined && !/^\d+$/.test(query.cursor)) throw new ApiError(400, "invalid_cursor", "cursor is not a next_cursor this API returned");
+    if (query.cursor !== undefined && !/^\d+$/.test(query.cursor)) throw invalidCursor();
     return connectionObject(env, provider_config_key, connection_id).listDeliveries(query);
   }
   const before = query.cursor !== undefined ? decodeLogCursor(query.cursor) : null;

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { ApiError } from "../errors";
+import { ApiError, payloadTooLarge } from "../errors";
 import { createRouter } from "../openapi";
 import { handleInboundWebhook, WebhookRefused } from "../webhooks/inbound";
 import { recordOperation } from "../logs/record";
-import { ErrorSchema } from "../webhooks/schemas";
+import { ErrorSchema } from "./schemas";
 
 /** Provider webhooks are small (OpenAI's carry ids, not objects). */
 export const INBOUND_WEBHOOK_MAX_BYTES = 256 * 1024;
@@ -27,7 +27,7 @@ const receive = createRoute({
     bodyLimit({
       maxSize: INBOUND_WEBHOOK_MAX_BYTES,
       onError: () => {
-        throw new ApiError(413, "payload_too_large", `Webhook body exceeds ${INBOUND_WEBHOOK_MAX_BYTES} bytes`);
+        throw payloadTooLarge("Webhook body", INBOUND_WEBHOOK_MAX_BYTES);
       },
     }),
   ] as const,

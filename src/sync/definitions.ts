@@ -1,5 +1,5 @@
 import { verifierFor } from "../connections/credential-check";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import type { SyncDefinition } from "../providers/types";
 
 /**

@@ -1,8 +1,9 @@
+import { logUnhandled } from "../error-log";
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import { randomHex } from "../crypto/random";
 import { attemptUpstream } from "../durable-objects/upstream-attempt";
 import type { UsageSample } from "../usage/types";
-import { getProvider, providerBaseUrl } from "../providers/registry";
+import { getProvider, providerBaseUrl } from "../providers/catalog";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
 import { backoffDelayMs } from "../proxy/retry-policy";
@@ -159,7 +160,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       deleted: done.last_deleted,
       modified_after: iso(done.last_started_at),
       ...(error ? { error } : {}),
-    }).catch((err: unknown) => console.error("sync event not enqueued", { name, error: err instanceof Error ? err.name : "unknown" }));
+    }).catch((err: unknown) => logUnhandled("sync event not enqueued", err, { fields: { sync: name } }));
   }
 
   type Budget = { pages: number; until: number };

@@ -1,6 +1,6 @@
 import { registryClient } from "../durable-objects/registry-client";
 import { connectionObject } from "../durable-objects/stubs";
-import { ApiError, badRequest, notFound } from "../errors";
+import { ApiError, badRequest, unknownConnection, unknownIntegration } from "../errors";
 import type { SyncDefinition } from "../providers/types";
 import { loadConnectionSecret } from "../store/connection-secret";
 import { syncsFor } from "./definitions";
@@ -11,9 +11,6 @@ export type ResolvedConnection = { target: SyncTarget; defs: SyncDefinition[]; s
 
 /** Fan-out width over an integration's connections. */
 const FAN_OUT = 10;
-
-export const unknownConnection = (pck: string, id: string) =>
-  notFound("unknown_connection", `No connection '${id}' for integration '${pck}'`);
 
 export async function resolveConnection(env: Env, providerConfigKey: string, connectionId: string): Promise<ResolvedConnection> {
   const secret = await loadConnectionSecret(env, providerConfigKey, connectionId);
@@ -31,7 +28,7 @@ export async function resolveConnections(env: Env, providerConfigKey: string, co
   if (connectionId !== undefined) return [await resolveConnection(env, providerConfigKey, connectionId)];
   const registry = registryClient(env);
   if (!(await registry.getIntegration(providerConfigKey)))
-    throw notFound("integration_not_found", `No integration with unique_key '${providerConfigKey}'`);
+    throw unknownIntegration(providerConfigKey);
   const ids = await registry.integrationConnectionIds(providerConfigKey);
   const out: ResolvedConnection[] = [];
   for (let i = 0; i < ids.length; i += FAN_OUT) {

@@ -1,4 +1,4 @@
-import { listProviders } from "../providers/registry";
+import { listProviders } from "../providers/catalog";
 import type { PriceOverride } from "./price-schema";
 import type { ModelPrice, PriceTable, UsageTotals } from "./types";
 

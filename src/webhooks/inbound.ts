@@ -1,6 +1,7 @@
+import { logUnhandled } from "../error-log";
 import { connectionObject } from "../durable-objects/stubs";
 import { ApiError } from "../errors";
-import { getProvider } from "../providers/registry";
+import { getProvider } from "../providers/catalog";
 import { loadConnectionSecret } from "../store/connection-secret";
 import type { Json } from "./events";
 import { generateWebhookSecret, verifyStandardWebhook } from "./standard-webhooks";
@@ -95,7 +96,7 @@ export async function handleInboundWebhook(
     if (syncs.length > 0)
       ctx.waitUntil(
         triggerSyncs(env, providerConfigKey, connectionId, syncs).catch((err: unknown) =>
-          console.error("triggerSyncs failed", { providerConfigKey, connectionId, syncs, error: err instanceof Error ? err.name : "unknown" }),
+          logUnhandled("triggerSyncs failed", err, { fields: { providerConfigKey, connectionId, syncs } }),
         ),
       );
   }

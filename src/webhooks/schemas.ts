@@ -4,10 +4,6 @@ import { PriceOverrideSchema } from "../usage/price-schema";
 
 /** Shared response and request shapes of the webhook routes (also the outbox's RPC types). */
 
-export const ErrorSchema = z
-  .object({ error: z.object({ code: z.string(), message: z.string() }) })
-  .openapi("Error");
-
 const webhookUrl = z
   .string()
   .max(2048)

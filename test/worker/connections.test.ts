@@ -151,7 +151,7 @@ describe("POST /connections", () => {
   it("404s an unknown integration", async () => {
     const res = await createConnection("no-such-integration");
     expect(res.status).toBe(404);
-    expect(res.json).toMatchObject({ error: { code: "integration_not_found" } });
+    expect(res.json).toMatchObject({ error: { code: "unknown_integration" } });
   });
 
   it("409s a duplicate connection id and keeps the original", async () => {
@@ -323,7 +323,7 @@ describe("GET /connections", () => {
     const pck = await createIntegration();
     const unknown = await call("GET", `/connections/nope?provider_config_key=${pck}`);
     expect(unknown.status).toBe(404);
-    expect(unknown.json).toMatchObject({ error: { code: "connection_not_found" } });
+    expect(unknown.json).toMatchObject({ error: { code: "unknown_connection" } });
   });
 });
 
@@ -428,7 +428,7 @@ describe("connection metadata", () => {
     await createConnection(pck, { connection_id: a, metadata: { v: 1 } });
     const res = await call("POST", "/connections/metadata", { connection_id: [a, "ghost"], provider_config_key: pck, metadata: { v: 2 } });
     expect(res.status).toBe(404);
-    expect(res.json).toMatchObject({ error: { code: "connection_not_found", message: expect.stringContaining("ghost") } });
+    expect(res.json).toMatchObject({ error: { code: "unknown_connection", message: expect.stringContaining("ghost") } });
     expect(((await call("GET", `/connections/${a}?provider_config_key=${pck}`)).json as Connection).metadata).toEqual({ v: 1 });
   });
 
@@ -589,7 +589,7 @@ describe("DELETE /connections?connection_id=", () => {
     expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([]);
     const again = await call("DELETE", `/connections?provider_config_key=${pck}&connection_id=..`);
     expect(again.status).toBe(404);
-    expect(again.json).toMatchObject({ error: { code: "connection_not_found" } });
+    expect(again.json).toMatchObject({ error: { code: "unknown_connection" } });
   });
 });
 

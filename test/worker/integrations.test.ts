@@ -52,7 +52,7 @@ describe("integrations", () => {
   });
 
   it.each([
-    ["unknown provider", { unique_key: "x-unknown", provider: "nope" }, "unknown_provider"],
+    ["unknown provider", { unique_key: "x-unknown", provider: "nope" }, "invalid_request"],
     ["bad unique_key", { unique_key: "has space", provider: "openai" }, "invalid_request"],
     ["too long unique_key", { unique_key: "a".repeat(65), provider: "openai" }, "invalid_request"],
     ["wrong types", { unique_key: 42, provider: ["openai"] }, "invalid_request"],
@@ -88,7 +88,7 @@ describe("integrations", () => {
     for (const [method, body] of [["GET"], ["PATCH", { display_name: "x" }], ["DELETE"]] as const) {
       const res = await call(method, "/integrations/does-not-exist", body);
       expect(res.status).toBe(404);
-      expect(res.json).toMatchObject({ error: { code: "integration_not_found" } });
+      expect(res.json).toMatchObject({ error: { code: "unknown_integration" } });
     }
   });
 
@@ -104,7 +104,7 @@ describe("integrations", () => {
     expect((await call("DELETE", "/integrations/..")).status).toBe(404);
     expect((await call("DELETE", "/integrations?unique_key=..")).status).toBe(204);
     expect(((await call("GET", "/integrations")).json as { data: { unique_key: string }[] }).data.map((i) => i.unique_key)).not.toContain("..");
-    expect((await call("DELETE", "/integrations?unique_key=..")).json).toMatchObject({ error: { code: "integration_not_found" } });
+    expect((await call("DELETE", "/integrations?unique_key=..")).json).toMatchObject({ error: { code: "unknown_integration" } });
   });
 
   it("delete removes its connections: KV secrets, index rows and each connection's object", async () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { getProvider } from "../../src/providers/registry";
+import { getProvider } from "../../src/providers/catalog";
 import type { RetryRules } from "../../src/providers/types";
 import { createTenant, proxyFetch, simFault, simKey, simRequests, simStats } from "../harness/connections";
 

@@ -1,6 +1,7 @@
 import { openai, openaiAdmin } from "./openai";
 import type { ProviderDefinition } from "./types";
 
+/** The providers this deployment has (the provider list; "Registry" is the Durable Object of integrations and connections). */
 const providers: Record<string, ProviderDefinition> = {
   [openai.name]: openai,
   [openaiAdmin.name]: openaiAdmin,
