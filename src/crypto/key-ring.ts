@@ -1,6 +1,6 @@
 import { ApiError } from "../errors";
 import { base64ToBytes } from "./base64";
-import { bytesToHex } from "./hex";
+import { sha256Hex } from "./sha256";
 
 /** One master key: its id (stored next to every value it encrypts) and the imported AES-GCM key. */
 export type MasterKey = { kid: string; key: CryptoKey };
@@ -19,10 +19,7 @@ export class KeyRingError extends ApiError {
   }
 }
 
-async function defaultKid(raw: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw));
-  return bytesToHex(digest.subarray(0, 4));
-}
+const defaultKid = async (raw: Uint8Array<ArrayBuffer>) => (await sha256Hex(raw)).slice(0, 8);
 
 async function parseEntry(entry: string, position: number): Promise<MasterKey> {
   const colon = entry.indexOf(":");

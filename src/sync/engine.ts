@@ -1,5 +1,6 @@
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import { randomHex } from "../crypto/random";
+import { sha256Hex } from "../crypto/sha256";
 import { attemptUpstream } from "../durable-objects/upstream-attempt";
 import type { UsageSample } from "../usage/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
@@ -13,7 +14,7 @@ import { emitSyncEvent } from "./events";
 import { boundedFrequency, parseFrequency } from "./frequency";
 import { createRecordStore, type RecordQuery, type StoredRecord } from "./records";
 import { type Checkpoint, createSyncStateStore, type SyncRow } from "./state";
-import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl, sha256Hex } from "./walk";
+import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl } from "./walk";
 
 /** How much one alarm invocation does before handing back (it re-arms at once if work is left). */
 export type SyncTuning = { pagesPerAlarm: number; msPerAlarm: number; sliceGapMs: number; backoffAttempts: number; pageTimeoutMs: number };

@@ -4,6 +4,7 @@ import { newDeliveryId, newEventId, type EventType, type OutgoingEvent, type Out
 import type { AttemptView, DeliveryDetail, DeliveryList, DeliveryListQuery, DeliveryStatus, DeliveryView } from "./schemas";
 import { nangoHmacSha256, outgoingBodyText } from "./nango-body";
 import { signStandardWebhook } from "./standard-webhooks";
+import { iso } from "../lib/iso-time";
 
 /** A claimed delivery is not picked again for this long: covers one attempt even if the object dies mid-way. */
 const CLAIM_LEASE_MS = ATTEMPT_TIMEOUT_MS + 20_000;
@@ -102,8 +103,6 @@ export type DeliveryQueueDeps = {
   /** Told every delivery whose state changed (inserted, attempted, redelivered), inside the change's transaction. */
   changed?: (row: DeliveryRow) => void;
 };
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * Outgoing events and their deliveries with every attempt. A delivery is
