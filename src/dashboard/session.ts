@@ -38,13 +38,15 @@ export async function issueDashboardSession(env: Env, secretKey: string, now = D
 async function signedSession(env: Env, value: string | undefined, now: number): Promise<string | null> {
   const m = value ? COOKIE.exec(value) : null;
   if (!m) return null;
+  // Every group of COOKIE is mandatory: a match has all three.
   const expiresAt = Number(m[1]);
-  const sig = fromB64url(m[3]);
+  const sid = m[2]!;
+  const sig = fromB64url(m[3]!);
   if (!sig || expiresAt <= now || expiresAt > now + DASHBOARD_SESSION_MS) return null;
   let ok = false;
   for (const key of parseSecretKeys(env.TERAPI_SECRET_KEY))
-    if (await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(expiresAt, m[2]))) ok = true;
-  return ok ? m[2] : null;
+    if (await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(expiresAt, sid))) ok = true;
+  return ok ? sid : null;
 }
 
 /** Signed, unexpired, and not logged out. */

@@ -45,7 +45,7 @@ export function modelColors(rows: UsageRow[]): Map<string, string> {
   const totals = new Map<string, number>();
   for (const r of rows) totals.set(r.model, (totals.get(r.model) ?? 0) + r.input_tokens + r.output_tokens + r.requests);
   const models = [...totals.keys()].sort((a, b) => totals.get(b)! - totals.get(a)! || (a < b ? -1 : 1));
-  return new Map(models.map((m, i) => [m, PALETTE[i % PALETTE.length]]));
+  return new Map(models.map((m, i) => [m, PALETTE[i % PALETTE.length]!]));
 }
 
 const W = 360;
@@ -59,12 +59,13 @@ export function StackedBars(props: { title: string; rows: UsageRow[]; from: numb
   let total = 0;
   for (const r of rows) {
     const i = Math.floor((r.start - from) / step);
-    if (i < 0 || i >= count) continue;
+    const stack = stacks[i];
+    if (stack === undefined) continue;
     const v = valueOf(r, metric, prices);
     total += v;
-    const slot = stacks[i].find((s) => s[0] === r.model);
+    const slot = stack.find((s) => s[0] === r.model);
     if (slot) slot[1] += v;
-    else stacks[i].push([r.model, v]);
+    else stack.push([r.model, v]);
   }
   const max = Math.max(0, ...stacks.map((s) => s.reduce((n, [, v]) => n + v, 0)));
   const plotW = W - PAD.left - PAD.right;
