@@ -51,7 +51,7 @@ export const WebhookSecretSchema = z
   .string()
   .refine((s) => {
     const m = WHSEC.exec(s);
-    return m !== null && decodedLength(m[1]) >= 8 && decodedLength(m[1]) <= 128;
+    return m?.[1] !== undefined && decodedLength(m[1]) >= 8 && decodedLength(m[1]) <= 128;
   }, "must be whsec_ followed by the base64 of 8–128 bytes (a Standard Webhooks secret)")
   .openapi({ example: "whsec_RdvaYFYUXuIFuEbvZHwMfYFhUf7aMYjYcmM24+Aj40c=" });
 

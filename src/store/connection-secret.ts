@@ -112,7 +112,7 @@ export async function deleteConnectionSecret(env: Env, providerConfigKey: string
 function parseSecretKvKey(name: string): { providerConfigKey: string; connectionId: string } | null {
   if (!name.startsWith(KEY_PREFIX)) return null;
   const [pck, cid, ...rest] = name.slice(KEY_PREFIX.length).split(":");
-  if (cid === undefined || rest.length > 0) return null;
+  if (pck === undefined || cid === undefined || rest.length > 0) return null;
   return { providerConfigKey: decodeURIComponent(pck), connectionId: decodeURIComponent(cid) };
 }
 

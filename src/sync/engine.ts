@@ -188,7 +188,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       limiter,
       provider,
       now,
-      request: { path: def.endpoint.split("?")[0], method: "GET", body: null },
+      request: { path: def.endpoint.split("?", 1)[0]!, method: "GET", body: null },
       send: () => sendUpstream(url, { method: "GET", headers, body: null, timeoutMs: tuning.pageTimeoutMs }),
     });
     if (attempt.kind === "no-slot") {
