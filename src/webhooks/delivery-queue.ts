@@ -124,6 +124,8 @@ export function createDeliveryQueue({
 
   const eventBody = (id: string) => sql.exec<{ body: string }>("SELECT body FROM events WHERE id = ?", id).toArray()[0];
   const deliveryRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).toArray()[0];
+  /** A row this transaction has just written (`one()` throws if it is not there). */
+  const writtenRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).one();
 
   /** Stores the event and one pending delivery per configured URL, due now. */
   function insert(input: OutgoingEventInput, urls: EndpointUrls): EnqueueResult {
@@ -170,7 +172,7 @@ export function createDeliveryQueue({
         at,
       );
       delivery_ids.push(id);
-      changed(deliveryRow(id));
+      changed(writtenRow(id));
     }
     return { event_id: event.id, delivery_ids };
   }
@@ -274,7 +276,7 @@ export function createDeliveryQueue({
         error,
         row.id,
       );
-      changed(deliveryRow(row.id));
+      changed(writtenRow(row.id));
     });
   }
 
@@ -310,7 +312,8 @@ export function createDeliveryQueue({
     const rows = sql.exec<DeliveryRow>(text, ...bindings, query.limit + 1).toArray();
     const page = rows.slice(0, query.limit);
     const more = rows.length > query.limit;
-    return { data: page.map(toView), next_cursor: more ? String(page[page.length - 1].seq) : null };
+    const last = page.at(-1);
+    return { data: page.map(toView), next_cursor: more && last ? String(last.seq) : null };
   }
 
   function get(id: string): DeliveryDetail | null {
@@ -345,7 +348,7 @@ export function createDeliveryQueue({
       at,
       id,
     );
-    changed(deliveryRow(id));
+    changed(writtenRow(id));
     return true;
   }
 
