@@ -21,8 +21,8 @@ import { connectionKey } from "../lib/connection-key";
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
 
-export const FLUSH_AFTER_MS = 250;
-export const FLUSH_AT = 50;
+const FLUSH_AFTER_MS = 250;
+const FLUSH_AT = 50;
 /** A connection whose flushes keep failing must not grow the isolate's memory. */
 const MAX_BUFFERED = 1_000;
 

@@ -11,9 +11,9 @@ const MAX_LIMIT = 10_000;
 const FILTERS: Record<string, RecordAction> = { added: "ADDED", updated: "UPDATED", deleted: "DELETED" };
 
 /** Opaque to callers: the last record's change sequence number. */
-export const encodeCursor = (seq: number) => textToBase64Url(`seq:${seq}`);
+const encodeCursor = (seq: number) => textToBase64Url(`seq:${seq}`);
 
-export function decodeCursor(cursor: string): number | null {
+function decodeCursor(cursor: string): number | null {
   try {
     const m = /^seq:(\d{1,15})$/.exec(base64UrlToText(cursor));
     return m ? Number(m[1]) : null;

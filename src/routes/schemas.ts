@@ -56,7 +56,7 @@ export const WebhookSecretSchema = z
   .openapi({ example: "whsec_RdvaYFYUXuIFuEbvZHwMfYFhUf7aMYjYcmM24+Aj40c=" });
 
 /** Metadata is stored in the connection index row and returned with every connection. */
-export const MAX_METADATA_BYTES = 64 * 1024;
+const MAX_METADATA_BYTES = 64 * 1024;
 
 /** Arbitrary JSON object the user attaches to a connection, within the depth and size limits. */
 export const MetadataSchema = z

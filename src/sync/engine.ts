@@ -368,10 +368,6 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       ensure();
       return state.rows().filter((r) => names === null || names.includes(r.name)).map((r) => statusOf(r, connectionId));
     },
-    names(): string[] {
-      ensure();
-      return state.rows().map((r) => r.name);
-    },
     listRecords(q: RecordQuery): { rows: StoredRecord[]; more: boolean } {
       ensure();
       return records.list(q);

@@ -1,7 +1,7 @@
 /** The shortest schedule a sync may have. */
-export const MIN_FREQUENCY_MS = 30_000;
+const MIN_FREQUENCY_MS = 30_000;
 /** The longest: a year (a next run time further out is no schedule, and far enough out overflows a Date). */
-export const MAX_FREQUENCY_MS = 365 * 86_400_000;
+const MAX_FREQUENCY_MS = 365 * 86_400_000;
 
 const UNITS: [RegExp, number][] = [
   [/^(s|secs?|seconds?)$/, 1_000],

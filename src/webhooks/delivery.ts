@@ -9,7 +9,7 @@ import { backoffCeilingMs, jitteredBackoffMs, type BackoffRules } from "../lib/b
 /** Deliveries are retried for this long after they are created (or redelivered), then marked failed. */
 export const DELIVERY_WINDOW_MS = 24 * 60 * 60 * 1000;
 export const ATTEMPT_TIMEOUT_MS = 10_000;
-export const RESPONSE_SNIPPET_BYTES = 1024;
+const RESPONSE_SNIPPET_BYTES = 1024;
 const BACKOFF: BackoffRules = { baseMs: 5_000, capMs: 60 * 60 * 1000 };
 /** Full jitter may draw ~0; a floor keeps a failing receiver from being hammered. */
 const BACKOFF_FLOOR_MS = 1_000;

@@ -32,7 +32,7 @@ const AUTH_OPERATIONS = { creation: "creation", override: "override", deletion: 
 const nangoOperation = (op: string | null) =>
   op !== null && op in AUTH_OPERATIONS ? AUTH_OPERATIONS[op as keyof typeof AUTH_OPERATIONS] : ("unknown" as const);
 
-export function nangoBody(event: OutgoingEvent): NangoShapedBody {
+function nangoBody(event: OutgoingEvent): NangoShapedBody {
   const base = { from: event.from, connectionId: event.connection_id, providerConfigKey: event.provider_config_key };
   const p = fields(event.payload);
   switch (event.type) {

@@ -29,7 +29,7 @@ export type VerifyFailure = "missing_headers" | "invalid_timestamp" | "timestamp
 export type VerifyResult = { ok: true; id: string; timestamp: number } | { ok: false; reason: VerifyFailure };
 
 /** The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in the reference libraries). */
-export function decodeWebhookSecret(secret: string): Uint8Array<ArrayBuffer> {
+function decodeWebhookSecret(secret: string): Uint8Array<ArrayBuffer> {
   const b64 = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
   const bytes = base64ToBytes(b64);
   if (bytes.length === 0) throw new Error("Webhook secret is empty");
