@@ -1,5 +1,5 @@
 /** What `readCapped` read: at most `limit` bytes, and whether the body went on past them. */
-export type CappedRead = { bytes: ArrayBuffer; truncated: boolean };
+type CappedRead = { bytes: ArrayBuffer; truncated: boolean };
 
 /**
  * Reads a body up to `limit` bytes and cancels the rest unread, so a large or

@@ -4,7 +4,7 @@ import { ApiError } from "../errors";
 import { queryIndexLogs } from "../ops-index/read";
 import type { LogCursor, LogQuery, OperationLog, OperationStatus, OperationType } from "./types";
 
-export type LogsRequest = {
+type LogsRequest = {
   connection_id?: string;
   provider_config_key?: string;
   type?: OperationType;

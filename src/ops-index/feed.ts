@@ -18,7 +18,7 @@ const SEND_BATCH = 20;
 /** A queue that keeps refusing must not grow the isolate's memory. */
 const MAX_BUFFERED = 10_000;
 
-export type IndexSink = (messages: IndexMessage[]) => Promise<void>;
+type IndexSink = (messages: IndexMessage[]) => Promise<void>;
 
 let buffer: IndexItem[] = [];
 /** When the oldest buffered item came in. */

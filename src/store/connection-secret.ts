@@ -117,7 +117,7 @@ function parseSecretKvKey(name: string): { providerConfigKey: string; connection
 }
 
 /** `failed`: values that cannot be opened with any key of the ring (left untouched, never fatal for the pass). */
-export type ReencryptResult = { reencrypted: number; total: number; failed: number };
+type ReencryptResult = { reencrypted: number; total: number; failed: number };
 
 /**
  * Rewrites every secret not sealed with the current master key, so an old key

@@ -56,7 +56,7 @@ export function nextAttemptAt(result: AttemptResult, failedAttempts: number, now
   return at > deadline ? null : at;
 }
 
-export type DeliveryRequest = {
+type DeliveryRequest = {
   url: string;
   headers: Record<string, string>;
   body: string;

@@ -12,7 +12,7 @@ import { bytesToHex } from "../crypto/hex";
 import type { Json, OutgoingEvent } from "./events";
 
 /** Nango's body for each kind terapi sends; `async_proxy` and `usage` are terapi's own (Nango has no such events). */
-export type NangoShapedBody =
+type NangoShapedBody =
   | NangoAuthWebhookBody
   | NangoSyncWebhookBody
   | NangoForwardWebhookBody
