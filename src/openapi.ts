@@ -1,6 +1,7 @@
 import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import type { AppEnv } from "./env";
 import { ApiError } from "./errors";
+import { firstIssue, zodIssues } from "./lib/zod-issues";
 
 /**
  * Every router is made here so zod validation failures are answered the same
@@ -21,12 +22,11 @@ export function createRouter() {
  * query schemas) is `unknown_parameter`, never silently ignored.
  */
 export function validationError(error: z.ZodError): ApiError {
-  const issues = error.issues.map((i) => ({ path: i.path.join("."), message: i.message }));
+  const issues = zodIssues(error);
   const unknown = error.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys : []));
   if (unknown.length > 0)
     return new ApiError(400, "unknown_parameter", `Unknown parameter ${unknown.map((k) => `'${k}'`).join(", ")}`, issues);
-  const first = issues[0];
-  return new ApiError(400, "invalid_request", first ? `${first.path || "body"}: ${first.message}` : "Invalid request", issues);
+  return new ApiError(400, "invalid_request", firstIssue(issues, "body") ?? "Invalid request", issues);
 }
 
 export type Router = ReturnType<typeof createRouter>;

@@ -8,6 +8,7 @@ import { capReachedError } from "../usage/caps";
 import { ActionWait, createObjectCaller } from "./object-caller";
 import { findAction, parseInput, performAction } from "./perform";
 import { ActionUpstreamError } from "./types";
+import { iso } from "../lib/iso-time";
 
 /** What a failed run keeps: terapi's code and message, the provider's status and body when it refused. */
 export type ActionError = { code: string; message: string; status?: number; details?: unknown };
@@ -137,7 +138,6 @@ function storedError(text: string): ActionError {
 
 /** The public shape of an action run at `GET /action/:id`. */
 export function actionRunView(job: JobRow): ActionRunView {
-  const iso = (t: number) => new Date(t).toISOString();
   const status = STATUS[job.status];
   return {
     id: job.id,

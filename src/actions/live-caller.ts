@@ -9,7 +9,7 @@ import { encodeRequest, readReply } from "./request";
 import type { ActionCallStats } from "./log";
 import type { ActionCall } from "./types";
 
-export type LiveCallContext = {
+type LiveCallContext = {
   env: Env;
   waitUntil: (p: Promise<unknown>) => void;
   provider: ProviderDefinition;

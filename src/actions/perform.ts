@@ -1,14 +1,10 @@
-import type { z } from "zod";
 import { ApiError } from "../errors";
 import { jsonDepth, MAX_ACTION_INPUT_DEPTH } from "../json-limits";
 import type { ProviderDefinition } from "../providers/types";
 import type { ActionCall, ActionDefinition } from "./types";
+import { firstIssue, zodIssues, type Issue } from "../lib/zod-issues";
 
-export type Issue = { path: string; message: string };
-
-const issuesOf = (error: z.ZodError): Issue[] => error.issues.map((i) => ({ path: i.path.map(String).join("."), message: i.message }));
-
-const summary = (issues: Issue[]) => (issues[0] ? `${issues[0].path || "input"}: ${issues[0].message}` : "Invalid");
+const summary = (issues: Issue[]) => firstIssue(issues, "input") ?? "Invalid";
 
 export function findAction(provider: ProviderDefinition, name: string): ActionDefinition | undefined {
   return provider.actions?.find((a) => a.name === name);
@@ -23,7 +19,7 @@ export function parseInput(action: ActionDefinition, input: unknown): unknown {
   }
   const parsed = action.input.safeParse(input);
   if (parsed.success) return parsed.data;
-  const issues = issuesOf(parsed.error);
+  const issues = zodIssues(parsed.error);
   throw new ApiError(422, "invalid_action_input", `Invalid input for '${action.name}': ${summary(issues)}`, issues);
 }
 
@@ -32,6 +28,6 @@ export async function performAction(action: ActionDefinition, input: unknown, ca
   const raw = await action.run(input, call);
   const parsed = action.output.safeParse(raw);
   if (parsed.success) return parsed.data;
-  const issues = issuesOf(parsed.error);
+  const issues = zodIssues(parsed.error);
   throw new ApiError(502, "invalid_action_output", `The provider's answer does not match '${action.name}' output: ${summary(issues)}`, issues);
 }

@@ -4,7 +4,7 @@ import { providerBaseUrl } from "../providers/catalog";
 import { confinePath, upstreamUrl } from "../proxy/path";
 import { ActionUpstreamError, type UpstreamReply, type UpstreamRequest } from "./types";
 
-export type EncodedRequest = { url: string; path: string; method: string; headers: Headers; body: ArrayBuffer | null };
+type EncodedRequest = { url: string; path: string; method: string; headers: Headers; body: ArrayBuffer | null };
 
 /**
  * An action's request as bytes: in memory (so a retry can send it again),

@@ -4,7 +4,7 @@ import type { ActionDefinition } from "./types";
 
 type JsonSchema = Record<string, unknown>;
 
-export type ActionDescription = {
+type ActionDescription = {
   name: string;
   provider: string;
   description: string;

@@ -50,7 +50,7 @@ export function ConnectForm(props: FormState & { nonce: string }) {
   const { error } = props;
   const keyError = error?.field === "api_key" ? error.message : undefined;
   const integrationError = error?.field === "integration" ? error.message : undefined;
-  const selected = props.selected ?? (props.integrations.length === 1 ? props.integrations[0].unique_key : undefined);
+  const selected = props.selected ?? (props.integrations.length === 1 ? props.integrations[0]?.unique_key : undefined);
   return (
     <Layout title={error ? "Error: connect your OpenAI account" : "Connect your OpenAI account"} nonce={props.nonce}>
       <h1>Connect your OpenAI account</h1>

@@ -26,13 +26,13 @@ import { CredentialRejected, verifyCredentials } from "./credential-check";
 import { maskSecret } from "./mask";
 import { connectionCache } from "../proxy/instances";
 
-export type ConnectionConfigInput = {
+type ConnectionConfigInput = {
   organization_id?: string | null;
   project_id?: string | null;
   webhook_secret?: string | null;
 };
 
-export type CreateConnectionInput = {
+type CreateConnectionInput = {
   provider_config_key: string;
   connection_id?: string;
   credentials: { type: "API_KEY"; apiKey: string };
@@ -42,7 +42,7 @@ export type CreateConnectionInput = {
   tags?: Record<string, string>;
 };
 
-export type UpdateConnectionInput = Omit<Partial<CreateConnectionInput>, "provider_config_key" | "connection_id">;
+type UpdateConnectionInput = Omit<Partial<CreateConnectionInput>, "provider_config_key" | "connection_id">;
 
 /** Cleanup fan-out width: enough to be quick, few enough to stay under subrequest concurrency limits. */
 const CLEANUP_BATCH = 10;

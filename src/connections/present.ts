@@ -1,10 +1,10 @@
 import type { ConnectionRecord } from "../registry/connections-index";
 import type { ConnectionSecret } from "../store/connection-secret";
 
-export type ConnectionConfigView = { organization_id?: string; project_id?: string; webhook_secret?: string };
+type ConnectionConfigView = { organization_id?: string; project_id?: string; webhook_secret?: string };
 
 /** The connection as the API returns it (Nango's shape); secrets masked unless the stored secret is passed to reveal. */
-export type ConnectionView = {
+type ConnectionView = {
   id: string;
   connection_id: string;
   provider_config_key: string;

@@ -15,3 +15,22 @@ export function base64ToBytes(value: string): Uint8Array<ArrayBuffer> {
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
   return bytes;
 }
+
+/** Base64url without padding (RFC 4648 §5): tokens, signatures and cursors that travel in URLs and cookies. */
+export function bytesToBase64Url(bytes: Uint8Array): string {
+  return bytesToBase64(bytes).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Decodes base64url (padding optional; the standard alphabet is read too); throws on anything else. */
+export function base64UrlToBytes(value: string): Uint8Array<ArrayBuffer> {
+  return base64ToBytes(value.replace(/-/g, "+").replace(/_/g, "/"));
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
+/** A string's UTF-8 bytes as base64url (any text, unlike `btoa`, which refuses characters past U+00FF). */
+export const textToBase64Url = (text: string) => bytesToBase64Url(encoder.encode(text));
+
+/** The text `textToBase64Url` encoded; throws on bad base64 or bytes that are not UTF-8. */
+export const base64UrlToText = (value: string) => decoder.decode(base64UrlToBytes(value));

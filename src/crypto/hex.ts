@@ -4,6 +4,6 @@ const HEX = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"
 /** Lowercase hex of some bytes (digests, MACs, random ids); a table lookup per byte (ids are made per request). */
 export function bytesToHex(bytes: Uint8Array): string {
   let out = "";
-  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]];
+  for (const b of bytes) out += HEX[b];
   return out;
 }

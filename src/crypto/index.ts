@@ -1,2 +1,2 @@
-export { keyRing, parseKeyRing, KeyRingError, type KeyRing, type MasterKey } from "./key-ring";
+export { keyRing, parseKeyRing, KeyRingError, type KeyRing } from "./key-ring";
 export { seal, open, parseSealed, SecretDecryptError, type SealedValue } from "./secret-box";

@@ -1,6 +1,6 @@
 import { ApiError } from "../errors";
 import { base64ToBytes } from "./base64";
-import { bytesToHex } from "./hex";
+import { sha256Hex } from "./sha256";
 
 /** One master key: its id (stored next to every value it encrypts) and the imported AES-GCM key. */
 export type MasterKey = { kid: string; key: CryptoKey };
@@ -19,10 +19,7 @@ export class KeyRingError extends ApiError<"encryption_not_configured"> {
   }
 }
 
-async function defaultKid(raw: Uint8Array<ArrayBuffer>): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", raw));
-  return bytesToHex(digest.subarray(0, 4));
-}
+const defaultKid = async (raw: Uint8Array<ArrayBuffer>) => (await sha256Hex(raw)).slice(0, 8);
 
 async function parseEntry(entry: string, position: number): Promise<MasterKey> {
   const colon = entry.indexOf(":");
@@ -45,14 +42,15 @@ async function parseEntry(entry: string, position: number): Promise<MasterKey> {
 /** Parses `kid:base64,…` (a bare base64 entry gets the first 8 hex chars of its SHA-256 as kid). */
 export async function parseKeyRing(value: string | undefined): Promise<KeyRing> {
   const entries = (value ?? "").split(",").map((e) => e.trim()).filter(Boolean);
-  if (entries.length === 0) throw new KeyRingError("is not set: expected kid:base64(32 bytes)[,…]");
   const keys = await Promise.all(entries.map((e, i) => parseEntry(e, i + 1)));
+  const current = keys[0];
+  if (current === undefined) throw new KeyRingError("is not set: expected kid:base64(32 bytes)[,…]");
   const byKid = new Map<string, MasterKey>();
   for (const k of keys) {
     if (byKid.has(k.kid)) throw new KeyRingError(`names key id '${k.kid}' twice`);
     byKid.set(k.kid, k);
   }
-  return { current: keys[0], byKid };
+  return { current, byKid };
 }
 
 // Importing keys costs a few WebCrypto calls: do it once per isolate per key-ring

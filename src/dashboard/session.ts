@@ -1,3 +1,4 @@
+import { base64UrlToBytes, bytesToBase64Url } from "../crypto/base64";
 import { registryClient } from "../durable-objects/registry-client";
 import { parseSecretKeys } from "../middleware/secret-key-auth";
 
@@ -11,12 +12,10 @@ export const DASHBOARD_COOKIE = "terapi_dashboard";
 export const DASHBOARD_SESSION_MS = 8 * 60 * 60 * 1000;
 
 const encoder = new TextEncoder();
-const b64url = (buf: ArrayBuffer | Uint8Array) =>
-  btoa(String.fromCharCode(...new Uint8Array(buf))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 
 function fromB64url(s: string): Uint8Array<ArrayBuffer> | null {
   try {
-    return Uint8Array.from(atob(s.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0));
+    return base64UrlToBytes(s);
   } catch {
     return null;
   }
@@ -30,22 +29,24 @@ const COOKIE = /^(\d{13})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 /** A cookie value for a secret key the caller has already checked; the session is live from now. */
 export async function issueDashboardSession(env: Env, secretKey: string, now = Date.now()): Promise<string> {
   const expiresAt = now + DASHBOARD_SESSION_MS;
-  const sid = b64url(crypto.getRandomValues(new Uint8Array(16)));
+  const sid = bytesToBase64Url(crypto.getRandomValues(new Uint8Array(16)));
   await registryClient(env).startDashboardSession(sid, expiresAt);
-  return `${expiresAt}.${sid}.${b64url(await crypto.subtle.sign("HMAC", await hmacKey(secretKey), message(expiresAt, sid)))}`;
+  return `${expiresAt}.${sid}.${bytesToBase64Url(new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(secretKey), message(expiresAt, sid))))}`;
 }
 
 /** The session id of a cookie signed by one of the configured keys and unexpired (constant-time verify); null otherwise. */
 async function signedSession(env: Env, value: string | undefined, now: number): Promise<string | null> {
   const m = value ? COOKIE.exec(value) : null;
   if (!m) return null;
+  // Every group of COOKIE is mandatory: a match has all three.
   const expiresAt = Number(m[1]);
-  const sig = fromB64url(m[3]);
+  const sid = m[2]!;
+  const sig = fromB64url(m[3]!);
   if (!sig || expiresAt <= now || expiresAt > now + DASHBOARD_SESSION_MS) return null;
   let ok = false;
   for (const key of parseSecretKeys(env.TERAPI_SECRET_KEY))
-    if (await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(expiresAt, m[2]))) ok = true;
-  return ok ? m[2] : null;
+    if (await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(expiresAt, sid))) ok = true;
+  return ok ? sid : null;
 }
 
 /** Signed, unexpired, and not logged out. */

@@ -33,7 +33,7 @@ function valueOf(r: UsageRow, metric: Metric, prices: PriceTable): number {
   return costOf(r, priceOf(prices, r.model));
 }
 
-export function formatValue(v: number, metric: Metric): string {
+function formatValue(v: number, metric: Metric): string {
   if (metric === "cost") return v === 0 ? "$0" : v < 0.01 ? `$${v.toPrecision(2)}` : `$${v.toFixed(2)}`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
   if (v >= 1e4) return `${(v / 1e3).toFixed(0)}k`;
@@ -41,11 +41,11 @@ export function formatValue(v: number, metric: Metric): string {
 }
 
 /** Models in a stable order (by total tokens, then name) with their colors. */
-export function modelColors(rows: UsageRow[]): Map<string, string> {
+function modelColors(rows: UsageRow[]): Map<string, string> {
   const totals = new Map<string, number>();
   for (const r of rows) totals.set(r.model, (totals.get(r.model) ?? 0) + r.input_tokens + r.output_tokens + r.requests);
   const models = [...totals.keys()].sort((a, b) => totals.get(b)! - totals.get(a)! || (a < b ? -1 : 1));
-  return new Map(models.map((m, i) => [m, PALETTE[i % PALETTE.length]]));
+  return new Map(models.map((m, i) => [m, PALETTE[i % PALETTE.length]!]));
 }
 
 const W = 360;
@@ -53,18 +53,19 @@ const H = 140;
 const PAD = { left: 44, right: 6, top: 8, bottom: 20 };
 
 /** Stacked bars, one per bucket from `from` (`count` buckets of `step` ms), split by model. */
-export function StackedBars(props: { title: string; rows: UsageRow[]; from: number; step: number; count: number; metric: Metric; prices: PriceTable; colors: Map<string, string>; label: (start: number) => string }) {
+function StackedBars(props: { title: string; rows: UsageRow[]; from: number; step: number; count: number; metric: Metric; prices: PriceTable; colors: Map<string, string>; label: (start: number) => string }) {
   const { rows, from, step, count, metric, prices, colors } = props;
   const stacks: Array<Array<[string, number]>> = Array.from({ length: count }, () => []);
   let total = 0;
   for (const r of rows) {
     const i = Math.floor((r.start - from) / step);
-    if (i < 0 || i >= count) continue;
+    const stack = stacks[i];
+    if (stack === undefined) continue;
     const v = valueOf(r, metric, prices);
     total += v;
-    const slot = stacks[i].find((s) => s[0] === r.model);
+    const slot = stack.find((s) => s[0] === r.model);
     if (slot) slot[1] += v;
-    else stacks[i].push([r.model, v]);
+    else stack.push([r.model, v]);
   }
   const max = Math.max(0, ...stacks.map((s) => s.reduce((n, [, v]) => n + v, 0)));
   const plotW = W - PAD.left - PAD.right;

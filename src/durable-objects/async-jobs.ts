@@ -13,6 +13,7 @@ import { requestModel } from "../proxy/limit-bucket";
 import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
 import type { RateLimiter } from "./rate-limiter";
 import { attemptUpstream } from "./upstream-attempt";
+import { readCapped } from "../lib/read-capped";
 
 /** The connection's usage ledger, as work running inside its object sees it (no round trip). */
 export type JobUsage = {
@@ -33,35 +34,6 @@ export type JobContext = {
   usage?: JobUsage;
   now?: () => number;
 };
-
-/** Reads at most `limit` bytes of a body, then lets the rest go. */
-async function readCapped(body: ReadableStream<Uint8Array> | null, limit: number): Promise<{ bytes: ArrayBuffer; truncated: boolean }> {
-  if (!body) return { bytes: new ArrayBuffer(0), truncated: false };
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  let truncated = false;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (size + value.byteLength > limit) {
-      chunks.push(value.subarray(0, limit - size));
-      size = limit;
-      truncated = true;
-      await reader.cancel();
-      break;
-    }
-    chunks.push(value);
-    size += value.byteLength;
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return { bytes: out.buffer, truncated };
-}
 
 /**
  * The object died while this job's call (`job.inFlight`) was at the provider:

@@ -19,7 +19,7 @@ export function jobObject(env: Env, kind: JobKind, id: string) {
   const m = JOB_ID.exec(id);
   if (!m || m[1] !== kind) return null;
   try {
-    return env.CONNECTION.get(env.CONNECTION.idFromString(m[2]));
+    return env.CONNECTION.get(env.CONNECTION.idFromString(m[2]!));
   } catch {
     return null;
   }

@@ -117,8 +117,8 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
   sql.exec("CREATE INDEX IF NOT EXISTS proxy_jobs_due ON proxy_jobs (due_at) WHERE due_at IS NOT NULL");
 
   const one = (cursor: SqlStorageCursor<Row>) => {
-    const rows = cursor.toArray();
-    return rows.length ? toJob(rows[0]) : null;
+    const [row] = cursor.toArray();
+    return row ? toJob(row) : null;
   };
 
   return {

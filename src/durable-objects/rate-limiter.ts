@@ -294,8 +294,7 @@ export class BucketLimiter {
     }
     const t = this.now();
     this.roll(t);
-    while (this.queue.length > 0) {
-      const head = this.queue[0];
+    for (let head = this.queue[0]; head !== undefined; head = this.queue[0]) {
       if (this.openingFor(head.tokens, t) !== t) break;
       if (this.requests.limit === null) {
         // Nothing known: one probe goes, the rest wait for its headers.
@@ -304,11 +303,13 @@ export class BucketLimiter {
         this.probing = true;
         this.probeSince = t;
         this.take(head.tokens);
-        this.grant(this.queue.shift()!, t, true);
+        this.queue.shift();
+        this.grant(head, t, true);
         break;
       }
       this.take(head.tokens);
-      this.grant(this.queue.shift()!, t);
+      this.queue.shift();
+      this.grant(head, t);
     }
     if (this.queue.length === 0) return;
     const opening = this.nextOpening(t);

@@ -1,6 +1,8 @@
+import { connectionKey } from "../lib/connection-key";
+
 /** The one Durable Object of a connection, named by its integration and id. */
 export function connectionObject(env: Env, providerConfigKey: string, connectionId: string) {
-  return env.CONNECTION.get(env.CONNECTION.idFromName(`${providerConfigKey}\u0000${connectionId}`));
+  return env.CONNECTION.get(env.CONNECTION.idFromName(connectionKey(providerConfigKey, connectionId)));
 }
 
 /** The environment's registry (integrations, connection index): a single object. */

@@ -5,7 +5,7 @@ import { emitEvent } from "./emit";
  * the run's id and outcome, never the output (it can be large): that stays at
  * `GET /action/:id`.
  */
-export type AsyncActionEvent = {
+type AsyncActionEvent = {
   id: string;
   action_name: string;
   provider_config_key: string;

@@ -5,7 +5,7 @@ import { emitEvent } from "./emit";
  * failed, or interrupted: cut off by a restart and not sent again). Carries the job's id and outcome, never credentials or bodies: the
  * result is at the job's status URL.
  */
-export type AsyncProxyEvent = {
+type AsyncProxyEvent = {
   id: string;
   provider_config_key: string;
   connection_id: string;

@@ -7,7 +7,7 @@ import { emitEvent } from "./emit";
  * deleted, or its key was rejected by the provider. The hook point the
  * outgoing-webhooks issue delivers from; it never carries credentials.
  */
-export type AuthEvent = {
+type AuthEvent = {
   type: "auth";
   operation: "creation" | "override" | "deletion" | "key_rejected";
   /** For `key_rejected`: what was being attempted (Nango's operation of a failed auth). */

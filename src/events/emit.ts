@@ -2,8 +2,6 @@ import { connectionObject } from "../durable-objects/stubs";
 import type { EnqueueResult } from "../webhooks/delivery-queue";
 import type { OutgoingEventInput } from "../webhooks/events";
 
-export type { EventType, OutgoingEventInput } from "../webhooks/events";
-
 /**
  * The one way any feature sends an outgoing webhook (`auth`, `sync`, `forward`,
  * `async_action`, `async_proxy`): one RPC to the object of the connection the

@@ -1,7 +1,7 @@
 import { ApiError } from "../errors";
 import { recordOperation, type WaitUntil } from "./record";
 
-export type ProxyCall = {
+type ProxyCall = {
   providerConfigKey: string;
   connectionId: string;
   method: string;

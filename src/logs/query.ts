@@ -1,9 +1,10 @@
+import { base64UrlToText, textToBase64Url } from "../crypto/base64";
 import { connectionObject } from "../durable-objects/stubs";
 import { ApiError, invalidCursor } from "../errors";
 import { queryIndexLogs } from "../ops-index/read";
 import type { LogCursor, LogQuery, OperationLog, OperationStatus, OperationType } from "./types";
 
-export type LogsRequest = {
+type LogsRequest = {
   connection_id?: string;
   provider_config_key?: string;
   type?: OperationType;
@@ -14,12 +15,12 @@ export type LogsRequest = {
 };
 
 export function encodeLogCursor(c: LogCursor): string {
-  return btoa(JSON.stringify([c.at, c.id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  return textToBase64Url(JSON.stringify([c.at, c.id]));
 }
 
 export function decodeLogCursor(cursor: string): LogCursor {
   try {
-    const raw: unknown = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
+    const raw: unknown = JSON.parse(base64UrlToText(cursor));
     if (Array.isArray(raw) && typeof raw[0] === "number" && typeof raw[1] === "string") return { at: raw[0], id: raw[1] };
   } catch {
     // fall through

@@ -5,6 +5,7 @@ import { feedIndex } from "../ops-index/feed";
 import type { UsageSample } from "../usage/types";
 import type { LogEntry } from "./store";
 import type { OperationInput } from "./types";
+import { connectionKey } from "../lib/connection-key";
 
 /**
  * The operation log's one entry point for every feature (proxy, syncs,
@@ -21,8 +22,8 @@ import type { OperationInput } from "./types";
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
 
-export const FLUSH_AFTER_MS = 250;
-export const FLUSH_AT = 50;
+const FLUSH_AFTER_MS = 250;
+const FLUSH_AT = 50;
 /** A connection whose flushes keep failing must not grow the isolate's memory. */
 const MAX_BUFFERED = 1_000;
 
@@ -74,7 +75,7 @@ export function recordUsageSample(env: Env, waitUntil: WaitUntil, providerConfig
 }
 
 function buffered(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, add: (buf: Buffer) => number): void {
-  const key = `${providerConfigKey}\u0000${connectionId}`;
+  const key = connectionKey(providerConfigKey, connectionId);
   let buf = buffers.get(key);
   if (!buf) {
     buf = { providerConfigKey, connectionId, entries: [], usage: [], scheduled: false };
@@ -121,7 +122,7 @@ async function flush(env: Env, key: string): Promise<void> {
 
 /** Writes what is buffered for one connection now (the usage cap's exact check needs it written first). */
 export async function flushConnectionLogs(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
-  await flush(env, `${providerConfigKey}\u0000${connectionId}`);
+  await flush(env, connectionKey(providerConfigKey, connectionId));
 }
 
 /** Writes every buffered line now (tests, and a Durable Object that is about to finish). */

@@ -25,7 +25,7 @@ const tooMany = (retryAfterS: number) =>
   });
 
 /** Refused up front while this isolate knows the client is blocked: seconds to wait, or null. */
-export function blockedFor(client: string, now = Date.now()): number | null {
+function blockedFor(client: string, now = Date.now()): number | null {
   const until = blockedUntil.get(client);
   if (until === undefined) return null;
   if (until <= now) {

@@ -53,7 +53,7 @@ export async function authorizeSecretKey(req: Request, env: Env): Promise<void> 
   checkNotBlocked(client);
   const keys = await configuredDigests(env.TERAPI_SECRET_KEY);
   if (keys.length === 0) throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
-  if (!(await matchesAny(keys, match[1].trim()))) {
+  if (!(await matchesAny(keys, match[1]!.trim()))) {
     await countFailure(env, client);
     throw new ApiError(401, "unauthorized", "Invalid secret key");
   }

@@ -13,13 +13,13 @@ import type { LogEntry } from "../logs/store";
 
 export const FLUSH_AFTER_MS = 500;
 /** Items per queue message: ~400 bytes a line keeps a message far under the 128 KB limit. */
-export const FLUSH_AT = 100;
+const FLUSH_AT = 100;
 /** Messages per `sendBatch` (Cloudflare allows 100 and 256 KB). */
 const SEND_BATCH = 20;
 /** A queue that keeps refusing must not grow the isolate's memory. */
 const MAX_BUFFERED = 10_000;
 
-export type IndexSink = (messages: IndexMessage[]) => Promise<void>;
+type IndexSink = (messages: IndexMessage[]) => Promise<void>;
 
 let buffer: IndexItem[] = [];
 /** When the oldest buffered item came in. */
@@ -39,7 +39,7 @@ const queueSink =
       await env.INDEX_QUEUE.sendBatch(messages.slice(i, i + SEND_BATCH).map((body) => ({ body, contentType: "json" as const })));
   });
 
-export function toMessages(items: IndexItem[]): IndexMessage[] {
+function toMessages(items: IndexItem[]): IndexMessage[] {
   const out: IndexMessage[] = [];
   for (let i = 0; i < items.length; i += FLUSH_AT) {
     const logs: LogEntry[] = [];

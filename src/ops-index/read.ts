@@ -6,7 +6,7 @@ import { toDeliveryView } from "../webhooks/delivery-queue";
 import type { DeliveryListQuery, DeliveryView } from "../webhooks/schemas";
 
 /** Which connections an environment-wide read covers (none given: all). */
-export type Scope = { provider_config_key?: string; connection_id?: string };
+type Scope = { provider_config_key?: string; connection_id?: string };
 
 type Where = { clauses: string[]; args: unknown[] };
 

@@ -3,7 +3,7 @@ import type { DeliveryIndexRow, IndexMessage } from "./messages";
 import type { LogEntry } from "../logs/store";
 
 /** Finished deliveries are listed this long (as in the connection's object). */
-export const DELIVERY_INDEX_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
+const DELIVERY_INDEX_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 /** D1 binds at most 100 parameters per statement. */
 const MAX_PARAMS = 100;
 const PRUNE_EVERY_MS = 10 * 60 * 1000;

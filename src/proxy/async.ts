@@ -1,6 +1,8 @@
 import type { JobRow } from "../durable-objects/jobs";
 import { bytesToBase64 } from "../crypto/base64";
 import { ApiError } from "../errors";
+import { iso } from "../lib/iso-time";
+import { readCapped } from "../lib/read-capped";
 
 /** A job, its request and (later) its result, must fit one SQLite row. */
 export const ASYNC_BODY_LIMIT = 1024 * 1024;
@@ -12,26 +14,9 @@ export async function readAsyncBody(req: Request): Promise<ArrayBuffer | null> {
   if (!req.body) return null;
   const declared = Number(req.headers.get("content-length") ?? "NaN");
   if (declared > ASYNC_BODY_LIMIT) throw tooLarge();
-  const reader = req.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > ASYNC_BODY_LIMIT) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.byteLength;
-  }
-  return out.buffer;
+  const { bytes, truncated } = await readCapped(req.body, ASYNC_BODY_LIMIT);
+  if (truncated) throw tooLarge();
+  return bytes;
 }
 
 export const isAsync = (headers: Headers) => /^(true|1|yes)$/i.test(headers.get("async")?.trim() ?? "");
@@ -60,7 +45,6 @@ export type JobView = {
 
 /** The public shape of a job at `GET /proxy/requests/:id`. */
 export function jobView(job: JobRow): JobView {
-  const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   let response: JobView["response"] = null;
   if (job.result) {
     const headers = Object.fromEntries(job.result.headers);

@@ -1,4 +1,5 @@
 import type { ConnectionSecret } from "../store/connection-secret";
+import { connectionKey } from "../lib/connection-key";
 
 type Loader = (env: Env, providerConfigKey: string, connectionId: string) => Promise<ConnectionSecret | null>;
 
@@ -34,10 +35,9 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
   const entries = new Map<string, Entry>();
   // Bumped by evict/clear: a load that started before them must not write back what it read.
   let epoch = 0;
-  const keyOf = (pck: string, id: string) => `${pck}\u0000${id}`;
 
   async function get(env: Env, providerConfigKey: string, connectionId: string): Promise<ConnectionSecret | null> {
-    const key = keyOf(providerConfigKey, connectionId);
+    const key = connectionKey(providerConfigKey, connectionId);
     const hit = entries.get(key);
     if (hit && hit.expiresAt > now()) return hit.value;
     // A failed load (KV hiccup, undecryptable value) throws to its own caller and is not remembered.
@@ -61,7 +61,7 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
    */
   function evict(providerConfigKey: string, connectionId: string): void {
     epoch++;
-    entries.delete(keyOf(providerConfigKey, connectionId));
+    entries.delete(connectionKey(providerConfigKey, connectionId));
   }
 
   function clear(): void {

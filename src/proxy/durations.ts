@@ -29,7 +29,9 @@ export function parseGoDuration(raw: string): number | null {
     const start = PART.lastIndex;
     const match = PART.exec(text);
     if (!match || match.index !== start) return null;
-    total += Number(match[1]) * UNIT_MS[match[2]];
+    const unitMs = UNIT_MS[match[2] ?? ""];
+    if (unitMs === undefined) return null;
+    total += Number(match[1]) * unitMs;
   }
   return total;
 }

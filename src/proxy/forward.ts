@@ -11,6 +11,7 @@ import { attemptFits, backoffDelayMs, classify, type RetryOptions } from "./retr
 import { sendUpstream, UpstreamError } from "./upstream";
 import { type Gens, type Grant, NO_GEN, SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
 import type { CalibrationTicket } from "./calibration";
+import { connectionKey } from "../lib/connection-key";
 
 /** Request bodies up to this size are kept in memory when a retry may have to re-send them. */
 export const REPLAY_LIMIT = 1024 * 1024;
@@ -58,7 +59,7 @@ export function createForwarder(view: RateLimitView) {
     const { provider, options } = req;
     // The budget it draws from: its bucket (model or endpoint) and token charge, read from a body in memory only.
     const charge = chargeOf(provider.rateLimit, req.path, req.method, req.body);
-    const key = `${req.providerConfigKey}\u0000${req.connectionId}\u0000${charge.bucket}`;
+    const key = `${connectionKey(req.providerConfigKey, req.connectionId)}\u0000${charge.bucket}`;
     const tokens = view.estimate(key, charge.tokens);
     const started = Date.now();
     const budgetLeft = () => options.maxWaitMs - (Date.now() - started);

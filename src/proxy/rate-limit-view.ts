@@ -177,7 +177,9 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
     const giveUp = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, Math.max(0, v.probeAt + PROBE_WAIT_MS - now()));
     });
-    return Promise.race([v.probe, giveUp]).finally(() => clearTimeout(timer));
+    return Promise.race([v.probe, giveUp]).finally(() => {
+      if (timer !== undefined) clearTimeout(timer);
+    });
   }
 
   /**

@@ -1,6 +1,7 @@
 import { ApiError } from "../errors";
 import type { RateLimitRules, RetryRules } from "../providers/types";
 import { parseGoDuration, parseReset, parseRetryAfter, parseRetryAfterMs } from "./durations";
+import { jitteredBackoffMs } from "../lib/backoff";
 
 /** What the caller asked for, resolved against the provider's rules. */
 export type RetryOptions = {
@@ -123,7 +124,7 @@ export function resetDelayMs(headers: Headers, info: ErrorInfo, rules: RateLimit
 
 /** Exponential backoff with full jitter (AWS): random in [0, min(max, base·2^attempt)). */
 export function backoffDelayMs(attempt: number, rules: RetryRules, random = Math.random): number {
-  return Math.floor(random() * Math.min(rules.maxDelayMs, rules.baseDelayMs * 2 ** attempt));
+  return jitteredBackoffMs(attempt, { baseMs: rules.baseDelayMs, capMs: rules.maxDelayMs }, random);
 }
 
 /**

@@ -154,7 +154,7 @@ type Browser = { tokenHash: string; secret: string };
 
 function browserOf(c: Context<AppEnv>): Browser | null {
   const m = COOKIE_SHAPE.exec(getCookie(c, CONNECT_COOKIE) ?? "");
-  return m ? { tokenHash: m[1], secret: m[2] } : null;
+  return m ? { tokenHash: m[1]!, secret: m[2]! } : null;
 }
 
 /** The integrations this session may connect to, that still exist and whose provider terapi knows. */

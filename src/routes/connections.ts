@@ -23,6 +23,7 @@ import {
   UniqueKeySchema,
   WebhookSecretSchema,
 } from "./schemas";
+import { iso } from "../lib/iso-time";
 
 const tags = ["Connections"];
 
@@ -264,7 +265,6 @@ const limits = createRoute({
   },
 });
 
-const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
 const presentDimension = (d: BucketState["requests"]) => ({ ...d, reset_at: iso(d.reset_at), blocked_until: iso(d.blocked_until) });
 
 const removeByQuery = createRoute({

@@ -26,7 +26,7 @@ async function authorized(c: Context<AppEnv>): Promise<"bearer" | "cookie" | nul
     // A guess at the secret key like any other (429 once a client has too many).
     const client = clientOf(c.req.raw.headers);
     checkNotBlocked(client);
-    if (await isSecretKey(c.env, bearer[1].trim())) return "bearer";
+    if (await isSecretKey(c.env, bearer[1]!.trim())) return "bearer";
     await countFailure(c.env, client);
   }
   if (await verifyDashboardSession(c.env, getCookie(c, DASHBOARD_COOKIE))) return "cookie";

@@ -5,9 +5,6 @@ import { createRouter } from "../openapi";
 import { jobObject } from "../durable-objects/job-ids";
 import { proxy } from "../proxy/handler";
 
-// Per isolate, shared with the actions routes (one budget view per connection).
-export { connectionCache, rateLimitView } from "../proxy/instances";
-
 async function requestStatus(c: Context<AppEnv>): Promise<Response> {
   const id = c.req.param("id") ?? "";
   const stub = jobObject(c.env, "preq", id);

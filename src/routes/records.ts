@@ -1,19 +1,21 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { base64UrlToText, textToBase64Url } from "../crypto/base64";
 import { badRequest, invalidCursor } from "../errors";
 import { createRouter, validationError } from "../openapi";
 import type { RecordAction, StoredRecord } from "../sync/records";
 import { resolveConnection } from "../sync/targets";
 import { ErrorSchema } from "./schemas";
+import { iso } from "../lib/iso-time";
 
 const MAX_LIMIT = 10_000;
 const FILTERS: Record<string, RecordAction> = { added: "ADDED", updated: "UPDATED", deleted: "DELETED" };
 
 /** Opaque to callers: the last record's change sequence number. */
-export const encodeCursor = (seq: number) => btoa(`seq:${seq}`).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+const encodeCursor = (seq: number) => textToBase64Url(`seq:${seq}`);
 
-export function decodeCursor(cursor: string): number | null {
+function decodeCursor(cursor: string): number | null {
   try {
-    const m = /^seq:(\d{1,15})$/.exec(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
+    const m = /^seq:(\d{1,15})$/.exec(base64UrlToText(cursor));
     return m ? Number(m[1]) : null;
   } catch {
     return null;
@@ -71,8 +73,6 @@ const list = createRoute({
     404: { description: "Unknown connection", content: { "application/json": { schema: ErrorSchema } } },
   },
 });
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The stored JSON with `_nango_metadata` (Nango's name: its SDK's types and its users' code read it) added, spliced as text: no parse and re-serialize per record. */
 function recordText(r: StoredRecord): string {

@@ -58,12 +58,12 @@ export const WebhookSecretSchema = z
   .string()
   .refine((s) => {
     const m = WHSEC.exec(s);
-    return m !== null && decodedLength(m[1]) >= 8 && decodedLength(m[1]) <= 128;
+    return m?.[1] !== undefined && decodedLength(m[1]) >= 8 && decodedLength(m[1]) <= 128;
   }, "must be whsec_ followed by the base64 of 8–128 bytes (a Standard Webhooks secret)")
   .openapi({ example: "whsec_RdvaYFYUXuIFuEbvZHwMfYFhUf7aMYjYcmM24+Aj40c=" });
 
 /** Metadata is stored in the connection index row and returned with every connection. */
-export const MAX_METADATA_BYTES = 64 * 1024;
+const MAX_METADATA_BYTES = 64 * 1024;
 
 /** Arbitrary JSON object the user attaches to a connection, within the depth and size limits. */
 export const MetadataSchema = z

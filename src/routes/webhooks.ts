@@ -7,7 +7,7 @@ import { recordOperation } from "../logs/record";
 import { ErrorSchema } from "./schemas";
 
 /** Provider webhooks are small (OpenAI's carry ids, not objects). */
-export const INBOUND_WEBHOOK_MAX_BYTES = 256 * 1024;
+const INBOUND_WEBHOOK_MAX_BYTES = 256 * 1024;
 
 /** Every unauthenticated failure gets exactly this answer. */
 const notAuthenticated = () => new ApiError(401, "invalid_signature", "Webhook signature verification failed");

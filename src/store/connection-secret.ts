@@ -21,7 +21,7 @@ export const secretKvKey = (providerConfigKey: string, connectionId: string) =>
   `conn:${encodeURIComponent(providerConfigKey)}:${encodeURIComponent(connectionId)}`;
 
 /** Additional data bound into the ciphertext: a value copied to another connection's key fails to decrypt. */
-export const secretAad = (providerConfigKey: string, connectionId: string) =>
+const secretAad = (providerConfigKey: string, connectionId: string) =>
   `terapi/connection/v1/${providerConfigKey}/${connectionId}`;
 
 // ---------------------------------------------------------------------------
@@ -70,7 +70,7 @@ function kvKeyOrNull(providerConfigKey: string, connectionId: string): string | 
 }
 
 /** The stored value as it is, pending or not; `null` when there is none (or the ids cannot name one). */
-export async function readStoredSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<StoredSecret | null> {
+async function readStoredSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<StoredSecret | null> {
   const key = kvKeyOrNull(providerConfigKey, connectionId);
   if (key === null) return null;
   const [stored, ring] = await Promise.all([env.SECRETS.get(key), keyRing(env)]);
@@ -112,12 +112,12 @@ export async function deleteConnectionSecret(env: Env, providerConfigKey: string
 function parseSecretKvKey(name: string): { providerConfigKey: string; connectionId: string } | null {
   if (!name.startsWith(KEY_PREFIX)) return null;
   const [pck, cid, ...rest] = name.slice(KEY_PREFIX.length).split(":");
-  if (cid === undefined || rest.length > 0) return null;
+  if (pck === undefined || cid === undefined || rest.length > 0) return null;
   return { providerConfigKey: decodeURIComponent(pck), connectionId: decodeURIComponent(cid) };
 }
 
 /** `failed`: values that cannot be opened with any key of the ring (left untouched, never fatal for the pass). */
-export type ReencryptResult = { reencrypted: number; total: number; failed: number };
+type ReencryptResult = { reencrypted: number; total: number; failed: number };
 
 /**
  * Rewrites every secret not sealed with the current master key, so an old key

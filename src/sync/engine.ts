@@ -1,6 +1,7 @@
 import { logUnhandled } from "../error-log";
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import { randomHex } from "../crypto/random";
+import { sha256Hex } from "../crypto/sha256";
 import { attemptUpstream } from "../durable-objects/upstream-attempt";
 import type { UsageSample } from "../usage/types";
 import { getProvider, providerBaseUrl } from "../providers/catalog";
@@ -14,7 +15,7 @@ import { emitSyncEvent } from "./events";
 import { boundedFrequency, parseFrequency } from "./frequency";
 import { createRecordStore, type RecordQuery, type StoredRecord } from "./records";
 import { type Checkpoint, createSyncStateStore, type SyncRow } from "./state";
-import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl, sha256Hex } from "./walk";
+import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl } from "./walk";
 
 /** How much one alarm invocation does before handing back (it re-arms at once if work is left). */
 export type SyncTuning = { pagesPerAlarm: number; msPerAlarm: number; sliceGapMs: number; backoffAttempts: number; pageTimeoutMs: number };
@@ -188,7 +189,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       limiter,
       provider,
       now,
-      request: { path: def.endpoint.split("?")[0], method: "GET", body: null },
+      request: { path: def.endpoint.split("?", 1)[0]!, method: "GET", body: null },
       send: () => sendUpstream(url, { method: "GET", headers, body: null, timeoutMs: tuning.pageTimeoutMs }),
     });
     if (attempt.kind === "no-slot") {
@@ -367,10 +368,6 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     status(names: string[] | null, connectionId: string): SyncStatus[] {
       ensure();
       return state.rows().filter((r) => names === null || names.includes(r.name)).map((r) => statusOf(r, connectionId));
-    },
-    names(): string[] {
-      ensure();
-      return state.rows().map((r) => r.name);
     },
     listRecords(q: RecordQuery): { rows: StoredRecord[]; more: boolean } {
       ensure();

@@ -1,7 +1,7 @@
 /** The shortest schedule a sync may have. */
-export const MIN_FREQUENCY_MS = 30_000;
+const MIN_FREQUENCY_MS = 30_000;
 /** The longest: a year (a next run time further out is no schedule, and far enough out overflows a Date). */
-export const MAX_FREQUENCY_MS = 365 * 86_400_000;
+const MAX_FREQUENCY_MS = 365 * 86_400_000;
 
 const UNITS: [RegExp, number][] = [
   [/^(s|secs?|seconds?)$/, 1_000],
@@ -19,7 +19,7 @@ export function parseFrequency(text: string): number | null {
   const m = /^\s*(?:every\s+)?(?:(\d+(?:\.\d+)?)\s*)?([a-z]+)\s*$/i.exec(text);
   if (!m) return null;
   const amount = m[1] === undefined ? 1 : Number(m[1]);
-  const unit = UNITS.find(([re]) => re.test(m[2].toLowerCase()));
+  const unit = UNITS.find(([re]) => re.test(m[2]!.toLowerCase()));
   if (!unit || !(amount > 0)) return null;
   const ms = Math.round(amount * unit[1]);
   return ms >= MIN_FREQUENCY_MS && ms <= MAX_FREQUENCY_MS ? ms : null;

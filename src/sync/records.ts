@@ -6,7 +6,7 @@
  */
 export type RecordAction = "ADDED" | "UPDATED" | "DELETED";
 
-export type IncomingRecord = { id: string; json: string; hash: string };
+type IncomingRecord = { id: string; json: string; hash: string };
 
 export type StoredRecord = {
   id: string;
@@ -27,7 +27,7 @@ export type RecordQuery = {
   ids: string[] | null;
 };
 
-export type PageResult = { added: number; updated: number; rowsWritten: number };
+type PageResult = { added: number; updated: number; rowsWritten: number };
 
 export function createRecordStore(sql: SqlStorage) {
   function init(): void {
@@ -171,5 +171,3 @@ export function createRecordStore(sql: SqlStorage) {
     },
   };
 }
-
-export type RecordStore = ReturnType<typeof createRecordStore>;

@@ -7,7 +7,7 @@ import { syncsFor } from "./definitions";
 import type { SyncTarget } from "./engine";
 
 /** A connection the sync API acts on: its object, and the syncs its key can run. */
-export type ResolvedConnection = { target: SyncTarget; defs: SyncDefinition[]; stub: ReturnType<typeof connectionObject> };
+type ResolvedConnection = { target: SyncTarget; defs: SyncDefinition[]; stub: ReturnType<typeof connectionObject> };
 
 /** Fan-out width over an integration's connections. */
 const FAN_OUT = 10;

@@ -1,7 +1,6 @@
 import type { SyncDefinition } from "../providers/types";
 import { confinePath, upstreamUrl } from "../proxy/path";
 import type { Checkpoint } from "./state";
-import { bytesToHex } from "../crypto/hex";
 
 /** The first page's query, fixed for the whole run. */
 export function firstQuery(def: SyncDefinition, now: number): string {
@@ -75,7 +74,3 @@ export function canonicalJson(value: unknown): string {
   return JSON.stringify(value) ?? "null";
 }
 
-export async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
-  return bytesToHex(new Uint8Array(digest));
-}

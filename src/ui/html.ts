@@ -5,7 +5,7 @@ import type { Child } from "hono/jsx";
  * styles only with this response's nonce, never framed, forms post only here,
  * no Referer (a connect link carries its token), never cached.
  */
-export function htmlHeaders(nonce: string): Record<string, string> {
+function htmlHeaders(nonce: string): Record<string, string> {
   return {
     "content-type": "text/html; charset=utf-8",
     "content-security-policy": [
@@ -24,7 +24,7 @@ export function htmlHeaders(nonce: string): Record<string, string> {
   };
 }
 
-export const newNonce = () => crypto.randomUUID().replaceAll("-", "");
+const newNonce = () => crypto.randomUUID().replaceAll("-", "");
 
 /** Renders a page with a fresh nonce and the headers above. */
 export async function htmlResponse(status: number, render: (nonce: string) => Child, extra: Record<string, string> = {}): Promise<Response> {

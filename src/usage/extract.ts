@@ -114,9 +114,9 @@ export function usageFromJsonText(head: string, tail: string, rules: UsageRules)
     }
   }
   for (const re of modelPatterns) {
-    const m = re.exec(head) ?? re.exec(tail);
-    if (m) {
-      out.model = m[1];
+    const model = (re.exec(head) ?? re.exec(tail))?.[1];
+    if (model !== undefined) {
+      out.model = model;
       break;
     }
   }
@@ -138,7 +138,7 @@ export function createJsonCollector(rules: UsageRules) {
       }
       tail.push(chunk);
       tailBytes += chunk.byteLength;
-      while (tail.length > 1 && tailBytes - tail[0].byteLength >= TAIL_BYTES) tailBytes -= tail.shift()!.byteLength;
+      while (tail.length > 1 && tailBytes - tail[0]!.byteLength >= TAIL_BYTES) tailBytes -= tail.shift()!.byteLength;
     },
     end(): ReadUsage {
       // One decoder for every body: each decode runs to its end before the next begins.

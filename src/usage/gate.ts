@@ -4,6 +4,7 @@ import { capReachedError, type CapState } from "./caps";
 import { costOf, effectivePrices, priceOf } from "./prices";
 import { periodOf } from "./store";
 import type { UsageCap, UsageSample } from "./types";
+import { connectionKey } from "../lib/connection-key";
 
 /**
  * The usage cap on the proxy's path, without a Durable Object round trip per
@@ -24,12 +25,11 @@ type View = { capKey: string; periodStart: number; used: number; blocked: boolea
 const views = new Map<string, View>();
 /** Capped connections this isolate keeps a view of; past it the least recently checked goes (it is re-read exactly). */
 const MAX_VIEWS = 10_000;
-const keyOf = (pck: string, cid: string) => `${pck}\u0000${cid}`;
 const defaultPrices = effectivePrices(null);
 
 /** What this isolate just counted for a connection (src/usage/tap.ts). */
 export function noteUsage(providerConfigKey: string, connectionId: string, sample: UsageSample): void {
-  const view = views.get(keyOf(providerConfigKey, connectionId));
+  const view = views.get(connectionKey(providerConfigKey, connectionId));
   if (!view) return;
   view.used +=
     view.state.cap.metric === "tokens"
@@ -54,7 +54,7 @@ async function exact(env: Env, pck: string, cid: string, capKey: string): Promis
     checkedAt: Date.now(),
     refreshing: null,
   };
-  const key = keyOf(pck, cid);
+  const key = connectionKey(pck, cid);
   views.delete(key); // re-inserted last: the Map's order stays least recently checked first
   views.set(key, view);
   if (views.size > MAX_VIEWS) views.delete(views.keys().next().value as string);
@@ -69,7 +69,7 @@ function refuse(cid: string, s: CapState): never {
 export async function enforceUsageCap(env: Env, waitUntil: WaitUntil, pck: string, cid: string, cap: UsageCap): Promise<void> {
   const now = Date.now();
   const capKey = `${cap.metric}/${cap.period}/${cap.limit}`;
-  let view = views.get(keyOf(pck, cid));
+  let view = views.get(connectionKey(pck, cid));
   const sameTerms = view !== undefined && view.capKey === capKey && view.periodStart === periodOf(cap.period, now).start;
   if (view && sameTerms) {
     const fresh = now - view.checkedAt < FRESH_MS;

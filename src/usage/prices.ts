@@ -22,11 +22,11 @@ export function effectivePrices(override: PriceOverride | null): PriceTable {
 
 /** A model's price: its own, or its base name's (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`, longest first). */
 export function priceOf(table: PriceTable, model: string): ModelPrice | null {
-  if (Object.hasOwn(table.models, model)) return table.models[model];
+  if (Object.hasOwn(table.models, model)) return table.models[model] ?? null;
   let best: string | null = null;
   for (const name of Object.keys(table.models))
     if (model.startsWith(`${name}-`) && (best === null || name.length > best.length)) best = name;
-  return best === null ? null : table.models[best];
+  return best === null ? null : (table.models[best] ?? null);
 }
 
 /** USD: uncached input, cached input and output (reasoning tokens are part of the output) at the model's price. */

@@ -5,6 +5,7 @@ import { readUsageIndex, type IndexRowOut } from "./index-db";
 import { costOf, effectivePrices, priceOf } from "./prices";
 import { DAY_MS, HOUR_MS, startOf, type Grain } from "./store";
 import { addTotals, emptyTotals, type PriceTable, type UsageSource, type UsageTotals } from "./types";
+import { connectionKey } from "../lib/connection-key";
 
 /** `GET /usage`: one connection from its object (day or hour), anything wider from the environment index (days). */
 export type UsageRequest = {
@@ -85,7 +86,7 @@ export function summarize(data: UsageBucket[]): Pick<UsageReport, "totals" | "co
   for (const b of data) {
     addTotals(totals, b);
     totals.cost += b.cost;
-    const key = `${b.provider_config_key}\u0000${b.connection_id}`;
+    const key = connectionKey(b.provider_config_key, b.connection_id);
     let c = byConn.get(key);
     if (!c) byConn.set(key, (c = { provider_config_key: b.provider_config_key, connection_id: b.connection_id, ...emptyTotals(), cost: 0, models: [] }));
     addTotals(c, b);

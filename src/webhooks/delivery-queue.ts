@@ -4,6 +4,7 @@ import { newDeliveryId, newEventId, type EventType, type OutgoingEvent, type Out
 import type { AttemptView, DeliveryDetail, DeliveryList, DeliveryListQuery, DeliveryStatus, DeliveryView } from "./schemas";
 import { nangoHmacSha256, outgoingBodyText } from "./nango-body";
 import { signStandardWebhook } from "./standard-webhooks";
+import { iso } from "../lib/iso-time";
 
 /** A claimed delivery is not picked again for this long: covers one attempt even if the object dies mid-way. */
 const CLAIM_LEASE_MS = ATTEMPT_TIMEOUT_MS + 20_000;
@@ -103,8 +104,6 @@ export type DeliveryQueueDeps = {
   changed?: (row: DeliveryRow) => void;
 };
 
-const iso = (ms: number) => new Date(ms).toISOString();
-
 /**
  * Outgoing events and their deliveries with every attempt. A delivery is
  * written before it is attempted and every state change is one transaction,
@@ -125,6 +124,8 @@ export function createDeliveryQueue({
 
   const eventBody = (id: string) => sql.exec<{ body: string }>("SELECT body FROM events WHERE id = ?", id).toArray()[0];
   const deliveryRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).toArray()[0];
+  /** A row this transaction has just written (`one()` throws if it is not there). */
+  const writtenRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).one();
 
   /** Stores the event and one pending delivery per configured URL, due now. */
   function insert(input: OutgoingEventInput, urls: EndpointUrls): EnqueueResult {
@@ -171,7 +172,7 @@ export function createDeliveryQueue({
         at,
       );
       delivery_ids.push(id);
-      changed(deliveryRow(id));
+      changed(writtenRow(id));
     }
     return { event_id: event.id, delivery_ids };
   }
@@ -275,7 +276,7 @@ export function createDeliveryQueue({
         error,
         row.id,
       );
-      changed(deliveryRow(row.id));
+      changed(writtenRow(row.id));
     });
   }
 
@@ -311,7 +312,8 @@ export function createDeliveryQueue({
     const rows = sql.exec<DeliveryRow>(text, ...bindings, query.limit + 1).toArray();
     const page = rows.slice(0, query.limit);
     const more = rows.length > query.limit;
-    return { data: page.map(toView), next_cursor: more ? String(page[page.length - 1].seq) : null };
+    const last = page.at(-1);
+    return { data: page.map(toView), next_cursor: more && last ? String(last.seq) : null };
   }
 
   function get(id: string): DeliveryDetail | null {
@@ -346,7 +348,7 @@ export function createDeliveryQueue({
       at,
       id,
     );
-    changed(deliveryRow(id));
+    changed(writtenRow(id));
     return true;
   }
 

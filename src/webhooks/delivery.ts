@@ -3,13 +3,14 @@
  * Pure functions plus one `fetch`: the outbox decides when to call them.
  */
 import { parseRetryAfter } from "../proxy/durations";
+import { readCapped } from "../lib/read-capped";
+import { backoffCeilingMs, jitteredBackoffMs, type BackoffRules } from "../lib/backoff";
 
 /** Deliveries are retried for this long after they are created (or redelivered), then marked failed. */
 export const DELIVERY_WINDOW_MS = 24 * 60 * 60 * 1000;
 export const ATTEMPT_TIMEOUT_MS = 10_000;
-export const RESPONSE_SNIPPET_BYTES = 1024;
-const BACKOFF_BASE_MS = 5_000;
-const BACKOFF_CAP_MS = 60 * 60 * 1000;
+const RESPONSE_SNIPPET_BYTES = 1024;
+const BACKOFF: BackoffRules = { baseMs: 5_000, capMs: 60 * 60 * 1000 };
 /** Full jitter may draw ~0; a floor keeps a failing receiver from being hammered. */
 const BACKOFF_FLOOR_MS = 1_000;
 
@@ -39,13 +40,12 @@ export function classifyStatus(status: number): AttemptOutcome {
 
 /** Exponential backoff with full jitter: uniform in [floor, min(cap, base·2^(n-1))] after the n-th failed attempt. */
 export function backoffDelayMs(failedAttempts: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failedAttempts - 1));
-  return Math.max(BACKOFF_FLOOR_MS, Math.floor(random() * ceiling));
+  return Math.max(BACKOFF_FLOOR_MS, jitteredBackoffMs(failedAttempts - 1, BACKOFF, random));
 }
 
 /** The highest delay `backoffDelayMs` can return after n failed attempts (tests check alarms against it). */
 export function maxBackoffDelayMs(failedAttempts: number): number {
-  return Math.max(BACKOFF_FLOOR_MS, Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, failedAttempts - 1)));
+  return Math.max(BACKOFF_FLOOR_MS, backoffCeilingMs(failedAttempts - 1, BACKOFF));
 }
 
 /** When to try again after a retryable failure; null when that falls past the deadline. */
@@ -56,7 +56,7 @@ export function nextAttemptAt(result: AttemptResult, failedAttempts: number, now
   return at > deadline ? null : at;
 }
 
-export type DeliveryRequest = {
+type DeliveryRequest = {
   url: string;
   headers: Record<string, string>;
   body: string;
@@ -104,26 +104,6 @@ export async function attemptDelivery(request: DeliveryRequest, timeoutMs = ATTE
 
 /** Up to `limit` bytes of the response as text; the rest is cancelled, not read. */
 async function readSnippet(res: Response, limit: number): Promise<string | null> {
-  if (!res.body) return null;
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    while (size < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      size += value.length;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.length;
-  }
-  const text = new TextDecoder().decode(all.subarray(0, limit));
+  const text = new TextDecoder().decode((await readCapped(res.body, limit)).bytes);
   return text.length ? text : null;
 }

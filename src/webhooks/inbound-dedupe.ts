@@ -16,7 +16,7 @@ CREATE INDEX IF NOT EXISTS inbound_webhooks_expiry ON inbound_webhooks (expires_
 `;
 
 /** A provider webhook's identity: its `webhook-id`, per connection. */
-export type InboundWebhookKey = { provider_config_key: string; connection_id: string; webhook_id: string };
+type InboundWebhookKey = { provider_config_key: string; connection_id: string; webhook_id: string };
 
 /**
  * The ids of provider webhooks already received, each with the event it was
@@ -66,5 +66,3 @@ export function createInboundDedupe(sql: SqlStorage) {
     referencedEventIds: "SELECT event_id FROM inbound_webhooks",
   };
 }
-
-export type InboundDedupe = ReturnType<typeof createInboundDedupe>;

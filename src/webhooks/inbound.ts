@@ -7,7 +7,7 @@ import type { Json } from "./events";
 import { generateWebhookSecret, verifyStandardWebhook } from "./standard-webhooks";
 import { syncsForEvent, triggerSyncs } from "./sync-trigger";
 
-export type InboundWebhook = {
+type InboundWebhook = {
   providerConfigKey: string;
   connectionId: string;
   headers: Headers;
@@ -15,7 +15,7 @@ export type InboundWebhook = {
   body: Uint8Array;
 };
 
-export type InboundResult = { duplicate: boolean; event_id: string; event_type: string };
+type InboundResult = { duplicate: boolean; event_id: string; event_type: string };
 
 /**
  * Why a webhook was not authenticated. Only the operation log sees the reason:

@@ -12,7 +12,7 @@ import { bytesToHex } from "../crypto/hex";
 import type { Json, OutgoingEvent } from "./events";
 
 /** Nango's body for each kind terapi sends; `async_proxy` and `usage` are terapi's own (Nango has no such events). */
-export type NangoShapedBody =
+type NangoShapedBody =
   | NangoAuthWebhookBody
   | NangoSyncWebhookBody
   | NangoForwardWebhookBody
@@ -32,7 +32,7 @@ const AUTH_OPERATIONS = { creation: "creation", override: "override", deletion: 
 const nangoOperation = (op: string | null) =>
   op !== null && op in AUTH_OPERATIONS ? AUTH_OPERATIONS[op as keyof typeof AUTH_OPERATIONS] : ("unknown" as const);
 
-export function nangoBody(event: OutgoingEvent): NangoShapedBody {
+function nangoBody(event: OutgoingEvent): NangoShapedBody {
   const base = { from: event.from, connectionId: event.connection_id, providerConfigKey: event.provider_config_key };
   const p = fields(event.payload);
   switch (event.type) {

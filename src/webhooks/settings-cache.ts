@@ -10,7 +10,7 @@ import type { EndpointUrls } from "./delivery-queue";
  */
 export type DeliveryConfig = { urls: EndpointUrls; secrets: string[] };
 
-export const SETTINGS_TTL_MS = 10_000;
+const SETTINGS_TTL_MS = 10_000;
 
 /**
  * Settled values only: a pending read shared between requests would die with

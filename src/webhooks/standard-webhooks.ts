@@ -14,9 +14,9 @@ import { base64ToBytes, bytesToBase64 } from "../crypto/base64";
 const SECRET_PREFIX = "whsec_";
 const encoder = new TextEncoder();
 
-export type StandardWebhookHeaders = { id: string | null; timestamp: string | null; signature: string | null };
+type StandardWebhookHeaders = { id: string | null; timestamp: string | null; signature: string | null };
 
-export type VerifyInput = {
+type VerifyInput = {
   secret: string;
   headers: StandardWebhookHeaders;
   body: Uint8Array;
@@ -25,11 +25,11 @@ export type VerifyInput = {
   now?: number;
 };
 
-export type VerifyFailure = "missing_headers" | "invalid_timestamp" | "timestamp_too_old" | "timestamp_too_new" | "no_matching_signature";
-export type VerifyResult = { ok: true; id: string; timestamp: number } | { ok: false; reason: VerifyFailure };
+type VerifyFailure = "missing_headers" | "invalid_timestamp" | "timestamp_too_old" | "timestamp_too_new" | "no_matching_signature";
+type VerifyResult = { ok: true; id: string; timestamp: number } | { ok: false; reason: VerifyFailure };
 
 /** The HMAC key of a `whsec_<base64>` secret (the prefix is optional, as in the reference libraries). */
-export function decodeWebhookSecret(secret: string): Uint8Array<ArrayBuffer> {
+function decodeWebhookSecret(secret: string): Uint8Array<ArrayBuffer> {
   const b64 = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
   const bytes = base64ToBytes(b64);
   if (bytes.length === 0) throw new Error("Webhook secret is empty");

@@ -232,7 +232,7 @@ describe("POST /action/trigger errors", () => {
   });
 
   it("unknown action 404, unknown connection 404, missing headers and bad bodies 400", async () => {
-    const { key, t } = await quietTenant();
+    const { t } = await quietTenant();
     const unknown = await trigger(t, "make-coffee", {});
     expect(unknown.status).toBe(404);
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe("unknown_action");

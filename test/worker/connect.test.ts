@@ -7,6 +7,7 @@ import { hashSessionToken } from "../../src/connect/tokens";
 import { registryObject } from "../../src/durable-objects/stubs";
 import { simKey } from "../harness/connections";
 import { api, BASE } from "../harness/webhooks";
+import { bytesToBase64Url } from "../../src/crypto/base64";
 
 const BAD_KEY = "sk-test-unknown-key-connect-5678";
 let pck: string;
@@ -242,7 +243,7 @@ describe("the connect page", () => {
   });
 
   it("refuses forged, malformed and missing tokens", async () => {
-    const forged = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32)))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+    const forged = bytesToBase64Url(crypto.getRandomValues(new Uint8Array(32)));
     for (const t of [forged, "short", "<script>alert(1)</script>"]) {
       const res = await page(t);
       expect(res.status).toBe(404);

@@ -4,7 +4,7 @@ import { createApp } from "../../src/app";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import { durableObjectName, logUnhandled, scrubSecrets } from "../../src/error-log";
 import { ApiError, apiError, badRequest, ERROR_CODES, ERROR_STATUS, type ErrorCode, unknownConnection, unknownIntegration } from "../../src/errors";
-import { AUTH, BASE, call, createConnection, createIntegration, uid } from "./support/management";
+import { AUTH, BASE, createConnection, createIntegration, uid } from "./support/management";
 
 type JsonSchema = { $ref?: string; type?: string; properties?: Record<string, JsonSchema>; required?: string[]; enum?: string[] };
 type OpenApi = {

@@ -72,7 +72,7 @@ function schedule(sim: SimState, t: Tenant, b: LifecycleRec): void {
   });
 }
 
-export function batchObject(t: Tenant, fields: { endpoint: string; input_file_id: string; completion_window: string; metadata?: Obj | null; total: number; status?: string; created_at?: number; id?: string; model?: string }): Obj {
+export function batchObject(_t: Tenant, fields: { endpoint: string; input_file_id: string; completion_window: string; metadata?: Obj | null; total: number; status?: string; created_at?: number; id?: string; model?: string }): Obj {
   const created = fields.created_at ?? nowSec();
   return {
     id: fields.id ?? newId("batch_", 32),
