@@ -1,5 +1,5 @@
-import { type JobContext, mayResendInterrupted } from "../durable-objects/async-jobs";
-import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
+import { type JobContext, mayResendInterrupted } from "../proxy/async-job";
+import { type JobRow, RESULT_BODY_LIMIT } from "../jobs/store";
 import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
 import { getProvider } from "../providers/registry";

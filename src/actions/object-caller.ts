@@ -1,5 +1,5 @@
-import type { RateLimiter } from "../durable-objects/rate-limiter";
-import { attemptUpstream } from "../durable-objects/upstream-attempt";
+import type { RateLimiter } from "../proxy/rate-limiter";
+import { attemptUpstream } from "../proxy/upstream-attempt";
 import type { ProviderDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
 import { backoffDelayMs } from "../proxy/retry-policy";

@@ -1,4 +1,4 @@
-import type { EndUser } from "../registry/connections-index";
+import type { EndUser } from "../connections/index-store";
 
 /** A connect session as the registry keeps it: only the token's hash, never the token. */
 export type ConnectSession = {

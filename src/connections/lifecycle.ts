@@ -4,10 +4,10 @@ import type {
   EndUser,
   IndexedConnectionConfig,
   JsonObject,
-} from "../registry/connections-index";
-import type { IntegrationRecord } from "../registry/integrations-store";
-import { registryClient } from "../durable-objects/registry-client";
-import { connectionObject } from "../durable-objects/stubs";
+} from "./index-store";
+import type { IntegrationRecord } from "../integrations/store";
+import { registryClient } from "../bindings/registry-client";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError, conflict, notFound } from "../errors";
 import type { ReserveResult } from "../durable-objects/registry";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";

@@ -1,4 +1,4 @@
-import { registryClient } from "../durable-objects/registry-client";
+import { registryClient } from "../bindings/registry-client";
 import { parseSecretKeys } from "../middleware/secret-key-auth";
 
 /**

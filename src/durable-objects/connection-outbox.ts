@@ -5,7 +5,7 @@ import type { Json, OutgoingEventInput } from "../webhooks/events";
 import { createInboundDedupe } from "../webhooks/inbound-dedupe";
 import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
 import { deliveryConfig, type DeliveryConfig } from "../webhooks/settings-cache";
-import { newJobId } from "./job-ids";
+import { newJobId } from "../jobs/ids";
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /** Tables kept when the connection is deleted: deliveries about it still go out, and stay listed. */

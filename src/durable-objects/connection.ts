@@ -1,11 +1,11 @@
 import { DurableObject } from "cloudflare:workers";
 import type { RateObservation } from "../proxy/observation";
-import { runJob } from "./async-jobs";
+import { runJob } from "../proxy/async-job";
 import { actionRunView, runActionJob, type ActionRunView } from "../actions/job";
 import { jobView, type JobView } from "../proxy/async";
-import { newJobId } from "./job-ids";
-import { createJobStore, type JobStore, type NewJob } from "./jobs";
-import { type BucketSnapshot, type BucketState, type Grant, RateLimiter, type Report } from "./rate-limiter";
+import { newJobId } from "../jobs/ids";
+import { createJobStore, type JobStore, type NewJob } from "../jobs/store";
+import { type BucketSnapshot, type BucketState, type Grant, RateLimiter, type Report } from "../proxy/rate-limiter";
 import { createAlarmScheduler } from "./scheduler";
 import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
 import { toLogEntry } from "../logs/record";
@@ -21,7 +21,7 @@ import { deleteUsageIndex } from "../usage/index-db";
 import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
 import type { UsageSample } from "../usage/types";
 import { usageEnabled } from "../usage/tap";
-import type { JobUsage } from "./async-jobs";
+import type { JobUsage } from "../proxy/async-job";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };

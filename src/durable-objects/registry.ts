@@ -15,10 +15,10 @@ import {
   type ConnectionRecord,
   type JsonObject,
   type NewConnection,
-} from "../registry/connections-index";
+} from "../connections/index-store";
 import { createDashboardSessionStore, type DashboardSessionStore } from "../dashboard/session-store";
-import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../registry/integrations-store";
-import { createReservations, type Reservations } from "../registry/reservations";
+import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../integrations/store";
+import { createReservations, type Reservations } from "../connections/reservations";
 
 export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
 export type ReserveResult =
@@ -33,7 +33,7 @@ export type MetadataResult = { ok: true; updated: string[] } | { ok: false; miss
  * connection index. KV holds the (encrypted) secrets the hot path reads; this
  * object is what list/get read, so a created connection is listed at once.
  *
- * Each table is its own store (src/registry, src/connect/session-store); this
+ * Each table is its own store (src/integrations, src/connections, src/connect/session-store); this
  * class is the RPC surface and runs the steps that span stores or must not
  * interleave in one transaction.
  */

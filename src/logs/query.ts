@@ -1,4 +1,4 @@
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import { queryIndexLogs } from "../ops-index/read";
 import type { LogCursor, LogQuery, OperationLog, OperationStatus, OperationType } from "./types";

@@ -1,13 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { jobObject } from "../durable-objects/job-ids";
+import { jobObject } from "../jobs/ids";
 import type { ActionRunView } from "../actions/job";
 import { createLiveCaller } from "../actions/live-caller";
 import { actionLogger, type ActionCallStats } from "../actions/log";
 import { findAction, parseInput, performAction } from "../actions/perform";
 import { actionJsonSchemas, componentName, describeActions } from "../actions/schemas";
-import { registryClient } from "../durable-objects/registry-client";
-import { connectionObject } from "../durable-objects/stubs";
+import { registryClient } from "../bindings/registry-client";
+import { connectionObject } from "../bindings/stubs";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, notFound } from "../errors";
 import { createRouter } from "../openapi";

@@ -2,7 +2,7 @@ import type { Context } from "hono";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { createRouter } from "../openapi";
-import { jobObject } from "../durable-objects/job-ids";
+import { jobObject } from "../jobs/ids";
 import { proxy } from "../proxy/handler";
 
 // Per isolate, shared with the actions routes (one budget view per connection).

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jobObject } from "../durable-objects/job-ids";
-import { connectionObject } from "../durable-objects/stubs";
+import { jobObject } from "../jobs/ids";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import { decodeLogCursor, encodeLogCursor } from "../logs/query";
 import { listIndexDeliveries } from "../ops-index/read";

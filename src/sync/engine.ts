@@ -1,6 +1,6 @@
-import type { RateLimiter } from "../durable-objects/rate-limiter";
+import type { RateLimiter } from "../proxy/rate-limiter";
 import { randomHex } from "../crypto/random";
-import { attemptUpstream } from "../durable-objects/upstream-attempt";
+import { attemptUpstream } from "../proxy/upstream-attempt";
 import type { UsageSample } from "../usage/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";

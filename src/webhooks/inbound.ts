@@ -1,4 +1,4 @@
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import { getProvider } from "../providers/registry";
 import { loadConnectionSecret } from "../store/connection-secret";

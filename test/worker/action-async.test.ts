@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import { auth, createTenant, oneBudget, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
 import { quietTenant, trigger } from "./support/actions";

@@ -4,7 +4,7 @@ import { TEST_SECRET_KEYS } from "../harness/constants";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createConnectSessionStore } from "../../src/connect/session-store";
 import { hashSessionToken } from "../../src/connect/tokens";
-import { registryObject } from "../../src/durable-objects/stubs";
+import { registryObject } from "../../src/bindings/stubs";
 import { simKey } from "../harness/connections";
 import { api, BASE } from "../harness/webhooks";
 

@@ -1,16 +1,16 @@
 import { emitAsyncProxyEvent } from "../events/async-proxy";
 import type { OperationInput } from "../logs/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
-import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
-import { upstreamUrl } from "../proxy/path";
-import { backoffDelayMs, isIdempotent } from "../proxy/retry-policy";
-import { sendUpstream } from "../proxy/upstream";
+import { authHeadersFor, callerResponseHeaders } from "./headers";
+import { upstreamUrl } from "./path";
+import { backoffDelayMs, isIdempotent } from "./retry-policy";
+import { sendUpstream } from "./upstream";
 import { loadConnectionSecret } from "../store/connection-secret";
 import { sampleOfAnswer } from "../usage/buffered";
 import type { CapState } from "../usage/caps";
 import type { UsageSample } from "../usage/types";
-import { requestModel } from "../proxy/limit-bucket";
-import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
+import { requestModel } from "./limit-bucket";
+import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "../jobs/store";
 import type { RateLimiter } from "./rate-limiter";
 import { attemptUpstream } from "./upstream-attempt";
 

@@ -1,8 +1,8 @@
 import type { ProviderDefinition } from "../providers/types";
-import { peekError } from "../proxy/error-peek";
-import { chargeOf } from "../proxy/limit-bucket";
-import { observe, observeRefusal } from "../proxy/observation";
-import { classify, type ErrorInfo } from "../proxy/retry-policy";
+import { peekError } from "./error-peek";
+import { chargeOf } from "./limit-bucket";
+import { observe, observeRefusal } from "./observation";
+import { classify, type ErrorInfo } from "./retry-policy";
 import { type RateLimiter, SAFETY_MARGIN_MS } from "./rate-limiter";
 
 /**
