@@ -98,7 +98,14 @@ export class ConnectionObject extends DurableObject<Env> {
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
     this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });
     const countUsage = (sample: UsageSample) => this.usage.addOwn(sample);
-    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter, countUsage });
+    this.syncs = createSyncEngine({
+      sql,
+      transaction: (fn) => ctx.storage.transactionSync(fn),
+      env,
+      limiter: this.limiter,
+      countUsage,
+      log: (line) => void this.storeLogs([toLogEntry(line)]),
+    });
     this.outbox = createConnectionOutbox({
       ctx,
       env,

@@ -2,6 +2,7 @@ import type { RateLimiter } from "../proxy/rate-limiter";
 import { randomHex } from "../crypto/random";
 import { attemptUpstream } from "../proxy/upstream-attempt";
 import type { UsageSample } from "../usage/types";
+import type { OperationInput } from "../logs/types";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
@@ -59,6 +60,8 @@ type Deps = {
   now?: () => number;
   /** Counts each page fetched toward the connection's usage (tagged `sync`). */
   countUsage?: (sample: UsageSample) => void;
+  /** Writes a line to the connection's operation log (the object's own store: no round trip). */
+  log?: (line: OperationInput) => void;
 };
 
 /**
@@ -67,7 +70,7 @@ type Deps = {
  * changed, checkpoints after every page, and after a complete walk marks what
  * it did not see as deleted.
  */
-export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now(), countUsage }: Deps) {
+export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now(), countUsage, log }: Deps) {
   const records = createRecordStore(sql);
   const state = createSyncStateStore(sql);
   const tuning: SyncTuning = { ...DEFAULT_TUNING };
@@ -146,8 +149,20 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     state.finish(name, error ? "ERROR" : "SUCCESS", error, t, nextRunAt);
     if (!error) records.forgetRun(r.run_id);
     const done = state.get(name);
+    if (!done) return;
+    // Every finished run has its line in the connection's log, whatever happens to its webhook.
+    const started = r.run_started_at ?? t;
+    log?.({
+      provider_config_key: ctx.providerConfigKey,
+      connection_id: ctx.connectionId,
+      type: "sync",
+      status: error ? "failure" : "success",
+      duration_ms: Math.max(0, t - started),
+      started_at: started,
+      detail: `${name}: +${done.last_added} ~${done.last_updated} -${done.last_deleted}${error ? ` (${error})` : ""}`,
+    });
     // Like Nango: a run that changed nothing is not worth a webhook; a failure always is.
-    if (!done || (!error && done.last_added + done.last_updated + done.last_deleted === 0)) return;
+    if (!error && done.last_added + done.last_updated + done.last_deleted === 0) return;
     // An event that cannot be stored must not undo the run.
     await emitSyncEvent(env, ctx, {
       sync_name: name,
