@@ -60,7 +60,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     transaction,
     signingSecrets: () => secrets,
     log,
-    newId: () => newJobId("whd", ctx.id.toString()),
+    newId: () => newJobId("delivery", ctx.id.toString()),
     changed: (row: DeliveryRow) => {
       const { seq: _seq, ...rest } = row;
       indexed({ ...rest, rev: row.updated_at * 1000 + row.attempt_count });

@@ -21,7 +21,7 @@ import { deleteUsageIndex } from "../usage/index-db";
 import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
 import type { UsageSample } from "../usage/types";
 import { usageEnabled } from "../usage/tap";
-import type { JobUsage } from "../proxy/async-job";
+import type { JobUsage } from "../jobs/context";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
@@ -151,7 +151,7 @@ export class ConnectionObject extends DurableObject<Env> {
       providerConfigKey,
       connectionId,
     );
-    const id = newJobId("preq", this.ctx.id.toString());
+    const id = newJobId("proxy", this.ctx.id.toString());
     this.jobs.insert(id, job);
     await this.scheduler.wakeBy(Date.now());
     return { id, created: true };
@@ -171,7 +171,7 @@ export class ConnectionObject extends DurableObject<Env> {
       providerConfigKey,
       connectionId,
     );
-    const id = newJobId("act", this.ctx.id.toString());
+    const id = newJobId("action", this.ctx.id.toString());
     this.jobs.insertAction(id, job);
     await this.scheduler.wakeBy(Date.now());
     return { id };

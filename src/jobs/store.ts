@@ -1,14 +1,10 @@
+import type { JobStatus } from "./status";
+
 /**
- * Async proxy jobs in the connection object's SQLite: the request as it will
+ * Jobs in the connection object's SQLite: async proxy requests and async action runs: the request as it will
  * be sent (without credentials: those are loaded when it runs), its state, and
  * its result. Rows survive eviction and restarts.
  */
-/**
- * `interrupted`: the object died while the job's call was at the provider and
- * the caller had not allowed a re-send (outcome unknown; it was not sent again).
- */
-export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "interrupted";
-
 /** `proxy`: a stored request. `action`: an action run (name in `action`, validated input JSON in `body`). */
 export type JobKind = "proxy" | "action";
 

@@ -157,7 +157,7 @@ const run = createRoute({
 });
 
 async function findRun(env: Env, id: string): Promise<ActionRunView> {
-  const found: ActionRunView | null | undefined = await jobObject(env, "act", id)?.getActionRun(id);
+  const found: ActionRunView | null | undefined = await jobObject(env, "action", id)?.getActionRun(id);
   if (!found) throw notFound("unknown_action_run", `No action run '${id}'`);
   return found;
 }

@@ -10,7 +10,7 @@ export { connectionCache, rateLimitView } from "../proxy/instances";
 
 async function requestStatus(c: Context<AppEnv>): Promise<Response> {
   const id = c.req.param("id") ?? "";
-  const stub = jobObject(c.env, "preq", id);
+  const stub = jobObject(c.env, "proxy", id);
   const job = stub ? await stub.getJob(id) : null;
   if (!job) throw new ApiError(404, "unknown_request", `No async proxy request '${id}'`);
   return c.json(job);

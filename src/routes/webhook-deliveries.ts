@@ -47,7 +47,7 @@ const unknownDelivery = (id: string) => new ApiError(404, "unknown_delivery", `N
 
 /** The connection object holding a delivery (its id names it), or a 404. */
 function deliveryObject(env: Env, id: string) {
-  const stub = jobObject(env, "whd", id);
+  const stub = jobObject(env, "delivery", id);
   if (!stub) throw unknownDelivery(id);
   return stub;
 }

@@ -190,52 +190,48 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       const cur = state.get(def.name);
       return epoch === myEpoch && cur?.run_id === runId && cur.run_checkpoint === r.run_checkpoint;
     };
-    const backoffOrFail = async (error: string) => {
-      if (!alive()) return;
-      if (r.run_attempts < tuning.backoffAttempts) state.waitRun(def.name, now() + backoffDelayMs(r.run_attempts, provider.retry), true);
-      else await finish(ctx, def.name, error);
-    };
 
     const url = pageUrl(def, providerBaseUrl(provider, env), cp);
     const headers = new Headers({ accept: "application/json", ...authHeadersFor(provider, secret) });
-    const attempt = await attemptUpstream({
+    const backoff = { allowed: r.run_attempts < tuning.backoffAttempts, at: () => now() + backoffDelayMs(r.run_attempts, provider.retry) };
+    const outcome = await attemptUpstream({
       limiter,
       provider,
       now,
       request: { path: def.endpoint.split("?")[0], method: "GET", body: null },
       send: () => sendUpstream(url, { method: "GET", headers, body: null, timeoutMs: tuning.pageTimeoutMs }),
-    });
-    if (attempt.kind === "no-slot") {
-      state.waitRun(def.name, attempt.at, false);
-      return "yield";
-    }
-    if (attempt.kind === "unreachable") {
-      const err = attempt.error;
-      await backoffOrFail(err instanceof Error && "code" in err ? String(err.code) : "upstream_unreachable");
-      return "yield";
-    }
-    if (attempt.kind === "rate-limited") {
       // A rate limit never fails a run: it sleeps until the reset and goes on from the same page.
-      if (alive()) state.waitRun(def.name, attempt.until, false);
+      backoff,
+    });
+    const failed = async (error: string) => {
+      if (alive()) await finish(ctx, def.name, error);
+      return "yield" as const;
+    };
+    if (outcome.kind === "wait") {
+      if (outcome.status !== null)
+        countUsage?.({ at: now(), model: "none", source: "sync", error: true, estimated: false, input: 0, cachedInput: 0, output: 0, reasoning: 0 });
+      if (alive()) state.waitRun(def.name, outcome.at, outcome.backoff);
       return "yield";
     }
-    const res = attempt.res;
+    if (outcome.kind === "unreachable") {
+      const err = outcome.error;
+      return failed(err instanceof Error && "code" in err ? String(err.code) : "upstream_unreachable");
+    }
+    const res = outcome.res;
     const t = now();
     countUsage?.({ at: t, model: "none", source: "sync", error: res.status >= 400, estimated: false, input: 0, cachedInput: 0, output: 0, reasoning: 0 });
-    if (attempt.kind === "retryable" || res.status >= 400) {
+    if (res.status >= 400) {
       await res.body?.cancel();
-      const info = attempt.info ?? {};
-      const reason = `${res.status} ${info.code ?? info.type ?? ""}: ${info.message ?? "upstream error"}`.replace(/ :/, ":");
-      if (attempt.kind === "retryable") await backoffOrFail(reason);
-      else if (alive()) await finish(ctx, def.name, reason);
-      return "yield";
+      const info = outcome.info ?? {};
+      return failed(`${res.status} ${info.code ?? info.type ?? ""}: ${info.message ?? "upstream error"}`.replace(/ :/, ":"));
     }
 
     let body: unknown;
     try {
       body = await res.json();
     } catch {
-      await backoffOrFail("invalid_json: the list response is not JSON");
+      if (!backoff.allowed) return failed("invalid_json: the list response is not JSON");
+      if (alive()) state.waitRun(def.name, backoff.at(), true);
       return "yield";
     }
     const items = pageItems(def, body);

@@ -115,7 +115,7 @@ export function outbox() {
 
 /** The connection object that holds a delivery (its id names it). */
 export function deliveryObject(deliveryId: string) {
-  const stub = jobObject(env, "whd", deliveryId);
+  const stub = jobObject(env, "delivery", deliveryId);
   if (!stub) throw new Error(`not a delivery id: ${deliveryId}`);
   return stub;
 }

@@ -24,7 +24,7 @@ export async function crashMidCall(t: Tenant, job: Job, method = "POST"): Promis
       t.connectionId,
     );
     const { kind, ...input } = job;
-    const jobId = newJobId(kind === "proxy" ? "preq" : "act", state.id.toString());
+    const jobId = newJobId(kind, state.id.toString());
     if (job.kind === "proxy") jobs.insert(jobId, input as NewJob);
     else jobs.insertAction(jobId, input as NewActionJob);
     jobs.takeDue(Date.now() + 1);
