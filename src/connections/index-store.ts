@@ -65,27 +65,6 @@ type ConnectionRow = {
   updated_at: string;
 };
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS connections (
-  provider_config_key TEXT NOT NULL,
-  connection_id TEXT NOT NULL,
-  id TEXT NOT NULL UNIQUE,
-  provider TEXT NOT NULL,
-  key_hint TEXT NOT NULL,
-  connection_config TEXT NOT NULL,
-  metadata TEXT NOT NULL,
-  end_user_id TEXT,
-  end_user_email TEXT,
-  end_user_display_name TEXT,
-  tags TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  PRIMARY KEY (provider_config_key, connection_id)
-);
-CREATE INDEX IF NOT EXISTS connections_order ON connections (created_at, provider_config_key, connection_id);
-CREATE INDEX IF NOT EXISTS connections_end_user ON connections (end_user_id);
-`;
-
 /** Keyset cursor over (created_at, provider_config_key, connection_id): stable while rows are added. */
 type CursorKey = [string, string, string];
 
@@ -152,8 +131,6 @@ function toRow(record: ConnectionRecord): ConnectionRow {
  * write) are put in one transaction by the registry.
  */
 export function createConnectionIndex(sql: SqlStorage) {
-  sql.exec(SCHEMA);
-
   return {
     get(providerConfigKey: string, connectionId: string): ConnectionRecord | null {
       const row = sql

@@ -5,7 +5,10 @@ import { actionRunView, runActionJob, type ActionRunView } from "../actions/job"
 import { jobView, type JobView } from "../proxy/async";
 import { newJobId } from "../jobs/ids";
 import { createJobStore, type JobStore, type NewJob } from "../jobs/store";
-import { type BucketSnapshot, type BucketState, type Grant, RateLimiter, type Report } from "../proxy/rate-limiter";
+import { type BucketState, type Grant, RateLimiter, type Report } from "../proxy/rate-limiter";
+import { createRateLimitStore } from "../proxy/rate-limit-store";
+import { CONNECTION_MIGRATIONS } from "./connection-schema";
+import { migrate } from "./schema";
 import { createAlarmScheduler } from "./scheduler";
 import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
 import { toLogEntry } from "../logs/record";
@@ -50,50 +53,13 @@ export class ConnectionObject extends DurableObject<Env> {
     });
   }
 
-  /** Creates the tables (if missing) and the in-memory parts over them. */
+  /** Brings the tables to the current schema (once per wake) and builds the in-memory parts over them. */
   private open(): void {
     const { ctx, env } = this;
+    migrate(ctx.storage, CONNECTION_MIGRATIONS);
     const sql = ctx.storage.sql;
-    sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
-    // One row per bucket (model, model family or endpoint) that ever learned a limit; the old one-budget table is gone.
-    sql.exec("DROP TABLE IF EXISTS rate_limit");
-    sql.exec(
-      `CREATE TABLE IF NOT EXISTS rate_limit_bucket (
-        bucket TEXT PRIMARY KEY,
-        requests_limit INTEGER, tokens_limit INTEGER,
-        requests_blocked_until INTEGER NOT NULL, tokens_blocked_until INTEGER NOT NULL,
-        token_ratio REAL NOT NULL, token_samples INTEGER NOT NULL
-      )`,
-    );
-    type Row = { requests_limit: number | null; tokens_limit: number | null; requests_blocked_until: number; tokens_blocked_until: number; token_ratio: number; token_samples: number };
-    this.limiter = new RateLimiter(
-      (bucket): BucketSnapshot | undefined => {
-        const r = sql.exec<Row>("SELECT * FROM rate_limit_bucket WHERE bucket = ?", bucket).toArray()[0];
-        return r
-          ? {
-              requestsLimit: r.requests_limit,
-              tokensLimit: r.tokens_limit,
-              requestsBlockedUntil: r.requests_blocked_until,
-              tokensBlockedUntil: r.tokens_blocked_until,
-              ratio: r.token_ratio,
-              samples: r.token_samples,
-            }
-          : undefined;
-      },
-      (bucket, s) => {
-        if (!s) return void sql.exec("DELETE FROM rate_limit_bucket WHERE bucket = ?", bucket);
-        sql.exec(
-          "INSERT OR REPLACE INTO rate_limit_bucket VALUES (?, ?, ?, ?, ?, ?, ?)",
-          bucket,
-          s.requestsLimit,
-          s.tokensLimit,
-          s.requestsBlockedUntil,
-          s.tokensBlockedUntil,
-          s.ratio,
-          s.samples,
-        );
-      },
-    );
+    const buckets = createRateLimitStore(sql);
+    this.limiter = new RateLimiter(buckets.load, buckets.save);
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
     this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });

@@ -19,6 +19,8 @@ import {
 import { createDashboardSessionStore, type DashboardSessionStore } from "../dashboard/session-store";
 import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../integrations/store";
 import { createReservations, type Reservations } from "../connections/reservations";
+import { REGISTRY_MIGRATIONS } from "./registry-schema";
+import { migrate } from "./schema";
 
 export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
 export type ReserveResult =
@@ -46,8 +48,9 @@ export class Registry extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    // Synchronously, in the constructor: no request can see the object before its tables are current.
+    migrate(ctx.storage, REGISTRY_MIGRATIONS);
     const sql = ctx.storage.sql;
-    // Each store runs its idempotent DDL here, synchronously: no request can see the object before it runs.
     this.integrations = createIntegrationStore(sql);
     this.connections = createConnectionIndex(sql);
     this.reservations = createReservations(sql);

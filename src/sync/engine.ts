@@ -76,15 +76,8 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
   const tuning: SyncTuning = { ...DEFAULT_TUNING };
   /** Bumped by `stop()`: a run in flight from before never writes again. */
   let epoch = 0;
-  let ready = false;
-
-  function ensure(): void {
-    if (ready) return;
-    records.init();
-    state.init();
-    ready = true;
-  }
-  ensure();
+  /** The connection was deleted: this engine (over its wiped tables) never runs or schedules again. */
+  let stopped = false;
 
   function context(): SyncContext | null {
     const meta = state.meta();
@@ -96,7 +89,6 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
 
   /** Registers the connection's syncs (keeping existing schedules); new ones are due at `firstRunAt`. */
   function register(target: SyncTarget, firstRunAt: number): void {
-    ensure();
     const { syncs, ...ctx } = target;
     state.setMeta({ provider_config_key: ctx.providerConfigKey, connection_id: ctx.connectionId, provider: ctx.provider });
     const defs = (getProvider(ctx.provider)?.syncs ?? []).filter((d) => syncs.includes(d.name));
@@ -287,7 +279,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
   }
 
   async function runDueOnce(): Promise<void> {
-    if (!ready) return;
+    if (stopped) return;
     const ctx = context();
     if (!ctx) return;
     const myEpoch = epoch;
@@ -348,13 +340,11 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     context,
     runDue,
     nextDue(): number | null {
-      if (!ready) return null;
-      return state.nextDue();
+      return stopped ? null : state.nextDue();
     },
     /** Runs the named syncs now; `reset` forgets their records and walks from scratch. */
     trigger(names: string[], reset: boolean): void {
-      ensure();
-      const t = now();
+        const t = now();
       for (const name of names) {
         const r = state.get(name);
         if (!r) continue;
@@ -367,33 +357,28 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       }
     },
     setPaused(names: string[], paused: boolean): void {
-      ensure();
-      for (const name of names) state.setPaused(name, paused, now());
+        for (const name of names) state.setPaused(name, paused, now());
     },
     setFrequency(name: string, frequency: string, frequencyMs: number): void {
-      ensure();
-      state.setFrequency(name, frequency, frequencyMs, now());
+        state.setFrequency(name, frequency, frequencyMs, now());
     },
     status(names: string[] | null, connectionId: string): SyncStatus[] {
-      ensure();
-      return state.rows().filter((r) => names === null || names.includes(r.name)).map((r) => statusOf(r, connectionId));
+        return state.rows().filter((r) => names === null || names.includes(r.name)).map((r) => statusOf(r, connectionId));
     },
     names(): string[] {
-      ensure();
-      return state.rows().map((r) => r.name);
+        return state.rows().map((r) => r.name);
     },
     listRecords(q: RecordQuery): { rows: StoredRecord[]; more: boolean } {
-      ensure();
-      return records.list(q);
+        return records.list(q);
     },
     /** Destroyed and not used since: nothing may be written or scheduled. */
     isStopped(): boolean {
-      return !ready;
+      return stopped;
     },
-    /** The connection is being deleted: a run in flight stops writing, tables are made again on next use. */
+    /** The connection is being deleted: a run in flight stops writing (the object builds a new engine over new tables). */
     stop(): void {
       epoch++;
-      ready = false;
+      stopped = true;
     },
   };
 }

@@ -73,7 +73,7 @@ describe("X-Async: true", () => {
     const res = await trigger(t, "create-embedding", { model: "text-embedding-3-small" }, ASYNC);
     expect(res.status).toBe(422);
     const stored = await runInDurableObject(connectionObject(env, t.providerConfigKey, t.connectionId), (_o, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM proxy_jobs WHERE kind = 'action'").one().n,
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'action'").one().n,
     );
     expect(stored).toBe(0);
     expect((await simRequests(key)).length).toBe(before);
