@@ -47,6 +47,11 @@ export type ConnectionFilter = {
   page?: number;
 };
 
+/** A registry insert (integration or connection) and why it was refused. */
+export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
+/** A metadata write to several connections: all of them, or none and the ids that are missing. */
+export type MetadataResult = { ok: true; updated: string[] } | { ok: false; missing: string[] };
+
 export type ConnectionPage = { connections: ConnectionRecord[]; next_cursor: string | null };
 
 type ConnectionRow = {

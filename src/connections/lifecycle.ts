@@ -9,7 +9,7 @@ import type { IntegrationRecord } from "../integrations/store";
 import { registryClient } from "../bindings/registry-client";
 import { connectionObject } from "../bindings/stubs";
 import { ApiError, conflict, notFound } from "../errors";
-import type { ReserveResult } from "../durable-objects/registry";
+import type { ReserveResult } from "./reservations";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";
 import { getProvider } from "../providers/registry";
 import type { ProviderDefinition } from "../providers/types";

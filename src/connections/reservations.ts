@@ -1,3 +1,10 @@
+/** A claim on a connection id, as the registry answers it. */
+export type ReserveResult =
+  | { ok: true; token: string }
+  | { ok: false; reason: "duplicate" | "no_integration" }
+  /** Another create of the id holds it (or crashed holding it) for `retryAfterMs` more. */
+  | { ok: false; reason: "being_created"; retryAfterMs: number };
+
 /** Longer than a credential check (15 s timeout) plus a KV write; a crashed create frees the id after it. */
 const RESERVATION_MS = 60_000;
 

@@ -13,22 +13,17 @@ import {
   type ConnectionPage,
   type ConnectionPatch,
   type ConnectionRecord,
+  type InsertResult,
   type JsonObject,
+  type MetadataResult,
   type NewConnection,
 } from "../connections/index-store";
 import { createDashboardSessionStore, type DashboardSessionStore } from "../dashboard/session-store";
 import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../integrations/store";
-import { createReservations, type Reservations } from "../connections/reservations";
+import { createReservations, type Reservations, type ReserveResult } from "../connections/reservations";
 import { REGISTRY_MIGRATIONS } from "./registry-schema";
 import { migrate } from "./schema";
 
-export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
-export type ReserveResult =
-  | { ok: true; token: string }
-  | { ok: false; reason: "duplicate" | "no_integration" }
-  /** Another create of the id holds it (or crashed holding it) for `retryAfterMs` more. */
-  | { ok: false; reason: "being_created"; retryAfterMs: number };
-export type MetadataResult = { ok: true; updated: string[] } | { ok: false; missing: string[] };
 
 /**
  * The environment's strongly consistent registry: integrations and the
