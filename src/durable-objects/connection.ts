@@ -1,7 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import type { RateObservation } from "../proxy/observation";
-import { runJob } from "../proxy/async-job";
-import { actionRunView, runActionJob, type ActionRunView } from "../actions/job";
+import { actionRunView, type ActionRunView } from "../actions/job";
+import { runJobs } from "../jobs/run";
+import { createIdentity, type Identity } from "./identity";
 import { jobView, type JobView } from "../proxy/async";
 import { newJobId } from "../jobs/ids";
 import { createJobStore, type JobStore, type NewJob } from "../jobs/store";
@@ -35,6 +36,7 @@ export class ConnectionObject extends DurableObject<Env> {
   private edgeAcquires = 0;
   // Set by open(): in the constructor, and again after destroy() empties storage.
   private limiter!: RateLimiter;
+  private identity!: Identity;
   private jobs!: JobStore;
   private scheduler!: ReturnType<typeof createAlarmScheduler>;
   private logs!: LogStore;
@@ -60,6 +62,7 @@ export class ConnectionObject extends DurableObject<Env> {
     const sql = ctx.storage.sql;
     const buckets = createRateLimitStore(sql);
     this.limiter = new RateLimiter(buckets.load, buckets.save);
+    this.identity = createIdentity(sql);
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
     this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });
@@ -112,11 +115,7 @@ export class ConnectionObject extends DurableObject<Env> {
       const existing = this.jobs.byIdempotencyKey(job.idempotencyKey);
       if (existing) return { id: existing.id, created: false };
     }
-    this.ctx.storage.sql.exec(
-      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-      providerConfigKey,
-      connectionId,
-    );
+    this.identity.remember({ providerConfigKey, connectionId });
     const id = newJobId("proxy", this.ctx.id.toString());
     this.jobs.insert(id, job);
     await this.scheduler.wakeBy(Date.now());
@@ -132,11 +131,7 @@ export class ConnectionObject extends DurableObject<Env> {
   /** Stores an async action run (input already validated) and runs it soon on the alarm. */
   async enqueueAction(input: { providerConfigKey: string; connectionId: string; action: string; input: ArrayBuffer; retries: number; backoffAllowed: boolean }): Promise<{ id: string }> {
     const { providerConfigKey, connectionId, ...job } = input;
-    this.ctx.storage.sql.exec(
-      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-      providerConfigKey,
-      connectionId,
-    );
+    this.identity.remember({ providerConfigKey, connectionId });
     const id = newJobId("action", this.ctx.id.toString());
     this.jobs.insertAction(id, job);
     await this.scheduler.wakeBy(Date.now());
@@ -160,11 +155,7 @@ export class ConnectionObject extends DurableObject<Env> {
     const n = this.ctx.storage.transactionSync(() => {
       const lines = entries.length ? this.logs.append(entries, undefined, folded) : 0;
       if (usage) {
-        this.ctx.storage.sql.exec(
-          "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-          usage.providerConfigKey,
-          usage.connectionId,
-        );
+        this.identity.remember(usage);
         this.usage.write(usage);
       }
       return lines;
@@ -192,14 +183,8 @@ export class ConnectionObject extends DurableObject<Env> {
 
   /** Copies changed day sums to the environment index now (the alarm does it on its own; tests call it). */
   async flushUsageIndex(): Promise<number> {
-    const meta = this.meta();
-    const pck = meta.get("provider_config_key");
-    const cid = meta.get("connection_id");
-    return pck !== undefined && cid !== undefined ? this.usage.flushIndex(pck, cid) : 0;
-  }
-
-  private meta(): Map<string, string> {
-    return new Map(this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
+    const name = this.identity.get();
+    return name ? this.usage.flushIndex(name.providerConfigKey, name.connectionId) : 0;
   }
 
   /** Lines made here go to this connection's log (the source of truth), then in the background to the environment-wide index. */
@@ -248,11 +233,7 @@ export class ConnectionObject extends DurableObject<Env> {
   /** Registers the connection's syncs; their first runs start now (called when the connection is created). */
   async startSyncs(target: SyncTarget): Promise<void> {
     // Who this object is, for the usage index copy (sync pages count as usage too).
-    this.ctx.storage.sql.exec(
-      "INSERT OR IGNORE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-      target.providerConfigKey,
-      target.connectionId,
-    );
+    this.identity.remember(target, true);
     this.syncs.register(target, Date.now());
     await this.scheduler.wakeBy(Date.now());
   }
@@ -299,26 +280,15 @@ export class ConnectionObject extends DurableObject<Env> {
   }
 
   async alarm(): Promise<void> {
-    const meta = new Map(
-      this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]),
-    );
-    const providerConfigKey = meta.get("provider_config_key");
-    const connectionId = meta.get("connection_id");
+    const name = this.identity.get();
     const due = this.jobs.takeDue(Date.now());
     // Deliveries run beside the jobs and syncs: a long sync run does not hold back a webhook.
     const delivering = this.outbox.deliverDue().catch((err: unknown) => console.error("delivery run failed", err instanceof Error ? err.message : "unknown"));
-    if (providerConfigKey !== undefined && connectionId !== undefined) {
+    if (name) {
+      const { providerConfigKey, connectionId } = name;
       const log = (line: OperationInput) => void this.storeLogs([toLogEntry(line)]);
       const usage = this.jobUsage(providerConfigKey, connectionId);
-      const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId, usage };
-      // One at a time: they share one budget, and the limiter orders them.
-      for (const job of due) {
-        try {
-          await (job.kind === "action" ? runActionJob(ctx, job) : runJob(ctx, job));
-        } catch (err) {
-          this.jobs.fail(job.id, err instanceof Error ? err.message : "internal_error");
-        }
-      }
+      await runJobs({ env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId, usage }, due);
     }
     try {
       await this.syncs.runDue();
@@ -366,7 +336,7 @@ export class ConnectionObject extends DurableObject<Env> {
   async destroy(): Promise<void> {
     // A sync run in flight must not write into the emptied storage.
     this.syncs.stop();
-    const meta = this.meta();
+    const name = this.identity.get();
     const kept = this.outbox.snapshot();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -376,11 +346,9 @@ export class ConnectionObject extends DurableObject<Env> {
     this.outbox.restore(kept);
     await this.scheduler.rearm();
     // Its day sums in the environment's usage index go too (this object copied them there).
-    const pck = meta.get("provider_config_key");
-    const cid = meta.get("connection_id");
-    if (pck !== undefined && cid !== undefined) {
+    if (name) {
       try {
-        await deleteUsageIndex(this.env.INDEX_DB, pck, cid);
+        await deleteUsageIndex(this.env.INDEX_DB, name.providerConfigKey, name.connectionId);
       } catch (err) {
         console.error("usage index delete failed", err instanceof Error ? err.message : "unknown");
       }
