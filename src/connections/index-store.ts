@@ -1,3 +1,5 @@
+import { decodeCursor, encodeCursor } from "../cursor";
+
 /** Metadata: a JSON object (validated at the edge; kept loose here so RPC types stay finite). */
 export type JsonObject = Record<string, unknown>;
 
@@ -69,23 +71,6 @@ type ConnectionRow = {
   created_at: string;
   updated_at: string;
 };
-
-/** Keyset cursor over (created_at, provider_config_key, connection_id): stable while rows are added. */
-type CursorKey = [string, string, string];
-
-function encodeCursor(key: CursorKey): string {
-  return btoa(JSON.stringify(key)).replace(/=+$/, "");
-}
-
-function decodeCursor(cursor: string): CursorKey | null {
-  try {
-    const key: unknown = JSON.parse(atob(cursor));
-    if (Array.isArray(key) && key.length === 3 && key.every((k) => typeof k === "string")) return key as CursorKey;
-  } catch {
-    // fall through: an unreadable cursor is the caller's error
-  }
-  return null;
-}
 
 function toRecord(row: ConnectionRow): ConnectionRecord {
   const endUser: EndUser | null =
@@ -235,7 +220,8 @@ export function createConnectionIndex(sql: SqlStorage) {
         args.push(filter.search, filter.search, filter.search);
       }
       if (filter.cursor !== undefined) {
-        const key = decodeCursor(filter.cursor);
+        // Keyset cursor over (created_at, provider_config_key, connection_id): stable while rows are added.
+        const key = decodeCursor(filter.cursor, ["string", "string", "string"]);
         if (!key) return null;
         where.push("(created_at, provider_config_key, connection_id) > (?, ?, ?)");
         args.push(...key);

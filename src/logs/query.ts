@@ -1,4 +1,5 @@
 import { connectionObject } from "../bindings/stubs";
+import { decodeCursor, encodeCursor } from "../cursor";
 import { ApiError } from "../errors";
 import { queryIndexLogs } from "../ops-index/read";
 import type { LogCursor, LogQuery, OperationLog, OperationStatus, OperationType } from "./types";
@@ -13,18 +14,13 @@ export type LogsRequest = {
   cursor?: string;
 };
 
-export function encodeLogCursor(c: LogCursor): string {
-  return btoa(JSON.stringify([c.at, c.id])).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-}
+/** Keyset on (time, id), newest first: the log's and the index's lists (src/cursor.ts). */
+export const encodeLogCursor = (c: LogCursor): string => encodeCursor([c.at, c.id]);
 
 export function decodeLogCursor(cursor: string): LogCursor {
-  try {
-    const raw: unknown = JSON.parse(atob(cursor.replace(/-/g, "+").replace(/_/g, "/")));
-    if (Array.isArray(raw) && typeof raw[0] === "number" && typeof raw[1] === "string") return { at: raw[0], id: raw[1] };
-  } catch {
-    // fall through
-  }
-  throw new ApiError(400, "invalid_cursor", "cursor is not a next_cursor this API returned");
+  const key = decodeCursor(cursor, ["number", "string"]);
+  if (!key) throw new ApiError(400, "invalid_cursor", "cursor is not a next_cursor this API returned");
+  return { at: key[0], id: key[1] };
 }
 
 function statusFilter(status: string | undefined): Pick<LogQuery, "status" | "http_status"> {
