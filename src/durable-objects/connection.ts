@@ -4,7 +4,6 @@ import { actionRunView, type ActionRunView } from "../actions/job";
 import { runJobs } from "../jobs/run";
 import { createIdentity, type Identity } from "./identity";
 import { jobView, type JobView } from "../proxy/async";
-import { newJobId } from "../jobs/ids";
 import { createJobStore, type JobStore, type NewJob } from "../jobs/store";
 import { type BucketState, type Grant, RateLimiter, type Report } from "../proxy/rate-limiter";
 import { createRateLimitStore } from "../proxy/rate-limit-store";
@@ -111,15 +110,11 @@ export class ConnectionObject extends DurableObject<Env> {
   /** Stores an async proxy job (or finds the one with the same Idempotency-Key) and runs it soon. */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const { providerConfigKey, connectionId, ...job } = input;
-    if (job.idempotencyKey) {
-      const existing = this.jobs.byIdempotencyKey(job.idempotencyKey);
-      if (existing) return { id: existing.id, created: false };
-    }
+    const added = this.jobs.addProxy(this.ctx.id.toString(), job);
+    if (!added.created) return added;
     this.identity.remember({ providerConfigKey, connectionId });
-    const id = newJobId("proxy", this.ctx.id.toString());
-    this.jobs.insert(id, job);
     await this.scheduler.wakeBy(Date.now());
-    return { id, created: true };
+    return added;
   }
 
   /** The job as `GET /proxy/requests/:id` shows it. */
@@ -132,8 +127,7 @@ export class ConnectionObject extends DurableObject<Env> {
   async enqueueAction(input: { providerConfigKey: string; connectionId: string; action: string; input: ArrayBuffer; retries: number; backoffAllowed: boolean }): Promise<{ id: string }> {
     const { providerConfigKey, connectionId, ...job } = input;
     this.identity.remember({ providerConfigKey, connectionId });
-    const id = newJobId("action", this.ctx.id.toString());
-    this.jobs.insertAction(id, job);
+    const id = this.jobs.addAction(this.ctx.id.toString(), job);
     await this.scheduler.wakeBy(Date.now());
     return { id };
   }

@@ -1,3 +1,4 @@
+import { newJobId } from "./ids";
 import type { JobStatus } from "./status";
 
 /**
@@ -86,7 +87,7 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
     return rows.length ? toJob(rows[0]) : null;
   };
 
-  return {
+  const store = {
     get(id: string): JobRow | null {
       return one(sql.exec("SELECT * FROM jobs WHERE id = ?", id));
     },
@@ -109,6 +110,23 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
          VALUES (?, 'action', ?, 'queued', 'POST', '', '', '[]', ?, ?, ?, ?, ?, ?)`,
         id, job.action, job.input, job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
       );
+    },
+    /**
+     * Stores an async proxy request under a new id (naming `objectId`, the
+     * object that keeps it), or answers the one already stored with the same Idempotency-Key.
+     */
+    addProxy(objectId: string, job: NewJob): { id: string; created: boolean } {
+      const existing = job.idempotencyKey ? store.byIdempotencyKey(job.idempotencyKey) : null;
+      if (existing) return { id: existing.id, created: false };
+      const id = newJobId("proxy", objectId);
+      store.insert(id, job);
+      return { id, created: true };
+    },
+    /** Stores an async action run (its input already validated) under a new id naming `objectId`. */
+    addAction(objectId: string, job: NewActionJob): string {
+      const id = newJobId("action", objectId);
+      store.insertAction(id, job);
+      return id;
     },
     /** Jobs due by `at`, marked running in the same synchronous step so no one else takes them. */
     takeDue(at: number): JobRow[] {
@@ -161,6 +179,7 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
       return r.at === null ? null : Number(r.at);
     },
   };
+  return store;
 }
 
 export type JobStore = ReturnType<typeof createJobStore>;
