@@ -29,7 +29,16 @@ import type { JobUsage } from "../jobs/context";
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
 
-/** One per connection: the shared rate-limit view, async jobs, syncs and outgoing webhooks, on one alarm. */
+/**
+ * One per connection: the shared rate-limit view, async jobs, syncs, the
+ * operation log, usage and outgoing webhooks, on one alarm.
+ *
+ * Each table is a store that lives with its feature (src/proxy/rate-limit-store.ts,
+ * src/jobs, src/logs/store.ts, src/usage, src/sync, src/webhooks via
+ * ./connection-outbox.ts); their schema is one versioned list
+ * (./connection-schema.ts, docs/storage.md). This class is the RPC surface and
+ * the one alarm that runs what they say is due.
+ */
 export class ConnectionObject extends DurableObject<Env> {
   /** Proxy requests coordinated here (in memory: operational insight, not state). */
   private edgeAcquires = 0;
