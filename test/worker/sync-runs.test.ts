@@ -1,4 +1,6 @@
-import { evictDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { outboxObject } from "../../src/bindings/stubs";
+import { forgetDeliveryConfig } from "../../src/webhooks/settings-cache";
 import { describe, expect, it } from "vitest";
 import { createTenant, sim, simFault, simKey, simRequests } from "../harness/connections";
 import { alarmNow, allRecords, api, runPages, settle, settleAll, sqlOf, startStepwise, statusOf, stepNow, stubOf, syncNow, tune } from "./support/sync";
@@ -208,6 +210,26 @@ describe("sync runs: operation log", () => {
       ["success", "batches: +3 ~0 -0"],
       ["success", "batches: +0 ~0 -0"],
     ]);
+  });
+
+  it("a run whose sync event cannot be stored still writes its line", async () => {
+    const t = await tenantWithBatches(3);
+    // The environment's settings cannot be read: storing any outgoing event fails.
+    const syncEvents = async () => (await sqlOf<{ n: number }>(t, "SELECT COUNT(*) AS n FROM events WHERE type = 'sync'"))[0].n;
+    const eventsBefore = await syncEvents();
+    const outbox = outboxObject(env);
+    await runInDurableObject(outbox, (_o, state) => void state.storage.sql.exec("ALTER TABLE settings RENAME TO settings_away"));
+    forgetDeliveryConfig();
+    try {
+      const done = await syncNow(t, "batches");
+      expect(done.latestResult.batches).toEqual({ added: 3, updated: 0, deleted: 0 });
+      expect(await syncEvents()).toBe(eventsBefore);
+    } finally {
+      await runInDurableObject(outbox, (_o, state) => void state.storage.sql.exec("ALTER TABLE settings_away RENAME TO settings"));
+      forgetDeliveryConfig();
+    }
+    const [last] = await syncLines(t, "batches");
+    expect(last).toEqual(expect.objectContaining({ status: "success", detail: "batches: +3 ~0 -0" }));
   });
 
   it("a failed run writes a failure line naming the error", async () => {
