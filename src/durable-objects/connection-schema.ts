@@ -223,4 +223,13 @@ export const CONNECTION_MIGRATIONS: readonly Migration[] = [
       sql.exec("CREATE INDEX jobs_due ON jobs (due_at) WHERE due_at IS NOT NULL");
     },
   },
+  {
+    version: 3,
+    description: "sync_meta merges into meta: one record of the connection the object serves (and its provider)",
+    up(sql) {
+      // The same connection in both (the object's id is made from it); meta's name stays where both have one.
+      sql.exec("INSERT OR IGNORE INTO meta (k, v) SELECT k, v FROM sync_meta");
+      sql.exec("DROP TABLE sync_meta");
+    },
+  },
 ];

@@ -2,7 +2,8 @@
 export type ConnectionName = { providerConfigKey: string; connectionId: string };
 
 /**
- * The connection a `ConnectionObject` serves, kept in its `meta` table: an
+ * The connection a `ConnectionObject` serves, kept in its `meta` table
+ * (key/value; the syncs add the connection's `provider`, src/sync/state.ts): an
  * object's id is a hash of the name, so the name is written by the first
  * call that carries it (connection created, a job, a log batch) and read by
  * the work its alarm runs.

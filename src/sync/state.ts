@@ -76,11 +76,12 @@ export function createSyncStateStore(sql: SqlStorage) {
       }
       return min;
     },
+    /** The connection and provider the syncs run for, in the object's `meta` (beside its name, src/durable-objects/identity.ts). */
     meta(): Map<string, string> {
-      return new Map(sql.exec<{ k: string; v: string }>("SELECT k, v FROM sync_meta").toArray().map((r) => [r.k, r.v]));
+      return new Map(sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
     },
     setMeta(values: Record<string, string>): void {
-      for (const [k, v] of Object.entries(values)) sql.exec("INSERT OR REPLACE INTO sync_meta (k, v) VALUES (?, ?)", k, v);
+      for (const [k, v] of Object.entries(values)) sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
     },
     /** Adds syncs this connection does not have yet (first run at `firstRunAt`); keeps existing schedules. */
     ensure(syncs: { name: string; model: string; frequency: string; frequencyMs: number }[], firstRunAt: number): void {

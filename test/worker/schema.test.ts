@@ -111,6 +111,25 @@ describe("Durable Object schemas", () => {
     });
   });
 
+  it("the syncs' sync_meta of an object from before versioning merges into meta", async () => {
+    const stub = objectNamed("sync-meta");
+    await runInDurableObject(stub, (_o: ConnectionObject, state) => {
+      const sql = state.storage.sql;
+      makeLegacy(sql, "CREATE TABLE proxy_jobs (id TEXT PRIMARY KEY, kind TEXT, action TEXT, idempotency_key TEXT, status TEXT, method TEXT, path TEXT, query TEXT, headers TEXT, body BLOB, retries INTEGER, backoff_allowed INTEGER, attempts INTEGER, in_flight TEXT, due_at INTEGER, created_at INTEGER, updated_at INTEGER, result_status INTEGER, result_headers TEXT, result_body BLOB, result_truncated INTEGER, error TEXT)");
+      sql.exec("INSERT INTO meta (k, v) VALUES ('provider_config_key', 'openai'), ('connection_id', 'tenant-1')");
+      sql.exec("CREATE TABLE sync_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
+      sql.exec("INSERT INTO sync_meta (k, v) VALUES ('provider_config_key', 'openai'), ('connection_id', 'tenant-1'), ('provider', 'openai')");
+    });
+    await evictDurableObject(stub);
+    await stub.alarmAt();
+    const after = await runInDurableObject(stub, (_o: ConnectionObject, state) => ({
+      tables: tables(state.storage.sql),
+      meta: Object.fromEntries(state.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v])),
+    }));
+    expect(after.tables).not.toContain("sync_meta");
+    expect(after.meta).toEqual({ provider_config_key: "openai", connection_id: "tenant-1", provider: "openai" });
+  });
+
   it("a step runs once: a woken object at its version runs none again, and a failed step changes nothing", async () => {
     const stub = objectNamed("run-once");
     await runInDurableObject(stub, (_o: ConnectionObject, state) => {
