@@ -1,5 +1,6 @@
-import { type JobContext, mayResendInterrupted } from "../durable-objects/async-jobs";
-import { type JobRow, RESULT_BODY_LIMIT } from "../durable-objects/jobs";
+import { type JobContext, mayResendInterrupted } from "../jobs/context";
+import { ACTION_RUN_STATUS, type ActionRunStatus } from "../jobs/status";
+import { type JobRow, RESULT_BODY_LIMIT } from "../jobs/store";
 import { ApiError } from "../errors";
 import { emitAsyncActionEvent } from "../events/async-action";
 import { getProvider } from "../providers/catalog";
@@ -58,7 +59,7 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
       provider_config_key: ctx.providerConfigKey,
       connection_id: ctx.connectionId,
       provider: secret?.provider ?? "unknown",
-      status: interrupted ? "interrupted" : error ? "failed" : "succeeded",
+      status: ACTION_RUN_STATUS[interrupted ? "interrupted" : error ? "failed" : "completed"],
       error: error ? { code: error.code, message: error.message } : null,
     }).catch(() => undefined);
   };
@@ -107,7 +108,7 @@ export type ActionRunView = {
   id: string;
   object: "action_run";
   action_name: string;
-  status: "pending" | "running" | "succeeded" | "failed" | "interrupted";
+  status: ActionRunStatus;
   output?: unknown;
   error?: ActionError;
   attempts: number;
@@ -115,15 +116,6 @@ export type ActionRunView = {
   updated_at: string;
   /** While pending: when it runs next (a rate-limit reset, a backoff). */
   next_attempt_at: string | null;
-};
-
-const STATUS: Record<JobRow["status"], ActionRunView["status"]> = {
-  queued: "pending",
-  waiting: "pending",
-  running: "running",
-  completed: "succeeded",
-  failed: "failed",
-  interrupted: "interrupted",
 };
 
 function storedError(text: string): ActionError {
@@ -138,7 +130,7 @@ function storedError(text: string): ActionError {
 
 /** The public shape of an action run at `GET /action/:id`. */
 export function actionRunView(job: JobRow): ActionRunView {
-  const status = STATUS[job.status];
+  const status = ACTION_RUN_STATUS[job.status];
   return {
     id: job.id,
     object: "action_run",

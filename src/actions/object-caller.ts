@@ -1,5 +1,5 @@
-import type { RateLimiter } from "../durable-objects/rate-limiter";
-import { attemptUpstream } from "../durable-objects/upstream-attempt";
+import type { RateLimiter } from "../proxy/rate-limiter";
+import { attemptUpstream } from "../proxy/upstream-attempt";
 import type { ProviderDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
 import { backoffDelayMs } from "../proxy/retry-policy";
@@ -43,12 +43,10 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
   const { provider, limiter } = ctx;
   const now = ctx.now ?? (() => Date.now());
   return async (req) => {
-    // Re-sending a GET is always safe; a POST only when the caller said how many retries it accepts.
-    const canBackoff = (ctx.backoffAllowed || req.method === "GET") && ctx.attempts < ctx.retries;
     const encoded = await encodeRequest(provider, ctx.env, req);
     for (const [name, value] of Object.entries(authHeadersFor(provider, ctx.secret))) encoded.headers.set(name, value);
 
-    const attempt = await attemptUpstream({
+    const outcome = await attemptUpstream({
       limiter,
       provider,
       now,
@@ -57,24 +55,16 @@ export function createObjectCaller(ctx: ObjectCallContext): ActionCall {
         ctx.onSend?.(encoded.method);
         return sendUpstream(encoded.url, encoded);
       },
+      // Re-sending a GET is always safe; a POST only when the caller said how many retries it accepts.
+      // Waiting is what async runs are for: a rate limit never fails them.
+      backoff: {
+        allowed: (ctx.backoffAllowed || req.method === "GET") && ctx.attempts < ctx.retries,
+        at: () => now() + backoffDelayMs(ctx.attempts, provider.retry),
+      },
     });
-    const backoff = () => new ActionWait(now() + backoffDelayMs(ctx.attempts, provider.retry));
-    switch (attempt.kind) {
-      case "no-slot":
-        throw new ActionWait(attempt.at);
-      case "unreachable":
-        if (canBackoff) throw backoff();
-        throw attempt.error;
-      case "rate-limited":
-        // Waiting is what async runs are for: a rate limit never fails them.
-        throw new ActionWait(attempt.until);
-      case "retryable":
-        if (canBackoff) {
-          await attempt.res.body?.cancel();
-          throw backoff();
-        }
-    }
-    const res = attempt.res;
+    if (outcome.kind === "wait") throw new ActionWait(outcome.at);
+    if (outcome.kind === "unreachable") throw outcome.error;
+    const res = outcome.res;
     if (ctx.countUsage) {
       // Read from a copy: the reply below reads the answer itself.
       const body = await res.clone().arrayBuffer();

@@ -1,4 +1,4 @@
-import type { EndUser } from "../registry/connections-index";
+import type { EndUser } from "../connections/index-store";
 
 /** A connect session as the registry keeps it: only the token's hash, never the token. */
 export type ConnectSession = {
@@ -39,35 +39,6 @@ const CLAIM_MS = 60_000;
 /** Finished or expired sessions are kept a day so their links still say why they stopped working. */
 const KEEP_MS = 24 * 60 * 60 * 1000;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS connect_sessions (
-  token_hash TEXT PRIMARY KEY,
-  end_user TEXT NOT NULL,
-  allowed_integrations TEXT,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  claimed_until INTEGER NOT NULL DEFAULT 0,
-  claim TEXT,
-  used_at INTEGER,
-  provider_config_key TEXT,
-  connection_id TEXT
-);
-CREATE INDEX IF NOT EXISTS connect_sessions_expiry ON connect_sessions (expires_at);
-`;
-
-/** Columns added after the first release (SQLite has no ADD COLUMN IF NOT EXISTS). */
-const ADDED_COLUMNS = {
-  tags: "TEXT",
-  reconnect: "TEXT",
-  /** The browser the link was first opened in (the hash of the secret in its cookie). */
-  browser_hash: "TEXT",
-} as const;
-
-function migrate(sql: SqlStorage): void {
-  const have = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')").toArray().map((r) => r.name));
-  for (const [name, type] of Object.entries(ADDED_COLUMNS)) if (!have.has(name)) sql.exec(`ALTER TABLE connect_sessions ADD COLUMN ${name} ${type}`);
-}
-
 const toSession = (row: SessionRow): ConnectSession => ({
   end_user: JSON.parse(row.end_user) as EndUser | null,
   tags: row.tags === null ? null : (JSON.parse(row.tags) as Record<string, string>),
@@ -79,9 +50,6 @@ const toSession = (row: SessionRow): ConnectSession => ({
 
 /** Connect sessions in the registry's SQLite: strongly consistent, so a used link is used everywhere at once. */
 export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
-  sql.exec(SCHEMA);
-  migrate(sql);
-
   const row = (hash: string) =>
     sql.exec<SessionRow>("SELECT * FROM connect_sessions WHERE token_hash = ?", hash).toArray()[0];
 

@@ -5,12 +5,12 @@ import type {
   EndUser,
   IndexedConnectionConfig,
   JsonObject,
-} from "../registry/connections-index";
-import type { IntegrationRecord } from "../registry/integrations-store";
-import { registryClient } from "../durable-objects/registry-client";
-import { connectionObject } from "../durable-objects/stubs";
+} from "./index-store";
+import type { IntegrationRecord } from "../integrations/store";
+import { registryClient } from "../bindings/registry-client";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError, conflict, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
-import type { ReserveResult } from "../durable-objects/registry";
+import type { ReserveResult } from "./reservations";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";
 import { getProvider } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";

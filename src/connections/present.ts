@@ -1,4 +1,4 @@
-import type { ConnectionRecord } from "../registry/connections-index";
+import type { ConnectionRecord } from "./index-store";
 import type { ConnectionSecret } from "../store/connection-secret";
 
 type ConnectionConfigView = { organization_id?: string; project_id?: string; webhook_secret?: string };

@@ -1,6 +1,6 @@
-import type { ConnectionRecord } from "../registry/connections-index";
+import type { ConnectionRecord } from "../connections/index-store";
 import type { OperationLog } from "../logs/types";
-import type { BucketState } from "../durable-objects/rate-limiter";
+import type { BucketState } from "../proxy/rate-limiter";
 import type { SyncStatus } from "../sync/engine";
 import { Layout } from "../ui/layout";
 import type { PriceTable } from "../usage/types";

@@ -3,10 +3,7 @@
  * honoured only while its session id is here, so logging out ends it at once
  * (the cookie's signature alone would stay valid until it expires).
  */
-const SCHEMA = "CREATE TABLE IF NOT EXISTS dashboard_sessions (sid TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)";
-
 export function createDashboardSessionStore(sql: SqlStorage) {
-  sql.exec(SCHEMA);
   return {
     start(sid: string, expiresAt: number, now: number): void {
       sql.exec("DELETE FROM dashboard_sessions WHERE expires_at <= ?", now);

@@ -1,5 +1,5 @@
 import { base64UrlToBytes, bytesToBase64Url } from "../crypto/base64";
-import { registryClient } from "../durable-objects/registry-client";
+import { registryClient } from "../bindings/registry-client";
 import { parseSecretKeys } from "../middleware/secret-key-auth";
 
 /**

@@ -1,5 +1,5 @@
-import { connectionObject, outboxObject } from "../durable-objects/stubs";
-import type { ConnectionRecord } from "../registry/connections-index";
+import { connectionObject, outboxObject } from "../bindings/stubs";
+import type { ConnectionRecord } from "../connections/index-store";
 import { readUsageIndex } from "../usage/index-db";
 import { effectivePrices } from "../usage/prices";
 import { bucketsFromIndex, summarize } from "../usage/query";

@@ -6,7 +6,7 @@ import type { Json, OutgoingEventInput } from "../webhooks/events";
 import { createInboundDedupe } from "../webhooks/inbound-dedupe";
 import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
 import { deliveryConfig, type DeliveryConfig } from "../webhooks/settings-cache";
-import { newJobId } from "./job-ids";
+import { newJobId } from "../jobs/ids";
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 /** Tables kept when the connection is deleted: deliveries about it still go out, and stay listed. */
@@ -61,7 +61,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     transaction,
     signingSecrets: () => secrets,
     log,
-    newId: () => newJobId("whd", ctx.id.toString()),
+    newId: () => newJobId("delivery", ctx.id.toString()),
     changed: (row: DeliveryRow) => {
       const { seq: _seq, ...rest } = row;
       indexed({ ...rest, rev: row.updated_at * 1000 + row.attempt_count });

@@ -1,12 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import { durableObjectName, logUnhandled } from "../error-log";
 import type { RateObservation } from "../proxy/observation";
-import { runJob } from "./async-jobs";
-import { actionRunView, runActionJob, type ActionRunView } from "../actions/job";
+import { actionRunView, type ActionRunView } from "../actions/job";
+import { runJobs } from "../jobs/run";
+import { createIdentity, type Identity } from "./identity";
 import { jobView, type JobView } from "../proxy/async";
-import { newJobId } from "./job-ids";
-import { createJobStore, type JobStore, type NewJob } from "./jobs";
-import { type BucketSnapshot, type BucketState, type Grant, RateLimiter, type Report } from "./rate-limiter";
+import { createJobStore, type JobStore, type NewJob } from "../jobs/store";
+import { type BucketState, type Grant, RateLimiter, type Report } from "../proxy/rate-limiter";
+import { createRateLimitStore } from "../proxy/rate-limit-store";
+import { CONNECTION_MIGRATIONS } from "./connection-schema";
+import { migrate } from "./schema";
 import { createAlarmScheduler } from "./scheduler";
 import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
 import { toLogEntry } from "../logs/record";
@@ -22,17 +25,27 @@ import { deleteUsageIndex } from "../usage/index-db";
 import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/ledger";
 import type { UsageSample } from "../usage/types";
 import { usageEnabled } from "../usage/tap";
-import type { JobUsage } from "./async-jobs";
+import type { JobUsage } from "../jobs/context";
 
 export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 export type EnqueueResult = { id: string; created: boolean };
 
-/** One per connection: the shared rate-limit view, async jobs, syncs and outgoing webhooks, on one alarm. */
+/**
+ * One per connection: the shared rate-limit view, async jobs, syncs, the
+ * operation log, usage and outgoing webhooks, on one alarm.
+ *
+ * Each table is a store that lives with its feature (src/proxy/rate-limit-store.ts,
+ * src/jobs, src/logs/store.ts, src/usage, src/sync, src/webhooks via
+ * ./connection-outbox.ts); their schema is one versioned list
+ * (./connection-schema.ts, docs/storage.md). This class is the RPC surface and
+ * the one alarm that runs what they say is due.
+ */
 export class ConnectionObject extends DurableObject<Env> {
   /** Proxy requests coordinated here (in memory: operational insight, not state). */
   private edgeAcquires = 0;
   // Set by open(): in the constructor, and again after destroy() empties storage.
   private limiter!: RateLimiter;
+  private identity!: Identity;
   private jobs!: JobStore;
   private scheduler!: ReturnType<typeof createAlarmScheduler>;
   private logs!: LogStore;
@@ -56,55 +69,26 @@ export class ConnectionObject extends DurableObject<Env> {
     logUnhandled(what, err, { object: durableObjectName("ConnectionObject", this.ctx), secrets: this.env });
   }
 
-  /** Creates the tables (if missing) and the in-memory parts over them. */
+  /** Brings the tables to the current schema (once per wake) and builds the in-memory parts over them. */
   private open(): void {
     const { ctx, env } = this;
+    migrate(ctx.storage, CONNECTION_MIGRATIONS);
     const sql = ctx.storage.sql;
-    sql.exec("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
-    // One row per bucket (model, model family or endpoint) that ever learned a limit; the old one-budget table is gone.
-    sql.exec("DROP TABLE IF EXISTS rate_limit");
-    sql.exec(
-      `CREATE TABLE IF NOT EXISTS rate_limit_bucket (
-        bucket TEXT PRIMARY KEY,
-        requests_limit INTEGER, tokens_limit INTEGER,
-        requests_blocked_until INTEGER NOT NULL, tokens_blocked_until INTEGER NOT NULL,
-        token_ratio REAL NOT NULL, token_samples INTEGER NOT NULL
-      )`,
-    );
-    type Row = { requests_limit: number | null; tokens_limit: number | null; requests_blocked_until: number; tokens_blocked_until: number; token_ratio: number; token_samples: number };
-    this.limiter = new RateLimiter(
-      (bucket): BucketSnapshot | undefined => {
-        const r = sql.exec<Row>("SELECT * FROM rate_limit_bucket WHERE bucket = ?", bucket).toArray()[0];
-        return r
-          ? {
-              requestsLimit: r.requests_limit,
-              tokensLimit: r.tokens_limit,
-              requestsBlockedUntil: r.requests_blocked_until,
-              tokensBlockedUntil: r.tokens_blocked_until,
-              ratio: r.token_ratio,
-              samples: r.token_samples,
-            }
-          : undefined;
-      },
-      (bucket, s) => {
-        if (!s) return void sql.exec("DELETE FROM rate_limit_bucket WHERE bucket = ?", bucket);
-        sql.exec(
-          "INSERT OR REPLACE INTO rate_limit_bucket VALUES (?, ?, ?, ?, ?, ?, ?)",
-          bucket,
-          s.requestsLimit,
-          s.tokensLimit,
-          s.requestsBlockedUntil,
-          s.tokensBlockedUntil,
-          s.ratio,
-          s.samples,
-        );
-      },
-    );
+    const buckets = createRateLimitStore(sql);
+    this.limiter = new RateLimiter(buckets.load, buckets.save);
+    this.identity = createIdentity(sql);
     this.jobs = createJobStore(sql);
     this.logs = createLogStore(sql, (fn) => ctx.storage.transactionSync(fn));
     this.usage = createUsageLedger({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env });
     const countUsage = (sample: UsageSample) => this.usage.addOwn(sample);
-    this.syncs = createSyncEngine({ sql, transaction: (fn) => ctx.storage.transactionSync(fn), env, limiter: this.limiter, countUsage });
+    this.syncs = createSyncEngine({
+      sql,
+      transaction: (fn) => ctx.storage.transactionSync(fn),
+      env,
+      limiter: this.limiter,
+      countUsage,
+      log: (line) => void this.storeLogs([toLogEntry(line)]),
+    });
     this.outbox = createConnectionOutbox({
       ctx,
       env,
@@ -141,19 +125,11 @@ export class ConnectionObject extends DurableObject<Env> {
   /** Stores an async proxy job (or finds the one with the same Idempotency-Key) and runs it soon. */
   async enqueue(input: EnqueueInput): Promise<EnqueueResult> {
     const { providerConfigKey, connectionId, ...job } = input;
-    if (job.idempotencyKey) {
-      const existing = this.jobs.byIdempotencyKey(job.idempotencyKey);
-      if (existing) return { id: existing.id, created: false };
-    }
-    this.ctx.storage.sql.exec(
-      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-      providerConfigKey,
-      connectionId,
-    );
-    const id = newJobId("preq", this.ctx.id.toString());
-    this.jobs.insert(id, job);
+    const added = this.jobs.addProxy(this.ctx.id.toString(), job);
+    if (!added.created) return added;
+    this.identity.remember({ providerConfigKey, connectionId });
     await this.scheduler.wakeBy(Date.now());
-    return { id, created: true };
+    return added;
   }
 
   /** The job as `GET /proxy/requests/:id` shows it. */
@@ -165,13 +141,8 @@ export class ConnectionObject extends DurableObject<Env> {
   /** Stores an async action run (input already validated) and runs it soon on the alarm. */
   async enqueueAction(input: { providerConfigKey: string; connectionId: string; action: string; input: ArrayBuffer; retries: number; backoffAllowed: boolean }): Promise<{ id: string }> {
     const { providerConfigKey, connectionId, ...job } = input;
-    this.ctx.storage.sql.exec(
-      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-      providerConfigKey,
-      connectionId,
-    );
-    const id = newJobId("act", this.ctx.id.toString());
-    this.jobs.insertAction(id, job);
+    this.identity.remember({ providerConfigKey, connectionId });
+    const id = this.jobs.addAction(this.ctx.id.toString(), job);
     await this.scheduler.wakeBy(Date.now());
     return { id };
   }
@@ -193,11 +164,7 @@ export class ConnectionObject extends DurableObject<Env> {
     const n = this.ctx.storage.transactionSync(() => {
       const lines = entries.length ? this.logs.append(entries, undefined, folded) : 0;
       if (usage) {
-        this.ctx.storage.sql.exec(
-          "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-          usage.providerConfigKey,
-          usage.connectionId,
-        );
+        this.identity.remember(usage);
         this.usage.write(usage);
       }
       return lines;
@@ -225,14 +192,8 @@ export class ConnectionObject extends DurableObject<Env> {
 
   /** Copies changed day sums to the environment index now (the alarm does it on its own; tests call it). */
   async flushUsageIndex(): Promise<number> {
-    const meta = this.meta();
-    const pck = meta.get("provider_config_key");
-    const cid = meta.get("connection_id");
-    return pck !== undefined && cid !== undefined ? this.usage.flushIndex(pck, cid) : 0;
-  }
-
-  private meta(): Map<string, string> {
-    return new Map(this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
+    const name = this.identity.get();
+    return name ? this.usage.flushIndex(name.providerConfigKey, name.connectionId) : 0;
   }
 
   /** Lines made here go to this connection's log (the source of truth), then in the background to the environment-wide index. */
@@ -281,11 +242,7 @@ export class ConnectionObject extends DurableObject<Env> {
   /** Registers the connection's syncs; their first runs start now (called when the connection is created). */
   async startSyncs(target: SyncTarget): Promise<void> {
     // Who this object is, for the usage index copy (sync pages count as usage too).
-    this.ctx.storage.sql.exec(
-      "INSERT OR IGNORE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-      target.providerConfigKey,
-      target.connectionId,
-    );
+    this.identity.remember(target, true);
     this.syncs.register(target, Date.now());
     await this.scheduler.wakeBy(Date.now());
   }
@@ -332,27 +289,17 @@ export class ConnectionObject extends DurableObject<Env> {
   }
 
   async alarm(): Promise<void> {
-    const meta = new Map(
-      this.ctx.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]),
-    );
-    const providerConfigKey = meta.get("provider_config_key");
-    const connectionId = meta.get("connection_id");
+    const name = this.identity.get();
     const due = this.jobs.takeDue(Date.now());
     // Deliveries run beside the jobs and syncs: a long sync run does not hold back a webhook.
     const delivering = this.outbox.deliverDue().catch((err: unknown) => this.logUnhandled("delivery run failed", err));
-    if (providerConfigKey !== undefined && connectionId !== undefined) {
+    if (name) {
+      const { providerConfigKey, connectionId } = name;
       const log = (line: OperationInput) => void this.storeLogs([toLogEntry(line)]);
       const usage = this.jobUsage(providerConfigKey, connectionId);
-      const ctx = { env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId, usage };
-      // One at a time: they share one budget, and the limiter orders them.
-      for (const job of due) {
-        try {
-          await (job.kind === "action" ? runActionJob(ctx, job) : runJob(ctx, job));
-        } catch (err) {
-          this.logUnhandled("job run failed", err);
-          this.jobs.fail(job.id, err instanceof Error ? err.message : "internal_error");
-        }
-      }
+      await runJobs({ env: this.env, log, jobs: this.jobs, limiter: this.limiter, providerConfigKey, connectionId, usage }, due, (err) =>
+        this.logUnhandled("job run failed", err),
+      );
     }
     try {
       await this.syncs.runDue();
@@ -400,7 +347,7 @@ export class ConnectionObject extends DurableObject<Env> {
   async destroy(): Promise<void> {
     // A sync run in flight must not write into the emptied storage.
     this.syncs.stop();
-    const meta = this.meta();
+    const name = this.identity.get();
     const kept = this.outbox.snapshot();
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -410,11 +357,9 @@ export class ConnectionObject extends DurableObject<Env> {
     this.outbox.restore(kept);
     await this.scheduler.rearm();
     // Its day sums in the environment's usage index go too (this object copied them there).
-    const pck = meta.get("provider_config_key");
-    const cid = meta.get("connection_id");
-    if (pck !== undefined && cid !== undefined) {
+    if (name) {
       try {
-        await deleteUsageIndex(this.env.INDEX_DB, pck, cid);
+        await deleteUsageIndex(this.env.INDEX_DB, name.providerConfigKey, name.connectionId);
       } catch (err) {
         this.logUnhandled("usage index delete failed", err);
       }

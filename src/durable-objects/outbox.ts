@@ -4,6 +4,8 @@ import type { DeliveryConfig } from "../webhooks/settings-cache";
 import type { EnvironmentPatch, EnvironmentSettings } from "../webhooks/schemas";
 import { createSettingsStore, type SettingsStore } from "../webhooks/settings-store";
 import type { PriceOverride } from "../usage/price-schema";
+import { OUTBOX_MIGRATIONS } from "./outbox-schema";
+import { migrate } from "./schema";
 
 /**
  * The environment's outgoing-webhook settings (src/webhooks/settings-store.ts):
@@ -11,14 +13,13 @@ import type { PriceOverride } from "../usage/price-schema";
  * Deliveries, their attempts and the inbound dedupe live in each connection's
  * object (src/durable-objects/connection.ts); they read these settings through
  * a per-isolate cache (src/webhooks/settings-cache.ts), not once per event.
- * (Tables of the earlier single-object outbox may remain in this object's
- * storage; nothing reads them.)
  */
 export class WebhookOutbox extends DurableObject<Env> {
   private readonly settings: SettingsStore;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    migrate(ctx.storage, OUTBOX_MIGRATIONS);
     this.settings = createSettingsStore(ctx.storage.sql);
     // The signing secrets are sealed at rest: opened (and an older plaintext one sealed) before anything is served.
     void ctx.blockConcurrencyWhile(async () => this.settings.unlock(await keyRing(env)));

@@ -13,27 +13,24 @@ import {
   type ConnectionPage,
   type ConnectionPatch,
   type ConnectionRecord,
+  type InsertResult,
   type JsonObject,
+  type MetadataResult,
   type NewConnection,
-} from "../registry/connections-index";
+} from "../connections/index-store";
 import { createDashboardSessionStore, type DashboardSessionStore } from "../dashboard/session-store";
-import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../registry/integrations-store";
-import { createReservations, type Reservations } from "../registry/reservations";
+import { createIntegrationStore, type IntegrationRecord, type IntegrationStore } from "../integrations/store";
+import { createReservations, type Reservations, type ReserveResult } from "../connections/reservations";
+import { REGISTRY_MIGRATIONS } from "./registry-schema";
+import { migrate } from "./schema";
 
-export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
-export type ReserveResult =
-  | { ok: true; token: string }
-  | { ok: false; reason: "duplicate" | "no_integration" }
-  /** Another create of the id holds it (or crashed holding it) for `retryAfterMs` more. */
-  | { ok: false; reason: "being_created"; retryAfterMs: number };
-export type MetadataResult = { ok: true; updated: string[] } | { ok: false; missing: string[] };
 
 /**
  * The environment's strongly consistent registry: integrations and the
  * connection index. KV holds the (encrypted) secrets the hot path reads; this
  * object is what list/get read, so a created connection is listed at once.
  *
- * Each table is its own store (src/registry, src/connect/session-store); this
+ * Each table is its own store (src/integrations, src/connections, src/connect/session-store); this
  * class is the RPC surface and runs the steps that span stores or must not
  * interleave in one transaction.
  */
@@ -46,8 +43,9 @@ export class Registry extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    // Synchronously, in the constructor: no request can see the object before its tables are current.
+    migrate(ctx.storage, REGISTRY_MIGRATIONS);
     const sql = ctx.storage.sql;
-    // Each store runs its idempotent DDL here, synchronously: no request can see the object before it runs.
     this.integrations = createIntegrationStore(sql);
     this.connections = createConnectionIndex(sql);
     this.reservations = createReservations(sql);

@@ -1,3 +1,4 @@
+import type { ACTION_RUN_STATUS, FinishedStatus } from "../jobs/status";
 import { emitEvent } from "./emit";
 
 /**
@@ -12,7 +13,7 @@ type AsyncActionEvent = {
   connection_id: string;
   provider: string;
   /** `interrupted`: cut off by a restart while a call was at the provider, and not sent again. */
-  status: "succeeded" | "failed" | "interrupted";
+  status: (typeof ACTION_RUN_STATUS)[FinishedStatus];
   error: { code: string; message: string } | null;
 };
 

@@ -1,3 +1,4 @@
+import type { FinishedStatus } from "../jobs/status";
 import { emitEvent } from "./emit";
 
 /**
@@ -10,7 +11,7 @@ type AsyncProxyEvent = {
   provider_config_key: string;
   connection_id: string;
   provider: string;
-  status: "completed" | "failed" | "interrupted";
+  status: FinishedStatus;
   response_status: number | null;
   error: string | null;
 };

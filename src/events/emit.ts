@@ -1,4 +1,4 @@
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import type { EnqueueResult } from "../webhooks/delivery-queue";
 import type { OutgoingEventInput } from "../webhooks/events";
 

@@ -1,5 +1,5 @@
-import { base64UrlToText, textToBase64Url } from "../crypto/base64";
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
+import { decodeCursor, encodeCursor } from "../cursor";
 import { ApiError, invalidCursor } from "../errors";
 import { queryIndexLogs } from "../ops-index/read";
 import type { LogCursor, LogQuery, OperationLog, OperationStatus, OperationType } from "./types";
@@ -14,18 +14,13 @@ type LogsRequest = {
   cursor?: string;
 };
 
-export function encodeLogCursor(c: LogCursor): string {
-  return textToBase64Url(JSON.stringify([c.at, c.id]));
-}
+/** Keyset on (time, id), newest first: the log's and the index's lists (src/cursor.ts). */
+export const encodeLogCursor = (c: LogCursor): string => encodeCursor([c.at, c.id]);
 
 export function decodeLogCursor(cursor: string): LogCursor {
-  try {
-    const raw: unknown = JSON.parse(base64UrlToText(cursor));
-    if (Array.isArray(raw) && typeof raw[0] === "number" && typeof raw[1] === "string") return { at: raw[0], id: raw[1] };
-  } catch {
-    // fall through
-  }
-  throw invalidCursor();
+  const key = decodeCursor(cursor, ["number", "string"]);
+  if (!key) throw invalidCursor();
+  return { at: key[0], id: key[1] };
 }
 
 function statusFilter(status: string | undefined): Pick<LogQuery, "status" | "http_status"> {

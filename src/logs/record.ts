@@ -1,6 +1,6 @@
 import { logUnhandled } from "../error-log";
 import { randomHex } from "../crypto/random";
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { feedIndex } from "../ops-index/feed";
 import type { UsageSample } from "../usage/types";
 import type { LogEntry } from "./store";

@@ -16,32 +16,6 @@ export const AGGREGATE_WINDOW_MS = 60_000;
 /** The row as SQLite gives it back: the same columns, type and status as plain text. */
 export type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS operation_logs (
-  id TEXT PRIMARY KEY,
-  at INTEGER NOT NULL,
-  provider_config_key TEXT NOT NULL,
-  connection_id TEXT NOT NULL,
-  type TEXT NOT NULL,
-  status TEXT NOT NULL,
-  http_status INTEGER,
-  duration_ms INTEGER NOT NULL,
-  retries INTEGER NOT NULL,
-  wait_ms INTEGER NOT NULL,
-  request_id TEXT,
-  method TEXT,
-  path TEXT,
-  detail TEXT
-);
-CREATE INDEX IF NOT EXISTS operation_logs_at ON operation_logs (at, id);
-CREATE TABLE IF NOT EXISTS operation_log_aggregates (
-  kind TEXT PRIMARY KEY,
-  line_id TEXT NOT NULL,
-  window_start INTEGER NOT NULL,
-  count INTEGER NOT NULL
-);
-`;
-
 const LINE_COLUMNS = [
   "id", "at", "provider_config_key", "connection_id", "type", "status", "http_status",
   "duration_ms", "retries", "wait_ms", "request_id", "method", "path", "detail",
@@ -83,8 +57,6 @@ export function toLog(row: LogRow): OperationLog {
 /** A connection's operation log in its Durable Object's SQLite. */
 export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
-  // Created with the store, outside any transaction (the object makes a new store after wiping its storage).
-  sql.exec(SCHEMA);
 
   /**
    * An aggregated line: counted into this window's line of the same kind (its

@@ -1,4 +1,4 @@
-import type { JobRow } from "../durable-objects/jobs";
+import type { JobRow } from "../jobs/store";
 import { bytesToBase64 } from "../crypto/base64";
 import { ApiError } from "../errors";
 import { iso } from "../lib/iso-time";

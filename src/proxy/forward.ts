@@ -1,4 +1,4 @@
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import type { ProviderDefinition } from "../providers/types";
 import { withRequestModel } from "./answer-model";
@@ -9,7 +9,7 @@ import { observe, observeRefusal, type RateObservation } from "./observation";
 import type { RateLimitView } from "./rate-limit-view";
 import { attemptFits, backoffDelayMs, classify, type RetryOptions } from "./retry-policy";
 import { sendUpstream, UpstreamError } from "./upstream";
-import { type Gens, type Grant, NO_GEN, SAFETY_MARGIN_MS } from "../durable-objects/rate-limiter";
+import { type Gens, type Grant, NO_GEN, SAFETY_MARGIN_MS } from "./rate-limiter";
 import type { CalibrationTicket } from "./calibration";
 import { connectionKey } from "../lib/connection-key";
 

@@ -7,7 +7,7 @@ import { connectionCache, forward } from "./instances";
 import { authHeadersFor, upstreamRequestHeaders } from "./headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "./path";
 import { retryOptions } from "./retry-policy";
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { proxyLogger } from "../logs/proxy";
 import { tapUsage } from "../usage/tap";
 import { enforceUsageCap } from "../usage/gate";

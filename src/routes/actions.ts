@@ -1,13 +1,13 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { jobObject } from "../durable-objects/job-ids";
+import { jobObject } from "../jobs/ids";
 import type { ActionRunView } from "../actions/job";
 import { createLiveCaller } from "../actions/live-caller";
 import { actionLogger, type ActionCallStats } from "../actions/log";
 import { findAction, parseInput, performAction } from "../actions/perform";
 import { actionJsonSchemas, componentName, describeActions } from "../actions/schemas";
-import { registryClient } from "../durable-objects/registry-client";
-import { connectionObject } from "../durable-objects/stubs";
+import { registryClient } from "../bindings/registry-client";
+import { connectionObject } from "../bindings/stubs";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, notFound, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
 import { createRouter } from "../openapi";
@@ -157,7 +157,7 @@ const run = createRoute({
 });
 
 async function findRun(env: Env, id: string): Promise<ActionRunView> {
-  const found: ActionRunView | null | undefined = await jobObject(env, "act", id)?.getActionRun(id);
+  const found: ActionRunView | null | undefined = await jobObject(env, "action", id)?.getActionRun(id);
   if (!found) throw notFound("unknown_action_run", `No action run '${id}'`);
   return found;
 }

@@ -7,7 +7,7 @@ import { publicUrl } from "../connect/public-url";
 import type { ConnectSession, SessionLookup } from "../connect/session-store";
 import { CONNECT_SESSION_TTL_MS, hashSessionToken, looksLikeToken, newSessionToken } from "../connect/tokens";
 import { createConnection, updateConnection } from "../connections/lifecycle";
-import { registryClient } from "../durable-objects/registry-client";
+import { registryClient } from "../bindings/registry-client";
 import type { AppEnv } from "../env";
 import { ApiError, badRequest, payloadTooLarge, unknownConnection } from "../errors";
 import { createRouter } from "../openapi";

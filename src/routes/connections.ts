@@ -6,10 +6,10 @@ import {
   updateConnection,
 } from "../connections/lifecycle";
 import { presentConnection } from "../connections/present";
-import type { BucketState } from "../durable-objects/rate-limiter";
-import { registryClient } from "../durable-objects/registry-client";
-import { connectionObject, outboxObject } from "../durable-objects/stubs";
-import type { ConnectionFilter } from "../registry/connections-index";
+import type { BucketState } from "../proxy/rate-limiter";
+import { registryClient } from "../bindings/registry-client";
+import { connectionObject, outboxObject } from "../bindings/stubs";
+import type { ConnectionFilter } from "../connections/index-store";
 import { badRequest, invalidCursor, unknownConnection, unknownConnections } from "../errors";
 import { createRouter } from "../openapi";
 import {

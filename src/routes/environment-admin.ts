@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { outboxObject } from "../durable-objects/stubs";
+import { outboxObject } from "../bindings/stubs";
 import { createRouter } from "../openapi";
 import { reencryptConnectionSecrets } from "../store/connection-secret";
 import { commonErrors, errorResponse } from "./schemas";

@@ -1,5 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { outboxObject } from "../durable-objects/stubs";
+import { outboxObject } from "../bindings/stubs";
 import { createRouter } from "../openapi";
 import { forgetDeliveryConfig } from "../webhooks/settings-cache";
 import { EnvironmentPatchSchema, EnvironmentSchema } from "../webhooks/schemas";

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { deleteIntegration } from "../connections/lifecycle";
-import { registryClient } from "../durable-objects/registry-client";
+import { registryClient } from "../bindings/registry-client";
 import { badRequest, conflict, unknownIntegration } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider, listProviders } from "../providers/catalog";

@@ -2,12 +2,12 @@ import type { Context } from "hono";
 import type { AppEnv } from "../env";
 import { ApiError } from "../errors";
 import { createRouter } from "../openapi";
-import { jobObject } from "../durable-objects/job-ids";
+import { jobObject } from "../jobs/ids";
 import { proxy } from "../proxy/handler";
 
 async function requestStatus(c: Context<AppEnv>): Promise<Response> {
   const id = c.req.param("id") ?? "";
-  const stub = jobObject(c.env, "preq", id);
+  const stub = jobObject(c.env, "proxy", id);
   const job = stub ? await stub.getJob(id) : null;
   if (!job) throw new ApiError(404, "unknown_request", `No async proxy request '${id}'`);
   return c.json(job);

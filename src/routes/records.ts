@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { base64UrlToText, textToBase64Url } from "../crypto/base64";
+import { decodeCursor, encodeCursor } from "../cursor";
 import { badRequest, invalidCursor } from "../errors";
 import { createRouter, validationError } from "../openapi";
 import type { RecordAction, StoredRecord } from "../sync/records";
@@ -10,16 +10,12 @@ import { iso } from "../lib/iso-time";
 const MAX_LIMIT = 10_000;
 const FILTERS: Record<string, RecordAction> = { added: "ADDED", updated: "UPDATED", deleted: "DELETED" };
 
-/** Opaque to callers: the last record's change sequence number. */
-const encodeCursor = (seq: number) => textToBase64Url(`seq:${seq}`);
+/** Opaque to callers (src/cursor.ts): the last record's change sequence number. */
+const encodeSeqCursor = (seq: number) => encodeCursor([seq]);
 
-function decodeCursor(cursor: string): number | null {
-  try {
-    const m = /^seq:(\d{1,15})$/.exec(base64UrlToText(cursor));
-    return m ? Number(m[1]) : null;
-  } catch {
-    return null;
-  }
+function decodeSeqCursor(cursor: string): number | null {
+  const seq = decodeCursor(cursor, ["number"])?.[0];
+  return seq !== undefined && Number.isSafeInteger(seq) && seq >= 0 ? seq : null;
 }
 
 const Metadata = z.object({
@@ -82,7 +78,7 @@ function recordText(r: StoredRecord): string {
     last_action: r.last_action,
     deleted_at: r.deleted_at === null ? null : iso(r.deleted_at),
     pruned_at: null,
-    cursor: encodeCursor(r.cursor_seq),
+    cursor: encodeSeqCursor(r.cursor_seq),
   });
   const body = r.json.slice(0, -1).trimEnd();
   return `${body}${body.endsWith("{") ? "" : ","}"_nango_metadata":${meta}}`;
@@ -111,7 +107,7 @@ recordRoutes.get("/", async (c) => {
   const providerConfigKey = c.req.header("provider-config-key")?.trim();
   if (!connectionId || !providerConfigKey)
     throw badRequest("missing_connection_headers", "Send the Connection-Id and Provider-Config-Key headers");
-  const afterSeq = q.cursor === undefined ? 0 : decodeCursor(q.cursor);
+  const afterSeq = q.cursor === undefined ? 0 : decodeSeqCursor(q.cursor);
   if (afterSeq === null) throw invalidCursor();
   let modifiedAfter: number | null = null;
   if (q.modified_after !== undefined) {
@@ -129,7 +125,7 @@ recordRoutes.get("/", async (c) => {
 
   const { rows, more } = await conn.stub.listRecords({ model: q.model, afterSeq, limit: q.limit, modifiedAfter, actions, ids });
   const last = rows[rows.length - 1];
-  const next = more && last ? JSON.stringify(encodeCursor(last.cursor_seq)) : "null";
+  const next = more && last ? JSON.stringify(encodeSeqCursor(last.cursor_seq)) : "null";
   return new Response(`{"records":[${rows.map(recordText).join(",")}],"next_cursor":${next}}`, {
     status: 200,
     headers: { "content-type": "application/json; charset=utf-8" },

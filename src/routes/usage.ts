@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { unknownConnection } from "../errors";
 import { createRouter } from "../openapi";
 import { connectionCache } from "../proxy/instances";

@@ -1,7 +1,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { jobObject } from "../durable-objects/job-ids";
-import { connectionObject } from "../durable-objects/stubs";
+import { jobObject } from "../jobs/ids";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError, invalidCursor } from "../errors";
+import { decodeCursor, encodeCursor } from "../cursor";
 import { decodeLogCursor, encodeLogCursor } from "../logs/query";
 import { listIndexDeliveries } from "../ops-index/read";
 import { createRouter } from "../openapi";
@@ -48,7 +49,7 @@ const unknownDelivery = (id: string) => new ApiError(404, "unknown_delivery", `N
 
 /** The connection object holding a delivery (its id names it), or a 404. */
 function deliveryObject(env: Env, id: string) {
-  const stub = jobObject(env, "whd", id);
+  const stub = jobObject(env, "delivery", id);
   if (!stub) throw unknownDelivery(id);
   return stub;
 }
@@ -57,8 +58,11 @@ function deliveryObject(env: Env, id: string) {
 async function listDeliveries(env: Env, query: DeliveryListQuery): Promise<DeliveryList> {
   const { provider_config_key, connection_id } = query;
   if (provider_config_key !== undefined && connection_id !== undefined) {
-    if (query.cursor !== undefined && !/^\d+$/.test(query.cursor)) throw invalidCursor();
-    return connectionObject(env, provider_config_key, connection_id).listDeliveries(query);
+    // The object pages by its delivery sequence number; the cursor is the API's one encoding of it (src/cursor.ts).
+    const seq = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ["number"])?.[0];
+    if (query.cursor !== undefined && (seq === undefined || !Number.isSafeInteger(seq))) throw invalidCursor();
+    const page = await connectionObject(env, provider_config_key, connection_id).listDeliveries({ ...query, cursor: seq === undefined ? undefined : String(seq) });
+    return { ...page, next_cursor: page.next_cursor === null ? null : encodeCursor([Number(page.next_cursor)]) };
   }
   const before = query.cursor !== undefined ? decodeLogCursor(query.cursor) : null;
   const rows = await listIndexDeliveries(env.INDEX_DB, { provider_config_key, connection_id }, query, before);

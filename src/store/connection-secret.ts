@@ -1,6 +1,6 @@
 import type { UsageCap } from "../usage/types";
 import { keyRing, open, parseSealed, seal, SecretDecryptError, type SealedValue } from "../crypto";
-import { registryClient } from "../durable-objects/registry-client";
+import { registryClient } from "../bindings/registry-client";
 
 /**
  * What the hot path needs about one connection, stored encrypted in KV under

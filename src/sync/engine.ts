@@ -1,9 +1,10 @@
 import { logUnhandled } from "../error-log";
-import type { RateLimiter } from "../durable-objects/rate-limiter";
+import type { RateLimiter } from "../proxy/rate-limiter";
 import { randomHex } from "../crypto/random";
 import { sha256Hex } from "../crypto/sha256";
-import { attemptUpstream } from "../durable-objects/upstream-attempt";
+import { attemptUpstream } from "../proxy/upstream-attempt";
 import type { UsageSample } from "../usage/types";
+import type { OperationInput } from "../logs/types";
 import { getProvider, providerBaseUrl } from "../providers/catalog";
 import type { ProviderDefinition, SyncDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
@@ -61,6 +62,8 @@ type Deps = {
   now?: () => number;
   /** Counts each page fetched toward the connection's usage (tagged `sync`). */
   countUsage?: (sample: UsageSample) => void;
+  /** Writes a line to the connection's operation log (the object's own store: no round trip). */
+  log?: (line: OperationInput) => void;
 };
 
 /**
@@ -69,21 +72,14 @@ type Deps = {
  * changed, checkpoints after every page, and after a complete walk marks what
  * it did not see as deleted.
  */
-export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now(), countUsage }: Deps) {
+export function createSyncEngine({ sql, transaction, env, limiter, now = () => Date.now(), countUsage, log }: Deps) {
   const records = createRecordStore(sql);
   const state = createSyncStateStore(sql);
   const tuning: SyncTuning = { ...DEFAULT_TUNING };
   /** Bumped by `stop()`: a run in flight from before never writes again. */
   let epoch = 0;
-  let ready = false;
-
-  function ensure(): void {
-    if (ready) return;
-    records.init();
-    state.init();
-    ready = true;
-  }
-  ensure();
+  /** The connection was deleted: this engine (over its wiped tables) never runs or schedules again. */
+  let stopped = false;
 
   function context(): SyncContext | null {
     const meta = state.meta();
@@ -95,7 +91,6 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
 
   /** Registers the connection's syncs (keeping existing schedules); new ones are due at `firstRunAt`. */
   function register(target: SyncTarget, firstRunAt: number): void {
-    ensure();
     const { syncs, ...ctx } = target;
     state.setMeta({ provider_config_key: ctx.providerConfigKey, connection_id: ctx.connectionId, provider: ctx.provider });
     const defs = (getProvider(ctx.provider)?.syncs ?? []).filter((d) => syncs.includes(d.name));
@@ -148,8 +143,20 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     state.finish(name, error ? "ERROR" : "SUCCESS", error, t, nextRunAt);
     if (!error) records.forgetRun(r.run_id);
     const done = state.get(name);
+    if (!done) return;
+    // Every finished run has its line in the connection's log, whatever happens to its webhook.
+    const started = r.run_started_at ?? t;
+    log?.({
+      provider_config_key: ctx.providerConfigKey,
+      connection_id: ctx.connectionId,
+      type: "sync",
+      status: error ? "failure" : "success",
+      duration_ms: Math.max(0, t - started),
+      started_at: started,
+      detail: `${name}: +${done.last_added} ~${done.last_updated} -${done.last_deleted}${error ? ` (${error})` : ""}`,
+    });
     // Like Nango: a run that changed nothing is not worth a webhook; a failure always is.
-    if (!done || (!error && done.last_added + done.last_updated + done.last_deleted === 0)) return;
+    if (!error && done.last_added + done.last_updated + done.last_deleted === 0) return;
     // An event that cannot be stored must not undo the run.
     await emitSyncEvent(env, ctx, {
       sync_name: name,
@@ -177,52 +184,48 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       const cur = state.get(def.name);
       return epoch === myEpoch && cur?.run_id === runId && cur.run_checkpoint === r.run_checkpoint;
     };
-    const backoffOrFail = async (error: string) => {
-      if (!alive()) return;
-      if (r.run_attempts < tuning.backoffAttempts) state.waitRun(def.name, now() + backoffDelayMs(r.run_attempts, provider.retry), true);
-      else await finish(ctx, def.name, error);
-    };
 
     const url = pageUrl(def, providerBaseUrl(provider, env), cp);
     const headers = new Headers({ accept: "application/json", ...authHeadersFor(provider, secret) });
-    const attempt = await attemptUpstream({
+    const backoff = { allowed: r.run_attempts < tuning.backoffAttempts, at: () => now() + backoffDelayMs(r.run_attempts, provider.retry) };
+    const outcome = await attemptUpstream({
       limiter,
       provider,
       now,
       request: { path: def.endpoint.split("?", 1)[0]!, method: "GET", body: null },
       send: () => sendUpstream(url, { method: "GET", headers, body: null, timeoutMs: tuning.pageTimeoutMs }),
-    });
-    if (attempt.kind === "no-slot") {
-      state.waitRun(def.name, attempt.at, false);
-      return "yield";
-    }
-    if (attempt.kind === "unreachable") {
-      const err = attempt.error;
-      await backoffOrFail(err instanceof Error && "code" in err ? String(err.code) : "upstream_unreachable");
-      return "yield";
-    }
-    if (attempt.kind === "rate-limited") {
       // A rate limit never fails a run: it sleeps until the reset and goes on from the same page.
-      if (alive()) state.waitRun(def.name, attempt.until, false);
+      backoff,
+    });
+    const failed = async (error: string) => {
+      if (alive()) await finish(ctx, def.name, error);
+      return "yield" as const;
+    };
+    if (outcome.kind === "wait") {
+      if (outcome.status !== null)
+        countUsage?.({ at: now(), model: "none", source: "sync", error: true, estimated: false, input: 0, cachedInput: 0, output: 0, reasoning: 0 });
+      if (alive()) state.waitRun(def.name, outcome.at, outcome.backoff);
       return "yield";
     }
-    const res = attempt.res;
+    if (outcome.kind === "unreachable") {
+      const err = outcome.error;
+      return failed(err instanceof Error && "code" in err ? String(err.code) : "upstream_unreachable");
+    }
+    const res = outcome.res;
     const t = now();
     countUsage?.({ at: t, model: "none", source: "sync", error: res.status >= 400, estimated: false, input: 0, cachedInput: 0, output: 0, reasoning: 0 });
-    if (attempt.kind === "retryable" || res.status >= 400) {
+    if (res.status >= 400) {
       await res.body?.cancel();
-      const info = attempt.info ?? {};
-      const reason = `${res.status} ${info.code ?? info.type ?? ""}: ${info.message ?? "upstream error"}`.replace(/ :/, ":");
-      if (attempt.kind === "retryable") await backoffOrFail(reason);
-      else if (alive()) await finish(ctx, def.name, reason);
-      return "yield";
+      const info = outcome.info ?? {};
+      return failed(`${res.status} ${info.code ?? info.type ?? ""}: ${info.message ?? "upstream error"}`.replace(/ :/, ":"));
     }
 
     let body: unknown;
     try {
       body = await res.json();
     } catch {
-      await backoffOrFail("invalid_json: the list response is not JSON");
+      if (!backoff.allowed) return failed("invalid_json: the list response is not JSON");
+      if (alive()) state.waitRun(def.name, backoff.at(), true);
       return "yield";
     }
     const items = pageItems(def, body);
@@ -278,7 +281,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
   }
 
   async function runDueOnce(): Promise<void> {
-    if (!ready) return;
+    if (stopped) return;
     const ctx = context();
     if (!ctx) return;
     const myEpoch = epoch;
@@ -339,13 +342,11 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     context,
     runDue,
     nextDue(): number | null {
-      if (!ready) return null;
-      return state.nextDue();
+      return stopped ? null : state.nextDue();
     },
     /** Runs the named syncs now; `reset` forgets their records and walks from scratch. */
     trigger(names: string[], reset: boolean): void {
-      ensure();
-      const t = now();
+        const t = now();
       for (const name of names) {
         const r = state.get(name);
         if (!r) continue;
@@ -358,29 +359,25 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       }
     },
     setPaused(names: string[], paused: boolean): void {
-      ensure();
-      for (const name of names) state.setPaused(name, paused, now());
+        for (const name of names) state.setPaused(name, paused, now());
     },
     setFrequency(name: string, frequency: string, frequencyMs: number): void {
-      ensure();
-      state.setFrequency(name, frequency, frequencyMs, now());
+        state.setFrequency(name, frequency, frequencyMs, now());
     },
     status(names: string[] | null, connectionId: string): SyncStatus[] {
-      ensure();
-      return state.rows().filter((r) => names === null || names.includes(r.name)).map((r) => statusOf(r, connectionId));
+        return state.rows().filter((r) => names === null || names.includes(r.name)).map((r) => statusOf(r, connectionId));
     },
     listRecords(q: RecordQuery): { rows: StoredRecord[]; more: boolean } {
-      ensure();
-      return records.list(q);
+        return records.list(q);
     },
     /** Destroyed and not used since: nothing may be written or scheduled. */
     isStopped(): boolean {
-      return !ready;
+      return stopped;
     },
-    /** The connection is being deleted: a run in flight stops writing, tables are made again on next use. */
+    /** The connection is being deleted: a run in flight stops writing (the object builds a new engine over new tables). */
     stop(): void {
       epoch++;
-      ready = false;
+      stopped = true;
     },
   };
 }

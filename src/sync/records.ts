@@ -30,34 +30,10 @@ export type RecordQuery = {
 type PageResult = { added: number; updated: number; rowsWritten: number };
 
 export function createRecordStore(sql: SqlStorage) {
-  function init(): void {
-    sql.exec(`CREATE TABLE IF NOT EXISTS sync_records (
-      model TEXT NOT NULL,
-      id TEXT NOT NULL,
-      json TEXT NOT NULL,
-      hash TEXT NOT NULL,
-      first_seen_at INTEGER NOT NULL,
-      last_modified_at INTEGER NOT NULL,
-      last_action TEXT NOT NULL,
-      deleted_at INTEGER,
-      seen_run TEXT,
-      cursor_seq INTEGER NOT NULL,
-      PRIMARY KEY (model, id)
-    )`);
-    sql.exec("CREATE INDEX IF NOT EXISTS sync_records_seq ON sync_records (model, cursor_seq)");
-    sql.exec("CREATE TABLE IF NOT EXISTS sync_seq (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL)");
-    sql.exec("INSERT OR IGNORE INTO sync_seq (id, seq) VALUES (1, 0)");
-    // Ids a run has seen, one row per page: the final sweep is one UPDATE, and
-    // unchanged records are never written (a row written is a row billed).
-    sql.exec("CREATE TABLE IF NOT EXISTS sync_seen (run_id TEXT NOT NULL, page INTEGER NOT NULL, ids TEXT NOT NULL, PRIMARY KEY (run_id, page))");
-  }
-
   const seq = () => sql.exec<{ seq: number }>("SELECT seq FROM sync_seq WHERE id = 1").one().seq;
   const setSeq = (v: number) => sql.exec("UPDATE sync_seq SET seq = ? WHERE id = 1", v);
 
   return {
-    init,
-
     /**
      * Stores one page of a run (call inside a transaction): new ids are ADDED,
      * changed content (or a record back from the dead) UPDATED, the rest untouched.

@@ -54,32 +54,6 @@ export type SyncRow = {
 const COUNT_COLUMNS = ["added", "updated", "deleted", "rows", "seen", "pages"] as const;
 
 export function createSyncStateStore(sql: SqlStorage) {
-  function init(): void {
-    sql.exec(`CREATE TABLE IF NOT EXISTS sync_state (
-      name TEXT PRIMARY KEY,
-      model TEXT NOT NULL,
-      frequency TEXT NOT NULL,
-      frequency_ms INTEGER NOT NULL,
-      paused INTEGER NOT NULL DEFAULT 0,
-      forced INTEGER NOT NULL DEFAULT 0,
-      next_run_at INTEGER,
-      run_id TEXT,
-      run_started_at INTEGER,
-      run_checkpoint TEXT,
-      run_due_at INTEGER,
-      run_attempts INTEGER NOT NULL DEFAULT 0,
-      run_failed INTEGER NOT NULL DEFAULT 0,
-      run_unsure INTEGER NOT NULL DEFAULT 0,
-      ${COUNT_COLUMNS.map((c) => `run_${c} INTEGER NOT NULL DEFAULT 0, last_${c} INTEGER NOT NULL DEFAULT 0`).join(",\n      ")},
-      last_run_id TEXT,
-      last_status TEXT,
-      last_started_at INTEGER,
-      last_finished_at INTEGER,
-      last_error TEXT
-    )`);
-    sql.exec("CREATE TABLE IF NOT EXISTS sync_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
-  }
-
   const rows = () => sql.exec<SyncRow>("SELECT * FROM sync_state ORDER BY name").toArray();
 
   /** When this sync next needs the alarm; null when nothing is planned (paused, or no schedule). */
@@ -89,7 +63,6 @@ export function createSyncStateStore(sql: SqlStorage) {
   }
 
   return {
-    init,
     rows,
     get(name: string): SyncRow | null {
       return sql.exec<SyncRow>("SELECT * FROM sync_state WHERE name = ?", name).toArray()[0] ?? null;
@@ -103,11 +76,12 @@ export function createSyncStateStore(sql: SqlStorage) {
       }
       return min;
     },
+    /** The connection and provider the syncs run for, in the object's `meta` (beside its name, src/durable-objects/identity.ts). */
     meta(): Map<string, string> {
-      return new Map(sql.exec<{ k: string; v: string }>("SELECT k, v FROM sync_meta").toArray().map((r) => [r.k, r.v]));
+      return new Map(sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
     },
     setMeta(values: Record<string, string>): void {
-      for (const [k, v] of Object.entries(values)) sql.exec("INSERT OR REPLACE INTO sync_meta (k, v) VALUES (?, ?)", k, v);
+      for (const [k, v] of Object.entries(values)) sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
     },
     /** Adds syncs this connection does not have yet (first run at `firstRunAt`); keeps existing schedules. */
     ensure(syncs: { name: string; model: string; frequency: string; frequencyMs: number }[], firstRunAt: number): void {

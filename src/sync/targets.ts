@@ -1,5 +1,5 @@
-import { registryClient } from "../durable-objects/registry-client";
-import { connectionObject } from "../durable-objects/stubs";
+import { registryClient } from "../bindings/registry-client";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError, badRequest, unknownConnection, unknownIntegration } from "../errors";
 import type { SyncDefinition } from "../providers/types";
 import { loadConnectionSecret } from "../store/connection-secret";

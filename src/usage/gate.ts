@@ -1,4 +1,4 @@
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { flushConnectionLogs, type WaitUntil } from "../logs/record";
 import { capReachedError, type CapState } from "./caps";
 import { costOf, effectivePrices, priceOf } from "./prices";

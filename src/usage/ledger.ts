@@ -1,4 +1,4 @@
-import { outboxObject } from "../durable-objects/stubs";
+import { outboxObject } from "../bindings/stubs";
 import { emitEvent } from "../events/emit";
 import { CAP_THRESHOLDS, capAmount, capState, type CapState } from "./caps";
 import { writeUsageIndex } from "./index-db";

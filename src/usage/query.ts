@@ -1,5 +1,5 @@
-import { registryClient } from "../durable-objects/registry-client";
-import { connectionObject, outboxObject } from "../durable-objects/stubs";
+import { registryClient } from "../bindings/registry-client";
+import { connectionObject, outboxObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import { readUsageIndex, type IndexRowOut } from "./index-db";
 import { costOf, effectivePrices, priceOf } from "./prices";

@@ -18,21 +18,6 @@ export type IndexRow = UsageRow & { rev: number };
 
 const TOTAL_COLUMNS = ["requests", "errors", "estimated_requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens"] as const;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS usage_buckets (
-  grain TEXT NOT NULL,
-  start INTEGER NOT NULL,
-  model TEXT NOT NULL,
-  source TEXT NOT NULL,
-  ${TOTAL_COLUMNS.map((c) => `${c} INTEGER NOT NULL DEFAULT 0`).join(",\n  ")},
-  rev INTEGER NOT NULL DEFAULT 0,
-  indexed_rev INTEGER NOT NULL DEFAULT 0,
-  PRIMARY KEY (grain, start, model, source)
-);
-CREATE TABLE IF NOT EXISTS usage_cap (id INTEGER PRIMARY KEY CHECK (id = 1), metric TEXT NOT NULL, period TEXT NOT NULL, lim REAL NOT NULL, provider TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS usage_alerts (period_start INTEGER NOT NULL, threshold INTEGER NOT NULL, PRIMARY KEY (period_start, threshold));
-`;
-
 /** Built once: the same text every time (and the runtime's statement cache keys on it). */
 const UPSERT = `INSERT INTO usage_buckets (grain, start, model, source, ${TOTAL_COLUMNS.join(", ")}, rev) VALUES (?, ?, ?, ?, ${TOTAL_COLUMNS.map(() => "?").join(", ")}, 1)
        ON CONFLICT (grain, start, model, source) DO UPDATE SET ${TOTAL_COLUMNS.map((c) => `${c} = ${c} + excluded.${c}`).join(", ")}, rev = rev + 1`;
@@ -65,14 +50,6 @@ export type StoredCap = UsageCap & { provider: string };
 
 export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
   let lastPrune = 0;
-  // Created with the store (the object makes a new store after wiping its storage): once is enough.
-  let ready = false;
-  const ensure = () => {
-    if (ready) return;
-    sql.exec(SCHEMA);
-    ready = true;
-  };
-  ensure();
 
   function upsert(grain: Grain, start: number, model: string, source: string, t: UsageTotals) {
     sql.exec(UPSERT, grain, start, model, source, ...TOTAL_COLUMNS.map((c) => t[c]));
@@ -93,7 +70,6 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
       if (s.at >= now - HOUR_RETENTION_MS) sum("hour", startOf("hour", s.at), s, t);
     }
     transaction(() => {
-      ensure();
       for (const b of sums.values()) upsert(b.grain, b.start, b.model, b.source, b.t);
       if (now - lastPrune >= HOUR_MS) {
         lastPrune = now;
@@ -104,7 +80,6 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
 
   /** Buckets in [from, to), oldest first. */
   function query(q: { grain: Grain; from: number; to: number; model?: string }): UsageRow[] {
-    ensure();
     const args: SqlStorageValue[] = [q.grain, startOf(q.grain, q.from), q.to];
     let where = "grain = ? AND start >= ? AND start < ?";
     if (q.model !== undefined) {
@@ -119,7 +94,6 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
 
   /** Day rows changed since they were last copied to the environment index. */
   function unindexed(limit = 500): IndexRow[] {
-    ensure();
     return sql
       .exec<IndexRow>(`SELECT start, model, source, rev, ${TOTAL_COLUMNS.join(", ")} FROM usage_buckets WHERE grain = 'day' AND rev > indexed_rev LIMIT ?`, limit)
       .toArray()
@@ -134,20 +108,17 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
   }
 
   function getCap(): StoredCap | null {
-    ensure();
     const row = sql.exec<{ metric: string; period: string; lim: number; provider: string }>("SELECT metric, period, lim, provider FROM usage_cap").toArray()[0];
     return row ? { metric: row.metric as UsageCap["metric"], period: row.period as UsageCap["period"], limit: row.lim, provider: row.provider } : null;
   }
 
   function setCap(cap: StoredCap | null): void {
-    ensure();
     if (cap === null) sql.exec("DELETE FROM usage_cap");
     else sql.exec("INSERT OR REPLACE INTO usage_cap (id, metric, period, lim, provider) VALUES (1, ?, ?, ?, ?)", cap.metric, cap.period, cap.limit, cap.provider);
   }
 
   /** Per model over [from, to) of day rows (the cap's period). */
   function perModel(from: number, to: number): Array<UsageTotals & { model: string }> {
-    ensure();
     return sql
       .exec<UsageTotals & { model: string }>(
         `SELECT model, ${TOTAL_COLUMNS.map((c) => `SUM(${c}) AS ${c}`).join(", ")} FROM usage_buckets WHERE grain = 'day' AND start >= ? AND start < ? GROUP BY model`,
@@ -159,7 +130,6 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
 
   /** Marks a threshold alerted for a period; false when it already was (so each goes out once). */
   function claimAlert(periodStart: number, threshold: number): boolean {
-    ensure();
     return sql.exec("INSERT OR IGNORE INTO usage_alerts (period_start, threshold) VALUES (?, ?)", periodStart, threshold).rowsWritten > 0;
   }
 

@@ -13,47 +13,6 @@ const BATCH_SIZE = 20;
 /** Finished deliveries and their events are kept this long for the deliveries API. */
 const RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  id TEXT PRIMARY KEY,
-  type TEXT NOT NULL,
-  connection_id TEXT NOT NULL,
-  provider_config_key TEXT NOT NULL,
-  body TEXT NOT NULL,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-  seq INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  event_id TEXT NOT NULL,
-  type TEXT NOT NULL,
-  connection_id TEXT NOT NULL,
-  provider_config_key TEXT NOT NULL,
-  endpoint TEXT NOT NULL,
-  url TEXT NOT NULL,
-  status TEXT NOT NULL,
-  attempt_count INTEGER NOT NULL DEFAULT 0,
-  next_attempt_at INTEGER,
-  deadline_at INTEGER NOT NULL,
-  created_at INTEGER NOT NULL,
-  updated_at INTEGER NOT NULL,
-  last_status_code INTEGER,
-  last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
-CREATE TABLE IF NOT EXISTS attempts (
-  delivery_id TEXT NOT NULL,
-  attempt INTEGER NOT NULL,
-  started_at INTEGER NOT NULL,
-  duration_ms INTEGER NOT NULL,
-  status_code INTEGER,
-  response_snippet TEXT,
-  error TEXT,
-  outcome TEXT NOT NULL,
-  PRIMARY KEY (delivery_id, attempt)
-);
-`;
-
 export type Endpoint = DeliveryView["endpoint"];
 
 /** The URL configured for each endpoint (null: none, so no delivery there). */
@@ -120,8 +79,6 @@ export function createDeliveryQueue({
   newId = newDeliveryId,
   changed = () => undefined,
 }: DeliveryQueueDeps) {
-  sql.exec(SCHEMA);
-
   const eventBody = (id: string) => sql.exec<{ body: string }>("SELECT body FROM events WHERE id = ?", id).toArray()[0];
   const deliveryRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).toArray()[0];
   /** A row this transaction has just written (`one()` throws if it is not there). */

@@ -1,20 +1,6 @@
 /** OpenAI retries a webhook with the same id for up to 72 h: remember ids a bit longer. */
 const INBOUND_ID_TTL_MS = 4 * 24 * 60 * 60 * 1000;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS inbound_webhooks (
-  provider_config_key TEXT NOT NULL,
-  connection_id TEXT NOT NULL,
-  webhook_id TEXT NOT NULL,
-  event_id TEXT NOT NULL,
-  event_type TEXT NOT NULL,
-  received_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  PRIMARY KEY (provider_config_key, connection_id, webhook_id)
-);
-CREATE INDEX IF NOT EXISTS inbound_webhooks_expiry ON inbound_webhooks (expires_at);
-`;
-
 /** A provider webhook's identity: its `webhook-id`, per connection. */
 type InboundWebhookKey = { provider_config_key: string; connection_id: string; webhook_id: string };
 
@@ -24,8 +10,6 @@ type InboundWebhookKey = { provider_config_key: string; connection_id: string; w
  * remembers the id in one, so a retried webhook is never forwarded twice.
  */
 export function createInboundDedupe(sql: SqlStorage) {
-  sql.exec(SCHEMA);
-
   return {
     /** The event a still-remembered webhook was recorded as, or null the first time. */
     seen(key: InboundWebhookKey, at: number): string | null {

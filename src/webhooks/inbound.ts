@@ -1,5 +1,5 @@
 import { logUnhandled } from "../error-log";
-import { connectionObject } from "../durable-objects/stubs";
+import { connectionObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import { getProvider } from "../providers/catalog";
 import { loadConnectionSecret } from "../store/connection-secret";

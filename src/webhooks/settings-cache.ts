@@ -1,4 +1,4 @@
-import { outboxObject } from "../durable-objects/stubs";
+import { outboxObject } from "../bindings/stubs";
 import type { EndpointUrls } from "./delivery-queue";
 
 /**

@@ -6,8 +6,6 @@ import type { PriceOverride } from "../usage/price-schema";
 /** After a rotation the previous secret still signs (second signature) this long. */
 const PREVIOUS_SECRET_GRACE_MS = 24 * 60 * 60 * 1000;
 
-const SCHEMA = "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)";
-
 /** The signing secrets are sealed with the environment's key ring, like tenant secrets; this binds them to this use. */
 const SECRET_AAD = "terapi/outbox/v1/webhook-signing-secret";
 const SECRET_KEYS = ["webhook_secret", "previous_webhook_secret"] as const;
@@ -25,7 +23,6 @@ const isPlaintext = (stored: string) => !stored.startsWith("{");
  * transaction, so they can join a larger one (storing an event reads the URLs).
  */
 export function createSettingsStore(sql: SqlStorage, now: () => number = () => Date.now()) {
-  sql.exec(SCHEMA);
   /** Stored (sealed) value → the secret. */
   const opened = new Map<string, string>();
 

@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { inject } from "vitest";
-import { jobObject } from "../../src/durable-objects/job-ids";
-import { outboxObject } from "../../src/durable-objects/stubs";
+import { jobObject } from "../../src/jobs/ids";
+import { outboxObject } from "../../src/bindings/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { flushIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
@@ -115,7 +115,7 @@ export function outbox() {
 
 /** The connection object that holds a delivery (its id names it). */
 export function deliveryObject(deliveryId: string) {
-  const stub = jobObject(env, "whd", deliveryId);
+  const stub = jobObject(env, "delivery", deliveryId);
   if (!stub) throw new Error(`not a delivery id: ${deliveryId}`);
   return stub;
 }

@@ -1,7 +1,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import { auth, createTenant, oneBudget, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
 import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
 import { quietTenant, trigger } from "./support/actions";
@@ -73,7 +73,7 @@ describe("X-Async: true", () => {
     const res = await trigger(t, "create-embedding", { model: "text-embedding-3-small" }, ASYNC);
     expect(res.status).toBe(422);
     const stored = await runInDurableObject(connectionObject(env, t.providerConfigKey, t.connectionId), (_o, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM proxy_jobs WHERE kind = 'action'").one().n,
+      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'action'").one().n,
     );
     expect(stored).toBe(0);
     expect((await simRequests(key)).length).toBe(before);

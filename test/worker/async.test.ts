@@ -1,6 +1,6 @@
 import { env, evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import type { JobView } from "../../src/proxy/async";
 import { auth, createTenant, oneBudget, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";

@@ -3,8 +3,10 @@ import { createApp } from "../../src/app";
 import { TEST_SECRET_KEYS } from "../harness/constants";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createConnectSessionStore } from "../../src/connect/session-store";
+import { REGISTRY_MIGRATIONS } from "../../src/durable-objects/registry-schema";
+import { migrate } from "../../src/durable-objects/schema";
 import { hashSessionToken } from "../../src/connect/tokens";
-import { registryObject } from "../../src/durable-objects/stubs";
+import { registryObject } from "../../src/bindings/stubs";
 import { simKey } from "../harness/connections";
 import { api, BASE } from "../harness/webhooks";
 import { bytesToBase64Url } from "../../src/crypto/base64";
@@ -285,9 +287,11 @@ describe("Nango's session kinds", () => {
     const hash = await hashSessionToken(s.token);
     const read = await runInDurableObject(registryObject(env), (_o, state) => {
       const sql = state.storage.sql;
-      // The table as the first release made it.
+      // The table as the first release made it, in a registry from before schema versioning; then it wakes.
       sql.exec("ALTER TABLE connect_sessions DROP COLUMN tags");
       sql.exec("ALTER TABLE connect_sessions DROP COLUMN reconnect");
+      sql.exec("DROP TABLE schema_version");
+      migrate(state.storage, REGISTRY_MIGRATIONS);
       const store = createConnectSessionStore(sql, (fn) => state.storage.transactionSync(fn));
       const columns = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')").toArray().map((r) => r.name);
       return { columns, lookup: store.open(hash, "browser-1", Date.now()) };

@@ -1,7 +1,7 @@
 import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { connectionObject, registryObject } from "../../src/durable-objects/stubs";
-import { registryClient } from "../../src/durable-objects/registry-client";
+import { connectionObject, registryObject } from "../../src/bindings/stubs";
+import { registryClient } from "../../src/bindings/registry-client";
 import { connectionCache } from "../../src/proxy/instances";
 import { parseSealed } from "../../src/crypto";
 import { type ConnectionSecret, saveConnectionSecret, secretKvKey } from "../../src/store/connection-secret";

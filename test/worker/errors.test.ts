@@ -1,7 +1,7 @@
 import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createApp } from "../../src/app";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import { durableObjectName, logUnhandled, scrubSecrets } from "../../src/error-log";
 import { ApiError, apiError, badRequest, ERROR_CODES, ERROR_STATUS, type ErrorCode, unknownConnection, unknownIntegration } from "../../src/errors";
 import { AUTH, BASE, createConnection, createIntegration, uid } from "./support/management";

@@ -2,8 +2,8 @@ import { SELF, createExecutionContext, env, runInDurableObject, waitOnExecutionC
 import { createApp } from "../../src/app";
 import { TEST_SECRET_KEYS } from "../harness/constants";
 import { describe, expect, it } from "vitest";
-import { connectionObject } from "../../src/durable-objects/stubs";
-import { registryClient } from "../../src/durable-objects/registry-client";
+import { connectionObject } from "../../src/bindings/stubs";
+import { registryClient } from "../../src/bindings/registry-client";
 import { secretKvKey } from "../../src/store/connection-secret";
 import { AUTH, BASE, call, createConnection, createIntegration, uid } from "./support/management";
 

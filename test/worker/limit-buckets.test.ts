@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RateLimiter } from "../../src/durable-objects/rate-limiter";
+import { RateLimiter } from "../../src/proxy/rate-limiter";
 import { openai } from "../../src/providers/openai";
 import { TokenCalibration } from "../../src/proxy/calibration";
 import { chargeOf, endpointBucket } from "../../src/proxy/limit-bucket";

@@ -1,7 +1,7 @@
 import { env, runInDurableObject, SELF } from "cloudflare:test";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
 import { createTenant, proxyFetch, simFault, simKey, type Tenant } from "../harness/connections";

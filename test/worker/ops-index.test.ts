@@ -1,7 +1,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs, toLogEntry } from "../../src/logs/record";
 import type { OperationLog } from "../../src/logs/types";
 import { feedIndex, FLUSH_AFTER_MS, flushIndexFeed, routeIndexFeed } from "../../src/ops-index/feed";

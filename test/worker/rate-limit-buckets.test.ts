@@ -37,7 +37,7 @@ async function limits(t: Tenant): Promise<LimitsView> {
 }
 /** How many live requests of a bucket had to ask the connection's object (were held or near a limit). */
 async function coordinated(t: Tenant): Promise<Record<string, number>> {
-  const { connectionObject } = await import("../../src/durable-objects/stubs");
+  const { connectionObject } = await import("../../src/bindings/stubs");
   const state = await connectionObject(env, t.providerConfigKey, t.connectionId).limiterState();
   return Object.fromEntries(state.buckets.map((b) => [b.bucket, b.coordinated]));
 }

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import { createTenant, oneBudget, simClearLog, simKey, simStats } from "../harness/connections";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,4 +1,6 @@
-import { evictDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { outboxObject } from "../../src/bindings/stubs";
+import { forgetDeliveryConfig } from "../../src/webhooks/settings-cache";
 import { describe, expect, it } from "vitest";
 import { createTenant, sim, simFault, simKey, simRequests } from "../harness/connections";
 import { alarmNow, allRecords, api, runPages, settle, settleAll, sqlOf, startStepwise, statusOf, stepNow, stubOf, syncNow, tune } from "./support/sync";
@@ -182,5 +184,62 @@ describe("connection deletion", () => {
     }
     const gone = await api("GET", "/records?model=files", undefined, t.headers);
     expect(gone.status).toBe(404);
+  });
+});
+
+describe("sync runs: operation log", () => {
+  type Line = { type: string; status: string; detail: string | null };
+  const syncLines = async (t: Awaited<ReturnType<typeof createTenant>>, name: string) => {
+    const res = await api("GET", `/logs?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&type=sync&limit=100`);
+    expect(res.status).toBe(200);
+    return (res.json.logs as Line[]).filter((l) => l.detail?.startsWith(`${name}:`));
+  };
+
+  it("every finished run writes its line, also a run that changed nothing (no webhook goes out for it)", async () => {
+    const t = await tenantWithBatches(3);
+    // The first run of each sync found its data: one line each.
+    expect(await syncLines(t, "batches")).toEqual([expect.objectContaining({ status: "success", detail: "batches: +0 ~0 -0" })]);
+    const changed = await syncNow(t, "batches");
+    expect(changed.latestResult.batches).toEqual({ added: 3, updated: 0, deleted: 0 });
+    const unchanged = await syncNow(t, "batches");
+    expect(unchanged.status).toBe("SUCCESS");
+    expect(unchanged.latestResult.batches).toEqual({ added: 0, updated: 0, deleted: 0 });
+    const lines = await syncLines(t, "batches");
+    expect(lines.map((l) => [l.status, l.detail])).toEqual([
+      ["success", "batches: +0 ~0 -0"],
+      ["success", "batches: +3 ~0 -0"],
+      ["success", "batches: +0 ~0 -0"],
+    ]);
+  });
+
+  it("a run whose sync event cannot be stored still writes its line", async () => {
+    const t = await tenantWithBatches(3);
+    // The environment's settings cannot be read: storing any outgoing event fails.
+    const syncEvents = async () => (await sqlOf<{ n: number }>(t, "SELECT COUNT(*) AS n FROM events WHERE type = 'sync'"))[0].n;
+    const eventsBefore = await syncEvents();
+    const outbox = outboxObject(env);
+    await runInDurableObject(outbox, (_o, state) => void state.storage.sql.exec("ALTER TABLE settings RENAME TO settings_away"));
+    forgetDeliveryConfig();
+    try {
+      const done = await syncNow(t, "batches");
+      expect(done.latestResult.batches).toEqual({ added: 3, updated: 0, deleted: 0 });
+      expect(await syncEvents()).toBe(eventsBefore);
+    } finally {
+      await runInDurableObject(outbox, (_o, state) => void state.storage.sql.exec("ALTER TABLE settings_away RENAME TO settings"));
+      forgetDeliveryConfig();
+    }
+    const [last] = await syncLines(t, "batches");
+    expect(last).toEqual(expect.objectContaining({ status: "success", detail: "batches: +3 ~0 -0" }));
+  });
+
+  it("a failed run writes a failure line naming the error", async () => {
+    const t = await tenantWithBatches(3);
+    await tune(t, { backoffAttempts: 0 });
+    await simFault({ key: t.apiKey, count: 1, status: 400, path_prefix: "/v1/batches" });
+    const failed = await syncNow(t, "batches");
+    expect(failed.status).toBe("ERROR");
+    const [last] = await syncLines(t, "batches");
+    expect(last).toEqual(expect.objectContaining({ type: "sync", status: "failure" }));
+    expect(last.detail).toMatch(/^batches: \+0 ~0 -0 \(400/);
   });
 });

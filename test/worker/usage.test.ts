@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { connectionObject } from "../../src/durable-objects/stubs";
+import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { costOf, effectivePrices, priceOf } from "../../src/usage/prices";
 import { settleUsageReaders } from "../../src/usage/tap";

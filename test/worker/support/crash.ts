@@ -1,8 +1,8 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import type { ConnectionObject } from "../../../src/durable-objects/connection";
-import { newJobId } from "../../../src/durable-objects/job-ids";
-import type { JobStore, NewActionJob, NewJob } from "../../../src/durable-objects/jobs";
-import { connectionObject } from "../../../src/durable-objects/stubs";
+import { newJobId } from "../../../src/jobs/ids";
+import type { JobStore, NewActionJob, NewJob } from "../../../src/jobs/store";
+import { connectionObject } from "../../../src/bindings/stubs";
 import type { Tenant } from "../../harness/connections";
 
 type Job = ({ kind: "proxy" } & NewJob) | ({ kind: "action" } & NewActionJob);
@@ -24,7 +24,7 @@ export async function crashMidCall(t: Tenant, job: Job, method = "POST"): Promis
       t.connectionId,
     );
     const { kind, ...input } = job;
-    const jobId = newJobId(kind === "proxy" ? "preq" : "act", state.id.toString());
+    const jobId = newJobId(kind, state.id.toString());
     if (job.kind === "proxy") jobs.insert(jobId, input as NewJob);
     else jobs.insertAction(jobId, input as NewActionJob);
     jobs.takeDue(Date.now() + 1);

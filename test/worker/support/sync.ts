@@ -1,5 +1,5 @@
 import { SELF, env, runInDurableObject } from "cloudflare:test";
-import { connectionObject } from "../../../src/durable-objects/stubs";
+import { connectionObject } from "../../../src/bindings/stubs";
 import type { ConnectionObject } from "../../../src/durable-objects/connection";
 import type { SyncEngine } from "../../../src/sync/engine";
 import { TERAPI, auth, type Tenant } from "../../harness/connections";

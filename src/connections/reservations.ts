@@ -1,17 +1,12 @@
+/** A claim on a connection id, as the registry answers it. */
+export type ReserveResult =
+  | { ok: true; token: string }
+  | { ok: false; reason: "duplicate" | "no_integration" }
+  /** Another create of the id holds it (or crashed holding it) for `retryAfterMs` more. */
+  | { ok: false; reason: "being_created"; retryAfterMs: number };
+
 /** Longer than a credential check (15 s timeout) plus a KV write; a crashed create frees the id after it. */
 const RESERVATION_MS = 60_000;
-
-// A connection id being created (verified, secret being written): a second
-// create of the same id is refused before it can overwrite the first one's secret.
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS connection_reservations (
-  provider_config_key TEXT NOT NULL,
-  connection_id TEXT NOT NULL,
-  token TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  PRIMARY KEY (provider_config_key, connection_id)
-);
-`;
 
 /**
  * Connection-id claims held while a create runs. Checking and taking a claim
@@ -19,8 +14,6 @@ CREATE TABLE IF NOT EXISTS connection_reservations (
  * its own checks (integration exists, id not yet indexed).
  */
 export function createReservations(sql: SqlStorage) {
-  sql.exec(SCHEMA);
-
   return {
     /** When someone's unexpired claim on the id runs out; `null` when there is none. */
     heldUntil(providerConfigKey: string, connectionId: string, now: number): number | null {

@@ -1,4 +1,4 @@
-import type { Registry } from "./registry";
+import type { Registry } from "../durable-objects/registry";
 import { registryObject } from "./stubs";
 
 type Methods = Pick<

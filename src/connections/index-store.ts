@@ -1,3 +1,5 @@
+import { decodeCursor, encodeCursor } from "../cursor";
+
 /** Metadata: a JSON object (validated at the edge; kept loose here so RPC types stay finite). */
 export type JsonObject = Record<string, unknown>;
 
@@ -47,6 +49,11 @@ export type ConnectionFilter = {
   page?: number;
 };
 
+/** A registry insert (integration or connection) and why it was refused. */
+export type InsertResult<T> = { ok: true; value: T } | { ok: false; reason: "duplicate" | "no_integration" };
+/** A metadata write to several connections: all of them, or none and the ids that are missing. */
+export type MetadataResult = { ok: true; updated: string[] } | { ok: false; missing: string[] };
+
 export type ConnectionPage = { connections: ConnectionRecord[]; next_cursor: string | null };
 
 type ConnectionRow = {
@@ -64,44 +71,6 @@ type ConnectionRow = {
   created_at: string;
   updated_at: string;
 };
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS connections (
-  provider_config_key TEXT NOT NULL,
-  connection_id TEXT NOT NULL,
-  id TEXT NOT NULL UNIQUE,
-  provider TEXT NOT NULL,
-  key_hint TEXT NOT NULL,
-  connection_config TEXT NOT NULL,
-  metadata TEXT NOT NULL,
-  end_user_id TEXT,
-  end_user_email TEXT,
-  end_user_display_name TEXT,
-  tags TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  PRIMARY KEY (provider_config_key, connection_id)
-);
-CREATE INDEX IF NOT EXISTS connections_order ON connections (created_at, provider_config_key, connection_id);
-CREATE INDEX IF NOT EXISTS connections_end_user ON connections (end_user_id);
-`;
-
-/** Keyset cursor over (created_at, provider_config_key, connection_id): stable while rows are added. */
-type CursorKey = [string, string, string];
-
-function encodeCursor(key: CursorKey): string {
-  return btoa(JSON.stringify(key)).replace(/=+$/, "");
-}
-
-function decodeCursor(cursor: string): CursorKey | null {
-  try {
-    const key: unknown = JSON.parse(atob(cursor));
-    if (Array.isArray(key) && key.length === 3 && key.every((k) => typeof k === "string")) return key as CursorKey;
-  } catch {
-    // fall through: an unreadable cursor is the caller's error
-  }
-  return null;
-}
 
 function toRecord(row: ConnectionRow): ConnectionRecord {
   const endUser: EndUser | null =
@@ -152,8 +121,6 @@ function toRow(record: ConnectionRecord): ConnectionRow {
  * write) are put in one transaction by the registry.
  */
 export function createConnectionIndex(sql: SqlStorage) {
-  sql.exec(SCHEMA);
-
   return {
     get(providerConfigKey: string, connectionId: string): ConnectionRecord | null {
       const row = sql
@@ -253,7 +220,8 @@ export function createConnectionIndex(sql: SqlStorage) {
         args.push(filter.search, filter.search, filter.search);
       }
       if (filter.cursor !== undefined) {
-        const key = decodeCursor(filter.cursor);
+        // Keyset cursor over (created_at, provider_config_key, connection_id): stable while rows are added.
+        const key = decodeCursor(filter.cursor, ["string", "string", "string"]);
         if (!key) return null;
         where.push("(created_at, provider_config_key, connection_id) > (?, ?, ?)");
         args.push(...key);

@@ -1,5 +1,5 @@
-import { type CalibrationTicket, TokenCalibration } from "../proxy/calibration";
-import type { DimensionObservation, RateObservation } from "../proxy/observation";
+import { type CalibrationTicket, TokenCalibration } from "./calibration";
+import type { DimensionObservation, RateObservation } from "./observation";
 
 /** Window generations of a grant: answers to requests granted in an older window do not move this one. */
 export type Gens = { requests: number; tokens: number };

@@ -6,20 +6,8 @@ export type IntegrationRecord = {
   updated_at: string;
 };
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS integrations (
-  unique_key TEXT PRIMARY KEY,
-  provider TEXT NOT NULL,
-  display_name TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL
-);
-`;
-
 /** The environment's integrations in the registry's SQLite; the rows are the records as they are. */
 export function createIntegrationStore(sql: SqlStorage) {
-  sql.exec(SCHEMA);
-
   function get(uniqueKey: string): IntegrationRecord | null {
     return sql.exec<IntegrationRecord>(`SELECT * FROM integrations WHERE unique_key = ?`, uniqueKey).toArray()[0] ?? null;
   }

@@ -1,50 +1,17 @@
 import { emitAsyncProxyEvent } from "../events/async-proxy";
-import type { OperationInput } from "../logs/types";
 import { getProvider, providerBaseUrl } from "../providers/catalog";
-import { authHeadersFor, callerResponseHeaders } from "../proxy/headers";
-import { upstreamUrl } from "../proxy/path";
-import { backoffDelayMs, isIdempotent } from "../proxy/retry-policy";
-import { sendUpstream } from "../proxy/upstream";
+import { authHeadersFor, callerResponseHeaders } from "./headers";
+import { upstreamUrl } from "./path";
+import { backoffDelayMs } from "./retry-policy";
+import { sendUpstream } from "./upstream";
 import { loadConnectionSecret } from "../store/connection-secret";
 import { sampleOfAnswer } from "../usage/buffered";
-import type { CapState } from "../usage/caps";
-import type { UsageSample } from "../usage/types";
-import { requestModel } from "../proxy/limit-bucket";
-import { type JobRow, type JobStore, RESULT_BODY_LIMIT } from "./jobs";
-import type { RateLimiter } from "./rate-limiter";
+import { requestModel } from "./limit-bucket";
+import { type JobContext, mayResendInterrupted } from "../jobs/context";
+import type { FinishedStatus } from "../jobs/status";
+import { type JobRow, RESULT_BODY_LIMIT } from "../jobs/store";
 import { attemptUpstream } from "./upstream-attempt";
 import { readCapped } from "../lib/read-capped";
-
-/** The connection's usage ledger, as work running inside its object sees it (no round trip). */
-export type JobUsage = {
-  /** Counts one upstream answer (cap webhooks included); never throws. */
-  count(sample: UsageSample): Promise<void>;
-  /** The cap's state when the connection's cap is reached; null otherwise (or without a cap). */
-  capReached(): Promise<CapState | null>;
-};
-
-export type JobContext = {
-  env: Env;
-  /** Writes a line to this connection's operation log (the object's own store: no round trip). */
-  log: (line: OperationInput) => void;
-  jobs: JobStore;
-  limiter: RateLimiter;
-  providerConfigKey: string;
-  connectionId: string;
-  usage?: JobUsage;
-  now?: () => number;
-};
-
-/**
- * The object died while this job's call (`job.inFlight`) was at the provider:
- * it may have run. As on the live proxy, it is sent again only when that is
- * safe (an idempotent method) or the caller allowed it (Idempotency-Key,
- * Retries), and only within the retries the caller gave it.
- */
-export function mayResendInterrupted(job: JobRow): boolean {
-  if (job.inFlight === null) return true;
-  return (isIdempotent(job.inFlight) || job.backoffAllowed) && job.attempts <= job.retries;
-}
 
 /**
  * One attempt of one job, inside the connection's object: it takes a slot from
@@ -58,7 +25,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   const provider = secret ? getProvider(secret.provider) : undefined;
   const started = now();
   // A webhook that cannot be stored must not undo the job's result.
-  const finish = (status: "completed" | "failed" | "interrupted", responseStatus: number | null, error: string | null, requestId: string | null = null) => {
+  const finish = (status: FinishedStatus, responseStatus: number | null, error: string | null, requestId: string | null = null) => {
     ctx.log({
       provider_config_key: ctx.providerConfigKey,
       connection_id: ctx.connectionId,
@@ -102,9 +69,7 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
   const headers = new Headers(job.headers);
   for (const [name, value] of Object.entries(authHeadersFor(provider, secret))) headers.set(name, value);
   const url = upstreamUrl(providerBaseUrl(provider, env), job.path, job.query);
-  const canBackoff = job.backoffAllowed && job.attempts < job.retries;
-
-  const attempt = await attemptUpstream({
+  const outcome = await attemptUpstream({
     limiter,
     provider,
     now,
@@ -113,24 +78,15 @@ export async function runJob(ctx: JobContext, job: JobRow): Promise<void> {
       jobs.startAttempt(job.id, job.method);
       return sendUpstream(url, { method: job.method, headers, body: job.body });
     },
+    // Async jobs exist to wait: a rate limit never uses up their retries, a backoff does.
+    backoff: { allowed: job.backoffAllowed && job.attempts < job.retries, at: () => now() + backoffDelayMs(job.attempts, provider.retry) },
   });
-  switch (attempt.kind) {
-    case "no-slot":
-      return jobs.wait(job.id, attempt.at);
-    case "unreachable":
-      if (canBackoff) return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry));
-      jobs.fail(job.id, "upstream_unreachable");
-      return finish("failed", null, "upstream_unreachable");
-    case "rate-limited":
-      // Async jobs exist to wait: a rate limit never uses up their retries.
-      return jobs.wait(job.id, attempt.until);
-    case "retryable":
-      if (canBackoff) {
-        await attempt.res.body?.cancel();
-        return jobs.wait(job.id, now() + backoffDelayMs(job.attempts, provider.retry));
-      }
+  if (outcome.kind === "wait") return jobs.wait(job.id, outcome.at);
+  if (outcome.kind === "unreachable") {
+    jobs.fail(job.id, "upstream_unreachable");
+    return finish("failed", null, "upstream_unreachable");
   }
-  const res = attempt.res;
+  const res = outcome.res;
   const { bytes, truncated } = await readCapped(res.body, RESULT_BODY_LIMIT);
   jobs.complete(job.id, { status: res.status, headers: [...callerResponseHeaders(res.headers)], body: bytes, truncated });
   await ctx.usage?.count(

@@ -1,14 +1,11 @@
+import { newJobId } from "./ids";
+import type { JobStatus } from "./status";
+
 /**
- * Async proxy jobs in the connection object's SQLite: the request as it will
+ * Jobs in the connection object's SQLite: async proxy requests and async action runs: the request as it will
  * be sent (without credentials: those are loaded when it runs), its state, and
  * its result. Rows survive eviction and restarts.
  */
-/**
- * `interrupted`: the object died while the job's call was at the provider and
- * the caller had not allowed a re-send (outcome unknown; it was not sent again).
- */
-export type JobStatus = "queued" | "running" | "waiting" | "completed" | "failed" | "interrupted";
-
 /** `proxy`: a stored request. `action`: an action run (name in `action`, validated input JSON in `body`). */
 export type JobKind = "proxy" | "action";
 
@@ -85,54 +82,23 @@ function toJob(r: Row): JobRow {
 }
 
 export function createJobStore(sql: SqlStorage, now: () => number = () => Date.now()) {
-  sql.exec(`CREATE TABLE IF NOT EXISTS proxy_jobs (
-    id TEXT PRIMARY KEY,
-    idempotency_key TEXT UNIQUE,
-    status TEXT NOT NULL,
-    method TEXT NOT NULL,
-    path TEXT NOT NULL,
-    query TEXT NOT NULL,
-    headers TEXT NOT NULL,
-    body BLOB,
-    retries INTEGER NOT NULL,
-    backoff_allowed INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    due_at INTEGER,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL,
-    result_status INTEGER,
-    result_headers TEXT,
-    result_body BLOB,
-    result_truncated INTEGER,
-    error TEXT,
-    kind TEXT NOT NULL DEFAULT 'proxy',
-    action TEXT,
-    in_flight TEXT
-  )`);
-  // Tables made before action jobs existed.
-  const columns = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('proxy_jobs')").toArray().map((c) => c.name));
-  if (!columns.has("kind")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN kind TEXT NOT NULL DEFAULT 'proxy'");
-  if (!columns.has("action")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN action TEXT");
-  if (!columns.has("in_flight")) sql.exec("ALTER TABLE proxy_jobs ADD COLUMN in_flight TEXT");
-  sql.exec("CREATE INDEX IF NOT EXISTS proxy_jobs_due ON proxy_jobs (due_at) WHERE due_at IS NOT NULL");
-
   const one = (cursor: SqlStorageCursor<Row>) => {
     const [row] = cursor.toArray();
     return row ? toJob(row) : null;
   };
 
-  return {
+  const store = {
     get(id: string): JobRow | null {
-      return one(sql.exec("SELECT * FROM proxy_jobs WHERE id = ?", id));
+      return one(sql.exec("SELECT * FROM jobs WHERE id = ?", id));
     },
     byIdempotencyKey(key: string): JobRow | null {
-      return one(sql.exec("SELECT * FROM proxy_jobs WHERE idempotency_key = ?", key));
+      return one(sql.exec("SELECT * FROM jobs WHERE idempotency_key = ?", key));
     },
     insert(id: string, job: NewJob): void {
       const t = now();
       sql.exec(
-        `INSERT INTO proxy_jobs (id, idempotency_key, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
-         VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO jobs (id, kind, idempotency_key, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
+         VALUES (?, 'proxy', ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         id, job.idempotencyKey, job.method, job.path, job.query, JSON.stringify(job.headers), job.body,
         job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
       );
@@ -140,16 +106,33 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
     insertAction(id: string, job: NewActionJob): void {
       const t = now();
       sql.exec(
-        `INSERT INTO proxy_jobs (id, kind, action, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
+        `INSERT INTO jobs (id, kind, action, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
          VALUES (?, 'action', ?, 'queued', 'POST', '', '', '[]', ?, ?, ?, ?, ?, ?)`,
         id, job.action, job.input, job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
       );
     },
+    /**
+     * Stores an async proxy request under a new id (naming `objectId`, the
+     * object that keeps it), or answers the one already stored with the same Idempotency-Key.
+     */
+    addProxy(objectId: string, job: NewJob): { id: string; created: boolean } {
+      const existing = job.idempotencyKey ? store.byIdempotencyKey(job.idempotencyKey) : null;
+      if (existing) return { id: existing.id, created: false };
+      const id = newJobId("proxy", objectId);
+      store.insert(id, job);
+      return { id, created: true };
+    },
+    /** Stores an async action run (its input already validated) under a new id naming `objectId`. */
+    addAction(objectId: string, job: NewActionJob): string {
+      const id = newJobId("action", objectId);
+      store.insertAction(id, job);
+      return id;
+    },
     /** Jobs due by `at`, marked running in the same synchronous step so no one else takes them. */
     takeDue(at: number): JobRow[] {
-      const rows = sql.exec("SELECT * FROM proxy_jobs WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, created_at", at).toArray();
+      const rows = sql.exec("SELECT * FROM jobs WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, created_at", at).toArray();
       const t = now();
-      for (const r of rows) sql.exec("UPDATE proxy_jobs SET status = 'running', due_at = NULL, updated_at = ? WHERE id = ?", t, r.id);
+      for (const r of rows) sql.exec("UPDATE jobs SET status = 'running', due_at = NULL, updated_at = ? WHERE id = ?", t, r.id);
       return rows.map(toJob);
     },
     /**
@@ -158,28 +141,28 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
      * so a crash mid-call is seen when the job is taken up again.
      */
     startAttempt(id: string, method: string): void {
-      sql.exec("UPDATE proxy_jobs SET attempts = attempts + 1, in_flight = ?, updated_at = ? WHERE id = ?", method, now(), id);
+      sql.exec("UPDATE jobs SET attempts = attempts + 1, in_flight = ?, updated_at = ? WHERE id = ?", method, now(), id);
     },
     wait(id: string, dueAt: number): void {
-      sql.exec("UPDATE proxy_jobs SET status = 'waiting', due_at = ?, in_flight = NULL, updated_at = ? WHERE id = ?", dueAt, now(), id);
+      sql.exec("UPDATE jobs SET status = 'waiting', due_at = ?, in_flight = NULL, updated_at = ? WHERE id = ?", dueAt, now(), id);
     },
     complete(id: string, result: { status: number; headers: [string, string][]; body: ArrayBuffer; truncated: boolean }): void {
       sql.exec(
-        `UPDATE proxy_jobs SET status = 'completed', due_at = NULL, in_flight = NULL, body = NULL, updated_at = ?,
+        `UPDATE jobs SET status = 'completed', due_at = NULL, in_flight = NULL, body = NULL, updated_at = ?,
            result_status = ?, result_headers = ?, result_body = ?, result_truncated = ? WHERE id = ?`,
         now(), result.status, JSON.stringify(result.headers), result.body, result.truncated ? 1 : 0, id,
       );
     },
     fail(id: string, error: string): void {
       sql.exec(
-        "UPDATE proxy_jobs SET status = 'failed', due_at = NULL, in_flight = NULL, body = NULL, error = ?, updated_at = ? WHERE id = ?",
+        "UPDATE jobs SET status = 'failed', due_at = NULL, in_flight = NULL, body = NULL, error = ?, updated_at = ? WHERE id = ?",
         error, now(), id,
       );
     },
     /** Ends a job whose call was cut off by a crash and may not be sent again: it may or may not have run. */
     interrupt(id: string): void {
       sql.exec(
-        "UPDATE proxy_jobs SET status = 'interrupted', due_at = NULL, in_flight = NULL, body = NULL, error = 'interrupted', updated_at = ? WHERE id = ?",
+        "UPDATE jobs SET status = 'interrupted', due_at = NULL, in_flight = NULL, body = NULL, error = 'interrupted', updated_at = ? WHERE id = ?",
         now(), id,
       );
     },
@@ -189,13 +172,14 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
      * and its run decides whether it may be sent again.
      */
     requeueInterrupted(): void {
-      sql.exec("UPDATE proxy_jobs SET status = 'queued', due_at = ? WHERE status = 'running'", now());
+      sql.exec("UPDATE jobs SET status = 'queued', due_at = ? WHERE status = 'running'", now());
     },
     nextDue(): number | null {
-      const r = sql.exec<{ at: number | null }>("SELECT MIN(due_at) AS at FROM proxy_jobs WHERE due_at IS NOT NULL").one();
+      const r = sql.exec<{ at: number | null }>("SELECT MIN(due_at) AS at FROM jobs WHERE due_at IS NOT NULL").one();
       return r.at === null ? null : Number(r.at);
     },
   };
+  return store;
 }
 
 export type JobStore = ReturnType<typeof createJobStore>;
