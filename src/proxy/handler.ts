@@ -1,7 +1,7 @@
 import { ApiError } from "../errors";
 import { getProvider, providerBaseUrl } from "../providers/registry";
 import { isAsync, readAsyncBody } from "./async";
-import { REPLAY_LIMIT } from "./forward";
+import { callerResponse, REPLAY_LIMIT } from "./forward";
 import { namesModel } from "./limit-bucket";
 import { connectionCache, forward } from "./instances";
 import { authHeadersFor, upstreamRequestHeaders } from "./headers";
@@ -111,12 +111,14 @@ export async function proxy(call: Call): Promise<Response> {
       options,
       onUnauthorized: () => connectionCache.evict(providerConfigKey, connectionId),
       stats: line.stats,
+      // Its caller's copy is made once, below (a small answer's from its bytes).
+      keepAnswer: true,
     });
   } catch (err) {
     logProxyFailure(env, waitUntil, line, err);
     throw err;
   }
-  const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy" };
+  const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy", copy: callerResponse };
   const tapped = tapAnswer(res, usage);
   if (!(tapped instanceof Promise)) return answered(env, waitUntil, line, tapped);
   try {

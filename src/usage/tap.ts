@@ -31,7 +31,15 @@ export type UsageCall = {
   /** The upstream path (no query string). */
   path: string;
   source: UsageSource;
+  /**
+   * Makes the caller's Response of a success answer with the body it is to
+   * carry (the proxy's answers come as the provider sent them: see
+   * `ForwardRequest.keepAnswer`); by default the answer is the caller's already.
+   */
+  copy?: (res: Response, body: BodyInit | null) => Response;
 };
+
+const rewrap = (res: Response, body: BodyInit | null): Response => (body === res.body ? res : new Response(body, res));
 
 /** `TERAPI_USAGE=off` turns counting off entirely (for the bench's with/without comparison). */
 export const usageEnabled = (env: Env) => env.TERAPI_USAGE !== "off";
@@ -69,20 +77,21 @@ export function tapUsage(res: Response, call: UsageCall): Response {
 }
 
 function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promise<Tapped> {
-  if (!usageEnabled(call.env)) return { res, usage: null };
+  const copy = call.copy ?? rewrap;
+  const ok = res.status < 400;
+  if (!usageEnabled(call.env)) return { res: ok ? copy(res, res.body) : res, usage: null };
   const rules = call.provider.usage;
   const at = Date.now();
-  if (!rules || res.status >= 400 || !res.body || !reportsUsage(rules, call.method, call.path)) {
-    const error = res.status >= 400;
+  if (!rules || !ok || !res.body || !reportsUsage(rules, call.method, call.path)) {
     // An error is counted under the model its request named (when the proxy read it), else `unknown`.
-    const sample: UsageSample = { at, source: call.source, error, model: (error && requestModelOf(res)) || "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false };
+    const sample: UsageSample = { at, source: call.source, error: !ok, model: (!ok && requestModelOf(res)) || "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false };
     noteUsage(call.providerConfigKey, call.connectionId, sample);
-    return { res, usage: sample };
+    return { res: ok ? copy(res, res.body) : res, usage: sample };
   }
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
   if (readSmall && !sse) {
     const length = declaredLength(res.headers);
-    if (length !== null && length <= WHOLE_READ_LIMIT) return readWhole(res, call, rules, at);
+    if (length !== null && length <= WHOLE_READ_LIMIT) return readWhole(res, call, rules, at, copy);
   }
   const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
   const recorded = reading.then(({ u, cut }) =>
@@ -92,7 +101,7 @@ function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promi
   pending.add(recorded);
   void recorded.finally(() => pending.delete(recorded));
   call.waitUntil(recorded);
-  return { res: new Response(body, res), usage: null };
+  return { res: copy(res, body), usage: null };
 }
 
 function recordPending(call: UsageCall, usage: PendingUsage): void {
@@ -105,7 +114,7 @@ function recordPending(call: UsageCall, usage: PendingUsage): void {
  * with no second stream. Its usage is parsed when it is written (`ReadLater`),
  * except for a connection with a usage cap, whose view counts it now.
  */
-async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: number): Promise<Tapped> {
+async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: number, copy: NonNullable<UsageCall["copy"]>): Promise<Tapped> {
   let bytes: ArrayBuffer;
   try {
     bytes = await res.arrayBuffer();
@@ -115,7 +124,7 @@ async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: 
     throw new UpstreamError(false);
   }
   const later = new ReadLater(rules, bytes, at, call.source, call.providerConfigKey, call.connectionId);
-  return { res: new Response(bytes, res), usage: watchesUsage(call.providerConfigKey, call.connectionId) ? later.sample() : later };
+  return { res: copy(res, bytes), usage: watchesUsage(call.providerConfigKey, call.connectionId) ? later.sample() : later };
 }
 
 /** The usage of an answer already in memory, read when asked (by the log flush), once. */
