@@ -26,12 +26,12 @@ export type UpstreamInit = {
  * is read, `duplex: "half"`), the response body is never touched here.
  */
 export async function sendUpstream(url: string, init: UpstreamInit): Promise<Response> {
-  // The runtime's own timer (no JS timer object to make and clear per call). It may fire after the
-  // headers came: the request's signal is then no longer listening, so a long body is never cut by it.
-  const deadline = AbortSignal.timeout(init.timeoutMs ?? UPSTREAM_HEADERS_TIMEOUT_MS);
   const controller = new AbortController();
-  const cut = () => controller.abort();
-  deadline.addEventListener("abort", cut);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, init.timeoutMs ?? UPSTREAM_HEADERS_TIMEOUT_MS);
   const requestInit: RequestInit & { duplex?: "half" } = {
     method: init.method,
     headers: init.headers,
@@ -43,8 +43,8 @@ export async function sendUpstream(url: string, init: UpstreamInit): Promise<Res
   try {
     return await fetch(url, requestInit);
   } catch {
-    throw new UpstreamError(deadline.aborted);
+    throw new UpstreamError(timedOut);
   } finally {
-    deadline.removeEventListener("abort", cut);
+    clearTimeout(timer);
   }
 }
