@@ -41,7 +41,7 @@ export type PendingUsage = UsageSample | { sample(): UsageSample };
  * the batch is written); usage samples ride in the same batch: no round trip
  * of their own.
  */
-type Buffer = { providerConfigKey: string; connectionId: string; lines: OperationInput[]; usage: PendingUsage[]; scheduled: boolean };
+type Buffer = { providerConfigKey: string; connectionId: string; lines: OperationInput[]; usage: PendingUsage[]; scheduled: boolean; full: boolean };
 
 const buffers = new Map<string, Buffer>();
 
@@ -109,25 +109,31 @@ function bufferOf(providerConfigKey: string, connectionId: string): Buffer {
   const key = keyOf(providerConfigKey, connectionId);
   let buf = buffers.get(key);
   if (!buf) {
-    buf = { providerConfigKey, connectionId, lines: [], usage: [], scheduled: false };
+    buf = { providerConfigKey, connectionId, lines: [], usage: [], scheduled: false, full: false };
     buffers.set(key, buf);
   }
   return buf;
 }
 
-const flushLater = (env: Env, buf: Buffer) => new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => flush(env, buf));
+const flushLater = (env: Env, buf: Buffer, ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)).then(() => flush(env, buf));
 
 function schedule(env: Env, waitUntil: WaitUntil, buf: Buffer, size: number): void {
   try {
-    if (size >= FLUSH_AT) waitUntil(flush(env, buf));
-    else if (!buf.scheduled) {
+    // A full batch is written in a task of its own: the request whose line filled it is answered first.
+    if (size >= FLUSH_AT) {
+      if (!buf.full) {
+        buf.full = true;
+        waitUntil(flushLater(env, buf, 0));
+      }
+    } else if (!buf.scheduled) {
       buf.scheduled = true;
-      waitUntil(flushLater(env, buf));
+      waitUntil(flushLater(env, buf, FLUSH_AFTER_MS));
     }
   } catch (err) {
     // A context that cannot wait any more: write now rather than lose the lines.
     console.error("operation log: waitUntil refused", err instanceof Error ? err.name : "unknown");
     buf.scheduled = false;
+    buf.full = false;
     void flush(env, buf);
   }
 }
