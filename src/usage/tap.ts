@@ -119,8 +119,8 @@ async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: 
   try {
     bytes = await res.arrayBuffer();
   } catch {
-    // Upstream dropped mid-body: still one request, with nothing read, marked estimated; the caller gets a 502.
-    record(call, { at, source: call.source, error: false, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true });
+    // Upstream dropped mid-body: the caller gets a 502, and it counts as one failed request, nothing read, marked estimated.
+    record(call, { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true });
     throw new UpstreamError(false);
   }
   const later = new ReadLater(rules, bytes, at, call.source, call.providerConfigKey, call.connectionId);
