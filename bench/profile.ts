@@ -16,6 +16,24 @@ import { chatRequest } from "./scenarios/common.ts";
 
 const CONCURRENCY = 32;
 
+/**
+ * Busy samples (not idle) per sample whose leaf is the runtime's `fetch`:
+ * counted, not timed, so a loaded machine that stretches every sample's
+ * interval changes it little (req/s and CPU per request swing by a third there).
+ */
+function busyPerFetch(profile: { nodes: { id: number; callFrame: { functionName: string } }[]; samples: number[] }): number {
+  const names = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName]));
+  let busy = 0;
+  let fetch = 0;
+  for (const id of profile.samples) {
+    const name = names.get(id);
+    if (name === "(idle)") continue;
+    busy++;
+    if (name === "fetch") fetch++;
+  }
+  return busy / Math.max(1, fetch);
+}
+
 export async function runProfile(opts: { root: string; srcDir: string; bundleDir: string; sim: Simulator; simKey: string; seconds: number; log: (m: string) => void }): Promise<void> {
   const { sim, simKey, log } = opts;
   const secrets = newSecrets();
@@ -78,6 +96,7 @@ export async function runProfile(opts: { root: string; srcDir: string; bundleDir
       process.stdout.write(
         `\n${renderBreakdown(`${side.name} (c=${CONCURRENCY}, ${requests} requests, ${failed} non-200, ${(requests / opts.seconds).toFixed(0)} req/s under the profiler)`, b)}\n` +
           `busy (not idle): ${busyMs.toFixed(0)} ms = ${((1000 * busyMs) / Math.max(1, requests)).toFixed(1)} µs of the isolate's thread per request\n` +
+          `busy samples per sample in the native fetch: ${busyPerFetch(profile).toFixed(2)} (the upstream fetch is the same work on every run: a load-independent measure of the isolate's work per request)\n` +
           heapLine +
           `profile: ${file}\n`,
       );

@@ -43,6 +43,8 @@ export type EnqueueResult = { id: string; created: boolean };
 export class ConnectionObject extends DurableObject<Env> {
   /** Proxy requests coordinated here (in memory: operational insight, not state). */
   private edgeAcquires = 0;
+  /** The usage index's due time the alarm was last made to cover (appendLogs). */
+  private usageWakeBy: number | null = null;
   // Set by open(): in the constructor, and again after destroy() empties storage.
   private limiter!: RateLimiter;
   private identity!: Identity;
@@ -171,8 +173,12 @@ export class ConnectionObject extends DurableObject<Env> {
     });
     if (usage) {
       await this.usage.alertCap(usage);
+      // The alarm is read (and moved) only when the usage index's due time changed, not once per batch.
       const due = this.usage.nextIndexDue();
-      if (due !== null) await this.scheduler.wakeBy(due);
+      if (due !== null && due !== this.usageWakeBy) {
+        await this.scheduler.wakeBy(due);
+        this.usageWakeBy = due;
+      }
     }
     return { stored: n, folded };
   }

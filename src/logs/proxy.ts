@@ -1,7 +1,8 @@
 import { ApiError } from "../errors";
-import { recordOperation, type WaitUntil } from "./record";
+import { recordCall, type PendingUsage, type WaitUntil } from "./record";
+import type { OperationInput } from "./types";
 
-type ProxyCall = {
+export type ProxyCall = {
   providerConfigKey: string;
   connectionId: string;
   method: string;
@@ -11,36 +12,35 @@ type ProxyCall = {
   stats: { retries: number; waitMs: number };
 };
 
+function lineOf(call: ProxyCall, status: number | null, requestId: string | null, detail: string | null): OperationInput {
+  return {
+    provider_config_key: call.providerConfigKey,
+    connection_id: call.connectionId,
+    type: "proxy",
+    status: status !== null && status < 400 ? "success" : "failure",
+    http_status: status,
+    duration_ms: Date.now() - call.started,
+    started_at: call.started,
+    retries: call.stats.retries,
+    wait_ms: call.stats.waitMs,
+    request_id: requestId,
+    method: call.method,
+    path: call.path,
+    detail,
+  };
+}
+
 /**
  * Records a proxied call once its response headers are known (a stream is
- * logged when it starts, not when it ends): `.then(logged.response, logged.error)`.
+ * logged when it starts, not when it ends), with its usage when it is known
+ * by then: one buffered record.
  */
-export function proxyLogger(env: Env, waitUntil: WaitUntil, call: ProxyCall) {
-  const record = (status: number | null, requestId: string | null, detail: string | null) =>
-    recordOperation(env, waitUntil, {
-      provider_config_key: call.providerConfigKey,
-      connection_id: call.connectionId,
-      type: "proxy",
-      status: status !== null && status < 400 ? "success" : "failure",
-      http_status: status,
-      duration_ms: Date.now() - call.started,
-      started_at: call.started,
-      retries: call.stats.retries,
-      wait_ms: call.stats.waitMs,
-      request_id: requestId,
-      method: call.method,
-      path: call.path,
-      detail,
-    });
-  return {
-    response(res: Response): Response {
-      record(res.status, res.headers.get("x-request-id"), null);
-      return res;
-    },
-    error(err: unknown): never {
-      if (err instanceof ApiError) record(err.status, null, err.code);
-      else record(null, null, err instanceof Error ? err.name : "error");
-      throw err;
-    },
-  };
+export function logProxyAnswer(env: Env, waitUntil: WaitUntil, call: ProxyCall, res: Response, usage: PendingUsage | null): void {
+  recordCall(env, waitUntil, lineOf(call, res.status, res.headers.get("x-request-id"), null), usage);
+}
+
+/** Records a proxied call that ended in an error (terapi's own, or no answer at all). */
+export function logProxyFailure(env: Env, waitUntil: WaitUntil, call: ProxyCall, err: unknown): void {
+  const line = err instanceof ApiError ? lineOf(call, err.status, null, err.code) : lineOf(call, null, null, err instanceof Error ? err.name : "error");
+  recordCall(env, waitUntil, line, null);
 }

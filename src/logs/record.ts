@@ -22,24 +22,39 @@ import { connectionKey } from "../lib/connection-key";
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
 
-const FLUSH_AFTER_MS = 250;
-const FLUSH_AT = 50;
+export const FLUSH_AFTER_MS = 250;
+/**
+ * A batch this long is written at once. Large enough that a busy connection
+ * is written a few times a second (each write is an RPC, a transaction and
+ * the index feed's share), not once per few dozen calls.
+ */
+export const FLUSH_AT = 200;
 /** A connection whose flushes keep failing must not grow the isolate's memory. */
 const MAX_BUFFERED = 1_000;
 
-/** Usage samples (src/usage) ride in the same batch: no round trip of their own. */
-type Buffer = { providerConfigKey: string; connectionId: string; entries: LogEntry[]; usage: UsageSample[]; scheduled: boolean };
+/**
+ * A usage sample (src/usage), or what makes one when the batch is written: an
+ * answer's bytes already in memory, parsed then, off the request's path.
+ */
+export type PendingUsage = UsageSample | { sample(): UsageSample };
+
+/**
+ * Lines are kept as reported (the stored line, its id included, is made when
+ * the batch is written); usage samples ride in the same batch: no round trip
+ * of their own.
+ */
+type Buffer = { providerConfigKey: string; connectionId: string; lines: OperationInput[]; usage: PendingUsage[]; scheduled: boolean; full: boolean };
 
 const buffers = new Map<string, Buffer>();
 
 export type WaitUntil = (promise: Promise<unknown>) => void;
 
-/** One stored log line from what a feature reports. */
-export function toLogEntry(input: OperationInput): LogEntry {
+/** One stored log line from what a feature reports (`suffix`: the id's random part, made here when not given). */
+export function toLogEntry(input: OperationInput, suffix = randomHex(6)): LogEntry {
   const at = input.started_at ?? Date.now() - input.duration_ms;
   // Time first so ids sort like the lines within one millisecond.
   return {
-    id: `log_${at.toString(36).padStart(9, "0")}${randomHex(6)}`,
+    id: `log_${at.toString(36).padStart(9, "0")}${suffix}`,
     at,
     provider_config_key: input.provider_config_key,
     connection_id: input.connection_id,
@@ -57,55 +72,92 @@ export function toLogEntry(input: OperationInput): LogEntry {
   };
 }
 
+/** A batch's stored lines, their ids' random parts drawn in one call. */
+function toLogEntries(lines: OperationInput[]): LogEntry[] {
+  const hex = randomHex(6 * lines.length);
+  return lines.map((line, i) => toLogEntry(line, hex.slice(12 * i, 12 * i + 12)));
+}
+
+/** Its start, fixed now: the stored line is made later. */
+const stamped = (input: OperationInput): OperationInput => (input.started_at === undefined ? { ...input, started_at: Date.now() - input.duration_ms } : input);
+
 export function recordOperation(env: Env, waitUntil: WaitUntil, input: OperationInput): void {
-  buffered(env, waitUntil, input.provider_config_key, input.connection_id, (buf) => {
-    buf.entries.push(toLogEntry(input));
-    if (buf.entries.length > MAX_BUFFERED) buf.entries.splice(0, buf.entries.length - MAX_BUFFERED);
-    return buf.entries.length;
-  });
+  recordCall(env, waitUntil, input, null);
+}
+
+/** One call's log line and its usage (or null), as one buffered record. */
+export function recordCall(env: Env, waitUntil: WaitUntil, input: OperationInput, usage: PendingUsage | null): void {
+  const buf = bufferOf(input.provider_config_key, input.connection_id);
+  buf.lines.push(stamped(input));
+  if (buf.lines.length > MAX_BUFFERED) buf.lines.splice(0, buf.lines.length - MAX_BUFFERED);
+  if (usage !== null) {
+    buf.usage.push(usage);
+    if (buf.usage.length > MAX_BUFFERED) buf.usage.splice(0, buf.usage.length - MAX_BUFFERED);
+  }
+  schedule(env, waitUntil, buf, Math.max(buf.lines.length, buf.usage.length));
 }
 
 /** One call's usage (src/usage/tap.ts), written with the connection's next batch of log lines. */
-export function recordUsageSample(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, sample: UsageSample): void {
-  buffered(env, waitUntil, providerConfigKey, connectionId, (buf) => {
-    buf.usage.push(sample);
-    if (buf.usage.length > MAX_BUFFERED) buf.usage.splice(0, buf.usage.length - MAX_BUFFERED);
-    return buf.usage.length;
-  });
+export function recordUsageSample(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, sample: PendingUsage): void {
+  const buf = bufferOf(providerConfigKey, connectionId);
+  buf.usage.push(sample);
+  if (buf.usage.length > MAX_BUFFERED) buf.usage.splice(0, buf.usage.length - MAX_BUFFERED);
+  schedule(env, waitUntil, buf, Math.max(buf.lines.length, buf.usage.length));
 }
 
-function buffered(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, add: (buf: Buffer) => number): void {
+function bufferOf(providerConfigKey: string, connectionId: string): Buffer {
   const key = connectionKey(providerConfigKey, connectionId);
   let buf = buffers.get(key);
   if (!buf) {
-    buf = { providerConfigKey, connectionId, entries: [], usage: [], scheduled: false };
+    buf = { providerConfigKey, connectionId, lines: [], usage: [], scheduled: false, full: false };
     buffers.set(key, buf);
   }
-  const size = add(buf);
+  return buf;
+}
 
+const flushLater = (env: Env, buf: Buffer, ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)).then(() => flush(env, buf));
+
+function schedule(env: Env, waitUntil: WaitUntil, buf: Buffer, size: number): void {
   try {
-    if (size >= FLUSH_AT) waitUntil(flush(env, key));
-    else if (!buf.scheduled) {
+    // A full batch is written in a task of its own: the request whose line filled it is answered first.
+    if (size >= FLUSH_AT) {
+      if (!buf.full) {
+        buf.full = true;
+        waitUntil(flushLater(env, buf, 0));
+      }
+    } else if (!buf.scheduled) {
       buf.scheduled = true;
-      waitUntil(new Promise<void>((resolve) => setTimeout(resolve, FLUSH_AFTER_MS)).then(() => flush(env, key)));
+      waitUntil(flushLater(env, buf, FLUSH_AFTER_MS));
     }
   } catch (err) {
     // A context that cannot wait any more: write now rather than lose the lines.
     logUnhandled("operation log: waitUntil refused", err);
     buf.scheduled = false;
-    void flush(env, key);
+    buf.full = false;
+    void flush(env, buf);
   }
 }
 
+const sampleOf = (u: PendingUsage): UsageSample => ("sample" in u ? u.sample() : u);
+
 /** Writes what is buffered for one connection (one RPC); failures are reported, never thrown. */
-async function flush(env: Env, key: string): Promise<void> {
-  const buf = buffers.get(key);
+async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   if (!buf) return;
+  const key = connectionKey(buf.providerConfigKey, buf.connectionId);
+  // A buffer already taken by an earlier flush (its timer fired after a size flush): nothing of it is left.
+  if (buffers.get(key) !== buf) return;
   buf.scheduled = false;
-  const entries = buf.entries.splice(0);
-  const usage = buf.usage.splice(0);
   buffers.delete(key);
-  if (entries.length === 0 && usage.length === 0) return;
+  if (buf.lines.length === 0 && buf.usage.length === 0) return;
+  let entries: LogEntry[];
+  let usage: UsageSample[];
+  try {
+    entries = toLogEntries(buf.lines);
+    usage = buf.usage.map(sampleOf);
+  } catch (err) {
+    console.error("operation log: batch not made", { lines: buf.lines.length, usage: buf.usage.length, error: err instanceof Error ? err.name : "unknown" });
+    return;
+  }
   let folded: string[];
   try {
     const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
@@ -122,10 +174,10 @@ async function flush(env: Env, key: string): Promise<void> {
 
 /** Writes what is buffered for one connection now (the usage cap's exact check needs it written first). */
 export async function flushConnectionLogs(env: Env, providerConfigKey: string, connectionId: string): Promise<void> {
-  await flush(env, connectionKey(providerConfigKey, connectionId));
+  await flush(env, buffers.get(connectionKey(providerConfigKey, connectionId)));
 }
 
 /** Writes every buffered line now (tests, and a Durable Object that is about to finish). */
 export async function flushOperationLogs(env: Env): Promise<void> {
-  await Promise.all([...buffers.keys()].map((key) => flush(env, key)));
+  await Promise.all([...buffers.values()].map((buf) => flush(env, buf)));
 }

@@ -27,6 +27,15 @@ async function configuredDigests(raw: string | undefined): Promise<ArrayBuffer[]
 }
 
 /**
+ * Candidates this isolate already found to be configured keys, for the
+ * TERAPI_SECRET_KEY value they were checked against: a caller's next request
+ * is a set lookup (hashing the whole string; no comparison that stops at the
+ * first differing character), not a digest. A rotation empties it.
+ */
+let accepted: { raw: string; keys: Set<string> } = { raw: "", keys: new Set() };
+const MAX_ACCEPTED = 16;
+
+/**
  * Is `candidate` one of the configured secret keys? Digests are compared, so
  * lengths never leak, in constant time, and every key is checked so timing
  * says nothing about which one matched.
@@ -51,12 +60,17 @@ export async function authorizeSecretKey(req: Request, env: Env): Promise<void> 
   if (!match) throw new ApiError(401, "unauthorized", "Missing secret key: send Authorization: Bearer <secret key>");
   const client = clientOf(req.headers);
   checkNotBlocked(client);
-  const keys = await configuredDigests(env.TERAPI_SECRET_KEY);
+  const raw = env.TERAPI_SECRET_KEY ?? "";
+  const candidate = match[1]!.trim();
+  if (accepted.raw === raw && accepted.keys.has(candidate)) return;
+  const keys = await configuredDigests(raw);
   if (keys.length === 0) throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
-  if (!(await matchesAny(keys, match[1]!.trim()))) {
+  if (!(await matchesAny(keys, candidate))) {
     await countFailure(env, client);
     throw new ApiError(401, "unauthorized", "Invalid secret key");
   }
+  if (accepted.raw !== raw) accepted = { raw, keys: new Set() };
+  if (accepted.keys.size < MAX_ACCEPTED) accepted.keys.add(candidate);
 }
 
 /** `Authorization: Bearer <secret key>` against TERAPI_SECRET_KEY (comma separated for rotation). */

@@ -33,6 +33,13 @@ export type ForwardRequest = {
   onUnauthorized: () => void;
   /** Filled in as it goes, for the operation log: attempts beyond the first, time spent waiting. */
   stats?: { retries: number; waitMs: number };
+  /**
+   * A success (status < 400) comes back as the provider's own Response, for
+   * the caller to make the caller's copy once with `callerResponse` (the proxy
+   * reads a small answer first and answers from its bytes). Errors always come
+   * back as the caller's.
+   */
+  keepAnswer?: boolean;
 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -46,8 +53,11 @@ function withRetryAfter(res: Response, waitMs: number): Response {
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
 
-const passThrough = (res: Response) =>
-  new Response(res.body, { status: res.status, statusText: res.statusText, headers: callerResponseHeaders(res.headers) });
+/** The caller's copy of a provider's answer: its headers minus hop-by-hop and framing, with `body` (its own unless given). */
+export const callerResponse = (res: Response, body: BodyInit | null = res.body): Response =>
+  new Response(body, { status: res.status, statusText: res.statusText, headers: callerResponseHeaders(res.headers) });
+
+const passThrough = (res: Response) => callerResponse(res);
 
 /**
  * Sends one proxied request, waiting and retrying as the provider's rules say.
@@ -138,7 +148,7 @@ export function createForwarder(view: RateLimitView) {
 
       if (res.status < 400) {
         report(obs, view.finish(key, sending, obs));
-        return passThrough(res);
+        return req.keepAnswer ? res : passThrough(res);
       }
 
       // 3. An error: read it (small JSON only) and decide.

@@ -1,15 +1,15 @@
 import { ApiError, providerUnavailable, unknownConnection } from "../errors";
 import { getProvider, providerBaseUrl } from "../providers/catalog";
 import { isAsync, readAsyncBody } from "./async";
-import { REPLAY_LIMIT } from "./forward";
+import { callerResponse, REPLAY_LIMIT } from "./forward";
 import { namesModel } from "./limit-bucket";
 import { connectionCache, forward } from "./instances";
 import { authHeadersFor, upstreamRequestHeaders } from "./headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "./path";
 import { retryOptions } from "./retry-policy";
 import { connectionObject } from "../bindings/stubs";
-import { proxyLogger } from "../logs/proxy";
-import { tapUsage } from "../usage/tap";
+import { logProxyAnswer, logProxyFailure, type ProxyCall } from "../logs/proxy";
+import { tapAnswer, type Tapped, type UsageCall } from "../usage/tap";
 import { enforceUsageCap } from "../usage/gate";
 
 /**
@@ -94,24 +94,45 @@ export async function proxy(call: Call): Promise<Response> {
   const body = !hasBody ? null : keep && length <= REPLAY_LIMIT ? await req.arrayBuffer() : req.body;
 
   // Recorded in the background once the headers are known: no awaited call added here.
-  const stats = { retries: 0, waitMs: 0 };
-  const usage = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy" } as const;
-  const logged = proxyLogger(env, waitUntil, { providerConfigKey, connectionId, method, path, started: Date.now(), stats });
-  return forward({
-    env,
-    waitUntil,
-    provider,
-    providerConfigKey,
-    connectionId,
-    url,
-    path,
-    method,
-    headers: upstreamRequestHeaders(incoming, authHeadersFor(provider, secret), provider),
-    body,
-    options,
-    onUnauthorized: () => connectionCache.evict(providerConfigKey, connectionId),
-    stats,
-  }).then((res) => logged.response(tapUsage(res, usage)), logged.error);
+  const line: ProxyCall = { providerConfigKey, connectionId, method, path, started: Date.now(), stats: { retries: 0, waitMs: 0 } };
+  let res: Response;
+  try {
+    res = await forward({
+      env,
+      waitUntil,
+      provider,
+      providerConfigKey,
+      connectionId,
+      url,
+      path,
+      method,
+      headers: upstreamRequestHeaders(incoming, authHeadersFor(provider, secret), provider),
+      body,
+      options,
+      onUnauthorized: () => connectionCache.evict(providerConfigKey, connectionId),
+      stats: line.stats,
+      // Its caller's copy is made once, below (a small answer's from its bytes).
+      keepAnswer: true,
+    });
+  } catch (err) {
+    logProxyFailure(env, waitUntil, line, err);
+    throw err;
+  }
+  const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy", copy: callerResponse };
+  const tapped = tapAnswer(res, usage);
+  if (!(tapped instanceof Promise)) return answered(env, waitUntil, line, tapped);
+  try {
+    return answered(env, waitUntil, line, await tapped);
+  } catch (err) {
+    logProxyFailure(env, waitUntil, line, err);
+    throw err;
+  }
+}
+
+/** The caller's Response, its log line and usage recorded as one. */
+function answered(env: Env, waitUntil: Call["ctx"]["waitUntil"], line: ProxyCall, t: Tapped): Response {
+  logProxyAnswer(env, waitUntil, line, t.res, t.usage);
+  return t.res;
 }
 
 const PREFIX = `${MOUNT}/`;

@@ -23,6 +23,9 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
   const store = createUsageStore(deps.sql, deps.transaction);
   let dirtySince: number | null = store.unindexed(1).length ? now() : null;
   let prices: { table: PriceTable; at: number } | null = null;
+  // The cap row, read once and kept until `setCap` changes it (every batch asks for it).
+  let storedCap: StoredCap | null | undefined;
+  const cap = (): StoredCap | null => (storedCap === undefined ? (storedCap = store.getCap()) : storedCap);
 
   async function priceTable(): Promise<PriceTable> {
     if (prices && now() - prices.at < PRICES_TTL_MS) return prices.table;
@@ -32,12 +35,12 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
   }
 
   async function currentCap(): Promise<CapState | null> {
-    const cap = store.getCap();
-    if (!cap) return null;
+    const c = cap();
+    if (!c) return null;
     const at = now();
-    const { start, end } = periodOf(cap.period, at);
-    const table = cap.metric === "cost" ? await priceTable() : effectivePrices(null);
-    return capState(cap, capAmount(cap, store.perModel(start, end), table), at, table);
+    const { start, end } = periodOf(c.period, at);
+    const table = c.metric === "cost" ? await priceTable() : effectivePrices(null);
+    return capState(c, capAmount(c, store.perModel(start, end), table), at, table);
   }
 
   /** Writes a batch's samples (synchronous: the caller may put it in a transaction of its own). */
@@ -53,8 +56,8 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
 
   /** The cap's 80 % / 100 % webhooks, once each per period, after a batch was written. */
   async function alertCap(batch: UsageBatch): Promise<void> {
-    const cap = store.getCap();
-    if (!cap) return;
+    const c = cap();
+    if (!c) return;
     const state = await currentCap();
     if (!state) return;
     for (const threshold of CAP_THRESHOLDS) {
@@ -63,12 +66,12 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
         type: "usage",
         connection_id: batch.connectionId,
         provider_config_key: batch.providerConfigKey,
-        provider: cap.provider,
+        provider: c.provider,
         payload: {
           threshold,
-          metric: cap.metric,
-          period: cap.period,
-          limit: cap.limit,
+          metric: c.metric,
+          period: c.period,
+          limit: c.limit,
           used: state.used,
           period_start: new Date(state.period_start).toISOString(),
           period_end: new Date(state.period_end).toISOString(),
@@ -104,7 +107,10 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
     addOwn,
     flushIndex,
     query: (q: { grain: Grain; from: number; to: number; model?: string }): UsageRow[] => store.query(q),
-    setCap: (cap: StoredCap | null) => store.setCap(cap),
+    setCap: (next: StoredCap | null) => {
+      store.setCap(next);
+      storedCap = undefined;
+    },
     capState: currentCap,
     nextIndexDue: () => (dirtySince === null ? null : dirtySince + INDEX_DELAY_MS),
   };

@@ -1,17 +1,25 @@
-import { recordUsageSample, type WaitUntil } from "../logs/record";
+import { recordUsageSample, type PendingUsage, type WaitUntil } from "../logs/record";
 import { requestModelOf } from "../proxy/answer-model";
+import { UpstreamError } from "../proxy/upstream";
 import type { ProviderDefinition } from "../providers/types";
 import { createJsonCollector, createSseScanner, type ReadUsage } from "./extract";
-import { noteUsage } from "./gate";
+import { noteUsage, watchesUsage } from "./gate";
 import type { UsageRules, UsageSample, UsageSource } from "./types";
 
 /**
  * Counts one upstream response toward its connection's usage, without
- * touching what the caller gets: when the endpoint reports usage, a JSON body
- * is teed and a stream passes through a look-only transform (see `teed`,
- * `passThrough`); the sums are recorded in the background (`waitUntil`),
- * never awaited before the Response goes back. Everything else counts as one
- * request (an error when its status is >= 400) without reading a byte.
+ * changing what the caller gets and without a stream of its own where it can
+ * do without:
+ * - a small JSON answer (declared length <= WHOLE_READ_LIMIT, already arrived
+ *   upstream) is read once and answered from the same bytes; its usage is
+ *   parsed when the log batch it rides in is written (`ReadLater`), off the
+ *   request's path;
+ * - a longer JSON answer is teed and its counting branch read in the background;
+ * - a stream passes through a look-only transform (see `passThrough`);
+ * - everything else counts as one request (an error when its status is >= 400)
+ *   without reading a byte.
+ * The sums are recorded in the background, never awaited before the Response
+ * goes back.
  */
 export type UsageCall = {
   env: Env;
@@ -23,7 +31,15 @@ export type UsageCall = {
   /** The upstream path (no query string). */
   path: string;
   source: UsageSource;
+  /**
+   * Makes the caller's Response of a success answer with the body it is to
+   * carry (the proxy's answers come as the provider sent them: see
+   * `ForwardRequest.keepAnswer`); by default the answer is the caller's already.
+   */
+  copy?: (res: Response, body: BodyInit | null) => Response;
 };
+
+const rewrap = (res: Response, body: BodyInit | null): Response => (body === res.body ? res : new Response(body, res));
 
 /** `TERAPI_USAGE=off` turns counting off entirely (for the bench's with/without comparison). */
 export const usageEnabled = (env: Env) => env.TERAPI_USAGE !== "off";
@@ -39,32 +55,101 @@ export function reportsUsage(rules: UsageRules, method: string, path: string): b
 /** Readers still running in this isolate (tests settle them before reading totals). */
 const pending = new Set<Promise<void>>();
 
+/**
+ * The caller's Response and the call's usage, for the caller to record with
+ * its log line as one record. `usage` is null when it is recorded on its own
+ * later (a stream, a long answer: once read to its end) or not at all (off).
+ */
+export type Tapped = { res: Response; usage: PendingUsage | null };
+
+/** A JSON answer up to this size (declared) is read whole before it is answered; a longer one streams. */
+const WHOLE_READ_LIMIT = 16 * 1024;
+
+export function tapAnswer(res: Response, call: UsageCall): Tapped | Promise<Tapped> {
+  return tap(res, call, true);
+}
+
+/** For callers that log on their own (actions): the usage is recorded by itself, the Response comes back at once (never read first). */
 export function tapUsage(res: Response, call: UsageCall): Response {
-  if (!usageEnabled(call.env)) return res;
+  const t = tap(res, call, false) as Tapped;
+  if (t.usage) recordPending(call, t.usage);
+  return t.res;
+}
+
+function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promise<Tapped> {
+  const copy = call.copy ?? rewrap;
+  const ok = res.status < 400;
+  if (!usageEnabled(call.env)) return { res: ok ? copy(res, res.body) : res, usage: null };
   const rules = call.provider.usage;
-  const base = { at: Date.now(), source: call.source, error: res.status >= 400 };
-  if (!rules || res.status >= 400 || !res.body || !reportsUsage(rules, call.method, call.path)) {
+  const at = Date.now();
+  if (!rules || !ok || !res.body || !reportsUsage(rules, call.method, call.path)) {
     // An error is counted under the model its request named (when the proxy read it), else `unknown`.
-    record(call, { ...base, model: (base.error && requestModelOf(res)) || "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false });
-    return res;
+    const sample: UsageSample = { at, source: call.source, error: !ok, model: (!ok && requestModelOf(res)) || "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false };
+    noteUsage(call.providerConfigKey, call.connectionId, sample);
+    return { res: ok ? copy(res, res.body) : res, usage: sample };
   }
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
-  const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules), declaredLength(res.headers));
-  const done = ({ u, cut }: { u: ReadUsage; cut: boolean }) =>
+  if (readSmall && !sse) {
+    const length = declaredLength(res.headers);
+    if (length !== null && length <= WHOLE_READ_LIMIT) return readWhole(res, call, rules, at, copy);
+  }
+  const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
+  const recorded = reading.then(({ u, cut }) =>
     // Cut mid-way (the caller left, or upstream dropped): it still counts, with what was seen and marked estimated.
-    record(call, { ...base, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || cut });
-  const recorded = reading.then(done);
+    record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || cut }),
+  );
   pending.add(recorded);
   void recorded.finally(() => pending.delete(recorded));
   call.waitUntil(recorded);
-  return new Response(body, res);
+  return { res: copy(res, body), usage: null };
+}
+
+function recordPending(call: UsageCall, usage: PendingUsage): void {
+  recordUsageSample(call.env, call.waitUntil, call.providerConfigKey, call.connectionId, usage);
+}
+
+/**
+ * A small JSON answer: it has arrived upstream (its length is declared and
+ * small), so it is read in one native call and answered from the same bytes,
+ * with no second stream. Its usage is parsed when it is written (`ReadLater`),
+ * except for a connection with a usage cap, whose view counts it now.
+ */
+async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: number, copy: NonNullable<UsageCall["copy"]>): Promise<Tapped> {
+  let bytes: ArrayBuffer;
+  try {
+    bytes = await res.arrayBuffer();
+  } catch {
+    // Upstream dropped mid-body: the caller gets a 502, and it counts as one failed request, nothing read, marked estimated.
+    record(call, { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true });
+    throw new UpstreamError(false);
+  }
+  const later = new ReadLater(rules, bytes, at, call.source, call.providerConfigKey, call.connectionId);
+  return { res: copy(res, bytes), usage: watchesUsage(call.providerConfigKey, call.connectionId) ? later.sample() : later };
+}
+
+/** The usage of an answer already in memory, read when asked (by the log flush), once. */
+class ReadLater {
+  constructor(
+    private readonly rules: UsageRules,
+    private readonly bytes: ArrayBuffer,
+    private readonly at: number,
+    private readonly source: UsageSource,
+    private readonly providerConfigKey: string,
+    private readonly connectionId: string,
+  ) {}
+
+  sample(): UsageSample {
+    const scan = createJsonCollector(this.rules);
+    scan.push(new Uint8Array(this.bytes));
+    const u = scan.end();
+    const sample: UsageSample = { at: this.at, source: this.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated };
+    noteUsage(this.providerConfigKey, this.connectionId, sample);
+    return sample;
+  }
 }
 
 type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage };
 type Reading = { body: ReadableStream<Uint8Array>; reading: Promise<{ u: ReadUsage; cut: boolean }> };
-
-/** A JSON answer up to this size (declared) is read in one native call; a longer one chunk by chunk (head and tail kept). */
-const WHOLE_READ_LIMIT = 16 * 1024;
 
 function declaredLength(headers: Headers): number | null {
   const raw = headers.get("content-length");
@@ -73,23 +158,12 @@ function declaredLength(headers: Headers): number | null {
 }
 
 /**
- * A JSON answer: a tee keeps the caller's copy on workerd's native path. A
- * small one's counting branch is read by the runtime in one go (no JS per
- * chunk, nothing on the caller's way); a longer one is read after the current
- * task, chunk by chunk. (The answer is complete upstream already: nothing to cancel.)
+ * A long (or unknown-length) JSON answer: a tee keeps the caller's copy on
+ * workerd's native path; the counting branch is read after the current task,
+ * chunk by chunk. (The answer is complete upstream already: nothing to cancel.)
  */
-function teed(source: ReadableStream<Uint8Array>, scan: Scanner, length: number | null): Reading {
+function teed(source: ReadableStream<Uint8Array>, scan: Scanner): Reading {
   const [theirs, mine] = source.tee();
-  if (length !== null && length <= WHOLE_READ_LIMIT) {
-    const reading = new Response(mine).arrayBuffer().then(
-      (buf) => {
-        scan.push(new Uint8Array(buf));
-        return { u: scan.end(), cut: false };
-      },
-      () => ({ u: scan.end(), cut: true }),
-    );
-    return { body: theirs, reading };
-  }
   const reading = new Promise((resolve) => setTimeout(resolve, 0)).then(async () => {
     const reader = mine.getReader();
     try {
