@@ -59,7 +59,7 @@ async function topInIndex(db: D1Database, prices: PriceTable, from: number, to: 
       FROM usage_daily u LEFT JOIN price p ON p.model = u.model
       WHERE u.day >= ? AND u.day < ?
       GROUP BY u.provider_config_key, u.connection_id
-      ORDER BY cost DESC, requests DESC
+      ORDER BY cost DESC, requests DESC, u.provider_config_key, u.connection_id
       LIMIT ${TOP}`,
     )
     .bind(...priced.map(({ model }) => model), from, to)
