@@ -232,7 +232,10 @@ export async function runScale(): Promise<number> {
             if (r.status === 200) acceptedSeqs.add(k);
             inbound.set(r.status, (inbound.get(r.status) ?? 0) + 1);
           })
-          .catch(() => void inbound.set(-1, (inbound.get(-1) ?? 0) + 1))
+          .catch((err: unknown) => {
+            inbound.set(-1, (inbound.get(-1) ?? 0) + 1);
+            if (errors.length < 5) errors.push(`inbound webhook ${k}: ${err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err)}`);
+          })
           .finally(() => void inFlight--),
       );
     }
@@ -264,6 +267,7 @@ export async function runScale(): Promise<number> {
 
     mem.stop();
     const end = totalRss(t.pids()).mib;
+    if (end === 0) errors.push(`workerd is gone; its last output:\n${t.tail()}`);
     rows.push({ what: "workerd RSS: idle / after creates / peak / end", value: `${idle.toFixed(0)} / ${afterCreates.toFixed(0)} / ${Math.max(mem.peak(), end).toFixed(0)} / ${end.toFixed(0)} MiB` });
   } catch (err) {
     errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
