@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { jsonCall } from "./http.ts";
 import { startChild, waitFor } from "./procs.ts";
 
-export type Arrival = { seq: number; at: number; sentAt: number; ok: boolean };
+type Arrival = { seq: number; at: number; sentAt: number; ok: boolean };
 /** `arrivals[seq]`: every time that event arrived (at least once: more than one is a duplicate). */
 export type ArrivalReport = { arrivals: Record<string, Arrival[]>; other: number };
 

@@ -7,7 +7,7 @@ import type { PriceTable } from "../usage/types";
 import { Bar, LogTable, time } from "./page";
 import { CHART_CSS, ConnectionUsageCharts, type ConnectionUsageView } from "./usage-charts";
 
-export type LimiterView = { buckets: BucketState[] };
+type LimiterView = { buckets: BucketState[] };
 
 /** What one connection's object answered; `null` parts could not be read (the page still renders). */
 export type ConnectionDetail = {

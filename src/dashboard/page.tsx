@@ -10,10 +10,10 @@ export type UsageSection = { top: TopConnection[]; prices: PriceTable };
 export const time = (iso: string) => iso.replace("T", " ").slice(0, 19);
 
 /** The connection's own page (src/dashboard/connection-page.tsx): its rate limits, syncs, usage charts and log. */
-export const connectionHref = (providerConfigKey: string, connectionId: string) =>
+const connectionHref = (providerConfigKey: string, connectionId: string) =>
   `/dashboard/connections/${encodeURIComponent(providerConfigKey)}/${encodeURIComponent(connectionId)}`;
 
-export function ConnectionLink(props: { provider_config_key: string; connection_id: string }) {
+function ConnectionLink(props: { provider_config_key: string; connection_id: string }) {
   return (
     <a href={connectionHref(props.provider_config_key, props.connection_id)}>
       <code>{props.connection_id}</code>

@@ -12,7 +12,7 @@
  * slot if there is one; a waiter also looks again every RECHECK_MS (its own
  * timer), so a wake-up lost with another object never stalls the queue.
  */
-export const ATTEMPTS_IN_FLIGHT_MAX = 48;
+const ATTEMPTS_IN_FLIGHT_MAX = 48;
 const RECHECK_MS = 1_000;
 
 export function createSlots(max: number) {
@@ -58,7 +58,6 @@ export function createSlots(max: number) {
   };
 }
 
-export type Slots = ReturnType<typeof createSlots>;
 
 /** The isolate's delivery slots. */
 export const deliverySlots = createSlots(ATTEMPTS_IN_FLIGHT_MAX);
