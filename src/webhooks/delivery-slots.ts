@@ -58,6 +58,5 @@ export function createSlots(max: number) {
   };
 }
 
-
 /** The isolate's delivery slots. */
 export const deliverySlots = createSlots(ATTEMPTS_IN_FLIGHT_MAX);
