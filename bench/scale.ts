@@ -14,7 +14,7 @@ import { performance } from "node:perf_hooks";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { type ArrivalReport, startReceiverProcess } from "./lib/event-receiver.ts";
-import { freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "./lib/procs.ts";
+import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "./lib/procs.ts";
 import { startSimulator, type Simulator } from "./lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
 import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "./lib/terapi.ts";
@@ -209,6 +209,7 @@ export async function runScale(): Promise<number> {
     const sends: Promise<void>[] = [];
     const evStart = performance.now();
     const wallStart = Date.now();
+    const cpuStart = cpuMs(t.pids());
     for (let k = 0; k < total; k++) {
       const due = evStart + (k / RATE) * 1000;
       const wait = due - performance.now();
@@ -249,6 +250,8 @@ export async function runScale(): Promise<number> {
       await sleep(500);
       got = await receiver.report();
     }
+    // What the events cost terapi in CPU, whatever else runs on the machine: capacity per core = 1000 / this.
+    const cpuPerEvent = (cpuMs(t.pids()) - cpuStart) / Math.max(1, Object.keys(got.arrivals).length);
     const all = Object.values(got.arrivals);
     const firsts = all.map((l) => l.reduce((a, b) => (a.at <= b.at ? a : b)));
     const lags = firsts.map((a) => a.at - a.sentAt);
@@ -260,6 +263,7 @@ export async function runScale(): Promise<number> {
     const unanswered = firsts.filter((a) => !acceptedSeqs.has(a.seq)).length;
     rows.push({ what: `inbound webhooks sent/s (open loop, target ${RATE}/s)`, value: ((total / (sendEnd - evStart)) * 1000).toFixed(0), note: `${statusText(inbound)}; max in flight ${maxInFlight}` });
     rows.push({ what: `outgoing events delivered/s sustained across ${E} connections`, value: deliveredRate.toFixed(0), target: "≥ 500/s", pass: deliveredRate >= 500, note: `${firsts.length} delivered, first send to last arrival` });
+    rows.push({ what: "workerd CPU per delivered event (inbound webhook, store, attempt, logs, index)", value: `${cpuPerEvent.toFixed(2)} ms`, note: `≈ ${(1000 / cpuPerEvent).toFixed(0)} events/s per core at this cost` });
     rows.push({ what: "delivery lag p99 (inbound webhook sent → forward event received)", value: ms(pct(lags, 99)), target: "≤ 2 s", pass: pct(lags, 99) <= 2_000, note: `p50 ${ms(pct(lags, 50))}, max ${ms(Math.max(...lags))}` });
     rows.push({ what: "events lost / delivered to the wrong connection", value: `${lost} / ${wrong}`, target: "0 / 0", pass: lost === 0 && wrong === 0 && accepted === total, note: `lost = answered 200 but never delivered; ${dupes} duplicate deliveries (at least once); ${unanswered} delivered whose inbound call timed out client-side; ${got.other} other bodies` });
 
