@@ -40,9 +40,8 @@ const num = (x: number) => (Number.isFinite(x) ? String(x) : "0");
  * small VALUES table (names bound, prices as number literals); null when there
  * are too many priced models for one statement.
  */
-async function topInIndex(db: D1Database, prices: PriceTable, from: number, to: number): Promise<TopConnection[] | null> {
-  const { results: present } = await db.prepare("SELECT DISTINCT model FROM usage_daily WHERE day >= ? AND day < ?").bind(from, to).all<{ model: string }>();
-  const priced = present.flatMap(({ model }) => {
+async function topInIndex(db: D1Database, prices: PriceTable, present: string[], from: number, to: number): Promise<TopConnection[] | null> {
+  const priced = present.flatMap((model) => {
     const p = priceOf(prices, model);
     return p ? [{ model, p }] : [];
   });
@@ -81,9 +80,15 @@ async function topInWorker(db: D1Database, prices: PriceTable, from: number, to:
 
 /** The overview's usage section: the environment's top connections over the last 30 days, from the D1 index alone. */
 export async function usageSection(env: Env, now: number): Promise<UsageSection> {
-  const prices = await dashboardPrices(env);
   const dayStart = now - (now % DAY_MS);
   const [from, to] = [dayStart - 29 * DAY_MS, dayStart + DAY_MS];
-  const top = (await orNull(topInIndex(env.INDEX_DB, prices, from, to).then((t) => t ?? topInWorker(env.INDEX_DB, prices, from, to)))) ?? [];
+  const db = env.INDEX_DB;
+  // The prices and the models present are read at once; the ranking needs both.
+  const [prices, present] = await Promise.all([
+    dashboardPrices(env),
+    orNull(db.prepare("SELECT DISTINCT model FROM usage_daily WHERE day >= ? AND day < ?").bind(from, to).all<{ model: string }>()),
+  ]);
+  const models = present?.results.map((r) => r.model) ?? [];
+  const top = (await orNull(topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to)))) ?? [];
   return { prices, top };
 }

@@ -1,5 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { formatValue } from "../../src/dashboard/usage-charts";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
@@ -55,5 +56,14 @@ describe("dashboard usage charts", () => {
     const at = (id: string) => top.indexOf(id);
     expect(at(busy.connectionId)).toBeGreaterThan(0);
     expect(at(quiet.connectionId)).toBeGreaterThan(at(busy.connectionId));
+    // Summed and costed inside D1, the same figures GET /usage computes from the same index in the Worker.
+    const usage = (await (await SELF.fetch(`${BASE}/usage`, { headers: { authorization: `Bearer ${SECRET}` } })).json()) as {
+      connections: Array<{ connection_id: string; requests: number; input_tokens: number; output_tokens: number; cost: number }>;
+    };
+    for (const t of [busy, quiet]) {
+      const c = usage.connections.find((x) => x.connection_id === t.connectionId)!;
+      expect(c.cost).toBeGreaterThan(0);
+      expect(top).toContain(`${formatValue(c.cost, "cost")} · ${formatValue(c.input_tokens + c.output_tokens, "tokens")} tokens · ${c.requests} req`);
+    }
   });
 });
