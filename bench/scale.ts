@@ -4,16 +4,17 @@
 //   --event-connections=N  of those, how many get a webhook secret and take the event traffic (default 1000)
 //   --event-rate=R         inbound webhooks per second, each forwarded as one outgoing event (default 500)
 //   --event-seconds=S      how long that rate is held (default 20)
+//   --only=events|reads    after the creates, only the outgoing events or only the traffic and reads (while iterating)
 //   --ref=<commit>         measure another commit (e.g. main, for "before"); default HEAD, --working-tree as the default run
 import { createHmac, randomBytes } from "node:crypto";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
-import http from "node:http";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync } from "node:fs";
-import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "./lib/procs.ts";
+import { type ArrivalReport, startReceiverProcess } from "./lib/event-receiver.ts";
+import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "./lib/procs.ts";
 import { startSimulator, type Simulator } from "./lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
 import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "./lib/terapi.ts";
@@ -25,6 +26,7 @@ const N = opt("connections", 10_000);
 const E = Math.min(N, opt("event-connections", 1_000));
 const RATE = opt("event-rate", 500);
 const EVENT_S = opt("event-seconds", 20);
+const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const ref = argv.find((a) => a.startsWith("--ref="))?.slice("--ref=".length);
 const t0 = performance.now();
 const log = (m: string) => process.stderr.write(`[scale +${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
@@ -82,46 +84,11 @@ function sign(secret: string, id: string, ts: number, body: string): string {
   return `v1,${createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64")}`;
 }
 
-type Arrival = { seq: number; at: number; sentAt: number; ok: boolean };
-
-/** The user's webhook endpoint: records every forward event (arrival time, whether it is the right connection's). */
-async function startReceiver() {
-  const arrivals = new Map<number, Arrival[]>();
-  let other = 0;
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const at = Date.now();
-      try {
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
-        // The forwarded provider body: under `payload` today (src/webhooks/events.ts); tolerate other envelopes.
-        const inner = (body.payload ?? body.data ?? body) as { data?: { conn?: string; seq?: number; sent_at?: number } };
-        const d = inner?.data;
-        if (d && typeof d.seq === "number") {
-          const conn = (body.connection_id ?? body.connectionId) as string | undefined;
-          const list = arrivals.get(d.seq) ?? [];
-          list.push({ seq: d.seq, at, sentAt: d.sent_at ?? 0, ok: conn === d.conn });
-          arrivals.set(d.seq, list);
-        } else other++;
-      } catch {
-        other++;
-      }
-      res.writeHead(200, { "content-type": "application/json" }).end("{}");
-    });
-  });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const addr = server.address();
-  const port = typeof addr === "object" && addr ? addr.port : 0;
-  return { url: `http://127.0.0.1:${port}/hooks`, arrivals, other: () => other, stop: () => new Promise<void>((r) => server.close(() => r())) };
-}
-
 export async function runScale(): Promise<number> {
   const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-scale-"));
   let sim: Simulator | undefined;
   let terapi: RunningTerapi | undefined;
-  const receiver = await startReceiver();
+  const receiver = await startReceiverProcess(root, await freePort());
   process.on("exit", killAllChildrenSync);
   const source = ref ? sourceAt(ref, tmp) : prepareSource(root, tmp, argv.includes("--working-tree"));
   log(`measuring ${source.label}: ${N} connections, events on ${E} of them at ${RATE}/s for ${EVENT_S} s`);
@@ -170,6 +137,7 @@ export async function runScale(): Promise<number> {
     const afterCreates = totalRss(t.pids()).mib;
     log(`created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createRate.toFixed(0)}/s); RSS ${afterCreates.toFixed(0)} MiB`);
 
+    if (only !== "events") {
     // 2. Traffic spread over every connection: proxied calls (each writes a log line).
     const TRAFFIC = Math.max(N, 5_000);
     log(`proxy traffic: ${TRAFFIC} calls spread over the ${N} connections`);
@@ -224,6 +192,9 @@ export async function runScale(): Promise<number> {
       rows.push({ what: "index staleness: a proxied call until GET /logs (no integration filter) shows it", value: ms(seenAfter), target: "≤ 3 s (README)", pass: seenAfter <= 3_000 });
     } else rows.push({ what: "index staleness", value: "n/a", note: `GET /logs without the integration answered ${before.status}` });
 
+    }
+
+    if (only !== "reads") {
     // 4. Outgoing events: inbound webhooks on E connections, each forwarded to the receiver.
     const envSet = await call("PATCH", "/environment", { webhook_url: receiver.url });
     if (envSet.status !== 200) throw new Error(`PATCH /environment: ${envSet.status}`);
@@ -238,6 +209,7 @@ export async function runScale(): Promise<number> {
     const sends: Promise<void>[] = [];
     const evStart = performance.now();
     const wallStart = Date.now();
+    const cpuStart = cpuMs(t.pids());
     for (let k = 0; k < total; k++) {
       const due = evStart + (k / RATE) * 1000;
       const wait = due - performance.now();
@@ -261,7 +233,10 @@ export async function runScale(): Promise<number> {
             if (r.status === 200) acceptedSeqs.add(k);
             inbound.set(r.status, (inbound.get(r.status) ?? 0) + 1);
           })
-          .catch(() => void inbound.set(-1, (inbound.get(-1) ?? 0) + 1))
+          .catch((err: unknown) => {
+            inbound.set(-1, (inbound.get(-1) ?? 0) + 1);
+            if (errors.length < 5) errors.push(`inbound webhook ${k}: ${err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err)}`);
+          })
           .finally(() => void inFlight--),
       );
     }
@@ -270,23 +245,33 @@ export async function runScale(): Promise<number> {
     const accepted = inbound.get(200) ?? 0;
     // Wait until every accepted event arrived (or 60 s more).
     const waitUntil = Date.now() + 60_000;
-    while ([...acceptedSeqs].some((k) => !receiver.arrivals.has(k)) && Date.now() < waitUntil) await sleep(500);
-    const all = [...receiver.arrivals.values()];
+    let got: ArrivalReport = await receiver.report();
+    while ([...acceptedSeqs].some((k) => !got.arrivals[k]) && Date.now() < waitUntil) {
+      await sleep(500);
+      got = await receiver.report();
+    }
+    // What the events cost terapi in CPU, whatever else runs on the machine: capacity per core = 1000 / this.
+    const cpuPerEvent = (cpuMs(t.pids()) - cpuStart) / Math.max(1, Object.keys(got.arrivals).length);
+    const all = Object.values(got.arrivals);
     const firsts = all.map((l) => l.reduce((a, b) => (a.at <= b.at ? a : b)));
     const lags = firsts.map((a) => a.at - a.sentAt);
     const wrong = all.flat().filter((a) => !a.ok).length;
     const dupes = all.reduce((n, l) => n + l.length - 1, 0);
     const lastArrival = Math.max(...firsts.map((a) => a.at));
     const deliveredRate = firsts.length / ((lastArrival - wallStart) / 1000);
-    const lost = [...acceptedSeqs].filter((k) => !receiver.arrivals.has(k)).length;
+    const lost = [...acceptedSeqs].filter((k) => !got.arrivals[k]).length;
     const unanswered = firsts.filter((a) => !acceptedSeqs.has(a.seq)).length;
     rows.push({ what: `inbound webhooks sent/s (open loop, target ${RATE}/s)`, value: ((total / (sendEnd - evStart)) * 1000).toFixed(0), note: `${statusText(inbound)}; max in flight ${maxInFlight}` });
     rows.push({ what: `outgoing events delivered/s sustained across ${E} connections`, value: deliveredRate.toFixed(0), target: "≥ 500/s", pass: deliveredRate >= 500, note: `${firsts.length} delivered, first send to last arrival` });
+    rows.push({ what: "workerd CPU per delivered event (inbound webhook, store, attempt, logs, index)", value: `${cpuPerEvent.toFixed(2)} ms`, note: `≈ ${(1000 / cpuPerEvent).toFixed(0)} events/s per core at this cost` });
     rows.push({ what: "delivery lag p99 (inbound webhook sent → forward event received)", value: ms(pct(lags, 99)), target: "≤ 2 s", pass: pct(lags, 99) <= 2_000, note: `p50 ${ms(pct(lags, 50))}, max ${ms(Math.max(...lags))}` });
-    rows.push({ what: "events lost / delivered to the wrong connection", value: `${lost} / ${wrong}`, target: "0 / 0", pass: lost === 0 && wrong === 0 && accepted === total, note: `lost = answered 200 but never delivered; ${dupes} duplicate deliveries (at least once); ${unanswered} delivered whose inbound call timed out client-side; ${receiver.other()} other bodies` });
+    rows.push({ what: "events lost / delivered to the wrong connection", value: `${lost} / ${wrong}`, target: "0 / 0", pass: lost === 0 && wrong === 0 && accepted === total, note: `lost = answered 200 but never delivered; ${dupes} duplicate deliveries (at least once); ${unanswered} delivered whose inbound call timed out client-side; ${got.other} other bodies` });
+
+    }
 
     mem.stop();
     const end = totalRss(t.pids()).mib;
+    if (end === 0) errors.push(`workerd is gone; its last output:\n${t.tail()}`);
     rows.push({ what: "workerd RSS: idle / after creates / peak / end", value: `${idle.toFixed(0)} / ${afterCreates.toFixed(0)} / ${Math.max(mem.peak(), end).toFixed(0)} / ${end.toFixed(0)} MiB` });
   } catch (err) {
     errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -33,7 +33,7 @@ function valueOf(r: UsageRow, metric: Metric, prices: PriceTable): number {
   return costOf(r, priceOf(prices, r.model));
 }
 
-function formatValue(v: number, metric: Metric): string {
+export function formatValue(v: number, metric: Metric): string {
   if (metric === "cost") return v === 0 ? "$0" : v < 0.01 ? `$${v.toPrecision(2)}` : `$${v.toFixed(2)}`;
   if (v >= 1e6) return `${(v / 1e6).toFixed(1)}M`;
   if (v >= 1e4) return `${(v / 1e3).toFixed(0)}k`;

@@ -1,17 +1,23 @@
 import { connectionObject, outboxObject } from "../bindings/stubs";
 import type { ConnectionRecord } from "../connections/index-store";
 import { readUsageIndex } from "../usage/index-db";
-import { effectivePrices } from "../usage/prices";
+import { effectivePrices, priceOf } from "../usage/prices";
 import { bucketsFromIndex, summarize } from "../usage/query";
 import { DAY_MS, HOUR_MS, type UsageRow } from "../usage/store";
+import type { PriceTable } from "../usage/types";
 import type { UsageSection } from "./page";
-import type { ConnectionUsageView } from "./usage-charts";
+import type { ConnectionUsageView, TopConnection } from "./usage-charts";
 
-/** Connections charted on the dashboard (those with usage, most recent first as listed). */
-const CHARTED = 10;
 const TOP = 10;
+/** D1 binds at most 100 parameters: the window's two, and one per priced model. */
+const MAX_PRICED_MODELS = 90;
 
 const orNull = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
+
+/** The environment's prices (its override over the provider's list). */
+export async function dashboardPrices(env: Env): Promise<PriceTable> {
+  return effectivePrices(await orNull(outboxObject(env).usagePrices()));
+}
 
 /** One connection's last 48 hours and 30 days from its object (`null` when it cannot answer). */
 export async function connectionUsage(env: Env, c: Pick<ConnectionRecord, "provider_config_key" | "connection_id">, now: number): Promise<ConnectionUsageView | null> {
@@ -25,21 +31,64 @@ export async function connectionUsage(env: Env, c: Pick<ConnectionRecord, "provi
   return { provider_config_key: c.provider_config_key, connection_id: c.connection_id, hours: hours as UsageRow[], days: days as UsageRow[] };
 }
 
-/** The dashboard's usage section: the charted connections' views and the environment's top connections (D1 index). */
-export async function usageSection(env: Env, views: Array<ConnectionUsageView | null>, now: number): Promise<UsageSection> {
-  const prices = effectivePrices(await orNull(outboxObject(env).usagePrices()));
+const num = (x: number) => (Number.isFinite(x) ? String(x) : "0");
+
+/**
+ * The top connections by cost over [from, to), summed and ranked inside D1:
+ * one row per connection comes back, not every connection's days (10,000
+ * connections are 10,000+ rows). The prices of the models present go in as a
+ * small VALUES table (names bound, prices as number literals); null when there
+ * are too many priced models for one statement.
+ */
+async function topInIndex(db: D1Database, prices: PriceTable, present: string[], from: number, to: number): Promise<TopConnection[] | null> {
+  const priced = present.flatMap((model) => {
+    const p = priceOf(prices, model);
+    return p ? [{ model, p }] : [];
+  });
+  if (priced.length > MAX_PRICED_MODELS) return null;
+  const table = priced.length
+    ? `WITH price (model, input, cached_input, output) AS (VALUES ${priced.map(({ p }) => `(?, ${num(p.input)}, ${num(p.cached_input)}, ${num(p.output)})`).join(", ")})`
+    : "WITH price (model, input, cached_input, output) AS (SELECT NULL, 0, 0, 0 WHERE 0)";
+  const { results } = await db
+    .prepare(
+      `${table}
+      SELECT u.provider_config_key, u.connection_id, SUM(u.requests) AS requests, SUM(u.input_tokens + u.output_tokens) AS tokens,
+        SUM((MAX(0, u.input_tokens - u.cached_input_tokens) * IFNULL(p.input, 0) + u.cached_input_tokens * IFNULL(p.cached_input, 0)
+          + u.output_tokens * IFNULL(p.output, 0)) / 1000000.0) AS cost
+      FROM usage_daily u LEFT JOIN price p ON p.model = u.model
+      WHERE u.day >= ? AND u.day < ?
+      GROUP BY u.provider_config_key, u.connection_id
+      ORDER BY cost DESC, requests DESC, u.provider_config_key, u.connection_id
+      LIMIT ${TOP}`,
+    )
+    .bind(...priced.map(({ model }) => model), from, to)
+    .all<TopConnection>();
+  return results;
+}
+
+/** The same ranking in JS over every row (GET /usage's path): only when the statement above cannot be built. */
+async function topInWorker(db: D1Database, prices: PriceTable, from: number, to: number): Promise<TopConnection[]> {
+  const { connections } = summarize(bucketsFromIndex(await readUsageIndex(db, { from, to }), prices));
+  return connections.slice(0, TOP).map((c) => ({
+    provider_config_key: c.provider_config_key,
+    connection_id: c.connection_id,
+    requests: c.requests,
+    tokens: c.input_tokens + c.output_tokens,
+    cost: c.cost,
+  }));
+}
+
+/** The overview's usage section: the environment's top connections over the last 30 days, from the D1 index alone. */
+export async function usageSection(env: Env, now: number): Promise<UsageSection> {
   const dayStart = now - (now % DAY_MS);
-  const rows = (await orNull(readUsageIndex(env.INDEX_DB, { from: dayStart - 29 * DAY_MS, to: dayStart + DAY_MS }))) ?? [];
-  const { connections } = summarize(bucketsFromIndex(rows, prices));
-  return {
-    prices,
-    charts: views.filter((v): v is ConnectionUsageView => v !== null && v.days.length > 0).slice(0, CHARTED),
-    top: connections.slice(0, TOP).map((c) => ({
-      provider_config_key: c.provider_config_key,
-      connection_id: c.connection_id,
-      requests: c.requests,
-      tokens: c.input_tokens + c.output_tokens,
-      cost: c.cost,
-    })),
-  };
+  const [from, to] = [dayStart - 29 * DAY_MS, dayStart + DAY_MS];
+  const db = env.INDEX_DB;
+  // The prices and the models present are read at once; the ranking needs both.
+  const [prices, present] = await Promise.all([
+    dashboardPrices(env),
+    orNull(db.prepare("SELECT DISTINCT model FROM usage_daily WHERE day >= ? AND day < ?").bind(from, to).all<{ model: string }>()),
+  ]);
+  const models = present?.results.map((r) => r.model) ?? [];
+  const top = (await orNull(topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to)))) ?? [];
+  return { prices, top };
 }

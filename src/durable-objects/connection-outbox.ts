@@ -2,6 +2,7 @@ import { durableObjectName, logUnhandled } from "../error-log";
 import type { OperationInput } from "../logs/types";
 import type { DeliveryIndexRow } from "../ops-index/messages";
 import { createDeliveryQueue, type DeliveryRow, type EnqueueResult } from "../webhooks/delivery-queue";
+import { deliverySlots } from "../webhooks/delivery-slots";
 import type { Json, OutgoingEventInput } from "../webhooks/events";
 import { createInboundDedupe } from "../webhooks/inbound-dedupe";
 import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
@@ -74,23 +75,44 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     return c;
   };
 
+  /** Deliveries this object attempts or holds for an isolate slot now (in memory: the stored lease covers a crash). */
+  const busy = new Set<string>();
+
+  /** Attempts claimed deliveries, each once one of the isolate's slots is free (src/webhooks/delivery-slots.ts), then re-arms. */
+  async function attemptClaimed(claimed: DeliveryRow[]): Promise<void> {
+    for (const row of claimed) busy.add(row.id);
+    try {
+      await Promise.all(claimed.map((row) => deliverySlots.run(() => queue.attempt(row))));
+    } finally {
+      for (const row of claimed) busy.delete(row.id);
+    }
+    await rearm();
+    prune(Date.now());
+  }
+
   /** Attempts what is due now (a batch; the alarm takes the rest), then re-arms. */
   async function deliverDue(): Promise<void> {
     // Most alarms (syncs, jobs) have no delivery due: they must not even read the settings.
     const due = queue.nextDue();
     if (due === null || due > Date.now()) return;
     await config();
-    const claimed = queue.claimDue(Date.now());
-    if (claimed.length === 0) return;
+    const claimed = queue.claimDue(Date.now(), busy);
     // The alarm now points at the lease end at the latest: a crash mid-attempt is retried.
     await rearm();
-    await Promise.all(claimed.map((row) => queue.attempt(row)));
-    await rearm();
-    prune(Date.now());
+    if (claimed.length) await attemptClaimed(claimed);
   }
 
+  const reportFailure = (err: unknown) => logUnhandled("delivery run failed", err, { object: durableObjectName("ConnectionObject", ctx) });
+
   /** In the background of the call that stored something: the first attempt does not wait for the alarm. */
-  const deliverSoon = () => ctx.waitUntil(deliverDue().catch((err: unknown) => logUnhandled("delivery run failed", err, { object: durableObjectName("ConnectionObject", ctx) })));
+  const deliverSoon = () => ctx.waitUntil(deliverDue().catch(reportFailure));
+
+  /**
+   * A new event's deliveries were stored already claimed (no second write to
+   * claim them): attempted now in the background; the safety-net alarm set
+   * with them (at the lease's end) retries them if this object dies first.
+   */
+  const attemptNow = (claimed: DeliveryRow[]) => ctx.waitUntil(attemptClaimed(claimed).catch(reportFailure));
 
   function prune(now: number): void {
     if (now - lastPrune < PRUNE_EVERY_MS) return;
@@ -108,10 +130,10 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     /** Stores the event and one delivery per configured URL; resolves once stored. */
     async enqueue(input: OutgoingEventInput): Promise<EnqueueResult> {
       const { urls } = await config();
-      const result = transaction(() => queue.insert(input, urls));
-      if (result.delivery_ids.length) {
+      const { claimed, ...result } = transaction(() => queue.insert(input, urls, true));
+      if (claimed.length) {
         await wakeBy(Date.now() + SAFETY_NET_MS);
-        deliverSoon();
+        attemptNow(claimed);
       }
       return result;
     },
@@ -126,19 +148,20 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
       const now = Date.now();
       const outcome = transaction(() => {
         const seen = inbound.seen(input, now);
-        if (seen !== null) return { duplicate: true, event_id: seen };
-        const { event_id } = queue.insert(
+        if (seen !== null) return { duplicate: true, event_id: seen, claimed: [] };
+        const { event_id, claimed } = queue.insert(
           { type: "forward", connection_id: input.connection_id, provider_config_key: input.provider_config_key, provider: input.provider, payload: input.payload },
           urls,
+          true,
         );
         inbound.remember(input, event_id, input.event_type, now);
-        return { duplicate: false, event_id };
+        return { duplicate: false, event_id, claimed };
       });
-      if (!outcome.duplicate) {
+      if (outcome.claimed.length) {
         await wakeBy(Date.now() + SAFETY_NET_MS);
-        deliverSoon();
+        attemptNow(outcome.claimed);
       }
-      return outcome;
+      return { duplicate: outcome.duplicate, event_id: outcome.event_id };
     },
 
     list: (query: DeliveryListQuery): DeliveryList => queue.list(query),

@@ -1,7 +1,8 @@
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { DashboardPage, LoginPage, type ConnectionRow } from "../dashboard/page";
+import { ConnectionPage, type ConnectionDetail } from "../dashboard/connection-page";
+import { DashboardPage, LoginPage, NotFoundPage } from "../dashboard/page";
 import { DASHBOARD_COOKIE, DASHBOARD_SESSION_MS, issueDashboardSession, revokeDashboardSession, verifyDashboardSession } from "../dashboard/session";
 import { registryClient } from "../bindings/registry-client";
 import { connectionObject } from "../bindings/stubs";
@@ -12,9 +13,9 @@ import { queryIndexLogs } from "../ops-index/read";
 import { isSecretKey } from "../middleware/secret-key-auth";
 import { createRouter } from "../openapi";
 import { htmlResponse } from "../ui/html";
-import { connectionUsage, usageSection } from "../dashboard/usage-data";
+import { connectionUsage, dashboardPrices, usageSection } from "../dashboard/usage-data";
 
-/** Connections shown; each costs four object calls. */
+/** Connections listed on the overview (one Registry page; no object is asked about them). */
 const SHOWN = 50;
 const LOG_LINES = 40;
 
@@ -33,35 +34,52 @@ async function authorized(c: Context<AppEnv>): Promise<"bearer" | "cookie" | nul
   return null;
 }
 
-/** Tolerates an object that cannot answer (or a build without that method): the page still renders. */
+/** Tolerates an object or the index that cannot answer (or a build without that method): the page still renders. */
 const settle = <T,>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
 
+const toLogin = () => new Response(null, { status: 303, headers: { location: "/dashboard/login", "cache-control": "no-store" } });
+
+/**
+ * The overview: one Registry page, the environment index's latest lines and
+ * top connections (D1). No connection's object is asked, so its cost stays
+ * the same at 10 or 100,000 connections.
+ */
 async function show(c: Context<AppEnv>): Promise<Response> {
   const via = await authorized(c);
-  if (!via) return new Response(null, { status: 303, headers: { location: "/dashboard/login", "cache-control": "no-store" } });
-  const page = await registryClient(c.env).listConnections({ limit: SHOWN });
-  const connections = page?.connections ?? [];
-  // The latest operations across every connection come from the environment-wide index (one D1 query);
-  // only the connections shown on this page are asked for their live state and usage.
-  const linesRead = settle(queryIndexLogs(c.env.INDEX_DB, {}, { limit: LOG_LINES }));
+  if (!via) return toLogin();
   const now = Date.now();
-  // One round: the shown connections' objects are asked at once (4 calls each, far under the subrequest limit).
-  const read = await Promise.all(
-    connections.map(async (connection) => {
-      const stub = connectionObject(c.env, connection.provider_config_key, connection.connection_id);
-      const [limiter, syncs, usage] = await Promise.all([
-        settle(stub.limiterState()),
-        settle(stub.syncOverview(connection.connection_id)),
-        connectionUsage(c.env, connection, now),
-      ]);
-      return { row: { connection, limiter, syncs } satisfies ConnectionRow, usage };
-    }),
-  );
-  const rows: ConnectionRow[] = read.map((r) => r.row);
-  const [logs, usage] = await Promise.all([linesRead, usageSection(c.env, read.map((r) => r.usage), now)]);
+  const [page, logs, usage] = await Promise.all([
+    registryClient(c.env).listConnections({ limit: SHOWN }),
+    settle(queryIndexLogs(c.env.INDEX_DB, {}, { limit: LOG_LINES }, now)),
+    usageSection(c.env, now),
+  ]);
   return htmlResponse(200, (nonce) => (
-    <DashboardPage nonce={nonce} rows={rows} logs={logs ?? []} more={page?.next_cursor != null} cookie={via === "cookie"} now={now} usage={usage} />
+    <DashboardPage nonce={nonce} connections={page?.connections ?? []} logs={logs ?? []} more={page?.next_cursor != null} cookie={via === "cookie"} usage={usage} />
   ));
+}
+
+/** One connection's page: its live state from its own object (five calls to that one object). */
+async function showConnection(c: Context<AppEnv>): Promise<Response> {
+  const via = await authorized(c);
+  if (!via) return toLogin();
+  const providerConfigKey = c.req.param("providerConfigKey") ?? "";
+  const connectionId = c.req.param("connectionId") ?? "";
+  const connection = await registryClient(c.env).getConnection(providerConfigKey, connectionId);
+  if (!connection)
+    return htmlResponse(404, (nonce) => (
+      <NotFoundPage nonce={nonce} what={`No connection '${connectionId}' under the integration '${providerConfigKey}'.`} />
+    ));
+  const now = Date.now();
+  const stub = connectionObject(c.env, providerConfigKey, connectionId);
+  const [limiter, syncs, usage, logs, prices] = await Promise.all([
+    settle(stub.limiterState()),
+    settle(stub.syncOverview(connectionId)),
+    connectionUsage(c.env, connection, now),
+    settle(stub.queryLogs({ limit: LOG_LINES })),
+    dashboardPrices(c.env),
+  ]);
+  const detail: ConnectionDetail = { connection, limiter, syncs, usage, logs, prices };
+  return htmlResponse(200, (nonce) => <ConnectionPage nonce={nonce} detail={detail} cookie={via === "cookie"} now={now} />);
 }
 
 const loginPage = (status: number, error?: string, headers?: Record<string, string>) =>
@@ -98,6 +116,7 @@ const LOGIN_FORM_LIMIT = 8 * 1024;
 export const dashboardRoutes = createRouter();
 dashboardRoutes.get("/dashboard", show);
 dashboardRoutes.get("/dashboard/login", () => loginPage(200));
+dashboardRoutes.get("/dashboard/connections/:providerConfigKey/:connectionId", showConnection);
 dashboardRoutes.post(
   "/dashboard/login",
   bodyLimit({

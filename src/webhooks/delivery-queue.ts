@@ -84,9 +84,15 @@ export function createDeliveryQueue({
   /** A row this transaction has just written (`one()` throws if it is not there). */
   const writtenRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).one();
 
-  /** Stores the event and one pending delivery per configured URL, due now. */
-  function insert(input: OutgoingEventInput, urls: EndpointUrls): EnqueueResult {
+  /**
+   * Stores the event and one pending delivery per configured URL, due now; or,
+   * with `claim`, already leased to the caller, which attempts them at once
+   * (`claimed`: no second transaction to claim what was just written).
+   */
+  function insert(input: OutgoingEventInput, urls: EndpointUrls, claim = false): EnqueueResult & { claimed: DeliveryRow[] } {
     const at = now();
+    const due = claim ? at + CLAIM_LEASE_MS : at;
+    const claimed: DeliveryRow[] = [];
     const event: OutgoingEvent = {
       id: newEventId(),
       type: input.type,
@@ -123,20 +129,34 @@ export function createDeliveryQueue({
         event.provider_config_key,
         endpoint,
         url,
-        at,
+        due,
         at + DELIVERY_WINDOW_MS,
         at,
         at,
       );
       delivery_ids.push(id);
-      changed(writtenRow(id));
+      const row = writtenRow(id);
+      changed(row);
+      if (claim) claimed.push(row);
     }
-    return { event_id: event.id, delivery_ids };
+    return { event_id: event.id, delivery_ids, claimed };
   }
 
-  /** Up to a batch of due deliveries, leased so a second run does not take them while they are attempted. */
-  function claimDue(at: number): DeliveryRow[] {
+  /**
+   * Up to a batch of due deliveries, leased so a second run does not take them
+   * while they are attempted. `busy`: ids this object is attempting or holding
+   * for a slot right now; they are not taken again, and a lease that ran out
+   * meanwhile is renewed (the lease covers an object that died, not one that waits).
+   */
+  function claimDue(at: number, busy: ReadonlySet<string> = new Set()): DeliveryRow[] {
     return transaction(() => {
+      if (busy.size)
+        sql.exec(
+          "UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending' AND next_attempt_at <= ? AND id IN (SELECT value FROM json_each(?))",
+          at + CLAIM_LEASE_MS,
+          at,
+          JSON.stringify([...busy]),
+        );
       const rows = sql
         .exec<DeliveryRow>(
           "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?",

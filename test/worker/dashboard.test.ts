@@ -6,7 +6,7 @@ import { drainIndex, waitFor } from "../harness/webhooks";
 const BASE = "http://terapi.test";
 let tenant: Tenant;
 
-const get = (headers: Record<string, string> = {}) => SELF.fetch(`${BASE}/dashboard`, { headers, redirect: "manual" });
+const get = (headers: Record<string, string> = {}, path = "/dashboard") => SELF.fetch(`${BASE}${path}`, { headers, redirect: "manual" });
 const login = (key: string) =>
   SELF.fetch(`${BASE}/dashboard/login`, {
     method: "POST",
@@ -41,11 +41,34 @@ describe("/dashboard", () => {
       return text.includes("/v1/models") ? text : undefined;
     }, "the proxy call in the log");
     expect(html).toContain(tenant.connectionId);
-    expect(html).toMatch(/\d+ \/ \d+ left/);
-    // One line per limit bucket (here the endpoint the connection's check and syncs used).
-    expect(html).toMatch(/<code>\/v1\/models<\/code> requests/);
     expect(html).not.toContain(tenant.apiKey);
     expect(html).not.toContain(SECRET);
+    // The overview asks no connection's object: the rate-limit state is on the connection's own page, linked from it.
+    const href = `/dashboard/connections/${encodeURIComponent(tenant.providerConfigKey)}/${encodeURIComponent(tenant.connectionId)}`;
+    expect(html).toContain(`href="${href}"`);
+    expect(html).not.toMatch(/\d+ \/ \d+ left/);
+    const res = await get({ authorization: `Bearer ${SECRET}` }, href);
+    expect(res.status).toBe(200);
+    const page = await res.text();
+    expect(page).toContain(tenant.connectionId);
+    expect(page).toMatch(/\d+ \/ \d+ left/);
+    // One line per limit bucket (here the endpoint the connection's check and syncs used).
+    expect(page).toMatch(/<code>\/v1\/models<\/code> requests/);
+    // Its own log (the connection's object, not the index): the proxied call.
+    expect(page).toContain("/v1/models");
+    expect(page).not.toContain(tenant.apiKey);
+    expect(page).not.toContain(SECRET);
+  });
+
+  it("a connection's page: the login form for strangers, a 404 page for an unknown connection", async () => {
+    const href = `/dashboard/connections/${encodeURIComponent(tenant.providerConfigKey)}/${encodeURIComponent(tenant.connectionId)}`;
+    const stranger = await get({}, href);
+    expect(stranger.status).toBe(303);
+    expect(stranger.headers.get("location")).toBe("/dashboard/login");
+    const missing = await get({ authorization: `Bearer ${SECRET}` }, `/dashboard/connections/${encodeURIComponent(tenant.providerConfigKey)}/no-such-connection`);
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("content-type")).toMatch(/text\/html/);
+    expect(await missing.text()).toContain("No connection &#39;no-such-connection&#39;");
   });
 
   it("logs in with a form that sets a strict HttpOnly cookie (not the key), and logs out", async () => {

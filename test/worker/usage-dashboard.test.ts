@@ -1,5 +1,6 @@
 import { env, SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
+import { formatValue } from "../../src/dashboard/usage-charts";
 import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
@@ -33,8 +34,18 @@ describe("dashboard usage charts", () => {
     expect(html).not.toMatch(/\sstyle="/);
     expect(html).toContain('<h2 id="usage">Usage</h2>');
 
+    // The charts are on the connection's own page (the overview asks no connection's object), under the same CSP.
+    const href = `/dashboard/connections/${encodeURIComponent(busy.providerConfigKey)}/${encodeURIComponent(busy.connectionId)}`;
+    expect(html).toContain(`href="${href}"`);
+    const own = await SELF.fetch(`${BASE}${href}`, { headers: { authorization: `Bearer ${SECRET}` } });
+    expect(own.status).toBe(200);
+    expect(own.headers.get("content-security-policy")).toBe(csp.replace(/'nonce-[^']+'/, /'nonce-[^']+'/.exec(own.headers.get("content-security-policy") ?? "")?.[0] ?? ""));
+    const page = await own.text();
+    expect(page).not.toContain("<script");
+    expect(page).not.toMatch(/\sstyle="/);
+
     // The busy connection's six charts, with its three models in the legend and in the bars' titles.
-    const section = html.slice(html.indexOf(`<code>${busy.connectionId}</code> <span class="muted">`));
+    const section = page.slice(page.indexOf(`<h3 id="usage-`));
     for (const title of ["Requests, 48 h", "Tokens, 48 h", "Cost, 48 h", "Requests, 30 days", "Tokens, 30 days", "Cost, 30 days"]) expect(section).toContain(title);
     for (const model of ["gpt-4o-mini", "o4-mini", "text-embedding-3-small"]) expect(section).toMatch(new RegExp(`<title>[^<]*${model}: `));
     // Four model calls, plus the first syncs' pages.
@@ -45,5 +56,14 @@ describe("dashboard usage charts", () => {
     const at = (id: string) => top.indexOf(id);
     expect(at(busy.connectionId)).toBeGreaterThan(0);
     expect(at(quiet.connectionId)).toBeGreaterThan(at(busy.connectionId));
+    // Summed and costed inside D1, the same figures GET /usage computes from the same index in the Worker.
+    const usage = (await (await SELF.fetch(`${BASE}/usage`, { headers: { authorization: `Bearer ${SECRET}` } })).json()) as {
+      connections: Array<{ connection_id: string; requests: number; input_tokens: number; output_tokens: number; cost: number }>;
+    };
+    for (const t of [busy, quiet]) {
+      const c = usage.connections.find((x) => x.connection_id === t.connectionId)!;
+      expect(c.cost).toBeGreaterThan(0);
+      expect(top).toContain(`${formatValue(c.cost, "cost")} · ${formatValue(c.input_tokens + c.output_tokens, "tokens")} tokens · ${c.requests} req`);
+    }
   });
 });

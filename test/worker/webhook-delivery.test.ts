@@ -164,6 +164,25 @@ describe("deliveries", () => {
     expect(new Set(received.map((r) => r.headers["webhook-id"])).size).toBe(1);
   });
 
+  it("an attempt still in flight when its lease runs out is not claimed again by the alarm (its lease is renewed instead)", async () => {
+    const id = rid("held");
+    await setWebhookUrls(await scriptReceiver(id, [{ status: 200, delay_ms: 800 }]));
+    const { delivery_ids } = await emit("conn-held");
+    const deliveryId = delivery_ids[0];
+    // As if the attempt had waited out its lease (an isolate's slots all taken): due now, and the alarm runs.
+    await runRetryNow(deliveryId);
+    const lease = await runInDurableObject(deliveryObject(deliveryId), (_instance, state) =>
+      state.storage.sql.exec<{ next_attempt_at: number | null; status: string }>("SELECT next_attempt_at, status FROM deliveries WHERE id = ?", deliveryId).one(),
+    );
+    if (lease.status === "pending") expect(lease.next_attempt_at ?? 0).toBeGreaterThan(Date.now());
+    const done = await waitFor(async () => {
+      const d = await getDelivery(deliveryId);
+      return d.status === "delivered" ? d : undefined;
+    }, "delivered");
+    expect(done.attempt_count).toBe(1);
+    expect((await receivedBy(id)).map((r) => r.status)).toEqual([200]);
+  });
+
   it("does not retry a 400", async () => {
     const id = rid("bad-request");
     await setWebhookUrls(await scriptReceiver(id, [{ status: 400, body: "nope" }]));
