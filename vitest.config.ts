@@ -10,7 +10,7 @@ const indexMigrations = await readD1Migrations("./migrations");
 
 export default defineConfig({
   test: {
-    globalSetup: ["./test/harness/global-setup.ts", "./test/harness/receiver-setup.ts"],
+    globalSetup: ["./test/harness/global-setup.ts"],
     projects: [
       {
         plugins: [
@@ -33,6 +33,8 @@ export default defineConfig({
         test: {
           name: "e2e",
           environment: "node",
+          // Installs Chromium when missing: only when the browser tests run (not `npm run test:worker`).
+          globalSetup: ["./test/e2e/global-setup.ts"],
           include: ["test/e2e/**/*.test.ts"],
           testTimeout: 120_000,
           hookTimeout: 600_000,

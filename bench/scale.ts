@@ -13,10 +13,10 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync } from "node:fs";
-import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "./lib/procs.ts";
-import { startSimulator, type Simulator } from "./lib/simulator.ts";
+import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "../scripts/lib/procs.ts";
+import { startSimulator, type Simulator } from "../scripts/lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
-import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "./lib/terapi.ts";
+import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../scripts/lib/terapi.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);

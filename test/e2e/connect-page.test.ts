@@ -4,7 +4,7 @@
 import { resolve } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { newSecrets, type RunningTerapi } from "../../bench/lib/terapi.ts";
+import { newSecrets, type RunningTerapi } from "../../scripts/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
 import type { ReceivedRequest } from "../harness/receiver.ts";
 import { type BrowserStack, shots, startBrowserStack } from "./stack.ts";

@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { resolve } from "node:path";
-import { expect, it } from "vitest";
+import { expect, inject, it } from "vitest";
 
 const root = resolve(import.meta.dirname, "../..");
 
@@ -10,7 +10,7 @@ it("npm run demo walks the whole product and exits 0 in under a minute", async (
   const started = performance.now();
   const child = spawn(process.execPath, [resolve(root, "scripts/demo.ts")], {
     cwd: root,
-    env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+    env: { ...process.env, WRANGLER_SEND_METRICS: "false", TERAPI_DEMO_BUNDLE_DIR: inject("bundleDir") },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
