@@ -5,7 +5,7 @@ import { SIMULATOR_PORT, TEST_BINDINGS } from "./test/harness/constants.ts";
 // Two projects: the Worker's tests run inside workerd with real KV, Durable
 // Objects and alarms; the simulator's own contract tests run in Node.
 // Both talk to one OpenAI simulator that globalSetup starts on 127.0.0.1.
-// The environment-wide index's schema (migrations/), applied to the test D1 by test/worker/support/d1-setup.ts.
+// The environment-wide index's schema (migrations/), applied to the test D1 by test/harness/d1-setup.ts.
 const indexMigrations = await readD1Migrations("./migrations");
 
 export default defineConfig({
@@ -24,7 +24,7 @@ export default defineConfig({
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
-          setupFiles: ["./test/worker/support/d1-setup.ts"],
+          setupFiles: ["./test/harness/d1-setup.ts"],
           testTimeout: 30_000,
         },
       },

@@ -1,7 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createTenant, proxyFetch, SECRET, simKey, type Tenant } from "../harness/connections";
-import { drainIndex, waitFor } from "../harness/webhooks";
+import { SECRET, waitFor } from "../harness/api";
+import { createTenant, proxyFetch, simKey, type Tenant } from "../harness/connections";
+import { drainIndex } from "../harness/webhooks";
 
 const BASE = "http://terapi.test";
 let tenant: Tenant;

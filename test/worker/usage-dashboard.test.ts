@@ -3,7 +3,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
-import { createTenant, SECRET, simKey, type Tenant } from "../harness/connections";
+import { SECRET } from "../harness/api";
+import { createTenant, simKey, type Tenant } from "../harness/connections";
 
 const BASE = "http://terapi.test";
 let busy: Tenant;

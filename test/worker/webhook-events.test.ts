@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { api, createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
+import { api, waitFor } from "../harness/api";
+import { createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
 /** Features call emitEvent through their hooks; these check the wiring end to end. */
 describe("outgoing events from other features", () => {

@@ -1,9 +1,9 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import type { ConnectionObject } from "../../../src/durable-objects/connection";
-import { newJobId } from "../../../src/durable-objects/job-ids";
-import type { JobStore, NewActionJob, NewJob } from "../../../src/durable-objects/jobs";
-import { connectionObject } from "../../../src/durable-objects/stubs";
-import type { Tenant } from "../../harness/connections";
+import type { ConnectionObject } from "../../src/durable-objects/connection";
+import { newJobId } from "../../src/durable-objects/job-ids";
+import type { JobStore, NewActionJob, NewJob } from "../../src/durable-objects/jobs";
+import { connectionObject } from "../../src/durable-objects/stubs";
+import type { Tenant } from "./connections";
 
 type Job = ({ kind: "proxy" } & NewJob) | ({ kind: "action" } & NewActionJob);
 
