@@ -1,7 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { TEST_SECRET_KEYS } from "./constants";
 
-/** The Worker tests' one way to call terapi's API, and their one way to wait for something. */
+/** The Worker tests' one way to call terapi's API (waiting for something: ./wait.ts). */
 
 /** The origin Worker tests send to (SELF): what TERAPI_PUBLIC_URL says in TEST_BINDINGS. */
 export const TERAPI = "http://terapi.test";
@@ -23,20 +23,4 @@ export async function api<T = Json>(method: string, path: string, body?: unknown
   });
   const text = await res.text();
   return { status: res.status, body: (text ? JSON.parse(text) : null) as T, text, headers: res.headers };
-}
-
-/**
- * Polls `check` until it returns a truthy value. For what the
- * Worker does on its own time (a waitUntil, an immediate alarm); a test drives alarms it can drive
- * (runDurableObjectAlarm) instead of waiting for them. `timeoutMs` is a deadline against hanging,
- * not an assertion on speed.
- */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 8_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }

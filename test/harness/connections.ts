@@ -1,6 +1,7 @@
 import { SELF, env } from "cloudflare:test";
 import OpenAI from "openai";
-import { api, auth, SECRET, TERAPI, waitFor } from "./api";
+import { api, auth, SECRET, TERAPI } from "./api";
+import { waitFor } from "./wait";
 import type { RequestLog } from "../simulator/state.ts";
 
 /** Shared by Worker tests: a simulator key, an integration, a connection, an SDK client on the proxy. */

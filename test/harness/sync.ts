@@ -3,7 +3,8 @@ import { connectionObject } from "../../src/durable-objects/stubs";
 import type { ConnectionObject } from "../../src/durable-objects/connection";
 import type { SyncEngine } from "../../src/sync/engine";
 import type { SyncStatus } from "../../src/sync/engine";
-import { api, waitFor, type ApiResult } from "./api";
+import { api, type ApiResult } from "./api";
+import { waitFor } from "./wait";
 import type { Tenant } from "./connections";
 
 export const stubOf = (t: Tenant) => connectionObject(env, t.providerConfigKey, t.connectionId);

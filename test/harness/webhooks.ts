@@ -6,7 +6,8 @@ import { flushOperationLogs } from "../../src/logs/record";
 import { flushIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
 import type { DeliveryDetail, DeliveryList, EnvironmentSettings } from "../../src/webhooks/schemas";
-import { api, waitFor } from "./api";
+import { api } from "./api";
+import { waitFor } from "./wait";
 import type { ReceivedRequest, ScriptedResponse } from "./receiver";
 
 /** Helpers for the webhook tests (inbound verification and outgoing deliveries). */

@@ -1,7 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
 import { jsonSha, quietTenant, run, trigger, upstreamSince } from "../harness/actions";
-import { api, auth, TERAPI, waitFor } from "../harness/api";
+import { api, auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { proxyFetch, sha256Hex, simFault, simRequests, type Tenant } from "../harness/connections";
 
 /**

@@ -1,6 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { auth, TERAPI, waitFor } from "../harness/api";
+import { auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { proxyFetch, settleSyncs, simKey, type Tenant } from "../harness/connections";
 
 const json = (body: unknown) => ({ method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) });

@@ -1,6 +1,7 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { SECRET, waitFor } from "../harness/api";
+import { SECRET } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, simKey, type Tenant } from "../harness/connections";
 import { drainIndex } from "../harness/webhooks";
 

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connectionObject } from "../../src/durable-objects/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
-import { api, waitFor } from "../harness/api";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, simFault, simKey, type Tenant } from "../harness/connections";
 import { drainIndex, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 

@@ -7,7 +7,8 @@ import type { OperationLog } from "../../src/logs/types";
 import { feedIndex, FLUSH_AFTER_MS, flushIndexFeed, routeIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
 import type { IndexMessage } from "../../src/ops-index/messages";
-import { api, waitFor } from "../harness/api";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, simKey } from "../harness/connections";
 import { drainIndex } from "../harness/webhooks";
 

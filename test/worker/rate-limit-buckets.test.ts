@@ -3,7 +3,8 @@ import { describe, expect, it } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
 import type { JobView } from "../../src/proxy/async";
 import { trigger } from "../harness/actions";
-import { auth, TERAPI, waitFor } from "../harness/api";
+import { auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, sim, type Tenant } from "../harness/connections";
 
 /** The simulator's per-model limits (test/simulator, contract in SIM-LIMITS). */

@@ -6,7 +6,8 @@ import { emitEvent } from "../../src/events/emit";
 import { maxBackoffDelayMs } from "../../src/webhooks/delivery";
 import type { EnvironmentSettings } from "../../src/webhooks/schemas";
 import type { SettingsStore } from "../../src/webhooks/settings-store";
-import { api, waitFor } from "../harness/api";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createWebhookConnection, deliveryObject, getDelivery, listDeliveries, outbox, outboxAlarm, receivedBy, runRetryNow, scriptReceiver, setWebhookUrls, waitForAttempts } from "../harness/webhooks";
 
 let seq = 0;

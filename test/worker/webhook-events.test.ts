@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { api, waitFor } from "../harness/api";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
 /** Features call emitEvent through their hooks; these check the wiring end to end. */

@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { openai } from "../../src/providers/openai";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
 import { syncsForEvent } from "../../src/webhooks/sync-trigger";
-import { TERAPI, waitFor } from "../harness/api";
+import { TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
 const PCK = "openai-inbound";

@@ -1,7 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
-import { auth, TERAPI, waitFor } from "../harness/api";
+import { auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { sim } from "../harness/connections";
 import { createWebhookConnection, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
