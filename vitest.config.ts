@@ -12,7 +12,7 @@ import { SIMULATOR_PORT, TEST_BINDINGS } from "./test/harness/constants.ts";
 // environment-wide lists (every connection on the dashboard, the top connections).
 // The simulator's own contract tests run in Node; `e2e` drives terapi's bundle in
 // Chromium. All talk to one OpenAI simulator that globalSetup starts on 127.0.0.1.
-// The environment-wide index's schema (migrations/), applied to the test D1 by test/harness/d1-setup.ts.
+// The environment-wide index's schema (migrations/), applied to the test D1 by test/harness/file-setup.ts.
 const indexMigrations = await readD1Migrations("./migrations");
 
 const workerPool = () =>
@@ -39,7 +39,7 @@ export default defineConfig({
           include: ["test/worker/**/*.test.ts"],
           exclude: ISOLATED,
           isolate: false,
-          setupFiles: ["./test/harness/d1-setup.ts"],
+          setupFiles: ["./test/harness/file-setup.ts"],
           testTimeout: 30_000,
         },
       },
@@ -48,7 +48,7 @@ export default defineConfig({
         test: {
           name: "worker-isolated",
           include: ISOLATED,
-          setupFiles: ["./test/harness/d1-setup.ts"],
+          setupFiles: ["./test/harness/file-setup.ts"],
           testTimeout: 30_000,
         },
       },
