@@ -1,6 +1,6 @@
 import { measureColdStart } from "./lib/cold-start.ts";
-import { startSimulator } from "./lib/simulator.ts";
-import { stopAllChildren } from "./lib/procs.ts";
+import { startSimulator } from "../scripts/lib/simulator.ts";
+import { stopAllChildren } from "../scripts/lib/procs.ts";
 const root = "/work/wt-perf";
 const sim = await startSimulator(root, () => {});
 const simKey = await sim.createKey({ requests: { limit: 1e9, window_ms: 60000 }, tokens: { limit: 1e12, window_ms: 60000 } });

@@ -9,9 +9,9 @@ import { closedLoop, keepAliveAgent, send, type Target } from "./lib/http.ts";
 import { startFloor } from "./lib/floor.ts";
 import { connectInspector, cpuProfile, heapMiB } from "./lib/inspector.ts";
 import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
-import type { Simulator } from "./lib/simulator.ts";
-import { cpuMs } from "./lib/procs.ts";
-import { createConnection, createIntegration, newSecrets, startMiniflare } from "./lib/terapi.ts";
+import type { Simulator } from "../scripts/lib/simulator.ts";
+import { cpuMs } from "../scripts/lib/procs.ts";
+import { createConnection, createIntegration, newSecrets, startMiniflare } from "../scripts/lib/terapi.ts";
 import { chatRequest } from "./scenarios/common.ts";
 
 const CONCURRENCY = 32;

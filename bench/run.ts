@@ -21,13 +21,14 @@ import { gzipSync } from "node:zlib";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { jsonCall, type RequestSpec, type Target } from "./lib/http.ts";
+import { type RequestSpec, type Target } from "./lib/http.ts";
+import { jsonCall } from "../scripts/lib/json-call.ts";
 import { type Floor, startFloor } from "./lib/floor.ts";
-import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss, waitFor } from "./lib/procs.ts";
+import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss, waitFor } from "../scripts/lib/procs.ts";
 import { measureColdStart } from "./lib/cold-start.ts";
 import { connectInspector, heapMiB, heapSampler, type Inspector } from "./lib/inspector.ts";
 import { renderTable, versus } from "./lib/report.ts";
-import { type Simulator, startSimulator } from "./lib/simulator.ts";
+import { type Simulator, startSimulator } from "../scripts/lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
 import {
   bundle,
@@ -37,7 +38,7 @@ import {
   type RunningTerapi,
   startMiniflare,
   startWranglerDev,
-} from "./lib/terapi.ts";
+} from "../scripts/lib/terapi.ts";
 import type { BenchContext, Mode, Row } from "./lib/types.ts";
 import { chatRequest } from "./scenarios/common.ts";
 import { scenarios as allScenarios } from "./scenarios/index.ts";

@@ -14,10 +14,10 @@ import { performance } from "node:perf_hooks";
 import { execFileSync } from "node:child_process";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { type ArrivalReport, startReceiverProcess } from "./lib/event-receiver.ts";
-import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "./lib/procs.ts";
-import { startSimulator, type Simulator } from "./lib/simulator.ts";
+import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "../scripts/lib/procs.ts";
+import { startSimulator, type Simulator } from "../scripts/lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
-import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "./lib/terapi.ts";
+import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../scripts/lib/terapi.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);

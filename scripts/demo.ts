@@ -7,9 +7,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import OpenAI from "openai";
-import { killAllChildrenSync, stopAllChildren } from "../bench/lib/procs.ts";
-import { startSimulator } from "../bench/lib/simulator.ts";
-import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../bench/lib/terapi.ts";
+import { killAllChildrenSync, stopAllChildren } from "./lib/procs.ts";
+import { startSimulator } from "./lib/simulator.ts";
+import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "./lib/terapi.ts";
 import { startReceiver, type ReceivedRequest } from "../test/harness/receiver.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -76,10 +76,13 @@ async function main() {
   say(`OpenAI simulator     ${sim.url}`);
   receiver = await startReceiver({ port: 0, host: "127.0.0.1" });
   say(`webhook receiver     ${receiver.url}/backend`);
-  const built = await bundle(root, tmp);
-  terapi = await startMiniflare({ root, bundleDir: built.dir, simUrl: sim.url, secrets, directSocket: false });
+  // TERAPI_DEMO_BUNDLE_DIR: a deploy bundle already built (the test suite builds one per run and hands it over).
+  const given = process.env.TERAPI_DEMO_BUNDLE_DIR;
+  const built = given ? { dir: given, ms: 0 } : await bundle(root, tmp);
+  const bundleDir = built.dir;
+  terapi = await startMiniflare({ root, bundleDir, simUrl: sim.url, secrets, directSocket: false });
   origin = terapi.origin;
-  say(`terapi               ${origin}  (bundle built in ${(built.ms / 1000).toFixed(1)} s; secret key generated for this run)`);
+  say(`terapi               ${origin}  (${given ? "bundle given" : `bundle built in ${(built.ms / 1000).toFixed(1)} s`}; secret key generated for this run)`);
   const received = async (): Promise<ReceivedRequest[]> =>
     ((await (await fetch(`${receiver?.url}/__receiver/received?id=backend`)).json()) as { requests: ReceivedRequest[] }).requests;
   await fetch(`${receiver.url}/__receiver/script`, { method: "POST", body: JSON.stringify({ id: "backend", responses: [] }) });

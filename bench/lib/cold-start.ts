@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startFloor } from "./floor.ts";
-import { createConnection, createIntegration, newSecrets, startMiniflare } from "./terapi.ts";
+import { createConnection, createIntegration, newSecrets, startMiniflare } from "../../scripts/lib/terapi.ts";
 
 /**
  * Medians, ms, from `new Miniflare()` to the first proxied response: terapi,

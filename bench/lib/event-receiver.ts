@@ -7,8 +7,8 @@
 //   GET /__arrivals       every arrival so far, as JSON (ArrivalReport)
 import http from "node:http";
 import { fileURLToPath } from "node:url";
-import { jsonCall } from "./http.ts";
-import { startChild, waitFor } from "./procs.ts";
+import { jsonCall } from "../../scripts/lib/json-call.ts";
+import { startChild, waitFor } from "../../scripts/lib/procs.ts";
 
 type Arrival = { seq: number; at: number; sentAt: number; ok: boolean };
 /** `arrivals[seq]`: every time that event arrived (at least once: more than one is a duplicate). */

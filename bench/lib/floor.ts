@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, resolve } from "node:path";
 import type { Target } from "./http.ts";
-import { freePort, workerdPids } from "./procs.ts";
+import { freePort, workerdPids } from "../../scripts/lib/procs.ts";
 
 const SCRIPT = `
 export default {

@@ -1,5 +1,5 @@
 import type { RequestSpec, Target } from "./http.ts";
-import type { Simulator } from "./simulator.ts";
+import type { Simulator } from "../../scripts/lib/simulator.ts";
 
 export type Mode = "miniflare" | "wrangler-dev";
 

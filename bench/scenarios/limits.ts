@@ -2,7 +2,7 @@
 // own on a fresh simulator key, a burst of mixed requests sent all at once, and
 // the simulator's 429 counts per limit bucket.
 import { keepAliveAgent, type RequestSpec, send, type Sample, type Target } from "../lib/http.ts";
-import { BUILTIN_KEY, type Limits } from "../lib/simulator.ts";
+import { BUILTIN_KEY, type Limits } from "../../scripts/lib/simulator.ts";
 import { summarize } from "../lib/stats.ts";
 import type { BenchContext, Row } from "../lib/types.ts";
 import { syncsSettled } from "./rate-limit.ts";

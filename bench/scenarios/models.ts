@@ -4,7 +4,7 @@
 // Does gpt-4o's limit hold up only gpt-4o (the fast models answered as fast as
 // when sent alone), with no 429 for the caller and at most one from the
 // provider per bucket window?
-import type { Limits } from "../lib/simulator.ts";
+import type { Limits } from "../../scripts/lib/simulator.ts";
 import type { Row, Scenario } from "../lib/types.ts";
 import { bucket429, burst, type Call, caller429, chatTo, embeddingOf, limitedConnection, makespanRow, makespanS, of, otherFailures, p99, upstreamRow } from "./limits.ts";
 

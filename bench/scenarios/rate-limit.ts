@@ -2,8 +2,8 @@
 // second: does terapi's per-connection coordination spread them out so the
 // caller sees no 429, and how many 429s does it take from the provider?
 import { keepAliveAgent, send, type Sample, type Target } from "../lib/http.ts";
-import { sleep } from "../lib/procs.ts";
-import { BUILTIN_KEY, type Simulator } from "../lib/simulator.ts";
+import { sleep } from "../../scripts/lib/procs.ts";
+import { BUILTIN_KEY, type Simulator } from "../../scripts/lib/simulator.ts";
 import type { Scenario } from "../lib/types.ts";
 import { chatRequest } from "./common.ts";
 

@@ -4,8 +4,8 @@
 //     (should be ≈ the 500 changed, not 50,000),
 //   - paging every record through GET /records?limit=1000: records/s.
 // No direct equivalent: `direct` is null.
-import { jsonCall } from "../lib/http.ts";
-import { sleep } from "../lib/procs.ts";
+import { jsonCall } from "../../scripts/lib/json-call.ts";
+import { sleep } from "../../scripts/lib/procs.ts";
 import type { Row, Scenario } from "../lib/types.ts";
 
 const FILES = 50_000;

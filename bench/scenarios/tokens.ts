@@ -3,7 +3,7 @@
 // simulator's up-front estimate, all at once. Does terapi keep them within the
 // token budget, so no caller sees a 429 and the provider refuses at most one
 // per window, in about the time the budget allows?
-import type { Limits } from "../lib/simulator.ts";
+import type { Limits } from "../../scripts/lib/simulator.ts";
 import type { Scenario } from "../lib/types.ts";
 import { bucket429, burst, type Call, caller429, chatTo, limitedConnection, makespanRow, makespanS, otherFailures, upstreamRow } from "./limits.ts";
 

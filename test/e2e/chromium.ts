@@ -1,6 +1,6 @@
 // Debian's Chromium for the browser tests: installed on first use (the machine
-// and CI start without it). `npm test` runs this as `pretest`; the e2e test
-// calls it again, a no-op when the binary is there.
+// and CI start without it). The e2e project's globalSetup (test/e2e/global-setup.ts)
+// calls it, a no-op when the binary is there; `node test/e2e/chromium.ts` does it by hand.
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { pathToFileURL } from "node:url";

@@ -4,9 +4,10 @@
 import { resolve } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { newSecrets, type RunningTerapi } from "../../bench/lib/terapi.ts";
+import { newSecrets, type RunningTerapi } from "../../scripts/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
 import type { ReceivedRequest } from "../harness/receiver.ts";
+import { waitFor } from "../harness/wait.ts";
 import { type BrowserStack, shots, startBrowserStack } from "./stack.ts";
 
 const RECEIVER_ID = `e2e-connect-${Date.now().toString(36)}`;
@@ -31,17 +32,6 @@ async function received(): Promise<ReceivedRequest[]> {
   const res = await fetch(`${inject("receiverUrl")}/__receiver/received?id=${RECEIVER_ID}`);
   return ((await res.json()) as { requests: ReceivedRequest[] }).requests;
 }
-
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 10_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const shot = (name: string) => page.screenshot({ path: resolve(shots, `connect-${name}.png`), fullPage: true });
 
 beforeAll(async () => {
@@ -113,10 +103,10 @@ describe("connect page in Chromium", () => {
     expect(list.body.connections[0].end_user).toEqual({ id: "end-user-1", email: "grace@example.com", display_name: "Grace" });
 
     // 5. The backend heard about it: key_rejected, then creation.
-    const events = await waitFor("auth webhooks", async () => {
+    const events = await waitFor(async () => {
       const reqs = (await received()).map((r) => JSON.parse(r.body) as { type: string; operation?: string; connectionId?: string; payload?: { operation?: string } });
       return reqs.length >= 2 ? reqs : undefined;
-    });
+    }, "auth webhooks", 10_000, 100);
     const text = JSON.stringify(events);
     expect(text).toContain("key_rejected");
     expect(text).toContain("creation");

@@ -4,8 +4,9 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { resolve } from "node:path";
+import { inject } from "vitest";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
-import { bundle, startMiniflare, type RunningTerapi, type TerapiSecrets } from "../../bench/lib/terapi.ts";
+import { startMiniflare, type RunningTerapi, type TerapiSecrets } from "../../scripts/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
 import { CHROMIUM, CHROMIUM_ARGS, ensureChromium } from "./chromium.ts";
 
@@ -23,8 +24,8 @@ export async function startBrowserStack(opts: {
   ensureChromium();
   mkdirSync(shots, { recursive: true });
   const tmp = mkdtempSync(resolve(tmpdir(), opts.tmpPrefix));
-  const built = await bundle(root, tmp);
-  const terapi = await startMiniflare({ root, bundleDir: built.dir, simUrl: SIMULATOR_URL, secrets: opts.secrets, directSocket: false });
+  // The bundle globalSetup built once for the run (test/harness/global-setup.ts).
+  const terapi = await startMiniflare({ root, bundleDir: inject("bundleDir"), simUrl: SIMULATOR_URL, secrets: opts.secrets, directSocket: false });
   const browser = await chromium.launchPersistentContext(resolve(tmp, "profile"), {
     executablePath: CHROMIUM,
     headless: true,

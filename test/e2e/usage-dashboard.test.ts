@@ -4,8 +4,9 @@
 import { resolve } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { newSecrets, type RunningTerapi } from "../../bench/lib/terapi.ts";
+import { newSecrets, type RunningTerapi } from "../../scripts/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
+import { waitFor } from "../harness/wait.ts";
 import { type BrowserStack, shots, startBrowserStack } from "./stack.ts";
 
 
@@ -28,17 +29,6 @@ async function call<T>(method: string, path: string, body?: unknown, headers: Re
     parsed = null;
   }
   return { status: res.status, body: parsed as T, text };
-}
-
-/** Polls the real system (the connection objects copy their days to D1 on their alarm, half a minute after a change). */
-async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 90_000): Promise<T> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
 }
 
 beforeAll(async () => {
@@ -69,13 +59,14 @@ describe("usage charts in Chromium", () => {
         if (i % 3 === 0) expect((await proxy(id, "/v1/embeddings", { model: "text-embedding-3-small", input: `${id} ${i}`.repeat(50) })).status).toBe(200);
       }
     }
-    // The environment index holds all three once their objects copied their days.
-    // Their proxied calls, not only their first sync pages (indexed first, on the objects' earlier alarm).
-    await waitFor("the usage index", async () => {
+    // The environment index holds all three once their objects copied their days (on their alarm, half a
+    // minute after a change): polls the real system. Their proxied calls, not only their first sync pages
+    // (indexed first, on the objects' earlier alarm).
+    await waitFor(async () => {
       const u = await call<{ connections: Array<{ connection_id: string; models: Array<{ model: string }> }> }>("GET", "/usage");
       const complete = u.body.connections.filter((c) => c.models.some((m) => m.model.startsWith("gpt-4o-mini")));
       return complete.length === 3 ? u : undefined;
-    }).catch(async (err: Error) => {
+    }, "the usage index", 90_000, 500).catch(async (err: Error) => {
       const one = await call("GET", "/usage?provider_config_key=openai&connection_id=acme-corp");
       throw new Error(`${err.message}; acme-corp's own usage: ${one.text.slice(0, 400)}; env-wide: ${(await call("GET", "/usage")).text.slice(0, 300)}; logs:\n${terapi.tail()}`);
     });

@@ -1,12 +1,10 @@
 import { SELF, env } from "cloudflare:test";
 import OpenAI from "openai";
-import { TEST_SECRET_KEYS } from "./constants";
+import { api, SECRET, TERAPI } from "./api";
+import { waitFor } from "./wait";
 import type { RequestLog } from "../simulator/state.ts";
 
 /** Shared by Worker tests: a simulator key, an integration, a connection, an SDK client on the proxy. */
-export const TERAPI = "http://terapi.test";
-export const SECRET = TEST_SECRET_KEYS[0];
-export const auth = { authorization: `Bearer ${SECRET}` };
 
 export type Limit = { limit: number; window_ms: number };
 
@@ -73,24 +71,18 @@ export type Tenant = {
   client: OpenAI;
 };
 
-/** Creates an integration and a connection for `apiKey` through terapi's API. */
 /**
  * Waits until the connection's first sync runs (started when it was created)
  * are over, so the simulator's log from here on holds only what a test sends.
  */
 export async function settleSyncs(t: Tenant): Promise<void> {
-  for (let i = 0; i < 400; i++) {
-    const res = await SELF.fetch(
-      `${TERAPI}/sync/status?provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`,
-      { headers: auth },
-    );
+  const path = `/sync/status?provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`;
+  await waitFor(async () => {
+    const res = await api<{ syncs: { status: string }[] }>("GET", path);
     // No sync routes (or none for this provider): nothing to wait for.
-    if (res.status === 404) return;
-    const { syncs } = (await res.json()) as { syncs: { status: string }[] };
-    if (syncs.every((s) => s.status !== "STOPPED" && s.status !== "RUNNING")) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error("syncs never settled");
+    if (res.status === 404) return true;
+    return res.body.syncs.every((s) => s.status !== "STOPPED" && s.status !== "RUNNING");
+  }, "the connection's first syncs", 15_000);
 }
 
 /**
@@ -105,23 +97,15 @@ export async function createTenant(
 ): Promise<Tenant> {
   const providerConfigKey = unique("openai");
   const connectionId = unique("tenant");
-  const integ = await SELF.fetch(`${TERAPI}/integrations`, {
-    method: "POST",
-    headers: { ...auth, "content-type": "application/json" },
-    body: JSON.stringify({ unique_key: providerConfigKey, provider: "openai" }),
+  const integ = await api("POST", "/integrations", { unique_key: providerConfigKey, provider: "openai" });
+  if (integ.status !== 201) throw new Error(`POST /integrations: ${integ.status} ${integ.text}`);
+  const conn = await api("POST", "/connections", {
+    provider_config_key: providerConfigKey,
+    connection_id: connectionId,
+    credentials: { type: "API_KEY", apiKey },
+    connection_config: config,
   });
-  if (integ.status !== 201) throw new Error(`POST /integrations: ${integ.status} ${await integ.text()}`);
-  const conn = await SELF.fetch(`${TERAPI}/connections`, {
-    method: "POST",
-    headers: { ...auth, "content-type": "application/json" },
-    body: JSON.stringify({
-      provider_config_key: providerConfigKey,
-      connection_id: connectionId,
-      credentials: { type: "API_KEY", apiKey },
-      connection_config: config,
-    }),
-  });
-  if (conn.status !== 201) throw new Error(`POST /connections: ${conn.status} ${await conn.text()}`);
+  if (conn.status !== 201) throw new Error(`POST /connections: ${conn.status} ${conn.text}`);
   const headers = { "Connection-Id": connectionId, "Provider-Config-Key": providerConfigKey };
   const client = new OpenAI({
     baseURL: `${TERAPI}/proxy/v1`,

@@ -1,4 +1,4 @@
-import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { inject } from "vitest";
 import { jobObject } from "../../src/jobs/ids";
 import { outboxObject } from "../../src/bindings/stubs";
@@ -6,23 +6,11 @@ import { flushOperationLogs } from "../../src/logs/record";
 import { flushIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
 import type { DeliveryDetail, DeliveryList, EnvironmentSettings } from "../../src/webhooks/schemas";
+import { api } from "./api";
+import { waitFor } from "./wait";
 import type { ReceivedRequest, ScriptedResponse } from "./receiver";
 
 /** Helpers for the webhook tests (inbound verification and outgoing deliveries). */
-
-export const BASE = "http://terapi.test";
-export const AUTH = { authorization: "Bearer test-secret-key-current" };
-
-/** A management API call with the secret key; JSON in, parsed JSON out. */
-export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const res = await SELF.fetch(`${BASE}${path}`, {
-    method,
-    headers: { ...AUTH, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as T };
-}
 
 /** An integration (if new) and a connection of it holding `webhookSecret`, through the public API. */
 export async function createWebhookConnection(providerConfigKey: string, connectionId: string, webhookSecret: string | null, apiKey = "sk-test-good") {
@@ -78,17 +66,6 @@ export async function listDeliveries(query: string): Promise<DeliveryList> {
   const res = await api<DeliveryList>("GET", `/webhook-deliveries?${query}`);
   if (res.status !== 200) throw new Error(`GET deliveries: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body;
-}
-
-/** Polls until `check` returns a value (real time is short here: attempts run on an immediate alarm). */
-export async function waitFor<T>(check: () => Promise<T | undefined | null | false>, what: string, timeoutMs = 8_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export async function waitForAttempts(deliveryId: string, count: number): Promise<DeliveryDetail> {

@@ -4,14 +4,12 @@
 // receiver from the global setup as the user's backend. Every SDK method is
 // called through the SDK; only what the SDK has no method for goes around it:
 // the operator's PATCH /environment and the end user's connect-page form.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { Nango, type NangoAuthWebhookBody, type NangoSyncWebhookBody } from "@nangohq/node";
 import type { NangoAsyncActionWebhookBody, NangoForwardWebhookBody } from "@nangohq/types";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../../bench/lib/terapi.ts";
+import { newSecrets, startMiniflare, type RunningTerapi } from "../../scripts/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
 import type { ReceivedRequest } from "../harness/receiver.ts";
 import type { RequestLog } from "../simulator/state.ts";
@@ -22,7 +20,6 @@ const RECEIVER_ID = `nango-sdk-${Date.now().toString(36)}`;
 const PCK = "openai-nango";
 const OTHER_PCK = "openai-nango-2";
 
-let tmp: string;
 let terapi: RunningTerapi;
 let nango: Nango;
 let webhookSecret: string;
@@ -104,9 +101,9 @@ type Tenant = { connectionId: string; apiKey: string; endUser: string };
 const tenants: Tenant[] = [];
 
 beforeAll(async () => {
-  tmp = mkdtempSync(resolve(tmpdir(), "terapi-nango-"));
-  const built = await bundle(root, tmp);
-  terapi = await startMiniflare({ root, bundleDir: built.dir, simUrl: SIMULATOR_URL, secrets, directSocket: false });
+  // The bundle globalSetup built once for the run (test/harness/global-setup.ts).
+  const bundleDir = inject("bundleDir");
+  terapi = await startMiniflare({ root, bundleDir, simUrl: SIMULATOR_URL, secrets, directSocket: false });
   nango = new Nango({ secretKey: secrets.secretKey, host: terapi.origin });
   await fetch(`${inject("receiverUrl")}/__receiver/script`, { method: "POST", body: JSON.stringify({ id: RECEIVER_ID, responses: [] }) });
   webhookSecret = (await patchEnvironment({ webhook_url: `${inject("receiverUrl")}/${RECEIVER_ID}` })).webhook_secret;
@@ -114,7 +111,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await terapi?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
   console.log(`@nangohq/node methods covered: ${covered.size}: ${[...covered].sort().join(", ")}`);
 });
 

@@ -7,19 +7,16 @@
 // - through Miniflare's entry, as under `wrangler dev`: Node normalises the
 //   URL before workerd sees it (as Cloudflare's default URL normalization does).
 // The OpenAI simulator is the upstream; its request log shows what left terapi.
-import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
-import { tmpdir } from "node:os";
 import { resolve } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../../bench/lib/terapi.ts";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { newSecrets, startMiniflare, type RunningTerapi } from "../../scripts/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const secrets = newSecrets();
 const PCK = "openai-raw";
 const CONNECTION = "tenant-raw";
-let tmp: string;
 let direct: RunningTerapi;
 let entry: RunningTerapi;
 let key: string;
@@ -63,11 +60,11 @@ async function api(origin: string, path: string, body: unknown) {
 }
 
 beforeAll(async () => {
-  tmp = mkdtempSync(resolve(tmpdir(), "terapi-raw-"));
-  const built = await bundle(root, tmp);
+  // The bundle globalSetup built once for the run (test/harness/global-setup.ts).
+  const bundleDir = inject("bundleDir");
   [direct, entry] = await Promise.all([
-    startMiniflare({ root, bundleDir: built.dir, simUrl: SIMULATOR_URL, secrets, directSocket: true }),
-    startMiniflare({ root, bundleDir: built.dir, simUrl: SIMULATOR_URL, secrets, directSocket: false }),
+    startMiniflare({ root, bundleDir, simUrl: SIMULATOR_URL, secrets, directSocket: true }),
+    startMiniflare({ root, bundleDir, simUrl: SIMULATOR_URL, secrets, directSocket: false }),
   ]);
   key = (await sim<{ key: string }>("POST", "/__sim/keys", {})).key;
   for (const t of [direct, entry]) {
@@ -78,7 +75,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([direct?.stop(), entry?.stop()]);
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 /**

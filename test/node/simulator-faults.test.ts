@@ -102,7 +102,8 @@ describe("upstream latency", () => {
     const slowMs = performance.now() - t1;
     expect([quick.status, slow.status]).toEqual([200, 200]);
     expect(slowMs).toBeGreaterThanOrEqual(150);
-    expect(quickMs).toBeLessThan(150);
+    // Relative, not a wall-clock bound: without the header no delay is added, whatever the machine's load.
+    expect(quickMs).toBeLessThan(slowMs);
   });
 });
 

@@ -2,10 +2,12 @@ import { env, runDurableObjectAlarm, runInDurableObject, SELF } from "cloudflare
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
 import { connectionObject } from "../../src/bindings/stubs";
-import { auth, createTenant, oneBudget, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
-import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
-import { quietTenant, trigger } from "./support/actions";
-import { crashMidCall } from "./support/crash";
+import { quietTenant, trigger } from "../harness/actions";
+import { api, auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createTenant, oneBudget, proxyFetch, simFault, simKey, simRequests, type Tenant } from "../harness/connections";
+import { crashMidCall } from "../harness/crash";
+import { receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
 const ASYNC = { "X-Async": "true" };
 

@@ -1,8 +1,9 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { auth, proxyFetch, sha256Hex, simFault, simRequests, TERAPI, type Tenant } from "../harness/connections";
-import { api, waitFor } from "../harness/webhooks";
-import { jsonSha, quietTenant, run, trigger, upstreamSince } from "./support/actions";
+import { jsonSha, quietTenant, run, trigger, upstreamSince } from "../harness/actions";
+import { api, auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { proxyFetch, sha256Hex, simFault, simRequests, type Tenant } from "../harness/connections";
 
 /**
  * Every OpenAI action against the simulator: the input it takes, the one

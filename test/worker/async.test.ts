@@ -3,9 +3,11 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { connectionObject } from "../../src/bindings/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import type { JobView } from "../../src/proxy/async";
-import { auth, createTenant, oneBudget, proxyFetch, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
+import { auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createTenant, oneBudget, proxyFetch, simKey, simRequests, type Tenant } from "../harness/connections";
+import { crashMidCall } from "../harness/crash";
 import { SELF } from "cloudflare:test";
-import { crashMidCall } from "./support/crash";
 
 const getJob = async (statusUrl: string): Promise<JobView> => {
   const res = await SELF.fetch(statusUrl, { headers: auth });
@@ -13,14 +15,11 @@ const getJob = async (statusUrl: string): Promise<JobView> => {
   return (await res.json()) as JobView;
 };
 
-async function until(statusUrl: string, ok: (j: JobView) => boolean): Promise<JobView> {
-  for (let i = 0; i < 100; i++) {
+const until = (statusUrl: string, ok: (j: JobView) => boolean): Promise<JobView> =>
+  waitFor(async () => {
     const job = await getJob(statusUrl);
-    if (ok(job)) return job;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error("job never reached the expected state");
-}
+    return ok(job) ? job : undefined;
+  }, "the job to reach the expected state");
 
 const enqueue = (t: Tenant, idem?: string, body = JSON.stringify({ model: "text-embedding-3-small", input: "later" })) =>
   proxyFetch(t, "/v1/embeddings", {

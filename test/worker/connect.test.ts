@@ -1,5 +1,7 @@
 import { createExecutionContext, env, runInDurableObject, SELF, waitOnExecutionContext } from "cloudflare:test";
 import { createApp } from "../../src/app";
+import { api, TERAPI } from "../harness/api";
+import { simKey } from "../harness/connections";
 import { TEST_SECRET_KEYS } from "../harness/constants";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createConnectSessionStore } from "../../src/connect/session-store";
@@ -7,8 +9,6 @@ import { REGISTRY_MIGRATIONS } from "../../src/durable-objects/registry-schema";
 import { migrate } from "../../src/durable-objects/schema";
 import { hashSessionToken } from "../../src/connect/tokens";
 import { registryObject } from "../../src/bindings/stubs";
-import { simKey } from "../harness/connections";
-import { api, BASE } from "../harness/webhooks";
 import { bytesToBase64Url } from "../../src/crypto/base64";
 
 const BAD_KEY = "sk-test-unknown-key-connect-5678";
@@ -28,7 +28,7 @@ const jar = new Map<string, string>();
 
 /** Opens the link: a 303 to the clean `/connect` with the session cookie, or the refusal page. */
 async function open(token: string, cookie = jar.get(token)): Promise<Response> {
-  const res = await SELF.fetch(`${BASE}/connect?token=${encodeURIComponent(token)}`, { redirect: "manual", headers: cookie ? { cookie } : {} });
+  const res = await SELF.fetch(`${TERAPI}/connect?token=${encodeURIComponent(token)}`, { redirect: "manual", headers: cookie ? { cookie } : {} });
   const set = res.headers.get("set-cookie");
   if (res.status === 303 && set) jar.set(token, set.split(";")[0]);
   return res;
@@ -38,7 +38,7 @@ async function open(token: string, cookie = jar.get(token)): Promise<Response> {
 async function page(token: string): Promise<Response> {
   const opened = await open(token);
   if (opened.status !== 303) return opened;
-  return SELF.fetch(`${BASE}${opened.headers.get("location")}`, { headers: { cookie: jar.get(token)! } });
+  return SELF.fetch(`${TERAPI}${opened.headers.get("location")}`, { headers: { cookie: jar.get(token)! } });
 }
 
 /** Posts the form from the browser that opened `fields.token` (opening it first if needed). */
@@ -48,7 +48,7 @@ async function submit(fields: Record<string, string>): Promise<Response> {
     const opened = await open(token);
     if (opened.status !== 303) return opened;
   }
-  return SELF.fetch(`${BASE}/connect`, {
+  return SELF.fetch(`${TERAPI}/connect`, {
     method: "POST",
     body: new URLSearchParams(form),
     headers: { "content-type": "application/x-www-form-urlencoded", cookie: jar.get(token)! },
@@ -71,7 +71,7 @@ beforeAll(async () => {
 
 describe("POST /connect/sessions", () => {
   it("needs the secret key", async () => {
-    const res = await SELF.fetch(`${BASE}/connect/sessions`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    const res = await SELF.fetch(`${TERAPI}/connect/sessions`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     expect(res.status).toBe(401);
   });
 
@@ -227,16 +227,16 @@ describe("the connect page", () => {
     const mine = cookie.split(";")[0];
     // The same browser may open its link again; the clean URL needs the cookie.
     expect((await open(s.token, mine)).status).toBe(303);
-    expect((await SELF.fetch(`${BASE}/connect`, { headers: { cookie: mine } })).status).toBe(200);
-    expect((await SELF.fetch(`${BASE}/connect`)).status).toBe(400);
+    expect((await SELF.fetch(`${TERAPI}/connect`, { headers: { cookie: mine } })).status).toBe(200);
+    expect((await SELF.fetch(`${TERAPI}/connect`)).status).toBe(400);
     // Anyone else holding the token (a request log, a trace) gets nothing.
     const elsewhere = await open(s.token, "");
     expect(elsewhere.status).toBe(410);
     expect(elsewhere.headers.get("set-cookie")).toBeNull();
     expect(await elsewhere.text()).toContain("already opened in another browser");
     const forgedSecret = mine.replace(/\.[A-Za-z0-9_-]{43}$/, `.${"B".repeat(43)}`);
-    expect((await SELF.fetch(`${BASE}/connect`, { headers: { cookie: forgedSecret } })).status).toBe(404);
-    const post = await SELF.fetch(`${BASE}/connect`, {
+    expect((await SELF.fetch(`${TERAPI}/connect`, { headers: { cookie: forgedSecret } })).status).toBe(404);
+    const post = await SELF.fetch(`${TERAPI}/connect`, {
       method: "POST",
       body: new URLSearchParams({ integration: pck, api_key: await simKey() }),
       headers: { "content-type": "application/x-www-form-urlencoded", cookie: forgedSecret },
@@ -254,7 +254,7 @@ describe("the connect page", () => {
       expect(html).not.toContain("<script>");
     }
     expect((await submit({ token: forged, integration: pck, api_key: await simKey() })).status).toBe(404);
-    expect((await SELF.fetch(`${BASE}/connect`)).status).toBe(400);
+    expect((await SELF.fetch(`${TERAPI}/connect`)).status).toBe(400);
   });
 });
 

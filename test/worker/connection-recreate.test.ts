@@ -1,6 +1,8 @@
 import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { auth, proxyFetch, settleSyncs, simKey, TERAPI, type Tenant } from "../harness/connections";
+import { auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { proxyFetch, settleSyncs, simKey, type Tenant } from "../harness/connections";
 
 const json = (body: unknown) => ({ method: "POST", headers: { ...auth, "content-type": "application/json" }, body: JSON.stringify(body) });
 
@@ -35,11 +37,10 @@ describe("a connection deleted and created again under the same id", () => {
     const queued = await proxyFetch(t, "/v1/models", { headers: { async: "true" } });
     expect(queued.status).toBe(202);
     const { status_url } = (await queued.json()) as { status_url: string };
-    let job: { status: string } = { status: "queued" };
-    for (let i = 0; i < 100 && job.status !== "completed" && job.status !== "failed"; i++) {
-      job = (await (await SELF.fetch(status_url, { headers: auth })).json()) as { status: string };
-      if (job.status !== "completed") await new Promise((r) => setTimeout(r, 20));
-    }
+    const job = await waitFor(async () => {
+      const j = (await (await SELF.fetch(status_url, { headers: auth })).json()) as { status: string };
+      return j.status === "completed" || j.status === "failed" ? j : undefined;
+    }, "the async job to end");
     expect(job.status).toBe("completed");
     const records = await SELF.fetch(`${TERAPI}/records?model=models`, { headers: { ...auth, ...t.headers } });
     expect(records.status).toBe(200);

@@ -5,18 +5,9 @@ import { registryClient } from "../../src/bindings/registry-client";
 import { connectionCache } from "../../src/proxy/instances";
 import { parseSealed } from "../../src/crypto";
 import { type ConnectionSecret, saveConnectionSecret, secretKvKey } from "../../src/store/connection-secret";
-import {
-  AUTH,
-  BASE,
-  call,
-  callWithEnv,
-  createConnection,
-  createIntegration,
-  newMasterKey,
-  simRequests,
-  uid,
-  type Json,
-} from "./support/management";
+import { api, auth, type Json, TERAPI } from "../harness/api";
+import { simRequests } from "../harness/connections";
+import { callWithEnv, createConnection, createIntegration, newMasterKey, uid } from "../harness/management";
 
 type Connection = {
   id: string;
@@ -36,8 +27,8 @@ const ids = (page: Json | null) => (page as Page).connections.map((c) => c.conne
 /** Nothing of this connection exists: no KV value, no index row, not listed. */
 async function expectNothingStored(pck: string, id: string) {
   expect(await env.SECRETS.get(secretKvKey(pck, id))).toBeNull();
-  expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
-  expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).not.toContain(id);
+  expect((await api("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+  expect(ids((await api("GET", `/connections?provider_config_key=${pck}`)).body)).not.toContain(id);
 }
 
 describe("POST /connections", () => {
@@ -52,7 +43,7 @@ describe("POST /connections", () => {
       tags: { region: "eu" },
     });
     expect(res.status).toBe(201);
-    expect(res.json).toEqual({
+    expect(res.body).toEqual({
       id: expect.any(String),
       connection_id: id,
       provider_config_key: pck,
@@ -77,9 +68,9 @@ describe("POST /connections", () => {
     expect(raw).not.toContain("whsec_");
     expect(parseSealed(raw).kid).toBe("k1");
 
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([id]);
-    const got = await call("GET", `/connections/${id}?provider_config_key=${pck}`);
-    expect(got.json).toEqual(res.json);
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}`)).body)).toEqual([id]);
+    const got = await api("GET", `/connections/${id}?provider_config_key=${pck}`);
+    expect(got.body).toEqual(res.body);
   });
 
   it("sends the connection's organization and project with the check", async () => {
@@ -96,12 +87,12 @@ describe("POST /connections", () => {
     const pck = await createIntegration();
     const id = `r-${uid()}`;
     await createConnection(pck, { connection_id: id, connection_config: { webhook_secret: "whsec_abcdefghijklmnop" } });
-    const revealed = await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`);
-    expect(revealed.json).toMatchObject({
+    const revealed = await api("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`);
+    expect(revealed.body).toMatchObject({
       credentials: { type: "API_KEY", apiKey: "sk-test-good" },
       connection_config: { webhook_secret: "whsec_abcdefghijklmnop" },
     });
-    const masked = await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=false`);
+    const masked = await api("GET", `/connections/${id}?provider_config_key=${pck}&reveal=false`);
     expect(masked.text).not.toContain("sk-test-good");
   });
 
@@ -110,7 +101,7 @@ describe("POST /connections", () => {
     const id = `bad-${uid()}`;
     const res = await createConnection(pck, { connection_id: id, credentials: { type: "API_KEY", apiKey: "sk-test-unknown-key-1234" } });
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({
+    expect(res.body).toMatchObject({
       error: { code: "connection_test_failed", message: expect.stringMatching(/Incorrect API key provided/) },
     });
     expect(res.text).not.toContain("sk-test-unknown-key-1234");
@@ -130,7 +121,7 @@ describe("POST /connections", () => {
     const before = (await simRequests("sk-admin-test")).length;
     const res = await createConnection(pck, { credentials: { type: "API_KEY", apiKey: "sk-admin-test" } });
     expect(res.status).toBe(201);
-    expect(res.json).toMatchObject({ provider: "openai" });
+    expect(res.body).toMatchObject({ provider: "openai" });
     const seen = (await simRequests("sk-admin-test")).slice(before);
     expect(seen.map((r) => r.path)).toEqual([expect.stringMatching(/^\/v1\/organization\/projects/)]);
   });
@@ -144,14 +135,14 @@ describe("POST /connections", () => {
       credentials: { type: "API_KEY", apiKey: "sk-test-good" },
     });
     expect(res.status).toBe(502);
-    expect(res.json).toMatchObject({ error: { code: "upstream_unreachable" } });
+    expect(res.body).toMatchObject({ error: { code: "upstream_unreachable" } });
     await expectNothingStored(pck, id);
   });
 
   it("404s an unknown integration", async () => {
     const res = await createConnection("no-such-integration");
     expect(res.status).toBe(404);
-    expect(res.json).toMatchObject({ error: { code: "unknown_integration" } });
+    expect(res.body).toMatchObject({ error: { code: "unknown_integration" } });
   });
 
   it("409s a duplicate connection id and keeps the original", async () => {
@@ -160,8 +151,8 @@ describe("POST /connections", () => {
     expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
     const dup = await createConnection(pck, { connection_id: id, credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } });
     expect(dup.status).toBe(409);
-    expect(dup.json).toMatchObject({ error: { code: "connection_exists" } });
-    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+    expect(dup.body).toMatchObject({ error: { code: "connection_exists" } });
+    expect((await api("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).body).toMatchObject({
       credentials: { apiKey: "sk-test-good" },
     });
   });
@@ -173,7 +164,7 @@ describe("POST /connections", () => {
     const results = await Promise.all(keys.map((apiKey) => createConnection(pck, { connection_id: id, credentials: { type: "API_KEY", apiKey } })));
     expect(results.map((r) => r.status).sort()).toEqual([201, 409]);
     const winner = keys[results.findIndex((r) => r.status === 201)];
-    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({ credentials: { apiKey: winner } });
+    expect((await api("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).body).toMatchObject({ credentials: { apiKey: winner } });
   });
 
   it("a connection looked up just before it existed is usable as soon as it is created (no remembered miss)", async () => {
@@ -186,9 +177,9 @@ describe("POST /connections", () => {
 
   it("generates a uuid connection id when none is given", async () => {
     const pck = await createIntegration();
-    const res = await call("POST", "/connections", { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-good" } });
+    const res = await api("POST", "/connections", { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-good" } });
     expect(res.status).toBe(201);
-    expect((res.json as Connection).connection_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
+    expect((res.body as Connection).connection_id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-/);
   });
 
   it.each([
@@ -202,16 +193,16 @@ describe("POST /connections", () => {
     const pck = await createIntegration();
     const res = await createConnection(pck, body);
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({ error: { code: "invalid_request", message: expect.any(String) } });
+    expect(res.body).toMatchObject({ error: { code: "invalid_request", message: expect.any(String) } });
     expect(res.text).not.toContain("sk-test-good");
-    expect((await call("GET", `/connections?provider_config_key=${pck}`)).json).toEqual({ connections: [], next_cursor: null });
+    expect((await api("GET", `/connections?provider_config_key=${pck}`)).body).toEqual({ connections: [], next_cursor: null });
   });
 
   it.each([".", "..", "..."])("refuses the connection id %j (only dots: a URL path cannot address it) with 400 naming the field", async (id) => {
     const pck = await createIntegration();
     const res = await createConnection(pck, { connection_id: id });
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({
+    expect(res.body).toMatchObject({
       error: { code: "invalid_request", message: "connection_id: must not be made of dots only (a URL path cannot address it)" },
     });
     expect(await env.SECRETS.get(secretKvKey(pck, id))).toBeNull();
@@ -227,7 +218,7 @@ describe("POST /connections", () => {
     const id = `ctl-${uid()}`;
     const res = await createConnection(pck, { connection_id: id, ...body });
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({
+    expect(res.body).toMatchObject({
       error: { code: "invalid_request", message: `${field}: must not contain control characters (CR, LF, tab, NUL, …): it is sent in an HTTP header` },
     });
     await expectNothingStored(pck, id);
@@ -240,7 +231,7 @@ describe("POST /connections", () => {
       const id = `whs-${uid()}`;
       const res = await createConnection(pck, { connection_id: id, connection_config: { webhook_secret } });
       expect(res.status).toBe(400);
-      expect(res.json).toMatchObject({
+      expect(res.body).toMatchObject({
         error: { code: "invalid_request", message: "connection_config.webhook_secret: must be whsec_ followed by the base64 of 8–128 bytes (a Standard Webhooks secret)" },
       });
       await expectNothingStored(pck, id);
@@ -248,9 +239,9 @@ describe("POST /connections", () => {
   );
 
   it("refuses malformed JSON and an oversized body", async () => {
-    const bad = await SELF.fetch(`${BASE}/connections`, {
+    const bad = await SELF.fetch(`${TERAPI}/connections`, {
       method: "POST",
-      headers: { ...AUTH, "content-type": "application/json" },
+      headers: { ...auth, "content-type": "application/json" },
       body: '{"provider_config_key": "x", "credentials": {"apiKey": "sk-test-good"',
     });
     expect(bad.status).toBe(400);
@@ -260,12 +251,12 @@ describe("POST /connections", () => {
     const pck = await createIntegration();
     const big = await createConnection(pck, { metadata: { blob: "x".repeat(1024 * 1024) } });
     expect(big.status).toBe(413);
-    expect(big.json).toMatchObject({ error: { code: "payload_too_large" } });
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([]);
+    expect(big.body).toMatchObject({ error: { code: "payload_too_large" } });
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}`)).body)).toEqual([]);
   });
 
   it("needs the secret key", async () => {
-    const res = await SELF.fetch(`${BASE}/connections`, { headers: { authorization: "Bearer wrong" } });
+    const res = await SELF.fetch(`${TERAPI}/connections`, { headers: { authorization: "Bearer wrong" } });
     expect(res.status).toBe(401);
   });
 });
@@ -284,19 +275,19 @@ describe("GET /connections", () => {
     }
     expect((await createConnection(other, { connection_id: `other-${tag}`, end_user: { id: `eu-${tag}` } })).status).toBe(201);
 
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual(made);
-    expect(ids((await call("GET", `/connections?end_user_id=eu-${tag}`)).json)).toEqual([made[0], made[2], made[4], `other-${tag}`]);
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}&end_user_id=eu-${tag}`)).json)).toEqual([made[0], made[2], made[4]]);
-    expect(ids((await call("GET", `/connections?search=${tag}-3`)).json)).toEqual([made[3]]);
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}&search=EVEN2@example`)).json)).toEqual([made[2]]);
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}&search=even 4`)).json)).toEqual([made[4]]);
-    expect(ids((await call("GET", `/connections?search=%25`)).json)).toEqual([]);
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}`)).body)).toEqual(made);
+    expect(ids((await api("GET", `/connections?end_user_id=eu-${tag}`)).body)).toEqual([made[0], made[2], made[4], `other-${tag}`]);
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}&end_user_id=eu-${tag}`)).body)).toEqual([made[0], made[2], made[4]]);
+    expect(ids((await api("GET", `/connections?search=${tag}-3`)).body)).toEqual([made[3]]);
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}&search=EVEN2@example`)).body)).toEqual([made[2]]);
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}&search=even 4`)).body)).toEqual([made[4]]);
+    expect(ids((await api("GET", `/connections?search=%25`)).body)).toEqual([]);
 
     const seen: string[] = [];
     let cursor: string | null = null;
     let pages = 0;
     do {
-      const page = (await call("GET", `/connections?provider_config_key=${pck}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)).json as Page;
+      const page = (await api("GET", `/connections?provider_config_key=${pck}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)).body as Page;
       seen.push(...page.connections.map((c) => c.connection_id));
       cursor = page.next_cursor;
       pages++;
@@ -311,19 +302,19 @@ describe("GET /connections", () => {
   });
 
   it.each([["limit=0"], ["limit=1001"], ["limit=abc"], ["cursor=garbage"]])("refuses %s with 400", async (query) => {
-    const res = await call("GET", `/connections?${query}`);
+    const res = await api("GET", `/connections?${query}`);
     expect(res.status).toBe(400);
-    expect(res.json).toHaveProperty("error.code");
+    expect(res.body).toHaveProperty("error.code");
   });
 
   it("GET one needs provider_config_key and 404s an unknown connection", async () => {
-    const missing = await call("GET", "/connections/x");
+    const missing = await api("GET", "/connections/x");
     expect(missing.status).toBe(400);
-    expect(missing.json).toMatchObject({ error: { code: "invalid_request", message: expect.stringContaining("provider_config_key") } });
+    expect(missing.body).toMatchObject({ error: { code: "invalid_request", message: expect.stringContaining("provider_config_key") } });
     const pck = await createIntegration();
-    const unknown = await call("GET", `/connections/nope?provider_config_key=${pck}`);
+    const unknown = await api("GET", `/connections/nope?provider_config_key=${pck}`);
     expect(unknown.status).toBe(404);
-    expect(unknown.json).toMatchObject({ error: { code: "unknown_connection" } });
+    expect(unknown.body).toMatchObject({ error: { code: "unknown_connection" } });
   });
 });
 
@@ -333,12 +324,12 @@ describe("PATCH /connections/:id", () => {
     const id = `rot-${uid()}`;
     await createConnection(pck, { connection_id: id, connection_config: { organization_id: "org-keep" } });
     const before = (await simRequests("sk-test-restricted")).length;
-    const res = await call("PATCH", `/connections/${id}`, { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } });
+    const res = await api("PATCH", `/connections/${id}`, { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } });
     expect(res.status).toBe(200);
     expect(res.text).not.toContain("sk-test-restricted");
     const checks = (await simRequests("sk-test-restricted")).slice(before);
     expect(checks.map((r) => r.headers["openai-organization"])).toEqual(["org-keep"]);
-    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+    expect((await api("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).body).toMatchObject({
       credentials: { apiKey: "sk-test-restricted" },
       connection_config: { organization_id: "org-keep" },
     });
@@ -349,18 +340,18 @@ describe("PATCH /connections/:id", () => {
     const id = `rot-${uid()}`;
     await createConnection(pck, { connection_id: id });
     const rawBefore = await env.SECRETS.get(secretKvKey(pck, id));
-    const res = await call("PATCH", `/connections/${id}`, { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-nope-nope-nope" } });
+    const res = await api("PATCH", `/connections/${id}`, { provider_config_key: pck, credentials: { type: "API_KEY", apiKey: "sk-test-nope-nope-nope" } });
     expect(res.status).toBe(400);
-    expect(res.json).toMatchObject({ error: { code: "connection_test_failed" } });
+    expect(res.body).toMatchObject({ error: { code: "connection_test_failed" } });
     expect(await env.SECRETS.get(secretKvKey(pck, id))).toBe(rawBefore);
-    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({ credentials: { apiKey: "sk-test-good" } });
+    expect((await api("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).body).toMatchObject({ credentials: { apiKey: "sk-test-good" } });
   });
 
   it("changes metadata, end user, tags and config (null clears)", async () => {
     const pck = await createIntegration();
     const id = `upd-${uid()}`;
     await createConnection(pck, { connection_id: id, connection_config: { project_id: "proj_a", webhook_secret: "whsec_aaaaaaaaaaaaaaaa" } });
-    const res = await call("PATCH", `/connections/${id}`, {
+    const res = await api("PATCH", `/connections/${id}`, {
       provider_config_key: pck,
       metadata: { x: 1 },
       end_user: { id: "new-user" },
@@ -368,13 +359,13 @@ describe("PATCH /connections/:id", () => {
       connection_config: { project_id: null, organization_id: "org-new" },
     });
     expect(res.status).toBe(200);
-    expect(res.json).toMatchObject({
+    expect(res.body).toMatchObject({
       metadata: { x: 1 },
       end_user: { id: "new-user" },
       tags: { team: "b" },
       connection_config: { organization_id: "org-new", webhook_secret: "whse…aaaa" },
     });
-    expect((res.json as Connection).connection_config).not.toHaveProperty("project_id");
+    expect((res.body as Connection).connection_config).not.toHaveProperty("project_id");
   });
 
   it("refuses a bad webhook_secret or a control character in the key or config with 400 naming the field, changing nothing", async () => {
@@ -387,17 +378,17 @@ describe("PATCH /connections/:id", () => {
       ["credentials.apiKey", { credentials: { type: "API_KEY", apiKey: "sk-test-good\n" } }],
     ];
     for (const [field, body] of cases) {
-      const res = await call("PATCH", `/connections/${id}`, { provider_config_key: pck, ...body });
+      const res = await api("PATCH", `/connections/${id}`, { provider_config_key: pck, ...body });
       expect(res.status).toBe(400);
-      expect((res.json as { error: { message: string } }).error.message).toMatch(new RegExp(`^${field.replace(/\./g, "\\.")}: `));
+      expect((res.body as { error: { message: string } }).error.message).toMatch(new RegExp(`^${field.replace(/\./g, "\\.")}: `));
     }
-    const got = await call("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`);
-    expect(got.json).toMatchObject({ credentials: { apiKey: "sk-test-good" }, connection_config: { webhook_secret: "whsec_c2VjcmV0LXdlYmhvb2s=" } });
+    const got = await api("GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`);
+    expect(got.body).toMatchObject({ credentials: { apiKey: "sk-test-good" }, connection_config: { webhook_secret: "whsec_c2VjcmV0LXdlYmhvb2s=" } });
   });
 
   it("404s an unknown connection", async () => {
     const pck = await createIntegration();
-    const res = await call("PATCH", `/connections/nope`, { provider_config_key: pck, metadata: {} });
+    const res = await api("PATCH", `/connections/nope`, { provider_config_key: pck, metadata: {} });
     expect(res.status).toBe(404);
   });
 });
@@ -409,15 +400,15 @@ describe("connection metadata", () => {
     const b = `m-${uid()}`;
     await createConnection(pck, { connection_id: a, metadata: { keep: true, n: 1 } });
     await createConnection(pck, { connection_id: b, metadata: { other: "x" } });
-    const get = async (id: string) => ((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).json as Connection).metadata;
+    const get = async (id: string) => ((await api("GET", `/connections/${id}?provider_config_key=${pck}`)).body as Connection).metadata;
 
-    const merged = await call("PATCH", "/connections/metadata", { connection_id: a, provider_config_key: pck, metadata: { n: 2, added: "y" } });
+    const merged = await api("PATCH", "/connections/metadata", { connection_id: a, provider_config_key: pck, metadata: { n: 2, added: "y" } });
     expect(merged.status).toBe(200);
     expect(await get(a)).toEqual({ keep: true, n: 2, added: "y" });
 
-    const replaced = await call("POST", "/connections/metadata", { connection_id: [a, b], provider_config_key: pck, metadata: { only: 1 } });
+    const replaced = await api("POST", "/connections/metadata", { connection_id: [a, b], provider_config_key: pck, metadata: { only: 1 } });
     expect(replaced.status).toBe(200);
-    expect(replaced.json).toEqual({ connection_id: [a, b], provider_config_key: pck, metadata: { only: 1 } });
+    expect(replaced.body).toEqual({ connection_id: [a, b], provider_config_key: pck, metadata: { only: 1 } });
     expect(await get(a)).toEqual({ only: 1 });
     expect(await get(b)).toEqual({ only: 1 });
   });
@@ -426,10 +417,10 @@ describe("connection metadata", () => {
     const pck = await createIntegration();
     const a = `m-${uid()}`;
     await createConnection(pck, { connection_id: a, metadata: { v: 1 } });
-    const res = await call("POST", "/connections/metadata", { connection_id: [a, "ghost"], provider_config_key: pck, metadata: { v: 2 } });
+    const res = await api("POST", "/connections/metadata", { connection_id: [a, "ghost"], provider_config_key: pck, metadata: { v: 2 } });
     expect(res.status).toBe(404);
-    expect(res.json).toMatchObject({ error: { code: "unknown_connection", message: expect.stringContaining("ghost") } });
-    expect(((await call("GET", `/connections/${a}?provider_config_key=${pck}`)).json as Connection).metadata).toEqual({ v: 1 });
+    expect(res.body).toMatchObject({ error: { code: "unknown_connection", message: expect.stringContaining("ghost") } });
+    expect(((await api("GET", `/connections/${a}?provider_config_key=${pck}`)).body as Connection).metadata).toEqual({ v: 1 });
   });
 
   it("refuses metadata nested 10,000 levels deep or over 64 KiB with 400 naming the limit, on every route that takes it", async () => {
@@ -439,7 +430,7 @@ describe("connection metadata", () => {
     // Built as text: building it as an object and stringifying would overflow here first.
     const deepText = `{"provider_config_key":"${pck}","connection_id":"${id}","metadata":${'{"a":'.repeat(10_000)}1${"}".repeat(10_000)}}`;
     const send = (method: string, path: string, text: string) =>
-      SELF.fetch(`${BASE}${path}`, { method, headers: { ...AUTH, "content-type": "application/json" }, body: text });
+      SELF.fetch(`${TERAPI}${path}`, { method, headers: { ...auth, "content-type": "application/json" }, body: text });
     const deepErr = { error: { code: "invalid_request", message: "metadata: nests deeper than 32 levels (the limit)" } };
     for (const [method, path] of [["POST", "/connections/metadata"], ["PATCH", "/connections/metadata"]] as const) {
       const res = await send(method, path, deepText);
@@ -455,15 +446,15 @@ describe("connection metadata", () => {
     // 32 levels are fine.
     let ok: Json = { leaf: 1 };
     for (let d = 1; d < 32; d++) ok = { n: ok };
-    expect((await call("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: ok })).status).toBe(200);
-    const big = await call("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: { blob: "x".repeat(70_000) } });
+    expect((await api("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: ok })).status).toBe(200);
+    const big = await api("POST", "/connections/metadata", { provider_config_key: pck, connection_id: id, metadata: { blob: "x".repeat(70_000) } });
     expect(big.status).toBe(400);
-    expect(big.json).toMatchObject({ error: { code: "invalid_request", message: "metadata: is larger than 65536 bytes as JSON (the limit)" } });
-    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).json).toMatchObject({ metadata: ok });
+    expect(big.body).toMatchObject({ error: { code: "invalid_request", message: "metadata: is larger than 65536 bytes as JSON (the limit)" } });
+    expect((await api("GET", `/connections/${id}?provider_config_key=${pck}`)).body).toMatchObject({ metadata: ok });
   });
 
   it("validates the body", async () => {
-    const res = await call("PATCH", "/connections/metadata", { connection_id: [], provider_config_key: "x", metadata: [] });
+    const res = await api("PATCH", "/connections/metadata", { connection_id: [], provider_config_key: "x", metadata: [] });
     expect(res.status).toBe(400);
   });
 });
@@ -475,12 +466,12 @@ describe("DELETE /connections/:id", () => {
     await createConnection(pck, { connection_id: id });
     await runInDurableObject(connectionObject(env, pck, id), async (_o, state) => state.storage.put("pending", 1));
 
-    expect((await call("DELETE", `/connections/${id}`)).status).toBe(400);
-    const res = await call("DELETE", `/connections/${id}?provider_config_key=${pck}`);
+    expect((await api("DELETE", `/connections/${id}`)).status).toBe(400);
+    const res = await api("DELETE", `/connections/${id}?provider_config_key=${pck}`);
     expect(res.status).toBe(204);
     await expectNothingStored(pck, id);
     expect(await runInDurableObject(connectionObject(env, pck, id), async (_o, state) => (await state.storage.list()).size)).toBe(0);
-    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+    expect((await api("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
     // The id is free again.
     expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
   });
@@ -488,7 +479,7 @@ describe("DELETE /connections/:id", () => {
 
 /** A proxied call on the connection, as a tenant's app makes it. */
 const proxied = (pck: string, id: string) =>
-  SELF.fetch(`${BASE}/proxy/v1/models`, { headers: { ...AUTH, "connection-id": id, "provider-config-key": pck } });
+  SELF.fetch(`${TERAPI}/proxy/v1/models`, { headers: { ...auth, "connection-id": id, "provider-config-key": pck } });
 
 const tenantSecret = (pck: string, id: string): ConnectionSecret => ({
   providerConfigKey: pck,
@@ -516,22 +507,22 @@ describe("a create that died half-way", () => {
     const proxy = await proxied(pck, id);
     expect(proxy.status).toBe(404);
     expect(await proxy.json()).toMatchObject({ error: { code: "unknown_connection" } });
-    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+    expect((await api("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
 
     const again = await createConnection(pck, { connection_id: id });
     expect(again.status).toBe(409);
-    expect(again.json).toMatchObject({ error: { code: "connection_being_created", message: expect.stringContaining(id) } });
+    expect(again.body).toMatchObject({ error: { code: "connection_being_created", message: expect.stringContaining(id) } });
     expect(Number(again.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(Number(again.headers.get("retry-after"))).toBeLessThanOrEqual(60);
-    const early = await call("DELETE", `/connections/${id}?provider_config_key=${pck}`);
+    const early = await api("DELETE", `/connections/${id}?provider_config_key=${pck}`);
     expect(early.status).toBe(409);
-    expect(early.json).toMatchObject({ error: { code: "connection_being_created" } });
+    expect(early.body).toMatchObject({ error: { code: "connection_being_created" } });
     expect(early.headers.get("retry-after")).toBeTruthy();
 
     await expireReservations();
-    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(204);
+    expect((await api("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(204);
     await expectNothingStored(pck, id);
-    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+    expect((await api("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
     // The id is free again, and works.
     expect((await createConnection(pck, { connection_id: id })).status).toBe(201);
     expect((await proxied(pck, id)).status).toBe(200);
@@ -541,8 +532,8 @@ describe("a create that died half-way", () => {
     const pck = await createIntegration();
     const id = `orphan-${uid()}`;
     await saveConnectionSecret(env, tenantSecret(pck, id));
-    expect((await call("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
-    expect((await call("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(204);
+    expect((await api("GET", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(404);
+    expect((await api("DELETE", `/connections/${id}?provider_config_key=${pck}`)).status).toBe(204);
     await expectNothingStored(pck, id);
     expect((await proxied(pck, id)).status).toBe(404);
   });
@@ -554,7 +545,7 @@ describe("a create that died half-way", () => {
     expect(created.status).toBe(201);
     expect(await runInDurableObject(registryObject(env), async (_o, state) => state.storage.sql.exec("SELECT 1 FROM connection_reservations").toArray().length)).toBe(0);
     // The pending value of this row, as the create wrote it before inserting the row …
-    await saveConnectionSecret(env, tenantSecret(pck, id), (created.json as Connection).id);
+    await saveConnectionSecret(env, tenantSecret(pck, id), (created.body as Connection).id);
     connectionCache.evict(pck, id); // as another isolate sees it: not cached
     expect((await proxied(pck, id)).status).toBe(200);
     // … and one of an earlier, abandoned create of the id: not this row's, so not usable.
@@ -578,18 +569,18 @@ describe("DELETE /connections?connection_id=", () => {
       );
       expect(inserted.ok).toBe(true);
     }
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json).sort()).toEqual([".", ".."]);
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}`)).body).sort()).toEqual([".", ".."]);
     // By its path it cannot be reached: the runtime resolved the dot segment before routing.
-    expect((await call("DELETE", `/connections/..?provider_config_key=${pck}`)).status).toBe(404);
+    expect((await api("DELETE", `/connections/..?provider_config_key=${pck}`)).status).toBe(404);
     for (const id of [".", ".."]) {
-      const res = await call("DELETE", `/connections?provider_config_key=${pck}&connection_id=${encodeURIComponent(id)}`);
+      const res = await api("DELETE", `/connections?provider_config_key=${pck}&connection_id=${encodeURIComponent(id)}`);
       expect(res.status).toBe(204);
       expect(await env.SECRETS.get(secretKvKey(pck, id))).toBeNull();
     }
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([]);
-    const again = await call("DELETE", `/connections?provider_config_key=${pck}&connection_id=..`);
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}`)).body)).toEqual([]);
+    const again = await api("DELETE", `/connections?provider_config_key=${pck}&connection_id=..`);
     expect(again.status).toBe(404);
-    expect(again.json).toMatchObject({ error: { code: "unknown_connection" } });
+    expect(again.body).toMatchObject({ error: { code: "unknown_connection" } });
   });
 });
 
@@ -602,7 +593,7 @@ describe("master key rotation", () => {
     const k2 = `k2:${newMasterKey()}`;
     const rotated = { TERAPI_ENCRYPTION_KEY: `${k2},${k1}` };
 
-    expect((await callWithEnv(rotated, "GET", `/connections/${old}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+    expect((await callWithEnv(rotated, "GET", `/connections/${old}?provider_config_key=${pck}&reveal=true`)).body).toMatchObject({
       credentials: { apiKey: "sk-test-good" },
     });
     const fresh = `new-${uid()}`;
@@ -612,15 +603,15 @@ describe("master key rotation", () => {
 
     const pass = await callWithEnv(rotated, "POST", "/environment/secrets/reencrypt");
     expect(pass.status).toBe(200);
-    expect(pass.json).toMatchObject({ reencrypted: expect.any(Number), total: expect.any(Number), failed: 0 });
-    expect(pass.json?.reencrypted as number).toBeGreaterThanOrEqual(1);
+    expect(pass.body).toMatchObject({ reencrypted: expect.any(Number), total: expect.any(Number), failed: 0 });
+    expect(pass.body?.reencrypted as number).toBeGreaterThanOrEqual(1);
     expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, old))) as string).kid).toBe("k2");
-    expect((await callWithEnv(rotated, "POST", "/environment/secrets/reencrypt")).json).toMatchObject({ reencrypted: 0 });
+    expect((await callWithEnv(rotated, "POST", "/environment/secrets/reencrypt")).body).toMatchObject({ reencrypted: 0 });
 
     // The old key can go now.
     const onlyNew = { TERAPI_ENCRYPTION_KEY: k2 };
     for (const [id, key] of [[old, "sk-test-good"], [fresh, "sk-test-restricted"]])
-      expect((await callWithEnv(onlyNew, "GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).json).toMatchObject({
+      expect((await callWithEnv(onlyNew, "GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).body).toMatchObject({
         credentials: { apiKey: key },
       });
     // Back to k1 for the rest of the file.
@@ -634,8 +625,8 @@ describe("master key rotation", () => {
       credentials: { type: "API_KEY", apiKey: "sk-test-good" },
     });
     expect(res.status).toBe(500);
-    expect(res.json).toMatchObject({ error: { code: "encryption_not_configured", message: expect.stringContaining("TERAPI_ENCRYPTION_KEY") } });
-    expect(JSON.stringify(res.json)).not.toContain("c2hvcnQ");
-    expect(ids((await call("GET", `/connections?provider_config_key=${pck}`)).json)).toEqual([]);
+    expect(res.body).toMatchObject({ error: { code: "encryption_not_configured", message: expect.stringContaining("TERAPI_ENCRYPTION_KEY") } });
+    expect(JSON.stringify(res.body)).not.toContain("c2hvcnQ");
+    expect(ids((await api("GET", `/connections?provider_config_key=${pck}`)).body)).toEqual([]);
   });
 });

@@ -9,7 +9,7 @@ import {
   secretKvKey,
   type ConnectionSecret,
 } from "../../src/store/connection-secret";
-import { newMasterKey, uid } from "./support/management";
+import { newMasterKey, uid } from "../harness/management";
 
 const secretFor = (pck: string, id: string, apiKey = "sk-proj-PLAINTEXT-abcdef123456"): ConnectionSecret => ({
   providerConfigKey: pck,

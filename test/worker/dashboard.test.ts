@@ -1,7 +1,9 @@
 import { SELF } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { createTenant, proxyFetch, SECRET, simKey, type Tenant } from "../harness/connections";
-import { drainIndex, waitFor } from "../harness/webhooks";
+import { SECRET } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createTenant, proxyFetch, simKey, type Tenant } from "../harness/connections";
+import { drainIndex } from "../harness/webhooks";
 
 const BASE = "http://terapi.test";
 let tenant: Tenant;

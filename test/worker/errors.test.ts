@@ -4,7 +4,8 @@ import { createApp } from "../../src/app";
 import { connectionObject } from "../../src/bindings/stubs";
 import { durableObjectName, logUnhandled, scrubSecrets } from "../../src/error-log";
 import { ApiError, apiError, badRequest, ERROR_CODES, ERROR_STATUS, type ErrorCode, unknownConnection, unknownIntegration } from "../../src/errors";
-import { AUTH, BASE, createConnection, createIntegration, uid } from "./support/management";
+import { auth, TERAPI } from "../harness/api";
+import { createConnection, createIntegration, uid } from "../harness/management";
 
 type JsonSchema = { $ref?: string; type?: string; properties?: Record<string, JsonSchema>; required?: string[]; enum?: string[] };
 type OpenApi = {
@@ -12,7 +13,7 @@ type OpenApi = {
   paths: Record<string, Record<string, { responses?: Record<string, { content?: Record<string, { schema: JsonSchema }> }> }>>;
 };
 
-const openApi = async () => (await (await SELF.fetch(`${BASE}/openapi.json`)).json()) as OpenApi;
+const openApi = async () => (await (await SELF.fetch(`${TERAPI}/openapi.json`)).json()) as OpenApi;
 
 /** Does `body` have the shape of /openapi.json's Error schema (no field it does not list, every field it requires)? */
 function matchesErrorSchema(schema: JsonSchema, body: unknown): string[] {
@@ -62,21 +63,21 @@ describe("the error catalogue", () => {
     const pck = await createIntegration();
     const created = await createConnection(pck);
     expect(created.status).toBe(201);
-    const proxyHeaders = { ...AUTH, "Connection-Id": `ghost-${uid()}`, "Provider-Config-Key": pck };
+    const proxyHeaders = { ...auth, "Connection-Id": `ghost-${uid()}`, "Provider-Config-Key": pck };
     const answers: [string, Response][] = [
-      ["unknown connection (path)", await SELF.fetch(`${BASE}/connections/ghost-${uid()}?provider_config_key=${pck}`, { headers: AUTH })],
-      ["unknown connection (proxy headers)", await SELF.fetch(`${BASE}/proxy/v1/models`, { headers: proxyHeaders })],
-      ["unknown connection (records)", await SELF.fetch(`${BASE}/records?model=files`, { headers: proxyHeaders })],
-      ["unknown integration (path)", await SELF.fetch(`${BASE}/integrations/none-${uid()}`, { headers: AUTH })],
-      ["unknown integration (body)", await SELF.fetch(`${BASE}/connections`, {
+      ["unknown connection (path)", await SELF.fetch(`${TERAPI}/connections/ghost-${uid()}?provider_config_key=${pck}`, { headers: auth })],
+      ["unknown connection (proxy headers)", await SELF.fetch(`${TERAPI}/proxy/v1/models`, { headers: proxyHeaders })],
+      ["unknown connection (records)", await SELF.fetch(`${TERAPI}/records?model=files`, { headers: proxyHeaders })],
+      ["unknown integration (path)", await SELF.fetch(`${TERAPI}/integrations/none-${uid()}`, { headers: auth })],
+      ["unknown integration (body)", await SELF.fetch(`${TERAPI}/connections`, {
         method: "POST",
-        headers: { ...AUTH, "content-type": "application/json" },
+        headers: { ...auth, "content-type": "application/json" },
         body: JSON.stringify({ provider_config_key: `none-${uid()}`, credentials: { type: "API_KEY", apiKey: "sk-test-good" } }),
       })],
-      ["validation", await SELF.fetch(`${BASE}/integrations`, { method: "POST", headers: { ...AUTH, "content-type": "application/json" }, body: "{}" })],
-      ["bad cursor", await SELF.fetch(`${BASE}/connections?cursor=nope`, { headers: AUTH })],
-      ["no secret key", await SELF.fetch(`${BASE}/integrations`)],
-      ["no route", await SELF.fetch(`${BASE}/no-such-route`, { headers: AUTH })],
+      ["validation", await SELF.fetch(`${TERAPI}/integrations`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" })],
+      ["bad cursor", await SELF.fetch(`${TERAPI}/connections?cursor=nope`, { headers: auth })],
+      ["no secret key", await SELF.fetch(`${TERAPI}/integrations`)],
+      ["no route", await SELF.fetch(`${TERAPI}/no-such-route`, { headers: auth })],
     ];
     const schema = (await openApi()).components.schemas.Error;
     const seen: Record<string, ErrorCode> = {};
@@ -137,7 +138,7 @@ describe("unhandled errors", () => {
     const brokenKv = { get: () => Promise.reject(new Error(leaky)) } as unknown as KVNamespace;
     const ctx = createExecutionContext();
     const res = await createApp().fetch(
-      new Request(`${BASE}/proxy/v1/models`, { headers: { ...AUTH, "Connection-Id": `c-${uid()}`, "Provider-Config-Key": "openai" } }),
+      new Request(`${TERAPI}/proxy/v1/models`, { headers: { ...auth, "Connection-Id": `c-${uid()}`, "Provider-Config-Key": "openai" } }),
       { ...env, SECRETS: brokenKv },
       ctx,
     );
@@ -163,7 +164,7 @@ describe("unhandled errors", () => {
   it("inside a connection's Durable Object name the object: its integration and connection id, not only the class", async () => {
     const pck = await createIntegration();
     const created = await createConnection(pck);
-    const connectionId = (created.json as { connection_id: string }).connection_id;
+    const connectionId = (created.body as { connection_id: string }).connection_id;
     const logged: unknown[][] = [];
     vi.spyOn(console, "error").mockImplementation((...args: unknown[]) => void logged.push(args));
     await runInDurableObject(connectionObject(env, pck, connectionId), (_instance, state) => {

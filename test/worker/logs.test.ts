@@ -4,8 +4,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { connectionObject } from "../../src/bindings/stubs";
 import type { OperationLog } from "../../src/logs/types";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, simFault, simKey, type Tenant } from "../harness/connections";
-import { api, drainIndex, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
+import { drainIndex, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
 type Page = { logs: OperationLog[]; next_cursor: string | null };
 /** One connection's log is read from its object; wider queries from the index, brought up to date first (driven, not waited for). */

@@ -2,8 +2,9 @@
 // trailing slashes, Nango's filter names, unknown parameters refused on every list,
 // Nango-Proxy-* headers, the environment's reveal_credentials switch, 501 for what terapi lacks.
 import { describe, expect, it } from "vitest";
+import { api } from "../harness/api";
 import { createTenant, proxyFetch, simKey, simRequests } from "../harness/connections";
-import { call, createConnection, createIntegration, uid } from "./support/management";
+import { createConnection, createIntegration, uid } from "../harness/management";
 
 /** Every list endpoint, with what it needs besides the unknown parameter. */
 const LISTS: { path: string; headers?: Record<string, string> }[] = [
@@ -21,9 +22,9 @@ const LISTS: { path: string; headers?: Record<string, string> }[] = [
 describe("unknown query parameters are a 400 on every list endpoint, never ignored", () => {
   for (const { path, headers } of LISTS) {
     it(`GET ${path} ?unknown=1`, async () => {
-      const res = await call("GET", `${path}${path.includes("?") ? "&" : "?"}unknown=1`, undefined, headers);
+      const res = await api("GET", `${path}${path.includes("?") ? "&" : "?"}unknown=1`, undefined, headers);
       expect(res.status).toBe(400);
-      expect(res.json).toMatchObject({ error: { code: "unknown_parameter", message: "Unknown parameter 'unknown'" } });
+      expect(res.body).toMatchObject({ error: { code: "unknown_parameter", message: "Unknown parameter 'unknown'" } });
     });
   }
 });
@@ -32,10 +33,10 @@ describe("Nango's conventions", () => {
   it("trailing slashes are the same route (Nango's SDK calls /records/)", async () => {
     const pck = await createIntegration();
     for (const path of ["/integrations/", `/integrations/${pck}/`, `/connections/?provider_config_key=${pck}`, "/providers/", "/providers/openai/"]) {
-      const res = await call("GET", path);
+      const res = await api("GET", path);
       expect(res.status, path).toBe(200);
     }
-    const records = await call("GET", "/records/?model=models", undefined, { "connection-id": "nope", "provider-config-key": pck });
+    const records = await api("GET", "/records/?model=models", undefined, { "connection-id": "nope", "provider-config-key": pck });
     expect(records.status).toBe(404); // routed: the connection is what is missing
   });
 
@@ -44,16 +45,16 @@ describe("Nango's conventions", () => {
     const other = await createIntegration();
     const a = await createConnection(pck, { end_user: { id: `eu-a-${uid()}` } });
     const b = await createConnection(other, { end_user: { id: `eu-b-${uid()}` }, tags: { tier: "gold" } });
-    const [ida, idb] = [a.json?.connection_id as string, b.json?.connection_id as string];
-    const ids = async (q: string) => ((await call("GET", `/connections?${q}`)).json?.connections as { connection_id: string }[]).map((c) => c.connection_id).sort();
+    const [ida, idb] = [a.body?.connection_id as string, b.body?.connection_id as string];
+    const ids = async (q: string) => ((await api("GET", `/connections?${q}`)).body?.connections as { connection_id: string }[]).map((c) => c.connection_id).sort();
 
-    expect(await ids(`endUserId=${(a.json?.end_user as { id: string }).id}`)).toEqual([ida]);
+    expect(await ids(`endUserId=${(a.body?.end_user as { id: string }).id}`)).toEqual([ida]);
     expect(await ids(`endUserId=nobody-${uid()}`)).toEqual([]);
     expect(await ids(`connectionId=${idb}`)).toEqual([idb]);
     expect(await ids(`integrationId=${pck},${other}`)).toEqual([ida, idb].sort());
     expect(await ids(`integrationId=${other}&tags[tier]=gold`)).toEqual([idb]);
     expect(await ids(`integrationId=${other}&tags[tier]=silver`)).toEqual([]);
-    const conflicting = await call("GET", `/connections?end_user_id=x&endUserId=y`);
+    const conflicting = await api("GET", `/connections?end_user_id=x&endUserId=y`);
     expect(conflicting.status).toBe(400);
   });
 
@@ -87,20 +88,20 @@ describe("Nango's conventions", () => {
   it("credentials stay masked (and say so) until the operator turns reveal_credentials on", async () => {
     const pck = await createIntegration();
     const created = await createConnection(pck);
-    const path = `/connections/${created.json?.connection_id as string}?provider_config_key=${pck}`;
-    expect((await call("GET", "/environment")).json).toMatchObject({ reveal_credentials: false });
-    expect((await call("GET", path)).json?.credentials).toEqual({ type: "API_KEY", apiKey: "…od", masked: true });
+    const path = `/connections/${created.body?.connection_id as string}?provider_config_key=${pck}`;
+    expect((await api("GET", "/environment")).body).toMatchObject({ reveal_credentials: false });
+    expect((await api("GET", path)).body?.credentials).toEqual({ type: "API_KEY", apiKey: "…od", masked: true });
     try {
-      expect((await call("PATCH", "/environment", { reveal_credentials: true })).json).toMatchObject({ reveal_credentials: true });
-      expect((await call("GET", path)).json?.credentials).toEqual({ type: "API_KEY", apiKey: "sk-test-good", masked: false });
+      expect((await api("PATCH", "/environment", { reveal_credentials: true })).body).toMatchObject({ reveal_credentials: true });
+      expect((await api("GET", path)).body?.credentials).toEqual({ type: "API_KEY", apiKey: "sk-test-good", masked: false });
     } finally {
-      await call("PATCH", "/environment", { reveal_credentials: false });
+      await api("PATCH", "/environment", { reveal_credentials: false });
     }
-    expect((await call("GET", path)).json?.credentials).toMatchObject({ masked: true });
+    expect((await api("GET", path)).body?.credentials).toMatchObject({ masked: true });
   });
 
   it("Nango's routes and parameter names are in /openapi.json", async () => {
-    const doc = (await call("GET", "/openapi.json")).json as { paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
+    const doc = (await api("GET", "/openapi.json")).body as { paths: Record<string, Record<string, { parameters?: { name: string }[] }>> };
     for (const path of ["/providers", "/providers/{provider}", "/environment-variables", "/action/{id}", "/action/{id}/run", "/connect/sessions/reconnect"])
       expect(doc.paths[path], path).toHaveProperty(path === "/connect/sessions/reconnect" ? "post" : "get");
     const params = (doc.paths["/connections"]?.get?.parameters ?? []).map((p) => p.name);
@@ -115,10 +116,10 @@ describe("Nango's conventions", () => {
       ["PATCH", "/records/prune"],
       ["POST", "/sync/models/variant/v2"],
     ] as const) {
-      const res = await call(method, path, method === "GET" ? undefined : {});
+      const res = await api(method, path, method === "GET" ? undefined : {});
       expect(res.status, path).toBe(501);
-      expect(res.json, path).toMatchObject({ error: { code: "unsupported", message: expect.stringContaining("not supported by terapi") } });
+      expect(res.body, path).toMatchObject({ error: { code: "unsupported", message: expect.stringContaining("not supported by terapi") } });
     }
-    expect((await call("GET", "/environment-variables")).json).toEqual([]);
+    expect((await api("GET", "/environment-variables")).body).toEqual([]);
   });
 });

@@ -7,8 +7,10 @@ import type { OperationLog } from "../../src/logs/types";
 import { feedIndex, FLUSH_AFTER_MS, flushIndexFeed, routeIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
 import type { IndexMessage } from "../../src/ops-index/messages";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, simKey } from "../harness/connections";
-import { api, drainIndex, waitFor } from "../harness/webhooks";
+import { drainIndex } from "../harness/webhooks";
 
 type Page = { logs: OperationLog[]; next_cursor: string | null };
 const logs = async (query: string) => {

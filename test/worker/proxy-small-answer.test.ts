@@ -4,8 +4,8 @@ import { flushOperationLogs } from "../../src/logs/record";
 import type { OperationLog } from "../../src/logs/types";
 import { settleUsageReaders } from "../../src/usage/tap";
 import type { UsageReport } from "../../src/usage/query";
+import { api } from "../harness/api";
 import { createTenant, proxyFetch, simFault, simKey, type Tenant } from "../harness/connections";
-import { api } from "../harness/webhooks";
 
 /**
  * A small JSON answer (declared length <= 16 KiB) is read whole and answered

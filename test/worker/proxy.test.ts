@@ -1,7 +1,8 @@
 import { toFile } from "openai";
 import { afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { SELF, env } from "cloudflare:test";
-import { auth, createTenant, proxyFetch, sha256Hex, SECRET, simKey, simRequests, TERAPI, type Tenant, SELF_URL } from "../harness/connections";
+import { auth, SECRET, TERAPI } from "../harness/api";
+import { createTenant, proxyFetch, SELF_URL, sha256Hex, simKey, simRequests, type Tenant } from "../harness/connections";
 
 let t: Tenant;
 let key: string;

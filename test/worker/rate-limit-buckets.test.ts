@@ -2,8 +2,10 @@ import { env, SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ActionRunView } from "../../src/actions/job";
 import type { JobView } from "../../src/proxy/async";
-import { auth, createTenant, proxyFetch, sim, TERAPI, type Tenant } from "../harness/connections";
-import { trigger } from "./support/actions";
+import { trigger } from "../harness/actions";
+import { auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createTenant, proxyFetch, sim, type Tenant } from "../harness/connections";
 
 /** The simulator's per-model limits (test/simulator, contract in SIM-LIMITS). */
 type Limit = { limit: number; window_ms: number };
@@ -49,15 +51,12 @@ const chat = (t: Tenant, model: string, promptChars: number, maxTokens: number) 
 
 const statusOf = (r: PromiseSettledResult<unknown>) => (r.status === "fulfilled" ? 200 : ((r.reason as { status?: number })?.status ?? "error"));
 
-/** Polls until `ok`, or fails after `tries` (a bound on polling, not a timed assertion). */
-async function poll<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, tries = 600): Promise<T> {
-  for (let i = 0; i < tries; i++) {
+/** Polls until `ok` (a bound on polling, not a timed assertion). */
+const poll = <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> =>
+  waitFor(async () => {
     const v = await read();
-    if (ok(v)) return v;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`never: ${what}`);
-}
+    return ok(v) ? { v } : undefined;
+  }, what, 30_000).then(({ v }) => v);
 
 describe("rate limits per model, for requests and tokens", () => {
   it("one key: 16 gpt-4o (4 per window) + 40 gpt-4o-mini + 20 embeddings at once: no caller 429, the fast models are never held behind gpt-4o", async () => {
@@ -230,7 +229,9 @@ describe("rate limits per model, for requests and tokens", () => {
 
   it("the token estimate converges when the provider counts twice what terapi first estimates", async () => {
     // The provider counts 2 characters per token where terapi's estimator counts 4.
-    const key = await simKeyWith({ requests: { limit: 10_000, window_ms: 1_000 }, tokens: { limit: 1_000_000, window_ms: 60_000 }, chars_per_token: 2 });
+    // Windows of 1 s from the start: a late background report of this first phase then never tells the
+    // object, after the limits below changed, that the tokens window resets a minute away.
+    const key = await simKeyWith({ requests: { limit: 10_000, window_ms: 1_000 }, tokens: { limit: 1_000_000, window_ms: 1_000 }, chars_per_token: 2 });
     const t = await createTenant(key);
     // Raw estimate 999 + 1 = 1,000; the provider charges 1,998 + 1.
     for (let i = 0; i < 6; i++) await chat(t, "gpt-4o-mini", 3_996, 1);

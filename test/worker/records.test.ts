@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createTenant, sim, simKey } from "../harness/connections";
-import { allRecords, records, settleAll, syncNow, type Rec } from "./support/sync";
+import { allRecords, type Rec, records, settleAll, syncNow } from "../harness/sync";
 
 /** 30 files synced, then 3 updated and 2 removed and synced again. */
 async function changedTenant() {
@@ -39,9 +39,9 @@ describe("GET /records", () => {
   it("selects by ids, comma separated or repeated", async () => {
     const { t, updated } = await changedTenant();
     const comma = await records(t, `model=files&ids=${updated.slice(0, 2).join(",")}`);
-    expect(comma.json.records.map((r: Rec) => r.id).sort()).toEqual(updated.slice(0, 2).sort());
+    expect(comma.body.records.map((r: Rec) => r.id).sort()).toEqual(updated.slice(0, 2).sort());
     const repeated = await records(t, `model=files&${updated.map((id) => `ids=${id}`).join("&")}`);
-    expect(repeated.json.records.map((r: Rec) => r.id).sort()).toEqual([...updated].sort());
+    expect(repeated.body.records.map((r: Rec) => r.id).sort()).toEqual([...updated].sort());
   });
 
   it("pages with a sync writing in between: nothing skipped, unchanged records never repeated", async () => {
@@ -56,8 +56,8 @@ describe("GET /records", () => {
     do {
       const res = await records(t, `model=files&limit=7&filter=added,updated,deleted${cursor ? `&cursor=${cursor}` : ""}`);
       expect(res.status).toBe(200);
-      seen.push(...res.json.records);
-      cursor = res.json.next_cursor;
+      seen.push(...res.body.records);
+      cursor = res.body.next_cursor;
       if (++round === 2) {
         // 14 read: change some already read and some not yet read, remove some of each, sync.
         const ids = (await allRecords(t, "files")).map((r) => r.id);
@@ -86,7 +86,7 @@ describe("GET /records", () => {
     const bad = async (query: string, status: number, code: string, headers = t.headers) => {
       const res = await records({ ...t, headers }, query);
       expect(res.status, query).toBe(status);
-      expect(res.json.error.code, query).toBe(code);
+      expect(res.body.error.code, query).toBe(code);
     };
     await bad("model=nope", 400, "unknown_model");
     await bad("", 400, "invalid_request");

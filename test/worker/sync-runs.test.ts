@@ -2,8 +2,9 @@ import { env, evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { outboxObject } from "../../src/bindings/stubs";
 import { forgetDeliveryConfig } from "../../src/webhooks/settings-cache";
 import { describe, expect, it } from "vitest";
+import { api } from "../harness/api";
 import { createTenant, sim, simFault, simKey, simRequests } from "../harness/connections";
-import { alarmNow, allRecords, api, runPages, settle, settleAll, sqlOf, startStepwise, statusOf, stepNow, stubOf, syncNow, tune } from "./support/sync";
+import { alarmNow, allRecords, type ApiJson, runPages, settle, settleAll, sqlOf, startStepwise, statusOf, stepNow, stubOf, syncNow, tune } from "../harness/sync";
 
 /** A tenant whose first runs are over, with `batches` batches to walk in 5 pages of 100. */
 async function tenantWithBatches(n = 500) {
@@ -89,7 +90,7 @@ describe("sync schedules", () => {
     const t = await createTenant(key);
     const [files] = (await settleAll(t)).filter((s) => s.name === "files");
     const target = { syncs: ["files"], provider_config_key: t.providerConfigKey, connection_id: t.connectionId };
-    expect((await api("POST", "/sync/pause", target)).status).toBe(200);
+    expect((await api<ApiJson>("POST", "/sync/pause", target)).status).toBe(200);
     await sqlOf(t, "UPDATE sync_state SET next_run_at = ? WHERE name = 'files'", Date.now());
     await alarmNow(t);
     const paused = await statusOf(t, "files");
@@ -97,7 +98,7 @@ describe("sync schedules", () => {
     expect(paused.nextScheduledSyncAt).toBeNull();
     expect(paused.latestRun?.id).toBe(files.latestRun?.id);
 
-    expect((await api("POST", "/sync/start", target)).status).toBe(200);
+    expect((await api<ApiJson>("POST", "/sync/start", target)).status).toBe(200);
     const started = await statusOf(t, "files");
     expect(started.status).toBe("SUCCESS");
     expect(Date.parse(started.nextScheduledSyncAt!)).toBeLessThanOrEqual(Date.now());
@@ -109,34 +110,34 @@ describe("sync schedules", () => {
   it("update-connection-frequency parses schedules and refuses ones under 30 s", async () => {
     const t = await createTenant(await simKey());
     const body = (frequency: string | null) => ({ sync_name: "files", provider_config_key: t.providerConfigKey, connection_id: t.connectionId, frequency });
-    const ok = await api("PUT", "/sync/update-connection-frequency", body("every 5 minutes"));
-    expect(ok).toEqual({ status: 200, json: { frequency: "every 5 minutes" } });
+    const ok = await api<ApiJson>("PUT", "/sync/update-connection-frequency", body("every 5 minutes"));
+    expect({ status: ok.status, body: ok.body }).toEqual({ status: 200, body: { frequency: "every 5 minutes" } });
     expect((await statusOf(t, "files")).frequency).toBe("every 5 minutes");
-    const low = await api("PUT", "/sync/update-connection-frequency", body("every 10s"));
+    const low = await api<ApiJson>("PUT", "/sync/update-connection-frequency", body("every 10s"));
     expect(low.status).toBe(400);
-    expect(low.json.error.code).toBe("invalid_frequency");
-    expect((await api("PUT", "/sync/update-connection-frequency", body(null))).json).toEqual({ frequency: "every hour" });
-    const unknown = await api("PUT", "/sync/update-connection-frequency", { ...body("every 1h"), sync_name: "nope" });
-    expect(unknown.json.error.code).toBe("unknown_sync");
+    expect(low.body.error.code).toBe("invalid_frequency");
+    expect((await api<ApiJson>("PUT", "/sync/update-connection-frequency", body(null))).body).toEqual({ frequency: "every hour" });
+    const unknown = await api<ApiJson>("PUT", "/sync/update-connection-frequency", { ...body("every 1h"), sync_name: "nope" });
+    expect(unknown.body.error.code).toBe("unknown_sync");
   });
 
   it("a frequency over a year is a 400 naming the field, and a stored out-of-range schedule never breaks /sync/status", async () => {
     const t = await createTenant(await simKey());
     const body = (frequency: string) => ({ sync_name: "files", provider_config_key: t.providerConfigKey, connection_id: t.connectionId, frequency });
-    const huge = await api("PUT", "/sync/update-connection-frequency", body("every 99999999999 weeks"));
+    const huge = await api<ApiJson>("PUT", "/sync/update-connection-frequency", body("every 99999999999 weeks"));
     expect(huge.status).toBe(400);
-    expect(huge.json.error).toEqual({
+    expect(huge.body.error).toEqual({
       code: "invalid_frequency",
       message: "frequency: 'every 99999999999 weeks' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds, maximum 365 days)",
     });
-    expect((await api("PUT", "/sync/update-connection-frequency", body("every 366 days"))).status).toBe(400);
-    expect((await api("PUT", "/sync/update-connection-frequency", body("every 52 weeks"))).status).toBe(200);
+    expect((await api<ApiJson>("PUT", "/sync/update-connection-frequency", body("every 366 days"))).status).toBe(400);
+    expect((await api<ApiJson>("PUT", "/sync/update-connection-frequency", body("every 52 weeks"))).status).toBe(200);
     // A row written before the bound existed: a schedule whose next run is no valid Date.
     await sqlOf(t, "UPDATE sync_state SET frequency = 'every 99999999999 weeks', frequency_ms = 6.048e19, next_run_at = 6.048e19 WHERE name = 'files'");
-    const one = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&syncs=files`);
+    const one = await api<ApiJson>("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&syncs=files`);
     expect(one.status).toBe(200);
-    expect(one.json.syncs[0]).toMatchObject({ name: "files", frequency: "every 99999999999 weeks", nextScheduledSyncAt: null });
-    const all = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}`);
+    expect(one.body.syncs[0]).toMatchObject({ name: "files", frequency: "every 99999999999 weeks", nextScheduledSyncAt: null });
+    const all = await api<ApiJson>("GET", `/sync/status?provider_config_key=${t.providerConfigKey}`);
     expect(all.status).toBe(200);
     // The next run after such a run is scheduled within the bound, not at an invalid time.
     const done = await syncNow(t, "files");
@@ -160,9 +161,9 @@ describe("admin syncs", () => {
     expect(costs.length).toBeGreaterThanOrEqual(30);
     for (const c of costs) expect(c.id).toBeUndefined(); // a bucket has no id field: its start_time is the record id
     expect(new Set(costs.map((c) => c.start_time)).size).toBe(costs.length);
-    const wrong = await api("GET", "/records?model=files", undefined, t.headers);
+    const wrong = await api<ApiJson>("GET", "/records?model=files", undefined, t.headers);
     expect(wrong.status).toBe(400);
-    expect(wrong.json.error.code).toBe("unknown_model");
+    expect(wrong.body.error.code).toBe("unknown_model");
   });
 });
 
@@ -173,7 +174,7 @@ describe("connection deletion", () => {
     const t = await createTenant(key);
     await settleAll(t);
     expect((await allRecords(t, "files")).length).toBe(5);
-    const del = await api("DELETE", `/connections/${t.connectionId}?provider_config_key=${t.providerConfigKey}`);
+    const del = await api<ApiJson>("DELETE", `/connections/${t.connectionId}?provider_config_key=${t.providerConfigKey}`);
     expect(del.status).toBe(204);
     expect(await stubOf(t).alarmAt()).toBeNull();
     const rows = await sqlOf<{ name: string }>(t, "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'sync_%'");
@@ -182,7 +183,7 @@ describe("connection deletion", () => {
       const query = name === "sync_seq" ? "SELECT COALESCE(MAX(seq), 0) AS n FROM sync_seq" : `SELECT COUNT(*) AS n FROM ${name}`;
       expect((await sqlOf<{ n: number }>(t, query))[0].n, name).toBe(0);
     }
-    const gone = await api("GET", "/records?model=files", undefined, t.headers);
+    const gone = await api<ApiJson>("GET", "/records?model=files", undefined, t.headers);
     expect(gone.status).toBe(404);
   });
 });
@@ -192,7 +193,7 @@ describe("sync runs: operation log", () => {
   const syncLines = async (t: Awaited<ReturnType<typeof createTenant>>, name: string) => {
     const res = await api("GET", `/logs?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&type=sync&limit=100`);
     expect(res.status).toBe(200);
-    return (res.json.logs as Line[]).filter((l) => l.detail?.startsWith(`${name}:`));
+    return (res.body.logs as Line[]).filter((l) => l.detail?.startsWith(`${name}:`));
   };
 
   it("every finished run writes its line, also a run that changed nothing (no webhook goes out for it)", async () => {

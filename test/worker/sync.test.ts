@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createTenant, sim, simKey } from "../harness/connections";
-import { allRecords, settle, syncNow } from "./support/sync";
+import { allRecords, settle, syncNow } from "../harness/sync";
 
 describe("sync runs", () => {
   it("first run stores every record as ADDED; the next reports exactly the changed and removed ones", async () => {

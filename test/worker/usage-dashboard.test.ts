@@ -4,7 +4,8 @@ import { formatValue } from "../../src/dashboard/usage-charts";
 import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
-import { createTenant, SECRET, simKey, type Tenant } from "../harness/connections";
+import { SECRET } from "../harness/api";
+import { createTenant, simKey, type Tenant } from "../harness/connections";
 
 const BASE = "http://terapi.test";
 let busy: Tenant;

@@ -5,9 +5,11 @@ import { flushOperationLogs } from "../../src/logs/record";
 import { costOf, effectivePrices, priceOf } from "../../src/usage/prices";
 import { settleUsageReaders } from "../../src/usage/tap";
 import type { UsageReport } from "../../src/usage/query";
-import { auth, createTenant, proxyFetch, simFault, simKey, simRequests, TERAPI, type Tenant } from "../harness/connections";
-import { api, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
-import { run, trigger } from "./support/actions";
+import { run, trigger } from "../harness/actions";
+import { api, auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createTenant, proxyFetch, simFault, simKey, simRequests, type Tenant } from "../harness/connections";
+import { receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 import type { JobView } from "../../src/proxy/async";
 import type { ActionRunView } from "../../src/actions/job";
 

@@ -6,21 +6,9 @@ import { emitEvent } from "../../src/events/emit";
 import { maxBackoffDelayMs } from "../../src/webhooks/delivery";
 import type { EnvironmentSettings } from "../../src/webhooks/schemas";
 import type { SettingsStore } from "../../src/webhooks/settings-store";
-import {
-  api,
-  createWebhookConnection,
-  getDelivery,
-  deliveryObject,
-  listDeliveries,
-  outbox,
-  outboxAlarm,
-  receivedBy,
-  runRetryNow,
-  scriptReceiver,
-  setWebhookUrls,
-  waitFor,
-  waitForAttempts,
-} from "../harness/webhooks";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createWebhookConnection, deliveryObject, getDelivery, listDeliveries, outbox, outboxAlarm, receivedBy, runRetryNow, scriptReceiver, setWebhookUrls, waitForAttempts } from "../harness/webhooks";
 
 let seq = 0;
 /** A fresh receiver id per test: the outbox and the receiver are shared by the whole file. */

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { api, createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
+import { api } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
 /** Features call emitEvent through their hooks; these check the wiring end to end. */
 describe("outgoing events from other features", () => {

@@ -4,7 +4,9 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { openai } from "../../src/providers/openai";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
 import { syncsForEvent } from "../../src/webhooks/sync-trigger";
-import { BASE, createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
+import { TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
 const PCK = "openai-inbound";
 const SECRET = generateWebhookSecret();
@@ -25,7 +27,7 @@ function signed(
 }
 
 function post(connectionId: string, msg: { headers: Record<string, string>; body: string | Uint8Array }, pck = PCK) {
-  return SELF.fetch(`${BASE}/webhook/${pck}/${connectionId}`, { method: "POST", headers: msg.headers, body: msg.body });
+  return SELF.fetch(`${TERAPI}/webhook/${pck}/${connectionId}`, { method: "POST", headers: msg.headers, body: msg.body });
 }
 
 const event = (type: string, id = "batch_abc") =>
@@ -152,7 +154,7 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
   });
 
   it("is documented in /openapi.json", async () => {
-    const doc = await (await SELF.fetch(`${BASE}/openapi.json`)).json<{ paths: Record<string, Record<string, unknown>> }>();
+    const doc = await (await SELF.fetch(`${TERAPI}/openapi.json`)).json<{ paths: Record<string, Record<string, unknown>> }>();
     expect(doc.paths["/webhook/{provider_config_key}/{connection_id}"]?.post).toBeDefined();
     expect(doc.paths["/environment"]?.get).toBeDefined();
     expect(doc.paths["/environment"]?.patch).toBeDefined();

@@ -1,19 +1,11 @@
-import { env, SELF } from "cloudflare:test";
+import { SELF } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
-import { AUTH, BASE, createWebhookConnection, receivedBy, scriptReceiver, setWebhookUrls, waitFor } from "../harness/webhooks";
+import { auth, TERAPI } from "../harness/api";
+import { waitFor } from "../harness/wait";
+import { sim } from "../harness/connections";
+import { createWebhookConnection, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
-const SIM = env.OPENAI_BASE_URL;
-
-async function sim<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${SIM}${path}`, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
-  return res.json<T>();
-}
 
 type SimWebhook = { id: string; headers: Record<string, string>; body: string };
 
@@ -34,13 +26,13 @@ describe("simulator batch → signed webhook → terapi", () => {
     await setWebhookUrls(await scriptReceiver(rid, []));
 
     // A batch created through terapi's proxy, on the tenant's behalf.
-    const proxyHeaders = { ...AUTH, "connection-id": "tenant-sim", "provider-config-key": pck };
+    const proxyHeaders = { ...auth, "connection-id": "tenant-sim", "provider-config-key": pck };
     const form = new FormData();
     const line = JSON.stringify({ custom_id: "r1", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] } });
     form.append("purpose", "batch");
     form.append("file", new File([line + "\n"], "batch.jsonl", { type: "application/jsonl" }));
-    const file = await (await SELF.fetch(`${BASE}/proxy/v1/files`, { method: "POST", headers: proxyHeaders, body: form })).json<{ id: string }>();
-    const batchRes = await SELF.fetch(`${BASE}/proxy/v1/batches`, {
+    const file = await (await SELF.fetch(`${TERAPI}/proxy/v1/files`, { method: "POST", headers: proxyHeaders, body: form })).json<{ id: string }>();
+    const batchRes = await SELF.fetch(`${TERAPI}/proxy/v1/batches`, {
       method: "POST",
       headers: { ...proxyHeaders, "content-type": "application/json" },
       body: JSON.stringify({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" }),
@@ -54,7 +46,7 @@ describe("simulator batch → signed webhook → terapi", () => {
     expect(completed).toBeDefined();
     if (!completed) return;
 
-    const replay = () => SELF.fetch(`${BASE}/webhook/${pck}/tenant-sim`, { method: "POST", headers: completed.headers, body: completed.body });
+    const replay = () => SELF.fetch(`${TERAPI}/webhook/${pck}/tenant-sim`, { method: "POST", headers: completed.headers, body: completed.body });
     const res = await replay();
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ duplicate: false, event_type: "batch.completed" });
@@ -79,8 +71,8 @@ describe("simulator batch → signed webhook → terapi", () => {
     // The event triggered the batches sync: the tenant's record shows the completed batch.
     type Rec = { id: string; status: string; _nango_metadata: { last_action: string } };
     const record = await waitFor(async () => {
-      const res = await SELF.fetch(`${BASE}/records?model=batches&ids=${batch.id}`, {
-        headers: { ...AUTH, "connection-id": "tenant-sim", "provider-config-key": pck },
+      const res = await SELF.fetch(`${TERAPI}/records?model=batches&ids=${batch.id}`, {
+        headers: { ...auth, "connection-id": "tenant-sim", "provider-config-key": pck },
       });
       const { records } = await res.json<{ records: Rec[] }>();
       return records.find((r) => r.status === "completed");

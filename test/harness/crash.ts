@@ -1,9 +1,9 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import type { ConnectionObject } from "../../../src/durable-objects/connection";
-import { newJobId } from "../../../src/jobs/ids";
-import type { JobStore, NewActionJob, NewJob } from "../../../src/jobs/store";
-import { connectionObject } from "../../../src/bindings/stubs";
-import type { Tenant } from "../../harness/connections";
+import type { ConnectionObject } from "../../src/durable-objects/connection";
+import { newJobId } from "../../src/jobs/ids";
+import { createJobStore, type NewActionJob, type NewJob } from "../../src/jobs/store";
+import { connectionObject } from "../../src/bindings/stubs";
+import type { Tenant } from "./connections";
 
 type Job = ({ kind: "proxy" } & NewJob) | ({ kind: "action" } & NewActionJob);
 
@@ -16,8 +16,10 @@ type Job = ({ kind: "proxy" } & NewJob) | ({ kind: "action" } & NewActionJob);
  */
 export async function crashMidCall(t: Tenant, job: Job, method = "POST"): Promise<string> {
   const stub = connectionObject(env, t.providerConfigKey, t.connectionId);
-  const id = await runInDurableObject(stub, (instance: ConnectionObject, state) => {
-    const jobs = (instance as unknown as { jobs: JobStore }).jobs;
+  const id = await runInDurableObject(stub, (_instance: ConnectionObject, state) => {
+    // The job store's own module over the object's storage (the object built its tables when it started):
+    // the rows are what the object's store writes, without reaching into the object's private fields.
+    const jobs = createJobStore(state.storage.sql);
     state.storage.sql.exec(
       "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
       t.providerConfigKey,

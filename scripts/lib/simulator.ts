@@ -1,7 +1,7 @@
 // The OpenAI simulator as a child process (its own event loop), and its control API.
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { jsonCall } from "./http.ts";
+import { jsonCall } from "./json-call.ts";
 import { type Child, freePort, startChild, waitFor } from "./procs.ts";
 
 type Limit = { limit: number; window_ms: number };

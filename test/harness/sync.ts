@@ -1,9 +1,11 @@
-import { SELF, env, runInDurableObject } from "cloudflare:test";
-import { connectionObject } from "../../../src/bindings/stubs";
-import type { ConnectionObject } from "../../../src/durable-objects/connection";
-import type { SyncEngine } from "../../../src/sync/engine";
-import { TERAPI, auth, type Tenant } from "../../harness/connections";
-import type { SyncStatus } from "../../../src/sync/engine";
+import { env, runInDurableObject } from "cloudflare:test";
+import { connectionObject } from "../../src/bindings/stubs";
+import type { ConnectionObject } from "../../src/durable-objects/connection";
+import type { SyncEngine } from "../../src/sync/engine";
+import type { SyncStatus } from "../../src/sync/engine";
+import { api, type ApiResult } from "./api";
+import { waitFor } from "./wait";
+import type { Tenant } from "./connections";
 
 export const stubOf = (t: Tenant) => connectionObject(env, t.providerConfigKey, t.connectionId);
 
@@ -35,7 +37,7 @@ export function sqlOf<T extends Record<string, SqlStorageValue>>(t: Tenant, quer
 
 export type Status = SyncStatus;
 
-/** The answers these tests read, as one loose shape (a test checks the status first). */
+/** The answers the sync tests read, as one loose shape (a test checks the status first): `api<ApiJson>(…)`. */
 export type ApiJson = {
   records: Rec[];
   next_cursor: string | null;
@@ -43,26 +45,16 @@ export type ApiJson = {
   error: { code: string; message: string };
 } & Record<string, unknown>;
 
-export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: ApiJson }> {
-  const res = await SELF.fetch(`${TERAPI}${path}`, {
-    method,
-    headers: { ...auth, ...headers, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : null) as ApiJson };
-}
-
 export async function statusOf(t: Tenant, name: string): Promise<Status> {
-  const res = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&syncs=${name}`);
-  if (res.status !== 200) throw new Error(`status ${res.status} ${JSON.stringify(res.json)}`);
-  return res.json.syncs[0] as Status;
+  const res = await api<ApiJson>("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&syncs=${name}`);
+  if (res.status !== 200) throw new Error(`status ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.syncs[0] as Status;
 }
 
 /** Triggers a sync and runs alarms until its run is over (at most `max` invocations). */
 export async function syncNow(t: Tenant, name: string, opts: { reset?: boolean; max?: number } = {}): Promise<Status> {
-  const trig = await api("POST", "/sync/trigger", { syncs: [name], provider_config_key: t.providerConfigKey, connection_id: t.connectionId, opts: { reset: opts.reset } });
-  if (trig.status !== 200) throw new Error(`trigger ${trig.status} ${JSON.stringify(trig.json)}`);
+  const trig = await api<ApiJson>("POST", "/sync/trigger", { syncs: [name], provider_config_key: t.providerConfigKey, connection_id: t.connectionId, opts: { reset: opts.reset } });
+  if (trig.status !== 200) throw new Error(`trigger ${trig.status} ${JSON.stringify(trig.body)}`);
   return settle(t, name, opts.max);
 }
 
@@ -78,8 +70,8 @@ export async function settle(t: Tenant, name: string, max = 50): Promise<Status>
 
 export type Rec = { id: string; _nango_metadata: { first_seen_at: string; last_modified_at: string; last_action: string; deleted_at: string | null; cursor: string } } & Record<string, unknown>;
 
-export async function records(t: Tenant, query: string): Promise<{ status: number; json: ApiJson }> {
-  return api("GET", `/records?${query}`, undefined, t.headers);
+export async function records(t: Tenant, query: string): Promise<ApiResult<ApiJson>> {
+  return api<ApiJson>("GET", `/records?${query}`, undefined, t.headers);
 }
 
 /** Every record of a model, paging at `limit`. */
@@ -88,9 +80,9 @@ export async function allRecords(t: Tenant, model: string, extra = "", limit = 1
   let cursor: string | null = null;
   do {
     const res = await records(t, `model=${model}&limit=${limit}${extra}${cursor ? `&cursor=${cursor}` : ""}`);
-    if (res.status !== 200) throw new Error(`records ${res.status} ${JSON.stringify(res.json)}`);
-    out.push(...(res.json.records as Rec[]));
-    cursor = res.json.next_cursor;
+    if (res.status !== 200) throw new Error(`records ${res.status} ${JSON.stringify(res.body)}`);
+    out.push(...(res.body.records as Rec[]));
+    cursor = res.body.next_cursor;
   } while (cursor);
   return out;
 }
@@ -98,20 +90,12 @@ export async function allRecords(t: Tenant, model: string, extra = "", limit = 1
 /** Runs alarms until every sync of the tenant has finished a run (the first runs start at creation). */
 export async function settleAll(t: Tenant, max = 50): Promise<Status[]> {
   for (let i = 0; i < max; i++) {
-    const res = await api("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}`);
-    const all = res.json.syncs as Status[];
+    const res = await api<ApiJson>("GET", `/sync/status?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}`);
+    const all = res.body.syncs as Status[];
     if (all.length > 0 && all.every((s) => s.status !== "RUNNING" && s.status !== "STOPPED")) return all;
     await stepNow(t);
   }
   throw new Error("syncs did not settle");
-}
-
-export async function until(check: () => Promise<boolean>, what: string, tries = 100): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 export const runPages = async (t: Tenant, name: string) =>
@@ -120,8 +104,8 @@ export const runPages = async (t: Tenant, name: string) =>
 /** Triggers `name` with one page per alarm (slices parked far away, so only the test moves it) and waits for page 1. */
 export async function startStepwise(t: Tenant, name: string): Promise<void> {
   await tune(t, { pagesPerAlarm: 1, sliceGapMs: 600_000 });
-  const trig = await api("POST", "/sync/trigger", { syncs: [name], provider_config_key: t.providerConfigKey, connection_id: t.connectionId });
+  const trig = await api<ApiJson>("POST", "/sync/trigger", { syncs: [name], provider_config_key: t.providerConfigKey, connection_id: t.connectionId });
   if (trig.status !== 200) throw new Error(`trigger ${trig.status}`);
   await alarmNow(t);
-  await until(async () => (await runPages(t, name)) >= 1, "page 1");
+  await waitFor(async () => (await runPages(t, name)) >= 1, "page 1");
 }

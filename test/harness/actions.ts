@@ -1,5 +1,6 @@
 import { SELF } from "cloudflare:test";
-import { auth, createTenant, sha256Hex, sim, simRequests, TERAPI, type SimRequest, type Tenant } from "../../harness/connections";
+import { auth, TERAPI } from "./api";
+import { createTenant, sha256Hex, sim, simRequests, type SimRequest, type Tenant } from "./connections";
 
 /** `POST /action/trigger` for a tenant; extra headers (X-Async, X-Max-Retries) as given. */
 export function trigger(t: Tenant, action_name: string, input: unknown, headers: Record<string, string> = {}): Promise<Response> {

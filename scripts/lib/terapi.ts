@@ -5,7 +5,7 @@ import type { Json } from "miniflare";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { jsonCall } from "./http.ts";
+import { jsonCall } from "./json-call.ts";
 import { type Child, freePort, startChild, waitFor, workerdPids } from "./procs.ts";
 
 export type TerapiSecrets = { secretKey: string; encryptionKey: string };
