@@ -8,4 +8,5 @@ for (const dir of process.argv.slice(2)) {
   const r = await measureColdStart({ root, bundleDir: dir, tmp: "/tmp/perf", simUrl: sim.url, simKey, rounds: 5 });
   console.log(dir, JSON.stringify(r));
 }
-await sim.stop(); await stopAllChildren();
+await sim.stop();
+await stopAllChildren();

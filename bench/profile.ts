@@ -34,7 +34,15 @@ function busyPerFetch(profile: { nodes: { id: number; callFrame: { functionName:
   return busy / Math.max(1, fetch);
 }
 
-export async function runProfile(opts: { root: string; srcDir: string; bundleDir: string; sim: Simulator; simKey: string; seconds: number; log: (m: string) => void }): Promise<void> {
+export async function runProfile(opts: {
+  root: string;
+  srcDir: string;
+  bundleDir: string;
+  sim: Simulator;
+  simKey: string;
+  seconds: number;
+  log: (m: string) => void;
+}): Promise<void> {
   const { sim, simKey, log } = opts;
   const secrets = newSecrets();
   const t = await startMiniflare({ root: opts.srcDir, bundleDir: opts.bundleDir, simUrl: sim.url, secrets, directSocket: true });
@@ -47,7 +55,11 @@ export async function runProfile(opts: { root: string; srcDir: string; bundleDir
       {
         name: "terapi",
         pids: t.pids,
-        target: { name: "terapi", base: `${t.origin}/proxy`, headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" } },
+        target: {
+          name: "terapi",
+          base: `${t.origin}/proxy`,
+          headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
+        },
         inspector: t.inspector as { port: number; worker: string },
       },
     ];
@@ -62,7 +74,9 @@ export async function runProfile(opts: { root: string; srcDir: string; bundleDir
       const cpu0 = cpuMs(side.pids());
       const plain = await closedLoop({ concurrency: CONCURRENCY, durationMs: opts.seconds * 1000, fire });
       const cpuPerRequestUs = ((cpuMs(side.pids()) - cpu0) * 1000) / plain.samples.length;
-      process.stdout.write(`\n${side.name}: ${plain.samples.length} requests in ${opts.seconds} s without the profiler, ${(plain.samples.length / opts.seconds).toFixed(0)} req/s; workerd CPU ${cpuPerRequestUs.toFixed(0)} µs per request\n`);
+      process.stdout.write(
+        `\n${side.name}: ${plain.samples.length} requests in ${opts.seconds} s without the profiler, ${(plain.samples.length / opts.seconds).toFixed(0)} req/s; workerd CPU ${cpuPerRequestUs.toFixed(0)} µs per request\n`,
+      );
       log(`profile: ${side.name}: inspector at ${side.inspector.port}`);
       const ins = await connectInspector(side.inspector.port, side.inspector.worker);
       const heapBefore = await heapMiB(ins, true);

@@ -30,15 +30,7 @@ import { connectInspector, heapMiB, heapSampler, type Inspector } from "./lib/in
 import { renderTable, versus } from "./lib/report.ts";
 import { type Simulator, startSimulator } from "../scripts/lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
-import {
-  bundle,
-  createConnection,
-  createIntegration,
-  newSecrets,
-  type RunningTerapi,
-  startMiniflare,
-  startWranglerDev,
-} from "../scripts/lib/terapi.ts";
+import { bundle, createConnection, createIntegration, newSecrets, type RunningTerapi, startMiniflare, startWranglerDev } from "../scripts/lib/terapi.ts";
 import type { BenchContext, Mode, Row } from "./lib/types.ts";
 import { chatRequest } from "./scenarios/common.ts";
 import { scenarios as allScenarios } from "./scenarios/index.ts";
@@ -65,7 +57,10 @@ const soakSeconds = Number(option("soak-seconds") ?? DEFAULT_SOAK_SECONDS);
 if (soak && !(soakSeconds > 0)) throw new Error("--soak-seconds must be a positive number");
 // The soak is its own run: one scenario, on the Miniflare table only.
 const scenarios = soak ? [soakScenario(soakSeconds)] : allScenarios;
-const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",");
+const only = argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
 const quick = flag("quick");
 const smoke = flag("smoke");
 const withWranglerDev = !flag("no-wrangler-dev") && !soak;
@@ -139,14 +134,24 @@ async function finish(code: number): Promise<never> {
     sleep(8_000),
   ]);
   for (const m of modeResults) printTable(m);
-  const targets = modeResults.flatMap((m) => m.rows.filter((r) => r.target).map((r) => ({ mode: m.mode, scenario: r.scenario, metric: r.metric, target: r.target?.text, pass: r.target?.pass })));
+  const targets = modeResults.flatMap((m) =>
+    m.rows.filter((r) => r.target).map((r) => ({ mode: m.mode, scenario: r.scenario, metric: r.metric, target: r.target?.text, pass: r.target?.pass })),
+  );
   const json = {
     started_at: startedAt.toISOString(),
     duration_s: Number(((performance.now() - t0) / 1000).toFixed(1)),
     source: source?.label ?? null,
     git: { commit: git(["rev-parse", "--short", "HEAD"]), working_tree_dirty: git(["status", "--porcelain", "--", "src", "wrangler.toml"]) !== "" },
     machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, node: process.version, platform: `${os.platform()} ${os.release()}` },
-    options: { quick, smoke, soak: soak ? { seconds: soakSeconds } : null, only: only ?? null, wrangler_dev: withWranglerDev, working_tree: workingTree, direct_socket: directSocket },
+    options: {
+      quick,
+      smoke,
+      soak: soak ? { seconds: soakSeconds } : null,
+      only: only ?? null,
+      wrangler_dev: withWranglerDev,
+      working_tree: workingTree,
+      direct_socket: directSocket,
+    },
     modes: modeResults.map(({ printed: _printed, ...m }) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
     errors,
@@ -155,7 +160,16 @@ async function finish(code: number): Promise<never> {
   const out = resolve(root, "bench/results.json");
   writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
   const passed = targets.filter((t) => t.pass).length;
-  process.stdout.write(`\ntargets: ${passed}/${targets.length} PASS${targets.length > passed ? ` (${targets.filter((t) => !t.pass).map((t) => `${t.mode} ${t.scenario} ${t.metric}`).join("; ")} missed)` : ""}\n`);
+  process.stdout.write(
+    `\ntargets: ${passed}/${targets.length} PASS${
+      targets.length > passed
+        ? ` (${targets
+            .filter((t) => !t.pass)
+            .map((t) => `${t.mode} ${t.scenario} ${t.metric}`)
+            .join("; ")} missed)`
+        : ""
+    }\n`,
+  );
   if (errors.length) process.stdout.write(`\nERRORS (exit ${code}):\n${errors.map((e) => `- ${e}`).join("\n")}\n`);
   process.stdout.write(`results: ${out} (${json.duration_s} s)\n`);
   rmSync(tmp, { recursive: true, force: true });
@@ -178,7 +192,10 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const secrets = newSecrets();
   const tStart = performance.now();
   log(`${mode}: starting terapi`);
-  terapi = mode === "miniflare" ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets, directSocket }) : await startWranglerDev({ root: src.dir, tmp, simUrl: s.url, secrets });
+  terapi =
+    mode === "miniflare"
+      ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets, directSocket })
+      : await startWranglerDev({ root: src.dir, tmp, simUrl: s.url, secrets });
   const t = terapi;
   await waitFor(`${mode} to serve /health`, async () => (await fetch(`${t.origin}/health`)).ok, 30_000);
   const startupMs = performance.now() - tStart;
@@ -223,7 +240,10 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const inspectors: { terapi?: Inspector; floor?: Inspector } = {};
   if (t.inspector) inspectors.terapi = await connectInspector(t.inspector.port, t.inspector.worker).catch(() => undefined);
   if (f) inspectors.floor = await connectInspector(f.inspector.port, f.inspector.worker).catch(() => undefined);
-  const heapIdle = { terapi: inspectors.terapi && (await heapMiB(inspectors.terapi, true).catch(() => undefined)), floor: inspectors.floor && (await heapMiB(inspectors.floor, true).catch(() => undefined)) };
+  const heapIdle = {
+    terapi: inspectors.terapi && (await heapMiB(inspectors.terapi, true).catch(() => undefined)),
+    floor: inspectors.floor && (await heapMiB(inspectors.floor, true).catch(() => undefined)),
+  };
   const heapSamplers = { terapi: inspectors.terapi && heapSampler(inspectors.terapi), floor: inspectors.floor && heapSampler(inspectors.floor) };
   const idle = totalRss(t.pids());
   const floorIdle = f ? totalRss(f.pids()).mib : undefined;
@@ -282,20 +302,48 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   inspectors.terapi?.close();
   inspectors.floor?.close();
   if (heapIdle.terapi !== undefined && heapAfter.terapi !== undefined) {
-    const heap = (metric: string, v: number, fl: number | undefined, target?: Row["target"], note?: string): Row => ({ scenario: "memory (isolate JS heap)", metric, unit: "MiB", direct: null, terapi: v, floor: fl, compare: "none", target, note });
+    const heap = (metric: string, v: number, fl: number | undefined, target?: Row["target"], note?: string): Row => ({
+      scenario: "memory (isolate JS heap)",
+      metric,
+      unit: "MiB",
+      direct: null,
+      terapi: v,
+      floor: fl,
+      compare: "none",
+      target,
+      note,
+    });
     const grew = heapAfter.terapi - heapIdle.terapi;
     result.rows.push(
       heap("idle, after set-up (after a GC)", heapIdle.terapi, heapIdle.floor),
       heap("peak during the load", Math.max(heapSamplers.terapi?.peak() ?? 0, heapAfter.terapi), heapSamplers.floor?.peak()),
-      heap("after the load (after a GC)", heapAfter.terapi, heapAfter.floor, { text: `≤ idle + ${HEAP_GROWTH_BOUND_MIB} MiB`, pass: grew <= HEAP_GROWTH_BOUND_MIB }, `${grew >= 0 ? "+" : "−"}${Math.abs(grew).toFixed(1)} MiB vs idle`),
+      heap(
+        "after the load (after a GC)",
+        heapAfter.terapi,
+        heapAfter.floor,
+        { text: `≤ idle + ${HEAP_GROWTH_BOUND_MIB} MiB`, pass: grew <= HEAP_GROWTH_BOUND_MIB },
+        `${grew >= 0 ? "+" : "−"}${Math.abs(grew).toFixed(1)} MiB vs idle`,
+      ),
     );
-    result.details.heap = { terapi: { idle_mib: heapIdle.terapi, peak_mib: heapSamplers.terapi?.peak(), after_mib: heapAfter.terapi }, bare_workerd_proxy: { idle_mib: heapIdle.floor, peak_mib: heapSamplers.floor?.peak(), after_mib: heapAfter.floor } };
+    result.details.heap = {
+      terapi: { idle_mib: heapIdle.terapi, peak_mib: heapSamplers.terapi?.peak(), after_mib: heapAfter.terapi },
+      bare_workerd_proxy: { idle_mib: heapIdle.floor, peak_mib: heapSamplers.floor?.peak(), after_mib: heapAfter.floor },
+    };
   }
   const after = totalRss(t.pids());
   const floorAfter = f ? totalRss(f.pids()).mib : undefined;
   const peak = Math.max(sampler.peak(), after.mib);
   const floorPeak = floorSampler && floorAfter !== undefined ? Math.max(floorSampler.peak(), floorAfter) : undefined;
-  const mem = (metric: string, v: number, fl: number | undefined, note?: string): Row => ({ scenario: "memory (workerd RSS)", metric, unit: "MiB", direct: null, terapi: v, floor: fl, compare: "none", note });
+  const mem = (metric: string, v: number, fl: number | undefined, note?: string): Row => ({
+    scenario: "memory (workerd RSS)",
+    metric,
+    unit: "MiB",
+    direct: null,
+    terapi: v,
+    floor: fl,
+    compare: "none",
+    note,
+  });
   const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
   result.rows.push(
     mem("idle, after set-up", idle.mib, floorIdle, procs),

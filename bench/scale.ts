@@ -133,146 +133,215 @@ export async function runScale(): Promise<number> {
       return r.status;
     });
     const createRate = (N / created.elapsedMs) * 1000;
-    rows.push({ what: "connection creates/s (c=16, through the Registry)", value: createRate.toFixed(0), note: `p99 ${ms(pct(created.lat, 99))}; ${statusText(created.statuses)}` });
+    rows.push({
+      what: "connection creates/s (c=16, through the Registry)",
+      value: createRate.toFixed(0),
+      note: `p99 ${ms(pct(created.lat, 99))}; ${statusText(created.statuses)}`,
+    });
     const afterCreates = totalRss(t.pids()).mib;
     log(`created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createRate.toFixed(0)}/s); RSS ${afterCreates.toFixed(0)} MiB`);
 
     if (only !== "events") {
-    // 2. Traffic spread over every connection: proxied calls (each writes a log line).
-    const TRAFFIC = Math.max(N, 5_000);
-    log(`proxy traffic: ${TRAFFIC} calls spread over the ${N} connections`);
-    const traffic = await timed(TRAFFIC, 32, async (i) => {
-      const r = await call("GET", "/proxy/v1/models", undefined, { "connection-id": `c${(i * 7919) % N}`, "provider-config-key": pck });
-      return r.status;
-    });
-    rows.push({ what: "proxied calls/s spread over all connections (c=32)", value: ((TRAFFIC / traffic.elapsedMs) * 1000).toFixed(0), note: `p99 ${ms(pct(traffic.lat, 99))}; ${statusText(traffic.statuses)}` });
+      // 2. Traffic spread over every connection: proxied calls (each writes a log line).
+      const TRAFFIC = Math.max(N, 5_000);
+      log(`proxy traffic: ${TRAFFIC} calls spread over the ${N} connections`);
+      const traffic = await timed(TRAFFIC, 32, async (i) => {
+        const r = await call("GET", "/proxy/v1/models", undefined, { "connection-id": `c${(i * 7919) % N}`, "provider-config-key": pck });
+        return r.status;
+      });
+      rows.push({
+        what: "proxied calls/s spread over all connections (c=32)",
+        value: ((TRAFFIC / traffic.elapsedMs) * 1000).toFixed(0),
+        note: `p99 ${ms(pct(traffic.lat, 99))}; ${statusText(traffic.statuses)}`,
+      });
 
-    // 3. The environment-wide reads.
-    await sleep(3_000);
-    const pages: number[] = [];
-    let cursor: string | null = null;
-    let pageStatus = 0;
-    for (let p = 0; p < 200; p++) {
-      const st = performance.now();
-      const r = await call("GET", `/connections?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-      pages.push(performance.now() - st);
-      pageStatus = r.status;
-      if (r.status !== 200) break;
-      cursor = (JSON.parse(r.text) as { next_cursor: string | null }).next_cursor;
-      if (!cursor) cursor = null;
-    }
-    rows.push({ what: "GET /connections?limit=100 page p99 (walking all pages, c=1)", value: ms(pct(pages, 99)), note: `p50 ${ms(pct(pages, 50))}, ${pages.length} pages, last ${pageStatus}` });
-
-    const logsRun = await timed(200, 4, async () => (await call("GET", "/logs?limit=100")).status);
-    const logsOk = (logsRun.statuses.get(200) ?? 0) === 200;
-    rows.push({ what: `GET /logs?limit=100 (no filter) p99 at ${N} connections (c=4)`, value: ms(pct(logsRun.lat, 99)), target: "≤ 250 ms, 200", pass: logsOk && pct(logsRun.lat, 99) <= 250, note: `p50 ${ms(pct(logsRun.lat, 50))}; ${statusText(logsRun.statuses)}` });
-    const filtered = await timed(100, 4, async (i) => (await call("GET", `/logs?limit=50&status=success&type=proxy&connection_id=c${(i * 31) % N}`)).status);
-    rows.push({ what: "GET /logs?type=proxy&status=success&connection_id=… p99 (c=4)", value: ms(pct(filtered.lat, 99)), note: statusText(filtered.statuses) });
-    const dash = await timed(60, 4, async () => (await call("GET", "/dashboard")).status);
-    const dashOk = (dash.statuses.get(200) ?? 0) === 60;
-    rows.push({ what: `GET /dashboard p99 at ${N} connections (c=4)`, value: ms(pct(dash.lat, 99)), target: "≤ 250 ms, 200", pass: dashOk && pct(dash.lat, 99) <= 250, note: `p50 ${ms(pct(dash.lat, 50))}; ${statusText(dash.statuses)}` });
-
-    // Index staleness: one proxied call, then how long until the environment-wide query (no pck) shows it.
-    const marker = `c${N - 1}`;
-    const before = await call("GET", `/logs?connection_id=${marker}&type=proxy&limit=500`);
-    const countOf = (text: string) => ((JSON.parse(text) as { logs?: unknown[] }).logs ?? []).length;
-    const had = before.status === 200 ? countOf(before.text) : -1;
-    if (had >= 0) {
-      const st = performance.now();
-      await call("GET", "/proxy/v1/models", undefined, { "connection-id": marker, "provider-config-key": pck });
-      let seenAfter = NaN;
-      while (performance.now() - st < 20_000) {
-        const r = await call("GET", `/logs?connection_id=${marker}&type=proxy&limit=500`);
-        if (r.status === 200 && countOf(r.text) > had) {
-          seenAfter = performance.now() - st;
-          break;
-        }
-        await sleep(50);
+      // 3. The environment-wide reads.
+      await sleep(3_000);
+      const pages: number[] = [];
+      let cursor: string | null = null;
+      let pageStatus = 0;
+      for (let p = 0; p < 200; p++) {
+        const st = performance.now();
+        const r = await call("GET", `/connections?limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+        pages.push(performance.now() - st);
+        pageStatus = r.status;
+        if (r.status !== 200) break;
+        cursor = (JSON.parse(r.text) as { next_cursor: string | null }).next_cursor;
+        if (!cursor) cursor = null;
       }
-      rows.push({ what: "index staleness: a proxied call until GET /logs (no integration filter) shows it", value: ms(seenAfter), target: "≤ 3 s (README)", pass: seenAfter <= 3_000 });
-    } else rows.push({ what: "index staleness", value: "n/a", note: `GET /logs without the integration answered ${before.status}` });
+      rows.push({
+        what: "GET /connections?limit=100 page p99 (walking all pages, c=1)",
+        value: ms(pct(pages, 99)),
+        note: `p50 ${ms(pct(pages, 50))}, ${pages.length} pages, last ${pageStatus}`,
+      });
 
+      const logsRun = await timed(200, 4, async () => (await call("GET", "/logs?limit=100")).status);
+      const logsOk = (logsRun.statuses.get(200) ?? 0) === 200;
+      rows.push({
+        what: `GET /logs?limit=100 (no filter) p99 at ${N} connections (c=4)`,
+        value: ms(pct(logsRun.lat, 99)),
+        target: "≤ 250 ms, 200",
+        pass: logsOk && pct(logsRun.lat, 99) <= 250,
+        note: `p50 ${ms(pct(logsRun.lat, 50))}; ${statusText(logsRun.statuses)}`,
+      });
+      const filtered = await timed(100, 4, async (i) => (await call("GET", `/logs?limit=50&status=success&type=proxy&connection_id=c${(i * 31) % N}`)).status);
+      rows.push({
+        what: "GET /logs?type=proxy&status=success&connection_id=… p99 (c=4)",
+        value: ms(pct(filtered.lat, 99)),
+        note: statusText(filtered.statuses),
+      });
+      const dash = await timed(60, 4, async () => (await call("GET", "/dashboard")).status);
+      const dashOk = (dash.statuses.get(200) ?? 0) === 60;
+      rows.push({
+        what: `GET /dashboard p99 at ${N} connections (c=4)`,
+        value: ms(pct(dash.lat, 99)),
+        target: "≤ 250 ms, 200",
+        pass: dashOk && pct(dash.lat, 99) <= 250,
+        note: `p50 ${ms(pct(dash.lat, 50))}; ${statusText(dash.statuses)}`,
+      });
+
+      // Index staleness: one proxied call, then how long until the environment-wide query (no pck) shows it.
+      const marker = `c${N - 1}`;
+      const before = await call("GET", `/logs?connection_id=${marker}&type=proxy&limit=500`);
+      const countOf = (text: string) => ((JSON.parse(text) as { logs?: unknown[] }).logs ?? []).length;
+      const had = before.status === 200 ? countOf(before.text) : -1;
+      if (had >= 0) {
+        const st = performance.now();
+        await call("GET", "/proxy/v1/models", undefined, { "connection-id": marker, "provider-config-key": pck });
+        let seenAfter = NaN;
+        while (performance.now() - st < 20_000) {
+          const r = await call("GET", `/logs?connection_id=${marker}&type=proxy&limit=500`);
+          if (r.status === 200 && countOf(r.text) > had) {
+            seenAfter = performance.now() - st;
+            break;
+          }
+          await sleep(50);
+        }
+        rows.push({
+          what: "index staleness: a proxied call until GET /logs (no integration filter) shows it",
+          value: ms(seenAfter),
+          target: "≤ 3 s (README)",
+          pass: seenAfter <= 3_000,
+        });
+      } else rows.push({ what: "index staleness", value: "n/a", note: `GET /logs without the integration answered ${before.status}` });
     }
 
     if (only !== "reads") {
-    // 4. Outgoing events: inbound webhooks on E connections, each forwarded to the receiver.
-    const envSet = await call("PATCH", "/environment", { webhook_url: receiver.url });
-    if (envSet.status !== 200) throw new Error(`PATCH /environment: ${envSet.status}`);
-    await sleep(500);
-    const total = RATE * EVENT_S;
-    log(`events: ${total} inbound webhooks at ${RATE}/s over ${E} connections`);
-    const inbound = new Map<number, number>();
-    /** Sequence numbers terapi answered 200 for: each must arrive exactly at least once. */
-    const acceptedSeqs = new Set<number>();
-    let inFlight = 0;
-    let maxInFlight = 0;
-    const sends: Promise<void>[] = [];
-    const evStart = performance.now();
-    const wallStart = Date.now();
-    const cpuStart = cpuMs(t.pids());
-    for (let k = 0; k < total; k++) {
-      const due = evStart + (k / RATE) * 1000;
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
-      const conn = `c${k % E}`;
-      const sentAt = Date.now();
-      const body = JSON.stringify({ id: `evt_bench_${k}`, object: "event", type: "bench.event", created_at: Math.floor(sentAt / 1000), data: { conn, seq: k, sent_at: sentAt } });
-      const id = `wh_bench_${k}_${randomBytes(4).toString("hex")}`;
-      const ts = Math.floor(sentAt / 1000);
-      inFlight++;
-      maxInFlight = Math.max(maxInFlight, inFlight);
-      sends.push(
-        fetch(`${origin}/webhook/${pck}/${conn}`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": sign(whsec, id, ts, body) },
-          body,
-          signal: AbortSignal.timeout(60_000),
-        })
-          .then(async (r) => {
-            await r.arrayBuffer();
-            if (r.status === 200) acceptedSeqs.add(k);
-            inbound.set(r.status, (inbound.get(r.status) ?? 0) + 1);
-          })
-          .catch((err: unknown) => {
-            inbound.set(-1, (inbound.get(-1) ?? 0) + 1);
-            if (errors.length < 5) errors.push(`inbound webhook ${k}: ${err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err)}`);
-          })
-          .finally(() => void inFlight--),
-      );
-    }
-    const sendEnd = performance.now();
-    await Promise.all(sends);
-    const accepted = inbound.get(200) ?? 0;
-    // Wait until every accepted event arrived (or 60 s more).
-    const waitUntil = Date.now() + 60_000;
-    let got: ArrivalReport = await receiver.report();
-    while ([...acceptedSeqs].some((k) => !got.arrivals[k]) && Date.now() < waitUntil) {
+      // 4. Outgoing events: inbound webhooks on E connections, each forwarded to the receiver.
+      const envSet = await call("PATCH", "/environment", { webhook_url: receiver.url });
+      if (envSet.status !== 200) throw new Error(`PATCH /environment: ${envSet.status}`);
       await sleep(500);
-      got = await receiver.report();
-    }
-    // What the events cost terapi in CPU, whatever else runs on the machine: capacity per core = 1000 / this.
-    const cpuPerEvent = (cpuMs(t.pids()) - cpuStart) / Math.max(1, Object.keys(got.arrivals).length);
-    const all = Object.values(got.arrivals);
-    const firsts = all.map((l) => l.reduce((a, b) => (a.at <= b.at ? a : b)));
-    const lags = firsts.map((a) => a.at - a.sentAt);
-    const wrong = all.flat().filter((a) => !a.ok).length;
-    const dupes = all.reduce((n, l) => n + l.length - 1, 0);
-    const lastArrival = Math.max(...firsts.map((a) => a.at));
-    const deliveredRate = firsts.length / ((lastArrival - wallStart) / 1000);
-    const lost = [...acceptedSeqs].filter((k) => !got.arrivals[k]).length;
-    const unanswered = firsts.filter((a) => !acceptedSeqs.has(a.seq)).length;
-    rows.push({ what: `inbound webhooks sent/s (open loop, target ${RATE}/s)`, value: ((total / (sendEnd - evStart)) * 1000).toFixed(0), note: `${statusText(inbound)}; max in flight ${maxInFlight}` });
-    rows.push({ what: `outgoing events delivered/s sustained across ${E} connections`, value: deliveredRate.toFixed(0), target: "≥ 500/s", pass: deliveredRate >= 500, note: `${firsts.length} delivered, first send to last arrival` });
-    rows.push({ what: "workerd CPU per delivered event (inbound webhook, store, attempt, logs, index)", value: `${cpuPerEvent.toFixed(2)} ms`, note: `≈ ${(1000 / cpuPerEvent).toFixed(0)} events/s per core at this cost` });
-    rows.push({ what: "delivery lag p99 (inbound webhook sent → forward event received)", value: ms(pct(lags, 99)), target: "≤ 2 s", pass: pct(lags, 99) <= 2_000, note: `p50 ${ms(pct(lags, 50))}, max ${ms(Math.max(...lags))}` });
-    rows.push({ what: "events lost / delivered to the wrong connection", value: `${lost} / ${wrong}`, target: "0 / 0", pass: lost === 0 && wrong === 0 && accepted === total, note: `lost = answered 200 but never delivered; ${dupes} duplicate deliveries (at least once); ${unanswered} delivered whose inbound call timed out client-side; ${got.other} other bodies` });
-
+      const total = RATE * EVENT_S;
+      log(`events: ${total} inbound webhooks at ${RATE}/s over ${E} connections`);
+      const inbound = new Map<number, number>();
+      /** Sequence numbers terapi answered 200 for: each must arrive exactly at least once. */
+      const acceptedSeqs = new Set<number>();
+      let inFlight = 0;
+      let maxInFlight = 0;
+      const sends: Promise<void>[] = [];
+      const evStart = performance.now();
+      const wallStart = Date.now();
+      const cpuStart = cpuMs(t.pids());
+      for (let k = 0; k < total; k++) {
+        const due = evStart + (k / RATE) * 1000;
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        const conn = `c${k % E}`;
+        const sentAt = Date.now();
+        const body = JSON.stringify({
+          id: `evt_bench_${k}`,
+          object: "event",
+          type: "bench.event",
+          created_at: Math.floor(sentAt / 1000),
+          data: { conn, seq: k, sent_at: sentAt },
+        });
+        const id = `wh_bench_${k}_${randomBytes(4).toString("hex")}`;
+        const ts = Math.floor(sentAt / 1000);
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        sends.push(
+          fetch(`${origin}/webhook/${pck}/${conn}`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": sign(whsec, id, ts, body) },
+            body,
+            signal: AbortSignal.timeout(60_000),
+          })
+            .then(async (r) => {
+              await r.arrayBuffer();
+              if (r.status === 200) acceptedSeqs.add(k);
+              inbound.set(r.status, (inbound.get(r.status) ?? 0) + 1);
+            })
+            .catch((err: unknown) => {
+              inbound.set(-1, (inbound.get(-1) ?? 0) + 1);
+              if (errors.length < 5)
+                errors.push(
+                  `inbound webhook ${k}: ${err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err)}`,
+                );
+            })
+            .finally(() => void inFlight--),
+        );
+      }
+      const sendEnd = performance.now();
+      await Promise.all(sends);
+      const accepted = inbound.get(200) ?? 0;
+      // Wait until every accepted event arrived (or 60 s more).
+      const waitUntil = Date.now() + 60_000;
+      let got: ArrivalReport = await receiver.report();
+      while ([...acceptedSeqs].some((k) => !got.arrivals[k]) && Date.now() < waitUntil) {
+        await sleep(500);
+        got = await receiver.report();
+      }
+      // What the events cost terapi in CPU, whatever else runs on the machine: capacity per core = 1000 / this.
+      const cpuPerEvent = (cpuMs(t.pids()) - cpuStart) / Math.max(1, Object.keys(got.arrivals).length);
+      const all = Object.values(got.arrivals);
+      const firsts = all.map((l) => l.reduce((a, b) => (a.at <= b.at ? a : b)));
+      const lags = firsts.map((a) => a.at - a.sentAt);
+      const wrong = all.flat().filter((a) => !a.ok).length;
+      const dupes = all.reduce((n, l) => n + l.length - 1, 0);
+      const lastArrival = Math.max(...firsts.map((a) => a.at));
+      const deliveredRate = firsts.length / ((lastArrival - wallStart) / 1000);
+      const lost = [...acceptedSeqs].filter((k) => !got.arrivals[k]).length;
+      const unanswered = firsts.filter((a) => !acceptedSeqs.has(a.seq)).length;
+      rows.push({
+        what: `inbound webhooks sent/s (open loop, target ${RATE}/s)`,
+        value: ((total / (sendEnd - evStart)) * 1000).toFixed(0),
+        note: `${statusText(inbound)}; max in flight ${maxInFlight}`,
+      });
+      rows.push({
+        what: `outgoing events delivered/s sustained across ${E} connections`,
+        value: deliveredRate.toFixed(0),
+        target: "≥ 500/s",
+        pass: deliveredRate >= 500,
+        note: `${firsts.length} delivered, first send to last arrival`,
+      });
+      rows.push({
+        what: "workerd CPU per delivered event (inbound webhook, store, attempt, logs, index)",
+        value: `${cpuPerEvent.toFixed(2)} ms`,
+        note: `≈ ${(1000 / cpuPerEvent).toFixed(0)} events/s per core at this cost`,
+      });
+      rows.push({
+        what: "delivery lag p99 (inbound webhook sent → forward event received)",
+        value: ms(pct(lags, 99)),
+        target: "≤ 2 s",
+        pass: pct(lags, 99) <= 2_000,
+        note: `p50 ${ms(pct(lags, 50))}, max ${ms(Math.max(...lags))}`,
+      });
+      rows.push({
+        what: "events lost / delivered to the wrong connection",
+        value: `${lost} / ${wrong}`,
+        target: "0 / 0",
+        pass: lost === 0 && wrong === 0 && accepted === total,
+        note: `lost = answered 200 but never delivered; ${dupes} duplicate deliveries (at least once); ${unanswered} delivered whose inbound call timed out client-side; ${got.other} other bodies`,
+      });
     }
 
     mem.stop();
     const end = totalRss(t.pids()).mib;
     if (end === 0) errors.push(`workerd is gone; its last output:\n${t.tail()}`);
-    rows.push({ what: "workerd RSS: idle / after creates / peak / end", value: `${idle.toFixed(0)} / ${afterCreates.toFixed(0)} / ${Math.max(mem.peak(), end).toFixed(0)} / ${end.toFixed(0)} MiB` });
+    rows.push({
+      what: "workerd RSS: idle / after creates / peak / end",
+      value: `${idle.toFixed(0)} / ${afterCreates.toFixed(0)} / ${Math.max(mem.peak(), end).toFixed(0)} / ${end.toFixed(0)} MiB`,
+    });
   } catch (err) {
     errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
     const tail = terapi?.tail();
@@ -286,11 +355,21 @@ export async function runScale(): Promise<number> {
 
   const width = Math.max(...rows.map((r) => r.what.length));
   const title = `terapi at scale — ${source.label}, ${N} connections, workerd via Miniflare, ${os.cpus().length} cores (shared, loaded machine), ${new Date().toISOString()}`;
-  const lines = [title, "", ...rows.map((r) => `${r.what.padEnd(width)}  ${r.value.padStart(12)}${r.target ? `  [${r.target}: ${r.pass ? "PASS" : "FAIL"}]` : ""}${r.note ? `  (${r.note})` : ""}`)];
+  const lines = [
+    title,
+    "",
+    ...rows.map(
+      (r) =>
+        `${r.what.padEnd(width)}  ${r.value.padStart(12)}${r.target ? `  [${r.target}: ${r.pass ? "PASS" : "FAIL"}]` : ""}${r.note ? `  (${r.note})` : ""}`,
+    ),
+  ];
   process.stdout.write(`\n${lines.join("\n")}\n`);
   if (errors.length) process.stdout.write(`\nERRORS:\n${errors.map((e) => `- ${e}`).join("\n")}\n`);
   const out = resolve(root, "bench/scale-results.json");
-  writeFileSync(out, `${JSON.stringify({ source: source.label, connections: N, event_connections: E, rate: RATE, rows, errors, at: new Date().toISOString() }, null, 2)}\n`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ source: source.label, connections: N, event_connections: E, rate: RATE, rows, errors, at: new Date().toISOString() }, null, 2)}\n`,
+  );
   rmSync(tmp, { recursive: true, force: true });
   return errors.length ? 1 : 0;
 }

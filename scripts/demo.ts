@@ -67,8 +67,7 @@ async function api<T = Json>(method: string, path: string, body?: unknown, heade
   return { status: res.status, body: parsed as T };
 }
 /** A route that is not there (feature not built in this checkout) answers terapi's own 404 `not_found`. */
-const missingRoute = (r: { status: number; body: unknown }) =>
-  r.status === 404 && JSON.stringify(r.body).includes('"code":"not_found"');
+const missingRoute = (r: { status: number; body: unknown }) => r.status === 404 && JSON.stringify(r.body).includes('"code":"not_found"');
 
 async function main() {
   step("Start the OpenAI simulator, a webhook receiver (your backend) and terapi");
@@ -145,12 +144,22 @@ async function main() {
       return row && (row.status === "SUCCESS" || row.status === "ERROR") ? row : undefined;
     });
     say(`sync models: ${done.status}, latest result ${JSON.stringify(done.latestResult)}, records ${JSON.stringify(done.recordCount)}`);
-    const recs = await api<{ records: Array<{ id: string; _nango_metadata: { last_action: string } }> }>("GET", "/records?model=models&limit=5", undefined, headers);
+    const recs = await api<{ records: Array<{ id: string; _nango_metadata: { last_action: string } }> }>(
+      "GET",
+      "/records?model=models&limit=5",
+      undefined,
+      headers,
+    );
     say(`GET /records?model=models&limit=5 → ${recs.status}: ${recs.body.records?.map((r) => `${r.id} (${r._nango_metadata.last_action})`).join(", ")}`);
   }
 
   step("Run an action with validated input and output: POST /action/trigger");
-  const action = await api<Json>("POST", "/action/trigger", { action_name: "create-embedding", input: { model: "text-embedding-3-small", input: "terapi" } }, headers);
+  const action = await api<Json>(
+    "POST",
+    "/action/trigger",
+    { action_name: "create-embedding", input: { model: "text-embedding-3-small", input: "terapi" } },
+    headers,
+  );
   if (missingRoute(action)) skip("actions are not built in this checkout yet (POST /action/trigger is not routed)");
   else {
     const emb = (action.body.data as Array<{ embedding?: number[] }> | undefined)?.[0]?.embedding;
@@ -166,13 +175,22 @@ async function main() {
     body: JSON.stringify({ key: apiKey, secret: whsec, url: `${origin}/webhook/openai/tenant-42` }),
   });
   const form = new FormData();
-  const line = JSON.stringify({ custom_id: "r1", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] } });
+  const line = JSON.stringify({
+    custom_id: "r1",
+    method: "POST",
+    url: "/v1/chat/completions",
+    body: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] },
+  });
   form.append("purpose", "batch");
   form.append("file", new File([`${line}\n`], "batch.jsonl", { type: "application/jsonl" }));
   const file = await client.files.create({ file: form.get("file") as File, purpose: "batch" });
   const batch = await client.batches.create({ input_file_id: file.id, endpoint: "/v1/chat/completions", completion_window: "24h" });
   say(`uploaded ${file.id} and created ${batch.id} through the proxy`);
-  await fetch(`${sim.url}/__sim/advance`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ key: apiKey, batch_id: batch.id, to: "completed" }) });
+  await fetch(`${sim.url}/__sim/advance`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ key: apiKey, batch_id: batch.id, to: "completed" }),
+  });
   const forward = await poll("the forward event", async () =>
     (await received()).map((r) => JSON.parse(r.body) as Json).find((e) => e.type === "forward" && JSON.stringify(e.payload).includes("batch.completed")),
   );
@@ -204,7 +222,9 @@ async function main() {
   for (const r of await received()) {
     const e = JSON.parse(r.body) as Json;
     const p = (e.payload ?? {}) as Json;
-    say(`${String(e.type).padEnd(8)} ${String(e.connection_id ?? "").padEnd(38)} ${e.type === "sync" ? JSON.stringify(p).slice(0, 80) : String(p.operation ?? p.type ?? "")}  (webhook-id ${r.headers["webhook-id"]})`);
+    say(
+      `${String(e.type).padEnd(8)} ${String(e.connection_id ?? "").padEnd(38)} ${e.type === "sync" ? JSON.stringify(p).slice(0, 80) : String(p.operation ?? p.type ?? "")}  (webhook-id ${r.headers["webhook-id"]})`,
+    );
   }
 
   step("The operation log: GET /logs?provider_config_key=openai&connection_id=tenant-42");
@@ -225,7 +245,7 @@ main()
   .then(cleanup)
   .then(() => process.exit(0))
   .catch(async (err: unknown) => {
-    console.error(`\ndemo failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    console.error(`\ndemo failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     if (terapi) console.error(`terapi's last output:\n${terapi.tail()}`);
     await cleanup();
     process.exit(1);

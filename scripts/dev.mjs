@@ -33,7 +33,9 @@ if (!vars.TERAPI_SECRET_KEY || !vars.TERAPI_ENCRYPTION_KEY) {
     TERAPI_ENCRYPTION_KEY: vars.TERAPI_ENCRYPTION_KEY ?? `k1:${randomBytes(32).toString("base64")}`,
     ...vars,
   };
-  const body = Object.entries(vars).map(([k, v]) => `${k}="${v}"`).join("\n");
+  const body = Object.entries(vars)
+    .map(([k, v]) => `${k}="${v}"`)
+    .join("\n");
   writeFileSync(devVarsPath, `# Local secrets for wrangler dev (generated; not committed).\n${body}\n`, { mode: 0o600 });
   console.log(`terapi: wrote a new local config with a random secret key and encryption key to ${devVarsPath}`);
 }

@@ -15,13 +15,20 @@ const PATTERNS: [RegExp, string][] = [
   [/\b(Bearer|Basic)\s+[^\s"',;]+/gi, `$1 ${REDACTED}`],
   [/\bsk-[A-Za-z0-9_-]{4,}/g, `sk-${REDACTED}`],
   [/\bwhsec_[A-Za-z0-9+/=]+/g, `whsec_${REDACTED}`],
-  [/(["']?\b(?:api[_-]?key|apikey|secret|token|password|authorization|webhook_secret|credentials)\b["']?\s*[:=]\s*["']?)(?!(?:Bearer|Basic)\s|\[redacted\])[^"'\s,;}&]+/gi, `$1${REDACTED}`],
+  [
+    /(["']?\b(?:api[_-]?key|apikey|secret|token|password|authorization|webhook_secret|credentials)\b["']?\s*[:=]\s*["']?)(?!(?:Bearer|Basic)\s|\[redacted\])[^"'\s,;}&]+/gi,
+    `$1${REDACTED}`,
+  ],
 ];
 
 /** Every configured secret key and encryption key (and its material alone) as literal values. */
 function secretValues(env: SecretSource | undefined): string[] {
   if (!env) return [];
-  const split = (raw: string | undefined) => (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s.length >= 4);
+  const split = (raw: string | undefined) =>
+    (raw ?? "")
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s.length >= 4);
   const keys = split(env.TERAPI_ENCRYPTION_KEY).flatMap((entry) => [entry, entry.slice(entry.indexOf(":") + 1)]);
   return [...split(env.TERAPI_SECRET_KEY), ...keys].sort((a, b) => b.length - a.length);
 }
@@ -58,11 +65,7 @@ export function durableObjectName(className: string, ctx: DurableObjectState): s
  * `object` names the Durable Object it happened in, `fields` say what was
  * being done (ids, counts: never bodies or secrets).
  */
-export function logUnhandled(
-  what: string,
-  err: unknown,
-  where: { object?: string; secrets?: SecretSource; fields?: Record<string, unknown> } = {},
-): void {
+export function logUnhandled(what: string, err: unknown, where: { object?: string; secrets?: SecretSource; fields?: Record<string, unknown> } = {}): void {
   const line: ErrorLogLine = { ...where.fields, ...(where.object === undefined ? {} : { object: where.object }), ...describeError(err, where.secrets) };
   console.error(what, line);
 }

@@ -24,8 +24,7 @@ export function createRouter() {
 export function validationError(error: z.ZodError): ApiError {
   const issues = zodIssues(error);
   const unknown = error.issues.flatMap((i) => (i.code === "unrecognized_keys" ? i.keys : []));
-  if (unknown.length > 0)
-    return new ApiError(400, "unknown_parameter", `Unknown parameter ${unknown.map((k) => `'${k}'`).join(", ")}`, issues);
+  if (unknown.length > 0) return new ApiError(400, "unknown_parameter", `Unknown parameter ${unknown.map((k) => `'${k}'`).join(", ")}`, issues);
   return new ApiError(400, "invalid_request", firstIssue(issues, "body") ?? "Invalid request", issues);
 }
 

@@ -46,7 +46,14 @@ async function firstProxied(base: string, headers: Record<string, string>): Prom
  * holds its integration and connection (set up by a first process), so the
  * time is workerd's start, the bundle's load and one proxied call.
  */
-export async function measureColdStart(opts: { root: string; bundleDir: string; tmp: string; simUrl: string; simKey: string; rounds: number }): Promise<ColdStart> {
+export async function measureColdStart(opts: {
+  root: string;
+  bundleDir: string;
+  tmp: string;
+  simUrl: string;
+  simKey: string;
+  rounds: number;
+}): Promise<ColdStart> {
   const persistTo = mkdtempSync(resolve(opts.tmp, "cold-"));
   const secrets = newSecrets();
   const setup = await startMiniflare({ root: opts.root, bundleDir: opts.bundleDir, simUrl: opts.simUrl, secrets, directSocket: true, persistTo });

@@ -47,5 +47,10 @@ export async function startFloor(opts: { simUrl: string; apiKey: string; compati
   const before = new Set(workerdPids(process.pid));
   const url = opts.directSocket ? (await mf.ready, await mf.unsafeGetDirectURL()) : await mf.ready;
   const mine = workerdPids(process.pid).filter((p) => !before.has(p));
-  return { target: { name: "bare workerd proxy", base: `${url.origin}/proxy`, headers: {} }, pids: () => mine, inspector: { port: inspectorPort, worker: "" }, stop: () => mf.dispose() };
+  return {
+    target: { name: "bare workerd proxy", base: `${url.origin}/proxy`, headers: {} },
+    pids: () => mine,
+    inspector: { port: inspectorPort, worker: "" },
+    stop: () => mf.dispose(),
+  };
 }

@@ -63,21 +63,18 @@ export function send(agent: http.Agent, target: Target, spec: RequestSpec, opts:
       const snippet = status >= 300 || status === 0 ? head.slice(0, 300) : opts.keepTail ? tail : undefined;
       resolve({ status, headersMs, firstByteMs: firstByteMs || endedAt - startedAt, totalMs: endedAt - startedAt, startedAt, endedAt, bytes, error, snippet });
     };
-    const req = http.request(
-      { agent, method: spec.method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers },
-      (res) => {
-        headersMs = performance.now() - startedAt;
-        const status = res.statusCode ?? 0;
-        res.on("data", (chunk: Buffer) => {
-          if (bytes === 0) firstByteMs = performance.now() - startedAt;
-          bytes += chunk.length;
-          if (head.length < 300) head += chunk.toString("utf8");
-          if (opts.keepTail) tail = (tail + chunk.toString("utf8")).slice(-200);
-        });
-        res.on("end", () => done(status));
-        res.on("error", (err) => done(0, `${err.name}: ${err.message}`));
-      },
-    );
+    const req = http.request({ agent, method: spec.method, hostname: url.hostname, port: url.port, path: url.pathname + url.search, headers }, (res) => {
+      headersMs = performance.now() - startedAt;
+      const status = res.statusCode ?? 0;
+      res.on("data", (chunk: Buffer) => {
+        if (bytes === 0) firstByteMs = performance.now() - startedAt;
+        bytes += chunk.length;
+        if (head.length < 300) head += chunk.toString("utf8");
+        if (opts.keepTail) tail = (tail + chunk.toString("utf8")).slice(-200);
+      });
+      res.on("end", () => done(status));
+      res.on("error", (err) => done(0, `${err.name}: ${err.message}`));
+    });
     req.on("error", (err) => done(0, `${err.name}: ${err.message}`));
     if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`no response within ${opts.timeoutMs} ms`)));
     req.end(body);

@@ -48,10 +48,12 @@ export async function connectInspector(port: number, worker: string): Promise<In
           pending.delete(id);
           reject(new Error(`inspector: no answer to ${method} within ${timeoutMs} ms`));
         }, timeoutMs);
-        const settle = <V>(f: (v: V) => void) => (v: V) => {
-          clearTimeout(timer);
-          f(v);
-        };
+        const settle =
+          <V>(f: (v: V) => void) =>
+          (v: V) => {
+            clearTimeout(timer);
+            f(v);
+          };
         pending.set(id, { resolve: settle(resolve as (v: unknown) => void), reject: settle(reject) });
         ws.send(JSON.stringify({ id, method, params }));
       }),

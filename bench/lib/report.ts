@@ -48,7 +48,11 @@ export function renderTable(title: string, rows: Row[], skipped: string[]): stri
   ]);
   const numeric = new Set([2, 3, ...(withFloor ? [5] : [])]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join("  ").trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (numeric.has(i) ? c.padStart(widths[i]) : c.padEnd(widths[i])))
+      .join("  ")
+      .trimEnd();
   const out = [title, line(header), widths.map((w) => "─".repeat(w)).join("  ")];
   let last = "";
   for (let i = 0; i < body.length; i++) {

@@ -12,7 +12,15 @@ export type Summary = { n: number; p50: number; p90: number; p99: number; mean: 
 export function summarize(values: number[]): Summary {
   const s = [...values].sort((a, b) => a - b);
   const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
-  return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), mean, min: s[0] ?? Number.NaN, max: s[s.length - 1] ?? Number.NaN };
+  return {
+    n: s.length,
+    p50: percentile(s, 50),
+    p90: percentile(s, 90),
+    p99: percentile(s, 99),
+    mean,
+    min: s[0] ?? Number.NaN,
+    max: s[s.length - 1] ?? Number.NaN,
+  };
 }
 
 export const is2xx = (s: Sample) => s.status >= 200 && s.status < 300;

@@ -57,10 +57,22 @@ const answer = new TextEncoder().encode(
     created: 1,
     model: "gpt-4o-mini-2024-07-18",
     choices: [{ index: 0, message: { role: "assistant", content: "Hello there!" }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 14, completion_tokens: 3, total_tokens: 17, prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 } },
+    usage: {
+      prompt_tokens: 14,
+      completion_tokens: 3,
+      total_tokens: 17,
+      prompt_tokens_details: { cached_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0 },
+    },
   }),
 );
-const secret: ConnectionSecret = { providerConfigKey: "openai", connectionId: "tenant-42", provider: "openai", credentials: { type: "API_KEY", apiKey: "sk-test" }, config: {} };
+const secret: ConnectionSecret = {
+  providerConfigKey: "openai",
+  connectionId: "tenant-42",
+  provider: "openai",
+  credentials: { type: "API_KEY", apiKey: "sk-test" },
+  config: {},
+};
 const env = { TERAPI_SECRET_KEY: "sk_terapi_secret" } as Env;
 const cache = createConnectionCache(async () => secret);
 const view = createRateLimitView();
@@ -100,7 +112,19 @@ export const steps: Step[] = [
   {
     name: "log line",
     run: () =>
-      toLogEntry({ provider_config_key: "openai", connection_id: "tenant-42", type: "proxy", status: "success", http_status: 200, duration_ms: 1, started_at: Date.now(), method: "POST", path: "/v1/chat/completions", request_id: "req_123", detail: null }),
+      toLogEntry({
+        provider_config_key: "openai",
+        connection_id: "tenant-42",
+        type: "proxy",
+        status: "success",
+        http_status: 200,
+        duration_ms: 1,
+        started_at: Date.now(),
+        method: "POST",
+        path: "/v1/chat/completions",
+        request_id: "req_123",
+        detail: null,
+      }),
   },
   {
     name: "usage read of a JSON answer",

@@ -9,4 +9,13 @@ import { latentThroughputScenario } from "./throughput-latent.ts";
 import { throughputScenario } from "./throughput.ts";
 
 /** Run in this order; each against the modes it lists. Add new scenarios here. */
-export const scenarios: Scenario[] = [latencyScenario, throughputScenario, latentThroughputScenario, sseScenario, rateLimitScenario, modelsScenario, tokensScenario, syncScenario];
+export const scenarios: Scenario[] = [
+  latencyScenario,
+  throughputScenario,
+  latentThroughputScenario,
+  sseScenario,
+  rateLimitScenario,
+  modelsScenario,
+  tokensScenario,
+  syncScenario,
+];

@@ -49,7 +49,8 @@ export const of = (rs: Result[], model: string) => rs.filter((r) => r.model === 
 export const caller429 = (samples: Sample[]) => samples.filter((s) => s.status === 429).length;
 export const p99 = (samples: Sample[]) => summarize(samples.map((s) => s.totalMs)).p99;
 /** Seconds from the first request of the burst to the last answer among `samples`. */
-export const makespanS = (all: Result[], samples: Sample[]) => (Math.max(...samples.map((s) => s.endedAt)) - Math.min(...all.map((r) => r.sample.startedAt))) / 1000;
+export const makespanS = (all: Result[], samples: Sample[]) =>
+  (Math.max(...samples.map((s) => s.endedAt)) - Math.min(...all.map((r) => r.sample.startedAt))) / 1000;
 
 /** Anything but 2xx or 429 makes the figures untrustworthy. */
 export function otherFailures(title: string, rs: Result[]): string[] {

@@ -6,7 +6,21 @@
 // provider per bucket window?
 import type { Limits } from "../../scripts/lib/simulator.ts";
 import type { Row, Scenario } from "../lib/types.ts";
-import { bucket429, burst, type Call, caller429, chatTo, embeddingOf, limitedConnection, makespanRow, makespanS, of, otherFailures, p99, upstreamRow } from "./limits.ts";
+import {
+  bucket429,
+  burst,
+  type Call,
+  caller429,
+  chatTo,
+  embeddingOf,
+  limitedConnection,
+  makespanRow,
+  makespanS,
+  of,
+  otherFailures,
+  p99,
+  upstreamRow,
+} from "./limits.ts";
 
 const SLOW = "gpt-4o";
 const MINI = "gpt-4o-mini";
@@ -69,12 +83,23 @@ export const modelsScenario: Scenario = {
 
     // For contrast: the same burst straight at the simulator on a fresh key, no coordination, no retries.
     const dKey = await ctx.sim.createKey(LIMITS);
-    const d = await burst({ ...ctx.direct, name: "direct", headers: { ...ctx.direct.headers, authorization: `Bearer ${dKey}` } }, interleave([slow, ...fastCalls()]));
+    const d = await burst(
+      { ...ctx.direct, name: "direct", headers: { ...ctx.direct.headers, authorization: `Bearer ${dKey}` } },
+      interleave([slow, ...fastCalls()]),
+    );
 
     const span = makespanS(m, of(m, SLOW));
     const callerT = caller429(m.map((r) => r.sample));
     const rows: Row[] = [
-      { scenario: title, metric: "429s seen by the caller", unit: "count", direct: caller429(d.map((r) => r.sample)), terapi: callerT, compare: "none", target: { text: "terapi = 0", pass: callerT === 0 } },
+      {
+        scenario: title,
+        metric: "429s seen by the caller",
+        unit: "count",
+        direct: caller429(d.map((r) => r.sample)),
+        terapi: callerT,
+        compare: "none",
+        target: { text: "terapi = 0", pass: callerT === 0 },
+      },
     ];
     const buckets: Record<string, unknown> = {};
     for (const bucket of [SLOW, MINI, EMBED]) {
@@ -82,7 +107,15 @@ export const modelsScenario: Scenario = {
       buckets[bucket] = b;
       rows.push(upstreamRow(title, bucket, b));
     }
-    rows.push(makespanRow(title, `${SLOW} makespan (ideal (⌈${SLOW_CALLS}/${SLOW_LIMIT}⌉−1) × ${WINDOW_MS / 1000} s = ${IDEAL_S.toFixed(1)} s)`, span, IDEAL_S, of(m, SLOW).every((s) => s.status >= 200 && s.status < 300)));
+    rows.push(
+      makespanRow(
+        title,
+        `${SLOW} makespan (ideal (⌈${SLOW_CALLS}/${SLOW_LIMIT}⌉−1) × ${WINDOW_MS / 1000} s = ${IDEAL_S.toFixed(1)} s)`,
+        span,
+        IDEAL_S,
+        of(m, SLOW).every((s) => s.status >= 200 && s.status < 300),
+      ),
+    );
     const p99s: Record<string, { alone_ms: number; with_slow_ms: number }> = {};
     for (const model of [MINI, EMBED]) {
       const alone99 = p99(of(a, model));
@@ -109,7 +142,16 @@ export const modelsScenario: Scenario = {
         ideal_makespan_s: IDEAL_S,
         ideal_definition: `${SLOW}: (ceil(${SLOW_CALLS}/${SLOW_LIMIT}) - 1) fixed windows of ${WINDOW_MS} ms, from the burst's first request to the last ${SLOW} answer`,
         limits: LIMITS,
-        terapi: { makespan_s: span, caller_429: callerT, by_model: Object.fromEntries([SLOW, MINI, EMBED].map((k) => [k, { ok: of(m, k).filter((s) => s.status < 300).length, caller_429: caller429(of(m, k)) }])), upstream_429: buckets, p99: p99s, simulator_stats: stats },
+        terapi: {
+          makespan_s: span,
+          caller_429: callerT,
+          by_model: Object.fromEntries(
+            [SLOW, MINI, EMBED].map((k) => [k, { ok: of(m, k).filter((s) => s.status < 300).length, caller_429: caller429(of(m, k)) }]),
+          ),
+          upstream_429: buckets,
+          p99: p99s,
+          simulator_stats: stats,
+        },
         direct_note: "the same mixed burst straight at the simulator on a fresh key, no retries",
         direct: { caller_429: caller429(d.map((r) => r.sample)) },
       },

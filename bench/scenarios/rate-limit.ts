@@ -86,20 +86,56 @@ export const rateLimitScenario: Scenario = {
     const errors: string[] = [];
     if (tt.other.length) {
       const ex = tt.other[0];
-      errors.push(`${title} terapi: ${tt.other.length}/${REQUESTS} requests failed with other than 2xx/429, e.g. ${ex.error ?? `${ex.status} ${ex.snippet ?? ""}`}`.slice(0, 600));
+      errors.push(
+        `${title} terapi: ${tt.other.length}/${REQUESTS} requests failed with other than 2xx/429, e.g. ${ex.error ?? `${ex.status} ${ex.snippet ?? ""}`}`.slice(
+          0,
+          600,
+        ),
+      );
     }
     return {
       errors,
       rows: [
-        { scenario: title, metric: `makespan (ideal ${IDEAL_S.toFixed(1)} s)`, unit: "s", direct: d.makespanS, terapi: t.makespanS, compare: "none", note: `terapi ${(t.makespanS / IDEAL_S).toFixed(2)}× ideal` },
+        {
+          scenario: title,
+          metric: `makespan (ideal ${IDEAL_S.toFixed(1)} s)`,
+          unit: "s",
+          direct: d.makespanS,
+          terapi: t.makespanS,
+          compare: "none",
+          note: `terapi ${(t.makespanS / IDEAL_S).toFixed(2)}× ideal`,
+        },
         { scenario: title, metric: "2xx to the caller", unit: "count", direct: dt.ok, terapi: tt.ok, compare: "none" },
-        { scenario: title, metric: "429s seen by the caller", unit: "count", direct: dt.r429, terapi: tt.r429, compare: "none", target: { text: "terapi = 0", pass: tt.r429 === 0 } },
-        { scenario: title, metric: "429s the simulator sent", unit: "count", direct: null, terapi: sim429, compare: "none", note: sim429 === null ? "not found in /__sim/stats" : undefined },
+        {
+          scenario: title,
+          metric: "429s seen by the caller",
+          unit: "count",
+          direct: dt.r429,
+          terapi: tt.r429,
+          compare: "none",
+          target: { text: "terapi = 0", pass: tt.r429 === 0 },
+        },
+        {
+          scenario: title,
+          metric: "429s the simulator sent",
+          unit: "count",
+          direct: null,
+          terapi: sim429,
+          compare: "none",
+          note: sim429 === null ? "not found in /__sim/stats" : undefined,
+        },
       ],
       details: {
         ideal_makespan_s: IDEAL_S,
         direct_note: "same burst straight at the simulator on its own fresh key, no retries",
-        terapi: { makespan_s: t.makespanS, ok: tt.ok, caller_429: tt.r429, other: tt.other.map((s) => s.status), simulator_429: sim429, simulator_stats: simStats },
+        terapi: {
+          makespan_s: t.makespanS,
+          ok: tt.ok,
+          caller_429: tt.r429,
+          other: tt.other.map((s) => s.status),
+          simulator_429: sim429,
+          simulator_stats: simStats,
+        },
         direct: { makespan_s: d.makespanS, ok: dt.ok, caller_429: dt.r429 },
         completion_s: t.samples.map((s) => Number(((s.endedAt - Math.min(...t.samples.map((x) => x.startedAt))) / 1000).toFixed(3))).sort((a, b) => a - b),
       },

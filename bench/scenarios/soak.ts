@@ -30,7 +30,11 @@ export function soakScenario(seconds: number): Scenario {
       const t0 = performance.now();
       const [chat, records] = await Promise.all([
         closedLoop({ concurrency: CHAT_CONCURRENCY, durationMs, fire: () => send(chatAgent, ctx.terapi, ctx.request(false), { timeoutMs: 30_000 }) }),
-        closedLoop({ concurrency: 1, durationMs, fire: () => send(recordsAgent, recordsTarget, { method: "GET", path: "/records?model=models&limit=100" }, { timeoutMs: 30_000 }) }),
+        closedLoop({
+          concurrency: 1,
+          durationMs,
+          fire: () => send(recordsAgent, recordsTarget, { method: "GET", path: "/records?model=models&limit=100" }, { timeoutMs: 30_000 }),
+        }),
       ]);
       chatAgent.destroy();
       recordsAgent.destroy();
@@ -45,8 +49,25 @@ export function soakScenario(seconds: number): Scenario {
       return {
         errors,
         rows: [
-          { scenario: title, metric: "requests", unit: "count", direct: null, terapi: all.length, compare: "none", note: `${chat.samples.length} chat, ${records.samples.length} /records; ${Math.floor(seconds / CACHE_TTL_S)} cache refreshes` },
-          { scenario: title, metric: "non-2xx answers", unit: "count", direct: null, terapi: bad.length, compare: "none", target: { text: "0", pass: bad.length === 0 }, note: bad.length ? JSON.stringify(byStatus) : undefined },
+          {
+            scenario: title,
+            metric: "requests",
+            unit: "count",
+            direct: null,
+            terapi: all.length,
+            compare: "none",
+            note: `${chat.samples.length} chat, ${records.samples.length} /records; ${Math.floor(seconds / CACHE_TTL_S)} cache refreshes`,
+          },
+          {
+            scenario: title,
+            metric: "non-2xx answers",
+            unit: "count",
+            direct: null,
+            terapi: bad.length,
+            compare: "none",
+            target: { text: "0", pass: bad.length === 0 },
+            note: bad.length ? JSON.stringify(byStatus) : undefined,
+          },
         ],
         details: {
           seconds,

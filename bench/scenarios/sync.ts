@@ -25,10 +25,13 @@ export const syncScenario: Scenario = {
   budgetMs: () => 30_000,
   async run(ctx) {
     const auth = { authorization: `Bearer ${ctx.secretKey}` };
-    const probe = await fetch(`${ctx.terapiOrigin}/sync/status?provider_config_key=${encodeURIComponent(ctx.integration)}&connection_id=${encodeURIComponent(ctx.connectionId)}`, {
-      headers: auth,
-      signal: AbortSignal.timeout(5_000),
-    });
+    const probe = await fetch(
+      `${ctx.terapiOrigin}/sync/status?provider_config_key=${encodeURIComponent(ctx.integration)}&connection_id=${encodeURIComponent(ctx.connectionId)}`,
+      {
+        headers: auth,
+        signal: AbortSignal.timeout(5_000),
+      },
+    );
     await probe.body?.cancel();
     if (probe.status === 404 || probe.status === 405) return { rows: [], errors: [], skipped: "terapi has no sync API (GET /sync/status → 404)" };
 

@@ -36,7 +36,13 @@ export const latentThroughputScenario: Scenario = {
         { scenario: title, metric: "latency p50", unit: "ms", direct: d.p50, terapi: t.p50, floor: f?.p50, compare: "added" },
         { scenario: title, metric: "latency p99", unit: "ms", direct: d.p99, terapi: t.p99, floor: f?.p99, compare: "added" },
       ],
-      details: { concurrency: CONCURRENCY, upstream_ms: UPSTREAM_MS, direct: { ...d, rps: r.direct }, terapi: { ...t, rps: r.terapi }, bare_workerd_proxy: f ? { ...f, rps: r.floor } : null },
+      details: {
+        concurrency: CONCURRENCY,
+        upstream_ms: UPSTREAM_MS,
+        direct: { ...d, rps: r.direct },
+        terapi: { ...t, rps: r.terapi },
+        bare_workerd_proxy: f ? { ...f, rps: r.floor } : null,
+      },
     };
   },
 };

@@ -25,7 +25,16 @@ export const throughputScenario: Scenario = {
     return {
       errors: failures(title, ss),
       rows: [
-        { scenario: title, metric: "throughput", unit: "req/s", direct: r.direct, terapi: r.terapi, floor: r.floor, compare: "ratio", target: r.floor ? { text: "≥ 85% of bare", pass: r.terapi >= 0.85 * r.floor } : { text: "≥ 70% of direct", pass: r.terapi >= 0.7 * r.direct } },
+        {
+          scenario: title,
+          metric: "throughput",
+          unit: "req/s",
+          direct: r.direct,
+          terapi: r.terapi,
+          floor: r.floor,
+          compare: "ratio",
+          target: r.floor ? { text: "≥ 85% of bare", pass: r.terapi >= 0.85 * r.floor } : { text: "≥ 70% of direct", pass: r.terapi >= 0.7 * r.direct },
+        },
         { scenario: title, metric: "latency p50", unit: "ms", direct: d.p50, terapi: t.p50, floor: f?.p50, compare: "added" },
         { scenario: title, metric: "latency p99", unit: "ms", direct: d.p99, terapi: t.p99, floor: f?.p99, compare: "added" },
       ],

@@ -49,10 +49,31 @@ export const tokensScenario: Scenario = {
     return {
       errors: otherFailures(`${title} terapi`, t),
       rows: [
-        { scenario: title, metric: "2xx to the caller", unit: "count", direct: d.filter((r) => r.sample.status < 300).length, terapi: ok.length, compare: "none" },
-        { scenario: title, metric: "429s seen by the caller", unit: "count", direct: caller429(d.map((r) => r.sample)), terapi: callerT, compare: "none", target: { text: "terapi = 0", pass: callerT === 0 } },
+        {
+          scenario: title,
+          metric: "2xx to the caller",
+          unit: "count",
+          direct: d.filter((r) => r.sample.status < 300).length,
+          terapi: ok.length,
+          compare: "none",
+        },
+        {
+          scenario: title,
+          metric: "429s seen by the caller",
+          unit: "count",
+          direct: caller429(d.map((r) => r.sample)),
+          terapi: callerT,
+          compare: "none",
+          target: { text: "terapi = 0", pass: callerT === 0 },
+        },
         upstreamRow(title, MODEL, b),
-        makespanRow(title, `makespan of the 2xx (ideal (⌈${CALLS}×${TOKENS_EACH}/${TOKEN_LIMIT}⌉−1) × ${WINDOW_MS / 1000} s = ${IDEAL_S.toFixed(1)} s)`, span, IDEAL_S, ok.length === CALLS),
+        makespanRow(
+          title,
+          `makespan of the 2xx (ideal (⌈${CALLS}×${TOKENS_EACH}/${TOKEN_LIMIT}⌉−1) × ${WINDOW_MS / 1000} s = ${IDEAL_S.toFixed(1)} s)`,
+          span,
+          IDEAL_S,
+          ok.length === CALLS,
+        ),
       ],
       details: {
         ideal_makespan_s: IDEAL_S,

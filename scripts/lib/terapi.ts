@@ -38,7 +38,10 @@ const quietWrangler = (tmp: string) => ({ WRANGLER_SEND_METRICS: "false", WRANGL
 export async function bundle(root: string, tmp: string): Promise<{ dir: string; ms: number }> {
   const dir = resolve(tmp, "bundle");
   const t0 = performance.now();
-  const child = startChild("wrangler deploy --dry-run", wranglerBin(root), ["deploy", "--dry-run", "--env=", "--outdir", dir], { cwd: root, env: quietWrangler(tmp) });
+  const child = startChild("wrangler deploy --dry-run", wranglerBin(root), ["deploy", "--dry-run", "--env=", "--outdir", dir], {
+    cwd: root,
+    env: quietWrangler(tmp),
+  });
   const code = await new Promise<number | null>((r) => child.proc.once("exit", (c) => r(c)));
   if (code !== 0) throw new Error(`wrangler deploy --dry-run failed (exit ${code}):\n${child.tail()}`);
   return { dir, ms: performance.now() - t0 };
@@ -140,16 +143,24 @@ export async function startWranglerDev(opts: { root: string; tmp: string; simUrl
   const args = [
     "dev",
     "--local",
-    "--ip", "127.0.0.1",
-    "--port", String(port),
-    "--inspector-port", String(inspectorPort),
-    "--persist-to", resolve(opts.tmp, "wrangler-state"),
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    resolve(opts.tmp, "wrangler-state"),
     "--show-interactive-dev-session=false",
     "--live-reload=false",
-    "--log-level", "warn",
-    "--var", `OPENAI_BASE_URL:${opts.simUrl}`,
-    "--var", `TERAPI_SECRET_KEY:${opts.secrets.secretKey}`,
-    "--var", `TERAPI_ENCRYPTION_KEY:${opts.secrets.encryptionKey}`,
+    "--log-level",
+    "warn",
+    "--var",
+    `OPENAI_BASE_URL:${opts.simUrl}`,
+    "--var",
+    `TERAPI_SECRET_KEY:${opts.secrets.secretKey}`,
+    "--var",
+    `TERAPI_ENCRYPTION_KEY:${opts.secrets.encryptionKey}`,
     ...(process.env.TERAPI_USAGE ? ["--var", `TERAPI_USAGE:${process.env.TERAPI_USAGE}`] : []),
   ];
   const child: Child = startChild("wrangler dev", wranglerBin(opts.root), args, { cwd: opts.root, env: quietWrangler(opts.tmp) });
@@ -165,9 +176,14 @@ export async function createIntegration(origin: string, secretKey: string, uniqu
 }
 
 export async function createConnection(origin: string, secretKey: string, integration: string, connectionId: string, apiKey: string): Promise<void> {
-  await jsonCall("POST", `${origin}/connections`, { authorization: `Bearer ${secretKey}` }, {
-    provider_config_key: integration,
-    connection_id: connectionId,
-    credentials: { type: "API_KEY", apiKey },
-  });
+  await jsonCall(
+    "POST",
+    `${origin}/connections`,
+    { authorization: `Bearer ${secretKey}` },
+    {
+      provider_config_key: integration,
+      connection_id: connectionId,
+      credentials: { type: "API_KEY", apiKey },
+    },
+  );
 }

@@ -15,8 +15,7 @@ import { iso } from "../lib/iso-time";
 export type ActionError = { code: string; message: string; status?: number; details?: unknown };
 
 const failureOf = (err: unknown): ActionError => {
-  if (err instanceof ActionUpstreamError)
-    return { code: err.code, message: err.message, status: err.upstreamStatus, details: err.providerBody() };
+  if (err instanceof ActionUpstreamError) return { code: err.code, message: err.message, status: err.upstreamStatus, details: err.providerBody() };
   if (err instanceof ApiError)
     return { code: err.code, message: err.message, status: err.status, ...(err.details === undefined ? {} : { details: err.details }) };
   return { code: "internal_error", message: "The action failed" };

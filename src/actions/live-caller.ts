@@ -51,7 +51,16 @@ export function createLiveCaller(ctx: LiveCallContext): ActionCall {
       stats: ctx.stats,
     });
     // Counted like a proxied call, tagged as an action's.
-    const res = tapUsage(sent, { env: ctx.env, waitUntil: ctx.waitUntil, provider, providerConfigKey, connectionId, method: encoded.method, path: confinePath(req.path), source: "action" });
+    const res = tapUsage(sent, {
+      env: ctx.env,
+      waitUntil: ctx.waitUntil,
+      provider,
+      providerConfigKey,
+      connectionId,
+      method: encoded.method,
+      path: confinePath(req.path),
+      source: "action",
+    });
     if (ctx.stats) ctx.stats.requestId = res.headers.get("x-request-id") ?? ctx.stats.requestId;
     return readReply(res);
   };

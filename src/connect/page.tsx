@@ -100,11 +100,21 @@ export function ConnectForm(props: FormState & { nonce: string }) {
           </p>
         ) : null}
 
-        <OptionalField name="organization_id" label="Organization ID (optional)" value={props.organization_id} error={error?.field === "organization_id" ? error.message : undefined}>
+        <OptionalField
+          name="organization_id"
+          label="Organization ID (optional)"
+          value={props.organization_id}
+          error={error?.field === "organization_id" ? error.message : undefined}
+        >
           Sent as <code>OpenAI-Organization</code>, e.g. <code>org-…</code>.
         </OptionalField>
 
-        <OptionalField name="project_id" label="Project ID (optional)" value={props.project_id} error={error?.field === "project_id" ? error.message : undefined}>
+        <OptionalField
+          name="project_id"
+          label="Project ID (optional)"
+          value={props.project_id}
+          error={error?.field === "project_id" ? error.message : undefined}
+        >
           Sent as <code>OpenAI-Project</code>, e.g. <code>proj_…</code>.
         </OptionalField>
 

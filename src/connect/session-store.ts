@@ -14,9 +14,7 @@ export type ConnectSession = {
   expires_at: number;
 };
 
-export type SessionLookup =
-  | { ok: true; session: ConnectSession }
-  | { ok: false; reason: "unknown" | "expired" | "used" | "busy" | "opened" };
+export type SessionLookup = { ok: true; session: ConnectSession } | { ok: false; reason: "unknown" | "expired" | "used" | "busy" | "opened" };
 
 export type SessionClaim = { ok: true; session: ConnectSession; claim: string } | Extract<SessionLookup, { ok: false }>;
 
@@ -50,8 +48,7 @@ const toSession = (row: SessionRow): ConnectSession => ({
 
 /** Connect sessions in the registry's SQLite: strongly consistent, so a used link is used everywhere at once. */
 export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: () => T) => T) {
-  const row = (hash: string) =>
-    sql.exec<SessionRow>("SELECT * FROM connect_sessions WHERE token_hash = ?", hash).toArray()[0];
+  const row = (hash: string) => sql.exec<SessionRow>("SELECT * FROM connect_sessions WHERE token_hash = ?", hash).toArray()[0];
 
   /** Valid, and (when `browserHash` is given) opened in that browser. */
   function check(r: SessionRow | undefined, now: number, browserHash?: string): SessionLookup {
@@ -69,9 +66,11 @@ export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: 
         sql.exec(
           `INSERT INTO connect_sessions (token_hash, end_user, allowed_integrations, created_at, expires_at, tags, reconnect)
            VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          hash, JSON.stringify(session.end_user),
+          hash,
+          JSON.stringify(session.end_user),
           session.allowed_integrations === null ? null : JSON.stringify(session.allowed_integrations),
-          session.created_at, session.expires_at,
+          session.created_at,
+          session.expires_at,
           session.tags === null ? null : JSON.stringify(session.tags),
           session.reconnect === null ? null : JSON.stringify(session.reconnect),
         );
@@ -123,7 +122,11 @@ export function createConnectSessionStore(sql: SqlStorage, transaction: <T>(fn: 
         sql.exec(
           `UPDATE connect_sessions SET used_at = ?, claim = NULL, claimed_until = 0, provider_config_key = ?, connection_id = ?
            WHERE token_hash = ? AND claim = ? AND used_at IS NULL`,
-          now, connection.provider_config_key, connection.connection_id, hash, claim,
+          now,
+          connection.provider_config_key,
+          connection.connection_id,
+          hash,
+          claim,
         ).rowsWritten > 0
       );
     },

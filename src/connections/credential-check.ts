@@ -14,9 +14,7 @@ const CHECK_TIMEOUT_MS = 15_000;
  */
 export function verifierFor(provider: ProviderDefinition, apiKey: string): ProviderDefinition | undefined {
   if (!provider.acceptsKey || provider.acceptsKey(apiKey)) return provider;
-  return listProviders().find(
-    (p) => p.baseUrl === provider.baseUrl && p.baseUrlVar === provider.baseUrlVar && p.acceptsKey?.(apiKey) === true,
-  );
+  return listProviders().find((p) => p.baseUrl === provider.baseUrl && p.baseUrlVar === provider.baseUrlVar && p.acceptsKey?.(apiKey) === true);
 }
 
 /** The provider's reason from an error body (`{"error":{"message"}}`), without echoing anything else. */
@@ -24,14 +22,16 @@ function providerReason(body: unknown): string | undefined {
   if (typeof body !== "object" || body === null || !("error" in body)) return undefined;
   const error = body.error;
   if (typeof error === "string") return error;
-  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string")
-    return error.message;
+  if (typeof error === "object" && error !== null && "message" in error && typeof error.message === "string") return error.message;
   return undefined;
 }
 
 /** A key the provider refused; `reason` is the provider's own message. */
 export class CredentialRejected extends ApiError<"connection_test_failed"> {
-  constructor(readonly providerStatus: number, readonly reason: string) {
+  constructor(
+    readonly providerStatus: number,
+    readonly reason: string,
+  ) {
     super(400, "connection_test_failed", `The provider rejected the credentials: ${reason}`, { provider_status: providerStatus });
   }
 }

@@ -29,9 +29,7 @@ export type ConnectionRecord = {
 };
 
 export type NewConnection = Omit<ConnectionRecord, "created_at" | "updated_at">;
-export type ConnectionPatch = Partial<
-  Pick<ConnectionRecord, "key_hint" | "connection_config" | "metadata" | "end_user" | "tags">
->;
+export type ConnectionPatch = Partial<Pick<ConnectionRecord, "key_hint" | "connection_config" | "metadata" | "end_user" | "tags">>;
 
 export type ConnectionFilter = {
   provider_config_key?: string;
@@ -124,10 +122,7 @@ export function createConnectionIndex(sql: SqlStorage) {
   return {
     get(providerConfigKey: string, connectionId: string): ConnectionRecord | null {
       const row = sql
-        .exec<ConnectionRow>(
-          `SELECT * FROM connections WHERE provider_config_key = ? AND connection_id = ?`,
-          providerConfigKey, connectionId,
-        )
+        .exec<ConnectionRow>(`SELECT * FROM connections WHERE provider_config_key = ? AND connection_id = ?`, providerConfigKey, connectionId)
         .toArray()[0];
       return row ? toRecord(row) : null;
     },
@@ -140,9 +135,19 @@ export function createConnectionIndex(sql: SqlStorage) {
           `INSERT INTO connections (provider_config_key, connection_id, id, provider, key_hint, connection_config,
              metadata, end_user_id, end_user_email, end_user_display_name, tags, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-          row.provider_config_key, row.connection_id, row.id, row.provider, row.key_hint, row.connection_config,
-          row.metadata, row.end_user_id, row.end_user_email, row.end_user_display_name, row.tags,
-          row.created_at, row.updated_at,
+          row.provider_config_key,
+          row.connection_id,
+          row.id,
+          row.provider,
+          row.key_hint,
+          row.connection_config,
+          row.metadata,
+          row.end_user_id,
+          row.end_user_email,
+          row.end_user_display_name,
+          row.tags,
+          row.created_at,
+          row.updated_at,
         ).rowsWritten > 0
       );
     },
@@ -154,26 +159,26 @@ export function createConnectionIndex(sql: SqlStorage) {
         `UPDATE connections SET key_hint = ?, connection_config = ?, metadata = ?, end_user_id = ?, end_user_email = ?,
            end_user_display_name = ?, tags = ?, updated_at = ?
          WHERE provider_config_key = ? AND connection_id = ?`,
-        row.key_hint, row.connection_config, row.metadata, row.end_user_id, row.end_user_email,
-        row.end_user_display_name, row.tags, row.updated_at, row.provider_config_key, row.connection_id,
+        row.key_hint,
+        row.connection_config,
+        row.metadata,
+        row.end_user_id,
+        row.end_user_email,
+        row.end_user_display_name,
+        row.tags,
+        row.updated_at,
+        row.provider_config_key,
+        row.connection_id,
       );
     },
 
     delete(providerConfigKey: string, connectionId: string): boolean {
-      return (
-        sql.exec(
-          `DELETE FROM connections WHERE provider_config_key = ? AND connection_id = ?`,
-          providerConfigKey, connectionId,
-        ).rowsWritten > 0
-      );
+      return sql.exec(`DELETE FROM connections WHERE provider_config_key = ? AND connection_id = ?`, providerConfigKey, connectionId).rowsWritten > 0;
     },
 
     idsOf(providerConfigKey: string): string[] {
       return sql
-        .exec<{ connection_id: string }>(
-          `SELECT connection_id FROM connections WHERE provider_config_key = ? ORDER BY connection_id`,
-          providerConfigKey,
-        )
+        .exec<{ connection_id: string }>(`SELECT connection_id FROM connections WHERE provider_config_key = ? ORDER BY connection_id`, providerConfigKey)
         .toArray()
         .map((r) => r.connection_id);
     },
@@ -231,15 +236,14 @@ export function createConnectionIndex(sql: SqlStorage) {
         .exec<ConnectionRow>(
           `SELECT * FROM connections ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
            ORDER BY created_at, provider_config_key, connection_id LIMIT ? OFFSET ?`,
-          ...args, filter.limit + 1, (filter.page ?? 0) * filter.limit,
+          ...args,
+          filter.limit + 1,
+          (filter.page ?? 0) * filter.limit,
         )
         .toArray();
       const page = rows.slice(0, filter.limit);
       const last = page[page.length - 1];
-      const next_cursor =
-        rows.length > filter.limit && last
-          ? encodeCursor([last.created_at, last.provider_config_key, last.connection_id])
-          : null;
+      const next_cursor = rows.length > filter.limit && last ? encodeCursor([last.created_at, last.provider_config_key, last.connection_id]) : null;
       return { connections: page.map(toRecord), next_cursor };
     },
   };

@@ -1,11 +1,5 @@
 import { logUnhandled } from "../error-log";
-import type {
-  ConnectionPatch,
-  ConnectionRecord,
-  EndUser,
-  IndexedConnectionConfig,
-  JsonObject,
-} from "./index-store";
+import type { ConnectionPatch, ConnectionRecord, EndUser, IndexedConnectionConfig, JsonObject } from "./index-store";
 import type { IntegrationRecord } from "../integrations/store";
 import { registryClient } from "../bindings/registry-client";
 import { connectionObject } from "../bindings/stubs";
@@ -14,13 +8,7 @@ import type { ReserveResult } from "./reservations";
 import { emitAuthEvent, type BackgroundContext } from "../events/auth";
 import { getProvider } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";
-import {
-  deleteConnectionSecret,
-  hasConnectionSecret,
-  loadConnectionSecret,
-  saveConnectionSecret,
-  type ConnectionSecret,
-} from "../store/connection-secret";
+import { deleteConnectionSecret, hasConnectionSecret, loadConnectionSecret, saveConnectionSecret, type ConnectionSecret } from "../store/connection-secret";
 import { syncsFor } from "../sync/definitions";
 import { CredentialRejected, verifyCredentials } from "./credential-check";
 import { maskSecret } from "./mask";

@@ -20,7 +20,8 @@ export function createReservations(sql: SqlStorage) {
       const held = sql
         .exec<{ expires_at: number }>(
           `SELECT expires_at FROM connection_reservations WHERE provider_config_key = ? AND connection_id = ?`,
-          providerConfigKey, connectionId,
+          providerConfigKey,
+          connectionId,
         )
         .toArray()[0];
       return held !== undefined && held.expires_at > now ? held.expires_at : null;
@@ -31,7 +32,10 @@ export function createReservations(sql: SqlStorage) {
       const token = crypto.randomUUID();
       sql.exec(
         `INSERT OR REPLACE INTO connection_reservations (provider_config_key, connection_id, token, expires_at) VALUES (?, ?, ?, ?)`,
-        providerConfigKey, connectionId, token, now + RESERVATION_MS,
+        providerConfigKey,
+        connectionId,
+        token,
+        now + RESERVATION_MS,
       );
       // Expired claims of other ids are dropped on the way.
       sql.exec(`DELETE FROM connection_reservations WHERE expires_at <= ?`, now);
@@ -40,10 +44,7 @@ export function createReservations(sql: SqlStorage) {
 
     /** Only the holder's token releases a claim: a late release cannot free someone else's. */
     release(providerConfigKey: string, connectionId: string, token: string): void {
-      sql.exec(
-        `DELETE FROM connection_reservations WHERE provider_config_key = ? AND connection_id = ? AND token = ?`,
-        providerConfigKey, connectionId, token,
-      );
+      sql.exec(`DELETE FROM connection_reservations WHERE provider_config_key = ? AND connection_id = ? AND token = ?`, providerConfigKey, connectionId, token);
     },
 
     releaseAllOf(providerConfigKey: string): void {

@@ -25,23 +25,24 @@ async function parseEntry(entry: string, position: number): Promise<MasterKey> {
   const colon = entry.indexOf(":");
   const kid = colon === -1 ? undefined : entry.slice(0, colon).trim();
   const encoded = (colon === -1 ? entry : entry.slice(colon + 1)).trim();
-  if (kid !== undefined && !KID_PATTERN.test(kid))
-    throw new KeyRingError(`entry ${position}: key id must match ${KID_PATTERN.source}`);
+  if (kid !== undefined && !KID_PATTERN.test(kid)) throw new KeyRingError(`entry ${position}: key id must match ${KID_PATTERN.source}`);
   let raw: Uint8Array<ArrayBuffer>;
   try {
     raw = base64ToBytes(encoded);
   } catch {
     throw new KeyRingError(`entry ${position}: key is not valid base64`);
   }
-  if (raw.length !== KEY_BYTES)
-    throw new KeyRingError(`entry ${position}: key must be ${KEY_BYTES} bytes of base64, got ${raw.length}`);
+  if (raw.length !== KEY_BYTES) throw new KeyRingError(`entry ${position}: key must be ${KEY_BYTES} bytes of base64, got ${raw.length}`);
   const key = await crypto.subtle.importKey("raw", raw, { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
   return { kid: kid ?? (await defaultKid(raw)), key };
 }
 
 /** Parses `kid:base64,…` (a bare base64 entry gets the first 8 hex chars of its SHA-256 as kid). */
 export async function parseKeyRing(value: string | undefined): Promise<KeyRing> {
-  const entries = (value ?? "").split(",").map((e) => e.trim()).filter(Boolean);
+  const entries = (value ?? "")
+    .split(",")
+    .map((e) => e.trim())
+    .filter(Boolean);
   const keys = await Promise.all(entries.map((e, i) => parseEntry(e, i + 1)));
   const current = keys[0];
   if (current === undefined) throw new KeyRingError("is not set: expected kid:base64(32 bytes)[,…]");

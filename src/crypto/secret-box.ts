@@ -20,11 +20,7 @@ export class SecretDecryptError extends ApiError<"secret_unreadable"> {
 /** Encrypts with the ring's current key; `aad` binds the value to where it is stored. */
 export async function seal(ring: KeyRing, plaintext: string, aad: string): Promise<SealedValue> {
   const iv = crypto.getRandomValues(new Uint8Array(IV_BYTES));
-  const ct = await crypto.subtle.encrypt(
-    { name: "AES-GCM", iv, additionalData: encoder.encode(aad) },
-    ring.current.key,
-    encoder.encode(plaintext),
-  );
+  const ct = await crypto.subtle.encrypt({ name: "AES-GCM", iv, additionalData: encoder.encode(aad) }, ring.current.key, encoder.encode(plaintext));
   return { v: 1, kid: ring.current.kid, iv: bytesToBase64(iv), ct: bytesToBase64(new Uint8Array(ct)) };
 }
 
@@ -37,11 +33,16 @@ export function parseSealed(stored: string): SealedValue {
     throw new SecretDecryptError("Stored secret is not valid JSON");
   }
   if (
-    typeof value !== "object" || value === null ||
-    !("v" in value) || value.v !== 1 ||
-    !("kid" in value) || typeof value.kid !== "string" ||
-    !("iv" in value) || typeof value.iv !== "string" ||
-    !("ct" in value) || typeof value.ct !== "string"
+    typeof value !== "object" ||
+    value === null ||
+    !("v" in value) ||
+    value.v !== 1 ||
+    !("kid" in value) ||
+    typeof value.kid !== "string" ||
+    !("iv" in value) ||
+    typeof value.iv !== "string" ||
+    !("ct" in value) ||
+    typeof value.ct !== "string"
   )
     throw new SecretDecryptError("Stored secret has an unknown format");
   return { v: 1, kid: value.kid, iv: value.iv, ct: value.ct };

@@ -23,7 +23,12 @@ const seconds = (at: number, now: number) => `${Math.max(0, Math.ceil((at - now)
 
 function Dimension(props: { name: string; d: BucketState["requests"]; now: number }) {
   const d = props.d;
-  if (d.blocked_until !== null) return <span><strong>{props.name} blocked</strong> for {seconds(d.blocked_until, props.now)}</span>;
+  if (d.blocked_until !== null)
+    return (
+      <span>
+        <strong>{props.name} blocked</strong> for {seconds(d.blocked_until, props.now)}
+      </span>
+    );
   if (d.limit === null) return <span class="muted">{props.name} not seen yet</span>;
   return (
     <span>
@@ -79,7 +84,7 @@ export function ConnectionPage(props: { nonce: string; detail: ConnectionDetail;
         <code>{c.connection_id}</code> <span class="muted">({c.provider_config_key})</span>
       </h2>
       <p>
-        End user: {c.end_user ? c.end_user.email ?? c.end_user.id : <span class="muted">—</span>} · key <code>{c.key_hint}</code> · created{" "}
+        End user: {c.end_user ? (c.end_user.email ?? c.end_user.id) : <span class="muted">—</span>} · key <code>{c.key_hint}</code> · created{" "}
         {time(c.created_at)}
       </p>
       <h2 id="rate-limit">Rate limit</h2>

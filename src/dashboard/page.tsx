@@ -92,8 +92,8 @@ function Usage(props: { usage: UsageSection; nonce: string }) {
       <style nonce={props.nonce} dangerouslySetInnerHTML={{ __html: CHART_CSS }} />
       <h2 id="usage">Usage</h2>
       <p class="muted">
-        Tokens and cost as the provider reported them (prices: <code>{prices.version}</code>). GET /usage has the numbers; each
-        connection's page charts its last 48 hours and 30 days by model.
+        Tokens and cost as the provider reported them (prices: <code>{prices.version}</code>). GET /usage has the numbers; each connection's page charts its
+        last 48 hours and 30 days by model.
       </p>
       <h3 id="top-connections">Top connections by cost, last 30 days</h3>
       {top.length === 0 ? (
@@ -122,7 +122,14 @@ function Usage(props: { usage: UsageSection; nonce: string }) {
  * does not grow with the number of connections. Each connection's live state
  * (rate limits, syncs, usage charts) is on its own page.
  */
-export function DashboardPage(props: { nonce: string; connections: ConnectionRecord[]; logs: OperationLog[]; more: boolean; cookie: boolean; usage?: UsageSection }) {
+export function DashboardPage(props: {
+  nonce: string;
+  connections: ConnectionRecord[];
+  logs: OperationLog[];
+  more: boolean;
+  cookie: boolean;
+  usage?: UsageSection;
+}) {
   return (
     <Layout title="terapi dashboard" nonce={props.nonce} wide>
       <Bar cookie={props.cookie} />
@@ -149,7 +156,7 @@ export function DashboardPage(props: { nonce: string; connections: ConnectionRec
                 <td>
                   <ConnectionLink {...c} />
                 </td>
-                <td>{c.end_user ? c.end_user.email ?? c.end_user.id : <span class="muted">—</span>}</td>
+                <td>{c.end_user ? (c.end_user.email ?? c.end_user.id) : <span class="muted">—</span>}</td>
                 <td>
                   <code>{c.key_hint}</code>
                 </td>

@@ -21,8 +21,7 @@ function fromB64url(s: string): Uint8Array<ArrayBuffer> | null {
   }
 }
 
-const hmacKey = (secret: string) =>
-  crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
+const hmacKey = (secret: string) => crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign", "verify"]);
 const message = (expiresAt: number, sid: string) => encoder.encode(`terapi-dashboard-v2|${expiresAt}|${sid}`);
 const COOKIE = /^(\d{13})\.([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/;
 
@@ -44,8 +43,7 @@ async function signedSession(env: Env, value: string | undefined, now: number): 
   const sig = fromB64url(m[3]!);
   if (!sig || expiresAt <= now || expiresAt > now + DASHBOARD_SESSION_MS) return null;
   let ok = false;
-  for (const key of parseSecretKeys(env.TERAPI_SECRET_KEY))
-    if (await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(expiresAt, sid))) ok = true;
+  for (const key of parseSecretKeys(env.TERAPI_SECRET_KEY)) if (await crypto.subtle.verify("HMAC", await hmacKey(key), sig, message(expiresAt, sid))) ok = true;
   return ok ? sid : null;
 }
 

@@ -53,7 +53,17 @@ const H = 140;
 const PAD = { left: 44, right: 6, top: 8, bottom: 20 };
 
 /** Stacked bars, one per bucket from `from` (`count` buckets of `step` ms), split by model. */
-function StackedBars(props: { title: string; rows: UsageRow[]; from: number; step: number; count: number; metric: Metric; prices: PriceTable; colors: Map<string, string>; label: (start: number) => string }) {
+function StackedBars(props: {
+  title: string;
+  rows: UsageRow[];
+  from: number;
+  step: number;
+  count: number;
+  metric: Metric;
+  prices: PriceTable;
+  colors: Map<string, string>;
+  label: (start: number) => string;
+}) {
   const { rows, from, step, count, metric, prices, colors } = props;
   const stacks: Array<Array<[string, number]>> = Array.from({ length: count }, () => []);
   let total = 0;
@@ -91,19 +101,31 @@ function StackedBars(props: { title: string; rows: UsageRow[]; from: number; ste
         {stacks.map((stack, i) => {
           let base = PAD.top + plotH;
           return stack
-            .sort((a, b) => (colors.get(a[0]) ?? "") < (colors.get(b[0]) ?? "") ? -1 : 1)
+            .sort((a, b) => ((colors.get(a[0]) ?? "") < (colors.get(b[0]) ?? "") ? -1 : 1))
             .map(([model, v]) => {
               const h = y(v);
               base -= h;
               return (
-                <rect x={(PAD.left + i * bw + bw * 0.1).toFixed(2)} y={base.toFixed(2)} width={(bw * 0.8).toFixed(2)} height={h.toFixed(2)} fill={colors.get(model) ?? "#5c616a"}>
+                <rect
+                  x={(PAD.left + i * bw + bw * 0.1).toFixed(2)}
+                  y={base.toFixed(2)}
+                  width={(bw * 0.8).toFixed(2)}
+                  height={h.toFixed(2)}
+                  fill={colors.get(model) ?? "#5c616a"}
+                >
                   <title>{`${props.label(from + i * step)} ${model}: ${formatValue(v, metric)}`}</title>
                 </rect>
               );
             });
         })}
         {ticks.map((i, n) => (
-          <text x={(PAD.left + i * bw + bw / 2).toFixed(2)} y={H - 6} text-anchor={n === 0 ? "start" : n === ticks.length - 1 ? "end" : "middle"} font-size="9" fill="#4a4f57">
+          <text
+            x={(PAD.left + i * bw + bw / 2).toFixed(2)}
+            y={H - 6}
+            text-anchor={n === 0 ? "start" : n === ticks.length - 1 ? "end" : "middle"}
+            font-size="9"
+            fill="#4a4f57"
+          >
             {props.label(from + i * step)}
           </text>
         ))}
@@ -144,12 +166,72 @@ export function ConnectionUsageCharts(props: { usage: ConnectionUsageView; price
       </h3>
       <Legend colors={colors} />
       <div class="charts">
-        <StackedBars title="Requests, 48 h" rows={usage.hours} from={hourFrom} step={HOUR_MS} count={48} metric="requests" prices={prices} colors={colors} label={hourLabel} />
-        <StackedBars title="Tokens, 48 h" rows={usage.hours} from={hourFrom} step={HOUR_MS} count={48} metric="tokens" prices={prices} colors={colors} label={hourLabel} />
-        <StackedBars title="Cost, 48 h" rows={usage.hours} from={hourFrom} step={HOUR_MS} count={48} metric="cost" prices={prices} colors={colors} label={hourLabel} />
-        <StackedBars title="Requests, 30 days" rows={usage.days} from={dayFrom} step={DAY_MS} count={30} metric="requests" prices={prices} colors={colors} label={dayLabel} />
-        <StackedBars title="Tokens, 30 days" rows={usage.days} from={dayFrom} step={DAY_MS} count={30} metric="tokens" prices={prices} colors={colors} label={dayLabel} />
-        <StackedBars title="Cost, 30 days" rows={usage.days} from={dayFrom} step={DAY_MS} count={30} metric="cost" prices={prices} colors={colors} label={dayLabel} />
+        <StackedBars
+          title="Requests, 48 h"
+          rows={usage.hours}
+          from={hourFrom}
+          step={HOUR_MS}
+          count={48}
+          metric="requests"
+          prices={prices}
+          colors={colors}
+          label={hourLabel}
+        />
+        <StackedBars
+          title="Tokens, 48 h"
+          rows={usage.hours}
+          from={hourFrom}
+          step={HOUR_MS}
+          count={48}
+          metric="tokens"
+          prices={prices}
+          colors={colors}
+          label={hourLabel}
+        />
+        <StackedBars
+          title="Cost, 48 h"
+          rows={usage.hours}
+          from={hourFrom}
+          step={HOUR_MS}
+          count={48}
+          metric="cost"
+          prices={prices}
+          colors={colors}
+          label={hourLabel}
+        />
+        <StackedBars
+          title="Requests, 30 days"
+          rows={usage.days}
+          from={dayFrom}
+          step={DAY_MS}
+          count={30}
+          metric="requests"
+          prices={prices}
+          colors={colors}
+          label={dayLabel}
+        />
+        <StackedBars
+          title="Tokens, 30 days"
+          rows={usage.days}
+          from={dayFrom}
+          step={DAY_MS}
+          count={30}
+          metric="tokens"
+          prices={prices}
+          colors={colors}
+          label={dayLabel}
+        />
+        <StackedBars
+          title="Cost, 30 days"
+          rows={usage.days}
+          from={dayFrom}
+          step={DAY_MS}
+          count={30}
+          metric="cost"
+          prices={prices}
+          colors={colors}
+          label={dayLabel}
+        />
       </div>
     </section>
   );

@@ -20,7 +20,11 @@ export async function dashboardPrices(env: Env): Promise<PriceTable> {
 }
 
 /** One connection's last 48 hours and 30 days from its object (`null` when it cannot answer). */
-export async function connectionUsage(env: Env, c: Pick<ConnectionRecord, "provider_config_key" | "connection_id">, now: number): Promise<ConnectionUsageView | null> {
+export async function connectionUsage(
+  env: Env,
+  c: Pick<ConnectionRecord, "provider_config_key" | "connection_id">,
+  now: number,
+): Promise<ConnectionUsageView | null> {
   const stub = connectionObject(env, c.provider_config_key, c.connection_id);
   const to = now - (now % HOUR_MS) + HOUR_MS;
   const [hours, days] = await Promise.all([

@@ -150,7 +150,13 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
         const seen = inbound.seen(input, now);
         if (seen !== null) return { duplicate: true, event_id: seen, claimed: [] };
         const { event_id, claimed } = queue.insert(
-          { type: "forward", connection_id: input.connection_id, provider_config_key: input.provider_config_key, provider: input.provider, payload: input.payload },
+          {
+            type: "forward",
+            connection_id: input.connection_id,
+            provider_config_key: input.provider_config_key,
+            provider: input.provider,
+            payload: input.payload,
+          },
           urls,
           true,
         );

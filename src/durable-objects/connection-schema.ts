@@ -87,7 +87,9 @@ export const CONNECTION_MIGRATIONS: readonly Migration[] = [
         indexed_rev INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (grain, start, model, source)
       )`);
-      sql.exec("CREATE TABLE IF NOT EXISTS usage_cap (id INTEGER PRIMARY KEY CHECK (id = 1), metric TEXT NOT NULL, period TEXT NOT NULL, lim REAL NOT NULL, provider TEXT NOT NULL)");
+      sql.exec(
+        "CREATE TABLE IF NOT EXISTS usage_cap (id INTEGER PRIMARY KEY CHECK (id = 1), metric TEXT NOT NULL, period TEXT NOT NULL, lim REAL NOT NULL, provider TEXT NOT NULL)",
+      );
       sql.exec("CREATE TABLE IF NOT EXISTS usage_alerts (period_start INTEGER NOT NULL, threshold INTEGER NOT NULL, PRIMARY KEY (period_start, threshold))");
       // Syncs (src/sync/state.ts, src/sync/records.ts).
       sql.exec(`CREATE TABLE IF NOT EXISTS sync_state (

@@ -141,7 +141,14 @@ export class ConnectionObject extends DurableObject<Env> {
   }
 
   /** Stores an async action run (input already validated) and runs it soon on the alarm. */
-  async enqueueAction(input: { providerConfigKey: string; connectionId: string; action: string; input: ArrayBuffer; retries: number; backoffAllowed: boolean }): Promise<{ id: string }> {
+  async enqueueAction(input: {
+    providerConfigKey: string;
+    connectionId: string;
+    action: string;
+    input: ArrayBuffer;
+    retries: number;
+    backoffAllowed: boolean;
+  }): Promise<{ id: string }> {
     const { providerConfigKey, connectionId, ...job } = input;
     this.identity.remember({ providerConfigKey, connectionId });
     const id = this.jobs.addAction(this.ctx.id.toString(), job);
@@ -207,7 +214,13 @@ export class ConnectionObject extends DurableObject<Env> {
     const folded: string[] = [];
     const n = this.logs.append(entries, undefined, folded);
     const fresh = folded.length ? entries.filter((e) => !folded.includes(e.id)) : entries;
-    if (fresh.length) this.keepAlive(feedIndex(this.env, fresh.map((log) => ({ log }))));
+    if (fresh.length)
+      this.keepAlive(
+        feedIndex(
+          this.env,
+          fresh.map((log) => ({ log })),
+        ),
+      );
     return n;
   }
 

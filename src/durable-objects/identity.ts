@@ -20,7 +20,12 @@ export function createIdentity(sql: SqlStorage) {
     },
     /** null until a call carrying the name came. */
     get(): ConnectionName | null {
-      const meta = new Map(sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
+      const meta = new Map(
+        sql
+          .exec<{ k: string; v: string }>("SELECT k, v FROM meta")
+          .toArray()
+          .map((r) => [r.k, r.v]),
+      );
       const providerConfigKey = meta.get("provider_config_key");
       const connectionId = meta.get("connection_id");
       return providerConfigKey !== undefined && connectionId !== undefined ? { providerConfigKey, connectionId } : null;

@@ -1,11 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import {
-  createConnectSessionStore,
-  type ConnectSession,
-  type ConnectSessionStore,
-  type SessionClaim,
-  type SessionLookup,
-} from "../connect/session-store";
+import { createConnectSessionStore, type ConnectSession, type ConnectSessionStore, type SessionClaim, type SessionLookup } from "../connect/session-store";
 import {
   createConnectionIndex,
   type ConnectionFilter,
@@ -23,7 +17,6 @@ import { createIntegrationStore, type IntegrationRecord, type IntegrationStore }
 import { createReservations, type Reservations, type ReserveResult } from "../connections/reservations";
 import { REGISTRY_MIGRATIONS } from "./registry-schema";
 import { migrate } from "./schema";
-
 
 /**
  * The environment's strongly consistent registry: integrations and the

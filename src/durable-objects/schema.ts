@@ -47,6 +47,11 @@ export function migrate(storage: DurableObjectStorage, migrations: readonly Migr
  * may lack columns added later (SQLite has no ADD COLUMN IF NOT EXISTS).
  */
 export function addMissingColumns(sql: SqlStorage, table: string, columns: Record<string, string>): void {
-  const have = new Set(sql.exec<{ name: string }>("SELECT name FROM pragma_table_info(?)", table).toArray().map((r) => r.name));
+  const have = new Set(
+    sql
+      .exec<{ name: string }>("SELECT name FROM pragma_table_info(?)", table)
+      .toArray()
+      .map((r) => r.name),
+  );
   for (const [name, type] of Object.entries(columns)) if (!have.has(name)) sql.exec(`ALTER TABLE ${table} ADD COLUMN ${name} ${type}`);
 }

@@ -21,7 +21,11 @@ export function createIntegrationStore(sql: SqlStorage) {
         sql.exec(
           `INSERT INTO integrations (unique_key, provider, display_name, created_at, updated_at)
            VALUES (?, ?, ?, ?, ?) ON CONFLICT (unique_key) DO NOTHING`,
-          record.unique_key, record.provider, record.display_name, record.created_at, record.updated_at,
+          record.unique_key,
+          record.provider,
+          record.display_name,
+          record.created_at,
+          record.updated_at,
         ).rowsWritten > 0
       );
     },
@@ -38,10 +42,7 @@ export function createIntegrationStore(sql: SqlStorage) {
         display_name: patch.display_name ?? current.display_name,
         updated_at: new Date().toISOString(),
       };
-      sql.exec(
-        `UPDATE integrations SET display_name = ?, updated_at = ? WHERE unique_key = ?`,
-        next.display_name, next.updated_at, uniqueKey,
-      );
+      sql.exec(`UPDATE integrations SET display_name = ?, updated_at = ? WHERE unique_key = ?`, next.display_name, next.updated_at, uniqueKey);
       return next;
     },
 

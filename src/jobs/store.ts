@@ -99,8 +99,18 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
       sql.exec(
         `INSERT INTO jobs (id, kind, idempotency_key, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
          VALUES (?, 'proxy', ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-        id, job.idempotencyKey, job.method, job.path, job.query, JSON.stringify(job.headers), job.body,
-        job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
+        id,
+        job.idempotencyKey,
+        job.method,
+        job.path,
+        job.query,
+        JSON.stringify(job.headers),
+        job.body,
+        job.retries,
+        job.backoffAllowed ? 1 : 0,
+        t,
+        t,
+        t,
       );
     },
     insertAction(id: string, job: NewActionJob): void {
@@ -108,7 +118,14 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
       sql.exec(
         `INSERT INTO jobs (id, kind, action, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
          VALUES (?, 'action', ?, 'queued', 'POST', '', '', '[]', ?, ?, ?, ?, ?, ?)`,
-        id, job.action, job.input, job.retries, job.backoffAllowed ? 1 : 0, t, t, t,
+        id,
+        job.action,
+        job.input,
+        job.retries,
+        job.backoffAllowed ? 1 : 0,
+        t,
+        t,
+        t,
       );
     },
     /**
@@ -150,20 +167,23 @@ export function createJobStore(sql: SqlStorage, now: () => number = () => Date.n
       sql.exec(
         `UPDATE jobs SET status = 'completed', due_at = NULL, in_flight = NULL, body = NULL, updated_at = ?,
            result_status = ?, result_headers = ?, result_body = ?, result_truncated = ? WHERE id = ?`,
-        now(), result.status, JSON.stringify(result.headers), result.body, result.truncated ? 1 : 0, id,
+        now(),
+        result.status,
+        JSON.stringify(result.headers),
+        result.body,
+        result.truncated ? 1 : 0,
+        id,
       );
     },
     fail(id: string, error: string): void {
-      sql.exec(
-        "UPDATE jobs SET status = 'failed', due_at = NULL, in_flight = NULL, body = NULL, error = ?, updated_at = ? WHERE id = ?",
-        error, now(), id,
-      );
+      sql.exec("UPDATE jobs SET status = 'failed', due_at = NULL, in_flight = NULL, body = NULL, error = ?, updated_at = ? WHERE id = ?", error, now(), id);
     },
     /** Ends a job whose call was cut off by a crash and may not be sent again: it may or may not have run. */
     interrupt(id: string): void {
       sql.exec(
         "UPDATE jobs SET status = 'interrupted', due_at = NULL, in_flight = NULL, body = NULL, error = 'interrupted', updated_at = ? WHERE id = ?",
-        now(), id,
+        now(),
+        id,
       );
     },
     /**

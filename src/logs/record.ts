@@ -161,7 +161,10 @@ async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   let folded: string[];
   try {
     const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
-    ({ folded } = await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(entries, usage.length ? { ...who, samples: usage } : undefined));
+    ({ folded } = await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(
+      entries,
+      usage.length ? { ...who, samples: usage } : undefined,
+    ));
   } catch (err) {
     logUnhandled("operation log: flush failed", err, { fields: { lines: entries.length, usage: usage.length } });
     return;
@@ -169,7 +172,11 @@ async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   // Stored: now to the environment-wide index, batched with this isolate's other connections' lines.
   // Aggregated lines counted into an earlier line stay out of it (see createLogStore's append).
   const fresh = folded.length ? entries.filter((e) => !folded.includes(e.id)) : entries;
-  if (fresh.length > 0) await feedIndex(env, fresh.map((log) => ({ log })));
+  if (fresh.length > 0)
+    await feedIndex(
+      env,
+      fresh.map((log) => ({ log })),
+    );
 }
 
 /** Writes what is buffered for one connection now (the usage cap's exact check needs it written first). */

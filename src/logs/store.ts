@@ -17,8 +17,20 @@ export const AGGREGATE_WINDOW_MS = 60_000;
 export type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
 
 const LINE_COLUMNS = [
-  "id", "at", "provider_config_key", "connection_id", "type", "status", "http_status",
-  "duration_ms", "retries", "wait_ms", "request_id", "method", "path", "detail",
+  "id",
+  "at",
+  "provider_config_key",
+  "connection_id",
+  "type",
+  "status",
+  "http_status",
+  "duration_ms",
+  "retries",
+  "wait_ms",
+  "request_id",
+  "method",
+  "path",
+  "detail",
 ] as const;
 const INSERT_LINE = `INSERT OR IGNORE INTO operation_logs (${LINE_COLUMNS.join(", ")})`;
 /** Many lines at once: a JSON array of rows, each an array in LINE_COLUMNS order. */
@@ -29,9 +41,20 @@ const cut = (s: string | null) => (s === null ? null : s.length > MAX_TEXT ? `${
 /** One line's values in LINE_COLUMNS order, as stored. */
 function rowOf(e: LogEntry): SqlStorageValue[] {
   return [
-    e.id, e.at, e.provider_config_key, e.connection_id, e.type, e.status, e.http_status,
-    Math.max(0, Math.round(e.duration_ms)), e.retries, Math.max(0, Math.round(e.wait_ms)),
-    cut(e.request_id), e.method, cut(e.path), cut(e.detail),
+    e.id,
+    e.at,
+    e.provider_config_key,
+    e.connection_id,
+    e.type,
+    e.status,
+    e.http_status,
+    Math.max(0, Math.round(e.duration_ms)),
+    e.retries,
+    Math.max(0, Math.round(e.wait_ms)),
+    cut(e.request_id),
+    e.method,
+    cut(e.path),
+    cut(e.detail),
   ];
 }
 
@@ -71,12 +94,18 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
     if (row && Math.abs(e.at - row.window_start) < AGGREGATE_WINDOW_MS) {
       const count = row.count + 1;
       sql.exec("UPDATE operation_log_aggregates SET count = ? WHERE kind = ?", count, kind);
-      sql.exec("UPDATE operation_logs SET detail = ? WHERE id = ?", cut(`${e.detail ?? e.type} (×${count} within ${AGGREGATE_WINDOW_MS / 1000} s)`), row.line_id);
+      sql.exec(
+        "UPDATE operation_logs SET detail = ? WHERE id = ?",
+        cut(`${e.detail ?? e.type} (×${count} within ${AGGREGATE_WINDOW_MS / 1000} s)`),
+        row.line_id,
+      );
       return true;
     }
     sql.exec(
       "INSERT INTO operation_log_aggregates (kind, line_id, window_start, count) VALUES (?, ?, ?, 1) ON CONFLICT (kind) DO UPDATE SET line_id = excluded.line_id, window_start = excluded.window_start, count = 1",
-      kind, e.id, e.at,
+      kind,
+      e.id,
+      e.at,
     );
     return false;
   }

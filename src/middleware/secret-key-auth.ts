@@ -8,7 +8,10 @@ const encoder = new TextEncoder();
 const sha256 = (s: string) => crypto.subtle.digest("SHA-256", encoder.encode(s));
 
 export function parseSecretKeys(raw: string | undefined): string[] {
-  return (raw ?? "").split(",").map((k) => k.trim()).filter(Boolean);
+  return (raw ?? "")
+    .split(",")
+    .map((k) => k.trim())
+    .filter(Boolean);
 }
 
 /**

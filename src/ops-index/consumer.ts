@@ -9,7 +9,10 @@ import { writeIndexBatch } from "./write";
  */
 export async function consumeIndexBatch(batch: MessageBatch<IndexMessage>, env: Env, _ctx?: ExecutionContext): Promise<void> {
   try {
-    await writeIndexBatch(env.INDEX_DB, batch.messages.map((m) => m.body));
+    await writeIndexBatch(
+      env.INDEX_DB,
+      batch.messages.map((m) => m.body),
+    );
     batch.ackAll();
   } catch (err) {
     logUnhandled("ops index: batch not written", err, { fields: { messages: batch.messages.length } });

@@ -31,8 +31,7 @@ const TIMER_GRACE_MS = 1_000;
 /** Where flushes go instead of INDEX_QUEUE (tests that drive the index step by step); null: the queue. */
 let sinkOverride: IndexSink | null = null;
 
-const queueSink =
-  (env: Env): IndexSink =>
+const queueSink = (env: Env): IndexSink =>
   sinkOverride ??
   (async (messages) => {
     for (let i = 0; i < messages.length; i += SEND_BATCH)

@@ -10,13 +10,39 @@ const PRUNE_EVERY_MS = 10 * 60 * 1000;
 const PRUNE_ROWS = 5_000;
 
 const LOG_COLUMNS = [
-  "id", "at", "provider_config_key", "connection_id", "type", "status", "http_status",
-  "duration_ms", "retries", "wait_ms", "request_id", "method", "path", "detail",
+  "id",
+  "at",
+  "provider_config_key",
+  "connection_id",
+  "type",
+  "status",
+  "http_status",
+  "duration_ms",
+  "retries",
+  "wait_ms",
+  "request_id",
+  "method",
+  "path",
+  "detail",
 ] as const satisfies ReadonlyArray<keyof LogEntry>;
 
 const DELIVERY_COLUMNS = [
-  "id", "event_id", "type", "connection_id", "provider_config_key", "endpoint", "url", "status", "attempt_count",
-  "next_attempt_at", "deadline_at", "created_at", "updated_at", "last_status_code", "last_error", "rev",
+  "id",
+  "event_id",
+  "type",
+  "connection_id",
+  "provider_config_key",
+  "endpoint",
+  "url",
+  "status",
+  "attempt_count",
+  "next_attempt_at",
+  "deadline_at",
+  "created_at",
+  "updated_at",
+  "last_status_code",
+  "last_error",
+  "rev",
 ] as const satisfies ReadonlyArray<keyof DeliveryIndexRow>;
 
 let lastPrune = 0;
@@ -57,7 +83,9 @@ export async function writeIndexBatch(db: D1Database, messages: IndexMessage[], 
     ...inserts(
       db,
       "INSERT INTO deliveries",
-      `ON CONFLICT (id) DO UPDATE SET ${DELIVERY_COLUMNS.filter((c) => c !== "id").map((c) => `${c} = excluded.${c}`).join(", ")}
+      `ON CONFLICT (id) DO UPDATE SET ${DELIVERY_COLUMNS.filter((c) => c !== "id")
+        .map((c) => `${c} = excluded.${c}`)
+        .join(", ")}
        WHERE excluded.rev >= deliveries.rev`,
       DELIVERY_COLUMNS,
       deliveries,

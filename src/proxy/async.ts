@@ -71,4 +71,3 @@ export function jobView(job: JobRow): JobView {
     error: job.error ? { code: job.error } : null,
   };
 }
-

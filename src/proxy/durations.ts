@@ -10,8 +10,8 @@ const UNIT_MS: Record<string, number> = {
   s: 1_000,
   ms: 1,
   us: 0.001,
-  "µs": 0.001,
-  "μs": 0.001,
+  µs: 0.001,
+  μs: 0.001,
   ns: 0.000001,
 };
 
@@ -54,11 +54,7 @@ export function parseRetryAfter(raw: string | null | undefined, now = Date.now()
 }
 
 /** A reset header in the provider's declared format, in milliseconds from now. */
-export function parseReset(
-  raw: string | null | undefined,
-  format: "go-duration" | "seconds" | "epoch-seconds",
-  now = Date.now(),
-): number | null {
+export function parseReset(raw: string | null | undefined, format: "go-duration" | "seconds" | "epoch-seconds", now = Date.now()): number | null {
   if (raw == null || raw === "") return null;
   if (format === "go-duration") return parseGoDuration(raw);
   const n = Number(raw.trim());

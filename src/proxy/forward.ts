@@ -105,9 +105,15 @@ export function createForwarder(view: RateLimitView) {
         stats.waitMs += Date.now() - asked;
         if (!g.ok) {
           if (lastLimited) return withRequestModel(withRetryAfter(lastLimited, g.retryAfterMs), provider.rateLimit, req);
-          throw new ApiError(429, "rate_limited", "The connection's rate limit resets later than this request may wait; retry later or use Async: true", undefined, {
-            "retry-after": String(Math.max(1, Math.ceil(g.retryAfterMs / 1000))),
-          });
+          throw new ApiError(
+            429,
+            "rate_limited",
+            "The connection's rate limit resets later than this request may wait; retry later or use Async: true",
+            undefined,
+            {
+              "retry-after": String(Math.max(1, Math.ceil(g.retryAfterMs / 1000))),
+            },
+          );
         }
         grant = { gen: g.gen, probe: g.probe, ticket: g.ticket };
         view.adopt(key, g.ratio, g.samples);

@@ -40,8 +40,7 @@ export async function proxy(call: Call): Promise<Response> {
   const incoming = req.headers;
   const connectionId = incoming.get("connection-id")?.trim();
   const providerConfigKey = incoming.get("provider-config-key")?.trim();
-  if (!connectionId || !providerConfigKey)
-    throw new ApiError(400, "missing_connection_headers", "Send the Connection-Id and Provider-Config-Key headers");
+  if (!connectionId || !providerConfigKey) throw new ApiError(400, "missing_connection_headers", "Send the Connection-Id and Provider-Config-Key headers");
 
   // The raw path, before any decoding, is what is checked and sent.
   const { path: fullPath, query } = rawPathAndQuery(req.url);
@@ -156,8 +155,10 @@ export function proxyFastPath(
   const pathStart = url.indexOf("/", url.indexOf("://") + 3);
   if (pathStart < 0 || !url.startsWith(PREFIX, pathStart) || url.startsWith(STATUS_PREFIX, pathStart)) return null;
   const head = req.method === "HEAD";
-  return authorize(req, env)
-    .then(() => proxy({ req, env, ctx }))
-    // The router answers HEAD without a body (it routes it as GET); so does this.
-    .then((res) => (head ? new Response(null, res) : res), onError);
+  return (
+    authorize(req, env)
+      .then(() => proxy({ req, env, ctx }))
+      // The router answers HEAD without a body (it routes it as GET); so does this.
+      .then((res) => (head ? new Response(null, res) : res), onError)
+  );
 }

@@ -113,11 +113,7 @@ function connectionListed(source: Headers): Set<string> | null {
  * are set last, so a caller can never replace them.
  * One pass over the caller's headers: only what is kept is copied.
  */
-export function upstreamRequestHeaders(
-  incoming: Headers,
-  auth: Readonly<Record<string, string>>,
-  provider: ProviderDefinition,
-): Headers {
+export function upstreamRequestHeaders(incoming: Headers, auth: Readonly<Record<string, string>>, provider: ProviderDefinition): Headers {
   const guarded = protectedNames(provider);
   const listed = connectionListed(incoming);
   const out = new Headers();

@@ -49,7 +49,6 @@ export function upstreamUrl(base: string, path: string, query: string): string {
   const target = `${base}${path}${query}`;
   const parsed = new URL(target);
   const { origin, basePath } = parsedBase(base);
-  if (parsed.origin !== origin || !parsed.pathname.startsWith(`${basePath}/`))
-    throw invalidPath("resolves outside the provider base URL");
+  if (parsed.origin !== origin || !parsed.pathname.startsWith(`${basePath}/`)) throw invalidPath("resolves outside the provider base URL");
   return target;
 }

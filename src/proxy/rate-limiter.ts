@@ -9,8 +9,7 @@ export const NO_GEN: Gens = { requests: -1, tokens: -1 };
 
 /** A slot to send one request now, or how long the caller would have had to wait. */
 export type Grant =
-  | { ok: true; gen: Gens; waitedMs: number; probe: boolean; ticket: CalibrationTicket; ratio: number; samples: number }
-  | { ok: false; retryAfterMs: number };
+  { ok: true; gen: Gens; waitedMs: number; probe: boolean; ticket: CalibrationTicket; ratio: number; samples: number } | { ok: false; retryAfterMs: number };
 
 /** The answer to a granted request, as its sender reports it. */
 export type Report = {

@@ -32,7 +32,10 @@ export function retryOptions(headers: Headers, method: string, rules: RetryRules
   const rawOn = headers.get("retry-on");
   let retryOn: Set<number> | null = null;
   if (rawOn !== null) {
-    const parts = rawOn.split(",").map((p) => p.trim()).filter(Boolean);
+    const parts = rawOn
+      .split(",")
+      .map((p) => p.trim())
+      .filter(Boolean);
     if (parts.length === 0 || parts.some((p) => !/^[1-5]\d\d$/.test(p)))
       throw new ApiError(400, "invalid_retry_on", "Retry-On must be a comma-separated list of HTTP statuses, e.g. 429,503");
     retryOn = new Set(parts.map(Number));

@@ -23,8 +23,7 @@ const MAX_RETRIES = 5;
 function maxRetriesOf(raw: string | undefined): number | null {
   if (raw === undefined) return null;
   const text = raw.trim();
-  if (!/^\d+$/.test(text) || Number(text) > MAX_RETRIES)
-    throw badRequest("invalid_max_retries", `X-Max-Retries must be an integer from 0 to ${MAX_RETRIES}`);
+  if (!/^\d+$/.test(text) || Number(text) > MAX_RETRIES) throw badRequest("invalid_max_retries", `X-Max-Retries must be an integer from 0 to ${MAX_RETRIES}`);
   return Number(text);
 }
 
@@ -53,9 +52,7 @@ const RunSchema = z
     action_name: z.string(),
     status: z.enum(["pending", "running", "succeeded", "failed", "interrupted"]),
     output: z.unknown().optional(),
-    error: z
-      .object({ code: z.string(), message: z.string(), status: z.number().optional(), details: z.unknown().optional() })
-      .optional(),
+    error: z.object({ code: z.string(), message: z.string(), status: z.number().optional(), details: z.unknown().optional() }).optional(),
     attempts: z.number(),
     created_at: z.string(),
     updated_at: z.string(),
@@ -104,9 +101,7 @@ const trigger = createRoute({
       description: "The action's output",
       content: {
         "application/json": {
-          schema: z
-            .record(z.string(), z.unknown())
-            .openapi({ oneOf: documented.map(({ provider, action }) => ref(provider, action.name, "output")) }),
+          schema: z.record(z.string(), z.unknown()).openapi({ oneOf: documented.map(({ provider, action }) => ref(provider, action.name, "output")) }),
         },
       },
     },

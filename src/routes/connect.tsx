@@ -65,7 +65,8 @@ const createReconnectSession = createRoute({
   path: "/sessions/reconnect",
   tags: ["Connections"],
   summary: "Create a connect session that replaces the key of an existing connection",
-  description: "The end user pastes a new key on the connect page; it is verified and replaces the connection's key (an `auth` webhook with operation `override`).",
+  description:
+    "The end user pastes a new key on the connect page; it is verified and replaces the connection's key (an `auth` webhook with operation `override`).",
   request: {
     body: {
       required: true,
@@ -100,7 +101,8 @@ export const connectSessionRoutes = createRouter()
     if (allowed_integrations) {
       const known = new Set((await registryClient(c.env).listIntegrations()).map((i) => i.unique_key));
       const unknown = allowed_integrations.filter((k) => !known.has(k));
-      if (unknown.length > 0) throw badRequest("invalid_request", `allowed_integrations: no integration with unique_key ${unknown.map((k) => `'${k}'`).join(", ")}`);
+      if (unknown.length > 0)
+        throw badRequest("invalid_request", `allowed_integrations: no integration with unique_key ${unknown.map((k) => `'${k}'`).join(", ")}`);
     }
     const session = await openSession(c, {
       end_user: end_user ?? null,
@@ -232,7 +234,11 @@ async function submit(c: Context<AppEnv>): Promise<Response> {
     if (!apiKey) return await form(400, { ...state, error: { field: "api_key", message: "Enter your API key." } });
     if (apiKey.length > 4096) return await form(400, { ...state, error: { field: "api_key", message: "That is too long to be an API key." } });
     // Each is sent in a header: a line break or other control character could never work.
-    for (const [name, value] of [["api_key", apiKey], ["organization_id", organization_id], ["project_id", project_id]] as const)
+    for (const [name, value] of [
+      ["api_key", apiKey],
+      ["organization_id", organization_id],
+      ["project_id", project_id],
+    ] as const)
       if (hasControlCharacter(value))
         return await form(400, { ...state, error: { field: name, message: "Remove the line break or other control character: this must be a single line." } });
 
@@ -255,10 +261,8 @@ async function submit(c: Context<AppEnv>): Promise<Response> {
           }));
     } catch (err) {
       // The provider's reason (already scrubbed of the key by the credential check), next to the key field.
-      if (err instanceof ApiError && err.status < 500)
-        return await form(400, { ...state, error: { field: "api_key", message: err.message } });
-      if (err instanceof ApiError)
-        return await form(err.status, { ...state, error: { field: "api_key", message: `${err.message}. Try again in a moment.` } });
+      if (err instanceof ApiError && err.status < 500) return await form(400, { ...state, error: { field: "api_key", message: err.message } });
+      if (err instanceof ApiError) return await form(err.status, { ...state, error: { field: "api_key", message: `${err.message}. Try again in a moment.` } });
       throw err;
     }
     done = true;

@@ -1,10 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import {
-  createConnection,
-  deleteConnection,
-  requireSecret,
-  updateConnection,
-} from "../connections/lifecycle";
+import { createConnection, deleteConnection, requireSecret, updateConnection } from "../connections/lifecycle";
 import { presentConnection } from "../connections/present";
 import type { BucketState } from "../proxy/rate-limiter";
 import { registryClient } from "../bindings/registry-client";
@@ -71,7 +66,10 @@ const ConnectionSchema = z
   .openapi("Connection");
 
 const ConnectionParam = z.object({
-  id: z.string().min(1).openapi({ param: { name: "id", in: "path" }, example: "tenant-42" }),
+  id: z
+    .string()
+    .min(1)
+    .openapi({ param: { name: "id", in: "path" }, example: "tenant-42" }),
 });
 const PckQuery = z.strictObject({ provider_config_key: z.string().min(1).openapi({ example: "openai" }) });
 
@@ -152,7 +150,18 @@ const list = createRoute({
       })
       .catchall(z.string().max(256))
       .superRefine((q, ctx) => {
-        const known = new Set(["provider_config_key", "integrationId", "end_user_id", "endUserId", "connection_id", "connectionId", "search", "limit", "cursor", "page"]);
+        const known = new Set([
+          "provider_config_key",
+          "integrationId",
+          "end_user_id",
+          "endUserId",
+          "connection_id",
+          "connectionId",
+          "search",
+          "limit",
+          "cursor",
+          "page",
+        ]);
         // `tags[<key>]=<value>` (Nango's SDK) is the one open-ended name; anything else is refused, never ignored.
         const unknown = Object.keys(q).filter((k) => !known.has(k) && !TAG_PARAM.test(k));
         if (unknown.length > 0) ctx.addIssue({ code: "unrecognized_keys", keys: unknown, input: q });
@@ -354,7 +363,13 @@ function connectionFilter(q: Record<string, string | number | undefined>): Conne
     if (x !== undefined && y !== undefined && x !== y) throw badRequest("invalid_request", `${a} and ${b} name the same filter with different values`);
     return x ?? y;
   };
-  const integrations = q.integrationId === undefined ? undefined : String(q.integrationId).split(",").map((k) => k.trim()).filter(Boolean);
+  const integrations =
+    q.integrationId === undefined
+      ? undefined
+      : String(q.integrationId)
+          .split(",")
+          .map((k) => k.trim())
+          .filter(Boolean);
   const tags: Record<string, string> = {};
   for (const [k, v] of Object.entries(q)) {
     const m = TAG_PARAM.exec(k);
@@ -377,6 +392,5 @@ function connectionFilter(q: Record<string, string | number | undefined>): Conne
 async function setMetadata(env: Env, body: z.infer<typeof MetadataBody>, mode: "replace" | "merge"): Promise<void> {
   const ids = typeof body.connection_id === "string" ? [body.connection_id] : [...new Set(body.connection_id)];
   const result = await registryClient(env).setMetadata(body.provider_config_key, ids, body.metadata, mode);
-  if (!result.ok)
-    throw unknownConnections(body.provider_config_key, result.missing, "; nothing was changed");
+  if (!result.ok) throw unknownConnections(body.provider_config_key, result.missing, "; nothing was changed");
 }

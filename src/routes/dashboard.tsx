@@ -54,7 +54,14 @@ async function show(c: Context<AppEnv>): Promise<Response> {
     usageSection(c.env, now),
   ]);
   return htmlResponse(200, (nonce) => (
-    <DashboardPage nonce={nonce} connections={page?.connections ?? []} logs={logs ?? []} more={page?.next_cursor != null} cookie={via === "cookie"} usage={usage} />
+    <DashboardPage
+      nonce={nonce}
+      connections={page?.connections ?? []}
+      logs={logs ?? []}
+      more={page?.next_cursor != null}
+      cookie={via === "cookie"}
+      usage={usage}
+    />
   ));
 }
 
@@ -66,9 +73,7 @@ async function showConnection(c: Context<AppEnv>): Promise<Response> {
   const connectionId = c.req.param("connectionId") ?? "";
   const connection = await registryClient(c.env).getConnection(providerConfigKey, connectionId);
   if (!connection)
-    return htmlResponse(404, (nonce) => (
-      <NotFoundPage nonce={nonce} what={`No connection '${connectionId}' under the integration '${providerConfigKey}'.`} />
-    ));
+    return htmlResponse(404, (nonce) => <NotFoundPage nonce={nonce} what={`No connection '${connectionId}' under the integration '${providerConfigKey}'.`} />);
   const now = Date.now();
   const stub = connectionObject(c.env, providerConfigKey, connectionId);
   const [limiter, syncs, usage, logs, prices] = await Promise.all([

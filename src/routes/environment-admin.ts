@@ -9,8 +9,7 @@ const reencrypt = createRoute({
   path: "/reencrypt",
   tags: ["Environment"],
   summary: "Re-encrypt every connection secret and the webhook signing secrets with the current master key",
-  description:
-    "After putting a new key first in TERAPI_ENCRYPTION_KEY, run this until `reencrypted` is 0; the old key can then be removed.",
+  description: "After putting a new key first in TERAPI_ENCRYPTION_KEY, run this until `reencrypted` is 0; the old key can then be removed.",
   responses: {
     200: {
       description: "Secrets rewritten / seen / unreadable with every key of the ring (left as they are)",

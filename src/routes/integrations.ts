@@ -107,7 +107,9 @@ export const integrationRoutes = createRouter()
     if (!provider)
       throw badRequest(
         "invalid_request",
-        `provider: unknown provider '${body.provider}'; known: ${listProviders().map((p) => p.name).join(", ")}`,
+        `provider: unknown provider '${body.provider}'; known: ${listProviders()
+          .map((p) => p.name)
+          .join(", ")}`,
       );
     const result = await registryClient(c.env).createIntegration({
       unique_key: body.unique_key,

@@ -13,14 +13,29 @@ import { commonErrors, errorResponse } from "./schemas";
 const UNSUPPORTED: { method: "get" | "post" | "patch" | "delete" | "all"; path: string; what: string; why: string }[] = [
   { method: "get", path: "/providers/:provider/templates", what: "Function templates", why: "terapi has no Nango functions (scripts); providers are data" },
   { method: "post", path: "/integrations/quickstart", what: "Quickstart integrations", why: "create an integration with POST /integrations" },
-  { method: "all", path: "/integrations/:key/functions/*", what: "Deployed functions", why: "terapi has no Nango functions (scripts); actions and syncs are provider data" },
+  {
+    method: "all",
+    path: "/integrations/:key/functions/*",
+    what: "Deployed functions",
+    why: "terapi has no Nango functions (scripts); actions and syncs are provider data",
+  },
   { method: "get", path: "/integrations/:key/functions", what: "Deployed functions", why: "terapi has no Nango functions (scripts); see GET /actions" },
-  { method: "get", path: "/scripts/config", what: "Scripts config", why: "terapi has no Nango scripts; GET /actions lists the actions with their JSON Schemas" },
+  {
+    method: "get",
+    path: "/scripts/config",
+    what: "Scripts config",
+    why: "terapi has no Nango scripts; GET /actions lists the actions with their JSON Schemas",
+  },
   { method: "patch", path: "/records/prune", what: "Pruning records", why: "terapi keeps records whole; a sync reset (opts.reset) rebuilds them" },
   { method: "all", path: "/sync/:name/variant/:variant", what: "Sync variants", why: "terapi's syncs have one variant, `base`" },
   { method: "all", path: "/oauth/*", what: "OAuth flows", why: "terapi connects with API keys only (POST /connections or a connect session)" },
   { method: "all", path: "/connection/*", what: "Nango's legacy /connection routes", why: "use /connections" },
-  { method: "all", path: "/webhook-url-override", what: "Webhook URL overrides", why: "one environment has webhook_url and secondary_webhook_url (PATCH /environment)" },
+  {
+    method: "all",
+    path: "/webhook-url-override",
+    what: "Webhook URL overrides",
+    why: "one environment has webhook_url and secondary_webhook_url (PATCH /environment)",
+  },
 ];
 
 const refuse = (what: string, why: string) => (_c: Context<AppEnv>) => {

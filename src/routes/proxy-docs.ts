@@ -20,16 +20,15 @@ const PathParam = z.object({
   path: z.string().openapi({ param: { name: "path", in: "path" }, description: "The provider path, e.g. `v1/chat/completions`", example: "v1/models" }),
 });
 
-const AsyncAccepted = z
-  .object({ id: z.string(), status_url: z.string().url() })
-  .openapi("ProxyAsyncAccepted");
+const AsyncAccepted = z.object({ id: z.string(), status_url: z.string().url() }).openapi("ProxyAsyncAccepted");
 
 const ProxyJob = z
   .object({
     id: z.string(),
     object: z.literal("proxy_request"),
     status: z.enum(["queued", "running", "waiting", "completed", "failed", "interrupted"]).openapi({
-      description: "`interrupted`: terapi restarted while the call was at the provider and the caller had not allowed a re-send (Idempotency-Key or Retries): it may or may not have run",
+      description:
+        "`interrupted`: terapi restarted while the call was at the provider and the caller had not allowed a re-send (Idempotency-Key or Retries): it may or may not have run",
     }),
     method: z.string(),
     path: z.string(),
@@ -51,7 +50,9 @@ const ProxyJob = z
   .openapi("ProxyJob");
 
 const proxyResponses = {
-  200: { description: "The provider's answer: status, headers (x-request-id, x-ratelimit-*) and body passed through byte for byte; SSE streamed as it arrives" },
+  200: {
+    description: "The provider's answer: status, headers (x-request-id, x-ratelimit-*) and body passed through byte for byte; SSE streamed as it arrives",
+  },
   202: { description: "With `Async: true`", content: { "application/json": { schema: AsyncAccepted } } },
   400: errorResponse("Missing connection headers, a path that leaves the provider's base URL, or a bad Retries"),
   401: errorResponse("Missing or invalid secret key"),

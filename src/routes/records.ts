@@ -105,8 +105,7 @@ recordRoutes.get("/", async (c) => {
   const q = { ...parsed.data, ids: c.req.queries("ids") };
   const connectionId = c.req.header("connection-id")?.trim();
   const providerConfigKey = c.req.header("provider-config-key")?.trim();
-  if (!connectionId || !providerConfigKey)
-    throw badRequest("missing_connection_headers", "Send the Connection-Id and Provider-Config-Key headers");
+  if (!connectionId || !providerConfigKey) throw badRequest("missing_connection_headers", "Send the Connection-Id and Provider-Config-Key headers");
   const afterSeq = q.cursor === undefined ? 0 : decodeSeqCursor(q.cursor);
   if (afterSeq === null) throw invalidCursor();
   let modifiedAfter: number | null = null;
@@ -115,13 +114,18 @@ recordRoutes.get("/", async (c) => {
     if (Number.isNaN(modifiedAfter)) throw badRequest("invalid_modified_after", "modified_after must be an ISO 8601 date, e.g. 2025-01-01T00:00:00Z");
   }
   const actions = parseFilter(q.filter);
-  const ids = q.ids === undefined ? null : (Array.isArray(q.ids) ? q.ids : [q.ids]).flatMap((v) => v.split(",")).map((v) => v.trim()).filter(Boolean);
+  const ids =
+    q.ids === undefined
+      ? null
+      : (Array.isArray(q.ids) ? q.ids : [q.ids])
+          .flatMap((v) => v.split(","))
+          .map((v) => v.trim())
+          .filter(Boolean);
   if (ids && ids.length > MAX_LIMIT) throw badRequest("too_many_ids", `At most ${MAX_LIMIT} ids`);
 
   const conn = await resolveConnection(c.env, providerConfigKey, connectionId);
   const models = [...new Set(conn.defs.map((d) => d.model))];
-  if (!models.includes(q.model))
-    throw badRequest("unknown_model", `Unknown model '${q.model}' for this connection; available: ${models.join(", ") || "none"}`);
+  if (!models.includes(q.model)) throw badRequest("unknown_model", `Unknown model '${q.model}' for this connection; available: ${models.join(", ") || "none"}`);
 
   const { rows, more } = await conn.stub.listRecords({ model: q.model, afterSeq, limit: q.limit, modifiedAfter, actions, ids });
   const last = rows[rows.length - 1];

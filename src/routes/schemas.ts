@@ -69,8 +69,7 @@ const MAX_METADATA_BYTES = 64 * 1024;
 export const MetadataSchema = z
   .record(z.string(), z.unknown())
   .superRefine((value, ctx) => {
-    if (jsonDepth(value) > MAX_JSON_DEPTH)
-      ctx.addIssue({ code: "custom", message: `nests deeper than ${MAX_JSON_DEPTH} levels (the limit)` });
+    if (jsonDepth(value) > MAX_JSON_DEPTH) ctx.addIssue({ code: "custom", message: `nests deeper than ${MAX_JSON_DEPTH} levels (the limit)` });
     else if (new TextEncoder().encode(JSON.stringify(value)).length > MAX_METADATA_BYTES)
       ctx.addIssue({ code: "custom", message: `is larger than ${MAX_METADATA_BYTES} bytes as JSON (the limit)` });
   })

@@ -145,7 +145,13 @@ export const syncRoutes = createRouter()
   })
   .openapi(status, async (c) => {
     const q = c.req.valid("query");
-    const names = q.syncs === undefined || q.syncs.trim() === "*" || q.syncs.trim() === "" ? null : q.syncs.split(",").map((s) => s.trim()).filter(Boolean);
+    const names =
+      q.syncs === undefined || q.syncs.trim() === "*" || q.syncs.trim() === ""
+        ? null
+        : q.syncs
+            .split(",")
+            .map((s) => s.trim())
+            .filter(Boolean);
     const conns = await resolveConnections(c.env, q.provider_config_key, q.connection_id);
     if (names) checkSyncNames(conns, names);
     const all = await Promise.all(conns.map((k) => k.stub.syncStatus(k.target, names)));
@@ -158,7 +164,11 @@ export const syncRoutes = createRouter()
     const def = conn.defs.find((d) => d.name === body.sync_name);
     const text = body.frequency ?? def?.frequency ?? "every hour";
     const ms = parseFrequency(text);
-    if (ms === null) throw badRequest("invalid_frequency", `frequency: '${text}' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds, maximum 365 days)`);
+    if (ms === null)
+      throw badRequest(
+        "invalid_frequency",
+        `frequency: '${text}' is not a schedule like 'every 5 minutes', 'every 30s', 'every 1h' (minimum 30 seconds, maximum 365 days)`,
+      );
     await conn.stub.setSyncFrequency(conn.target, body.sync_name, text, ms);
     return c.json({ frequency: text }, 200);
   });

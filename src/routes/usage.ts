@@ -177,9 +177,10 @@ export const usageCapRoutes = createRouter()
   .openapi(getCap, async (c) => {
     const { connectionId } = c.req.valid("param");
     const { provider_config_key } = c.req.valid("query");
-    if (!(await loadConnectionSecret(c.env, provider_config_key, connectionId)))
-      throw unknownConnection(provider_config_key, connectionId);
+    if (!(await loadConnectionSecret(c.env, provider_config_key, connectionId))) throw unknownConnection(provider_config_key, connectionId);
     return c.json(await capView(c.env, provider_config_key, connectionId), 200);
   })
-  .openapi(putCap, async (c) => c.json(await setCap(c.env, c.req.valid("query").provider_config_key, c.req.valid("param").connectionId, c.req.valid("json")), 200))
+  .openapi(putCap, async (c) =>
+    c.json(await setCap(c.env, c.req.valid("query").provider_config_key, c.req.valid("param").connectionId, c.req.valid("json")), 200),
+  )
   .openapi(deleteCap, async (c) => c.json(await setCap(c.env, c.req.valid("query").provider_config_key, c.req.valid("param").connectionId, null), 200));

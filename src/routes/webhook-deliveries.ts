@@ -61,7 +61,10 @@ async function listDeliveries(env: Env, query: DeliveryListQuery): Promise<Deliv
     // The object pages by its delivery sequence number; the cursor is the API's one encoding of it (src/cursor.ts).
     const seq = query.cursor === undefined ? undefined : decodeCursor(query.cursor, ["number"])?.[0];
     if (query.cursor !== undefined && (seq === undefined || !Number.isSafeInteger(seq))) throw invalidCursor();
-    const page = await connectionObject(env, provider_config_key, connection_id).listDeliveries({ ...query, cursor: seq === undefined ? undefined : String(seq) });
+    const page = await connectionObject(env, provider_config_key, connection_id).listDeliveries({
+      ...query,
+      cursor: seq === undefined ? undefined : String(seq),
+    });
     return { ...page, next_cursor: page.next_cursor === null ? null : encodeCursor([Number(page.next_cursor)]) };
   }
   const before = query.cursor !== undefined ? decodeLogCursor(query.cursor) : null;

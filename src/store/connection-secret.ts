@@ -21,8 +21,7 @@ export const secretKvKey = (providerConfigKey: string, connectionId: string) =>
   `conn:${encodeURIComponent(providerConfigKey)}:${encodeURIComponent(connectionId)}`;
 
 /** Additional data bound into the ciphertext: a value copied to another connection's key fails to decrypt. */
-const secretAad = (providerConfigKey: string, connectionId: string) =>
-  `terapi/connection/v1/${providerConfigKey}/${connectionId}`;
+const secretAad = (providerConfigKey: string, connectionId: string) => `terapi/connection/v1/${providerConfigKey}/${connectionId}`;
 
 // ---------------------------------------------------------------------------
 // The store: one KV value per connection, sealed with the environment's key ring.
@@ -85,11 +84,7 @@ async function readStoredSecret(env: Env, providerConfigKey: string, connectionI
  * value (a create in progress, or one that crashed half-way) costs a look at the
  * registry.
  */
-export async function loadConnectionSecret(
-  env: Env,
-  providerConfigKey: string,
-  connectionId: string,
-): Promise<ConnectionSecret | null> {
+export async function loadConnectionSecret(env: Env, providerConfigKey: string, connectionId: string): Promise<ConnectionSecret | null> {
   const stored = await readStoredSecret(env, providerConfigKey, connectionId);
   if (stored === null) return null;
   const { pending, ...secret } = stored;

@@ -43,7 +43,14 @@ export type SyncStatus = {
   latestResult: Record<string, { added: number; updated: number; deleted: number }>;
   recordCount: Record<string, number>;
   lastError: string | null;
-  latestRun: { id: string | null; status: "SUCCESS" | "ERROR" | null; pages: number; records_seen: number; rows_written: number; duration_ms: number | null } | null;
+  latestRun: {
+    id: string | null;
+    status: "SUCCESS" | "ERROR" | null;
+    pages: number;
+    records_seen: number;
+    rows_written: number;
+    duration_ms: number | null;
+  } | null;
 };
 
 /** A stored time as ISO 8601; null when there is none or it is no valid date (a status never fails on one bad row). */
@@ -103,8 +110,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
   function statusOf(r: SyncRow, connectionId: string): SyncStatus {
     const running = r.run_id !== null && !r.run_failed;
     // STOPPED: has not run yet (or nothing is scheduled).
-    const status: SyncStatus["status"] =
-      r.paused && !(running && r.forced) ? "PAUSED" : running ? "RUNNING" : r.last_status ?? "STOPPED";
+    const status: SyncStatus["status"] = r.paused && !(running && r.forced) ? "PAUSED" : running ? "RUNNING" : (r.last_status ?? "STOPPED");
     return {
       id: `${connectionId}:${r.name}`,
       name: r.name,
@@ -175,7 +181,14 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
   type Step = "continue" | "yield";
 
   /** One page of one run: fetch, store, checkpoint. Anything that must wait sets the run's due time. */
-  async function step(ctx: SyncContext, def: SyncDefinition, provider: ProviderDefinition, secret: ConnectionSecret, runId: string, myEpoch: number): Promise<Step> {
+  async function step(
+    ctx: SyncContext,
+    def: SyncDefinition,
+    provider: ProviderDefinition,
+    secret: ConnectionSecret,
+    runId: string,
+    myEpoch: number,
+  ): Promise<Step> {
     const r = state.get(def.name);
     if (!r || r.run_id !== runId || !r.run_checkpoint || (r.paused && !r.forced)) return "yield";
     const cp = JSON.parse(r.run_checkpoint) as Checkpoint;
@@ -346,7 +359,7 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
     },
     /** Runs the named syncs now; `reset` forgets their records and walks from scratch. */
     trigger(names: string[], reset: boolean): void {
-        const t = now();
+      const t = now();
       for (const name of names) {
         const r = state.get(name);
         if (!r) continue;
@@ -359,16 +372,19 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
       }
     },
     setPaused(names: string[], paused: boolean): void {
-        for (const name of names) state.setPaused(name, paused, now());
+      for (const name of names) state.setPaused(name, paused, now());
     },
     setFrequency(name: string, frequency: string, frequencyMs: number): void {
-        state.setFrequency(name, frequency, frequencyMs, now());
+      state.setFrequency(name, frequency, frequencyMs, now());
     },
     status(names: string[] | null, connectionId: string): SyncStatus[] {
-        return state.rows().filter((r) => names === null || names.includes(r.name)).map((r) => statusOf(r, connectionId));
+      return state
+        .rows()
+        .filter((r) => names === null || names.includes(r.name))
+        .map((r) => statusOf(r, connectionId));
     },
     listRecords(q: RecordQuery): { rows: StoredRecord[]; more: boolean } {
-        return records.list(q);
+      return records.list(q);
     },
     /** Destroyed and not used since: nothing may be written or scheduled. */
     isStopped(): boolean {

@@ -26,5 +26,4 @@ export function parseFrequency(text: string): number | null {
 }
 
 /** A stored schedule, whatever was written before the bounds existed, kept inside them. */
-export const boundedFrequency = (ms: number): number =>
-  Number.isFinite(ms) ? Math.min(Math.max(ms, MIN_FREQUENCY_MS), MAX_FREQUENCY_MS) : MAX_FREQUENCY_MS;
+export const boundedFrequency = (ms: number): number => (Number.isFinite(ms) ? Math.min(Math.max(ms, MIN_FREQUENCY_MS), MAX_FREQUENCY_MS) : MAX_FREQUENCY_MS);

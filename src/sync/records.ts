@@ -64,14 +64,27 @@ export function createRecordStore(sql: SqlStorage) {
           sql.exec(
             `INSERT INTO sync_records (model, id, json, hash, first_seen_at, last_modified_at, last_action, deleted_at, seen_run, cursor_seq)
              VALUES (?, ?, ?, ?, ?, ?, 'ADDED', NULL, ?, ?)`,
-            model, r.id, r.json, r.hash, now, now, runId, ++next,
+            model,
+            r.id,
+            r.json,
+            r.hash,
+            now,
+            now,
+            runId,
+            ++next,
           );
           added++;
         } else if (old.hash !== r.hash || old.deleted_at !== null) {
           sql.exec(
             `UPDATE sync_records SET json = ?, hash = ?, last_modified_at = ?, last_action = 'UPDATED', deleted_at = NULL, seen_run = ?, cursor_seq = ?
              WHERE model = ? AND id = ?`,
-            r.json, r.hash, now, runId, ++next, model, r.id,
+            r.json,
+            r.hash,
+            now,
+            runId,
+            ++next,
+            model,
+            r.id,
           );
           updated++;
         }
@@ -92,7 +105,10 @@ export function createRecordStore(sql: SqlStorage) {
              AND r.id NOT IN (SELECT j.value FROM sync_seen s, json_each(s.ids) j WHERE s.run_id = ?2)
          ) AS gone
          WHERE sync_records.model = ?4 AND sync_records.id = gone.gid`,
-        now, runId, base, model,
+        now,
+        runId,
+        base,
+        model,
       );
       // rowsWritten counts index entries too: ask SQLite how many records changed.
       const n = sql.exec<{ n: number }>("SELECT changes() AS n").one().n;

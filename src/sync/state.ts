@@ -78,7 +78,12 @@ export function createSyncStateStore(sql: SqlStorage) {
     },
     /** The connection and provider the syncs run for, in the object's `meta` (beside its name, src/durable-objects/identity.ts). */
     meta(): Map<string, string> {
-      return new Map(sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v]));
+      return new Map(
+        sql
+          .exec<{ k: string; v: string }>("SELECT k, v FROM meta")
+          .toArray()
+          .map((r) => [r.k, r.v]),
+      );
     },
     setMeta(values: Record<string, string>): void {
       for (const [k, v] of Object.entries(values)) sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)", k, v);
@@ -88,7 +93,11 @@ export function createSyncStateStore(sql: SqlStorage) {
       for (const s of syncs)
         sql.exec(
           "INSERT OR IGNORE INTO sync_state (name, model, frequency, frequency_ms, next_run_at) VALUES (?, ?, ?, ?, ?)",
-          s.name, s.model, s.frequency, s.frequencyMs, firstRunAt,
+          s.name,
+          s.model,
+          s.frequency,
+          s.frequencyMs,
+          firstRunAt,
         );
     },
     remove(name: string): void {
@@ -98,14 +107,19 @@ export function createSyncStateStore(sql: SqlStorage) {
       sql.exec(
         `UPDATE sync_state SET run_id = ?, run_started_at = ?, run_checkpoint = ?, run_due_at = ?, run_attempts = 0, run_failed = 0, run_unsure = 0,
            ${COUNT_COLUMNS.map((c) => `run_${c} = 0`).join(", ")} WHERE name = ?`,
-        runId, now, JSON.stringify(checkpoint), now, name,
+        runId,
+        now,
+        JSON.stringify(checkpoint),
+        now,
+        name,
       );
     },
     /** A failed run's next turn: same walk from its checkpoint, counted as a new attempt. */
     resumeFailed(name: string, now: number): void {
       sql.exec(
         `UPDATE sync_state SET run_failed = 0, run_attempts = 0, run_started_at = ?, ${COUNT_COLUMNS.map((c) => `run_${c} = 0`).join(", ")} WHERE name = ?`,
-        now, name,
+        now,
+        name,
       );
     },
     /** One page stored: move the checkpoint and add up the counts (call in the page's transaction). */
@@ -114,8 +128,16 @@ export function createSyncStateStore(sql: SqlStorage) {
         `UPDATE sync_state SET run_checkpoint = ?, run_attempts = 0, run_due_at = ?, run_unsure = MAX(run_unsure, ?),
            run_added = run_added + ?, run_updated = run_updated + ?, run_deleted = run_deleted + ?, run_rows = run_rows + ?, run_seen = run_seen + ?, run_pages = run_pages + ?
          WHERE name = ?`,
-        JSON.stringify(checkpoint), dueAt, unsure ? 1 : 0,
-        counts.added ?? 0, counts.updated ?? 0, counts.deleted ?? 0, counts.rowsWritten ?? 0, counts.seen ?? 0, counts.pages ?? 0, name,
+        JSON.stringify(checkpoint),
+        dueAt,
+        unsure ? 1 : 0,
+        counts.added ?? 0,
+        counts.updated ?? 0,
+        counts.deleted ?? 0,
+        counts.rowsWritten ?? 0,
+        counts.seen ?? 0,
+        counts.pages ?? 0,
+        name,
       );
     },
     /** Come back later for the same page (rate limit, backoff, or the next slice of pages). */
@@ -131,7 +153,13 @@ export function createSyncStateStore(sql: SqlStorage) {
            run_failed = ?, run_due_at = ?, run_attempts = 0
            ${keepRun ? "" : ", run_id = NULL, run_checkpoint = NULL, run_started_at = NULL"}
          WHERE name = ?`,
-        status, error, now, nextRunAt, keepRun ? 1 : 0, keepRun ? nextRunAt : null, name,
+        status,
+        error,
+        now,
+        nextRunAt,
+        keepRun ? 1 : 0,
+        keepRun ? nextRunAt : null,
+        name,
       );
     },
     /** Drops the run in progress (a reset starts from scratch). */
@@ -141,7 +169,9 @@ export function createSyncStateStore(sql: SqlStorage) {
     trigger(name: string, now: number): void {
       sql.exec(
         "UPDATE sync_state SET forced = 1, next_run_at = CASE WHEN run_id IS NULL THEN ? ELSE next_run_at END, run_due_at = CASE WHEN run_id IS NULL THEN run_due_at ELSE ? END WHERE name = ?",
-        now, now, name,
+        now,
+        now,
+        name,
       );
     },
     setPaused(name: string, paused: boolean, now: number): void {
@@ -151,7 +181,10 @@ export function createSyncStateStore(sql: SqlStorage) {
            next_run_at = CASE WHEN ?2 = 0 AND next_run_at < ?3 THEN ?3 ELSE next_run_at END,
            run_due_at = CASE WHEN ?2 = 0 AND run_due_at < ?3 THEN ?3 ELSE run_due_at END
          WHERE name = ?4`,
-        paused ? 1 : 0, paused ? 1 : 0, now, name,
+        paused ? 1 : 0,
+        paused ? 1 : 0,
+        now,
+        name,
       );
     },
     setFrequency(name: string, frequency: string, frequencyMs: number, now: number): void {
@@ -160,7 +193,10 @@ export function createSyncStateStore(sql: SqlStorage) {
         `UPDATE sync_state SET frequency = ?, frequency_ms = ?,
            next_run_at = CASE WHEN run_id IS NULL THEN MAX(COALESCE(last_started_at, ?3) + ?2, ?3) ELSE next_run_at END
          WHERE name = ?4`,
-        frequency, frequencyMs, now, name,
+        frequency,
+        frequencyMs,
+        now,
+        name,
       );
     },
   };

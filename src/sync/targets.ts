@@ -27,17 +27,18 @@ export async function resolveConnection(env: Env, providerConfigKey: string, con
 export async function resolveConnections(env: Env, providerConfigKey: string, connectionId: string | undefined): Promise<ResolvedConnection[]> {
   if (connectionId !== undefined) return [await resolveConnection(env, providerConfigKey, connectionId)];
   const registry = registryClient(env);
-  if (!(await registry.getIntegration(providerConfigKey)))
-    throw unknownIntegration(providerConfigKey);
+  if (!(await registry.getIntegration(providerConfigKey))) throw unknownIntegration(providerConfigKey);
   const ids = await registry.integrationConnectionIds(providerConfigKey);
   const out: ResolvedConnection[] = [];
   for (let i = 0; i < ids.length; i += FAN_OUT) {
     const batch = await Promise.all(
-      ids.slice(i, i + FAN_OUT).map((id) => resolveConnection(env, providerConfigKey, id).catch((err: unknown) => {
-        // Deleted meanwhile: not an error for a fan-out.
-        if (err instanceof ApiError && err.status === 404) return null;
-        throw err;
-      })),
+      ids.slice(i, i + FAN_OUT).map((id) =>
+        resolveConnection(env, providerConfigKey, id).catch((err: unknown) => {
+          // Deleted meanwhile: not an error for a fan-out.
+          if (err instanceof ApiError && err.status === 404) return null;
+          throw err;
+        }),
+      ),
     );
     for (const c of batch) if (c) out.push(c);
   }
@@ -49,5 +50,8 @@ export function checkSyncNames(connections: ResolvedConnection[], names: string[
   const known = new Set(connections.flatMap((c) => c.target.syncs));
   const unknown = names.filter((n) => !known.has(n));
   if (unknown.length > 0 && connections.length > 0)
-    throw badRequest("unknown_sync", `Unknown sync${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `'${n}'`).join(", ")}; available: ${[...known].join(", ") || "none"}`);
+    throw badRequest(
+      "unknown_sync",
+      `Unknown sync${unknown.length > 1 ? "s" : ""} ${unknown.map((n) => `'${n}'`).join(", ")}; available: ${[...known].join(", ") || "none"}`,
+    );
 }

@@ -27,8 +27,7 @@ export function pageUrl(def: SyncDefinition, base: string, cp: Checkpoint): stri
   return upstreamUrl(base, def.endpoint, query ? `?${query}` : "");
 }
 
-const field = (body: unknown, name: string): unknown =>
-  typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined;
+const field = (body: unknown, name: string): unknown => (typeof body === "object" && body !== null ? (body as Record<string, unknown>)[name] : undefined);
 
 /** The list's items, or null when the body is not the expected shape. */
 export function pageItems(def: SyncDefinition, body: unknown): unknown[] | null {
@@ -73,4 +72,3 @@ export function canonicalJson(value: unknown): string {
   }
   return JSON.stringify(value) ?? "null";
 }
-

@@ -67,7 +67,8 @@ function objectAt(text: string, from: number): string | null {
   for (let i = from; i < text.length; i++) {
     const ch = text.charCodeAt(i);
     if (inString) {
-      if (ch === 92) i++; // backslash
+      if (ch === 92)
+        i++; // backslash
       else if (ch === 34) inString = false;
     } else if (ch === 34) inString = true;
     else if (ch === 123) depth++;

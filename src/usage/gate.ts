@@ -38,7 +38,15 @@ export function noteUsage(providerConfigKey: string, connectionId: string, sampl
     view.state.cap.metric === "tokens"
       ? sample.input + sample.output
       : costOf(
-          { requests: 1, errors: 0, estimated_requests: 0, input_tokens: sample.input, cached_input_tokens: sample.cachedInput, output_tokens: sample.output, reasoning_tokens: sample.reasoning },
+          {
+            requests: 1,
+            errors: 0,
+            estimated_requests: 0,
+            input_tokens: sample.input,
+            cached_input_tokens: sample.cachedInput,
+            output_tokens: sample.output,
+            reasoning_tokens: sample.reasoning,
+          },
           // The object's table (the environment's override included), as its exact check counts.
           priceOf(view.state.prices ?? defaultPrices, sample.model),
         );
@@ -53,7 +61,17 @@ async function exact(env: Env, pck: string, cid: string, capKey: string): Promis
     periodStart: state?.period_start ?? 0,
     used: state?.used ?? 0,
     blocked: state?.blocked ?? false,
-    state: state ?? ({ cap: { metric: "tokens", period: "day", limit: Infinity }, used: 0, ratio: 0, blocked: false, period_start: 0, period_end: 0, price_version: "" } as CapState),
+    state:
+      state ??
+      ({
+        cap: { metric: "tokens", period: "day", limit: Infinity },
+        used: 0,
+        ratio: 0,
+        blocked: false,
+        period_start: 0,
+        period_end: 0,
+        price_version: "",
+      } as CapState),
     checkedAt: Date.now(),
     refreshing: null,
   };

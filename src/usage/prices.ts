@@ -2,8 +2,6 @@ import { listProviders } from "../providers/catalog";
 import type { PriceOverride } from "./price-schema";
 import type { ModelPrice, PriceTable, UsageTotals } from "./types";
 
-
-
 /** Every provider's price list (provider data), then the environment's override. */
 export function effectivePrices(override: PriceOverride | null): PriceTable {
   const models: Record<string, ModelPrice> = {};
@@ -24,8 +22,7 @@ export function effectivePrices(override: PriceOverride | null): PriceTable {
 export function priceOf(table: PriceTable, model: string): ModelPrice | null {
   if (Object.hasOwn(table.models, model)) return table.models[model] ?? null;
   let best: string | null = null;
-  for (const name of Object.keys(table.models))
-    if (model.startsWith(`${name}-`) && (best === null || name.length > best.length)) best = name;
+  for (const name of Object.keys(table.models)) if (model.startsWith(`${name}-`) && (best === null || name.length > best.length)) best = name;
   return best === null ? null : (table.models[best] ?? null);
 }
 

@@ -108,7 +108,14 @@ export async function queryUsage(env: Env, req: UsageRequest, now = Date.now()):
   if (req.connection_id !== undefined && req.provider_config_key !== undefined) {
     const { provider_config_key: pck, connection_id: cid } = req;
     const rows = await connectionObject(env, pck, cid).usageBuckets({ grain: req.granularity, from, to, model: req.model });
-    data = rows.map((r) => ({ start: new Date(r.start).toISOString(), provider_config_key: pck, connection_id: cid, model: r.model, source: r.source as UsageSource, ...withCost(totalsOf(r), prices, r.model) }));
+    data = rows.map((r) => ({
+      start: new Date(r.start).toISOString(),
+      provider_config_key: pck,
+      connection_id: cid,
+      model: r.model,
+      source: r.source as UsageSource,
+      ...withCost(totalsOf(r), prices, r.model),
+    }));
   } else {
     if (req.granularity === "hour")
       throw new ApiError(400, "invalid_request", "granularity=hour needs connection_id and provider_config_key (the environment index holds days)");
@@ -120,7 +127,8 @@ export async function queryUsage(env: Env, req: UsageRequest, now = Date.now()):
         connection_id: req.connection_id,
         limit: MAX_END_USER_CONNECTIONS,
       });
-      if (page?.next_cursor) throw new ApiError(400, "too_many_connections", `More than ${MAX_END_USER_CONNECTIONS} connections match: narrow with provider_config_key`);
+      if (page?.next_cursor)
+        throw new ApiError(400, "too_many_connections", `More than ${MAX_END_USER_CONNECTIONS} connections match: narrow with provider_config_key`);
       connections = (page?.connections ?? []).map((c) => [c.provider_config_key, c.connection_id]);
     }
     const rows = await readUsageIndex(env.INDEX_DB, {

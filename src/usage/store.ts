@@ -95,7 +95,10 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
   /** Day rows changed since they were last copied to the environment index. */
   function unindexed(limit = 500): IndexRow[] {
     return sql
-      .exec<IndexRow>(`SELECT start, model, source, rev, ${TOTAL_COLUMNS.join(", ")} FROM usage_buckets WHERE grain = 'day' AND rev > indexed_rev LIMIT ?`, limit)
+      .exec<IndexRow>(
+        `SELECT start, model, source, rev, ${TOTAL_COLUMNS.join(", ")} FROM usage_buckets WHERE grain = 'day' AND rev > indexed_rev LIMIT ?`,
+        limit,
+      )
       .toArray()
       .map((r) => ({ ...r }));
   }
@@ -114,7 +117,8 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
 
   function setCap(cap: StoredCap | null): void {
     if (cap === null) sql.exec("DELETE FROM usage_cap");
-    else sql.exec("INSERT OR REPLACE INTO usage_cap (id, metric, period, lim, provider) VALUES (1, ?, ?, ?, ?)", cap.metric, cap.period, cap.limit, cap.provider);
+    else
+      sql.exec("INSERT OR REPLACE INTO usage_cap (id, metric, period, lim, provider) VALUES (1, ?, ?, ?, ?)", cap.metric, cap.period, cap.limit, cap.provider);
   }
 
   /** Per model over [from, to) of day rows (the cap's period). */
@@ -122,7 +126,8 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
     return sql
       .exec<UsageTotals & { model: string }>(
         `SELECT model, ${TOTAL_COLUMNS.map((c) => `SUM(${c}) AS ${c}`).join(", ")} FROM usage_buckets WHERE grain = 'day' AND start >= ? AND start < ? GROUP BY model`,
-        from, to,
+        from,
+        to,
       )
       .toArray()
       .map((r) => ({ ...emptyTotals(), ...r }));

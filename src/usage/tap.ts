@@ -84,7 +84,17 @@ function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promi
   const at = Date.now();
   if (!rules || !ok || !res.body || !reportsUsage(rules, call.method, call.path)) {
     // An error is counted under the model its request named (when the proxy read it), else `unknown`.
-    const sample: UsageSample = { at, source: call.source, error: !ok, model: (!ok && requestModelOf(res)) || "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false };
+    const sample: UsageSample = {
+      at,
+      source: call.source,
+      error: !ok,
+      model: (!ok && requestModelOf(res)) || "unknown",
+      input: 0,
+      cachedInput: 0,
+      output: 0,
+      reasoning: 0,
+      estimated: false,
+    };
     noteUsage(call.providerConfigKey, call.connectionId, sample);
     return { res: ok ? copy(res, res.body) : res, usage: sample };
   }

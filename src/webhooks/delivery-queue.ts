@@ -158,11 +158,7 @@ export function createDeliveryQueue({
           JSON.stringify([...busy]),
         );
       const rows = sql
-        .exec<DeliveryRow>(
-          "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?",
-          at,
-          BATCH_SIZE,
-        )
+        .exec<DeliveryRow>("SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, seq LIMIT ?", at, BATCH_SIZE)
         .toArray();
       for (const row of rows) sql.exec("UPDATE deliveries SET next_attempt_at = ? WHERE id = ?", at + CLAIM_LEASE_MS, row.id);
       return rows;
@@ -272,19 +268,16 @@ export function createDeliveryQueue({
     const before = at - RETENTION_MS;
     sql.exec("DELETE FROM attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE status != 'pending' AND updated_at < ?)", before);
     sql.exec("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?", before);
-    sql.exec(
-      `DELETE FROM events WHERE created_at < ? AND id NOT IN (SELECT event_id FROM deliveries) AND id NOT IN (${keepEventsIn})`,
-      before,
-    );
+    sql.exec(`DELETE FROM events WHERE created_at < ? AND id NOT IN (SELECT event_id FROM deliveries) AND id NOT IN (${keepEventsIn})`, before);
   }
 
   function list(query: DeliveryListQuery): DeliveryList {
     const where: string[] = [];
     const bindings: (string | number)[] = [];
-    if (query.status) where.push("status = ?"), bindings.push(query.status);
-    if (query.type) where.push("type = ?"), bindings.push(query.type);
-    if (query.connection_id) where.push("connection_id = ?"), bindings.push(query.connection_id);
-    if (query.cursor) where.push("seq < ?"), bindings.push(Number(query.cursor));
+    if (query.status) (where.push("status = ?"), bindings.push(query.status));
+    if (query.type) (where.push("type = ?"), bindings.push(query.type));
+    if (query.connection_id) (where.push("connection_id = ?"), bindings.push(query.connection_id));
+    if (query.cursor) (where.push("seq < ?"), bindings.push(Number(query.cursor)));
     const text = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
     const rows = sql.exec<DeliveryRow>(text, ...bindings, query.limit + 1).toArray();
     const page = rows.slice(0, query.limit);

@@ -43,11 +43,7 @@ const DECOY_TOLERANCE_S = 300;
  * then recorded and forwarded once per `webhook-id` (the connection's object decides, in one
  * transaction), and the syncs it concerns triggered in the background.
  */
-export async function handleInboundWebhook(
-  env: Env,
-  ctx: Pick<ExecutionContext, "waitUntil">,
-  input: InboundWebhook,
-): Promise<InboundResult> {
+export async function handleInboundWebhook(env: Env, ctx: Pick<ExecutionContext, "waitUntil">, input: InboundWebhook): Promise<InboundResult> {
   const { providerConfigKey, connectionId } = input;
   const connection = await loadConnectionSecret(env, providerConfigKey, connectionId);
   const provider = connection ? getProvider(connection.provider) : undefined;
@@ -77,10 +73,7 @@ export async function handleInboundWebhook(
   if (!verdict.ok) throw new WebhookRefused(verdict.reason, true);
 
   const payload = parseJson(input.body);
-  const eventType =
-    payload !== null && typeof payload === "object" && !Array.isArray(payload) && typeof payload.type === "string"
-      ? payload.type
-      : "unknown";
+  const eventType = payload !== null && typeof payload === "object" && !Array.isArray(payload) && typeof payload.type === "string" ? payload.type : "unknown";
 
   const { duplicate, event_id } = await connectionObject(env, providerConfigKey, connectionId).receiveProviderWebhook({
     provider_config_key: providerConfigKey,

@@ -46,9 +46,7 @@ function nangoBody(event: OutgoingEvent): NangoShapedBody {
         provider: event.provider,
         environment: ENVIRONMENT,
         operation: nangoOperation(op === "key_rejected" ? text(p.attempted) : op),
-        ...(text(endUser.id) === null
-          ? {}
-          : { endUser: { endUserId: text(endUser.id) ?? "", endUserEmail: text(endUser.email), tags: {} } }),
+        ...(text(endUser.id) === null ? {} : { endUser: { endUserId: text(endUser.id) ?? "", endUserEmail: text(endUser.email), tags: {} } }),
       };
       if (p.success === true) return { ...common, success: true };
       const error = fields(p.error ?? null);

@@ -20,9 +20,7 @@ export const EnvironmentSchema = z
   .object({
     webhook_url: z.string().nullable().openapi({ example: "https://example.com/terapi/webhooks" }),
     secondary_webhook_url: z.string().nullable(),
-    webhook_secret: z
-      .string()
-      .openapi({ description: "Standard Webhooks secret (`whsec_…`) that signs every outgoing webhook", example: "whsec_…" }),
+    webhook_secret: z.string().openapi({ description: "Standard Webhooks secret (`whsec_…`) that signs every outgoing webhook", example: "whsec_…" }),
     webhook_secret_created_at: z.string().openapi({ description: "ISO 8601" }),
     reveal_credentials: z.boolean().openapi({
       description:
@@ -93,11 +91,12 @@ export const DeliveryListQuerySchema = z.strictObject({
   connection_id: z.string().min(1).optional(),
   provider_config_key: z.string().min(1).optional().openapi({ description: "With connection_id: that connection's own deliveries, current" }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
-  cursor: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/, "invalid cursor").optional(),
+  cursor: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,200}$/, "invalid cursor")
+    .optional(),
 });
 export type DeliveryListQuery = z.infer<typeof DeliveryListQuerySchema>;
 
-export const DeliveryListSchema = z
-  .object({ data: z.array(DeliverySchema), next_cursor: z.string().nullable() })
-  .openapi("WebhookDeliveryList");
+export const DeliveryListSchema = z.object({ data: z.array(DeliverySchema), next_cursor: z.string().nullable() }).openapi("WebhookDeliveryList");
 export type DeliveryList = z.infer<typeof DeliveryListSchema>;

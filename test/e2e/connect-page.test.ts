@@ -52,7 +52,11 @@ describe("connect page in Chromium", () => {
       end_user: { id: "end-user-1", email: "grace@example.com", display_name: "Grace" },
     });
     expect(session.status).toBe(201);
-    const goodKey = ((await (await fetch(`${SIMULATOR_URL}/__sim/keys`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).json()) as { key: string }).key;
+    const goodKey = (
+      (await (await fetch(`${SIMULATOR_URL}/__sim/keys`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).json()) as {
+        key: string;
+      }
+    ).key;
 
     // 1. The form.
     const first = await page.goto(session.body.data.connect_link);
@@ -103,10 +107,17 @@ describe("connect page in Chromium", () => {
     expect(list.body.connections[0].end_user).toEqual({ id: "end-user-1", email: "grace@example.com", display_name: "Grace" });
 
     // 5. The backend heard about it: key_rejected, then creation.
-    const events = await waitFor(async () => {
-      const reqs = (await received()).map((r) => JSON.parse(r.body) as { type: string; operation?: string; connectionId?: string; payload?: { operation?: string } });
-      return reqs.length >= 2 ? reqs : undefined;
-    }, "auth webhooks", 10_000, 100);
+    const events = await waitFor(
+      async () => {
+        const reqs = (await received()).map(
+          (r) => JSON.parse(r.body) as { type: string; operation?: string; connectionId?: string; payload?: { operation?: string } },
+        );
+        return reqs.length >= 2 ? reqs : undefined;
+      },
+      "auth webhooks",
+      10_000,
+      100,
+    );
     const text = JSON.stringify(events);
     expect(text).toContain("key_rejected");
     expect(text).toContain("creation");

@@ -21,5 +21,6 @@ it("npm run demo walks the whole product and exits 0", async () => {
   const seconds = (performance.now() - started) / 1000;
   expect(code, out.slice(-4000)).toBe(0);
   console.log(`npm run demo: ${seconds.toFixed(1)} s (the bundle given by the test run's set-up)`);
-  for (const step of ["/proxy/v1", "Stream a completion", "GET /records", "POST /action/trigger", "signed webhook", "GET /logs", "Done"]) expect(out).toContain(step);
+  for (const step of ["/proxy/v1", "Stream a completion", "GET /records", "POST /action/trigger", "signed webhook", "GET /logs", "Done"])
+    expect(out).toContain(step);
 }, 90_000);

@@ -9,7 +9,6 @@ import { SIMULATOR_URL } from "../harness/constants.ts";
 import { waitFor } from "../harness/wait.ts";
 import { type BrowserStack, shots, startBrowserStack } from "./stack.ts";
 
-
 let stack: BrowserStack;
 let terapi: RunningTerapi;
 let page: Page;
@@ -45,30 +44,48 @@ describe("usage charts in Chromium", () => {
     expect((await call("POST", "/integrations", { unique_key: "openai", provider: "openai" })).status).toBe(201);
     const tenants = ["acme-corp", "globex", "initech"];
     for (const id of tenants) {
-      const key = ((await (await fetch(`${SIMULATOR_URL}/__sim/keys`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).json()) as { key: string }).key;
+      const key = (
+        (await (await fetch(`${SIMULATOR_URL}/__sim/keys`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })).json()) as {
+          key: string;
+        }
+      ).key;
       const r = await call("POST", "/connections", { provider_config_key: "openai", connection_id: id, credentials: { type: "API_KEY", apiKey: key } });
       expect(r.status, r.text).toBe(201);
     }
     const proxy = (id: string, path: string, body: unknown) => call("POST", `/proxy${path}`, body, { "connection-id": id, "provider-config-key": "openai" });
     // Different amounts per tenant and model, so the charts have something to split.
-    const plan: Array<[string, number]> = [["acme-corp", 6], ["globex", 3], ["initech", 1]];
+    const plan: Array<[string, number]> = [
+      ["acme-corp", 6],
+      ["globex", 3],
+      ["initech", 1],
+    ];
     for (const [id, n] of plan) {
       for (let i = 0; i < n; i++) {
-        expect((await proxy(id, "/v1/chat/completions", { model: "gpt-4o-mini", messages: [{ role: "user", content: `${id} question ${i} `.repeat(20) }] })).status).toBe(200);
-        if (i % 2 === 0) expect((await proxy(id, "/v1/responses", { model: "o4-mini", input: `${id} reasoning ${i} `.repeat(30), stream: true })).status).toBe(200);
+        expect(
+          (await proxy(id, "/v1/chat/completions", { model: "gpt-4o-mini", messages: [{ role: "user", content: `${id} question ${i} `.repeat(20) }] })).status,
+        ).toBe(200);
+        if (i % 2 === 0)
+          expect((await proxy(id, "/v1/responses", { model: "o4-mini", input: `${id} reasoning ${i} `.repeat(30), stream: true })).status).toBe(200);
         if (i % 3 === 0) expect((await proxy(id, "/v1/embeddings", { model: "text-embedding-3-small", input: `${id} ${i}`.repeat(50) })).status).toBe(200);
       }
     }
     // The environment index holds all three once their objects copied their days (on their alarm, half a
     // minute after a change): polls the real system. Their proxied calls, not only their first sync pages
     // (indexed first, on the objects' earlier alarm).
-    await waitFor(async () => {
-      const u = await call<{ connections: Array<{ connection_id: string; models: Array<{ model: string }> }> }>("GET", "/usage");
-      const complete = u.body.connections.filter((c) => c.models.some((m) => m.model.startsWith("gpt-4o-mini")));
-      return complete.length === 3 ? u : undefined;
-    }, "the usage index", 90_000, 500).catch(async (err: Error) => {
+    await waitFor(
+      async () => {
+        const u = await call<{ connections: Array<{ connection_id: string; models: Array<{ model: string }> }> }>("GET", "/usage");
+        const complete = u.body.connections.filter((c) => c.models.some((m) => m.model.startsWith("gpt-4o-mini")));
+        return complete.length === 3 ? u : undefined;
+      },
+      "the usage index",
+      90_000,
+      500,
+    ).catch(async (err: Error) => {
       const one = await call("GET", "/usage?provider_config_key=openai&connection_id=acme-corp");
-      throw new Error(`${err.message}; acme-corp's own usage: ${one.text.slice(0, 400)}; env-wide: ${(await call("GET", "/usage")).text.slice(0, 300)}; logs:\n${terapi.tail()}`);
+      throw new Error(
+        `${err.message}; acme-corp's own usage: ${one.text.slice(0, 400)}; env-wide: ${(await call("GET", "/usage")).text.slice(0, 300)}; logs:\n${terapi.tail()}`,
+      );
     });
 
     const violations: string[] = [];
@@ -96,7 +113,8 @@ describe("usage charts in Chromium", () => {
     await expect.poll(() => page.title()).toContain("acme-corp");
     const acme = page.locator("section", { has: page.locator("h3 code", { hasText: "acme-corp" }) });
     expect(await acme.getByRole("img").count()).toBe(6);
-    for (const model of ["gpt-4o-mini", "o4-mini", "text-embedding-3-small"]) expect(await acme.getByRole("list", { name: "Models" }).textContent()).toContain(model);
+    for (const model of ["gpt-4o-mini", "o4-mini", "text-embedding-3-small"])
+      expect(await acme.getByRole("list", { name: "Models" }).textContent()).toContain(model);
     // Bars have a size: the SVG was laid out, not blocked.
     const box = await acme.locator("figure.chart svg rect").first().boundingBox();
     expect(box?.height ?? 0).toBeGreaterThan(0);

@@ -77,12 +77,16 @@ export type Tenant = {
  */
 export async function settleSyncs(t: Tenant): Promise<void> {
   const path = `/sync/status?provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`;
-  await waitFor(async () => {
-    const res = await api<{ syncs: { status: string }[] }>("GET", path);
-    // No sync routes (or none for this provider): nothing to wait for.
-    if (res.status === 404) return true;
-    return res.body.syncs.every((s) => s.status !== "STOPPED" && s.status !== "RUNNING");
-  }, "the connection's first syncs", 15_000);
+  await waitFor(
+    async () => {
+      const res = await api<{ syncs: { status: string }[] }>("GET", path);
+      // No sync routes (or none for this provider): nothing to wait for.
+      if (res.status === 404) return true;
+      return res.body.syncs.every((s) => s.status !== "STOPPED" && s.status !== "RUNNING");
+    },
+    "the connection's first syncs",
+    15_000,
+  );
 }
 
 /**

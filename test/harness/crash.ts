@@ -20,11 +20,7 @@ export async function crashMidCall(t: Tenant, job: Job, method = "POST"): Promis
     // The job store's own module over the object's storage (the object built its tables when it started):
     // the rows are what the object's store writes, without reaching into the object's private fields.
     const jobs = createJobStore(state.storage.sql);
-    state.storage.sql.exec(
-      "INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)",
-      t.providerConfigKey,
-      t.connectionId,
-    );
+    state.storage.sql.exec("INSERT OR REPLACE INTO meta (k, v) VALUES ('provider_config_key', ?), ('connection_id', ?)", t.providerConfigKey, t.connectionId);
     const { kind, ...input } = job;
     const jobId = newJobId(kind, state.id.toString());
     if (job.kind === "proxy") jobs.insert(jobId, input as NewJob);

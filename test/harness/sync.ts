@@ -53,7 +53,12 @@ export async function statusOf(t: Tenant, name: string): Promise<Status> {
 
 /** Triggers a sync and runs alarms until its run is over (at most `max` invocations). */
 export async function syncNow(t: Tenant, name: string, opts: { reset?: boolean; max?: number } = {}): Promise<Status> {
-  const trig = await api<ApiJson>("POST", "/sync/trigger", { syncs: [name], provider_config_key: t.providerConfigKey, connection_id: t.connectionId, opts: { reset: opts.reset } });
+  const trig = await api<ApiJson>("POST", "/sync/trigger", {
+    syncs: [name],
+    provider_config_key: t.providerConfigKey,
+    connection_id: t.connectionId,
+    opts: { reset: opts.reset },
+  });
   if (trig.status !== 200) throw new Error(`trigger ${trig.status} ${JSON.stringify(trig.body)}`);
   return settle(t, name, opts.max);
 }
@@ -68,7 +73,10 @@ export async function settle(t: Tenant, name: string, max = 50): Promise<Status>
   throw new Error(`sync ${name} still running after ${max} alarms`);
 }
 
-export type Rec = { id: string; _nango_metadata: { first_seen_at: string; last_modified_at: string; last_action: string; deleted_at: string | null; cursor: string } } & Record<string, unknown>;
+export type Rec = {
+  id: string;
+  _nango_metadata: { first_seen_at: string; last_modified_at: string; last_action: string; deleted_at: string | null; cursor: string };
+} & Record<string, unknown>;
 
 export async function records(t: Tenant, query: string): Promise<ApiResult<ApiJson>> {
   return api<ApiJson>("GET", `/records?${query}`, undefined, t.headers);

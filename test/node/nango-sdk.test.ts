@@ -130,10 +130,15 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     use("createIntegration", "listIntegrations", "getIntegration", "updateIntegration", "deleteIntegration");
     use("createQuickstartIntegration", "listFunctions", "getFunction", "getFunctionCode", "deleteFunction");
     for (const key of [PCK, OTHER_PCK, "short-lived"])
-      expect((await nango.createIntegration({ unique_key: key, provider: "openai", display_name: key })).data).toMatchObject({ unique_key: key, provider: "openai" });
+      expect((await nango.createIntegration({ unique_key: key, provider: "openai", display_name: key })).data).toMatchObject({
+        unique_key: key,
+        provider: "openai",
+      });
     expect((await nango.listIntegrations()).configs.map((i) => i.unique_key)).toEqual(expect.arrayContaining([PCK, OTHER_PCK, "short-lived"]));
     expect((await nango.getIntegration({ uniqueKey: PCK })).data).toMatchObject({ unique_key: PCK, provider: "openai" });
-    expect((await nango.updateIntegration({ uniqueKey: PCK }, { display_name: "OpenAI via Nango SDK" })).data).toMatchObject({ display_name: "OpenAI via Nango SDK" });
+    expect((await nango.updateIntegration({ uniqueKey: PCK }, { display_name: "OpenAI via Nango SDK" })).data).toMatchObject({
+      display_name: "OpenAI via Nango SDK",
+    });
     expect((await nango.deleteIntegration("short-lived")).status).toBeLessThan(300);
     expect(await refusal(nango.getIntegration({ uniqueKey: "short-lived" }))).toMatchObject({ status: 404 });
 
@@ -245,7 +250,10 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
   it("patchConnection (provider_config_key in the query) changes end user and tags", async () => {
     use("patchConnection");
     const b = tenants[1]!;
-    const patched = await nango.patchConnection({ connectionId: b.connectionId, provider_config_key: PCK }, { end_user: { id: b.endUser, email: "new@example.com" }, tags: { tier: "gold" } });
+    const patched = await nango.patchConnection(
+      { connectionId: b.connectionId, provider_config_key: PCK },
+      { end_user: { id: b.endUser, email: "new@example.com" }, tags: { tier: "gold" } },
+    );
     expect(patched).toMatchObject({ success: true, connection_id: b.connectionId });
     expect(await nango.getConnection(PCK, b.connectionId)).toMatchObject({ end_user: { id: b.endUser, email: "new@example.com" }, tags: { tier: "gold" } });
   });
@@ -253,7 +261,13 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
   it("proxy: get/post/patch/put/delete, params, binary, Nango-Proxy-* headers, retries; the SDK's control headers never reach OpenAI", async () => {
     use("proxy", "get", "post", "patch", "put", "delete");
     const a = tenants[0]!;
-    const withLog = new Nango({ secretKey: secrets.secretKey, host: terapi.origin, activityLogId: "log-123", connectionId: a.connectionId, providerConfigKey: PCK });
+    const withLog = new Nango({
+      secretKey: secrets.secretKey,
+      host: terapi.origin,
+      activityLogId: "log-123",
+      connectionId: a.connectionId,
+      providerConfigKey: PCK,
+    });
 
     const models = await withLog.get<{ data: { id: string }[] }>({ endpoint: "/v1/models", params: { limit: "2" }, headers: { "X-Custom-Thing": "hello" } });
     expect(models.status).toBe(200);
@@ -267,7 +281,12 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     expect(await refusal(withLog.patch({ endpoint: "/v1/models/x", data: { a: 1 } }))).toMatchObject({ status: 404 });
     expect(await refusal(withLog.put({ endpoint: "/v1/models/x", data: { a: 1 } }))).toMatchObject({ status: 404 });
 
-    const speech = await withLog.proxy<ArrayBuffer>({ method: "POST", endpoint: "v1/audio/speech", data: { model: "tts-1", voice: "alloy", input: "hi" }, responseType: "arraybuffer" });
+    const speech = await withLog.proxy<ArrayBuffer>({
+      method: "POST",
+      endpoint: "v1/audio/speech",
+      data: { model: "tts-1", voice: "alloy", input: "hi" },
+      responseType: "arraybuffer",
+    });
     expect(speech.headers["content-type"]).toMatch(/^audio\//);
     expect(Buffer.from(speech.data).byteLength).toBeGreaterThan(0);
 
@@ -290,7 +309,10 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     expect(headers["x-custom-thing"]).toBe("hello");
     expect(headers.authorization).toBe(`Bearer ${a.apiKey}`);
     for (const r of log)
-      for (const name of Object.keys(r.headers)) expect(name, `${r.method} ${r.path}`).not.toMatch(/^(nango-|base-url-override|decompress|forward-headers-on-redirect|connection-id|provider-config-key)/);
+      for (const name of Object.keys(r.headers))
+        expect(name, `${r.method} ${r.path}`).not.toMatch(
+          /^(nango-|base-url-override|decompress|forward-headers-on-redirect|connection-id|provider-config-key)/,
+        );
 
     expect(await refusal(withLog.get({ endpoint: "/v1/models", baseUrlOverride: "https://example.com" }))).toMatchObject({ status: 501, code: "unsupported" });
   });
@@ -298,7 +320,10 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
   it("actions: triggerAction, triggerActionAsync, getAsyncActionResult by id and by status URL", async () => {
     use("triggerAction", "triggerActionAsync", "getAsyncActionResult");
     const a = tenants[0]!;
-    const output = await nango.triggerAction<{ model: string; input: string }, { object: string; data: unknown[] }>(PCK, a.connectionId, "create-embedding", { model: "text-embedding-3-small", input: "hi" });
+    const output = await nango.triggerAction<{ model: string; input: string }, { object: string; data: unknown[] }>(PCK, a.connectionId, "create-embedding", {
+      model: "text-embedding-3-small",
+      input: "hi",
+    });
     expect(output).toMatchObject({ object: "list", data: [{ object: "embedding" }] });
 
     const started = await nango.triggerActionAsync(PCK, a.connectionId, "create-moderation", { input: "fine" });
@@ -324,7 +349,13 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     const paged: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { records: { id: string | number }[]; next_cursor: string | null } = await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", limit: 2, cursor });
+      const page: { records: { id: string | number }[]; next_cursor: string | null } = await nango.listRecords({
+        providerConfigKey: PCK,
+        connectionId: a.connectionId,
+        model: "models",
+        limit: 2,
+        cursor,
+      });
       expect(page.records.length).toBeLessThanOrEqual(2);
       paged.push(...page.records.map((r) => String(r.id)));
       cursor = page.next_cursor;
@@ -332,15 +363,23 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     expect(paged).toEqual(all.map((r) => String(r.id)));
 
     const two = all.slice(0, 2).map((r) => String(r.id));
-    expect((await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", ids: two })).records.map((r) => String(r.id)).sort()).toEqual([...two].sort());
+    expect(
+      (await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", ids: two })).records.map((r) => String(r.id)).sort(),
+    ).toEqual([...two].sort());
     expect((await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", filter: "deleted" })).records).toEqual([]);
-    expect((await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", filter: "added,updated" })).records).toHaveLength(all.length);
+    expect((await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", filter: "added,updated" })).records).toHaveLength(
+      all.length,
+    );
     const future = new Date(Date.now() + 3_600_000).toISOString();
     expect((await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", modifiedAfter: future })).records).toEqual([]);
     const past = new Date(0).toISOString();
-    expect((await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", modifiedAfter: past })).records).toHaveLength(all.length);
+    expect((await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", modifiedAfter: past })).records).toHaveLength(
+      all.length,
+    );
 
-    expect(await refusal(nango.pruneRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", untilCursor: all[0]!._nango_metadata.cursor }))).toMatchObject({ status: 501, code: "unsupported" });
+    expect(
+      await refusal(nango.pruneRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", untilCursor: all[0]!._nango_metadata.cursor })),
+    ).toMatchObject({ status: 501, code: "unsupported" });
   });
 
   it("syncs: trigger one, all and reset; status; pause and start; frequency; variants unsupported", async () => {
@@ -356,7 +395,14 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     expect(all.syncs.map((s) => s.name)).toEqual(expect.arrayContaining(["models", "files"]));
     // The SDK's SyncStatus fields.
     for (const s of all.syncs)
-      expect(s).toMatchObject({ id: expect.any(String), type: "INCREMENTAL", frequency: expect.any(String), latestResult: expect.any(Object), recordCount: expect.any(Object), checkpoint: null });
+      expect(s).toMatchObject({
+        id: expect.any(String),
+        type: "INCREMENTAL",
+        frequency: expect.any(String),
+        latestResult: expect.any(Object),
+        recordCount: expect.any(Object),
+        checkpoint: null,
+      });
     await nango.pauseSync(PCK, ["files"], a.connectionId);
     expect((await nango.syncStatus(PCK, ["files"], a.connectionId)).syncs).toMatchObject([{ name: "files", status: "PAUSED" }]);
     await nango.startSync(PCK, ["files"], a.connectionId);
@@ -407,10 +453,21 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     const created = await fetch(`${terapi.origin}/connections`, {
       method: "POST",
       headers: { authorization: `Bearer ${secrets.secretKey}`, "content-type": "application/json" },
-      body: JSON.stringify({ provider_config_key: PCK, connection_id: "hooked", credentials: { type: "API_KEY", apiKey: await simKey() }, connection_config: { webhook_secret: providerSecret } }),
+      body: JSON.stringify({
+        provider_config_key: PCK,
+        connection_id: "hooked",
+        credentials: { type: "API_KEY", apiKey: await simKey() },
+        connection_config: { webhook_secret: providerSecret },
+      }),
     });
     expect(created.status).toBe(201);
-    const event = JSON.stringify({ id: "evt_provider_1", object: "event", type: "response.completed", created_at: Math.floor(Date.now() / 1000), data: { id: "resp_1" } });
+    const event = JSON.stringify({
+      id: "evt_provider_1",
+      object: "event",
+      type: "response.completed",
+      created_at: Math.floor(Date.now() / 1000),
+      data: { id: "resp_1" },
+    });
     const sentAt = new Date();
     const inbound = await fetch(`${terapi.origin}/webhook/${PCK}/hooked`, {
       method: "POST",
@@ -426,11 +483,14 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
 
     const verifier = new Nango({ apiKey: secrets.secretKey, host: terapi.origin, webhookSigningKey: webhookSecret });
     const wh = new Webhook(webhookSecret);
-    const want = (b: { type: string; operation?: string; success?: boolean }) => `${b.type}${b.operation ? `:${b.operation}` : ""}${b.success === false ? ":failed" : ""}`;
+    const want = (b: { type: string; operation?: string; success?: boolean }) =>
+      `${b.type}${b.operation ? `:${b.operation}` : ""}${b.success === false ? ":failed" : ""}`;
     const events = await until("auth (creation, override, deletion), sync and async_action webhooks", async () => {
       const got = await received();
       const kinds = new Set(got.map((r) => want(JSON.parse(r.body) as { type: string; operation?: string; success?: boolean })));
-      return ["auth:creation", "auth:creation:failed", "auth:override", "auth:deletion", "sync", "async_action", "forward"].every((k) => kinds.has(k)) ? got : undefined;
+      return ["auth:creation", "auth:creation:failed", "auth:override", "auth:deletion", "sync", "async_action", "forward"].every((k) => kinds.has(k))
+        ? got
+        : undefined;
     });
 
     for (const r of events) {
@@ -501,7 +561,13 @@ function checkSync(b: unknown): asserts b is NangoSyncWebhookBody {
 }
 
 function checkForward(b: unknown, providerBody: string): asserts b is NangoForwardWebhookBody {
-  expect(b).toMatchObject({ type: "forward", from: expect.any(String), connectionId: "hooked", providerConfigKey: PCK, payload: JSON.parse(providerBody) as unknown });
+  expect(b).toMatchObject({
+    type: "forward",
+    from: expect.any(String),
+    connectionId: "hooked",
+    providerConfigKey: PCK,
+    payload: JSON.parse(providerBody) as unknown,
+  });
 }
 
 function checkAsyncAction(b: unknown): asserts b is NangoAsyncActionWebhookBody {

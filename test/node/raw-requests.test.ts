@@ -27,7 +27,9 @@ type RawReply = { status: number; headers: Record<string, string>; body: string 
 function raw(origin: string, requestLine: string, headers: Record<string, string> = {}): Promise<RawReply> {
   const { hostname, port } = new URL(origin);
   const all = { host: "terapi.test", authorization: `Bearer ${secrets.secretKey}`, "connection-id": CONNECTION, "provider-config-key": PCK, ...headers };
-  const head = `${requestLine}\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}`).join("\r\n")}\r\n\r\n`;
+  const head = `${requestLine}\r\n${Object.entries(all)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join("\r\n")}\r\n\r\n`;
   return new Promise((resolvePromise, reject) => {
     const socket = connect(Number(port), hostname, () => socket.write(head));
     const chunks: Buffer[] = [];
@@ -45,7 +47,11 @@ function raw(origin: string, requestLine: string, headers: Record<string, string
 }
 
 async function sim<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(`${SIMULATOR_URL}${path}`, { method, headers: { "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(`${SIMULATOR_URL}${path}`, {
+    method,
+    headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   return (await res.json()) as T;
 }
 const upstream = () => sim<{ path: string; headers: Record<string, string> }[]>("GET", `/__sim/requests?key=${key}`);

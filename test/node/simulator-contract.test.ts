@@ -48,7 +48,12 @@ describe("chat completions", () => {
     expect((r.json as { choices: Array<{ message: { content: string } }> }).choices[0].message.content).toContain("Say hi");
   });
   it("streams chunks that match CreateChatCompletionStreamResponse, ending with [DONE]", async () => {
-    const r = await c.post("/v1/chat/completions", { model: "gpt-4o-mini", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "Tell me a story about streams" }] });
+    const r = await c.post("/v1/chat/completions", {
+      model: "gpt-4o-mini",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: "Tell me a story about streams" }],
+    });
     expect(r.headers.get("content-type")).toMatch(/^text\/event-stream/);
     const events = parseSse(r.text);
     expect(events.at(-1)?.data).toBe("[DONE]");
@@ -76,12 +81,22 @@ describe("responses", () => {
     valid("/responses/{response_id}", "get", await c.get("/v1/responses/resp_nope"), 404);
   });
   it("streams the Responses event sequence, each a ResponseStreamEvent", async () => {
-    const r = await c.post("/v1/responses", { model: "gpt-4o-mini", input: [{ role: "user", content: [{ type: "input_text", text: "Stream please" }] }], stream: true });
+    const r = await c.post("/v1/responses", {
+      model: "gpt-4o-mini",
+      input: [{ role: "user", content: [{ type: "input_text", text: "Stream please" }] }],
+      stream: true,
+    });
     const events = parseSse(r.text);
     const types = events.map((e) => e.event);
     expect(types.slice(0, 4)).toEqual(["response.created", "response.in_progress", "response.output_item.added", "response.content_part.added"]);
     expect(types.filter((t) => t === "response.output_text.delta").length).toBeGreaterThan(2);
-    expect(types.slice(-5)).toEqual(["response.output_text.delta", "response.output_text.done", "response.content_part.done", "response.output_item.done", "response.completed"]);
+    expect(types.slice(-5)).toEqual([
+      "response.output_text.delta",
+      "response.output_text.done",
+      "response.content_part.done",
+      "response.output_item.done",
+      "response.completed",
+    ]);
     const v = api.response("/responses", "post", 200, "text/event-stream");
     events.forEach((e, i) => {
       const data = JSON.parse(e.data) as { type: string; sequence_number: number };
@@ -116,7 +131,11 @@ describe("embeddings, moderations, images, speech", () => {
     expect(png.subarray(1, 4).toString()).toBe("PNG");
   });
   it("speech returns audio bytes", async () => {
-    const r = await fetch(`${sim.url}/v1/audio/speech`, { method: "POST", headers: { authorization: `Bearer ${await newKey(sim.url)}`, "content-type": "application/json" }, body: JSON.stringify({ model: "tts-1", voice: "alloy", input: "Hello" }) });
+    const r = await fetch(`${sim.url}/v1/audio/speech`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await newKey(sim.url)}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "tts-1", voice: "alloy", input: "Hello" }),
+    });
     expect(r.status).toBe(200);
     expect(r.headers.get("content-type")).toBe("audio/mpeg");
     const bytes = Buffer.from(await r.arrayBuffer());
@@ -144,7 +163,10 @@ describe("files", () => {
 
 describe("batches", () => {
   it("create, list, retrieve, cancel", async () => {
-    const up = await c.post("/v1/files", jsonl([{ custom_id: "a", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] } }]));
+    const up = await c.post(
+      "/v1/files",
+      jsonl([{ custom_id: "a", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] } }]),
+    );
     const fileId = (up.json as { id: string }).id;
     const b = await c.post("/v1/batches", { input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" });
     valid("/batches", "post", b);
@@ -208,4 +230,3 @@ describe("admin", () => {
     valid("/organization/costs", "get", await admin.get("/v1/organization/costs"), 400);
   });
 });
-

@@ -34,7 +34,14 @@ async function walk(c: ReturnType<typeof client>, path: string, limit: number): 
 }
 
 function batchInput(n: number): FormData {
-  const lines = Array.from({ length: n }, (_, i) => JSON.stringify({ custom_id: `r${i}`, method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages: [{ role: "user", content: `q${i}` }] } }));
+  const lines = Array.from({ length: n }, (_, i) =>
+    JSON.stringify({
+      custom_id: `r${i}`,
+      method: "POST",
+      url: "/v1/chat/completions",
+      body: { model: "gpt-4o-mini", messages: [{ role: "user", content: `q${i}` }] },
+    }),
+  );
   const fd = new FormData();
   fd.append("purpose", "batch");
   fd.append("file", new Blob([lines.join("\n") + "\n"]), "in.jsonl");
@@ -86,7 +93,13 @@ describe("pagination walks over seeded data", () => {
     const key = await newKey(sim.url, { kind: "admin" });
     const c = client(sim.url, key);
     await control(sim.url, "POST", "/__sim/seed", { key, batches: 45, fine_tuning_jobs: 33, vector_stores: 21, projects: 12, users: 9, cost_days: 20 });
-    for (const [path, n] of [["/v1/batches", 45], ["/v1/fine_tuning/jobs", 33], ["/v1/vector_stores", 21], ["/v1/organization/projects", 13], ["/v1/organization/users", 10]] as const) {
+    for (const [path, n] of [
+      ["/v1/batches", 45],
+      ["/v1/fine_tuning/jobs", 33],
+      ["/v1/vector_stores", 21],
+      ["/v1/organization/projects", 13],
+      ["/v1/organization/users", 10],
+    ] as const) {
       const ids = await walk(c, path, 4);
       expect(ids, path).toHaveLength(n);
       expect(new Set(ids).size, path).toBe(n);
@@ -114,7 +127,11 @@ describe("batches", () => {
     const key = await newKey(sim.url, { batch_step_ms: 60_000 });
     const c = client(sim.url, key);
     const fileId = ((await c.post("/v1/files", batchInput(3))).json as { id: string }).id;
-    const b = (await c.post("/v1/batches", { input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" })).json as { id: string; status: string; request_counts: object };
+    const b = (await c.post("/v1/batches", { input_file_id: fileId, endpoint: "/v1/chat/completions", completion_window: "24h" })).json as {
+      id: string;
+      status: string;
+      request_counts: object;
+    };
     expect(b.status).toBe("validating");
     expect(b.request_counts).toEqual({ total: 3, completed: 0, failed: 0 });
     const seen = [];
@@ -122,7 +139,10 @@ describe("batches", () => {
     expect(seen).toEqual(["in_progress", "finalizing", "completed"]);
     const done = (await c.get(`/v1/batches/${b.id}`)).json as { status: string; output_file_id: string; request_counts: object; completed_at: number };
     expect(done).toMatchObject({ status: "completed", request_counts: { total: 3, completed: 3, failed: 0 } });
-    const out = (await c.get(`/v1/files/${done.output_file_id}/content`)).text.trim().split("\n").map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number } });
+    const out = (await c.get(`/v1/files/${done.output_file_id}/content`)).text
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { custom_id: string; response: { status_code: number } });
     expect(out.map((o) => o.custom_id)).toEqual(["r0", "r1", "r2"]);
     expect(out[0].response.status_code).toBe(200);
     const again = await fetch(`${sim.url}/__sim/advance`, { method: "POST", body: JSON.stringify({ key, batch_id: b.id }) });
@@ -158,7 +178,11 @@ describe("webhooks", () => {
     try {
       const key = await newKey(sim.url, { batch_step_ms: 60_000 });
       const secret = "whsec_" + randomBytes(24).toString("base64");
-      const cfg = await control<{ secret: string }>(sim.url, "POST", "/__sim/webhooks", { key, url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`, secret });
+      const cfg = await control<{ secret: string }>(sim.url, "POST", "/__sim/webhooks", {
+        key,
+        url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`,
+        secret,
+      });
       expect(cfg.secret).toBe(secret);
       const c = client(sim.url, key);
       const fileId = ((await c.post("/v1/files", batchInput(1))).json as { id: string }).id;
@@ -171,7 +195,10 @@ describe("webhooks", () => {
       const j = (await c.post("/v1/fine_tuning/jobs", { model: "gpt-4o-mini", training_file: tf })).json as { id: string };
       await c.post(`/v1/fine_tuning/jobs/${j.id}/cancel`);
       const events = await control<Array<{ id: string; headers: Record<string, string>; body: string }>>(sim.url, "GET", `/__sim/webhooks?key=${key}`);
-      expect(events.map((e) => JSON.parse(e.body) as { type: string; data: { id: string } }).map((e) => [e.type, e.data.id])).toEqual([["batch.completed", b.id], ["fine_tuning.job.cancelled", j.id]]);
+      expect(events.map((e) => JSON.parse(e.body) as { type: string; data: { id: string } }).map((e) => [e.type, e.data.id])).toEqual([
+        ["batch.completed", b.id],
+        ["fine_tuning.job.cancelled", j.id],
+      ]);
       const wh = new Webhook(secret);
       for (const e of events) {
         expect(e.headers["webhook-signature"]).toMatch(/^v1,/);
@@ -204,7 +231,12 @@ describe("seeding and mutation", () => {
     const c = client(sim.url, key);
     await control(sim.url, "POST", "/__sim/seed", { key, files: 10, vector_stores: 3 });
     const before = ((await c.get("/v1/files?order=asc")).json as { data: Array<{ id: string; filename: string }> }).data;
-    const m = await control<{ updated: string[]; removed: string[] }>(sim.url, "POST", "/__sim/mutate", { key, model: "files", update: 2, remove: [before[9].id] });
+    const m = await control<{ updated: string[]; removed: string[] }>(sim.url, "POST", "/__sim/mutate", {
+      key,
+      model: "files",
+      update: 2,
+      remove: [before[9].id],
+    });
     expect(m).toEqual({ updated: [before[0].id, before[1].id], removed: [before[9].id] });
     const after = ((await c.get("/v1/files?order=asc")).json as { data: Array<{ id: string; filename: string }> }).data;
     expect(after).toHaveLength(9);

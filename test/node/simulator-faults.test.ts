@@ -16,18 +16,32 @@ const chat = { model: "gpt-4o-mini", messages: [{ role: "user", content: "one tw
 const fault = (body: object) => control(sim.url, "POST", "/__sim/faults", body);
 
 /** Raw HTTP call that reports socket errors and chunk arrival times. */
-function raw(path: string, key: string, body: object, headers: Record<string, string> = {}): Promise<{ status?: number; chunks: Array<{ at: number; text: string }>; error?: string }> {
+function raw(
+  path: string,
+  key: string,
+  body: object,
+  headers: Record<string, string> = {},
+): Promise<{ status?: number; chunks: Array<{ at: number; text: string }>; error?: string }> {
   const url = new URL(sim.url + path);
   return new Promise((resolve) => {
     const chunks: Array<{ at: number; text: string }> = [];
     let status: number | undefined;
-    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: "POST", headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers } }, (res) => {
-      status = res.statusCode;
-      res.on("data", (c: Buffer) => chunks.push({ at: Date.now(), text: c.toString() }));
-      res.on("end", () => resolve({ status, chunks }));
-      res.on("error", (e) => resolve({ status, chunks, error: e.message }));
-      res.on("aborted", () => resolve({ status, chunks, error: "aborted" }));
-    });
+    const req = request(
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+      },
+      (res) => {
+        status = res.statusCode;
+        res.on("data", (c: Buffer) => chunks.push({ at: Date.now(), text: c.toString() }));
+        res.on("end", () => resolve({ status, chunks }));
+        res.on("error", (e) => resolve({ status, chunks, error: e.message }));
+        res.on("aborted", () => resolve({ status, chunks, error: "aborted" }));
+      },
+    );
     req.on("error", (e) => resolve({ status, chunks, error: e.message }));
     req.end(JSON.stringify(body));
   });
@@ -49,7 +63,14 @@ describe("faults", () => {
   it("matches method and path prefix, and custom bodies", async () => {
     const key = await newKey(sim.url);
     const c = client(sim.url, key);
-    await fault({ key, count: 1, status: 400, method: "POST", path_prefix: "/v1/embeddings", body: { error: { message: "custom", type: "invalid_request_error", param: "input", code: null } } });
+    await fault({
+      key,
+      count: 1,
+      status: 400,
+      method: "POST",
+      path_prefix: "/v1/embeddings",
+      body: { error: { message: "custom", type: "invalid_request_error", param: "input", code: null } },
+    });
     expect((await c.get("/v1/models")).status).toBe(200);
     expect((await c.post("/v1/chat/completions", chat)).status).toBe(200);
     const r = await c.post("/v1/embeddings", { model: "text-embedding-3-small", input: "x" });

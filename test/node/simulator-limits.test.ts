@@ -14,7 +14,14 @@ afterAll(async () => {
 });
 
 const chat = { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 10 };
-const RL_HEADERS = ["x-ratelimit-limit-requests", "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens", "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"];
+const RL_HEADERS = [
+  "x-ratelimit-limit-requests",
+  "x-ratelimit-remaining-requests",
+  "x-ratelimit-reset-requests",
+  "x-ratelimit-limit-tokens",
+  "x-ratelimit-remaining-tokens",
+  "x-ratelimit-reset-tokens",
+];
 const GO_DURATION = /^(\d+h)?(\d+m)?(\d+(\.\d+)?s|\d+ms)$/;
 
 describe("go durations", () => {
@@ -48,7 +55,9 @@ describe("rate limits", () => {
     expect(r.status).toBe(429);
     const body = r.json as { error: { message: string; type: string; code: string; param: null } };
     expect(body.error).toMatchObject({ type: "requests", code: "rate_limit_exceeded", param: null });
-    expect(body.error.message).toMatch(/^Rate limit reached for gpt-4o-mini in organization org-[0-9a-f]+ on requests per min \(RPM\): Limit 3, Used 3, Requested 1\. Please try again in \d+(\.\d+)?m?s\. Visit https:\/\/platform\.openai\.com\/account\/rate-limits to learn more\.$/);
+    expect(body.error.message).toMatch(
+      /^Rate limit reached for gpt-4o-mini in organization org-[0-9a-f]+ on requests per min \(RPM\): Limit 3, Used 3, Requested 1\. Please try again in \d+(\.\d+)?m?s\. Visit https:\/\/platform\.openai\.com\/account\/rate-limits to learn more\.$/,
+    );
     expect(Number(r.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(r.headers.get("retry-after")).toMatch(/^\d+$/);
     expect(r.headers.get("x-ratelimit-remaining-requests")).toBe("0");
@@ -56,12 +65,28 @@ describe("rate limits", () => {
     const v = loadOpenApi().response("/chat/completions", "post", 429);
     expect(v(r.json)).toBe(true);
     expect((await c.post("/v1/chat/completions", chat)).status).toBe(429);
-    let stats = await control<{ requests: number; by_status: Record<string, number>; rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number }; buckets: unknown }>(sim.url, "GET", `/__sim/stats?key=${key}`);
+    let stats = await control<{
+      requests: number;
+      by_status: Record<string, number>;
+      rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number };
+      buckets: unknown;
+    }>(sim.url, "GET", `/__sim/stats?key=${key}`);
     expect(stats).toEqual({
       requests: 5,
       by_status: { "200": 3, "429": 2 },
       rate_limited: { total: 2, windows_with_429: 1, max_429_in_one_window: 2 },
-      buckets: { "gpt-4o-mini": { requests: 5, rate_limited: { total: 2, windows_with_429: 1, max_429_in_one_window: 2, by_kind: { requests: 2, tokens: 0, requests_per_day: 0, tokens_per_day: 0 } }, tokens_charged: 3 * 11 } },
+      buckets: {
+        "gpt-4o-mini": {
+          requests: 5,
+          rate_limited: {
+            total: 2,
+            windows_with_429: 1,
+            max_429_in_one_window: 2,
+            by_kind: { requests: 2, tokens: 0, requests_per_day: 0, tokens_per_day: 0 },
+          },
+          tokens_charged: 3 * 11,
+        },
+      },
     });
     await new Promise((res) => setTimeout(res, 1550));
     const again = await c.post("/v1/chat/completions", chat);
@@ -93,7 +118,14 @@ describe("special keys", () => {
     const c = client(sim.url, "sk-test-quota");
     for (const r of [await c.get("/v1/models"), await c.post("/v1/chat/completions", chat)]) {
       expect(r.status).toBe(429);
-      expect(r.json).toEqual({ error: { message: expect.stringMatching(/^You exceeded your current quota, please check your plan and billing details/), type: "insufficient_quota", param: null, code: "insufficient_quota" } });
+      expect(r.json).toEqual({
+        error: {
+          message: expect.stringMatching(/^You exceeded your current quota, please check your plan and billing details/),
+          type: "insufficient_quota",
+          param: null,
+          code: "insufficient_quota",
+        },
+      });
     }
     const minted = client(sim.url, await newKey(sim.url, { kind: "quota" }));
     expect((await minted.post("/v1/embeddings", { model: "text-embedding-3-small", input: "x" })).status).toBe(429);
@@ -103,14 +135,29 @@ describe("special keys", () => {
     const c = client(sim.url, "sk-test-restricted");
     const r = await c.get("/v1/models");
     expect(r.status).toBe(403);
-    expect(r.json).toMatchObject({ error: { type: "invalid_request_error", code: null, message: expect.stringContaining("You have insufficient permissions for this operation. Missing scopes: api.model.read.") } });
+    expect(r.json).toMatchObject({
+      error: {
+        type: "invalid_request_error",
+        code: null,
+        message: expect.stringContaining("You have insufficient permissions for this operation. Missing scopes: api.model.read."),
+      },
+    });
     expect((await c.post("/v1/chat/completions", chat)).status).toBe(200);
   });
 
   it("unknown and missing keys: 401 invalid_api_key", async () => {
     const r = await client(sim.url, "sk-unknown-abcdef-xyz").get("/v1/models");
     expect(r.status).toBe(401);
-    expect(r.json).toEqual({ error: { message: expect.stringMatching(/^Incorrect API key provided: sk-.*-xyz\. You can find your API key at https:\/\/platform\.openai\.com\/account\/api-keys\.$/), type: "invalid_request_error", param: null, code: "invalid_api_key" } });
+    expect(r.json).toEqual({
+      error: {
+        message: expect.stringMatching(
+          /^Incorrect API key provided: sk-.*-xyz\. You can find your API key at https:\/\/platform\.openai\.com\/account\/api-keys\.$/,
+        ),
+        type: "invalid_request_error",
+        param: null,
+        code: "invalid_api_key",
+      },
+    });
     const none = await fetch(`${sim.url}/v1/models`);
     expect(none.status).toBe(401);
   });
@@ -130,8 +177,23 @@ describe("request log", () => {
     const c = client(sim.url, key);
     await c.get("/v1/models?x=1");
     await c.post("/v1/chat/completions", chat);
-    const log = await control<Array<{ method: string; path: string; query: string; headers: Record<string, string>; body_size: number; body_sha256: string; status: number; started_at: number; ended_at: number }>>(sim.url, "GET", `/__sim/requests?key=${key}`);
-    expect(log.map((l) => [l.method, l.path, l.query, l.status])).toEqual([["GET", "/v1/models", "x=1", 200], ["POST", "/v1/chat/completions", "", 200]]);
+    const log = await control<
+      Array<{
+        method: string;
+        path: string;
+        query: string;
+        headers: Record<string, string>;
+        body_size: number;
+        body_sha256: string;
+        status: number;
+        started_at: number;
+        ended_at: number;
+      }>
+    >(sim.url, "GET", `/__sim/requests?key=${key}`);
+    expect(log.map((l) => [l.method, l.path, l.query, l.status])).toEqual([
+      ["GET", "/v1/models", "x=1", 200],
+      ["POST", "/v1/chat/completions", "", 200],
+    ]);
     expect(log[1].headers.authorization).toBe(`Bearer ${key}`);
     const raw = JSON.stringify(chat);
     expect(log[1].body_size).toBe(raw.length);

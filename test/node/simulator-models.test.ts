@@ -22,8 +22,17 @@ beforeEach(() => {
 });
 
 type Lim = { limit: number; window_ms: number };
-type BucketStats = { requests: number; tokens_charged: number; rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number; by_kind: Record<string, number> } };
-type Stats = { requests: number; by_status: Record<string, number>; rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number }; buckets: Record<string, BucketStats> };
+type BucketStats = {
+  requests: number;
+  tokens_charged: number;
+  rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number; by_kind: Record<string, number> };
+};
+type Stats = {
+  requests: number;
+  by_status: Record<string, number>;
+  rate_limited: { total: number; windows_with_429: number; max_429_in_one_window: number };
+  buckets: Record<string, BucketStats>;
+};
 
 const BIG: Lim = { limit: 1_000_000, window_ms: 60_000 };
 const rpm = (limit: number, window_ms = 60_000): Lim => ({ limit, window_ms });
@@ -79,10 +88,16 @@ describe("buckets", () => {
       const r = await c.post("/v1/chat/completions", chat(model));
       seq.push([r.status, h(r, "remaining-requests")]);
     }
-    expect(seq).toEqual([[200, "2"], [200, "1"], [200, "0"]]);
+    expect(seq).toEqual([
+      [200, "2"],
+      [200, "1"],
+      [200, "0"],
+    ]);
     const r = await c.post("/v1/responses", { model: "gpt-4o-2024-08-06", input: "x", max_output_tokens: 16 });
     expect(r.status).toBe(429);
-    expect(errorOf(r).message).toMatch(/^Rate limit reached for gpt-4o in organization org-[0-9a-f]+ on requests per min \(RPM\): Limit 3, Used 3, Requested 1\./);
+    expect(errorOf(r).message).toMatch(
+      /^Rate limit reached for gpt-4o in organization org-[0-9a-f]+ on requests per min \(RPM\): Limit 3, Used 3, Requested 1\./,
+    );
     const other = await c.post("/v1/chat/completions", chat("gpt-4o-mini"));
     expect(other.status).toBe(200);
     const s = await stats(c.key);
@@ -154,7 +169,13 @@ describe("tokens charged up front", () => {
   it("chat: ceil(text chars of the messages / 4) + max tokens × n; the max-token fields in OpenAI's order", async () => {
     const messages = [
       { role: "system", content: "s".repeat(10) },
-      { role: "user", content: [{ type: "text", text: "t".repeat(7) }, { type: "image_url", image_url: { url: "https://example.com/cat.png" } }] },
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "t".repeat(7) },
+          { type: "image_url", image_url: { url: "https://example.com/cat.png" } },
+        ],
+      },
       { role: "assistant", content: "a".repeat(4) },
     ];
     // 21 chars → 6 tokens
@@ -180,7 +201,18 @@ describe("tokens charged up front", () => {
     expect(await charge({ model: "text-embedding-3-small", input: ["x".repeat(6), "y".repeat(6)] }, "/v1/embeddings")).toBe(3);
     expect(await charge({ model: "text-embedding-3-small", input: [1, 2, 3, 4, 5] }, "/v1/embeddings")).toBe(5);
     expect(await charge({ model: "omni-moderation-latest", input: "k".repeat(40) }, "/v1/moderations")).toBe(10);
-    expect(await charge({ model: "omni-moderation-latest", input: [{ type: "text", text: "k".repeat(8) }, { type: "image_url", image_url: { url: "https://example.com/x.png" } }] }, "/v1/moderations")).toBe(2);
+    expect(
+      await charge(
+        {
+          model: "omni-moderation-latest",
+          input: [
+            { type: "text", text: "k".repeat(8) },
+            { type: "image_url", image_url: { url: "https://example.com/x.png" } },
+          ],
+        },
+        "/v1/moderations",
+      ),
+    ).toBe(2);
   });
 
   it("images and speech: prompt / input chars + the default output allowance × n", async () => {
@@ -202,7 +234,8 @@ describe("both dimensions and the 429s", () => {
     const v = loadOpenApi().schema("ErrorResponse");
     if (!v(r.json)) throw new Error(loadOpenApi().errors(v));
     expect(errorOf(r)).toMatchObject({ type, param: null, code: "rate_limit_exceeded" });
-    for (const name of ["limit-requests", "remaining-requests", "reset-requests", "limit-tokens", "remaining-tokens", "reset-tokens"]) expect(h(r, name), name).not.toBeNull();
+    for (const name of ["limit-requests", "remaining-requests", "reset-requests", "limit-tokens", "remaining-tokens", "reset-tokens"])
+      expect(h(r, name), name).not.toBeNull();
     expect(r.headers.get("x-request-id")).toMatch(/^req_/);
   }
 
@@ -214,7 +247,9 @@ describe("both dimensions and the 429s", () => {
     clock += 4_300;
     const r = await c.post("/v1/chat/completions", chat("gpt-4o"));
     expectOpenAi429(r, "requests");
-    expect(errorOf(r).message).toBe(`Rate limit reached for gpt-4o in organization ${orgOf(r)} on requests per min (RPM): Limit 2, Used 2, Requested 1. Please try again in 4.2s. Visit https://platform.openai.com/account/rate-limits to learn more.`);
+    expect(errorOf(r).message).toBe(
+      `Rate limit reached for gpt-4o in organization ${orgOf(r)} on requests per min (RPM): Limit 2, Used 2, Requested 1. Please try again in 4.2s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+    );
     expect([h(r, "remaining-requests"), h(r, "reset-requests")]).toEqual(["0", "4.2s"]);
     expect([r.headers.get("retry-after"), r.headers.get("retry-after-ms")]).toEqual(["5", "4200"]);
     // The window ends: a fresh one.
@@ -229,11 +264,16 @@ describe("both dimensions and the 429s", () => {
     const body = chat("gpt-4o", "x".repeat(400), 300); // 100 + 300
     const ok = [];
     for (let i = 0; i < 2; i++) ok.push(remaining(await c.post("/v1/chat/completions", body)));
-    expect(ok).toEqual([[9, 600], [8, 200]]);
+    expect(ok).toEqual([
+      [9, 600],
+      [8, 200],
+    ]);
     clock += 1_800;
     const r = await c.post("/v1/chat/completions", body);
     expectOpenAi429(r, "tokens");
-    expect(errorOf(r).message).toBe(`Rate limit reached for gpt-4o in organization ${orgOf(r)} on tokens per min (TPM): Limit 1000, Used 800, Requested 400. Please try again in 4.2s. Visit https://platform.openai.com/account/rate-limits to learn more.`);
+    expect(errorOf(r).message).toBe(
+      `Rate limit reached for gpt-4o in organization ${orgOf(r)} on tokens per min (TPM): Limit 1000, Used 800, Requested 400. Please try again in 4.2s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+    );
     expect(remaining(r)).toEqual([7, 200]);
     expect(h(r, "reset-tokens")).toBe("4.2s");
     // A smaller request still fits: tokens were not taken by the refusal.
@@ -263,7 +303,9 @@ describe("both dimensions and the 429s", () => {
     const r = await c.post("/v1/chat/completions", chat("gpt-4o"));
     expectOpenAi429(r, "requests");
     const left = 86_400_000 - 1_300;
-    expect(errorOf(r).message).toBe(`Rate limit reached for gpt-4o in organization ${orgOf(r)} on requests per day (RPD): Limit 3, Used 3, Requested 1. Please try again in 23h59m58.7s. Visit https://platform.openai.com/account/rate-limits to learn more.`);
+    expect(errorOf(r).message).toBe(
+      `Rate limit reached for gpt-4o in organization ${orgOf(r)} on requests per day (RPD): Limit 3, Used 3, Requested 1. Please try again in 23h59m58.7s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+    );
     expect(r.headers.get("retry-after")).toBe(String(Math.ceil(left / 1000)));
     expect(r.headers.get("retry-after-ms")).toBe(String(left));
     // The headers keep describing the per-minute windows: the minute has room.
@@ -280,7 +322,9 @@ describe("both dimensions and the 429s", () => {
     clock += 2_000;
     const r = await c.post("/v1/chat/completions", body);
     expectOpenAi429(r, "tokens");
-    expect(errorOf(r).message).toBe(`Rate limit reached for gpt-4o in organization ${orgOf(r)} on tokens per day (TPD): Limit 1500, Used 1200, Requested 600. Please try again in 23h59m56s. Visit https://platform.openai.com/account/rate-limits to learn more.`);
+    expect(errorOf(r).message).toBe(
+      `Rate limit reached for gpt-4o in organization ${orgOf(r)} on tokens per day (TPD): Limit 1500, Used 1200, Requested 600. Please try again in 23h59m56s. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+    );
     // The minute's token window has room; the day's does not.
     expect(remaining(r)).toEqual([99, 1_000]);
     expect((await stats(c.key)).buckets["gpt-4o"].rate_limited.by_kind).toEqual({ requests: 0, tokens: 0, requests_per_day: 0, tokens_per_day: 1 });
@@ -297,7 +341,9 @@ describe("both dimensions and the 429s", () => {
     const c = await keyWith({ models: { "gpt-4o": { tokens: rpm(100) } } });
     const r = await c.post("/v1/chat/completions", chat("gpt-4o", "x".repeat(40), 200));
     expectOpenAi429(r, "tokens");
-    expect(errorOf(r).message).toBe(`Request too large for gpt-4o in organization ${orgOf(r)} on tokens per min (TPM): Limit 100, Requested 210. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.`);
+    expect(errorOf(r).message).toBe(
+      `Request too large for gpt-4o in organization ${orgOf(r)} on tokens per min (TPM): Limit 100, Requested 210. The input or output tokens must be reduced in order to run successfully. Visit https://platform.openai.com/account/rate-limits to learn more.`,
+    );
   });
 
   it("insufficient_quota keys are unchanged", async () => {
@@ -326,8 +372,16 @@ describe("stats by bucket", () => {
     for (let i = 0; i < 3; i++) await c.post("/v1/chat/completions", chat("gpt-4o-mini"));
     const s = await stats(c.key);
     expect(s.buckets).toEqual({
-      "gpt-4o": { requests: 5, tokens_charged: 120, rate_limited: { total: 3, windows_with_429: 2, max_429_in_one_window: 2, by_kind: { requests: 0, tokens: 3, requests_per_day: 0, tokens_per_day: 0 } } },
-      "gpt-4o-mini": { requests: 8, tokens_charged: 44, rate_limited: { total: 4, windows_with_429: 2, max_429_in_one_window: 3, by_kind: { requests: 4, tokens: 0, requests_per_day: 0, tokens_per_day: 0 } } },
+      "gpt-4o": {
+        requests: 5,
+        tokens_charged: 120,
+        rate_limited: { total: 3, windows_with_429: 2, max_429_in_one_window: 2, by_kind: { requests: 0, tokens: 3, requests_per_day: 0, tokens_per_day: 0 } },
+      },
+      "gpt-4o-mini": {
+        requests: 8,
+        tokens_charged: 44,
+        rate_limited: { total: 4, windows_with_429: 2, max_429_in_one_window: 3, by_kind: { requests: 4, tokens: 0, requests_per_day: 0, tokens_per_day: 0 } },
+      },
     });
     expect(s.rate_limited).toEqual({ total: 7, windows_with_429: 4, max_429_in_one_window: 3 });
     expect(s.requests).toBe(13);
@@ -340,7 +394,15 @@ describe("control API", () => {
     const body = {
       requests: rpm(5, 1_000),
       tokens: rpm(6_000, 1_000),
-      models: { "gpt-4o": { requests: rpm(4, 1_000), tokens: rpm(30_000, 1_000), requests_per_day: { limit: 100, window_ms: 86_400_000 }, tokens_per_day: { limit: 1_000_000 }, members: ["gpt-4o-2024-08-06"] } },
+      models: {
+        "gpt-4o": {
+          requests: rpm(4, 1_000),
+          tokens: rpm(30_000, 1_000),
+          requests_per_day: { limit: 100, window_ms: 86_400_000 },
+          tokens_per_day: { limit: 1_000_000 },
+          members: ["gpt-4o-2024-08-06"],
+        },
+      },
       chars_per_token: 3,
     };
     const set = await control<Record<string, unknown>>(sim.url, "POST", "/__sim/keys", body);

@@ -79,7 +79,9 @@ describe("chat completions usage", () => {
     const body = { model: "o4-mini", messages: [{ role: "user", content: "Stream my usage" }] };
     const json = await c.post("/v1/chat/completions", body);
     const streamed = await c.post("/v1/chat/completions", { ...body, stream: true, stream_options: { include_usage: true } });
-    const chunks = parseSse(streamed.text).slice(0, -1).map((e) => JSON.parse(e.data) as { usage: ChatUsage | null });
+    const chunks = parseSse(streamed.text)
+      .slice(0, -1)
+      .map((e) => JSON.parse(e.data) as { usage: ChatUsage | null });
     const v = api.response("/chat/completions", "post", 200, "text/event-stream");
     for (const ch of chunks) if (!v(ch)) throw new Error(api.errors(v));
     expect(chunks.slice(0, -1).every((ch) => ch.usage === null)).toBe(true);

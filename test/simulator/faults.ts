@@ -18,7 +18,15 @@ export function parseFault(o: Obj): Fault | string {
   const count = num(o, "count") ?? 1;
   const drop = str(o, "drop");
   if (drop !== undefined && drop !== "connect" && drop !== "mid-stream") return "drop must be 'connect' or 'mid-stream'";
-  const f: Fault = { count, status: num(o, "status"), body: o.body, latency_ms: num(o, "latency_ms"), drop, method: str(o, "method")?.toUpperCase(), path_prefix: str(o, "path_prefix") };
+  const f: Fault = {
+    count,
+    status: num(o, "status"),
+    body: o.body,
+    latency_ms: num(o, "latency_ms"),
+    drop,
+    method: str(o, "method")?.toUpperCase(),
+    path_prefix: str(o, "path_prefix"),
+  };
   if (f.status === undefined && f.latency_ms === undefined && f.drop === undefined) return "one of status, latency_ms, drop is required";
   return f;
 }

@@ -77,7 +77,15 @@ export function errorBody(message: string, type: string, param: string | null = 
   return { error: { message, type, param, code } };
 }
 
-export function sendError(ctx: Ctx, status: number, message: string, type = "invalid_request_error", param: string | null = null, code: string | null = null, extra: Record<string, string> = {}): void {
+export function sendError(
+  ctx: Ctx,
+  status: number,
+  message: string,
+  type = "invalid_request_error",
+  param: string | null = null,
+  code: string | null = null,
+  extra: Record<string, string> = {},
+): void {
   sendJson(ctx, status, errorBody(message, type, param, code), extra);
 }
 

@@ -140,7 +140,8 @@ export function takeRate(t: Tenant, bucket: string, tokens: number, now: number,
     const want = dim === "requests" || dim === "requests_per_day" ? 1 : tokens;
     if (want === 0 || w.used + want <= lim.limit) continue;
     const resetMs = w.start + lim.window_ms - now;
-    if (!refusal || resetMs > (refusal.resetMs ?? 0)) refusal = { ok: false, bucket, headers: {}, kind: dim, limit: lim.limit, used: w.used, requested: want, resetMs };
+    if (!refusal || resetMs > (refusal.resetMs ?? 0))
+      refusal = { ok: false, bucket, headers: {}, kind: dim, limit: lim.limit, used: w.used, requested: want, resetMs };
   }
   b.windows.requests.used++;
   if (l.requests_per_day) b.windows.requests_per_day.used++;
@@ -194,7 +195,11 @@ export function statsJson(buckets: Map<string, BucketStats>): object {
     total += bTotal;
     windows += s.windows.size;
     max = Math.max(max, bMax);
-    out[name] = { requests: s.requests, rate_limited: { total: bTotal, windows_with_429: s.windows.size, max_429_in_one_window: bMax, by_kind: { ...s.by_kind } }, tokens_charged: s.tokens_charged };
+    out[name] = {
+      requests: s.requests,
+      rate_limited: { total: bTotal, windows_with_429: s.windows.size, max_429_in_one_window: bMax, by_kind: { ...s.by_kind } },
+      tokens_charged: s.tokens_charged,
+    };
   }
   return { rate_limited: { total, windows_with_429: windows, max_429_in_one_window: max }, buckets: out };
 }

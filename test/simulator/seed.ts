@@ -28,14 +28,29 @@ export function seed(t: Tenant, s: SeedRequest): Record<string, number> {
   const files = n("files");
   for (let i = 0; i < files; i++) {
     const id = newId("file-", 22);
-    t.files.add({ id, object: "file", bytes: seededFileBytes(id), created_at: now - files + i, filename: `seed-${i}.jsonl`, purpose: FILE_PURPOSES[i % FILE_PURPOSES.length], status: "processed" });
+    t.files.add({
+      id,
+      object: "file",
+      bytes: seededFileBytes(id),
+      created_at: now - files + i,
+      filename: `seed-${i}.jsonl`,
+      purpose: FILE_PURPOSES[i % FILE_PURPOSES.length],
+      status: "processed",
+    });
   }
   out.files = files;
   const batches = n("batches");
   for (let i = 0; i < batches; i++) {
     const created = now - batches + i;
     const status = BATCH_STATUSES[i % BATCH_STATUSES.length];
-    const obj = batchObject(t, { endpoint: "/v1/chat/completions", input_file_id: newId("file-", 22), completion_window: "24h", total: 10, status, created_at: created });
+    const obj = batchObject(t, {
+      endpoint: "/v1/chat/completions",
+      input_file_id: newId("file-", 22),
+      completion_window: "24h",
+      total: 10,
+      status,
+      created_at: created,
+    });
     obj[`${status}_at`] = created;
     if (status === "completed") obj.request_counts = { total: 10, completed: 10, failed: 0 };
     t.batches.add({ id: obj.id as string, obj });
@@ -81,24 +96,77 @@ interface Store {
 function storeOf(t: Tenant, m: MutableModel): Store {
   switch (m) {
     case "files":
-      return { ids: () => t.files.ids(), delete: (id) => t.files.delete(id), touch: (id, n) => { const f = t.files.get(id); if (f) f.filename = `updated-${n}-${f.filename.replace(/^updated-\d+-/, "")}`; return !!f; } };
+      return {
+        ids: () => t.files.ids(),
+        delete: (id) => t.files.delete(id),
+        touch: (id, n) => {
+          const f = t.files.get(id);
+          if (f) f.filename = `updated-${n}-${f.filename.replace(/^updated-\d+-/, "")}`;
+          return !!f;
+        },
+      };
     case "batches":
-      return { ids: () => t.batches.ids(), delete: (id) => t.batches.delete(id), touch: (id, n) => { const b = t.batches.get(id); if (b) b.obj.metadata = { sim_update: String(n) }; return !!b; } };
+      return {
+        ids: () => t.batches.ids(),
+        delete: (id) => t.batches.delete(id),
+        touch: (id, n) => {
+          const b = t.batches.get(id);
+          if (b) b.obj.metadata = { sim_update: String(n) };
+          return !!b;
+        },
+      };
     case "fine_tuning_jobs":
-      return { ids: () => t.jobs.ids(), delete: (id) => t.jobs.delete(id), touch: (id, n) => { const j = t.jobs.get(id); if (j) j.obj.metadata = { sim_update: String(n) }; return !!j; } };
+      return {
+        ids: () => t.jobs.ids(),
+        delete: (id) => t.jobs.delete(id),
+        touch: (id, n) => {
+          const j = t.jobs.get(id);
+          if (j) j.obj.metadata = { sim_update: String(n) };
+          return !!j;
+        },
+      };
     case "vector_stores":
-      return { ids: () => t.vectorStores.ids(), delete: (id) => t.vectorStores.delete(id), touch: (id, n) => { const v = t.vectorStores.get(id); if (v) v.obj.metadata = { sim_update: String(n) }; return !!v; } };
+      return {
+        ids: () => t.vectorStores.ids(),
+        delete: (id) => t.vectorStores.delete(id),
+        touch: (id, n) => {
+          const v = t.vectorStores.get(id);
+          if (v) v.obj.metadata = { sim_update: String(n) };
+          return !!v;
+        },
+      };
     case "projects":
-      return { ids: () => t.projects.ids(), delete: (id) => t.projects.delete(id), touch: (id, n) => { const p = t.projects.get(id); if (p) p.name = `Updated project ${n}`; return !!p; } };
+      return {
+        ids: () => t.projects.ids(),
+        delete: (id) => t.projects.delete(id),
+        touch: (id, n) => {
+          const p = t.projects.get(id);
+          if (p) p.name = `Updated project ${n}`;
+          return !!p;
+        },
+      };
     case "users":
-      return { ids: () => t.users.ids(), delete: (id) => t.users.delete(id), touch: (id, n) => { const u = t.users.get(id); if (u) u.name = `Updated user ${n}`; return !!u; } };
+      return {
+        ids: () => t.users.ids(),
+        delete: (id) => t.users.delete(id),
+        touch: (id, n) => {
+          const u = t.users.get(id);
+          if (u) u.name = `Updated user ${n}`;
+          return !!u;
+        },
+      };
   }
 }
 
 let mutation = 0;
 
 /** Updates then removes objects, given by ids or as a count of the oldest ones. */
-export function mutate(t: Tenant, m: MutableModel, update: string[] | number | undefined, remove: string[] | number | undefined): { updated: string[]; removed: string[] } {
+export function mutate(
+  t: Tenant,
+  m: MutableModel,
+  update: string[] | number | undefined,
+  remove: string[] | number | undefined,
+): { updated: string[]; removed: string[] } {
   const st = storeOf(t, m);
   const n = ++mutation;
   const updated: string[] = [];

@@ -72,7 +72,17 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
   const auth = req.headers.authorization;
   const key = auth && /^bearer /i.test(auth) ? auth.slice(7).trim() : "";
   const tenant = sim.tenants.get(key);
-  const log: RequestLog = { method, path, query: rawQuery, headers: flatHeaders(req), body_size: 0, body_sha256: EMPTY_SHA, status: 0, started_at: started, ended_at: null };
+  const log: RequestLog = {
+    method,
+    path,
+    query: rawQuery,
+    headers: flatHeaders(req),
+    body_size: 0,
+    body_sha256: EMPTY_SHA,
+    status: 0,
+    started_at: started,
+    ended_at: null,
+  };
   const logs = sim.logFor(key);
   if (logs.length >= sim.maxLogPerKey) logs.splice(0, logs.length - sim.maxLogPerKey + 1);
   logs.push(log);
@@ -116,8 +126,23 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
   const latency = upstreamLatency(req.headers["x-sim-latency-ms"]);
   if (latency > 0) await sleep(latency);
   if (!tenant) {
-    if (!key) return sendError(ctx, 401, "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.", "invalid_request_error", null, null);
-    return sendError(ctx, 401, `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`, "invalid_request_error", null, "invalid_api_key");
+    if (!key)
+      return sendError(
+        ctx,
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username and password. You can obtain an API key from https://platform.openai.com/account/api-keys.",
+        "invalid_request_error",
+        null,
+        null,
+      );
+    return sendError(
+      ctx,
+      401,
+      `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`,
+      "invalid_request_error",
+      null,
+      "invalid_api_key",
+    );
   }
   const now = sim.now();
   const m = router.match(method, path);
@@ -128,11 +153,25 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
   const route: Route = m.route;
   ctx.params = m.params;
   if (route.admin && tenant.kind !== "admin") {
-    return sendError(ctx, 403, "You have insufficient permissions for this operation. Missing scopes: api.management.read. Check that you're using an Admin API key (https://platform.openai.com/settings/organization/admin-keys).", "invalid_request_error", null, null);
+    return sendError(
+      ctx,
+      403,
+      "You have insufficient permissions for this operation. Missing scopes: api.management.read. Check that you're using an Admin API key (https://platform.openai.com/settings/organization/admin-keys).",
+      "invalid_request_error",
+      null,
+      null,
+    );
   }
   if (tenant.kind === "quota") {
     ctx.rlHeaders = peekRate(tenant, bucketName(tenant, path), now);
-    return sendError(ctx, 429, "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.", "insufficient_quota", null, "insufficient_quota");
+    return sendError(
+      ctx,
+      429,
+      "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
+      "insufficient_quota",
+      null,
+      "insufficient_quota",
+    );
   }
   if (route.json !== false && body.length && (method === "POST" || method === "PUT" || method === "PATCH")) {
     let parsed: unknown;
@@ -140,7 +179,14 @@ async function handleData(sim: SimState, req: IncomingMessage, res: ServerRespon
       parsed = JSON.parse(body.toString("utf8"));
     } catch {
       ctx.rlHeaders = peekRate(tenant, bucketName(tenant, path), now);
-      return sendError(ctx, 400, "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)", "invalid_request_error", null, null);
+      return sendError(
+        ctx,
+        400,
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
+        "invalid_request_error",
+        null,
+        null,
+      );
     }
     if (!isObj(parsed)) {
       ctx.rlHeaders = peekRate(tenant, bucketName(tenant, path), now);

@@ -74,15 +74,19 @@ describe("X-Async: true", () => {
     const before = (await simRequests(key)).length;
     const res = await trigger(t, "create-embedding", { model: "text-embedding-3-small" }, ASYNC);
     expect(res.status).toBe(422);
-    const stored = await runInDurableObject(connectionObject(env, t.providerConfigKey, t.connectionId), (_o, state) =>
-      state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'action'").one().n,
+    const stored = await runInDurableObject(
+      connectionObject(env, t.providerConfigKey, t.connectionId),
+      (_o, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM jobs WHERE kind = 'action'").one().n,
     );
     expect(stored).toBe(0);
     expect((await simRequests(key)).length).toBe(before);
   });
 
   it("a run that meets a two-minute rate limit stays pending on the alarm until the reset, then succeeds", async () => {
-    const key = await simKey({ requests: { limit: 1, window_ms: 120_000 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }) });
+    const key = await simKey({
+      requests: { limit: 1, window_ms: 120_000 },
+      models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }),
+    });
     // The connection check takes the window's one request; its syncs wait for the reset too.
     const t = await createTenant(key, {}, { settle: false });
     const { statusUrl } = await enqueue(t, "create-embedding", { model: "text-embedding-3-small", input: "x" });
@@ -174,7 +178,10 @@ describe("X-Async: true", () => {
     const result = await SELF.fetch(`${TERAPI}${once.statusUrl}`, { headers: auth });
     expect(result.status).toBe(500);
     expect(result.headers.get("terapi-action-status")).toBe("failed");
-    expect(((await result.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({ code: "action_failed", details: { code: "upstream_error", status: 503 } });
+    expect(((await result.json()) as { error: { code: string; details: unknown } }).error).toMatchObject({
+      code: "action_failed",
+      details: { code: "upstream_error", status: 503 },
+    });
   });
 
   const moderationRun = (retries: number, backoffAllowed: boolean) => ({
@@ -211,7 +218,11 @@ describe("X-Async: true", () => {
 
   it("a run whose GET was at the provider at a crash is sent again (safe to repeat)", async () => {
     const { key, t } = await quietTenant();
-    const id = await crashMidCall(t, { kind: "action", action: "list-models", input: new TextEncoder().encode("{}").buffer as ArrayBuffer, retries: 2, backoffAllowed: false }, "GET");
+    const id = await crashMidCall(
+      t,
+      { kind: "action", action: "list-models", input: new TextEncoder().encode("{}").buffer as ArrayBuffer, retries: 2, backoffAllowed: false },
+      "GET",
+    );
     const run = await until(`/action/${id}`, (r) => r.status !== "pending" && r.status !== "running", "the run to end");
     expect(run).toMatchObject({ status: "succeeded", attempts: 2 });
     expect((await simRequests(key)).filter((r) => r.path === "/v1/models").length).toBeGreaterThanOrEqual(1);

@@ -335,11 +335,25 @@ describe("GET /actions and /openapi.json", () => {
     const { t } = await quietTenant();
     const res = await SELF.fetch(`${TERAPI}/actions?provider_config_key=${t.providerConfigKey}`, { headers: auth });
     expect(res.status).toBe(200);
-    const { data } = (await res.json()) as { data: { name: string; provider: string; description: string; input_schema: Record<string, unknown>; output_schema: Record<string, unknown> }[] };
+    const { data } = (await res.json()) as {
+      data: { name: string; provider: string; description: string; input_schema: Record<string, unknown>; output_schema: Record<string, unknown> }[];
+    };
     expect(data.map((a) => a.name)).toEqual([
-      "create-response", "create-chat-completion", "create-embedding", "create-moderation", "create-image", "create-speech",
-      "upload-file", "get-file", "create-batch", "get-batch", "cancel-batch", "create-vector-store", "search-vector-store",
-      "cancel-fine-tuning-job", "list-models",
+      "create-response",
+      "create-chat-completion",
+      "create-embedding",
+      "create-moderation",
+      "create-image",
+      "create-speech",
+      "upload-file",
+      "get-file",
+      "create-batch",
+      "get-batch",
+      "cancel-batch",
+      "create-vector-store",
+      "search-vector-store",
+      "cancel-fine-tuning-job",
+      "list-models",
     ]);
     const embedding = data.find((a) => a.name === "create-embedding")!;
     expect(embedding.provider).toBe("openai");

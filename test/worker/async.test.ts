@@ -47,10 +47,7 @@ describe("Async: true", () => {
     expect(job.response?.headers["x-request-id"]).toMatch(/^req_/);
 
     // The run is in the connection's operation log, with the upstream request id.
-    const res2 = await SELF.fetch(
-      `${TERAPI}/logs?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&type=proxy`,
-      { headers: auth },
-    );
+    const res2 = await SELF.fetch(`${TERAPI}/logs?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}&type=proxy`, { headers: auth });
     const { logs } = (await res2.json()) as { logs: OperationLog[] };
     const line = logs.find((l) => l.detail?.startsWith(`async ${id}`));
     expect(line).toMatchObject({ status: "success", http_status: 200, method: "POST", path: "/v1/embeddings" });
@@ -62,7 +59,11 @@ describe("Async: true", () => {
     // minutes, and that one is spent, so the job itself meets the 429 (nothing else competes).
     const key = await simKey();
     const t = await createTenant(key);
-    await simKey({ key, requests: { limit: 1, window_ms: 120_000 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }) });
+    await simKey({
+      key,
+      requests: { limit: 1, window_ms: 120_000 },
+      models: oneBudget("text-embedding-3-small", { requests: { limit: 1, window_ms: 120_000 } }),
+    });
     await fetch(`${env.OPENAI_BASE_URL}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     const res = await enqueue(t, "idem-blocked");
     expect(res.status).toBe(202);

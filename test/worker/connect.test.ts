@@ -18,7 +18,11 @@ let other: string;
 type Session = { data: { token: string; connect_link: string; expires_at: string } };
 
 async function newSession(body: Record<string, unknown> = {}) {
-  const res = await api<Session>("POST", "/connect/sessions", { end_user: { id: "user-7", email: "ada@example.com", display_name: "Ada" }, allowed_integrations: [pck], ...body });
+  const res = await api<Session>("POST", "/connect/sessions", {
+    end_user: { id: "user-7", email: "ada@example.com", display_name: "Ada" },
+    allowed_integrations: [pck],
+    ...body,
+  });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
   return res.body.data;
 }
@@ -66,7 +70,8 @@ async function expire(token: string) {
 beforeAll(async () => {
   pck = `connect-${crypto.randomUUID().slice(0, 8)}`;
   other = `${pck}-other`;
-  for (const key of [pck, other]) expect((await api("POST", "/integrations", { unique_key: key, provider: "openai", display_name: `OpenAI (${key})` })).status).toBe(201);
+  for (const key of [pck, other])
+    expect((await api("POST", "/integrations", { unique_key: key, provider: "openai", display_name: `OpenAI (${key})` })).status).toBe(201);
 });
 
 describe("POST /connect/sessions", () => {
@@ -99,7 +104,11 @@ describe("POST /connect/sessions", () => {
 
     const send = async (origin: string, publicUrl: string) => {
       const ctx = createExecutionContext();
-      const res = await createApp().fetch(new Request(`${origin}/connect/sessions`, { method: "POST", headers, body }), { ...env, TERAPI_PUBLIC_URL: publicUrl }, ctx);
+      const res = await createApp().fetch(
+        new Request(`${origin}/connect/sessions`, { method: "POST", headers, body }),
+        { ...env, TERAPI_PUBLIC_URL: publicUrl },
+        ctx,
+      );
       await waitOnExecutionContext(ctx);
       return { status: res.status, json: (await res.json()) as Session & { error: { code: string; message: string } } };
     };
@@ -184,7 +193,10 @@ describe("the connect page", () => {
     expect(res.status, html).toBe(200);
     expect(html).toContain("Connected");
     expect(html).not.toContain(key);
-    const list = await api<{ connections: Array<{ connection_id: string; end_user: unknown }> }>("GET", `/connections?provider_config_key=${pck}&end_user_id=user-7`);
+    const list = await api<{ connections: Array<{ connection_id: string; end_user: unknown }> }>(
+      "GET",
+      `/connections?provider_config_key=${pck}&end_user_id=user-7`,
+    );
     expect(list.body.connections).toHaveLength(1);
     expect(list.body.connections[0].end_user).toEqual({ id: "user-7", email: "ada@example.com", display_name: "Ada" });
     expect(list.body.connections[0].connection_id).toMatch(/^[0-9a-f-]{36}$/);
@@ -222,7 +234,9 @@ describe("the connect page", () => {
     expect(first.headers.get("location")).toBe("/connect");
     expect(first.headers.get("cache-control")).toBe("no-store");
     const cookie = first.headers.get("set-cookie") ?? "";
-    expect(cookie).toMatch(new RegExp(`^terapi_connect=${await hashSessionToken(s.token)}\\.[A-Za-z0-9_-]{43}; Max-Age=1800; Path=/connect; HttpOnly; SameSite=Lax$`));
+    expect(cookie).toMatch(
+      new RegExp(`^terapi_connect=${await hashSessionToken(s.token)}\\.[A-Za-z0-9_-]{43}; Max-Age=1800; Path=/connect; HttpOnly; SameSite=Lax$`),
+    );
     expect(cookie).not.toContain(s.token);
     const mine = cookie.split(";")[0];
     // The same browser may open its link again; the clean URL needs the cookie.
@@ -264,7 +278,10 @@ describe("Nango's session kinds", () => {
     const tagged = await api<Session>("POST", "/connect/sessions", { tags: { workspace: tag }, allowed_integrations: [pck] });
     expect(tagged.status).toBe(201);
     expect((await submit({ token: tagged.body.data.token, integration: pck, api_key: await simKey() })).status).toBe(200);
-    const list = await api<{ connections: { connection_id: string; end_user: unknown; tags: Record<string, string> }[] }>("GET", `/connections?tags[workspace]=${tag}`);
+    const list = await api<{ connections: { connection_id: string; end_user: unknown; tags: Record<string, string> }[] }>(
+      "GET",
+      `/connections?tags[workspace]=${tag}`,
+    );
     expect(list.body.connections).toHaveLength(1);
     const conn = list.body.connections[0]!;
     expect(conn).toMatchObject({ end_user: null, tags: { workspace: tag } });
@@ -293,7 +310,10 @@ describe("Nango's session kinds", () => {
       sql.exec("DROP TABLE schema_version");
       migrate(state.storage, REGISTRY_MIGRATIONS);
       const store = createConnectSessionStore(sql, (fn) => state.storage.transactionSync(fn));
-      const columns = sql.exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')").toArray().map((r) => r.name);
+      const columns = sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('connect_sessions')")
+        .toArray()
+        .map((r) => r.name);
       return { columns, lookup: store.open(hash, "browser-1", Date.now()) };
     });
     expect(read.columns).toEqual(expect.arrayContaining(["tags", "reconnect"]));

@@ -232,7 +232,10 @@ describe("POST /connections", () => {
       const res = await createConnection(pck, { connection_id: id, connection_config: { webhook_secret } });
       expect(res.status).toBe(400);
       expect(res.body).toMatchObject({
-        error: { code: "invalid_request", message: "connection_config.webhook_secret: must be whsec_ followed by the base64 of 8–128 bytes (a Standard Webhooks secret)" },
+        error: {
+          code: "invalid_request",
+          message: "connection_config.webhook_secret: must be whsec_ followed by the base64 of 8–128 bytes (a Standard Webhooks secret)",
+        },
       });
       await expectNothingStored(pck, id);
     },
@@ -432,12 +435,19 @@ describe("connection metadata", () => {
     const send = (method: string, path: string, text: string) =>
       SELF.fetch(`${TERAPI}${path}`, { method, headers: { ...auth, "content-type": "application/json" }, body: text });
     const deepErr = { error: { code: "invalid_request", message: "metadata: nests deeper than 32 levels (the limit)" } };
-    for (const [method, path] of [["POST", "/connections/metadata"], ["PATCH", "/connections/metadata"]] as const) {
+    for (const [method, path] of [
+      ["POST", "/connections/metadata"],
+      ["PATCH", "/connections/metadata"],
+    ] as const) {
       const res = await send(method, path, deepText);
       expect(res.status).toBe(400);
       expect(await res.json()).toMatchObject(deepErr);
     }
-    const created = await send("POST", "/connections", deepText.replace(`"connection_id":"${id}"`, `"connection_id":"${id}-2","credentials":{"type":"API_KEY","apiKey":"sk-test-good"}`));
+    const created = await send(
+      "POST",
+      "/connections",
+      deepText.replace(`"connection_id":"${id}"`, `"connection_id":"${id}-2","credentials":{"type":"API_KEY","apiKey":"sk-test-good"}`),
+    );
     expect(created.status).toBe(400);
     expect(await created.json()).toMatchObject(deepErr);
     const patched = await send("PATCH", `/connections/${id}`, deepText.replace(`,"connection_id":"${id}"`, ""));
@@ -478,8 +488,7 @@ describe("DELETE /connections/:id", () => {
 });
 
 /** A proxied call on the connection, as a tenant's app makes it. */
-const proxied = (pck: string, id: string) =>
-  SELF.fetch(`${TERAPI}/proxy/v1/models`, { headers: { ...auth, "connection-id": id, "provider-config-key": pck } });
+const proxied = (pck: string, id: string) => SELF.fetch(`${TERAPI}/proxy/v1/models`, { headers: { ...auth, "connection-id": id, "provider-config-key": pck } });
 
 const tenantSecret = (pck: string, id: string): ConnectionSecret => ({
   providerConfigKey: pck,
@@ -543,7 +552,9 @@ describe("a create that died half-way", () => {
     const id = `half-${uid()}`;
     const created = await createConnection(pck, { connection_id: id });
     expect(created.status).toBe(201);
-    expect(await runInDurableObject(registryObject(env), async (_o, state) => state.storage.sql.exec("SELECT 1 FROM connection_reservations").toArray().length)).toBe(0);
+    expect(
+      await runInDurableObject(registryObject(env), async (_o, state) => state.storage.sql.exec("SELECT 1 FROM connection_reservations").toArray().length),
+    ).toBe(0);
     // The pending value of this row, as the create wrote it before inserting the row …
     await saveConnectionSecret(env, tenantSecret(pck, id), (created.body as Connection).id);
     connectionCache.evict(pck, id); // as another isolate sees it: not cached
@@ -562,9 +573,25 @@ describe("DELETE /connections?connection_id=", () => {
     for (const id of [".", ".."]) {
       const claim = await registry.reserveConnection(pck, id);
       if (!claim.ok) throw new Error("claim refused");
-      await saveConnectionSecret(env, { providerConfigKey: pck, connectionId: id, provider: "openai", credentials: { type: "API_KEY", apiKey: "sk-test-good" }, config: {} });
+      await saveConnectionSecret(env, {
+        providerConfigKey: pck,
+        connectionId: id,
+        provider: "openai",
+        credentials: { type: "API_KEY", apiKey: "sk-test-good" },
+        config: {},
+      });
       const inserted = await registry.insertConnection(
-        { id: crypto.randomUUID(), provider_config_key: pck, connection_id: id, provider: "openai", key_hint: "…od", connection_config: { has_webhook_secret: false }, metadata: {}, end_user: null, tags: {} },
+        {
+          id: crypto.randomUUID(),
+          provider_config_key: pck,
+          connection_id: id,
+          provider: "openai",
+          key_hint: "…od",
+          connection_config: { has_webhook_secret: false },
+          metadata: {},
+          end_user: null,
+          tags: {},
+        },
         claim.token,
       );
       expect(inserted.ok).toBe(true);
@@ -597,7 +624,15 @@ describe("master key rotation", () => {
       credentials: { apiKey: "sk-test-good" },
     });
     const fresh = `new-${uid()}`;
-    expect((await callWithEnv(rotated, "POST", "/connections", { provider_config_key: pck, connection_id: fresh, credentials: { type: "API_KEY", apiKey: "sk-test-restricted" } })).status).toBe(201);
+    expect(
+      (
+        await callWithEnv(rotated, "POST", "/connections", {
+          provider_config_key: pck,
+          connection_id: fresh,
+          credentials: { type: "API_KEY", apiKey: "sk-test-restricted" },
+        })
+      ).status,
+    ).toBe(201);
     expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, fresh))) as string).kid).toBe("k2");
     expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, old))) as string).kid).toBe("k1");
 
@@ -610,7 +645,10 @@ describe("master key rotation", () => {
 
     // The old key can go now.
     const onlyNew = { TERAPI_ENCRYPTION_KEY: k2 };
-    for (const [id, key] of [[old, "sk-test-good"], [fresh, "sk-test-restricted"]])
+    for (const [id, key] of [
+      [old, "sk-test-good"],
+      [fresh, "sk-test-restricted"],
+    ])
       expect((await callWithEnv(onlyNew, "GET", `/connections/${id}?provider_config_key=${pck}&reveal=true`)).body).toMatchObject({
         credentials: { apiKey: key },
       });

@@ -110,8 +110,7 @@ describe("connection secret store", () => {
     const first = await reencryptConnectionSecrets(rotated);
     expect(first.reencrypted).toBeGreaterThanOrEqual(2);
     expect(first.failed).toBe(0);
-    for (const s of secrets)
-      expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, s.connectionId))) as string).kid).toBe("k2");
+    for (const s of secrets) expect(parseSealed((await env.SECRETS.get(secretKvKey(pck, s.connectionId))) as string).kid).toBe("k2");
     expect((await reencryptConnectionSecrets(rotated)).reencrypted).toBe(0);
 
     const onlyNew = { ...env, TERAPI_ENCRYPTION_KEY: k2 };

@@ -14,7 +14,6 @@ describe("cursor encoding (every paged list's next_cursor)", () => {
     const logCursor = encodeCursor([1, "log_x"]);
     expect(decodeCursor(logCursor, ["number"])).toBeNull();
     expect(decodeCursor(logCursor, ["string", "string"])).toBeNull();
-    for (const bad of ["", "x", "12", "!!!", encodeCursor([12]).slice(2), btoa("seq:12"), btoa("{\"a\":1}")])
-      expect(decodeCursor(bad, ["number"])).toBeNull();
+    for (const bad of ["", "x", "12", "!!!", encodeCursor([12]).slice(2), btoa("seq:12"), btoa('{"a":1}')]) expect(decodeCursor(bad, ["number"])).toBeNull();
   });
 });

@@ -67,7 +67,10 @@ describe("/dashboard", () => {
     const stranger = await get({}, href);
     expect(stranger.status).toBe(303);
     expect(stranger.headers.get("location")).toBe("/dashboard/login");
-    const missing = await get({ authorization: `Bearer ${SECRET}` }, `/dashboard/connections/${encodeURIComponent(tenant.providerConfigKey)}/no-such-connection`);
+    const missing = await get(
+      { authorization: `Bearer ${SECRET}` },
+      `/dashboard/connections/${encodeURIComponent(tenant.providerConfigKey)}/no-such-connection`,
+    );
     expect(missing.status).toBe(404);
     expect(missing.headers.get("content-type")).toMatch(/text\/html/);
     expect(await missing.text()).toContain("No connection &#39;no-such-connection&#39;");

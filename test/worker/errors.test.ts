@@ -69,11 +69,14 @@ describe("the error catalogue", () => {
       ["unknown connection (proxy headers)", await SELF.fetch(`${TERAPI}/proxy/v1/models`, { headers: proxyHeaders })],
       ["unknown connection (records)", await SELF.fetch(`${TERAPI}/records?model=files`, { headers: proxyHeaders })],
       ["unknown integration (path)", await SELF.fetch(`${TERAPI}/integrations/none-${uid()}`, { headers: auth })],
-      ["unknown integration (body)", await SELF.fetch(`${TERAPI}/connections`, {
-        method: "POST",
-        headers: { ...auth, "content-type": "application/json" },
-        body: JSON.stringify({ provider_config_key: `none-${uid()}`, credentials: { type: "API_KEY", apiKey: "sk-test-good" } }),
-      })],
+      [
+        "unknown integration (body)",
+        await SELF.fetch(`${TERAPI}/connections`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ provider_config_key: `none-${uid()}`, credentials: { type: "API_KEY", apiKey: "sk-test-good" } }),
+        }),
+      ],
       ["validation", await SELF.fetch(`${TERAPI}/integrations`, { method: "POST", headers: { ...auth, "content-type": "application/json" }, body: "{}" })],
       ["bad cursor", await SELF.fetch(`${TERAPI}/connections?cursor=nope`, { headers: auth })],
       ["no secret key", await SELF.fetch(`${TERAPI}/integrations`)],
@@ -118,7 +121,11 @@ describe("the catalogue at compile time", () => {
 
   it("constructors take their status from the catalogue", () => {
     expect(wouldNotCompile).toBeTypeOf("function");
-    expect(unknownConnection("openai", "tenant-42")).toMatchObject({ status: 404, code: "unknown_connection", message: "No connection 'tenant-42' for integration 'openai'" });
+    expect(unknownConnection("openai", "tenant-42")).toMatchObject({
+      status: 404,
+      code: "unknown_connection",
+      message: "No connection 'tenant-42' for integration 'openai'",
+    });
     expect(unknownIntegration("openai")).toMatchObject({ status: 404, code: "unknown_integration" });
     for (const code of ERROR_CODES) {
       const status = ERROR_STATUS[code];
@@ -182,8 +189,18 @@ describe("scrubSecrets", () => {
     ["a bearer token", "authorization: Bearer abc.def-ghi", "authorization: Bearer [redacted]", ["abc.def-ghi"]],
     ["OpenAI keys", "key sk-proj-AbC_123-xyz and sk-admin-zzzz1111", "key sk-[redacted] and sk-[redacted]", ["AbC_123", "zzzz1111"]],
     ["a webhook secret", "secret whsec_RdvaYFYUXuIFuEbvZ+/w=", "secret whsec_[redacted]", ["RdvaYFYU"]],
-    ["JSON fields named like secrets", `{"apiKey":"plain-value-1","token":"t0k3n","password":"hunter2","ok":"kept"}`, `{"apiKey":"[redacted]","token":"[redacted]","password":"[redacted]","ok":"kept"}`, ["plain-value-1", "t0k3n", "hunter2"]],
-    ["the environment's secret keys by value", "compared tk-two-0002 against tk-one-0001", "compared [redacted] against [redacted]", ["tk-one-0001", "tk-two-0002"]],
+    [
+      "JSON fields named like secrets",
+      `{"apiKey":"plain-value-1","token":"t0k3n","password":"hunter2","ok":"kept"}`,
+      `{"apiKey":"[redacted]","token":"[redacted]","password":"[redacted]","ok":"kept"}`,
+      ["plain-value-1", "t0k3n", "hunter2"],
+    ],
+    [
+      "the environment's secret keys by value",
+      "compared tk-two-0002 against tk-one-0001",
+      "compared [redacted] against [redacted]",
+      ["tk-one-0001", "tk-two-0002"],
+    ],
     ["the master key's material", "ring q4e1cG9hH0m2q6bq3vJ0xS9Sg3mB4n0q6m2Tt0mV8Ik= broke", "ring [redacted] broke", ["q4e1cG9h"]],
   ])("removes %s", (_label, input, expected, gone) => {
     const out = scrubSecrets(input, env);

@@ -97,7 +97,9 @@ describe("integrations", () => {
     for (const unique_key of [".", ".."]) {
       const res = await api("POST", "/integrations", { unique_key, provider: "openai" });
       expect(res.status).toBe(400);
-      expect(res.body).toMatchObject({ error: { code: "invalid_request", message: "unique_key: must not be made of dots only (a URL path cannot address it)" } });
+      expect(res.body).toMatchObject({
+        error: { code: "invalid_request", message: "unique_key: must not be made of dots only (a URL path cannot address it)" },
+      });
     }
     const created = await registryClient(env).createIntegration({ unique_key: "..", provider: "openai", display_name: "dots" });
     expect(created.ok).toBe(true);
@@ -112,8 +114,7 @@ describe("integrations", () => {
     const key = await createIntegration();
     const ids = [`a-${uid()}`, `b-${uid()}`];
     for (const id of ids) expect((await createConnection(key, { connection_id: id })).status).toBe(201);
-    for (const id of ids)
-      await runInDurableObject(connectionObject(env, key, id), async (_o, state) => state.storage.put("job", { pending: true }));
+    for (const id of ids) await runInDurableObject(connectionObject(env, key, id), async (_o, state) => state.storage.put("job", { pending: true }));
 
     const res = await api("DELETE", `/integrations/${key}`);
     expect(res.status).toBe(204);

@@ -10,8 +10,7 @@ import { resetDelayMs } from "../../src/proxy/retry-policy";
 
 const rules = openai.rateLimit;
 const enc = (v: unknown) => new TextEncoder().encode(JSON.stringify(v)).buffer as ArrayBuffer;
-const chat = (model: string, content: string, extra: Record<string, unknown> = {}) =>
-  enc({ model, messages: [{ role: "user", content }], ...extra });
+const chat = (model: string, content: string, extra: Record<string, unknown> = {}) => enc({ model, messages: [{ role: "user", content }], ...extra });
 
 describe("limit buckets and token estimates from provider data", () => {
   it("a model endpoint's small JSON body is charged to its model; declared snapshots to their family", () => {
@@ -49,7 +48,10 @@ describe("limit buckets and token estimates from provider data", () => {
       tokens: 0,
     });
     // fine-tuning jobs name a model but draw from their endpoint's budget.
-    expect(chargeOf(rules, "/v1/fine_tuning/jobs", "POST", enc({ model: "gpt-4o-mini", training_file: "f" }))).toEqual({ bucket: "/v1/fine_tuning", tokens: 0 });
+    expect(chargeOf(rules, "/v1/fine_tuning/jobs", "POST", enc({ model: "gpt-4o-mini", training_file: "f" }))).toEqual({
+      bucket: "/v1/fine_tuning",
+      tokens: 0,
+    });
     expect(chargeOf(rules, "/v1/files/file-1/content", "GET", null)).toEqual({ bucket: "/v1/files", tokens: 0 });
     expect(chargeOf(rules, "/v1/chat/completions", "POST", enc({ messages: [] })).bucket).toBe("/v1/chat");
     expect(endpointBucket("/v1", 2)).toBe("/v1");
@@ -88,7 +90,12 @@ describe("token calibration", () => {
 });
 
 describe("the connection's limiter: one FIFO per bucket, requests and tokens", () => {
-  const make = (t: { now: number }) => new RateLimiter(() => undefined, () => undefined, () => t.now);
+  const make = (t: { now: number }) =>
+    new RateLimiter(
+      () => undefined,
+      () => undefined,
+      () => t.now,
+    );
   const obs = (reqRemaining: number, tokRemaining: number, now: number) => ({
     requests: { limit: 4, remaining: reqRemaining, resetAt: now + 1_000 },
     tokens: { limit: 6_000, remaining: tokRemaining, resetAt: now + 1_000 },
@@ -160,7 +167,12 @@ describe("the connection's limiter: one FIFO per bucket, requests and tokens", (
   it("keeps at most its cap of buckets in memory, forgetting idle ones first", () => {
     const t = { now: 4_000_000 };
     const forgotten: string[] = [];
-    const limiter = new RateLimiter(() => undefined, (name, s) => s === null && forgotten.push(name), () => t.now, 3);
+    const limiter = new RateLimiter(
+      () => undefined,
+      (name, s) => s === null && forgotten.push(name),
+      () => t.now,
+      3,
+    );
     for (const m of ["a", "b", "c", "d"]) limiter.bucket(m);
     expect(limiter.state().map((s) => s.bucket)).toEqual(["b", "c", "d"]);
     expect(forgotten).toEqual(["a"]);

@@ -109,8 +109,12 @@ describe("GET /logs", () => {
     const whId = `wh_${crypto.randomUUID()}`;
     const signature = new Webhook(webhookSecret).sign(whId, new Date(), body);
     const headers = { "content-type": "application/json", "webhook-id": whId, "webhook-timestamp": String(Math.floor(Date.now() / 1000)) };
-    expect((await SELF.fetch(`http://terapi.test/webhook/${pck}/${id}`, { method: "POST", headers: { ...headers, "webhook-signature": signature }, body })).status).toBe(200);
-    expect((await SELF.fetch(`http://terapi.test/webhook/${pck}/${id}`, { method: "POST", headers: { ...headers, "webhook-signature": "v1,AAAA" }, body })).status).toBe(401);
+    expect(
+      (await SELF.fetch(`http://terapi.test/webhook/${pck}/${id}`, { method: "POST", headers: { ...headers, "webhook-signature": signature }, body })).status,
+    ).toBe(200);
+    expect(
+      (await SELF.fetch(`http://terapi.test/webhook/${pck}/${id}`, { method: "POST", headers: { ...headers, "webhook-signature": "v1,AAAA" }, body })).status,
+    ).toBe(401);
     const lines = await waitFor(async () => {
       const l = (await logs(`provider_config_key=${pck}&connection_id=${id}&type=webhook`)).logs;
       return l.length >= 2 ? l : undefined;
@@ -131,7 +135,12 @@ describe("GET /logs", () => {
       connection_config: { webhook_secret: webhookSecret },
     });
     expect(created.status).toBe(201);
-    const headers = { "content-type": "application/json", "webhook-id": "wh_flood", "webhook-timestamp": String(Math.floor(Date.now() / 1000)), "webhook-signature": "v1,AAAA" };
+    const headers = {
+      "content-type": "application/json",
+      "webhook-id": "wh_flood",
+      "webhook-timestamp": String(Math.floor(Date.now() / 1000)),
+      "webhook-signature": "v1,AAAA",
+    };
     const flood = await Promise.all(
       Array.from({ length: 40 }, () => SELF.fetch(`http://terapi.test/webhook/${pck}/${id}`, { method: "POST", headers, body: "{}" })),
     );
@@ -150,11 +159,31 @@ describe("GET /logs", () => {
     const stub = connectionObject(env, pck, id);
     const base = Date.parse(lines[0].created_at);
     const line = (at: number, detail: string, aggregate: boolean) => ({
-      id: `log_${at.toString(36)}${crypto.randomUUID().slice(0, 6)}`, at, provider_config_key: pck, connection_id: id, type: "webhook" as const,
-      status: "failure" as const, http_status: 401, duration_ms: 1, retries: 0, wait_ms: 0, request_id: null, method: "POST", path: null, detail, aggregate,
+      id: `log_${at.toString(36)}${crypto.randomUUID().slice(0, 6)}`,
+      at,
+      provider_config_key: pck,
+      connection_id: id,
+      type: "webhook" as const,
+      status: "failure" as const,
+      http_status: 401,
+      duration_ms: 1,
+      retries: 0,
+      wait_ms: 0,
+      request_id: null,
+      method: "POST",
+      path: null,
+      detail,
+      aggregate,
     });
-    await stub.appendLogs([line(base + 61_000, "invalid_signature: no_matching_signature", true), line(base + 62_000, "invalid_signature: no_matching_signature", true)]);
-    await stub.appendLogs([line(base + 63_000, "invalid_signature: timestamp_too_old", true), line(base + 64_000, "not aggregated", false), line(base + 65_000, "not aggregated", false)]);
+    await stub.appendLogs([
+      line(base + 61_000, "invalid_signature: no_matching_signature", true),
+      line(base + 62_000, "invalid_signature: no_matching_signature", true),
+    ]);
+    await stub.appendLogs([
+      line(base + 63_000, "invalid_signature: timestamp_too_old", true),
+      line(base + 64_000, "not aggregated", false),
+      line(base + 65_000, "not aggregated", false),
+    ]);
     expect((await webhookLines()).map((l) => l.detail)).toEqual([
       "not aggregated",
       "not aggregated",

@@ -19,9 +19,36 @@ beforeAll(async () => {
 
 /** Strings that have broken parsers before, next to anything fast-check makes up. */
 const NASTY = [
-  "", " ", ".", "..", "...", "*", "-1", "0", "1e309", "NaN", "Infinity", "9".repeat(30), "null", "true", "[]", "{}",
-  "\r\n", "a\u0000b", "%", "%zz", "%00", "%2e%2e", "../..", "\\", "every 99999999999 weeks", "every 0s", "2025-13-45T99:99:99Z",
-  "\ud800", "😀", "x".repeat(5000),
+  "",
+  " ",
+  ".",
+  "..",
+  "...",
+  "*",
+  "-1",
+  "0",
+  "1e309",
+  "NaN",
+  "Infinity",
+  "9".repeat(30),
+  "null",
+  "true",
+  "[]",
+  "{}",
+  "\r\n",
+  "a\u0000b",
+  "%",
+  "%zz",
+  "%00",
+  "%2e%2e",
+  "../..",
+  "\\",
+  "every 99999999999 weeks",
+  "every 0s",
+  "2025-13-45T99:99:99Z",
+  "\ud800",
+  "😀",
+  "x".repeat(5000),
 ];
 
 function strings(): fc.Arbitrary<string> {
@@ -68,7 +95,11 @@ function queries(params: Record<string, string>): fc.Arbitrary<string> {
       Object.fromEntries(
         Object.entries(params).map(([name, good]) => [
           name,
-          fc.oneof({ weight: 3, arbitrary: fc.constant<string | undefined>(good) }, { weight: 2, arbitrary: strings() }, { weight: 2, arbitrary: fc.constant(undefined) }),
+          fc.oneof(
+            { weight: 3, arbitrary: fc.constant<string | undefined>(good) },
+            { weight: 2, arbitrary: strings() },
+            { weight: 2, arbitrary: fc.constant(undefined) },
+          ),
         ]),
       ),
     )
@@ -109,7 +140,10 @@ async function answersWell(c: Case): Promise<void> {
   }
 }
 
-const segment = () => strings().filter((s) => s.length > 0).map(enc);
+const segment = () =>
+  strings()
+    .filter((s) => s.length > 0)
+    .map(enc);
 const tenantHeaders = () =>
   fc.record({
     "connection-id": fc.oneof(fc.constant(t.connectionId), strings().map(enc)),
@@ -131,10 +165,18 @@ function cases(): fc.Arbitrary<Case> {
     send("POST", "/integrations", { unique_key: "prop-int", provider: "openai", display_name: "Prop" }),
     fc.tuple(id(pck), bodies({ display_name: "Renamed" })).map(([key, body]): Case => ({ method: "PATCH", path: `/integrations/${key}`, body })),
     ask("DELETE", "/integrations", { unique_key: "prop-int" }),
-    send("POST", "/connections", { provider_config_key: pck, connection_id: "prop-conn", credentials: apiKey, connection_config: config, metadata: { a: 1 }, end_user: endUser, tags: { k: "v" } }),
-    fc.tuple(id(cid), bodies({ provider_config_key: pck, connection_config: config, metadata: { b: 2 }, end_user: endUser, tags: { k: "w" } })).map(
-      ([cidOrAny, body]): Case => ({ method: "PATCH", path: `/connections/${cidOrAny}`, body }),
-    ),
+    send("POST", "/connections", {
+      provider_config_key: pck,
+      connection_id: "prop-conn",
+      credentials: apiKey,
+      connection_config: config,
+      metadata: { a: 1 },
+      end_user: endUser,
+      tags: { k: "v" },
+    }),
+    fc
+      .tuple(id(cid), bodies({ provider_config_key: pck, connection_config: config, metadata: { b: 2 }, end_user: endUser, tags: { k: "w" } }))
+      .map(([cidOrAny, body]): Case => ({ method: "PATCH", path: `/connections/${cidOrAny}`, body })),
     send("POST", "/connections/metadata", { ...target, metadata: { c: 3 } }),
     send("PATCH", "/connections/metadata", { ...target, metadata: { d: 4 } }),
     ask("GET", "/connections", { provider_config_key: pck, end_user_id: "u-prop", search: "prop", limit: "5", cursor: "abc" }),
@@ -145,10 +187,15 @@ function cases(): fc.Arbitrary<Case> {
     send("POST", "/sync/start", { syncs: ["batches"], ...target }),
     ask("GET", "/sync/status", { ...target, syncs: "files,batches" }),
     send("PUT", "/sync/update-connection-frequency", { sync_name: "files", ...target, frequency: "every 2 hours" }),
-    fc.tuple(queries({ model: "files", cursor: "x", limit: "10", modified_after: "2025-01-01T00:00:00Z", filter: "added,updated", ids: "a,b" }), tenantHeaders()).map(
-      ([q, headers]): Case => ({ method: "GET", path: `/records${q}`, headers }),
-    ),
-    fc.tuple(bodies({ action_name: "create-moderation", input: { input: "hello" } }), tenantHeaders()).map(([body, headers]): Case => ({ method: "POST", path: "/action/trigger", body, headers })),
+    fc
+      .tuple(
+        queries({ model: "files", cursor: "x", limit: "10", modified_after: "2025-01-01T00:00:00Z", filter: "added,updated", ids: "a,b" }),
+        tenantHeaders(),
+      )
+      .map(([q, headers]): Case => ({ method: "GET", path: `/records${q}`, headers })),
+    fc
+      .tuple(bodies({ action_name: "create-moderation", input: { input: "hello" } }), tenantHeaders())
+      .map(([body, headers]): Case => ({ method: "POST", path: "/action/trigger", body, headers })),
     ask("GET", "/actions", { provider_config_key: pck }),
     segment().map((a): Case => ({ method: "GET", path: `/action/${a}` })),
     send("PATCH", "/environment", { webhook_url: null, secondary_webhook_url: null }),

@@ -46,7 +46,8 @@ describe("Nango's conventions", () => {
     const a = await createConnection(pck, { end_user: { id: `eu-a-${uid()}` } });
     const b = await createConnection(other, { end_user: { id: `eu-b-${uid()}` }, tags: { tier: "gold" } });
     const [ida, idb] = [a.body?.connection_id as string, b.body?.connection_id as string];
-    const ids = async (q: string) => ((await api("GET", `/connections?${q}`)).body?.connections as { connection_id: string }[]).map((c) => c.connection_id).sort();
+    const ids = async (q: string) =>
+      ((await api("GET", `/connections?${q}`)).body?.connections as { connection_id: string }[]).map((c) => c.connection_id).sort();
 
     expect(await ids(`endUserId=${(a.body?.end_user as { id: string }).id}`)).toEqual([ida]);
     expect(await ids(`endUserId=nobody-${uid()}`)).toEqual([]);

@@ -83,13 +83,31 @@ describe("the environment-wide index of operations", () => {
         const pck = pcks[i % 2];
         const conn = `c${i}-${run}`;
         const entries = [0, 1].map((k) => {
-          const line = { pck, conn, type: k === 0 ? ("proxy" as const) : ("sync" as const), status: i % 5 === 0 ? ("failure" as const) : ("success" as const), http: i % 5 === 0 ? 429 : 200, at: base + i * 10 + k };
+          const line = {
+            pck,
+            conn,
+            type: k === 0 ? ("proxy" as const) : ("sync" as const),
+            status: i % 5 === 0 ? ("failure" as const) : ("success" as const),
+            http: i % 5 === 0 ? 429 : 200,
+            at: base + i * 10 + k,
+          };
           written.push(line);
-          return toLogEntry({ provider_config_key: pck, connection_id: conn, type: line.type, status: line.status, http_status: line.http, duration_ms: 1, started_at: line.at });
+          return toLogEntry({
+            provider_config_key: pck,
+            connection_id: conn,
+            type: line.type,
+            status: line.status,
+            http_status: line.http,
+            duration_ms: 1,
+            started_at: line.at,
+          });
         });
         // The path record.ts takes: one RPC per connection's object to store the lines, then the index feed.
         await connectionObject(env, pck, conn).appendLogs(entries);
-        await feedIndex(env, entries.map((log) => ({ log })));
+        await feedIndex(
+          env,
+          entries.map((log) => ({ log })),
+        );
       }),
     );
     await drainIndex();
@@ -105,7 +123,11 @@ describe("the environment-wide index of operations", () => {
       } while (cursor);
       return seen;
     };
-    const expected = (f: (w: (typeof written)[number]) => boolean) => written.filter(f).sort((a, b) => b.at - a.at).map((w) => `${w.conn}@${w.at}`);
+    const expected = (f: (w: (typeof written)[number]) => boolean) =>
+      written
+        .filter(f)
+        .sort((a, b) => b.at - a.at)
+        .map((w) => `${w.conn}@${w.at}`);
     const got = (ls: OperationLog[]) => ls.filter(mine).map((l) => `${l.connection_id}@${Date.parse(l.created_at)}`);
 
     // No filter at all: every line of this run, newest first, in pages of 7.
@@ -122,9 +144,22 @@ describe("the environment-wide index of operations", () => {
   it("keeps the newest state of a delivery when states arrive out of order, and retries a batch it could not write", async () => {
     const id = `whd_${"0".repeat(64)}_${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
     const state = (status: string, rev: number) => ({
-      id, event_id: "evt_x", type: "sync", connection_id: `ooo-${id.slice(-6)}`, provider_config_key: "openai", endpoint: "primary",
-      url: "http://127.0.0.1:1/x", status, attempt_count: rev, next_attempt_at: null, deadline_at: Date.now() + 1000,
-      created_at: Date.now(), updated_at: Date.now() + rev, last_status_code: null, last_error: null, rev,
+      id,
+      event_id: "evt_x",
+      type: "sync",
+      connection_id: `ooo-${id.slice(-6)}`,
+      provider_config_key: "openai",
+      endpoint: "primary",
+      url: "http://127.0.0.1:1/x",
+      status,
+      attempt_count: rev,
+      next_attempt_at: null,
+      deadline_at: Date.now() + 1000,
+      created_at: Date.now(),
+      updated_at: Date.now() + rev,
+      last_status_code: null,
+      last_error: null,
+      rev,
     });
     expect((await consume([{ logs: [], deliveries: [state("delivered", 2)] }])).ackAll).toBe(true);
     expect((await consume([{ logs: [], deliveries: [state("pending", 1)] }])).ackAll).toBe(true);
@@ -143,7 +178,14 @@ describe("the environment-wide index of operations", () => {
     const at = Date.now() - 30_000;
     const messages: IndexMessage[] = Array.from({ length: 100 }, (_, m) => ({
       logs: Array.from({ length: 100 }, (_, i) =>
-        toLogEntry({ provider_config_key: `full-${run}`, connection_id: `c${m}`, type: "proxy", status: "success", duration_ms: 1, started_at: at + m * 100 + i }),
+        toLogEntry({
+          provider_config_key: `full-${run}`,
+          connection_id: `c${m}`,
+          type: "proxy",
+          status: "success",
+          duration_ms: 1,
+          started_at: at + m * 100 + i,
+        }),
       ),
       deliveries: [],
     }));

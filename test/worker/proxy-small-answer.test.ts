@@ -53,7 +53,9 @@ describe("a small JSON answer, read whole before it is answered", () => {
     expect(await res.json()).toMatchObject({ error: { code: "upstream_unreachable" } });
     expect(await proxiedUsage(t)).toMatchObject([{ model: "unknown", requests: 1, errors: 1, estimated_requests: 1, input_tokens: 0, output_tokens: 0 }]);
     const logs = await api<{ logs: OperationLog[] }>("GET", `/logs?${of(t)}&type=proxy`);
-    expect(logs.body.logs.filter((l) => l.path === "/v1/chat/completions")).toMatchObject([{ status: "failure", http_status: 502, detail: "upstream_unreachable" }]);
+    expect(logs.body.logs.filter((l) => l.path === "/v1/chat/completions")).toMatchObject([
+      { status: "failure", http_status: 502, detail: "upstream_unreachable" },
+    ]);
     // The next call is answered whole again.
     expect((await chat(t, "whole again")).status).toBe(200);
   });

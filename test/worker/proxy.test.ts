@@ -20,9 +20,7 @@ async function lastRequest(path: string) {
 
 describe("proxy pass-through", () => {
   it("chat completion JSON: the tenant key and org/project reach the provider, never the secret key", async () => {
-    const raw = await t.client.chat.completions
-      .create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] })
-      .withResponse();
+    const raw = await t.client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] }).withResponse();
     expect(raw.data.object).toBe("chat.completion");
     expect(raw.data.choices[0].message.content).toBeTruthy();
     expect(raw.response.headers.get("x-request-id")).toMatch(/^req_/);
@@ -236,7 +234,6 @@ describe("proxy under concurrent load", () => {
     await first;
     expect(others).toEqual(others.map(() => "200"));
     expect(reads).toBeGreaterThan(1); // the others read the connection themselves
-
   });
 });
 
@@ -253,4 +250,3 @@ describe("proxy documentation", () => {
     expect(doc.components.schemas).toHaveProperty("ProxyJob");
   });
 });
-

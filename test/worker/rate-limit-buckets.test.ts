@@ -18,8 +18,7 @@ type BucketStats = {
 };
 
 const simKeyWith = async (config: KeyConfig) => (await sim<{ key: string }>("POST", "/__sim/keys", config)).key;
-const bucketStats = async (key: string) =>
-  (await sim<{ buckets: Record<string, BucketStats> }>("GET", `/__sim/stats?key=${encodeURIComponent(key)}`)).buckets;
+const bucketStats = async (key: string) => (await sim<{ buckets: Record<string, BucketStats> }>("GET", `/__sim/stats?key=${encodeURIComponent(key)}`)).buckets;
 
 type LimitsView = {
   buckets: {
@@ -31,9 +30,12 @@ type LimitsView = {
   }[];
 };
 async function limits(t: Tenant): Promise<LimitsView> {
-  const res = await SELF.fetch(`${TERAPI}/connections/${encodeURIComponent(t.connectionId)}/limits?provider_config_key=${encodeURIComponent(t.providerConfigKey)}`, {
-    headers: auth,
-  });
+  const res = await SELF.fetch(
+    `${TERAPI}/connections/${encodeURIComponent(t.connectionId)}/limits?provider_config_key=${encodeURIComponent(t.providerConfigKey)}`,
+    {
+      headers: auth,
+    },
+  );
   expect(res.status).toBe(200);
   return (await res.json()) as LimitsView;
 }
@@ -53,10 +55,14 @@ const statusOf = (r: PromiseSettledResult<unknown>) => (r.status === "fulfilled"
 
 /** Polls until `ok` (a bound on polling, not a timed assertion). */
 const poll = <T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string): Promise<T> =>
-  waitFor(async () => {
-    const v = await read();
-    return ok(v) ? { v } : undefined;
-  }, what, 30_000).then(({ v }) => v);
+  waitFor(
+    async () => {
+      const v = await read();
+      return ok(v) ? { v } : undefined;
+    },
+    what,
+    30_000,
+  ).then(({ v }) => v);
 
 describe("rate limits per model, for requests and tokens", () => {
   it("one key: 16 gpt-4o (4 per window) + 40 gpt-4o-mini + 20 embeddings at once: no caller 429, the fast models are never held behind gpt-4o", async () => {
@@ -86,7 +92,11 @@ describe("rate limits per model, for requests and tokens", () => {
     expect(asked["text-embedding-3-small"] ?? 0).toBe(0);
     expect(asked["gpt-4o"]).toBeGreaterThan(0);
     // The connection's limits show every bucket, those that never needed the object too.
-    const shown = await poll(() => limits(t), (l) => ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"].every((n) => l.buckets.some((b) => b.bucket === n)), "all buckets shown");
+    const shown = await poll(
+      () => limits(t),
+      (l) => ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"].every((n) => l.buckets.some((b) => b.bucket === n)),
+      "all buckets shown",
+    );
     const miniShown = shown.buckets.find((b) => b.bucket === "gpt-4o-mini")!;
     expect(miniShown.requests.limit).toBe(10_000);
     expect(miniShown.tokens.limit).toBe(10_000_000);
@@ -128,7 +138,11 @@ describe("rate limits per model, for requests and tokens", () => {
     let slowDone = false;
     const slow = chat(t, "gpt-4o", 400, 500).then((r) => ((slowDone = true), r));
     // Its 429 is in: gpt-4o's tokens are blocked until their reset.
-    const blocked = await poll(() => limits(t), (l) => l.buckets.some((b) => b.bucket === "gpt-4o" && b.tokens.blocked_until !== null), "gpt-4o blocked on tokens");
+    const blocked = await poll(
+      () => limits(t),
+      (l) => l.buckets.some((b) => b.bucket === "gpt-4o" && b.tokens.blocked_until !== null),
+      "gpt-4o blocked on tokens",
+    );
     const gpt4o = blocked.buckets.find((b) => b.bucket === "gpt-4o")!;
     expect(gpt4o.requests.blocked_until).toBeNull();
     const fast = await Promise.all(Array.from({ length: 10 }, () => chat(t, "gpt-4o-mini", 400, 500)));
@@ -210,7 +224,11 @@ describe("rate limits per model, for requests and tokens", () => {
     const live = await trigger(t, "create-chat-completion", { model: "gpt-4o-mini", messages: [{ role: "user", content: words(2_000) }], max_tokens: 500 });
     expect(live.status).toBe(200);
     for (const url of jobs) {
-      const job = await poll(async () => (await (await SELF.fetch(url, { headers: auth })).json()) as JobView, (j) => j.status === "completed" || j.status === "failed", "job done");
+      const job = await poll(
+        async () => (await (await SELF.fetch(url, { headers: auth })).json()) as JobView,
+        (j) => j.status === "completed" || j.status === "failed",
+        "job done",
+      );
       expect(job.response?.status).toBe(200);
     }
     for (const url of actions) {
@@ -240,7 +258,11 @@ describe("rate limits per model, for requests and tokens", () => {
     for (let i = 0; i < 6; i++) {
       const res = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { async: "true", "content-type": "application/json" }, body });
       const { status_url } = (await res.json()) as { status_url: string };
-      await poll(async () => (await (await SELF.fetch(status_url, { headers: auth })).json()) as JobView, (j) => j.status === "completed", "job done");
+      await poll(
+        async () => (await (await SELF.fetch(status_url, { headers: auth })).json()) as JobView,
+        (j) => j.status === "completed",
+        "job done",
+      );
     }
     const mini = (await limits(t)).buckets.find((b) => b.bucket === "gpt-4o-mini")!;
     expect(mini.token_ratio).toBeGreaterThan(1.9);

@@ -8,7 +8,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 describe("per-connection rate-limit coordination", () => {
   it("30 concurrent SDK calls on a 5-per-second key: no caller sees a 429, the provider at most one per window", async () => {
     // One budget for the whole key (as this test was written for): the connection's check and syncs share it.
-    const key = await simKey({ requests: { limit: 5, window_ms: 1_000 }, models: oneBudget("text-embedding-3-small", { requests: { limit: 5, window_ms: 1_000 } }) });
+    const key = await simKey({
+      requests: { limit: 5, window_ms: 1_000 },
+      models: oneBudget("text-embedding-3-small", { requests: { limit: 5, window_ms: 1_000 } }),
+    });
     const t = await createTenant(key);
     // The connection check used one request of a window: start from a fresh one.
     await sleep(1_050);

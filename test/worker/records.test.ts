@@ -77,7 +77,10 @@ describe("GET /records", () => {
     const last = new Map(seen.map((r) => [r.id, r._nango_metadata.last_action]));
     for (const id of changed.updated) expect(last.get(id)).toBe("UPDATED");
     for (const id of changed.removed) expect(last.get(id)).toBe("DELETED");
-    const repeats = [...counts].filter(([, n]) => n > 1).map(([id]) => id).sort();
+    const repeats = [...counts]
+      .filter(([, n]) => n > 1)
+      .map(([id]) => id)
+      .sort();
     expect(repeats).toEqual([changed.updated[0], changed.updated[1], changed.removed[0]].sort());
   });
 

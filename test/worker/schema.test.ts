@@ -10,7 +10,10 @@ import { newJobId } from "../../src/jobs/ids";
 const objectNamed = (name: string) => env.CONNECTION.get(env.CONNECTION.idFromName(`schema-test\u0000${name}`));
 const LATEST = CONNECTION_MIGRATIONS.at(-1)!.version;
 const tables = (sql: SqlStorage) =>
-  sql.exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").toArray().map((r) => r.name);
+  sql
+    .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    .toArray()
+    .map((r) => r.name);
 
 /** Turns a woken object back into one from before schema versioning, its jobs in `proxy_jobs` as `ddl` made them. */
 function makeLegacy(sql: SqlStorage, ddl: string): void {
@@ -21,8 +24,7 @@ function makeLegacy(sql: SqlStorage, ddl: string): void {
 
 describe("Durable Object schemas", () => {
   it("every object's migrations count up by one from 1", () => {
-    for (const list of [CONNECTION_MIGRATIONS, REGISTRY_MIGRATIONS, OUTBOX_MIGRATIONS])
-      expect(list.map((m) => m.version)).toEqual(list.map((_, i) => i + 1));
+    for (const list of [CONNECTION_MIGRATIONS, REGISTRY_MIGRATIONS, OUTBOX_MIGRATIONS]) expect(list.map((m) => m.version)).toEqual(list.map((_, i) => i + 1));
   });
 
   it("a connection object from before versioning, its jobs in the first release's proxy_jobs, wakes with them in jobs", async () => {
@@ -45,13 +47,19 @@ describe("Durable Object schemas", () => {
         `INSERT INTO proxy_jobs (id, idempotency_key, status, method, path, query, headers, body, retries, backoff_allowed, attempts,
            created_at, updated_at, result_status, result_headers, result_body, result_truncated)
          VALUES (?, 'idem-1', 'completed', 'POST', '/v1/embeddings', '', '[]', NULL, 2, 1, 1, ?, ?, 200, '[["content-type","application/json"]]', ?, 0)`,
-        done, t, t + 5, new TextEncoder().encode('{"ok":true}'),
+        done,
+        t,
+        t + 5,
+        new TextEncoder().encode('{"ok":true}'),
       );
       // Far in the future: the woken object's alarm leaves it waiting.
       sql.exec(
         `INSERT INTO proxy_jobs (id, idempotency_key, status, method, path, query, headers, body, retries, backoff_allowed, due_at, created_at, updated_at)
          VALUES (?, NULL, 'waiting', 'GET', '/v1/models', 'limit=2', '[]', NULL, 0, 0, ?, ?, ?)`,
-        later, Date.UTC(2099, 0, 1), t, t,
+        later,
+        Date.UTC(2099, 0, 1),
+        t,
+        t,
       );
       return { done, later };
     });
@@ -60,7 +68,11 @@ describe("Durable Object schemas", () => {
     await evictDurableObject(stub);
     const done = await stub.getJob(ids.done);
     expect(done).toMatchObject({
-      id: ids.done, status: "completed", method: "POST", path: "/v1/embeddings", attempts: 1,
+      id: ids.done,
+      status: "completed",
+      method: "POST",
+      path: "/v1/embeddings",
+      attempts: 1,
       response: { status: 200, body: '{"ok":true}', body_encoding: "utf8", truncated: false },
     });
     expect(await stub.getJob(ids.later)).toMatchObject({ status: "waiting", method: "GET", next_attempt_at: "2099-01-01T00:00:00.000Z" });
@@ -70,9 +82,11 @@ describe("Durable Object schemas", () => {
       return {
         version: schemaVersion(sql),
         tables: tables(sql),
-        rows: sql.exec<{ id: string; kind: string; action: string | null; in_flight: string | null; idempotency_key: string | null }>(
-          "SELECT id, kind, action, in_flight, idempotency_key FROM jobs ORDER BY created_at, id",
-        ).toArray(),
+        rows: sql
+          .exec<{ id: string; kind: string; action: string | null; in_flight: string | null; idempotency_key: string | null }>(
+            "SELECT id, kind, action, in_flight, idempotency_key FROM jobs ORDER BY created_at, id",
+          )
+          .toArray(),
       };
     });
     expect(after.version).toBe(LATEST);
@@ -100,13 +114,20 @@ describe("Durable Object schemas", () => {
       sql.exec(
         `INSERT INTO proxy_jobs (id, kind, action, status, method, path, query, headers, body, retries, backoff_allowed, attempts, created_at, updated_at, error)
          VALUES (?, 'action', 'create-embedding', 'failed', 'POST', '', '', '[]', NULL, 0, 0, 1, ?, ?, ?)`,
-        jobId, t, t, JSON.stringify({ code: "invalid_request_error", message: "bad model", status: 400 }),
+        jobId,
+        t,
+        t,
+        JSON.stringify({ code: "invalid_request_error", message: "bad model", status: 400 }),
       );
       return jobId;
     });
     await evictDurableObject(stub);
     expect(await stub.getActionRun(id)).toMatchObject({
-      id, object: "action_run", action_name: "create-embedding", status: "failed", attempts: 1,
+      id,
+      object: "action_run",
+      action_name: "create-embedding",
+      status: "failed",
+      attempts: 1,
       error: { code: "invalid_request_error", message: "bad model", status: 400 },
     });
   });
@@ -115,7 +136,10 @@ describe("Durable Object schemas", () => {
     const stub = objectNamed("sync-meta");
     await runInDurableObject(stub, (_o: ConnectionObject, state) => {
       const sql = state.storage.sql;
-      makeLegacy(sql, "CREATE TABLE proxy_jobs (id TEXT PRIMARY KEY, kind TEXT, action TEXT, idempotency_key TEXT, status TEXT, method TEXT, path TEXT, query TEXT, headers TEXT, body BLOB, retries INTEGER, backoff_allowed INTEGER, attempts INTEGER, in_flight TEXT, due_at INTEGER, created_at INTEGER, updated_at INTEGER, result_status INTEGER, result_headers TEXT, result_body BLOB, result_truncated INTEGER, error TEXT)");
+      makeLegacy(
+        sql,
+        "CREATE TABLE proxy_jobs (id TEXT PRIMARY KEY, kind TEXT, action TEXT, idempotency_key TEXT, status TEXT, method TEXT, path TEXT, query TEXT, headers TEXT, body BLOB, retries INTEGER, backoff_allowed INTEGER, attempts INTEGER, in_flight TEXT, due_at INTEGER, created_at INTEGER, updated_at INTEGER, result_status INTEGER, result_headers TEXT, result_body BLOB, result_truncated INTEGER, error TEXT)",
+      );
       sql.exec("INSERT INTO meta (k, v) VALUES ('provider_config_key', 'openai'), ('connection_id', 'tenant-1')");
       sql.exec("CREATE TABLE sync_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL)");
       sql.exec("INSERT INTO sync_meta (k, v) VALUES ('provider_config_key', 'openai'), ('connection_id', 'tenant-1'), ('provider', 'openai')");
@@ -124,7 +148,12 @@ describe("Durable Object schemas", () => {
     await stub.alarmAt();
     const after = await runInDurableObject(stub, (_o: ConnectionObject, state) => ({
       tables: tables(state.storage.sql),
-      meta: Object.fromEntries(state.storage.sql.exec<{ k: string; v: string }>("SELECT k, v FROM meta").toArray().map((r) => [r.k, r.v])),
+      meta: Object.fromEntries(
+        state.storage.sql
+          .exec<{ k: string; v: string }>("SELECT k, v FROM meta")
+          .toArray()
+          .map((r) => [r.k, r.v]),
+      ),
     }));
     expect(after.tables).not.toContain("sync_meta");
     expect(after.meta).toEqual({ provider_config_key: "openai", connection_id: "tenant-1", provider: "openai" });
@@ -145,7 +174,14 @@ describe("Durable Object schemas", () => {
       // A step that throws halfway leaves the tables and the version as they were.
       const failing: Migration[] = [
         ...steps,
-        { version: LATEST + 2, description: "fails", up: (sql) => { sql.exec("DROP TABLE schema_test"); throw new Error("boom"); } },
+        {
+          version: LATEST + 2,
+          description: "fails",
+          up: (sql) => {
+            sql.exec("DROP TABLE schema_test");
+            throw new Error("boom");
+          },
+        },
       ];
       expect(() => migrate(state.storage, failing)).toThrow("boom");
       expect(schemaVersion(state.storage.sql)).toBe(LATEST + 1);

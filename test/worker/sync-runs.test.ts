@@ -4,7 +4,21 @@ import { forgetDeliveryConfig } from "../../src/webhooks/settings-cache";
 import { describe, expect, it } from "vitest";
 import { api } from "../harness/api";
 import { createTenant, sim, simFault, simKey, simRequests } from "../harness/connections";
-import { alarmNow, allRecords, type ApiJson, runPages, settle, settleAll, sqlOf, startStepwise, statusOf, stepNow, stubOf, syncNow, tune } from "../harness/sync";
+import {
+  alarmNow,
+  allRecords,
+  type ApiJson,
+  runPages,
+  settle,
+  settleAll,
+  sqlOf,
+  startStepwise,
+  statusOf,
+  stepNow,
+  stubOf,
+  syncNow,
+  tune,
+} from "../harness/sync";
 
 /** A tenant whose first runs are over, with `batches` batches to walk in 5 pages of 100. */
 async function tenantWithBatches(n = 500) {

@@ -14,7 +14,8 @@ let quiet: Tenant;
 beforeAll(async () => {
   busy = await createTenant(await simKey());
   quiet = await createTenant(await simKey());
-  for (const model of ["gpt-4o-mini", "o4-mini", "gpt-4o-mini"]) await busy.client.chat.completions.create({ model, messages: [{ role: "user", content: `chart ${model}` }] });
+  for (const model of ["gpt-4o-mini", "o4-mini", "gpt-4o-mini"])
+    await busy.client.chat.completions.create({ model, messages: [{ role: "user", content: `chart ${model}` }] });
   await busy.client.embeddings.create({ model: "text-embedding-3-small", input: "chart" });
   await quiet.client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "a little" }] });
   await settleUsageReaders();
@@ -40,14 +41,17 @@ describe("dashboard usage charts", () => {
     expect(html).toContain(`href="${href}"`);
     const own = await SELF.fetch(`${BASE}${href}`, { headers: { authorization: `Bearer ${SECRET}` } });
     expect(own.status).toBe(200);
-    expect(own.headers.get("content-security-policy")).toBe(csp.replace(/'nonce-[^']+'/, /'nonce-[^']+'/.exec(own.headers.get("content-security-policy") ?? "")?.[0] ?? ""));
+    expect(own.headers.get("content-security-policy")).toBe(
+      csp.replace(/'nonce-[^']+'/, /'nonce-[^']+'/.exec(own.headers.get("content-security-policy") ?? "")?.[0] ?? ""),
+    );
     const page = await own.text();
     expect(page).not.toContain("<script");
     expect(page).not.toMatch(/\sstyle="/);
 
     // The busy connection's six charts, with its three models in the legend and in the bars' titles.
     const section = page.slice(page.indexOf(`<h3 id="usage-`));
-    for (const title of ["Requests, 48 h", "Tokens, 48 h", "Cost, 48 h", "Requests, 30 days", "Tokens, 30 days", "Cost, 30 days"]) expect(section).toContain(title);
+    for (const title of ["Requests, 48 h", "Tokens, 48 h", "Cost, 48 h", "Requests, 30 days", "Tokens, 30 days", "Cost, 30 days"])
+      expect(section).toContain(title);
     for (const model of ["gpt-4o-mini", "o4-mini", "text-embedding-3-small"]) expect(section).toMatch(new RegExp(`<title>[^<]*${model}: `));
     // Four model calls, plus the first syncs' pages.
     expect(Number(/Requests, 48 h <span class="muted">\((\d+)\)<\/span>/.exec(section)?.[1])).toBeGreaterThanOrEqual(4);

@@ -29,8 +29,18 @@ function add(ledger: Ledger, t: Tenant, model: string, u: Partial<Sum>) {
   byModel.set(model, s);
 }
 
-type ChatUsage = { prompt_tokens: number; completion_tokens: number; prompt_tokens_details?: { cached_tokens?: number }; completion_tokens_details?: { reasoning_tokens?: number } };
-type RespUsage = { input_tokens: number; output_tokens: number; input_tokens_details: { cached_tokens: number }; output_tokens_details: { reasoning_tokens: number } };
+type ChatUsage = {
+  prompt_tokens: number;
+  completion_tokens: number;
+  prompt_tokens_details?: { cached_tokens?: number };
+  completion_tokens_details?: { reasoning_tokens?: number };
+};
+type RespUsage = {
+  input_tokens: number;
+  output_tokens: number;
+  input_tokens_details: { cached_tokens: number };
+  output_tokens_details: { reasoning_tokens: number };
+};
 const fromChat = (u: ChatUsage): Partial<Sum> => ({
   input: u.prompt_tokens,
   cached: u.prompt_tokens_details?.cached_tokens ?? 0,
@@ -88,7 +98,10 @@ async function workload(t: Tenant, ledger: Ledger, salt: string) {
 
   const actEmb = await run<{ usage: { prompt_tokens: number } }>(t, "create-embedding", { model: "text-embedding-3-small", input: `action ${salt}` });
   add(ledger, t, "text-embedding-3-small", { input: actEmb.usage.prompt_tokens });
-  const actChat = await run<{ usage: ChatUsage }>(t, "create-chat-completion", { model: "gpt-4o-mini", messages: [{ role: "user", content: `action chat ${salt}` }] });
+  const actChat = await run<{ usage: ChatUsage }>(t, "create-chat-completion", {
+    model: "gpt-4o-mini",
+    messages: [{ role: "user", content: `action chat ${salt}` }],
+  });
   add(ledger, t, "gpt-4o-mini", fromChat(actChat.usage));
 
   // Run by the connection's object on its alarm: counted straight into its ledger.
@@ -141,13 +154,29 @@ function expectMatches(report: UsageReport, t: Tenant) {
   expect(conn, `no usage for ${t.connectionId}`).toBeTruthy();
   // Sync pages count too, as requests of model `none` (checked below); the ledger holds the model calls.
   const got = Object.fromEntries(
-    conn.models.filter((m) => m.model !== "none").map((m) => [m.model, { requests: m.requests, input: m.input_tokens, cached: m.cached_input_tokens, output: m.output_tokens, reasoning: m.reasoning_tokens }]),
+    conn.models
+      .filter((m) => m.model !== "none")
+      .map((m) => [
+        m.model,
+        { requests: m.requests, input: m.input_tokens, cached: m.cached_input_tokens, output: m.output_tokens, reasoning: m.reasoning_tokens },
+      ]),
   );
   expect(got).toEqual(Object.fromEntries(expected));
   const prices = effectivePrices(null);
   let cost = 0;
   for (const [model, s] of expected)
-    cost += costOf({ requests: 0, errors: 0, estimated_requests: 0, input_tokens: s.input, cached_input_tokens: s.cached, output_tokens: s.output, reasoning_tokens: s.reasoning }, priceOf(prices, model));
+    cost += costOf(
+      {
+        requests: 0,
+        errors: 0,
+        estimated_requests: 0,
+        input_tokens: s.input,
+        cached_input_tokens: s.cached,
+        output_tokens: s.output,
+        reasoning_tokens: s.reasoning,
+      },
+      priceOf(prices, model),
+    );
   expect(conn.cost).toBeCloseTo(cost, 12);
   expect(conn.cost).toBeGreaterThan(0);
 }
@@ -273,7 +302,11 @@ describe("streams without usage, errors", () => {
     const stream = await t.client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "estimate me please" }], stream: true });
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
-    const bad = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ messages: [] }) });
+    const bad = await proxyFetch(t, "/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: [] }),
+    });
     expect(bad.status).toBe(400);
     await settle();
     const report = await usage(of(t));
@@ -293,7 +326,11 @@ describe("errors under the model their request named", () => {
     const key = await simKey();
     const t = await createTenant(key);
     const empty = (model?: string) => JSON.stringify({ ...(model ? { model } : {}), messages: [] });
-    const live = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: empty("o4-mini-2025-04-16") });
+    const live = await proxyFetch(t, "/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: empty("o4-mini-2025-04-16"),
+    });
     expect(live.status).toBe(400);
     await live.arrayBuffer();
     const noModel = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: empty() });
@@ -324,7 +361,12 @@ describe("a caller that leaves mid-stream", () => {
     const res = await proxyFetch(t, "/v1/chat/completions", {
       method: "POST",
       headers: { "content-type": "application/json", "x-sim-chunk-delay-ms": "200" },
-      body: JSON.stringify({ model: "gpt-4o-mini", stream: true, stream_options: { include_usage: true }, messages: [{ role: "user", content: "a long story I will not finish" }] }),
+      body: JSON.stringify({
+        model: "gpt-4o-mini",
+        stream: true,
+        stream_options: { include_usage: true },
+        messages: [{ role: "user", content: "a long story I will not finish" }],
+      }),
     });
     const reader = res.body!.getReader();
     expect((await reader.read()).done).toBe(false);
@@ -352,7 +394,9 @@ describe("prices", () => {
       expect(report.price_version).toContain("acme-2026-12");
       // The dated model takes its base model's (overridden) price.
       expect(report.totals.cost).toBeCloseTo((r.usage!.prompt_tokens * 1 + r.usage!.completion_tokens * 2) / 1e6, 12);
-      expect((await api("PATCH", "/environment", { usage_prices: { version: "x", models: { m: { input: -1, cached_input: 0, output: 0 } } } })).status).toBe(400);
+      expect((await api("PATCH", "/environment", { usage_prices: { version: "x", models: { m: { input: -1, cached_input: 0, output: 0 } } } })).status).toBe(
+        400,
+      );
     } finally {
       expect((await api("PATCH", "/environment", { usage_prices: null })).status).toBe(200);
     }
@@ -371,7 +415,11 @@ describe("usage caps", () => {
     const per = first.usage!.total_tokens;
     await settle();
     const limit = Math.floor(per * 2.5);
-    const put = await api<{ cap: unknown; used: number; blocked: boolean }>("PUT", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "day", limit });
+    const put = await api<{ cap: unknown; used: number; blocked: boolean }>(
+      "PUT",
+      `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`,
+      { metric: "tokens", period: "day", limit },
+    );
     expect(put.status).toBe(200);
     expect(put.body).toMatchObject({ cap: { metric: "tokens", period: "day", limit }, used: per, blocked: false });
 
@@ -383,7 +431,11 @@ describe("usage caps", () => {
       await settle();
     }
     const before = (await simRequests(key)).length;
-    const refused = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one more" }] }) });
+    const refused = await proxyFetch(t, "/v1/chat/completions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one more" }] }),
+    });
     expect(refused.status).toBe(429);
     const body = (await refused.json()) as { error: { code: string; details: { used: number; limit: number } } };
     expect(body.error.code).toBe("usage_cap_reached");
@@ -394,21 +446,36 @@ describe("usage caps", () => {
     expect((await simRequests(key)).length).toBe(before);
 
     const webhooks = await waitFor(async () => {
-      const got = (await receivedBy("usage-cap")).map((r) => JSON.parse(r.body) as { type: string; connection_id: string; payload: { threshold: number; used: number } });
+      const got = (await receivedBy("usage-cap")).map(
+        (r) => JSON.parse(r.body) as { type: string; connection_id: string; payload: { threshold: number; used: number } },
+      );
       const mine = got.filter((e) => e.type === "usage" && e.connection_id === t.connectionId);
       return mine.length >= 2 ? mine : undefined;
     }, "usage webhooks");
     expect(webhooks.map((w) => w.payload.threshold).sort()).toEqual([100, 80]);
 
     // Raising the cap lets calls through again (the cached connection is refreshed).
-    expect((await api("PUT", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "day", limit: limit * 10 })).status).toBe(200);
+    expect(
+      (
+        await api("PUT", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`, {
+          metric: "tokens",
+          period: "day",
+          limit: limit * 10,
+        })
+      ).status,
+    ).toBe(200);
     expect((await ask(99)).usage!.total_tokens).toBeGreaterThan(0);
     await settle();
     // No more webhooks for the same period's thresholds.
     expect((await receivedBy("usage-cap")).filter((r) => r.body.includes('"type":"usage"')).length).toBe(2);
     expect((await api("DELETE", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`)).body).toMatchObject({ cap: null });
-    expect((await api("PUT", `/connections/nope/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "day", limit: 5 })).status).toBe(404);
-    expect((await api("PUT", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "week", limit: 5 })).status).toBe(400);
+    expect(
+      (await api("PUT", `/connections/nope/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "day", limit: 5 })).status,
+    ).toBe(404);
+    expect(
+      (await api("PUT", `/connections/${t.connectionId}/usage-cap?provider_config_key=${t.providerConfigKey}`, { metric: "tokens", period: "week", limit: 5 }))
+        .status,
+    ).toBe(400);
   });
 });
 
@@ -418,7 +485,10 @@ describe("usage caps beyond the live proxy", () => {
   it("a capped connection's action is refused with 429 usage_cap_reached before reaching the simulator (live and X-Async)", async () => {
     const key = await simKey();
     const t = await createTenant(key);
-    const first = await run<{ usage: ChatUsage }>(t, "create-chat-completion", { model: "gpt-4o-mini", messages: [{ role: "user", content: "before the cap" }] });
+    const first = await run<{ usage: ChatUsage }>(t, "create-chat-completion", {
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "before the cap" }],
+    });
     await settle();
     const used = first.usage.prompt_tokens + first.usage.completion_tokens;
     const put = await api<{ blocked: boolean; used: number }>("PUT", capPath(t), { metric: "tokens", period: "day", limit: used });
@@ -444,7 +514,12 @@ describe("usage caps beyond the live proxy", () => {
     await settle();
     // The cap lands in the object only: the isolate's cached connection does not know it yet, as for
     // work accepted before the cap was reached (the object is what checks it when the work runs).
-    await connectionObject(env, t.providerConfigKey, t.connectionId).setUsageCap({ metric: "tokens", period: "day", limit: first.usage.prompt_tokens, provider: "openai" });
+    await connectionObject(env, t.providerConfigKey, t.connectionId).setUsageCap({
+      metric: "tokens",
+      period: "day",
+      limit: first.usage.prompt_tokens,
+      provider: "openai",
+    });
     const before = (await simRequests(key)).length;
 
     const job = await asyncProxyJob(t, "/v1/embeddings", { model: "text-embedding-3-small", input: "queued" });
@@ -469,11 +544,28 @@ describe("usage caps beyond the live proxy", () => {
       const r = await t.client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one expensive call" }] });
       const tokens = r.usage!.prompt_tokens + r.usage!.completion_tokens;
       // Default prices: far below 90 % of the cap (the quick check would let the next call through unasked).
-      expect(costOf({ requests: 1, errors: 0, estimated_requests: 0, input_tokens: r.usage!.prompt_tokens, cached_input_tokens: 0, output_tokens: r.usage!.completion_tokens, reasoning_tokens: 0 }, priceOf(effectivePrices(null), "gpt-4o-mini"))).toBeLessThan(0.9 * limit);
+      expect(
+        costOf(
+          {
+            requests: 1,
+            errors: 0,
+            estimated_requests: 0,
+            input_tokens: r.usage!.prompt_tokens,
+            cached_input_tokens: 0,
+            output_tokens: r.usage!.completion_tokens,
+            reasoning_tokens: 0,
+          },
+          priceOf(effectivePrices(null), "gpt-4o-mini"),
+        ),
+      ).toBeLessThan(0.9 * limit);
       expect((tokens * 1000) / 1e6).toBeGreaterThan(limit);
       await settle();
       const before = (await simRequests(key)).length;
-      const next = await proxyFetch(t, "/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one more" }] }) });
+      const next = await proxyFetch(t, "/v1/chat/completions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "one more" }] }),
+      });
       expect(next.status).toBe(429);
       expect(((await next.json()) as { error: { code: string } }).error.code).toBe("usage_cap_reached");
       expect((await simRequests(key)).length).toBe(before);
@@ -490,8 +582,11 @@ describe("deleting a connection", () => {
     await settle();
     await connectionObject(env, t.providerConfigKey, t.connectionId).flushUsageIndex();
     const rows = () =>
-      env.INDEX_DB.prepare("SELECT COUNT(*) AS n FROM usage_daily WHERE provider_config_key = ? AND connection_id = ?").bind(t.providerConfigKey, t.connectionId).first<{ n: number }>("n");
-    const inReport = async () => (await usage(`provider_config_key=${encodeURIComponent(t.providerConfigKey)}`)).connections.some((c) => c.connection_id === t.connectionId);
+      env.INDEX_DB.prepare("SELECT COUNT(*) AS n FROM usage_daily WHERE provider_config_key = ? AND connection_id = ?")
+        .bind(t.providerConfigKey, t.connectionId)
+        .first<{ n: number }>("n");
+    const inReport = async () =>
+      (await usage(`provider_config_key=${encodeURIComponent(t.providerConfigKey)}`)).connections.some((c) => c.connection_id === t.connectionId);
     expect(await rows()).toBeGreaterThan(0);
     expect(await inReport()).toBe(true);
 

@@ -8,7 +8,19 @@ import type { EnvironmentSettings } from "../../src/webhooks/schemas";
 import type { SettingsStore } from "../../src/webhooks/settings-store";
 import { api } from "../harness/api";
 import { waitFor } from "../harness/wait";
-import { createWebhookConnection, deliveryObject, getDelivery, listDeliveries, outbox, outboxAlarm, receivedBy, runRetryNow, scriptReceiver, setWebhookUrls, waitForAttempts } from "../harness/webhooks";
+import {
+  createWebhookConnection,
+  deliveryObject,
+  getDelivery,
+  listDeliveries,
+  outbox,
+  outboxAlarm,
+  receivedBy,
+  runRetryNow,
+  scriptReceiver,
+  setWebhookUrls,
+  waitForAttempts,
+} from "../harness/webhooks";
 
 let seq = 0;
 /** A fresh receiver id per test: the outbox and the receiver are shared by the whole file. */
@@ -31,7 +43,12 @@ describe("environment", () => {
     const { webhook_secret } = (await api<EnvironmentSettings>("GET", "/environment")).body;
     const stored = () =>
       runInDurableObject(outbox(), (_o, state) =>
-        Object.fromEntries(state.storage.sql.exec<{ key: string; value: string }>("SELECT key, value FROM settings").toArray().map((r) => [r.key, r.value])),
+        Object.fromEntries(
+          state.storage.sql
+            .exec<{ key: string; value: string }>("SELECT key, value FROM settings")
+            .toArray()
+            .map((r) => [r.key, r.value]),
+        ),
       );
     const rows = await stored();
     expect(JSON.stringify(rows)).not.toContain(webhook_secret.slice("whsec_".length));
@@ -114,7 +131,12 @@ describe("deliveries", () => {
 
   it("retries a receiver that fails twice with 503, with backoff on the alarm, and delivers exactly once", async () => {
     const id = rid("flaky");
-    await setWebhookUrls(await scriptReceiver(id, [{ status: 503, body: "down" }, { status: 503, body: "still down" }]));
+    await setWebhookUrls(
+      await scriptReceiver(id, [
+        { status: 503, body: "down" },
+        { status: 503, body: "still down" },
+      ]),
+    );
     const { delivery_ids } = await emit("conn-flaky");
     const deliveryId = delivery_ids[0];
 
@@ -160,7 +182,9 @@ describe("deliveries", () => {
     // As if the attempt had waited out its lease (an isolate's slots all taken): due now, and the alarm runs.
     await runRetryNow(deliveryId);
     const lease = await runInDurableObject(deliveryObject(deliveryId), (_instance, state) =>
-      state.storage.sql.exec<{ next_attempt_at: number | null; status: string }>("SELECT next_attempt_at, status FROM deliveries WHERE id = ?", deliveryId).one(),
+      state.storage.sql
+        .exec<{ next_attempt_at: number | null; status: string }>("SELECT next_attempt_at, status FROM deliveries WHERE id = ?", deliveryId)
+        .one(),
     );
     if (lease.status === "pending") expect(lease.next_attempt_at ?? 0).toBeGreaterThan(Date.now());
     const done = await waitFor(async () => {

@@ -13,10 +13,7 @@ const SECRET = generateWebhookSecret();
 const RECEIVER = "inbound-forwards";
 
 /** A webhook as OpenAI sends it: signed by the reference library with the connection's secret. */
-function signed(
-  body: string,
-  opts: { id?: string; timestamp?: number; secret?: string } = {},
-): { headers: Record<string, string>; body: string } {
+function signed(body: string, opts: { id?: string; timestamp?: number; secret?: string } = {}): { headers: Record<string, string>; body: string } {
   const id = opts.id ?? `wh_${crypto.randomUUID().replaceAll("-", "")}`;
   const timestamp = opts.timestamp ?? Math.floor(Date.now() / 1000);
   const signature = new Webhook(opts.secret ?? SECRET).sign(id, new Date(timestamp * 1000), body);
@@ -47,10 +44,7 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
     const json = await res.json<{ received: boolean; duplicate: boolean; event_id: string; event_type: string }>();
     expect(json).toMatchObject({ received: true, duplicate: false, event_type: "batch.completed" });
 
-    const forwarded = await waitFor(
-      async () => (await receivedBy(RECEIVER)).find((r) => JSON.parse(r.body).id === json.event_id),
-      "the forward event",
-    );
+    const forwarded = await waitFor(async () => (await receivedBy(RECEIVER)).find((r) => JSON.parse(r.body).id === json.event_id), "the forward event");
     expect(JSON.parse(forwarded.body)).toMatchObject({
       id: json.event_id,
       type: "forward",

@@ -6,7 +6,6 @@ import { waitFor } from "../harness/wait";
 import { sim } from "../harness/connections";
 import { createWebhookConnection, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
-
 type SimWebhook = { id: string; headers: Record<string, string>; body: string };
 
 /**
@@ -28,7 +27,12 @@ describe("simulator batch → signed webhook → terapi", () => {
     // A batch created through terapi's proxy, on the tenant's behalf.
     const proxyHeaders = { ...auth, "connection-id": "tenant-sim", "provider-config-key": pck };
     const form = new FormData();
-    const line = JSON.stringify({ custom_id: "r1", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] } });
+    const line = JSON.stringify({
+      custom_id: "r1",
+      method: "POST",
+      url: "/v1/chat/completions",
+      body: { model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] },
+    });
     form.append("purpose", "batch");
     form.append("file", new File([line + "\n"], "batch.jsonl", { type: "application/jsonl" }));
     const file = await (await SELF.fetch(`${TERAPI}/proxy/v1/files`, { method: "POST", headers: proxyHeaders, body: form })).json<{ id: string }>();
@@ -53,8 +57,7 @@ describe("simulator batch → signed webhook → terapi", () => {
     // OpenAI redelivers the same webhook-id when it gets no 2xx in time.
     expect(await (await replay()).json()).toMatchObject({ duplicate: true });
 
-    const forwardsOf = async () =>
-      (await receivedBy(rid)).filter((r) => (JSON.parse(r.body) as { type: string }).type === "forward");
+    const forwardsOf = async () => (await receivedBy(rid)).filter((r) => (JSON.parse(r.body) as { type: string }).type === "forward");
     const forwarded = await waitFor(async () => {
       const r = await forwardsOf();
       return r.length ? r : undefined;

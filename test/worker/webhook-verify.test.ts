@@ -72,9 +72,7 @@ describe("Standard Webhooks verification", () => {
     const body = '{"type":"batch.completed","data":{"id":"batch_1"}}';
     const signature = await signStandardWebhook(secret, "msg_1", now, body);
     const lib = new Webhook(secret);
-    expect(lib.verify(body, { "webhook-id": "msg_1", "webhook-timestamp": String(now), "webhook-signature": signature })).toEqual(
-      JSON.parse(body),
-    );
+    expect(lib.verify(body, { "webhook-id": "msg_1", "webhook-timestamp": String(now), "webhook-signature": signature })).toEqual(JSON.parse(body));
     const theirs = lib.sign("msg_2", new Date(now * 1000), body);
     expect(
       await verifyStandardWebhook({

@@ -18,8 +18,7 @@ const FileObject = z
 
 export const uploadFile = defineAction({
   name: "upload-file",
-  description:
-    "Upload a file (POST /v1/files, multipart). Give the content as text (`content`) or base64 (`content_base64`), not both.",
+  description: "Upload a file (POST /v1/files, multipart). Give the content as text (`content`) or base64 (`content_base64`), not both.",
   input: z
     .object({
       filename: z.string().min(1).max(255),

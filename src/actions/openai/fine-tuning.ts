@@ -17,6 +17,5 @@ export const cancelFineTuningJob = defineAction({
       training_file: z.string(),
     })
     .loose(),
-  run: (input, call) =>
-    call({ method: "POST", path: path("v1", "fine_tuning", "jobs", input.fine_tuning_job_id, "cancel") }).then((r) => r.json()),
+  run: (input, call) => call({ method: "POST", path: path("v1", "fine_tuning", "jobs", input.fine_tuning_job_id, "cancel") }).then((r) => r.json()),
 });

@@ -102,9 +102,7 @@ export const createEmbedding = defineAction({
   output: z
     .object({
       object: z.literal("list"),
-      data: z.array(
-        z.object({ object: z.literal("embedding"), index: z.number(), embedding: z.union([z.array(z.number()), z.string()]) }).loose(),
-      ),
+      data: z.array(z.object({ object: z.literal("embedding"), index: z.number(), embedding: z.union([z.array(z.number()), z.string()]) }).loose()),
       model: z.string(),
       usage: z.object({ prompt_tokens: z.number(), total_tokens: z.number() }).loose(),
     })

@@ -41,7 +41,12 @@ export const adminRoutes: Route[] = [
       const limit = parseLimit(ctx, 20, 100);
       if (limit === null) return;
       const archived = ctx.query.get("include_archived") === "true";
-      const page = ctx.tenant.projects.page({ after: ctx.query.get("after") ?? undefined, limit, order: "asc", filter: archived ? undefined : (p) => p.archived_at === null });
+      const page = ctx.tenant.projects.page({
+        after: ctx.query.get("after") ?? undefined,
+        limit,
+        order: "asc",
+        filter: archived ? undefined : (p) => p.archived_at === null,
+      });
       sendJson(ctx, 200, listBody(page.data, page.has_more));
     },
   },
@@ -77,10 +82,19 @@ export const adminRoutes: Route[] = [
       const startRaw = q.get("start_time");
       if (startRaw === null) return missingParam(ctx, "start_time");
       const startTime = Number(startRaw);
-      if (!Number.isInteger(startTime) || startTime < 0) return sendError(ctx, 400, `Invalid 'start_time': expected an integer, got '${startRaw}'.`, "invalid_request_error", "start_time", "invalid_type");
+      if (!Number.isInteger(startTime) || startTime < 0)
+        return sendError(ctx, 400, `Invalid 'start_time': expected an integer, got '${startRaw}'.`, "invalid_request_error", "start_time", "invalid_type");
       const endTime = q.get("end_time") !== null ? Number(q.get("end_time")) : nowSec();
       const bw = q.get("bucket_width") ?? "1d";
-      if (bw !== "1d") return sendError(ctx, 400, `Invalid value for 'bucket_width': '${bw}'. Supported values are: '1d'.`, "invalid_request_error", "bucket_width", "invalid_value");
+      if (bw !== "1d")
+        return sendError(
+          ctx,
+          400,
+          `Invalid value for 'bucket_width': '${bw}'. Supported values are: '1d'.`,
+          "invalid_request_error",
+          "bucket_width",
+          "invalid_value",
+        );
       const limit = parseLimit(ctx, 7, 180);
       if (limit === null) return;
       let from = Math.floor(startTime / DAY) * DAY;

@@ -23,9 +23,12 @@ export const audioRoutes: Route[] = [
     tokens: estimateTokens,
     handler: (ctx) => {
       const input = str(ctx.json, "input");
-      if (!str(ctx.json, "model")) return sendError(ctx, 400, "Missing required parameter: 'model'.", "invalid_request_error", "model", "missing_required_parameter");
-      if (input === undefined) return sendError(ctx, 400, "Missing required parameter: 'input'.", "invalid_request_error", "input", "missing_required_parameter");
-      if (!str(ctx.json, "voice")) return sendError(ctx, 400, "Missing required parameter: 'voice'.", "invalid_request_error", "voice", "missing_required_parameter");
+      if (!str(ctx.json, "model"))
+        return sendError(ctx, 400, "Missing required parameter: 'model'.", "invalid_request_error", "model", "missing_required_parameter");
+      if (input === undefined)
+        return sendError(ctx, 400, "Missing required parameter: 'input'.", "invalid_request_error", "input", "missing_required_parameter");
+      if (!str(ctx.json, "voice"))
+        return sendError(ctx, 400, "Missing required parameter: 'voice'.", "invalid_request_error", "voice", "missing_required_parameter");
       const fmt = str(ctx.json, "response_format") ?? "mp3";
       const type = TYPES[fmt];
       if (!type) return sendError(ctx, 400, `Invalid value for 'response_format': '${fmt}'.`, "invalid_request_error", "response_format", "invalid_value");

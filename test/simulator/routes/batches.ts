@@ -21,9 +21,20 @@ function outputFor(line: unknown, endpoint: string): string {
   let out: object;
   if (endpoint === "/v1/chat/completions") out = chatCompletion(body, model);
   else if (endpoint === "/v1/responses") out = responseObject(body, model);
-  else if (endpoint === "/v1/embeddings") out = { object: "list", data: [{ object: "embedding", index: 0, embedding: Array.from(embed(String(body.input ?? ""), 8)) }], model, usage: { prompt_tokens: 1, total_tokens: 1 } };
+  else if (endpoint === "/v1/embeddings")
+    out = {
+      object: "list",
+      data: [{ object: "embedding", index: 0, embedding: Array.from(embed(String(body.input ?? ""), 8)) }],
+      model,
+      usage: { prompt_tokens: 1, total_tokens: 1 },
+    };
   else out = { object: "simulated" };
-  return JSON.stringify({ id: newId("batch_req_", 32), custom_id: l.custom_id ?? null, response: { status_code: 200, request_id: newId("req_", 32), body: out }, error: null });
+  return JSON.stringify({
+    id: newId("batch_req_", 32),
+    custom_id: l.custom_id ?? null,
+    response: { status_code: 200, request_id: newId("req_", 32), body: out },
+    error: null,
+  });
 }
 
 function finish(sim: SimState, t: Tenant, b: LifecycleRec, status: string): void {
@@ -36,7 +47,13 @@ function finish(sim: SimState, t: Tenant, b: LifecycleRec, status: string): void
     const content = Buffer.from(lines.map((l) => outputFor(l, String(o.endpoint)) + "\n").join(""));
     o.output_file_id = addFile(t, `${b.id}_output.jsonl`, "batch_output", content, "application/jsonl").id;
     o.request_counts = { total: lines.length, completed: lines.length, failed: 0 };
-    o.usage = { input_tokens: lines.length * 10, input_tokens_details: { cached_tokens: 0 }, output_tokens: lines.length * 20, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: lines.length * 30 };
+    o.usage = {
+      input_tokens: lines.length * 10,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: lines.length * 20,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: lines.length * 30,
+    };
   } else if (status === "failed") {
     o.errors = { object: "list", data: [{ code: "simulated_failure", message: "The batch failed (simulated).", param: null, line: null }] };
   }
@@ -50,7 +67,8 @@ export function advanceBatch(sim: SimState, t: Tenant, b: LifecycleRec, to?: str
   const o = b.obj;
   const cur = String(o.status);
   if (TERMINAL.has(cur)) return `batch is already ${cur}`;
-  const next = to ?? ({ validating: "in_progress", in_progress: "finalizing", finalizing: "completed", cancelling: "cancelled" } as Record<string, string>)[cur];
+  const next =
+    to ?? ({ validating: "in_progress", in_progress: "finalizing", finalizing: "completed", cancelling: "cancelled" } as Record<string, string>)[cur];
   if (!next || !BATCH_TARGETS.includes(next)) return `cannot move batch to ${String(to)}`;
   sim.cancel(b.timer);
   b.timer = undefined;
@@ -72,7 +90,20 @@ function schedule(sim: SimState, t: Tenant, b: LifecycleRec): void {
   });
 }
 
-export function batchObject(_t: Tenant, fields: { endpoint: string; input_file_id: string; completion_window: string; metadata?: Obj | null; total: number; status?: string; created_at?: number; id?: string; model?: string }): Obj {
+export function batchObject(
+  _t: Tenant,
+  fields: {
+    endpoint: string;
+    input_file_id: string;
+    completion_window: string;
+    metadata?: Obj | null;
+    total: number;
+    status?: string;
+    created_at?: number;
+    id?: string;
+    model?: string;
+  },
+): Obj {
   const created = fields.created_at ?? nowSec();
   return {
     id: fields.id ?? newId("batch_", 32),
@@ -107,11 +138,35 @@ export const batchRoutes: Route[] = [
       if (!inputFileId) return missingParam(ctx, "input_file_id");
       if (!endpoint) return missingParam(ctx, "endpoint");
       if (!window) return missingParam(ctx, "completion_window");
-      if (!ENDPOINTS.has(endpoint)) return sendError(ctx, 400, `Invalid value for 'endpoint': '${endpoint}'. Supported values are: ${[...ENDPOINTS].map((e) => `'${e}'`).join(", ")}.`, "invalid_request_error", "endpoint", "invalid_value");
-      if (window !== "24h") return sendError(ctx, 400, `Invalid value for 'completion_window': '${window}'. Supported values are: '24h'.`, "invalid_request_error", "completion_window", "invalid_value");
+      if (!ENDPOINTS.has(endpoint))
+        return sendError(
+          ctx,
+          400,
+          `Invalid value for 'endpoint': '${endpoint}'. Supported values are: ${[...ENDPOINTS].map((e) => `'${e}'`).join(", ")}.`,
+          "invalid_request_error",
+          "endpoint",
+          "invalid_value",
+        );
+      if (window !== "24h")
+        return sendError(
+          ctx,
+          400,
+          `Invalid value for 'completion_window': '${window}'. Supported values are: '24h'.`,
+          "invalid_request_error",
+          "completion_window",
+          "invalid_value",
+        );
       const file = ctx.tenant.files.get(inputFileId);
       if (!file) return notFound(ctx, "File", inputFileId, "input_file_id");
-      if (file.purpose !== "batch") return sendError(ctx, 400, `Invalid 'input_file_id': file ${inputFileId} has purpose '${file.purpose}', expected 'batch'.`, "invalid_request_error", "input_file_id", "invalid_value");
+      if (file.purpose !== "batch")
+        return sendError(
+          ctx,
+          400,
+          `Invalid 'input_file_id': file ${inputFileId} has purpose '${file.purpose}', expected 'batch'.`,
+          "invalid_request_error",
+          "input_file_id",
+          "invalid_value",
+        );
       const lines: unknown[] = [];
       for (const raw of fileContent(file).toString("utf8").split("\n")) {
         if (!raw.trim()) continue;
@@ -122,7 +177,14 @@ export const batchRoutes: Route[] = [
         }
       }
       const firstBody = isObj(lines[0]) && isObj(lines[0].body) ? lines[0].body : {};
-      const obj = batchObject(ctx.tenant, { endpoint, input_file_id: inputFileId, completion_window: window, metadata: isObj(b.metadata) ? b.metadata : null, total: lines.length, model: str(firstBody, "model") });
+      const obj = batchObject(ctx.tenant, {
+        endpoint,
+        input_file_id: inputFileId,
+        completion_window: window,
+        metadata: isObj(b.metadata) ? b.metadata : null,
+        total: lines.length,
+        model: str(firstBody, "model"),
+      });
       const rec: LifecycleRec = { id: obj.id as string, obj, lines };
       ctx.tenant.batches.add(rec);
       schedule(ctx.sim, ctx.tenant, rec);

@@ -20,7 +20,14 @@ export function chatCompletion(body: Obj, model: string, cacheOwner?: object): o
     object: "chat.completion",
     created: nowSec(),
     model,
-    choices: [{ index: 0, message: { role: "assistant", content: c.text, refusal: null, annotations: [] }, logprobs: null, finish_reason: c.truncated ? "length" : "stop" }],
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: c.text, refusal: null, annotations: [] },
+        logprobs: null,
+        finish_reason: c.truncated ? "length" : "stop",
+      },
+    ],
     usage: usage(c, body, model, cacheOwner),
     service_tier: "default",
     system_fingerprint: FINGERPRINT,
@@ -39,7 +46,14 @@ function validate(ctx: Ctx): boolean {
     return false;
   }
   if (b.messages.length === 0) {
-    sendError(ctx, 400, "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.", "invalid_request_error", "messages", "empty_array");
+    sendError(
+      ctx,
+      400,
+      "Invalid 'messages': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+      "invalid_request_error",
+      "messages",
+      "empty_array",
+    );
     return false;
   }
   return true;
@@ -53,7 +67,8 @@ function stream(ctx: Ctx, model: string): Promise<void> {
   const created = nowSec();
   const head = `{"id":"${id}","object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(model)},"service_tier":"default","system_fingerprint":"${FINGERPRINT}",`;
   const tail = includeUsage ? `,"usage":null}` : "}";
-  const choice = (delta: object, finish: string | null) => `"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${finish ? `"${finish}"` : "null"}}]`;
+  const choice = (delta: object, finish: string | null) =>
+    `"choices":[{"index":0,"delta":${JSON.stringify(delta)},"logprobs":null,"finish_reason":${finish ? `"${finish}"` : "null"}}]`;
   const events: SseEvent[] = [{ data: head + choice({ role: "assistant", content: "", refusal: null }, null) + tail }];
   for (const part of c.chunks) events.push({ data: head + choice({ content: part }, null) + tail });
   events.push({ data: head + choice({}, c.truncated ? "length" : "stop") + tail });

@@ -45,7 +45,8 @@ function modelsOf(v: unknown): Record<string, ModelLimits> | undefined | string 
       if (l) m[dim] = l;
     }
     if (spec.members !== undefined) {
-      if (!Array.isArray(spec.members) || !spec.members.every((x): x is string => typeof x === "string")) return `models.${name}.members must be an array of model names`;
+      if (!Array.isArray(spec.members) || !spec.members.every((x): x is string => typeof x === "string"))
+        return `models.${name}.members must be an array of model names`;
       m.members = spec.members;
     }
     out[name] = m;
@@ -106,8 +107,25 @@ export async function handleControl(sim: SimState, req: IncomingMessage, res: Se
       if (typeof models === "string") return reply(res, 400, { error: models });
       const cpt = body.chars_per_token;
       if (cpt !== undefined && !(typeof cpt === "number" && cpt > 0)) return reply(res, 400, { error: "chars_per_token must be a number > 0" });
-      const t = sim.createKey({ key: str(body, "key"), kind: kind as KeyKind | undefined, requests, tokens, models, charsPerToken: cpt, batchStepMs: num(body, "batch_step_ms") });
-      return reply(res, 200, { key: t.key, kind: t.kind, organization_id: t.orgId, requests: t.requests, tokens: t.tokens, models: t.models, chars_per_token: t.charsPerToken, batch_step_ms: t.batchStepMs });
+      const t = sim.createKey({
+        key: str(body, "key"),
+        kind: kind as KeyKind | undefined,
+        requests,
+        tokens,
+        models,
+        charsPerToken: cpt,
+        batchStepMs: num(body, "batch_step_ms"),
+      });
+      return reply(res, 200, {
+        key: t.key,
+        kind: t.kind,
+        organization_id: t.orgId,
+        requests: t.requests,
+        tokens: t.tokens,
+        models: t.models,
+        chars_per_token: t.charsPerToken,
+        batch_step_ms: t.batchStepMs,
+      });
     }
     case "POST /__sim/faults": {
       const t = tenantOr404(sim, res, str(body, "key"));
@@ -166,14 +184,27 @@ export async function handleControl(sim: SimState, req: IncomingMessage, res: Se
       const t = tenantOr404(sim, res, str(body, "key"));
       if (!t) return;
       const n = (k: string) => num(body, k);
-      return reply(res, 200, seed(t, { files: n("files"), batches: n("batches"), fine_tuning_jobs: n("fine_tuning_jobs"), vector_stores: n("vector_stores"), projects: n("projects"), users: n("users"), cost_days: n("cost_days") }));
+      return reply(
+        res,
+        200,
+        seed(t, {
+          files: n("files"),
+          batches: n("batches"),
+          fine_tuning_jobs: n("fine_tuning_jobs"),
+          vector_stores: n("vector_stores"),
+          projects: n("projects"),
+          users: n("users"),
+          cost_days: n("cost_days"),
+        }),
+      );
     }
     case "POST /__sim/mutate": {
       const t = tenantOr404(sim, res, str(body, "key"));
       if (!t) return;
       const model = str(body, "model") as MutableModel | undefined;
       if (!model || !MUTABLE_MODELS.includes(model)) return reply(res, 400, { error: `model must be one of ${MUTABLE_MODELS.join("|")}` });
-      const sel = (v: unknown): string[] | number | undefined => (typeof v === "number" ? v : Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined);
+      const sel = (v: unknown): string[] | number | undefined =>
+        typeof v === "number" ? v : Array.isArray(v) ? v.filter((x): x is string => typeof x === "string") : undefined;
       return reply(res, 200, mutate(t, model, sel(body.update), sel(body.remove)));
     }
     default:

@@ -7,7 +7,15 @@ import { newId, nowSec } from "../util.ts";
 export const PURPOSES = new Set(["assistants", "batch", "fine-tune", "vision", "user_data", "evals"]);
 
 export function fileJson(f: FileRec): object {
-  const o: Record<string, unknown> = { id: f.id, object: "file", bytes: f.bytes, created_at: f.created_at, filename: f.filename, purpose: f.purpose, status: f.status };
+  const o: Record<string, unknown> = {
+    id: f.id,
+    object: "file",
+    bytes: f.bytes,
+    created_at: f.created_at,
+    filename: f.filename,
+    purpose: f.purpose,
+    status: f.status,
+  };
   if (f.expires_at !== undefined) o.expires_at = f.expires_at;
   if (f.status_details !== undefined) o.status_details = f.status_details;
   return o;
@@ -25,11 +33,34 @@ export function seededFileBytes(id: string): number {
 function contentTypeFor(f: FileRec): string {
   if (f.contentType && f.contentType !== "application/octet-stream") return f.contentType;
   const ext = f.filename.slice(f.filename.lastIndexOf(".") + 1).toLowerCase();
-  return ({ jsonl: "application/jsonl", json: "application/json", txt: "text/plain", csv: "text/csv", pdf: "application/pdf", png: "image/png", jpg: "image/jpeg", jpeg: "image/jpeg" } as Record<string, string>)[ext] ?? "application/octet-stream";
+  return (
+    (
+      {
+        jsonl: "application/jsonl",
+        json: "application/json",
+        txt: "text/plain",
+        csv: "text/csv",
+        pdf: "application/pdf",
+        png: "image/png",
+        jpg: "image/jpeg",
+        jpeg: "image/jpeg",
+      } as Record<string, string>
+    )[ext] ?? "application/octet-stream"
+  );
 }
 
 export function addFile(t: Tenant, filename: string, purpose: string, content: Buffer, contentType?: string): FileRec {
-  return t.files.add({ id: newId("file-", 22), object: "file", bytes: content.length, created_at: nowSec(), filename, purpose, status: "processed", content, contentType });
+  return t.files.add({
+    id: newId("file-", 22),
+    object: "file",
+    bytes: content.length,
+    created_at: nowSec(),
+    filename,
+    purpose,
+    status: "processed",
+    content,
+    contentType,
+  });
 }
 
 export const fileRoutes: Route[] = [
@@ -43,10 +74,21 @@ export const fileRoutes: Route[] = [
       const parts = parseMultipart(ctx.body, boundary);
       if (!parts) return sendError(ctx, 400, "Could not parse multipart form.", "invalid_request_error", null, null);
       const file = parts.find((p) => p.name === "file");
-      const purpose = parts.find((p) => p.name === "purpose")?.data.toString("utf8").trim();
+      const purpose = parts
+        .find((p) => p.name === "purpose")
+        ?.data.toString("utf8")
+        .trim();
       if (!file) return sendError(ctx, 400, "Missing required parameter: 'file'.", "invalid_request_error", "file", "missing_required_parameter");
       if (!purpose) return sendError(ctx, 400, "Missing required parameter: 'purpose'.", "invalid_request_error", "purpose", "missing_required_parameter");
-      if (!PURPOSES.has(purpose)) return sendError(ctx, 400, `'${purpose}' is not one of ${[...PURPOSES].map((p) => `'${p}'`).join(", ")} - 'purpose'`, "invalid_request_error", "purpose", null);
+      if (!PURPOSES.has(purpose))
+        return sendError(
+          ctx,
+          400,
+          `'${purpose}' is not one of ${[...PURPOSES].map((p) => `'${p}'`).join(", ")} - 'purpose'`,
+          "invalid_request_error",
+          "purpose",
+          null,
+        );
       const f = addFile(ctx.tenant, file.filename ?? "upload", purpose, Buffer.from(file.data), file.contentType);
       sendJson(ctx, 200, fileJson(f));
     },
@@ -59,7 +101,12 @@ export const fileRoutes: Route[] = [
       if (limit === null) return;
       const order = ctx.query.get("order") === "asc" ? "asc" : "desc";
       const purpose = ctx.query.get("purpose");
-      const page = ctx.tenant.files.page({ after: ctx.query.get("after") ?? undefined, limit, order, filter: purpose ? (f) => f.purpose === purpose : undefined });
+      const page = ctx.tenant.files.page({
+        after: ctx.query.get("after") ?? undefined,
+        limit,
+        order,
+        filter: purpose ? (f) => f.purpose === purpose : undefined,
+      });
       sendJson(ctx, 200, listBody(page.data, page.has_more, fileJson));
     },
   },

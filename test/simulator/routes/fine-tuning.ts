@@ -10,7 +10,20 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const NEXT: Record<string, string> = { validating_files: "queued", queued: "running", running: "succeeded" };
 export const JOB_TARGETS = ["queued", "running", "succeeded", "failed", "cancelled"];
 
-export function jobObject(t: Tenant, f: { model: string; training_file: string; validation_file?: string | null; suffix?: string | null; seed?: number; metadata?: Obj | null; status?: string; created_at?: number; id?: string }): Obj {
+export function jobObject(
+  t: Tenant,
+  f: {
+    model: string;
+    training_file: string;
+    validation_file?: string | null;
+    suffix?: string | null;
+    seed?: number;
+    metadata?: Obj | null;
+    status?: string;
+    created_at?: number;
+    id?: string;
+  },
+): Obj {
   const hp = { batch_size: "auto", learning_rate_multiplier: "auto", n_epochs: "auto" };
   return {
     object: "fine_tuning.job",
@@ -86,7 +99,14 @@ export const fineTuningRoutes: Route[] = [
       if (!ctx.tenant.files.get(training)) return notFound(ctx, "File", training, "training_file");
       const validation = str(b, "validation_file");
       if (validation && !ctx.tenant.files.get(validation)) return notFound(ctx, "File", validation, "validation_file");
-      const obj = jobObject(ctx.tenant, { model, training_file: training, validation_file: validation, suffix: str(b, "suffix"), seed: num(b, "seed"), metadata: isObj(b.metadata) ? b.metadata : null });
+      const obj = jobObject(ctx.tenant, {
+        model,
+        training_file: training,
+        validation_file: validation,
+        suffix: str(b, "suffix"),
+        seed: num(b, "seed"),
+        metadata: isObj(b.metadata) ? b.metadata : null,
+      });
       const rec: LifecycleRec = { id: obj.id as string, obj };
       ctx.tenant.jobs.add(rec);
       rec.timer = ctx.sim.schedule(ctx.tenant.batchStepMs, () => {

@@ -23,7 +23,12 @@ export const imageRoutes: Route[] = [
         output_format: "png",
         quality: "low",
         size: "1024x1024",
-        usage: { input_tokens: Math.ceil(prompt.length / 4), output_tokens: 272 * n, total_tokens: Math.ceil(prompt.length / 4) + 272 * n, input_tokens_details: { text_tokens: Math.ceil(prompt.length / 4), image_tokens: 0 } },
+        usage: {
+          input_tokens: Math.ceil(prompt.length / 4),
+          output_tokens: 272 * n,
+          total_tokens: Math.ceil(prompt.length / 4) + 272 * n,
+          input_tokens_details: { text_tokens: Math.ceil(prompt.length / 4), image_tokens: 0 },
+        },
       });
     },
   },

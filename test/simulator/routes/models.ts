@@ -22,7 +22,14 @@ const BY_ID = new Map(LIST.data.map((m) => [m.id, m]));
 
 function restricted(ctx: Ctx): boolean {
   if (ctx.tenant.kind !== "restricted") return false;
-  sendError(ctx, 403, "You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're using a restricted API key, that it has the necessary scopes.", "invalid_request_error", null, null);
+  sendError(
+    ctx,
+    403,
+    "You have insufficient permissions for this operation. Missing scopes: api.model.read. Check that you have the correct role in your organization (Reader, Writer, Owner) and project (Member, Owner), and if you're using a restricted API key, that it has the necessary scopes.",
+    "invalid_request_error",
+    null,
+    null,
+  );
   return true;
 }
 

@@ -3,7 +3,21 @@ import { sendError, sendJson } from "../http.ts";
 import { estimateInputTokens } from "../text.ts";
 import { newId, seededRandom, str, textOf } from "../util.ts";
 
-const CATS = ["hate", "hate/threatening", "harassment", "harassment/threatening", "illicit", "illicit/violent", "self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "sexual/minors", "violence", "violence/graphic"] as const;
+const CATS = [
+  "hate",
+  "hate/threatening",
+  "harassment",
+  "harassment/threatening",
+  "illicit",
+  "illicit/violent",
+  "self-harm",
+  "self-harm/intent",
+  "self-harm/instructions",
+  "sexual",
+  "sexual/minors",
+  "violence",
+  "violence/graphic",
+] as const;
 
 /** Deterministic result: flagged for "violence" only when the text contains "kill". */
 function result(text: string): object {
@@ -28,7 +42,8 @@ export const moderationRoutes: Route[] = [
     tokens: estimateInputTokens,
     handler: (ctx) => {
       const input = ctx.json.input;
-      if (input === undefined) return sendError(ctx, 400, "Missing required parameter: 'input'.", "invalid_request_error", "input", "missing_required_parameter");
+      if (input === undefined)
+        return sendError(ctx, 400, "Missing required parameter: 'input'.", "invalid_request_error", "input", "missing_required_parameter");
       const texts = typeof input === "string" ? [input] : Array.isArray(input) ? input.map((x) => textOf(x).join(" ")) : [];
       sendJson(ctx, 200, { id: newId("modr-", 29), model: str(ctx.json, "model") ?? "omni-moderation-latest", results: texts.map(result) });
     },

@@ -9,7 +9,6 @@ import type { TokenCounts } from "../usage.ts";
 import { isObj, newId, num, nowSec, str } from "../util.ts";
 import type { Obj } from "../util.ts";
 
-
 function baseResponse(body: Obj, model: string, id: string, created: number): Obj {
   return {
     id,
@@ -128,7 +127,8 @@ export const responseRoutes: Route[] = [
     method: "DELETE",
     path: "/v1/responses/:id",
     handler: (ctx) => {
-      if (!ctx.tenant.responses.delete(ctx.params.id)) return sendError(ctx, 404, `Response with id '${ctx.params.id}' not found.`, "invalid_request_error", null, null);
+      if (!ctx.tenant.responses.delete(ctx.params.id))
+        return sendError(ctx, 404, `Response with id '${ctx.params.id}' not found.`, "invalid_request_error", null, null);
       sendJson(ctx, 200, { id: ctx.params.id, object: "response", deleted: true });
     },
   },

@@ -4,7 +4,10 @@ import type { Tenant, VectorStoreRec } from "../state.ts";
 import { isObj, newId, num, nowSec, seededRandom, str } from "../util.ts";
 import type { Obj } from "../util.ts";
 
-export function vectorStoreRec(t: Tenant, f: { name: string; file_ids: string[]; metadata?: Obj | null; expires_after?: Obj; created_at?: number }): VectorStoreRec {
+export function vectorStoreRec(
+  t: Tenant,
+  f: { name: string; file_ids: string[]; metadata?: Obj | null; expires_after?: Obj; created_at?: number },
+): VectorStoreRec {
   const created = f.created_at ?? nowSec();
   let usage = 0;
   for (const id of f.file_ids) usage += t.files.get(id)?.bytes ?? 0;
@@ -41,7 +44,13 @@ function search(t: Tenant, v: VectorStoreRec, queries: string[], max: number): o
     ? v.file_ids.map((id) => ({ id, name: t.files.get(id)?.filename ?? "file" }))
     : [0, 1, 2].map((i) => ({ id: `file-${v.id.slice(3, 25)}${i}`, name: `doc-${i}.txt` }));
   return docs
-    .map((d) => ({ file_id: d.id, filename: d.name, score: Math.round(seededRandom(q + "\u0000" + d.id)() * 1e6) / 1e6, attributes: {}, content: [{ type: "text", text: `Passage of ${d.name} relevant to "${q.slice(0, 100)}".` }] }))
+    .map((d) => ({
+      file_id: d.id,
+      filename: d.name,
+      score: Math.round(seededRandom(q + "\u0000" + d.id)() * 1e6) / 1e6,
+      attributes: {},
+      content: [{ type: "text", text: `Passage of ${d.name} relevant to "${q.slice(0, 100)}".` }],
+    }))
     .sort((a, b) => b.score - a.score || (a.file_id < b.file_id ? -1 : 1))
     .slice(0, max);
 }
@@ -54,7 +63,12 @@ export const vectorStoreRoutes: Route[] = [
       const b = ctx.json;
       const fileIds = Array.isArray(b.file_ids) ? b.file_ids.filter((x): x is string => typeof x === "string") : [];
       for (const id of fileIds) if (!ctx.tenant.files.get(id)) return notFound(ctx, "File", id, "file_ids");
-      const rec = vectorStoreRec(ctx.tenant, { name: str(b, "name") ?? "", file_ids: fileIds, metadata: isObj(b.metadata) ? b.metadata : null, expires_after: isObj(b.expires_after) ? b.expires_after : undefined });
+      const rec = vectorStoreRec(ctx.tenant, {
+        name: str(b, "name") ?? "",
+        file_ids: fileIds,
+        metadata: isObj(b.metadata) ? b.metadata : null,
+        expires_after: isObj(b.expires_after) ? b.expires_after : undefined,
+      });
       ctx.tenant.vectorStores.add(rec);
       sendJson(ctx, 200, rec.obj);
     },
@@ -67,7 +81,11 @@ export const vectorStoreRoutes: Route[] = [
       if (limit === null) return;
       const order = ctx.query.get("order") === "asc" ? "asc" : "desc";
       const page = ctx.tenant.vectorStores.page({ after: ctx.query.get("after") ?? undefined, before: ctx.query.get("before") ?? undefined, limit, order });
-      sendJson(ctx, 200, listBody(page.data, page.has_more, (v) => v.obj));
+      sendJson(
+        ctx,
+        200,
+        listBody(page.data, page.has_more, (v) => v.obj),
+      );
     },
   },
   {
@@ -112,9 +130,23 @@ export const vectorStoreRoutes: Route[] = [
       const queries = typeof q === "string" ? [q] : Array.isArray(q) ? q.filter((x): x is string => typeof x === "string") : [];
       if (!queries.length) return missingParam(ctx, "query");
       const max = num(ctx.json, "max_num_results") ?? 10;
-      if (max < 1 || max > 50) return sendError(ctx, 400, `Invalid 'max_num_results': integer must be between 1 and 50, got ${max}.`, "invalid_request_error", "max_num_results", "integer_out_of_range");
+      if (max < 1 || max > 50)
+        return sendError(
+          ctx,
+          400,
+          `Invalid 'max_num_results': integer must be between 1 and 50, got ${max}.`,
+          "invalid_request_error",
+          "max_num_results",
+          "integer_out_of_range",
+        );
       v.obj.last_active_at = nowSec();
-      sendJson(ctx, 200, { object: "vector_store.search_results.page", search_query: queries, data: search(ctx.tenant, v, queries, max), has_more: false, next_page: null });
+      sendJson(ctx, 200, {
+        object: "vector_store.search_results.page",
+        search_query: queries,
+        data: search(ctx.tenant, v, queries, max),
+        has_more: false,
+        next_page: null,
+      });
     },
   },
 ];
