@@ -41,10 +41,10 @@ export function scrubSecrets(text: string, env?: SecretSource): string {
   return out;
 }
 
-export type ErrorLogLine = { name: string; message: string; stack?: string; object?: string; [field: string]: unknown };
+type ErrorLogLine = { name: string; message: string; stack?: string; object?: string; [field: string]: unknown };
 
 /** The logged form of an error: name, message and the first stack lines, scrubbed. */
-export function describeError(err: unknown, env?: SecretSource): ErrorLogLine {
+function describeError(err: unknown, env?: SecretSource): ErrorLogLine {
   if (!(err instanceof Error)) return { name: typeof err, message: scrubSecrets(String(err), env).slice(0, MAX_TEXT) };
   const stack = err.stack?.split("\n").slice(0, MAX_STACK_LINES).join("\n");
   return {

@@ -77,18 +77,18 @@ export type ErrorCode = keyof typeof ERROR_STATUS;
 export const ERROR_CODES = Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]];
 
 /** The status a code is answered with: the catalogue's, or any status for a relayed code. */
-export type StatusOf<C extends ErrorCode> = (typeof ERROR_STATUS)[C] extends "relayed"
+type StatusOf<C extends ErrorCode> = (typeof ERROR_STATUS)[C] extends "relayed"
   ? ContentfulStatusCode
   : Extract<(typeof ERROR_STATUS)[C], ContentfulStatusCode>;
 
 /** Codes whose status the catalogue fixes (the ones `apiError` can make without a status). */
-export type FixedCode = { [C in ErrorCode]: (typeof ERROR_STATUS)[C] extends "relayed" ? never : C }[ErrorCode];
+type FixedCode = { [C in ErrorCode]: (typeof ERROR_STATUS)[C] extends "relayed" ? never : C }[ErrorCode];
 
 /** Codes of one status, e.g. `CodeOf<404>` (for helpers that make errors of one status). */
-export type CodeOf<S extends ContentfulStatusCode> = { [C in ErrorCode]: (typeof ERROR_STATUS)[C] extends S ? C : never }[ErrorCode];
+type CodeOf<S extends ContentfulStatusCode> = { [C in ErrorCode]: (typeof ERROR_STATUS)[C] extends S ? C : never }[ErrorCode];
 
 /** Every error terapi itself produces: `{"error":{"code","message"}}`. */
-export type ErrorBody = { error: { code: ErrorCode; message: string; details?: unknown } };
+type ErrorBody = { error: { code: ErrorCode; message: string; details?: unknown } };
 
 /**
  * An error answered as `{"error":{"code","message","details?"}}`. The status

@@ -18,7 +18,7 @@ export class ActionWait extends Error {
   }
 }
 
-export type ObjectCallContext = {
+type ObjectCallContext = {
   env: Env;
   limiter: RateLimiter;
   provider: ProviderDefinition;

@@ -30,7 +30,7 @@ type Methods = Pick<
 >;
 
 /** The registry's methods as they are called over RPC: same arguments, results awaited. */
-export type RegistryClient = { [K in keyof Methods]: (...args: Parameters<Methods[K]>) => Promise<ReturnType<Methods[K]>> };
+type RegistryClient = { [K in keyof Methods]: (...args: Parameters<Methods[K]>) => Promise<ReturnType<Methods[K]>> };
 
 /**
  * Typed access to the registry. workers-types' RPC mapping turns arbitrary

@@ -23,7 +23,7 @@ export type ProviderWebhookInput = {
   payload: Json;
 };
 
-export type OutboxDeps = {
+type OutboxDeps = {
   ctx: DurableObjectState;
   env: Env;
   /** One operation-log line (stored in this object's log). */

@@ -27,8 +27,8 @@ import type { UsageSample } from "../usage/types";
 import { usageEnabled } from "../usage/tap";
 import type { JobUsage } from "../jobs/context";
 
-export type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
-export type EnqueueResult = { id: string; created: boolean };
+type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
+type EnqueueResult = { id: string; created: boolean };
 
 /**
  * One per connection: the shared rate-limit view, async jobs, syncs, the

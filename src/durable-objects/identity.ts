@@ -1,5 +1,5 @@
 /** Which connection an object serves: its integration's key and the connection's id. */
-export type ConnectionName = { providerConfigKey: string; connectionId: string };
+type ConnectionName = { providerConfigKey: string; connectionId: string };
 
 /**
  * The connection a `ConnectionObject` serves, kept in its `meta` table

@@ -3,7 +3,7 @@
  * and more later): each kind of work says when it is next due, and the alarm
  * is kept at the earliest of them.
  */
-export type DueSource = () => number | null;
+type DueSource = () => number | null;
 
 export function createAlarmScheduler(storage: DurableObjectStorage, sources: DueSource[]) {
   /** Makes sure the alarm fires no later than `at`. */

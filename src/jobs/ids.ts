@@ -9,7 +9,7 @@ import type { JobKind } from "./store";
 const PREFIX = { proxy: "preq", action: "act", delivery: "whd" } as const satisfies Record<JobKind | "delivery", string>;
 
 /** A job of either kind, or an outgoing-webhook delivery (not a job, but kept and found the same way). */
-export type IdKind = keyof typeof PREFIX;
+type IdKind = keyof typeof PREFIX;
 
 export function newJobId(kind: IdKind, objectId: string): string {
   return `${PREFIX[kind]}_${objectId}_${randomHex(12)}`;

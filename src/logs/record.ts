@@ -22,13 +22,13 @@ import { connectionKey } from "../lib/connection-key";
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
 
-export const FLUSH_AFTER_MS = 250;
+const FLUSH_AFTER_MS = 250;
 /**
  * A batch this long is written at once. Large enough that a busy connection
  * is written a few times a second (each write is an RPC, a transaction and
  * the index feed's share), not once per few dozen calls.
  */
-export const FLUSH_AT = 200;
+const FLUSH_AT = 200;
 /** A connection whose flushes keep failing must not grow the isolate's memory. */
 const MAX_BUFFERED = 1_000;
 

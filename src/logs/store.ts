@@ -11,7 +11,7 @@ const MAX_TEXT = 300;
 export type LogEntry = Omit<OperationLog, "created_at"> & { at: number; aggregate?: boolean };
 
 /** Aggregated lines (see OperationInput.aggregate): one per kind per window, with a count. */
-export const AGGREGATE_WINDOW_MS = 60_000;
+const AGGREGATE_WINDOW_MS = 60_000;
 
 /** The row as SQLite gives it back: the same columns, type and status as plain text. */
 export type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };

@@ -5,7 +5,7 @@ import { iso } from "../lib/iso-time";
 import { readCapped } from "../lib/read-capped";
 
 /** A job, its request and (later) its result, must fit one SQLite row. */
-export const ASYNC_BODY_LIMIT = 1024 * 1024;
+const ASYNC_BODY_LIMIT = 1024 * 1024;
 
 const tooLarge = () => new ApiError(413, "payload_too_large", `Async request bodies are limited to ${ASYNC_BODY_LIMIT} bytes`);
 

@@ -1,5 +1,5 @@
 /** The tokens dimension as one response described it (absolute reset, epoch ms). */
-export type TokenReading = { remaining?: number; resetAt?: number };
+type TokenReading = { remaining?: number; resetAt?: number };
 
 /** A request's place among its bucket's requests: was it the only one out, from send to answer? */
 export type CalibrationTicket = { seq: number; alone: boolean };

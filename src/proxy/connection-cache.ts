@@ -6,7 +6,7 @@ type Loader = (env: Env, providerConfigKey: string, connectionId: string) => Pro
 /** A settled answer only: never a load still in progress (see `get`). */
 type Entry = { expiresAt: number; value: ConnectionSecret | null };
 
-export type ConnectionCacheOptions = {
+type ConnectionCacheOptions = {
   /** How long a found connection is reused: a deleted or rotated key stops being used within this bound. */
   ttlMs?: number;
   /** How long "no such connection" is remembered (cheap 404s without hammering KV). */
@@ -71,5 +71,3 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
 
   return { get, evict, clear };
 }
-
-export type ConnectionCache = ReturnType<typeof createConnectionCache>;

@@ -16,7 +16,7 @@ import { connectionKey } from "../lib/connection-key";
 /** Request bodies up to this size are kept in memory when a retry may have to re-send them. */
 export const REPLAY_LIMIT = 1024 * 1024;
 
-export type ForwardRequest = {
+type ForwardRequest = {
   env: Env;
   waitUntil: (p: Promise<unknown>) => void;
   provider: ProviderDefinition;
@@ -199,5 +199,3 @@ export function createForwarder(view: RateLimitView) {
     }
   };
 }
-
-export type Forwarder = ReturnType<typeof createForwarder>;

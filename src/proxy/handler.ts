@@ -19,7 +19,7 @@ import { enforceUsageCap } from "../usage/gate";
  * router, its OpenAPI machinery or any other route (see src/index.ts).
  */
 
-export const MOUNT = "/proxy";
+const MOUNT = "/proxy";
 
 /**
  * Never proxied: TRACE would echo the request with the tenant's credentials back
@@ -30,7 +30,7 @@ const REFUSED_METHODS = new Set(["TRACE", "TRACK", "CONNECT"]);
 const PROXIED_METHODS = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
 
 /** What a proxied call needs of its invocation: plain values, no router context (see `proxyFastPath`). */
-export type Call = { req: Request; env: Env; ctx: Pick<ExecutionContext, "waitUntil"> };
+type Call = { req: Request; env: Env; ctx: Pick<ExecutionContext, "waitUntil"> };
 
 export async function proxy(call: Call): Promise<Response> {
   const { req, env } = call;

@@ -9,5 +9,5 @@ import { createRateLimitView } from "./rate-limit-view";
  * each connection's budget, and the forwarder that reads and updates it.
  */
 export const connectionCache = createConnectionCache(loadConnectionSecret);
-export const rateLimitView = createRateLimitView();
+const rateLimitView = createRateLimitView();
 export const forward = createForwarder(rateLimitView);

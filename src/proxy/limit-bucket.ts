@@ -1,7 +1,7 @@
 import type { LimitBucketRules, RateLimitRules, TokenEstimateRules } from "../providers/types";
 
 /** What a request draws from its connection's limits: its bucket and its raw token estimate (before calibration). */
-export type Charge = {
+type Charge = {
   bucket: string;
   tokens: number;
   /** The model the body named, as named (usage counts an error under it). */
@@ -55,7 +55,7 @@ function textChars(v: unknown, rules: TokenEstimateRules, depth = 0): number {
 }
 
 /** The provider's up-front charge for a JSON body, by its estimator rules (uncalibrated). */
-export function estimateTokens(rules: TokenEstimateRules, path: string, body: Record<string, unknown>): number {
+function estimateTokens(rules: TokenEstimateRules, path: string, body: Record<string, unknown>): number {
   let chars = 0;
   for (const f of rules.promptFields) if (f in body) chars += textChars(body[f], rules);
   const prompt = Math.ceil(chars / rules.charsPerToken);

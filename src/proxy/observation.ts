@@ -12,7 +12,7 @@ export type DimensionObservation = {
   blockedUntil?: number;
 };
 
-export type Dimension = "requests" | "tokens";
+type Dimension = "requests" | "tokens";
 
 /** What one response said about its bucket's budget: requests and tokens. */
 export type RateObservation = {

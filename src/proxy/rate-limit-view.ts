@@ -39,19 +39,19 @@ type View = {
   sharedAt: number;
 };
 
-export type Route = "direct" | "coordinate" | "wait-probe";
+type Route = "direct" | "coordinate" | "wait-probe";
 
 /** One request on its way: what `begin` handed out, given back to `finish`. */
-export type Sending = { tokens: number; raw: number; ticket: CalibrationTicket; mark: Mark };
+type Sending = { tokens: number; raw: number; ticket: CalibrationTicket; mark: Mark };
 
-export type RateLimitViewOptions = { maxEntries?: number; now?: () => number };
+type RateLimitViewOptions = { maxEntries?: number; now?: () => number };
 
 /** Far from the limit means: more left than this, after what is already in flight. */
-export const headroom = (limit: number) => Math.max(3, Math.ceil(limit * 0.2));
+const headroom = (limit: number) => Math.max(3, Math.ceil(limit * 0.2));
 /** For tokens: a fifth of the window stays for the object to hand out. */
-export const tokenHeadroom = (limit: number) => Math.ceil(limit * 0.2);
+const tokenHeadroom = (limit: number) => Math.ceil(limit * 0.2);
 
-export const SHARE_EVERY_MS = 5_000;
+const SHARE_EVERY_MS = 5_000;
 /** How long others wait for a probe's answer before asking the connection's object instead. */
 export const PROBE_WAIT_MS = 2_000;
 

@@ -55,7 +55,7 @@ type Waiter = { resolve: (g: Grant) => void; since: number; deadline: number; to
 export const SAFETY_MARGIN_MS = 30;
 const PROBE_TIMEOUT_MS = 10_000;
 /** Buckets kept in memory per connection; idle ones beyond this are forgotten first. */
-export const MAX_BUCKETS = 256;
+const MAX_BUCKETS = 256;
 
 class Dim {
   remaining = 0;
@@ -137,7 +137,7 @@ class Dim {
  * one is spent or the provider said 429 on it, they are held on one real
  * timer until that dimension's reset instead of being sent to be rejected.
  */
-export class BucketLimiter {
+class BucketLimiter {
   private readonly requests: Dim;
   private readonly tokens: Dim;
   readonly calibration: TokenCalibration;

@@ -61,7 +61,7 @@ export function errorInfo(body: unknown): ErrorInfo {
 }
 
 /** `wait`: the provider said when to come back. `backoff`: transient. `never`: give it to the caller. */
-export type Verdict = "ok" | "wait" | "backoff" | "never";
+type Verdict = "ok" | "wait" | "backoff" | "never";
 
 export function classify(status: number, info: ErrorInfo, rules: RetryRules, retryOn: Set<number> | null): Verdict {
   if (status < 400) return "ok";

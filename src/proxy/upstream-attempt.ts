@@ -24,7 +24,7 @@ type Attempt =
  * work never sleeps: it is told when to come back, and the object's alarm
  * brings it back then.
  */
-export type Outcome =
+type Outcome =
   /**
    * Come back at `at`: no slot (nothing sent), the provider's rate limit
    * (never uses up a retry), or a backoff (`backoff`: one retry used). `status`
@@ -36,7 +36,7 @@ export type Outcome =
   /** The answer to keep: a success, or an error that is final (error bodies re-readable). */
   | { kind: "answer"; res: Response; info: ErrorInfo | null };
 
-export type AttemptOptions = {
+type AttemptOptions = {
   limiter: RateLimiter;
   provider: ProviderDefinition;
   now: () => number;

@@ -1,7 +1,7 @@
 import { ApiError } from "../errors";
 
 /** How long the provider may take to start answering (long completions stream, so this is headers only). */
-export const UPSTREAM_HEADERS_TIMEOUT_MS = 600_000;
+const UPSTREAM_HEADERS_TIMEOUT_MS = 600_000;
 
 /** A failure before any response: the request may or may not have reached the provider. */
 export class UpstreamError extends ApiError {
@@ -14,7 +14,7 @@ export class UpstreamError extends ApiError {
   }
 }
 
-export type UpstreamInit = {
+type UpstreamInit = {
   method: string;
   headers: Headers;
   body: ReadableStream<Uint8Array> | ArrayBuffer | null;

@@ -19,7 +19,7 @@ import { type Checkpoint, createSyncStateStore, type SyncRow } from "./state";
 import { canonicalJson, firstQuery, itemId, nextCursor, pageItems, pageUrl } from "./walk";
 
 /** How much one alarm invocation does before handing back (it re-arms at once if work is left). */
-export type SyncTuning = { pagesPerAlarm: number; msPerAlarm: number; sliceGapMs: number; backoffAttempts: number; pageTimeoutMs: number };
+type SyncTuning = { pagesPerAlarm: number; msPerAlarm: number; sliceGapMs: number; backoffAttempts: number; pageTimeoutMs: number };
 const DEFAULT_TUNING: SyncTuning = { pagesPerAlarm: 10, msPerAlarm: 15_000, sliceGapMs: 0, backoffAttempts: 3, pageTimeoutMs: 60_000 };
 
 export type SyncContext = { providerConfigKey: string; connectionId: string; provider: string };

@@ -2,7 +2,7 @@ import { emitEvent } from "../events/emit";
 import type { SyncContext } from "./engine";
 
 /** A run's outcome for the `sync` webhook: counts of what it changed, and where to read them from. */
-export type SyncEventPayload = {
+type SyncEventPayload = {
   sync_name: string;
   model: string;
   run_id: string;

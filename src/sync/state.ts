@@ -12,7 +12,7 @@ export type Checkpoint = {
   page: number;
 };
 
-export type RunCounts = { added: number; updated: number; deleted: number; rowsWritten: number; seen: number; pages: number };
+type RunCounts = { added: number; updated: number; deleted: number; rowsWritten: number; seen: number; pages: number };
 
 export type SyncRow = {
   name: string;
@@ -201,5 +201,3 @@ export function createSyncStateStore(sql: SqlStorage) {
     },
   };
 }
-
-export type SyncStateStore = ReturnType<typeof createSyncStateStore>;

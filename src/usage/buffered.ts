@@ -3,7 +3,7 @@ import { reportsUsage } from "./tap";
 import type { UsageRules, UsageSample, UsageSource } from "./types";
 
 /** One upstream answer whose body is already in memory (work that runs inside the connection's object). */
-export type BufferedAnswer = {
+type BufferedAnswer = {
   method: string;
   /** The upstream path (no query string). */
   path: string;

@@ -17,7 +17,7 @@ const decoder = new TextDecoder();
 const zero = (): TokenCounts => ({ input: 0, cachedInput: 0, output: 0, reasoning: 0 });
 
 /** `a.b.0.c` inside a parsed JSON value. */
-export function pick(value: unknown, path: string): unknown {
+function pick(value: unknown, path: string): unknown {
   let v = value;
   for (const part of path.split(".")) {
     if (v === null || typeof v !== "object") return undefined;
@@ -34,7 +34,7 @@ function firstNumber(usage: unknown, paths: string[]): number {
   return 0;
 }
 
-export function tokensOf(usage: unknown, rules: UsageRules): TokenCounts {
+function tokensOf(usage: unknown, rules: UsageRules): TokenCounts {
   const f = rules.fields;
   return {
     input: firstNumber(usage, f.input),
@@ -95,7 +95,7 @@ function compiled(rules: UsageRules): Compiled {
 }
 
 /** Usage and model of a top-level JSON body, from its head and tail only (no full parse of big bodies). */
-export function usageFromJsonText(head: string, tail: string, rules: UsageRules): ReadUsage {
+function usageFromJsonText(head: string, tail: string, rules: UsageRules): ReadUsage {
   const out: ReadUsage = { model: null, tokens: zero(), estimated: false, found: false };
   const { usageKeys, modelPatterns } = compiled(rules);
   for (const key of usageKeys) {

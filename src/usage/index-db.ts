@@ -53,7 +53,7 @@ export async function deleteUsageIndex(db: D1Database, providerConfigKey: string
 
 export type IndexRowOut = UsageTotals & { provider_config_key: string; connection_id: string; day: number; model: string; source: string };
 
-export type IndexFilter = {
+type IndexFilter = {
   from: number;
   to: number;
   provider_config_key?: string;

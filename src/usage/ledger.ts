@@ -10,7 +10,7 @@ import type { PriceTable, UsageSample } from "./types";
 export type UsageBatch = { providerConfigKey: string; connectionId: string; samples: UsageSample[] };
 
 /** Changed days are copied to the environment index at most this long after the change. */
-export const INDEX_DELAY_MS = 30_000;
+const INDEX_DELAY_MS = 30_000;
 /** The environment's price override is re-read this often (a PATCH shows in caps within this bound). */
 const PRICES_TTL_MS = 30_000;
 

@@ -8,7 +8,7 @@ import { addTotals, emptyTotals, type PriceTable, type UsageSource, type UsageTo
 import { connectionKey } from "../lib/connection-key";
 
 /** `GET /usage`: one connection from its object (day or hour), anything wider from the environment index (days). */
-export type UsageRequest = {
+type UsageRequest = {
   connection_id?: string;
   provider_config_key?: string;
   end_user_id?: string;
@@ -45,7 +45,7 @@ function parseTime(name: string, value: string | undefined): number | undefined 
   return t;
 }
 
-export function usageWindow(req: Pick<UsageRequest, "from" | "to" | "granularity">, now = Date.now()): { from: number; to: number } {
+function usageWindow(req: Pick<UsageRequest, "from" | "to" | "granularity">, now = Date.now()): { from: number; to: number } {
   const grain = req.granularity;
   const to = parseTime("to", req.to) ?? startOf(grain, now) + (grain === "day" ? DAY_MS : HOUR_MS);
   const from = parseTime("from", req.from) ?? (grain === "day" ? to - 30 * DAY_MS : to - MAX_HOURS_BACK);

@@ -140,5 +140,3 @@ export function createUsageStore(sql: SqlStorage, transaction: <T>(fn: () => T) 
 
   return { add, query, unindexed, markIndexed, getCap, setCap, perModel, claimAlert };
 }
-
-export type UsageStore = ReturnType<typeof createUsageStore>;

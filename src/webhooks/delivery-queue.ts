@@ -49,7 +49,7 @@ type AttemptRow = {
   outcome: string;
 };
 
-export type DeliveryQueueDeps = {
+type DeliveryQueueDeps = {
   sql: SqlStorage;
   transaction: <T>(fn: () => T) => T;
   now?: () => number;
@@ -324,8 +324,6 @@ export function createDeliveryQueue({
 
   return { insert, claimDue, attempt, nextDue, prune, list, get, redeliver };
 }
-
-export type DeliveryQueue = ReturnType<typeof createDeliveryQueue>;
 
 export { toView as toDeliveryView };
 
