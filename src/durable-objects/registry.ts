@@ -98,17 +98,17 @@ export class Registry extends DurableObject<Env> {
     return this.integrations.list();
   }
 
-  getIntegration(uniqueKey: string): IntegrationRecord | null {
-    return this.integrations.get(uniqueKey);
+  getIntegration(providerConfigKey: string): IntegrationRecord | null {
+    return this.integrations.get(providerConfigKey);
   }
 
-  updateIntegration(uniqueKey: string, patch: { display_name?: string }): IntegrationRecord | null {
-    return this.integrations.update(uniqueKey, patch);
+  updateIntegration(providerConfigKey: string, patch: { display_name?: string }): IntegrationRecord | null {
+    return this.integrations.update(providerConfigKey, patch);
   }
 
   /** Connection ids of an integration (the caller removes their secrets and objects first). */
-  integrationConnectionIds(uniqueKey: string): string[] {
-    return this.connections.idsOf(uniqueKey);
+  integrationConnectionIds(providerConfigKey: string): string[] {
+    return this.connections.idsOf(providerConfigKey);
   }
 
   /**
@@ -116,12 +116,12 @@ export class Registry extends DurableObject<Env> {
    * connection ids removed (`null` if there was no such integration), so the
    * caller can also clean up connections created after it listed them.
    */
-  deleteIntegration(uniqueKey: string): string[] | null {
+  deleteIntegration(providerConfigKey: string): string[] | null {
     return this.ctx.storage.transactionSync(() => {
-      const ids = this.connections.idsOf(uniqueKey);
-      this.connections.deleteAllOf(uniqueKey);
-      this.reservations.releaseAllOf(uniqueKey);
-      return this.integrations.delete(uniqueKey) ? ids : null;
+      const ids = this.connections.idsOf(providerConfigKey);
+      this.connections.deleteAllOf(providerConfigKey);
+      this.reservations.releaseAllOf(providerConfigKey);
+      return this.integrations.delete(providerConfigKey) ? ids : null;
     });
   }
 

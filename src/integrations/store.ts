@@ -8,8 +8,8 @@ export type IntegrationRecord = {
 
 /** The environment's integrations in the registry's SQLite; the rows are the records as they are. */
 export function createIntegrationStore(sql: SqlStorage) {
-  function get(uniqueKey: string): IntegrationRecord | null {
-    return sql.exec<IntegrationRecord>(`SELECT * FROM integrations WHERE unique_key = ?`, uniqueKey).toArray()[0] ?? null;
+  function get(providerConfigKey: string): IntegrationRecord | null {
+    return sql.exec<IntegrationRecord>(`SELECT * FROM integrations WHERE unique_key = ?`, providerConfigKey).toArray()[0] ?? null;
   }
 
   return {
@@ -34,21 +34,21 @@ export function createIntegrationStore(sql: SqlStorage) {
       return sql.exec<IntegrationRecord>(`SELECT * FROM integrations ORDER BY created_at, unique_key`).toArray();
     },
 
-    update(uniqueKey: string, patch: { display_name?: string }): IntegrationRecord | null {
-      const current = get(uniqueKey);
+    update(providerConfigKey: string, patch: { display_name?: string }): IntegrationRecord | null {
+      const current = get(providerConfigKey);
       if (!current) return null;
       const next: IntegrationRecord = {
         ...current,
         display_name: patch.display_name ?? current.display_name,
         updated_at: new Date().toISOString(),
       };
-      sql.exec(`UPDATE integrations SET display_name = ?, updated_at = ? WHERE unique_key = ?`, next.display_name, next.updated_at, uniqueKey);
+      sql.exec(`UPDATE integrations SET display_name = ?, updated_at = ? WHERE unique_key = ?`, next.display_name, next.updated_at, providerConfigKey);
       return next;
     },
 
     /** `false`: there was no such integration. */
-    delete(uniqueKey: string): boolean {
-      return sql.exec(`DELETE FROM integrations WHERE unique_key = ?`, uniqueKey).rowsWritten > 0;
+    delete(providerConfigKey: string): boolean {
+      return sql.exec(`DELETE FROM integrations WHERE unique_key = ?`, providerConfigKey).rowsWritten > 0;
     },
   };
 }

@@ -12,7 +12,9 @@ const errors = {
 };
 
 const Target = {
-  syncs: z.array(z.string().min(1)).openapi({ description: "Empty: every sync of the connection (Nango's `triggerSync(pck)`)", example: ["files", "batches"] }),
+  syncs: z
+    .array(z.string().min(1))
+    .openapi({ description: "Empty: every sync of the connection (Nango's `triggerSync(providerConfigKey)`)", example: ["files", "batches"] }),
   provider_config_key: z.string().min(1).openapi({ example: "openai" }),
   connection_id: z.string().min(1).optional().openapi({ description: "Omitted: every connection of the integration", example: "tenant-42" }),
 };

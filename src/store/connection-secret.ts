@@ -106,9 +106,9 @@ export async function deleteConnectionSecret(env: Env, providerConfigKey: string
 /** Inverse of `secretKvKey` (both parts are URI-encoded, so the second `:` separates them). */
 function parseSecretKvKey(name: string): { providerConfigKey: string; connectionId: string } | null {
   if (!name.startsWith(KEY_PREFIX)) return null;
-  const [pck, cid, ...rest] = name.slice(KEY_PREFIX.length).split(":");
-  if (pck === undefined || cid === undefined || rest.length > 0) return null;
-  return { providerConfigKey: decodeURIComponent(pck), connectionId: decodeURIComponent(cid) };
+  const [integration, connection, ...rest] = name.slice(KEY_PREFIX.length).split(":");
+  if (integration === undefined || connection === undefined || rest.length > 0) return null;
+  return { providerConfigKey: decodeURIComponent(integration), connectionId: decodeURIComponent(connection) };
 }
 
 /** `failed`: values that cannot be opened with any key of the ring (left untouched, never fatal for the pass). */

@@ -90,10 +90,10 @@ export function createSyncEngine({ sql, transaction, env, limiter, now = () => D
 
   function context(): SyncContext | null {
     const meta = state.meta();
-    const pck = meta.get("provider_config_key");
-    const cid = meta.get("connection_id");
+    const providerConfigKey = meta.get("provider_config_key");
+    const connectionId = meta.get("connection_id");
     const provider = meta.get("provider");
-    return pck && cid && provider ? { providerConfigKey: pck, connectionId: cid, provider } : null;
+    return providerConfigKey && connectionId && provider ? { providerConfigKey, connectionId, provider } : null;
   }
 
   /** Registers the connection's syncs (keeping existing schedules); new ones are due at `firstRunAt`. */

@@ -42,13 +42,13 @@ export function capState(cap: UsageCap, used: number, now: number, prices: Price
 }
 
 /** The 429 `usage_cap_reached` of a connection whose cap is reached (the proxy's, an action's, an async job's). */
-export function capReachedError(cid: string, s: CapState, now = Date.now()): ApiError {
+export function capReachedError(connectionId: string, s: CapState, now = Date.now()): ApiError {
   const { cap } = s;
   const seconds = Math.max(1, Math.ceil((s.period_end - now) / 1000));
   return new ApiError(
     429,
     "usage_cap_reached",
-    `Connection '${cid}' reached its usage cap of ${cap.limit} ${cap.metric === "cost" ? "USD" : "tokens"} per ${cap.period}`,
+    `Connection '${connectionId}' reached its usage cap of ${cap.limit} ${cap.metric === "cost" ? "USD" : "tokens"} per ${cap.period}`,
     { metric: cap.metric, period: cap.period, limit: cap.limit, used: s.used, resets_at: new Date(s.period_end).toISOString() },
     { "retry-after": String(seconds) },
   );

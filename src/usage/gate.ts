@@ -52,10 +52,10 @@ export function noteUsage(providerConfigKey: string, connectionId: string, sampl
         );
 }
 
-async function exact(env: Env, pck: string, cid: string, capKey: string): Promise<View> {
+async function exact(env: Env, providerConfigKey: string, connectionId: string, capKey: string): Promise<View> {
   // The object counts what this isolate still holds too.
-  await flushConnectionLogs(env, pck, cid);
-  const state = await connectionObject(env, pck, cid).usageCapState();
+  await flushConnectionLogs(env, providerConfigKey, connectionId);
+  const state = await connectionObject(env, providerConfigKey, connectionId).usageCapState();
   const view: View = {
     capKey,
     periodStart: state?.period_start ?? 0,
@@ -75,30 +75,30 @@ async function exact(env: Env, pck: string, cid: string, capKey: string): Promis
     checkedAt: Date.now(),
     refreshing: null,
   };
-  const key = connectionKey(pck, cid);
+  const key = connectionKey(providerConfigKey, connectionId);
   views.delete(key); // re-inserted last: the Map's order stays least recently checked first
   views.set(key, view);
   if (views.size > MAX_VIEWS) views.delete(views.keys().next().value as string);
   return view;
 }
 
-function refuse(cid: string, s: CapState): never {
-  throw capReachedError(cid, s);
+function refuse(connectionId: string, s: CapState): never {
+  throw capReachedError(connectionId, s);
 }
 
 /** Throws 429 `usage_cap_reached` when the connection's cap is reached; resolves otherwise. */
-export async function enforceUsageCap(env: Env, waitUntil: WaitUntil, pck: string, cid: string, cap: UsageCap): Promise<void> {
+export async function enforceUsageCap(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, cap: UsageCap): Promise<void> {
   const now = Date.now();
   const capKey = `${cap.metric}/${cap.period}/${cap.limit}`;
-  let view = views.get(connectionKey(pck, cid));
+  let view = views.get(connectionKey(providerConfigKey, connectionId));
   const sameTerms = view !== undefined && view.capKey === capKey && view.periodStart === periodOf(cap.period, now).start;
   if (view && sameTerms) {
     const fresh = now - view.checkedAt < FRESH_MS;
-    if (view.blocked && fresh) refuse(cid, view.state);
+    if (view.blocked && fresh) refuse(connectionId, view.state);
     if (!view.blocked && view.used < NEAR * cap.limit) {
       if (!fresh && !view.refreshing) {
         const v = view;
-        v.refreshing = exact(env, pck, cid, capKey).then(
+        v.refreshing = exact(env, providerConfigKey, connectionId, capKey).then(
           () => undefined,
           () => void (v.refreshing = null),
         );
@@ -107,6 +107,6 @@ export async function enforceUsageCap(env: Env, waitUntil: WaitUntil, pck: strin
       return;
     }
   }
-  view = await exact(env, pck, cid, capKey);
-  if (view.blocked) refuse(cid, view.state);
+  view = await exact(env, providerConfigKey, connectionId, capKey);
+  if (view.blocked) refuse(connectionId, view.state);
 }

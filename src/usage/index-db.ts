@@ -91,7 +91,7 @@ export async function readUsageIndex(db: D1Database, f: IndexFilter): Promise<In
   if (f.connections) {
     if (f.connections.length === 0) return [];
     where.push(`(provider_config_key, connection_id) IN (VALUES ${f.connections.map(() => "(?, ?)").join(", ")})`);
-    for (const [pck, cid] of f.connections) args.push(pck, cid);
+    for (const [providerConfigKey, connectionId] of f.connections) args.push(providerConfigKey, connectionId);
   }
   const { results } = await db
     .prepare(`SELECT provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")} FROM usage_daily WHERE ${where.join(" AND ")} ORDER BY day`)

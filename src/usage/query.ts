@@ -106,12 +106,12 @@ export async function queryUsage(env: Env, req: UsageRequest, now = Date.now()):
   const prices = effectivePrices(await outboxObject(env).usagePrices());
   let data: UsageBucket[];
   if (req.connection_id !== undefined && req.provider_config_key !== undefined) {
-    const { provider_config_key: pck, connection_id: cid } = req;
-    const rows = await connectionObject(env, pck, cid).usageBuckets({ grain: req.granularity, from, to, model: req.model });
+    const { provider_config_key: providerConfigKey, connection_id: connectionId } = req;
+    const rows = await connectionObject(env, providerConfigKey, connectionId).usageBuckets({ grain: req.granularity, from, to, model: req.model });
     data = rows.map((r) => ({
       start: new Date(r.start).toISOString(),
-      provider_config_key: pck,
-      connection_id: cid,
+      provider_config_key: providerConfigKey,
+      connection_id: connectionId,
       model: r.model,
       source: r.source as UsageSource,
       ...withCost(totalsOf(r), prices, r.model),
