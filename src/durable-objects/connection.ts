@@ -273,6 +273,15 @@ export class ConnectionObject extends DurableObject<Env> {
     await this.scheduler.wakeBy(Date.now());
   }
 
+  /**
+   * Test hook: the sync engine's pacing (pages per alarm, the gap between
+   * slices, timeouts). Nothing in terapi calls it; tests use it to make a run
+   * slice at a page boundary without reaching into the object's fields.
+   */
+  tuneSyncs(tuning: Partial<SyncEngine["tuning"]>): void {
+    Object.assign(this.syncs.tuning, tuning);
+  }
+
   /** Pauses or restarts the named syncs' schedules. */
   async setSyncsPaused(target: SyncTarget, names: string[], paused: boolean): Promise<void> {
     this.syncs.register(target, Date.now());
