@@ -73,4 +73,26 @@ describe("an observation older than the one held never overwrites it", () => {
     t.now = T2 + 1_000 + SAFETY_MARGIN_MS;
     expect(bucket.tryAcquire(2_000).ok).toBe(true);
   });
+
+  it("in the connection's limiter: when the limit changes, the old window's minute-long reset goes with it", () => {
+    const t = { now: T1 };
+    const limiter = new RateLimiter(
+      () => undefined,
+      () => undefined,
+      () => t.now,
+    );
+    const bucket = limiter.bucket("gpt-4o-mini");
+    const g = bucket.tryAcquire(1_000);
+    if (!g.ok) throw new Error("the first request must go");
+    bucket.report({ gen: g.gen, obs: older(), ticket: g.ticket, raw: 1_000 });
+    expect(limiter.state()[0].tokens.reset_at).toBe(T1 + 60_000 + SAFETY_MARGIN_MS);
+    // In order this time: the answer under the new limits comes after (an isolate's hint carries it).
+    t.now = T2 + 10;
+    void limiter.acquire("gpt-4o-mini", 2_000, newer(), 0);
+    const tokens = limiter.state()[0].tokens;
+    expect(tokens).toMatchObject({ limit: 6_000, reset_at: T2 + 1_000 + SAFETY_MARGIN_MS });
+    expect(tokens.remaining).toBeLessThanOrEqual(4_001 - 2_000);
+    expect(bucket.tryAcquire(2_000).ok).toBe(true);
+    expect(bucket.tryAcquire(2_000)).toEqual({ ok: false, at: T2 + 1_000 + SAFETY_MARGIN_MS });
+  });
 });
