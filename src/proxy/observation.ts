@@ -4,6 +4,11 @@ import { type ErrorInfo, limitedDimension, resetDelayMs } from "./retry-policy";
 
 /** What one response said about one dimension of a bucket's budget (absolute times, epoch ms). */
 export type DimensionObservation = {
+  /**
+   * When the answer that said this arrived (epoch ms): reports reach the view and the object in any
+   * order, and one observed earlier than what they hold never overwrites it. Absent: no order known.
+   */
+  at?: number;
   limit?: number;
   remaining?: number;
   /** When the window resets. */
@@ -27,7 +32,7 @@ const int = (raw: string | null) => {
 
 function dimension(headers: Headers, rules: RateLimitRules, now: number, names: [string | undefined, string | undefined, string | undefined]) {
   const [l, r, s] = names;
-  const d: DimensionObservation = {};
+  const d: DimensionObservation = { at: now };
   const limit = l ? int(headers.get(l)) : undefined;
   const remaining = r ? int(headers.get(r)) : undefined;
   const reset = s ? parseReset(headers.get(s), rules.resetFormat, now) : null;
@@ -70,3 +75,6 @@ export function observeRefusal(
   }
   return { waitMs, dimension: dim, chargedTokens };
 }
+
+/** Was `o` observed before `heldAt` (the time of the observation already held)? Then it must not replace it. */
+export const observedBefore = (o: DimensionObservation, heldAt: number) => o.at !== undefined && o.at < heldAt;

@@ -1,5 +1,5 @@
 import { type CalibrationTicket, TokenCalibration } from "./calibration";
-import type { DimensionObservation, RateObservation } from "./observation";
+import { type DimensionObservation, observedBefore, type RateObservation } from "./observation";
 import { type Mark, Outstanding } from "./outstanding";
 
 /**
@@ -15,6 +15,8 @@ type Dim = {
   remaining?: number;
   resetAt: number;
   blockedUntil: number;
+  /** When the answer that told limit, remaining and resetAt arrived (0: none yet). */
+  observedAt: number;
 };
 
 type View = {
@@ -55,7 +57,7 @@ const SHARE_EVERY_MS = 5_000;
 /** How long others wait for a probe's answer before asking the connection's object instead. */
 export const PROBE_WAIT_MS = 2_000;
 
-const newDim = (): Dim => ({ resetAt: 0, blockedUntil: 0 });
+const newDim = (): Dim => ({ resetAt: 0, blockedUntil: 0, observedAt: 0 });
 
 /** Remaining budget of a dimension as this isolate believes it, or undefined when unknown. */
 function remainingNow(d: Dim, t: number): number | undefined {
@@ -66,9 +68,13 @@ function remainingNow(d: Dim, t: number): number | undefined {
 
 function learnDim(d: Dim, o: DimensionObservation | undefined): void {
   if (!o) return;
-  if (o.limit !== undefined) d.limit = o.limit;
-  if (o.remaining !== undefined) d.remaining = o.remaining;
-  if (o.resetAt !== undefined) d.resetAt = o.resetAt;
+  // An answer that arrived before the one this picture comes from is out of date: only its block counts.
+  if (!observedBefore(o, d.observedAt)) {
+    if (o.limit !== undefined) d.limit = o.limit;
+    if (o.remaining !== undefined) d.remaining = o.remaining;
+    if (o.resetAt !== undefined) d.resetAt = o.resetAt;
+    if (o.at !== undefined && (o.limit ?? o.remaining ?? o.resetAt) !== undefined) d.observedAt = o.at;
+  }
   if (o.blockedUntil !== undefined && o.blockedUntil > d.blockedUntil) {
     d.blockedUntil = o.blockedUntil;
     d.remaining = 0;
@@ -78,6 +84,7 @@ function learnDim(d: Dim, o: DimensionObservation | undefined): void {
 
 function hintDim(d: Dim, t: number, inFlight: number): DimensionObservation {
   const h: DimensionObservation = {};
+  if (d.observedAt > 0) h.at = d.observedAt;
   if (d.limit !== undefined) h.limit = d.limit;
   const left = remainingNow(d, t);
   if (left !== undefined && d.resetAt > t) {

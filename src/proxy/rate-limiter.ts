@@ -1,5 +1,5 @@
 import { type CalibrationTicket, TokenCalibration } from "./calibration";
-import type { DimensionObservation, RateObservation } from "./observation";
+import { type DimensionObservation, observedBefore, type RateObservation } from "./observation";
 
 /** Window generations of a grant: answers to requests granted in an older window do not move this one. */
 export type Gens = { requests: number; tokens: number };
@@ -62,6 +62,8 @@ class Dim {
   /** End of the current window (margin included); 0 = not known yet. */
   resetAt = 0;
   gen = 0;
+  /** When the newest answer merged here arrived (0: none yet); an older one never replaces what it said. */
+  observedAt = 0;
   /** The latest answer to a request this object did not let through (shown, never used to decide). */
   private seen: { remaining: number; resetAt: number } | null = null;
   constructor(
@@ -83,9 +85,15 @@ class Dim {
   /** Returns whether what survives an eviction changed. */
   merge(o: DimensionObservation | undefined, gen: number, t: number): boolean {
     if (!o) return false;
+    // A late report of an answer older than the newest one merged (its isolate was slow to tell, or an
+    // isolate's hint is behind): it may still lower what is left, never restore an old limit or push the reset out.
+    const stale = observedBefore(o, this.observedAt);
+    if (!stale && o.at !== undefined && (o.limit ?? o.remaining ?? o.resetAt) !== undefined) this.observedAt = o.at;
     let changed = false;
-    if (o.limit !== undefined && o.limit !== this.limit) {
-      if (this.limit === null) this.remaining = o.limit;
+    let newLimit = false;
+    if (!stale && o.limit !== undefined && o.limit !== this.limit) {
+      newLimit = this.limit !== null;
+      this.remaining = this.limit === null ? o.limit : Math.min(this.remaining, o.limit);
       this.limit = o.limit;
       changed = true;
     }
@@ -96,11 +104,15 @@ class Dim {
       this.resetAt = o.blockedUntil;
       changed = true;
     }
-    if (gen === this.gen && o.remaining !== undefined && o.resetAt !== undefined && o.resetAt > t) {
-      this.remaining = Math.min(this.remaining, o.remaining);
-      this.resetAt = Math.max(this.resetAt, o.resetAt + SAFETY_MARGIN_MS);
-    } else if (gen < 0 && o.remaining !== undefined && o.resetAt !== undefined && o.resetAt > t) {
-      this.seen = { remaining: o.remaining, resetAt: o.resetAt };
+    const { remaining, resetAt } = o;
+    if (remaining === undefined || resetAt === undefined || resetAt <= t) return changed;
+    // The provider's limit changed: the reset held was the old window's; this answer's replaces it.
+    if (newLimit) this.resetAt = Math.max(this.blockedUntil, resetAt + SAFETY_MARGIN_MS);
+    if (gen === this.gen) {
+      this.remaining = Math.min(this.remaining, remaining);
+      if (!stale) this.resetAt = Math.max(this.resetAt, resetAt + SAFETY_MARGIN_MS);
+    } else if (gen < 0 && !stale) {
+      this.seen = { remaining, resetAt };
     }
     return changed;
   }

@@ -247,9 +247,9 @@ describe("rate limits per model, for requests and tokens", () => {
 
   it("the token estimate converges when the provider counts twice what terapi first estimates", async () => {
     // The provider counts 2 characters per token where terapi's estimator counts 4.
-    // Windows of 1 s from the start: a late background report of this first phase then never tells the
-    // object, after the limits below changed, that the tokens window resets a minute away.
-    const key = await simKeyWith({ requests: { limit: 10_000, window_ms: 1_000 }, tokens: { limit: 1_000_000, window_ms: 1_000 }, chars_per_token: 2 });
+    // A minute-long tokens window first: when the limits below change, the object drops that window's reset
+    // (the unit cases are in stale-observation.test.ts).
+    const key = await simKeyWith({ requests: { limit: 10_000, window_ms: 1_000 }, tokens: { limit: 1_000_000, window_ms: 60_000 }, chars_per_token: 2 });
     const t = await createTenant(key);
     // Raw estimate 999 + 1 = 1,000; the provider charges 1,998 + 1.
     for (let i = 0; i < 6; i++) await chat(t, "gpt-4o-mini", 3_996, 1);
