@@ -14,6 +14,7 @@
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
 //   npm run bench -- --micro         each step of a proxied call timed alone (Node, no workerd)
 //   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
+//   npm run bench -- --usage-ab      a, b and c with a second terapi, usage counting off, as one more side (issue 16's budget: on − off)
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -57,13 +58,17 @@ const soakSeconds = Number(option("soak-seconds") ?? DEFAULT_SOAK_SECONDS);
 if (soak && !(soakSeconds > 0)) throw new Error("--soak-seconds must be a positive number");
 // The soak is its own run: one scenario, on the Miniflare table only.
 const scenarios = soak ? [soakScenario(soakSeconds)] : allScenarios;
-const only = argv
-  .find((a) => a.startsWith("--only="))
-  ?.slice("--only=".length)
-  .split(",");
+// `--usage-ab`: the Miniflare table's a, b and c (unless --only says otherwise), with a second terapi
+// whose usage counting is off measured as one more interleaved side: issue 16's budget, on − off, in one run.
+const usageAb = flag("usage-ab");
+const only =
+  argv
+    .find((a) => a.startsWith("--only="))
+    ?.slice("--only=".length)
+    .split(",") ?? (usageAb ? ["a", "b", "c"] : undefined);
 const quick = flag("quick");
 const smoke = flag("smoke");
-const withWranglerDev = !flag("no-wrangler-dev") && !soak;
+const withWranglerDev = !flag("no-wrangler-dev") && !soak && !usageAb;
 const workingTree = flag("working-tree");
 // Production has no Miniflare entry worker in front of terapi: by default table 1 (terapi and the bare
 // Worker alike) is served from workerd's own socket. `--entry-worker` puts Miniflare's entry worker back.
@@ -97,12 +102,18 @@ type ModeResult = {
   details: Record<string, unknown>;
 };
 
+/** The integration and connection every terapi instance of a run is set up with. */
+const INTEGRATION = "openai-bench";
+const CONNECTION_ID = "bench-tenant";
+
 const startedAt = new Date();
 const modeResults: ModeResult[] = [];
 const errors: string[] = [];
 let sim: Simulator | undefined;
 let terapi: RunningTerapi | undefined;
 let floor: Floor | undefined;
+/** `--usage-ab`: the second terapi, usage counting off. */
+let terapiOff: RunningTerapi | undefined;
 const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-bench-"));
 let finishing = false;
 let source: Source | undefined;
@@ -127,6 +138,7 @@ async function finish(code: number): Promise<never> {
   await Promise.race([
     (async () => {
       await terapi?.stop().catch(() => {});
+      await terapiOff?.stop().catch(() => {});
       await floor?.stop().catch(() => {});
       await sim?.stop().catch(() => {});
       await stopAllChildren();
@@ -151,6 +163,7 @@ async function finish(code: number): Promise<never> {
       wrangler_dev: withWranglerDev,
       working_tree: workingTree,
       direct_socket: directSocket,
+      usage_ab: usageAb,
     },
     modes: modeResults.map(({ printed: _printed, ...m }) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
@@ -194,7 +207,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   log(`${mode}: starting terapi`);
   terapi =
     mode === "miniflare"
-      ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets, directSocket })
+      ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets, directSocket, ...(usageAb ? { usage: "on" } : {}) })
       : await startWranglerDev({ root: src.dir, tmp, simUrl: s.url, secrets });
   const t = terapi;
   await waitFor(`${mode} to serve /health`, async () => (await fetch(`${t.origin}/health`)).ok, 30_000);
@@ -205,28 +218,43 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     mode === "miniflare"
       ? `terapi on workerd via Miniflare (the deploy bundle, ${directSocket ? "served from workerd's own socket, no Miniflare entry worker" : "through Miniflare's entry worker (--entry-worker)"}; upstream fetches pass Miniflare's outbound worker, bare Worker too)`
       : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
-  const title = `${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}`;
+  const title = `${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}${
+    usageAb ? ", --usage-ab (terapi: usage counting on; a second terapi with it off)" : ""
+  }, load average ${os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ")}`;
   const result: ModeResult = { mode, title, printed: false, origin: t.origin, startup_ms: Math.round(startupMs), rows: [], skipped: [], details: {} };
   modeResults.push(result);
 
-  const integration = "openai-bench";
-  const connectionId = "bench-tenant";
-  const auth = { authorization: `Bearer ${secrets.secretKey}` };
+  const [integration, connectionId] = [INTEGRATION, CONNECTION_ID];
   let request: (stream: boolean) => RequestSpec = chatRequest;
   let direct: Target = { name: "direct", base: s.url, headers: { authorization: `Bearer ${simKey}` } };
-  let proxied: Target = { name: "terapi", base: `${t.origin}/proxy`, headers: { ...auth, "connection-id": connectionId, "provider-config-key": integration } };
+  const proxyTarget = (name: string, origin: string, secretKey: string): Target => ({
+    name,
+    base: `${origin}/proxy`,
+    headers: { authorization: `Bearer ${secretKey}`, "connection-id": connectionId, "provider-config-key": integration },
+  });
+  let proxied = proxyTarget("terapi", t.origin, secrets.secretKey);
   if (smoke) {
     request = () => ({ method: "GET", path: "" });
     direct = { ...direct, base: `${s.url}/v1/models` };
     proxied = { ...proxied, base: `${t.origin}/health` };
   } else {
-    await createIntegration(t.origin, secrets.secretKey, integration);
-    await createConnection(t.origin, secrets.secretKey, integration, connectionId, simKey);
-    // One proxied call to check the wiring before measuring anything.
-    const probe = await fetch(`${proxied.base}/v1/models`, { headers: proxied.headers });
-    const body = await probe.text();
-    if (!probe.ok) throw new Error(`${mode}: GET /proxy/v1/models → ${probe.status}: ${body.slice(0, 300)}`);
+    await setUp(mode, t.origin, secrets.secretKey, proxied, simKey);
     log(`${mode}: integration ${integration} and connection ${connectionId} created; proxy answers`);
+  }
+
+  let usageOff: Target | undefined;
+  if (usageAb && mode === "miniflare" && !smoke && !soak) {
+    // Same bundle, same set-up, its own connection on the same simulator key; only TERAPI_USAGE differs.
+    const offSecrets = newSecrets();
+    terapiOff = await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets: offSecrets, directSocket, usage: "off" });
+    const o = terapiOff;
+    await waitFor(`${mode} (usage off) to serve /health`, async () => (await fetch(`${o.origin}/health`)).ok, 30_000);
+    usageOff = proxyTarget("terapi, usage off", o.origin, offSecrets.secretKey);
+    await setUp(`${mode} (usage off)`, o.origin, offSecrets.secretKey, usageOff, simKey);
+    log(`${mode}: second terapi, usage counting off, at ${o.origin}`);
   }
 
   if (mode === "miniflare" && !smoke && !soak && !flag("no-floor")) {
@@ -256,6 +284,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     direct,
     terapi: proxied,
     floor: floor?.target,
+    usageOff,
     terapiOrigin: t.origin,
     request,
     secretKey: secrets.secretKey,
@@ -360,6 +389,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   terapi = undefined;
   await floor?.stop();
   floor = undefined;
+  await terapiOff?.stop();
+  terapiOff = undefined;
 
   if (mode === "miniflare" && !smoke && !soak) {
     const js = readFileSync(resolve(bundleDir, "index.js"));
@@ -374,7 +405,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
       target: { text: `≤ ${BUNDLE_TARGET_KIB} KiB`, pass: kib <= BUNDLE_TARGET_KIB },
       note: `${(gzipSync(js).length / 1024).toFixed(0)} KiB gzipped`,
     });
-    if (deadline - performance.now() > 20_000) {
+    if (usageAb) result.skipped.push("cold start: not measured with --usage-ab");
+    else if (deadline - performance.now() > 20_000) {
       log(`${mode}: cold starts`);
       const c = await measureColdStart({ root: src.dir, bundleDir, tmp, simUrl: s.url, simKey, rounds: quick ? 3 : 5 });
       const own = c.terapiMs - c.bareWithBindingsMs;
@@ -393,6 +425,15 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     } else result.skipped.push("cold start: not enough time left");
   }
   printTable(result);
+}
+
+/** The integration and the connection through terapi's own API, then one proxied call to check the wiring. */
+async function setUp(what: string, origin: string, secretKey: string, proxied: Target, simKey: string): Promise<void> {
+  await createIntegration(origin, secretKey, INTEGRATION);
+  await createConnection(origin, secretKey, INTEGRATION, CONNECTION_ID, simKey);
+  const probe = await fetch(`${proxied.base}/v1/models`, { headers: proxied.headers });
+  const body = await probe.text();
+  if (!probe.ok) throw new Error(`${what}: GET /proxy/v1/models → ${probe.status}: ${body.slice(0, 300)}`);
 }
 
 async function main(): Promise<void> {

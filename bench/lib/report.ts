@@ -21,8 +21,8 @@ function fmt(v: number | null, unit: Row["unit"]): string {
 }
 
 /** terapi against a reference figure: `+0.42 ms (×1.35)` for latencies, `×0.81 (81%)` for rates. */
-export function versus(r: Row, against: "direct" | "floor" = "direct"): string {
-  const reference = against === "direct" ? r.direct : r.floor;
+export function versus(r: Row, against: "direct" | "floor" | "off" = "direct"): string {
+  const reference = r[against];
   if (reference === null || reference === undefined || r.terapi === null || r.compare === "none") return against === "direct" ? (r.note ?? "") : "";
   const ratio = reference === 0 ? "" : `×${(r.terapi / reference).toFixed(2)}`;
   if (r.compare === "ratio") return `${ratio} (${((100 * r.terapi) / reference).toFixed(0)}%)`;
@@ -35,7 +35,18 @@ export function versus(r: Row, against: "direct" | "floor" = "direct"): string {
 
 export function renderTable(title: string, rows: Row[], skipped: string[]): string {
   const withFloor = rows.some((r) => r.floor !== undefined && r.floor !== null);
-  const header = ["scenario", "metric", "direct", "terapi", "terapi vs direct", ...(withFloor ? ["bare workerd proxy", "terapi vs bare"] : []), "target", ""];
+  const withOff = rows.some((r) => r.off !== undefined && r.off !== null);
+  const header = [
+    "scenario",
+    "metric",
+    "direct",
+    "terapi",
+    "terapi vs direct",
+    ...(withFloor ? ["bare workerd proxy", "terapi vs bare"] : []),
+    ...(withOff ? ["terapi, usage off", "usage on vs off"] : []),
+    "target",
+    "",
+  ];
   const body = rows.map((r) => [
     r.scenario,
     r.metric,
@@ -43,10 +54,12 @@ export function renderTable(title: string, rows: Row[], skipped: string[]): stri
     fmt(r.terapi, r.unit),
     versus(r),
     ...(withFloor ? [r.floor === undefined ? "" : fmt(r.floor, r.unit), versus(r, "floor")] : []),
+    ...(withOff ? [r.off === undefined ? "" : fmt(r.off, r.unit), versus(r, "off")] : []),
     r.target?.text ?? "",
     r.target ? (r.target.pass ? "PASS" : "FAIL") : "",
   ]);
-  const numeric = new Set([2, 3, ...(withFloor ? [5] : [])]);
+  const offAt = withFloor ? 7 : 5;
+  const numeric = new Set([2, 3, ...(withFloor ? [5] : []), ...(withOff ? [offAt] : [])]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) =>
     cells

@@ -12,6 +12,8 @@ export type Row = {
   terapi: number | null;
   /** The same figure through a bare pass-through Worker on workerd (the cost of any workerd hop), where measured. */
   floor?: number | null;
+  /** The same figure through a second terapi with usage counting off (`--usage-ab`), where measured. */
+  off?: number | null;
   /** How terapi is compared with direct: both as a ratio, and for latencies also the difference. */
   compare: "added" | "ratio" | "none";
   target?: { text: string; pass: boolean };
@@ -38,6 +40,8 @@ export type BenchContext = {
   terapi: Target;
   /** A bare pass-through Worker on its own workerd, when this mode measures one. */
   floor?: Target;
+  /** A second terapi (same bundle and set-up) with `TERAPI_USAGE=off` (`--usage-ab`): measured as one more side. */
+  usageOff?: Target;
   terapiOrigin: string;
   /** The request the latency scenarios send (a small chat completion; GET /health in --smoke). */
   request: (stream: boolean) => RequestSpec;

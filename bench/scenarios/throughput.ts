@@ -20,7 +20,7 @@ export const throughputScenario: Scenario = {
       perRound: { durationMs: ctx.quick ? 1_000 : 2_500 },
       warmup: { durationMs: ctx.quick ? 500 : 1_000 },
     });
-    const { direct: d, terapi: t, floor: f } = summaries(ss, (x) => x.totalMs);
+    const { direct: d, terapi: t, floor: f, off: o } = summaries(ss, (x) => x.totalMs);
     const r = rate(ss);
     return {
       errors: failures(title, ss),
@@ -32,11 +32,12 @@ export const throughputScenario: Scenario = {
           direct: r.direct,
           terapi: r.terapi,
           floor: r.floor,
+          off: r.off,
           compare: "ratio",
           target: r.floor ? { text: "≥ 85% of bare", pass: r.terapi >= 0.85 * r.floor } : { text: "≥ 70% of direct", pass: r.terapi >= 0.7 * r.direct },
         },
-        { scenario: title, metric: "latency p50", unit: "ms", direct: d.p50, terapi: t.p50, floor: f?.p50, compare: "added" },
-        { scenario: title, metric: "latency p99", unit: "ms", direct: d.p99, terapi: t.p99, floor: f?.p99, compare: "added" },
+        { scenario: title, metric: "latency p50", unit: "ms", direct: d.p50, terapi: t.p50, floor: f?.p50, off: o?.p50, compare: "added" },
+        { scenario: title, metric: "latency p99", unit: "ms", direct: d.p99, terapi: t.p99, floor: f?.p99, off: o?.p99, compare: "added" },
       ],
       details: {
         concurrency: CONCURRENCY,
@@ -44,6 +45,7 @@ export const throughputScenario: Scenario = {
         direct: { ...d, rps: r.direct },
         terapi: { ...t, rps: r.terapi },
         bare_workerd_proxy: f ? { ...f, rps: r.floor } : null,
+        usage_off: o ? { ...o, rps: r.off } : null,
       },
     };
   },

@@ -56,6 +56,8 @@ export async function startMiniflare(opts: {
   directSocket: boolean;
   /** Storage kept across runs (the cold-start measure restarts on it); default: in memory. */
   persistTo?: string;
+  /** `TERAPI_USAGE` for this instance ("off": usage counting off); default: the process's own `TERAPI_USAGE`, if set. */
+  usage?: string;
 }): Promise<RunningTerapi> {
   const [{ Miniflare, convertV4MiniflareOptions }, { unstable_getMiniflareWorkerOptions }] = await Promise.all([import("miniflare"), import("wrangler")]);
   // wrangler's own reading of wrangler.toml: KV, Durable Objects (SQLite per the migrations), vars.
@@ -66,6 +68,7 @@ export async function startMiniflare(opts: {
   if (logLevel === undefined) delete process.env.WRANGLER_LOG;
   else process.env.WRANGLER_LOG = logLevel;
   const configBindings = isJsonRecord(workerOptions.bindings) ? workerOptions.bindings : {};
+  const usage = opts.usage ?? process.env.TERAPI_USAGE;
   const [port, inspectorPort] = [await freePort(), await freePort()];
   const logs: string[] = [];
   const mf = new Miniflare(
@@ -81,8 +84,8 @@ export async function startMiniflare(opts: {
         OPENAI_BASE_URL: opts.simUrl,
         TERAPI_SECRET_KEY: opts.secrets.secretKey,
         TERAPI_ENCRYPTION_KEY: opts.secrets.encryptionKey,
-        // `TERAPI_USAGE=off npm run bench`: the same figures with usage counting off.
-        ...(process.env.TERAPI_USAGE ? { TERAPI_USAGE: process.env.TERAPI_USAGE } : {}),
+        // `TERAPI_USAGE=off npm run bench`: the same figures with usage counting off; `--usage-ab` sets it per instance.
+        ...(usage ? { TERAPI_USAGE: usage } : {}),
       },
       // Default (not --entry-worker): a workerd socket straight to terapi, without Miniflare's entry worker in front.
       ...(opts.directSocket ? { unsafeDirectSockets: [{ host: "127.0.0.1", port: 0, entrypoint: "default" }] } : {}),
