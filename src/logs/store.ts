@@ -16,7 +16,8 @@ const AGGREGATE_WINDOW_MS = 60_000;
 /** The row as SQLite gives it back: the same columns, type and status as plain text. */
 export type LogRow = Omit<LogEntry, "type" | "status" | "aggregate"> & { type: string; status: string };
 
-const LINE_COLUMNS = [
+/** A line's columns, in the order both the object's log and the environment-wide index store them. */
+export const LINE_COLUMNS = [
   "id",
   "at",
   "provider_config_key",
@@ -31,7 +32,7 @@ const LINE_COLUMNS = [
   "method",
   "path",
   "detail",
-] as const;
+] as const satisfies ReadonlyArray<keyof LogEntry>;
 const INSERT_LINE = `INSERT OR IGNORE INTO operation_logs (${LINE_COLUMNS.join(", ")})`;
 /** Many lines at once: a JSON array of rows, each an array in LINE_COLUMNS order. */
 const INSERT_LINES_JSON = `${INSERT_LINE} SELECT ${LINE_COLUMNS.map((_, i) => `json_extract(value, '$[${i}]')`).join(", ")} FROM json_each(?)`;

@@ -1,6 +1,5 @@
-import { LOG_RETENTION_MS } from "../logs/store";
+import { LINE_COLUMNS, LOG_RETENTION_MS } from "../logs/store";
 import type { DeliveryIndexRow, IndexMessage } from "./messages";
-import type { LogEntry } from "../logs/store";
 
 /** Finished deliveries are listed this long (as in the connection's object). */
 const DELIVERY_INDEX_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
@@ -8,23 +7,6 @@ const DELIVERY_INDEX_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 const MAX_PARAMS = 100;
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
 const PRUNE_ROWS = 5_000;
-
-const LOG_COLUMNS = [
-  "id",
-  "at",
-  "provider_config_key",
-  "connection_id",
-  "type",
-  "status",
-  "http_status",
-  "duration_ms",
-  "retries",
-  "wait_ms",
-  "request_id",
-  "method",
-  "path",
-  "detail",
-] as const satisfies ReadonlyArray<keyof LogEntry>;
 
 const DELIVERY_COLUMNS = [
   "id",
@@ -79,7 +61,7 @@ export async function writeIndexBatch(db: D1Database, messages: IndexMessage[], 
   const logs = messages.flatMap((m) => m.logs ?? []);
   const deliveries = latest(messages.flatMap((m) => m.deliveries ?? []));
   const statements = [
-    ...inserts(db, "INSERT OR IGNORE INTO operations", "", LOG_COLUMNS, logs),
+    ...inserts(db, "INSERT OR IGNORE INTO operations", "", LINE_COLUMNS, logs),
     ...inserts(
       db,
       "INSERT INTO deliveries",
