@@ -11,6 +11,7 @@ import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { newSecrets, startMiniflare, type RunningTerapi } from "../../scripts/lib/terapi.ts";
 import { SIMULATOR_URL } from "../harness/constants.ts";
+import { waitFor } from "../harness/wait.ts";
 import type { ReceivedRequest } from "../harness/receiver.ts";
 import type { RequestLog } from "../simulator/state.ts";
 
@@ -70,16 +71,6 @@ const simRequests = (key: string) => sim<RequestLog[]>("GET", `/__sim/requests?k
 async function received(): Promise<ReceivedRequest[]> {
   const res = await fetch(`${inject("receiverUrl")}/__receiver/received?id=${RECEIVER_ID}`);
   return ((await res.json()) as { requests: ReceivedRequest[] }).requests;
-}
-
-/** Polls until `check` returns a value (state reached), never asserting on time. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, tries = 600): Promise<T> {
-  for (let i = 0; i < tries; i++) {
-    const v = await check();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`never happened: ${what}`);
 }
 
 /** The error terapi answered, from the SDK's axios error. */
@@ -329,10 +320,15 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     const started = await nango.triggerActionAsync(PCK, a.connectionId, "create-moderation", { input: "fine" });
     expect(started.statusUrl).toBe(`/action/${started.id}`);
     // Before it finishes the answer is the run (202, `object: action_run`); then the output itself.
-    const result = await until("the action's output", async () => {
-      const r = (await nango.getAsyncActionResult({ id: started.id })) as Record<string, unknown>;
-      return r.object === "action_run" ? undefined : r;
-    });
+    const result = await waitFor(
+      async () => {
+        const r = (await nango.getAsyncActionResult({ id: started.id })) as Record<string, unknown>;
+        return r.object === "action_run" ? undefined : r;
+      },
+      "the action's output",
+      60_000,
+      100,
+    );
     expect(result).toMatchObject({ results: [{ flagged: false }] });
     expect(await nango.getAsyncActionResult({ statusUrl: started.statusUrl })).toEqual(result);
   });
@@ -340,10 +336,15 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
   it("records: listRecords with _nango_metadata, cursor, limit, filter, modifiedAfter, ids; pruneRecords unsupported", async () => {
     use("listRecords", "pruneRecords");
     const a = tenants[0]!;
-    const all = await until("the models sync", async () => {
-      const r = await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", limit: 1000 });
-      return r.records.length > 0 ? r.records : undefined;
-    });
+    const all = await waitFor(
+      async () => {
+        const r = await nango.listRecords({ providerConfigKey: PCK, connectionId: a.connectionId, model: "models", limit: 1000 });
+        return r.records.length > 0 ? r.records : undefined;
+      },
+      "the models sync",
+      60_000,
+      100,
+    );
     for (const r of all) expect(r._nango_metadata).toMatchObject({ last_action: "ADDED", deleted_at: null, pruned_at: null, cursor: expect.any(String) });
 
     const paged: string[] = [];
@@ -485,13 +486,18 @@ describe("@nangohq/node 0.71.10 against terapi", () => {
     const wh = new Webhook(webhookSecret);
     const want = (b: { type: string; operation?: string; success?: boolean }) =>
       `${b.type}${b.operation ? `:${b.operation}` : ""}${b.success === false ? ":failed" : ""}`;
-    const events = await until("auth (creation, override, deletion), sync and async_action webhooks", async () => {
-      const got = await received();
-      const kinds = new Set(got.map((r) => want(JSON.parse(r.body) as { type: string; operation?: string; success?: boolean })));
-      return ["auth:creation", "auth:creation:failed", "auth:override", "auth:deletion", "sync", "async_action", "forward"].every((k) => kinds.has(k))
-        ? got
-        : undefined;
-    });
+    const events = await waitFor(
+      async () => {
+        const got = await received();
+        const kinds = new Set(got.map((r) => want(JSON.parse(r.body) as { type: string; operation?: string; success?: boolean })));
+        return ["auth:creation", "auth:creation:failed", "auth:override", "auth:deletion", "sync", "async_action", "forward"].every((k) => kinds.has(k))
+          ? got
+          : undefined;
+      },
+      "auth (creation, override, deletion), sync and async_action webhooks",
+      60_000,
+      100,
+    );
 
     for (const r of events) {
       expect(verifier.verifyIncomingWebhookRequest(r.body, r.headers)).toBe(true);

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { SimulatorHandle } from "../simulator/server.ts";
+import { waitFor } from "../harness/wait.ts";
 import { client, control, newKey, startSim } from "./simulator-support.ts";
 
 let sim: SimulatorHandle;
@@ -206,7 +207,7 @@ describe("webhooks", () => {
         expect(payload).toMatchObject({ id: expect.stringMatching(/^evt_/), object: "event" });
         expect(() => new Webhook("whsec_" + randomBytes(24).toString("base64")).verify(e.body, e.headers)).toThrow();
       }
-      for (let i = 0; i < 50 && received.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await waitFor(async () => received.length >= 2, "the simulator's two webhooks at the receiver");
       expect(received.map((r) => r.body)).toEqual(events.map((e) => e.body));
       expect(() => wh.verify(received[0].body, received[0].headers)).not.toThrow();
     } finally {
