@@ -1,0 +1,267 @@
+#!/usr/bin/env node
+// `node bench/tail.ts`: the c=1 tail (issue 13). terapi's deploy bundle on
+// workerd (Miniflare, workerd's own socket, as table 1), chat calls one at a
+// time; for each build:
+//
+// 1. without the profiler: p50 / p99 / max and workerd's CPU per request (the
+//    whole process: terapi's isolate, its Durable Objects, the queue broker and
+//    D1, from /proc), and the CPU per workerd thread (who runs what);
+// 2. under V8's CPU profiler (100 µs sampling, timestamps): the requests slower
+//    than the run's p99, and what terapi's isolate was doing while each ran
+//    (the log flush, the connection object's appendLogs, the index feed and
+//    consumer, GC, the request itself, idle), next to the same for all requests.
+//
+//   node bench/tail.ts                         HEAD
+//   node bench/tail.ts --ref=6828c5f --ref=HEAD   builds interleaved, round by round
+//   node bench/tail.ts --working-tree --seconds=8 --rounds=3
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { SourceMap } from "node:module";
+import os from "node:os";
+import { resolve } from "node:path";
+import { performance } from "node:perf_hooks";
+import { closedLoop, keepAliveAgent, send, type Sample, type Target } from "./lib/http.ts";
+import { connectInspector, cpuProfile, type CpuProfile } from "./lib/inspector.ts";
+import { startSimulator } from "../scripts/lib/simulator.ts";
+import { cpuMs, stopAllChildren } from "../scripts/lib/procs.ts";
+import { bundle, createConnection, createIntegration, newSecrets, startMiniflare } from "../scripts/lib/terapi.ts";
+import { chatRequest } from "./scenarios/common.ts";
+
+const root = resolve(import.meta.dirname, "..");
+const argv = process.argv.slice(2);
+const opt = (name: string) => argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
+const seconds = Number(opt("seconds")[0] ?? 6);
+const rounds = Number(opt("rounds")[0] ?? 2);
+const refs = opt("ref");
+const builds = argv.includes("--working-tree") ? ["(working tree)", ...refs] : refs.length ? refs : ["HEAD"];
+const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-tail-"));
+const log = (m: string) => process.stderr.write(`[tail] ${m}\n`);
+
+/** A build's source: the working tree as it is, or a commit exported with `git archive`. */
+function sourceOf(ref: string, i: number): string {
+  if (ref === "(working tree)") return root;
+  const dir = resolve(tmp, `src-${i}`);
+  mkdirSync(dir, { recursive: true });
+  const tar = execFileSync("git", ["archive", "--format=tar", ref], { cwd: root, maxBuffer: 256 * 1024 * 1024 });
+  execFileSync("tar", ["-x", "-C", dir], { input: tar });
+  symlinkSync(resolve(root, "node_modules"), resolve(dir, "node_modules"), "dir");
+  return dir;
+}
+
+/** CPU (ms) of each thread of these processes, by thread name. */
+function threadCpu(pids: number[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const pid of pids) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        const key = `${name} (tid ${tid})`;
+        out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+      } catch {
+        // gone
+      }
+    }
+  }
+  return out;
+}
+
+/** What a profile node belongs to, from the terapi source files on its stack (innermost first). */
+type Activity = "idle" | "GC" | "log flush (isolate)" | "appendLogs (object)" | "index feed" | "index consumer (D1)" | "program" | "request and the rest";
+const ACTIVITY_BY_FILE: [RegExp, Activity][] = [
+  [/src\/ops-index\/(consumer|write)\.ts/, "index consumer (D1)"],
+  [/src\/ops-index\/feed\.ts/, "index feed"],
+  [/src\/(durable-objects\/connection|logs\/store|usage\/(ledger|store))\.ts/, "appendLogs (object)"],
+  [/src\/logs\/record\.ts/, "log flush (isolate)"],
+];
+
+function activities(profile: CpuProfile, mapPath: string): (id: number) => Activity {
+  let map: SourceMap | undefined;
+  try {
+    map = new SourceMap(JSON.parse(readFileSync(mapPath, "utf8")));
+  } catch {
+    map = undefined;
+  }
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const fileOf = (id: number): string => {
+    const f = byId.get(id)?.callFrame;
+    if (!f?.url || !/index\.js$/.test(f.url)) return "";
+    const e = map?.findEntry(f.lineNumber, f.columnNumber);
+    return e && "originalSource" in e ? String(e.originalSource) : "";
+  };
+  const cache = new Map<number, Activity>();
+  return (id) => {
+    const hit = cache.get(id);
+    if (hit) return hit;
+    const name = byId.get(id)?.callFrame.functionName ?? "";
+    let a: Activity = "request and the rest";
+    if (name === "(idle)") a = "idle";
+    else if (name === "(garbage collector)") a = "GC";
+    else if (name === "(program)") a = "program";
+    else {
+      // The innermost of the background files on the stack decides; appendLogs's own
+      // store calls count as the object's even when reached from the flush's RPC.
+      outer: for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const file = fileOf(at);
+        for (const [re, act] of ACTIVITY_BY_FILE)
+          if (re.test(file)) {
+            a = act;
+            break outer;
+          }
+      }
+    }
+    cache.set(id, a);
+    return a;
+  };
+}
+
+const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
+const fmt = (m: Map<string, number>, total: number) =>
+  [...m]
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${((100 * v) / Math.max(1, total)).toFixed(1)}%`)
+    .join(", ");
+
+async function measure(name: string, bundleDir: string, sim: Awaited<ReturnType<typeof startSimulator>>, simKey: string): Promise<string> {
+  const secrets = newSecrets();
+  const t = await startMiniflare({ root, bundleDir, simUrl: sim.url, secrets, directSocket: true });
+  const out: string[] = [];
+  try {
+    await createIntegration(t.origin, secrets.secretKey, "openai-bench");
+    await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
+    const target: Target = {
+      name,
+      base: `${t.origin}/proxy`,
+      headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
+    };
+    const agent = keepAliveAgent(1);
+    const fire = () => send(agent, target, chatRequest(false), { timeoutMs: 30_000 });
+    await closedLoop({ concurrency: 1, durationMs: 2_000, fire });
+    const pids = t.pids();
+    const cpu0 = cpuMs(pids);
+    const th0 = threadCpu(pids);
+    const plain = await closedLoop({ concurrency: 1, durationMs: seconds * 1000, fire });
+    const cpu = cpuMs(pids) - cpu0;
+    const th1 = threadCpu(pids);
+    const lat = plain.samples.map((s) => s.totalMs);
+    const threads = new Map([...th1].map(([k, v]) => [k, v - (th0.get(k) ?? 0)]).filter(([, v]) => (v as number) > 0) as [string, number][]);
+    out.push(
+      `${name}: ${lat.length} requests at c=1 in ${seconds} s: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms; ` +
+        `workerd CPU ${((cpu * 1000) / lat.length).toFixed(0)} µs per request (${pids.length} process(es))`,
+      `  CPU by workerd thread: ${fmt(threads, cpu)}`,
+    );
+    // Under the profiler, with each request's start and end on the profile's clock.
+    const ins = await connectInspector(t.inspector?.port ?? 0, t.inspector?.worker ?? "");
+    let samples: Sample[] = [];
+    // V8's profile clock is CLOCK_MONOTONIC in µs; so is process.hrtime. performance.now() is offset from it.
+    const offsetUs = Number(process.hrtime.bigint() / 1000n) - performance.now() * 1000;
+    const profile = await cpuProfile(ins, async () => {
+      samples = (await closedLoop({ concurrency: 1, durationMs: seconds * 1000, fire })).samples;
+    });
+    ins.close();
+    agent.destroy();
+    const act = activities(profile, resolve(bundleDir, "index.js.map"));
+    // Sample i covers (time[i-1], time[i]]; its activity is samples[i]'s.
+    const times: number[] = [];
+    let at = profile.startTime;
+    for (const d of profile.timeDeltas) times.push((at += d));
+    const threshold = pct(
+      samples.map((s) => s.totalMs),
+      99,
+    );
+    const slow = samples.filter((s) => s.totalMs >= threshold);
+    const all = new Map<string, number>();
+    const inSlow = new Map<string, number>();
+    const slowWith = new Map<string, number>();
+    let allUs = 0;
+    let slowUs = 0;
+    const windows = slow.map((s) => [s.startedAt * 1000 + offsetUs, s.endedAt * 1000 + offsetUs]);
+    const first = samples[0];
+    const last = samples.at(-1);
+    const covered = first && last ? [first.startedAt * 1000 + offsetUs, last.endedAt * 1000 + offsetUs] : [0, 0];
+    const seenPerWindow = windows.map(() => new Set<string>());
+    const perWindow = windows.map(() => ({ by: new Map<string, number>(), gapUs: 0 }));
+    for (let i = 1; i < profile.samples.length; i++) {
+      const t1 = times[i] ?? 0;
+      const us = (times[i] ?? 0) - (times[i - 1] ?? 0);
+      if (t1 < (covered[0] ?? 0) || t1 > (covered[1] ?? 0)) continue;
+      // An interval far over the 100 µs asked for: the sampler was off the CPU too (the OS ran something else).
+      const a = us > 1_000 ? "off the CPU (sampler gap > 1 ms)" : act(profile.samples[i] ?? 0);
+      all.set(a, (all.get(a) ?? 0) + us);
+      allUs += us;
+      windows.forEach(([w0, w1], k) => {
+        if (t1 >= (w0 ?? 0) && t1 <= (w1 ?? 0)) {
+          inSlow.set(a, (inSlow.get(a) ?? 0) + us);
+          slowUs += us;
+          seenPerWindow[k]?.add(a);
+          const w = perWindow[k];
+          if (w) {
+            w.by.set(a, (w.by.get(a) ?? 0) + us);
+            // A long interval between two samples: the sampler itself was off the CPU (the OS ran something else).
+            w.gapUs = Math.max(w.gapUs, us);
+          }
+        }
+      });
+    }
+    for (const seen of seenPerWindow) for (const a of seen) slowWith.set(a, (slowWith.get(a) ?? 0) + 1);
+    const plat = samples.map((s) => s.totalMs);
+    out.push(
+      `  under the profiler: ${samples.length} requests, p50 ${pct(plat, 50).toFixed(2)} ms, p99 ${threshold.toFixed(2)} ms; profile clock vs the client's: starts ${((profile.startTime - (covered[0] ?? 0)) / 1000).toFixed(1)} ms before the first request`,
+      `  the isolate over the whole run: ${fmt(all, allUs)}`,
+      `  the isolate during the ${slow.length} requests >= p99: ${fmt(inSlow, slowUs)}`,
+      `  of those ${slow.length} requests, how many saw each activity: ${[...slowWith]
+        .sort((a, b) => b[1] - a[1])
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")}`,
+      ...slow.map((s, k) => {
+        const w = perWindow[k];
+        const parts = w ? [...w.by].sort((a, b) => b[1] - a[1]).map(([a, us]) => `${a} ${(us / 1000).toFixed(1)}`) : [];
+        return `    ${s.totalMs.toFixed(1)} ms: ${parts.join(", ")} ms; longest sampler gap ${((w?.gapUs ?? 0) / 1000).toFixed(1)} ms`;
+      }),
+    );
+  } finally {
+    await t.stop();
+  }
+  return out.join("\n");
+}
+
+try {
+  log(
+    `load average ${os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" / ")}`,
+  );
+  const dirs = builds.map((ref, i) => {
+    const src = sourceOf(ref, i);
+    return { ref, src };
+  });
+  const bundles: { ref: string; dir: string }[] = [];
+  for (const [i, d] of dirs.entries()) {
+    log(`bundling ${d.ref}`);
+    bundles.push({ ref: d.ref, dir: (await bundle(d.src, resolve(tmp, `b-${i}`))).dir });
+  }
+  const sim = await startSimulator(root, log);
+  const simKey = await sim.createKey({ requests: { limit: 1e9, window_ms: 60_000 }, tokens: { limit: 1e12, window_ms: 60_000 } });
+  for (let r = 0; r < rounds; r++)
+    for (const b of r % 2 ? [...bundles].reverse() : bundles) {
+      const load = os
+        .loadavg()
+        .map((x) => x.toFixed(2))
+        .join(" / ");
+      process.stdout.write(`\n[round ${r + 1}, load ${load}] ${await measure(b.ref, b.dir, sim, simKey)}\n`);
+    }
+  await sim.stop();
+} finally {
+  await stopAllChildren();
+  rmSync(tmp, { recursive: true, force: true });
+}
