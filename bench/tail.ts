@@ -85,7 +85,7 @@ const ACTIVITY_BY_FILE: [RegExp, Activity][] = [
   [/src\/logs\/record\.ts/, "log flush (isolate)"],
 ];
 
-function activities(profile: CpuProfile, mapPath: string): (id: number) => Activity {
+function activities(profile: CpuProfile, mapPath: string): { act: (id: number) => Activity; where: (id: number) => string } {
   let map: SourceMap | undefined;
   try {
     map = new SourceMap(JSON.parse(readFileSync(mapPath, "utf8")));
@@ -101,8 +101,18 @@ function activities(profile: CpuProfile, mapPath: string): (id: number) => Activ
     const e = map?.findEntry(f.lineNumber, f.columnNumber);
     return e && "originalSource" in e ? String(e.originalSource) : "";
   };
+  /** A frame as `function src/file.ts:line` (the bundle's position when the source map has none). */
+  const where = (id: number): string => {
+    const f = byId.get(id)?.callFrame;
+    if (!f) return "?";
+    const e = f.url && /index\.js$/.test(f.url) ? map?.findEntry(f.lineNumber, f.columnNumber) : undefined;
+    const file = e && "originalSource" in e ? String(e.originalSource).replace(/^.*?(node_modules\/|src\/)/, "$1") : f.url.replace(/^.*\//, "");
+    const line = e && "originalLine" in e ? Number(e.originalLine) + 1 : f.lineNumber + 1;
+    const name = (e && "name" in e && typeof e.name === "string" && e.name) || f.functionName || "(anonymous)";
+    return file ? `${name} ${file}:${line}` : name;
+  };
   const cache = new Map<number, Activity>();
-  return (id) => {
+  const act = (id: number): Activity => {
     const hit = cache.get(id);
     if (hit) return hit;
     const name = byId.get(id)?.callFrame.functionName ?? "";
@@ -125,6 +135,7 @@ function activities(profile: CpuProfile, mapPath: string): (id: number) => Activ
     cache.set(id, a);
     return a;
   };
+  return { act, where };
 }
 
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
@@ -212,7 +223,17 @@ async function measure(name: string, bundleDir: string, sim: Awaited<ReturnType<
         .map(({ id, p }) => `${id} ${p ? ((1000 * busyMs(p)) / Math.max(1, samples.length)).toFixed(0) + " µs" : "(no profile)"}`)
         .join(", ")}`,
     );
-    const act = activities(profile, resolve(bundleDir, "index.js.map"));
+    const { act, where } = activities(profile, resolve(bundleDir, "index.js.map"));
+    // The functions the background work spends its samples in (self time).
+    const bgFns = new Map<string, number>();
+    let bgN = 0;
+    for (const id of profile.samples) {
+      const a = act(id);
+      if (a === "idle" || a === "program" || a === "request and the rest") continue;
+      bgN++;
+      const k = `[${a}] ${where(id)}`;
+      bgFns.set(k, (bgFns.get(k) ?? 0) + 1);
+    }
     // Sample i covers (time[i-1], time[i]]; its activity is samples[i]'s.
     const times: number[] = [];
     let at = profile.startTime;
@@ -253,6 +274,42 @@ async function measure(name: string, bundleDir: string, sim: Awaited<ReturnType<
       });
     }
     for (const seen of seenPerWindow) for (const a of seen) slowWith.set(a, (slowWith.get(a) ?? 0) + 1);
+    // Pauses: runs of samples not idle, one after the other (the thread busy without a break), and
+    // what was on the stack in them. A request waits for the run it arrives in.
+    // Measured in samples (× the 100 µs interval), not in time: a sample is taken only while the thread
+    // is on a CPU, so a loaded machine that takes the CPU away stretches the time, not the count.
+    const bursts: { ms: number; acts: Set<Activity> }[] = [];
+    let cur: { n: number; acts: Set<Activity> } | null = null;
+    for (let i = 1; i < profile.samples.length; i++) {
+      const a = act(profile.samples[i] ?? 0);
+      if (a === "idle") {
+        if (cur) bursts.push({ ms: cur.n / 10, acts: cur.acts });
+        cur = null;
+        continue;
+      }
+      cur ??= { n: 0, acts: new Set() };
+      cur.n++;
+      cur.acts.add(a);
+    }
+    const background: Activity[] = ["log flush (isolate)", "appendLogs (object)", "index feed", "index consumer (D1)", "GC"];
+    const pauseLine = (label: string, keep: (b: { acts: Set<Activity> }) => boolean) => {
+      const xs = bursts.filter((b) => b.ms >= 1 && keep(b)).map((b) => b.ms);
+      return `${label}: ${xs.length} (p50 ${pct(xs, 50).toFixed(1)}, p90 ${pct(xs, 90).toFixed(1)}, max ${Math.max(0, ...xs).toFixed(1)} ms)`;
+    };
+    out.push(
+      `  busy runs of the thread (samples × 0.1 ms) of 1 ms or more, by what they held: ${[
+        pauseLine("all", () => true),
+        ...background.map((a) => pauseLine(a, (b) => b.acts.has(a))),
+        pauseLine("none of these", (b) => !background.some((a) => b.acts.has(a))),
+      ].join("; ")}`,
+    );
+    out.push(
+      `  background work, ${(((bgN / 10) * 1000) / Math.max(1, samples.length)).toFixed(0)} µs (samples × 0.1 ms) per request; its functions by self samples:`,
+      ...[...bgFns]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 15)
+        .map(([k, n]) => `    ${((100 * n) / Math.max(1, bgN)).toFixed(1).padStart(5)}% ${k}`),
+    );
     const plat = samples.map((s) => s.totalMs);
     out.push(
       `  under the profiler: ${samples.length} requests, p50 ${pct(plat, 50).toFixed(2)} ms, p99 ${threshold.toFixed(2)} ms; profile clock vs the client's: starts ${((profile.startTime - (covered[0] ?? 0)) / 1000).toFixed(1)} ms before the first request`,
