@@ -11,7 +11,7 @@ import { createRateLimitStore } from "../proxy/rate-limit-store";
 import { CONNECTION_MIGRATIONS } from "./connection-schema";
 import { migrate } from "./schema";
 import { createAlarmScheduler } from "./scheduler";
-import { createLogStore, type LogEntry, type LogStore, type PackedLines } from "../logs/store";
+import { createLogStore, type LogEntry, type LogStore } from "../logs/store";
 import { toLogEntry } from "../logs/record";
 import type { LogQuery, OperationInput, OperationLog } from "../logs/types";
 import { createSyncEngine, type SyncEngine, type SyncStatus, type SyncTarget } from "../sync/engine";
@@ -170,15 +170,13 @@ export class ConnectionObject extends DurableObject<Env> {
    * A batch of operation-log lines from one isolate (src/logs/record.ts, which
    * also feeds them to the index), with the usage counted beside them. Answers
    * the ids of aggregated lines counted into an earlier line (left out of the index).
-   * The lines come packed (`packLines`: their rows as one JSON text), or as entries.
    */
-  async appendLogs(entries: LogEntry[] | PackedLines, usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {
+  async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {
     const folded: string[] = [];
     const name = usage ? connectionKey(usage.providerConfigKey, usage.connectionId) : null;
     // Lines, the connection's names and the usage sums in one transaction: one commit per batch, not three.
     const n = this.ctx.storage.transactionSync(() => {
-      const none = Array.isArray(entries) ? entries.length === 0 : entries.count + entries.aggregated.length === 0;
-      const lines = none ? 0 : this.logs.append(entries, undefined, folded);
+      const lines = entries.length ? this.logs.append(entries, undefined, folded) : 0;
       if (usage) {
         // The name once per instance (an object's id is its name's hash: it never changes), not per batch.
         if (name !== this.namedAs) this.identity.remember(usage);

@@ -3,7 +3,7 @@ import { randomHex } from "../crypto/random";
 import { connectionObject } from "../bindings/stubs";
 import { feedIndex } from "../ops-index/feed";
 import type { UsageSample } from "../usage/types";
-import { packLines, type LogEntry } from "./store";
+import type { LogEntry } from "./store";
 import type { OperationInput } from "./types";
 import { connectionKey } from "../lib/connection-key";
 
@@ -162,7 +162,7 @@ async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   try {
     const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
     ({ folded } = await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(
-      packLines(entries),
+      entries,
       usage.length ? { ...who, samples: usage } : undefined,
     ));
   } catch (err) {

@@ -59,25 +59,6 @@ function rowOf(e: LogEntry): SqlStorageValue[] {
   ];
 }
 
-/**
- * A batch as `appendLogs` takes it over RPC: the plain lines already as stored,
- * one JSON text of rows (LINE_COLUMNS order) that goes straight to SQLite's
- * `json_each` (one string to copy across, instead of every line's fields
- * serialized and rebuilt on the other side), and the aggregated lines as they
- * are (each is counted one by one).
- */
-export type PackedLines = { rows: string; count: number; aggregated: LogEntry[] };
-
-export function packLines(entries: LogEntry[]): PackedLines {
-  const rows: SqlStorageValue[][] = [];
-  const aggregated: LogEntry[] = [];
-  for (const e of entries) {
-    if (e.aggregate) aggregated.push(e);
-    else rows.push(rowOf(e));
-  }
-  return { rows: JSON.stringify(rows), count: rows.length, aggregated };
-}
-
 export function toLog(row: LogRow): OperationLog {
   return {
     id: row.id,
@@ -137,25 +118,26 @@ export function createLogStore(sql: SqlStorage, transaction: <T>(fn: () => T) =>
    * column: there an aggregated line appears once (the window's first), without
    * the later "(×N within 60 s)" count, which only this connection's log keeps.
    */
-  function append(entries: LogEntry[] | PackedLines, now = Date.now(), folded?: string[]): number {
-    const packed = Array.isArray(entries) ? packLines(entries) : entries;
+  function append(entries: LogEntry[], now = Date.now(), folded?: string[]): number {
     return transaction(() => {
       // Aggregated lines one by one, in order (each may count into an earlier one);
       // every other line of the batch in one statement (one call into SQLite, not one per line).
-      for (const e of packed.aggregated) {
-        if (counted(e)) {
+      const rows: SqlStorageValue[][] = [];
+      for (const e of entries) {
+        if (e.aggregate && counted(e)) {
           folded?.push(e.id);
           continue;
         }
         const row = rowOf(e);
-        sql.exec(`${INSERT_LINE} VALUES (${row.map(() => "?").join(", ")})`, ...row);
+        if (e.aggregate) sql.exec(`${INSERT_LINE} VALUES (${row.map(() => "?").join(", ")})`, ...row);
+        else rows.push(row);
       }
-      if (packed.count) sql.exec(INSERT_LINES_JSON, packed.rows);
+      if (rows.length) sql.exec(INSERT_LINES_JSON, JSON.stringify(rows));
       if (now - lastPrune >= PRUNE_EVERY_MS) {
         lastPrune = now;
         sql.exec("DELETE FROM operation_logs WHERE at < ?", now - LOG_RETENTION_MS);
       }
-      return packed.count + packed.aggregated.length;
+      return entries.length;
     });
   }
 
