@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `node bench/tail.ts`: the c=1 tail (issue 13). terapi's deploy bundle on
+// `npx node bench/tail.ts` (Node 22 from the devDependencies): the c=1 tail (issue 13). terapi's deploy bundle on
 // workerd (Miniflare, workerd's own socket, as table 1), chat calls one at a
 // time; for each build:
 //
@@ -11,10 +11,10 @@
 //    (the log flush, the connection object's appendLogs, the index feed and
 //    consumer, GC, the request itself, idle), next to the same for all requests.
 //
-//   node bench/tail.ts                         HEAD
-//   node bench/tail.ts --ref=6828c5f --ref=HEAD   builds interleaved, round by round
-//   node bench/tail.ts --working-tree --seconds=8 --rounds=3
-//   node bench/tail.ts --no-profile ...          step 1 only (CPU per request, no profiles)
+//   npx node bench/tail.ts                         HEAD
+//   npx node bench/tail.ts --ref=6828c5f --ref=HEAD   builds interleaved, round by round
+//   npx node bench/tail.ts --working-tree --seconds=8 --rounds=3
+//   npx node bench/tail.ts --no-profile ...          step 1 only (CPU per request, no profiles)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { SourceMap } from "node:module";
