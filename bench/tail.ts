@@ -15,6 +15,7 @@
 //   npx node bench/tail.ts --ref=6828c5f --ref=HEAD   builds interleaved, round by round
 //   npx node bench/tail.ts --working-tree --seconds=8 --rounds=3
 //   npx node bench/tail.ts --no-profile ...          step 1 only (CPU per request, no profiles)
+//   npx node bench/tail.ts --no-profile --concurrency=32 --ref=6828c5f --ref=HEAD   CPU per request at c=32
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { SourceMap } from "node:module";
@@ -33,6 +34,8 @@ const argv = process.argv.slice(2);
 const opt = (name: string) => argv.filter((a) => a.startsWith(`--${name}=`)).map((a) => a.slice(name.length + 3));
 const seconds = Number(opt("seconds")[0] ?? 6);
 const rounds = Number(opt("rounds")[0] ?? 2);
+/** `--concurrency=32`: the same at c=32, where workerd's CPU per request is the steadier figure. */
+const concurrency = Number(opt("concurrency")[0] ?? 1);
 const refs = opt("ref");
 const builds = argv.includes("--working-tree") ? ["(working tree)", ...refs] : refs.length ? refs : ["HEAD"];
 /** Miniflare's own isolates in terapi's workerd (their inspector target ids). */
@@ -157,19 +160,19 @@ async function measure(name: string, bundleDir: string, sim: Awaited<ReturnType<
       base: `${t.origin}/proxy`,
       headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
     };
-    const agent = keepAliveAgent(1);
+    const agent = keepAliveAgent(concurrency);
     const fire = () => send(agent, target, chatRequest(false), { timeoutMs: 30_000 });
-    await closedLoop({ concurrency: 1, durationMs: 2_000, fire });
+    await closedLoop({ concurrency, durationMs: 2_000, fire });
     const pids = t.pids();
     const cpu0 = cpuMs(pids);
     const th0 = threadCpu(pids);
-    const plain = await closedLoop({ concurrency: 1, durationMs: seconds * 1000, fire });
+    const plain = await closedLoop({ concurrency, durationMs: seconds * 1000, fire });
     const cpu = cpuMs(pids) - cpu0;
     const th1 = threadCpu(pids);
     const lat = plain.samples.map((s) => s.totalMs);
     const threads = new Map([...th1].map(([k, v]) => [k, v - (th0.get(k) ?? 0)]).filter(([, v]) => (v as number) > 0) as [string, number][]);
     out.push(
-      `${name}: ${lat.length} requests at c=1 in ${seconds} s: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms; ` +
+      `${name}: ${lat.length} requests at c=${concurrency} in ${seconds} s: p50 ${pct(lat, 50).toFixed(2)} ms, p99 ${pct(lat, 99).toFixed(2)} ms, max ${Math.max(...lat).toFixed(2)} ms; ` +
         `workerd CPU ${((cpu * 1000) / lat.length).toFixed(0)} µs per request (${pids.length} process(es))`,
       `  CPU by workerd thread: ${fmt(threads, cpu)}`,
     );
@@ -189,7 +192,7 @@ async function measure(name: string, bundleDir: string, sim: Awaited<ReturnType<
     let go = () => {};
     const gate = new Promise<void>((r) => (go = r));
     const load = gate.then(async () => {
-      samples = (await closedLoop({ concurrency: 1, durationMs: seconds * 1000, fire })).samples;
+      samples = (await closedLoop({ concurrency, durationMs: seconds * 1000, fire })).samples;
     });
     const during = async () => {
       if (++started === others.length + 1) go();
