@@ -10,20 +10,23 @@ export type Inspector = {
   close: () => void;
 };
 
-/** The inspector target of the worker named `name` (workerd lists `core:user:<name>`). */
-async function targetUrl(port: number, name: string): Promise<string> {
+/** The inspector target with this id (workerd lists a user worker as `core:user:<name>`, Miniflare's own as e.g. `d1:db`). */
+async function targetUrl(port: number, id: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(5_000) });
   const targets = (await res.json()) as { id: string; title?: string; webSocketDebuggerUrl?: string }[];
-  const t = targets.find((x) => x.id === `core:user:${name}`);
-  if (!t) throw new Error(`no inspector target for worker '${name}' (have ${targets.map((x) => x.id).join(", ")})`);
+  const t = targets.find((x) => x.id === id);
+  if (!t) throw new Error(`no inspector target '${id}' (have ${targets.map((x) => x.id).join(", ")})`);
   return t.webSocketDebuggerUrl ?? `ws://127.0.0.1:${port}/${t.id}`;
 }
 
-export async function connectInspector(port: number, worker: string): Promise<Inspector> {
-  const ws = new WebSocket(await targetUrl(port, worker));
+export const connectInspector = (port: number, worker: string): Promise<Inspector> => connectInspectorTarget(port, `core:user:${worker}`);
+
+/** Any isolate of the workerd process by its target id (Miniflare's queue broker, D1, …). */
+export async function connectInspectorTarget(port: number, id: string): Promise<Inspector> {
+  const ws = new WebSocket(await targetUrl(port, id));
   await new Promise<void>((resolve, reject) => {
     ws.addEventListener("open", () => resolve(), { once: true });
-    ws.addEventListener("error", () => reject(new Error(`inspector ${port}/${worker}: connection failed`)), { once: true });
+    ws.addEventListener("error", () => reject(new Error(`inspector ${port}/${id}: connection failed`)), { once: true });
   });
   let next = 1;
   const pending = new Map<number, Pending>();

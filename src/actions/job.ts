@@ -7,7 +7,6 @@ import { getProvider } from "../providers/catalog";
 import { loadConnectionSecret } from "../store/connection-secret";
 import { capReachedError } from "../usage/caps";
 import { ActionWait, createObjectCaller } from "./object-caller";
-import { findAction, parseInput, performAction } from "./perform";
 import { ActionUpstreamError } from "./types";
 import { iso } from "../lib/iso-time";
 
@@ -37,6 +36,8 @@ export async function runActionJob(ctx: JobContext, job: JobRow): Promise<void> 
   const started = Date.now();
   const secret = await loadConnectionSecret(env, ctx.providerConfigKey, ctx.connectionId);
   const provider = secret ? getProvider(secret.provider) : undefined;
+  // Loaded on the first run, not when the Worker starts: the actions' schemas are built with it (./catalog.ts).
+  const { findAction, parseInput, performAction } = await import("./perform");
   const action = provider && job.action ? findAction(provider, job.action) : undefined;
   // A webhook that cannot be stored must not undo the run's result.
   const finish = (error: ActionError | null, interrupted = false) => {

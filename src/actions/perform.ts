@@ -2,12 +2,13 @@ import { ApiError } from "../errors";
 import { jsonDepth, MAX_ACTION_INPUT_DEPTH } from "../json-limits";
 import type { ProviderDefinition } from "../providers/types";
 import type { ActionCall, ActionDefinition } from "./types";
+import { actionsOf } from "./catalog";
 import { firstIssue, zodIssues, type Issue } from "../lib/zod-issues";
 
 const summary = (issues: Issue[]) => firstIssue(issues, "input") ?? "Invalid";
 
 export function findAction(provider: ProviderDefinition, name: string): ActionDefinition | undefined {
-  return provider.actions?.find((a) => a.name === name);
+  return actionsOf(provider).find((a) => a.name === name);
 }
 
 /** The input as the action will see it, or 422 with the schema's issues (nothing is sent). */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { ProviderDefinition } from "../providers/types";
 import type { ActionDefinition } from "./types";
+import { actionsOf } from "./catalog";
 
 type JsonSchema = Record<string, unknown>;
 
@@ -31,7 +32,7 @@ export function actionJsonSchemas(action: ActionDefinition): { input: JsonSchema
 }
 
 export function describeActions(provider: ProviderDefinition): ActionDescription[] {
-  return (provider.actions ?? []).map((a) => {
+  return actionsOf(provider).map((a) => {
     const { input, output } = actionJsonSchemas(a);
     return { name: a.name, provider: provider.name, description: a.description, input_schema: input, output_schema: output };
   });

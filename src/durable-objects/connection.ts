@@ -26,6 +26,7 @@ import { createUsageLedger, type UsageBatch, type UsageLedger } from "../usage/l
 import type { UsageSample } from "../usage/types";
 import { usageEnabled } from "../usage/tap";
 import type { JobUsage } from "../jobs/context";
+import { connectionKey } from "../lib/connection-key";
 
 type EnqueueInput = NewJob & { providerConfigKey: string; connectionId: string };
 type EnqueueResult = { id: string; created: boolean };
@@ -45,6 +46,8 @@ export class ConnectionObject extends DurableObject<Env> {
   private edgeAcquires = 0;
   /** The usage index's due time the alarm was last made to cover (appendLogs). */
   private usageWakeBy: number | null = null;
+  /** The name appendLogs last wrote to the identity table since open(): not written again for every batch. */
+  private namedAs: string | null = null;
   // Set by open(): in the constructor, and again after destroy() empties storage.
   private limiter!: RateLimiter;
   private identity!: Identity;
@@ -106,6 +109,7 @@ export class ConnectionObject extends DurableObject<Env> {
       () => this.usage.nextIndexDue(),
     ]);
     this.edgeAcquires = 0;
+    this.namedAs = null;
   }
 
   /** Resolves when one request of this bucket may go upstream (held until the reset otherwise). */
@@ -169,15 +173,19 @@ export class ConnectionObject extends DurableObject<Env> {
    */
   async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {
     const folded: string[] = [];
+    const name = usage ? connectionKey(usage.providerConfigKey, usage.connectionId) : null;
     // Lines, the connection's names and the usage sums in one transaction: one commit per batch, not three.
     const n = this.ctx.storage.transactionSync(() => {
       const lines = entries.length ? this.logs.append(entries, undefined, folded) : 0;
       if (usage) {
-        this.identity.remember(usage);
+        // The name once per instance (an object's id is its name's hash: it never changes), not per batch.
+        if (name !== this.namedAs) this.identity.remember(usage);
         this.usage.write(usage);
       }
       return lines;
     });
+    // Only once the transaction that wrote it committed.
+    if (name !== null) this.namedAs = name;
     if (usage) {
       await this.usage.alertCap(usage);
       // The alarm is read (and moved) only when the usage index's due time changed, not once per batch.

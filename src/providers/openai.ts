@@ -1,4 +1,3 @@
-import { openaiActions } from "../actions/openai";
 import { openaiSyncs } from "./openai-syncs";
 import { openaiPrices, openaiUsage } from "./openai-usage";
 import type { ProviderDefinition, RateLimitRules, RetryRules } from "./types";
@@ -88,7 +87,6 @@ export const openai: ProviderDefinition = {
   ...shared,
   name: "openai",
   displayName: "OpenAI",
-  actions: openaiActions,
   acceptsKey: (key) => !key.startsWith("sk-admin-"),
   credentialCheck: {
     method: "GET",

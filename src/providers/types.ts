@@ -1,4 +1,3 @@
-import type { ActionDefinition } from "../actions/types";
 import type { PriceTable, UsageRules } from "../usage/types";
 
 /**
@@ -24,8 +23,6 @@ export type ProviderDefinition = {
   retry: RetryRules;
   /** Standard Webhooks verification of inbound webhooks, if the provider sends them. */
   webhooks?: { scheme: "standard-webhooks"; toleranceSeconds: number; syncsByEventPrefix: Record<string, string[]> };
-  /** Typed operations (`POST /action/trigger`): schemas plus a small function over an injected upstream caller. */
-  actions?: ActionDefinition[];
   /** Lists copied into records on a schedule (see `SyncDefinition`). */
   syncs?: SyncDefinition[];
   /** Where responses report token usage, and the price list cost is computed from. */

@@ -5,6 +5,7 @@ import type { ActionRunView } from "../actions/job";
 import { createLiveCaller } from "../actions/live-caller";
 import { actionLogger, type ActionCallStats } from "../actions/log";
 import { findAction, parseInput, performAction } from "../actions/perform";
+import { actionsOf } from "../actions/catalog";
 import { actionJsonSchemas, componentName, describeActions } from "../actions/schemas";
 import { registryClient } from "../bindings/registry-client";
 import { connectionObject } from "../bindings/stubs";
@@ -68,7 +69,7 @@ const ConnectionHeaders = z.object({
 });
 
 /** Per-action documentation: a oneOf of `{action_name, input}` pairs, each input/output a component. */
-const documented = listProviders().flatMap((p) => (p.actions ?? []).map((a) => ({ provider: p.name, action: a })));
+const documented = listProviders().flatMap((p) => actionsOf(p).map((a) => ({ provider: p.name, action: a })));
 const ref = (provider: string, action: string, io: "input" | "output") => ({ $ref: `#/components/schemas/${componentName(provider, action, io)}` });
 
 const trigger = createRoute({

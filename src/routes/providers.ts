@@ -3,6 +3,7 @@ import { notFound } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider, listProviders } from "../providers/catalog";
 import type { ProviderDefinition } from "../providers/types";
+import { actionsOf } from "../actions/catalog";
 import { commonErrors, errorResponse } from "./schemas";
 
 const tags = ["Integrations"];
@@ -34,7 +35,7 @@ function describe(p: ProviderDefinition): z.infer<typeof ProviderSchema> {
     categories: ["ai"],
     // The templates, never a value: `${apiKey}` is filled per connection.
     proxy: { base_url: p.baseUrl, headers: p.authHeaders },
-    actions: (p.actions ?? []).map((a) => a.name),
+    actions: actionsOf(p).map((a) => a.name),
     syncs: [...new Set((p.syncs ?? []).map((s) => s.name))],
   };
 }
