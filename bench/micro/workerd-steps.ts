@@ -1,0 +1,77 @@
+// Steps of a proxied call timed inside workerd (`npm run bench -- --micro --workerd`):
+// Headers, Response, AbortController, timers and URL are workerd's own here, not
+// Node's. The Worker (bench/micro-workerd.ts) runs step `i` n times per request;
+// the harness reads workerd's CPU time around it.
+import { callerResponseHeaders, upstreamRequestHeaders, authHeadersFor } from "../../src/proxy/headers";
+import { callerResponse } from "../../src/proxy/forward";
+import { observe } from "../../src/proxy/observation";
+import { confinePath, upstreamUrl } from "../../src/proxy/path";
+import { getProvider } from "../../src/providers/catalog";
+import type { ConnectionSecret } from "../../src/store/connection-secret";
+
+const provider = getProvider("openai")!;
+const body = new TextEncoder().encode(
+  JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Say hello in one short sentence." }], max_tokens: 16 }),
+).buffer as ArrayBuffer;
+const incoming = new Headers({
+  authorization: "Bearer sk_terapi_secret",
+  "connection-id": "tenant-42",
+  "provider-config-key": "openai",
+  "content-type": "application/json",
+  "content-length": String(body.byteLength),
+  host: "127.0.0.1:8787",
+  connection: "keep-alive",
+  "user-agent": "bench",
+});
+const upstreamHeaders = new Headers({
+  "content-type": "application/json",
+  "content-length": "612",
+  "x-request-id": "req_123",
+  "x-ratelimit-limit-requests": "10000",
+  "x-ratelimit-remaining-requests": "9999",
+  "x-ratelimit-reset-requests": "6ms",
+  "x-ratelimit-limit-tokens": "1000000",
+  "x-ratelimit-remaining-tokens": "999950",
+  "x-ratelimit-reset-tokens": "3ms",
+  date: "Tue, 01 Dec 2026 20:00:00 GMT",
+  connection: "keep-alive",
+  "keep-alive": "timeout=5",
+});
+const upstream = new Response(null, { status: 200, headers: upstreamHeaders });
+const answer = new Uint8Array(600).buffer;
+const secret: ConnectionSecret = {
+  providerConfigKey: "openai",
+  connectionId: "tenant-42",
+  provider: "openai",
+  credentials: { type: "API_KEY", apiKey: "sk-test" },
+  config: {},
+};
+const auth = authHeadersFor(provider, secret);
+
+export type Step = { name: string; run: () => unknown };
+
+export const steps: Step[] = [
+  { name: "(empty loop)", run: () => 0 },
+  { name: "Date.now()", run: () => Date.now() },
+  { name: "headers.get (present)", run: () => incoming.get("connection-id") },
+  { name: "headers.get (absent)", run: () => incoming.get("base-url-override") },
+  { name: "request header hygiene (upstreamRequestHeaders)", run: () => upstreamRequestHeaders(incoming, auth, provider) },
+  { name: "new Headers(incoming) (copy alone)", run: () => new Headers(incoming) },
+  { name: "iterate incoming headers", run: () => [...incoming].length },
+  { name: "caller response headers (callerResponseHeaders)", run: () => callerResponseHeaders(upstreamHeaders) },
+  { name: "caller Response from bytes (callerResponse)", run: () => callerResponse(upstream, answer) },
+  { name: "new Response(bytes, upstream) (no filtering)", run: () => new Response(answer, upstream) },
+  { name: "new Response(bytes, {status})", run: () => new Response(answer, { status: 200 }) },
+  { name: "observe (rate-limit headers)", run: () => observe(upstreamHeaders, provider.rateLimit, 1) },
+  {
+    name: "AbortController + setTimeout + clearTimeout",
+    run: () => {
+      const c = new AbortController();
+      clearTimeout(setTimeout(() => c.abort(), 600_000));
+      return c.signal;
+    },
+  },
+  { name: "new URL(target)", run: () => new URL("http://127.0.0.1:18801/v1/chat/completions") },
+  { name: "path: confinement + upstream URL", run: () => upstreamUrl("http://127.0.0.1:18801", confinePath("/v1/chat/completions"), "") },
+  { name: "JSON.parse of the request body (decode + parse)", run: () => JSON.parse(new TextDecoder().decode(body)) },
+];
