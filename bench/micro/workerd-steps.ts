@@ -47,6 +47,31 @@ const secret: ConnectionSecret = {
   config: {},
 };
 const auth = authHeadersFor(provider, secret);
+const DROP = [
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "content-encoding",
+  "x-listed",
+];
+const SKIP = new Set([
+  ...DROP,
+  "authorization",
+  "connection-id",
+  "provider-config-key",
+  "retries",
+  "retry-on",
+  "async",
+  "host",
+  "cookie",
+  "accept-encoding",
+  "content-length",
+]);
 
 export type Step = { name: string; run: () => unknown };
 
@@ -69,6 +94,61 @@ export const steps: Step[] = [
       const c = new AbortController();
       clearTimeout(setTimeout(() => c.abort(), 600_000));
       return c.signal;
+    },
+  },
+  {
+    name: "AbortController + setTimeout (not cleared)",
+    run: () => {
+      const c = new AbortController();
+      setTimeout(() => c.abort(), 600_000);
+      return c.signal;
+    },
+  },
+  { name: "AbortSignal.timeout", run: () => AbortSignal.timeout(600_000) },
+  { name: "new AbortController", run: () => new AbortController().signal },
+  {
+    name: "new Response(bytes, upstream) + delete 10 names on its headers",
+    run: () => {
+      const r = new Response(answer, upstream);
+      const h = r.headers;
+      for (const n of DROP) h.delete(n);
+      return r;
+    },
+  },
+  {
+    name: "10 × upstream.headers.has",
+    run: () => {
+      let k = 0;
+      for (const n of DROP) if (upstreamHeaders.has(n)) k++;
+      return k;
+    },
+  },
+  {
+    name: "request headers: one pass into a plain record + new Headers(record)",
+    run: () => {
+      const o: Record<string, string> = {};
+      for (const [n, v] of incoming) if (!SKIP.has(n) && !n.startsWith("nango-") && !n.startsWith("terapi-proxy-")) o[n] = v;
+      Object.assign(o, auth);
+      return new Headers(o);
+    },
+  },
+  {
+    name: "request headers: one pass into a plain record (no Headers)",
+    run: () => {
+      const o: Record<string, string> = {};
+      for (const [n, v] of incoming) if (!SKIP.has(n) && !n.startsWith("nango-") && !n.startsWith("terapi-proxy-")) o[n] = v;
+      return Object.assign(o, auth);
+    },
+  },
+  {
+    name: "request headers: keys() pass, copy, delete the found",
+    run: () => {
+      const drop: string[] = [];
+      for (const n of incoming.keys()) if (SKIP.has(n) || n.startsWith("nango-") || n.startsWith("terapi-proxy-")) drop.push(n);
+      const h = new Headers(incoming);
+      for (const n of drop) h.delete(n);
+      for (const n in auth) h.set(n, auth[n]!);
+      return h;
     },
   },
   { name: "new URL(target)", run: () => new URL("http://127.0.0.1:18801/v1/chat/completions") },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openai } from "../../src/providers/openai";
 import { createConnectionCache } from "../../src/proxy/connection-cache";
-import { authHeadersFor, callerResponseHeaders, upstreamRequestHeaders } from "../../src/proxy/headers";
+import { authHeadersFor, callerResponse, callerResponseHeaders, upstreamRequestHeaders } from "../../src/proxy/headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "../../src/proxy/path";
 import type { ConnectionSecret } from "../../src/store/connection-secret";
 
@@ -80,6 +80,20 @@ describe("headers", () => {
       new Headers({ "x-request-id": "req_1", "x-ratelimit-remaining-requests": "4", connection: "close", "content-type": "text/event-stream" }),
     );
     expect(Object.fromEntries(out)).toEqual({ "x-request-id": "req_1", "x-ratelimit-remaining-requests": "4", "content-type": "text/event-stream" });
+  });
+  it("makes the caller's Response with exactly the headers callerResponseHeaders keeps, status and body as given", async () => {
+    const cases: Record<string, string>[] = [
+      { "x-request-id": "req_1", "content-type": "application/json", "content-length": "2" },
+      { "x-request-id": "req_1", connection: "keep-alive", "keep-alive": "timeout=5", "content-length": "2", date: "Tue, 01 Dec 2026 20:00:00 GMT" },
+      { connection: "X-Hop-Secret, close", "x-hop-secret": "1", "x-end-to-end": "kept", trailer: "x", upgrade: "h2c", te: "trailers" },
+      { "content-encoding": "gzip", "content-length": "99", "content-type": "application/json", "proxy-authenticate": "Basic" },
+    ];
+    for (const headers of cases) {
+      const upstream = new Response("{}", { status: 201, statusText: "Created", headers });
+      const out = callerResponse(upstream, new TextEncoder().encode("[1]"));
+      expect(Object.fromEntries(out.headers)).toEqual(Object.fromEntries(callerResponseHeaders(upstream.headers)));
+      expect([out.status, out.statusText, await out.text()]).toEqual([201, "Created", "[1]"]);
+    }
   });
 });
 
