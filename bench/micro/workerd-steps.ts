@@ -2,8 +2,7 @@
 // Headers, Response, AbortController, timers and URL are workerd's own here, not
 // Node's. The Worker (bench/micro-workerd.ts) runs step `i` n times per request;
 // the harness reads workerd's CPU time around it.
-import { callerResponseHeaders, upstreamRequestHeaders, authHeadersFor } from "../../src/proxy/headers";
-import { callerResponse } from "../../src/proxy/forward";
+import { callerResponse, callerResponseHeaders, upstreamRequestHeaders, authHeadersFor } from "../../src/proxy/headers";
 import { observe } from "../../src/proxy/observation";
 import { confinePath, upstreamUrl } from "../../src/proxy/path";
 import { getProvider } from "../../src/providers/catalog";
@@ -83,8 +82,41 @@ export const steps: Step[] = [
   { name: "request header hygiene (upstreamRequestHeaders)", run: () => upstreamRequestHeaders(incoming, auth, provider) },
   { name: "new Headers(incoming) (copy alone)", run: () => new Headers(incoming) },
   { name: "iterate incoming headers", run: () => [...incoming].length },
+  {
+    name: "forEach over incoming headers",
+    run: () => {
+      let k = 0;
+      incoming.forEach((v) => (k += v.length));
+      return k;
+    },
+  },
+  {
+    name: "request headers: forEach, append the kept to a new Headers",
+    run: () => {
+      const out = new Headers();
+      incoming.forEach((v, n) => {
+        if (!SKIP.has(n) && !n.startsWith("nango-") && !n.startsWith("terapi-proxy-")) out.append(n, v);
+      });
+      for (const n in auth) out.set(n, auth[n]!);
+      return out;
+    },
+  },
+  {
+    name: "request headers: forEach into a plain record (what fetch could take)",
+    run: () => {
+      const o: Record<string, string> = {};
+      incoming.forEach((v, n) => {
+        if (!SKIP.has(n) && !n.startsWith("nango-") && !n.startsWith("terapi-proxy-")) o[n] = v;
+      });
+      return Object.assign(o, auth);
+    },
+  },
   { name: "caller response headers (callerResponseHeaders)", run: () => callerResponseHeaders(upstreamHeaders) },
   { name: "caller Response from bytes (callerResponse)", run: () => callerResponse(upstream, answer) },
+  {
+    name: "caller Response from bytes, as before 2ebd27f (a JS Headers copy, then a Response from it)",
+    run: () => new Response(answer, { status: upstream.status, statusText: upstream.statusText, headers: callerResponseHeaders(upstream.headers) }),
+  },
   { name: "new Response(bytes, upstream) (no filtering)", run: () => new Response(answer, upstream) },
   { name: "new Response(bytes, {status})", run: () => new Response(answer, { status: 200 }) },
   { name: "observe (rate-limit headers)", run: () => observe(upstreamHeaders, provider.rateLimit, 1) },

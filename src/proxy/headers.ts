@@ -111,19 +111,20 @@ function connectionListed(source: Headers): Set<string> | null {
  * Fresh upstream headers: the caller's minus terapi's own, hop-by-hop, cookies
  * and host; `Terapi-Proxy-<Name>` (or Nango's `Nango-Proxy-<Name>`) becomes `<Name>`; the provider's auth headers
  * are set last, so a caller can never replace them.
- * One pass over the caller's headers: only what is kept is copied.
+ * One pass over the caller's headers (`forEach`: no entry arrays, as the
+ * iterator makes): only what is kept is copied.
  */
 export function upstreamRequestHeaders(incoming: Headers, auth: Readonly<Record<string, string>>, provider: ProviderDefinition): Headers {
   const guarded = protectedNames(provider);
   const listed = connectionListed(incoming);
   const out = new Headers();
-  const renamed: [string, string][] = [];
-  for (const [name, value] of incoming) {
+  let renamed = null as [string, string][] | null;
+  incoming.forEach((value, name) => {
     const passed = passName(name);
-    if (passed !== null) renamed.push([passed, value]);
+    if (passed !== null) (renamed ??= []).push([passed, value]);
     else if (!DROPPED.has(name) && !name.startsWith(NANGO_OWN_PREFIX) && !guarded.has(name) && !listed?.has(name)) out.append(name, value);
-  }
-  for (const [name, value] of renamed) {
+  });
+  for (const [name, value] of renamed ?? []) {
     if (name && !guarded.has(name) && !HOP_BY_HOP_SET.has(name)) out.set(name, value);
   }
   for (const [name, value] of Object.entries(auth)) out.set(name, value);
