@@ -19,7 +19,7 @@
 //   npm run bench -- --usage-ab      a, b and c with a second terapi, usage counting off, as one more side (issue 16's budget: on − off)
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import os from "node:os";
 import { resolve } from "node:path";
@@ -474,7 +474,16 @@ async function main(): Promise<void> {
     return;
   }
   if (flag("profile")) {
-    await runProfile({ root, srcDir: src.dir, bundleDir: b.dir, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
+    // `--ref=<commit>`: that commit is profiled too, before the code under test, in the same run.
+    const ref = option("ref");
+    const builds = [{ name: "terapi", label: `terapi, ${src.label}`, srcDir: src.dir, bundleDir: b.dir }];
+    if (ref) {
+      const r = exportCommit(root, ref, resolve(tmp, "ref"));
+      mkdirSync(resolve(tmp, "ref-build"), { recursive: true });
+      const rb = await bundle(r.dir, resolve(tmp, "ref-build"));
+      builds.unshift({ name: "ref", label: `terapi, ${r.label}`, srcDir: r.dir, bundleDir: rb.dir });
+    }
+    await runProfile({ root, builds, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
     return;
   }
   await runMode("miniflare", src, s, simKey, b.dir);
