@@ -10,9 +10,11 @@ import { dirname, resolve } from "node:path";
 import { cpuMs, freePort, workerdPids } from "../scripts/lib/procs.ts";
 
 const ENTRY = `
-import { steps } from "./workerd-steps.ts";
+import { prepare, steps } from "./workerd-steps.ts";
+let prepared;
 export default {
   async fetch(req) {
+    await (prepared ??= prepare());
     const u = new URL(req.url);
     if (u.pathname === "/names") return Response.json(steps.map((s) => s.name));
     const step = steps[Number(u.searchParams.get("i"))];

@@ -6,6 +6,8 @@ import { callerResponse, callerResponseHeaders, upstreamRequestHeaders, authHead
 import { observe } from "../../src/proxy/observation";
 import { confinePath, upstreamUrl } from "../../src/proxy/path";
 import { getProvider } from "../../src/providers/catalog";
+import { authorizeSecretKey } from "../../src/middleware/secret-key-auth";
+import { retryOptions } from "../../src/proxy/retry-policy";
 import type { ConnectionSecret } from "../../src/store/connection-secret";
 
 const provider = getProvider("openai")!;
@@ -72,10 +74,26 @@ const SKIP = new Set([
   "content-length",
 ]);
 
+const request = new Request("http://127.0.0.1:8787/proxy/v1/chat/completions", { method: "POST", headers: incoming, body });
+const env = { TERAPI_SECRET_KEY: "sk_terapi_secret" } as Env;
+/** Run once, inside a request (no I/O at global scope): the key accepted once (a digest), then remembered, as the steps time it. */
+export async function prepare(): Promise<void> {
+  await authorizeSecretKey(request, env);
+}
+
 export type Step = { name: string; run: () => unknown };
 
 export const steps: Step[] = [
   { name: "(empty loop)", run: () => 0 },
+  { name: "secret-key check, a key already accepted (authorizeSecretKey)", run: () => authorizeSecretKey(request, env) },
+  { name: "req.headers + req.url + req.method (getters)", run: () => (request.headers, request.url.length + request.method.length) },
+  { name: "retryOptions (Retries, Retry-On, Idempotency-Key)", run: () => retryOptions(incoming, "POST", provider.retry) },
+  {
+    name: "an async function awaited (a resolved value)",
+    run: async () => {
+      await (async () => 1)();
+    },
+  },
   { name: "Date.now()", run: () => Date.now() },
   { name: "headers.get (present)", run: () => incoming.get("connection-id") },
   { name: "headers.get (absent)", run: () => incoming.get("base-url-override") },

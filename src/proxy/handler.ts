@@ -46,7 +46,8 @@ export async function proxy(call: Call): Promise<Response> {
   const { path: fullPath, query } = rawPathAndQuery(req.url);
   const path = confinePath(fullPath.startsWith(`${MOUNT}/`) ? fullPath.slice(MOUNT.length) : "/");
 
-  const secret = await connectionCache.get(env, providerConfigKey, connectionId);
+  const hit = connectionCache.cached(providerConfigKey, connectionId);
+  const secret = hit !== undefined ? hit : await connectionCache.get(env, providerConfigKey, connectionId);
   if (!secret) throw unknownConnection(providerConfigKey, connectionId);
   const provider = getProvider(secret.provider);
   if (!provider) throw providerUnavailable(secret.provider, `Connection '${connectionId}'`);

@@ -98,6 +98,21 @@ describe("headers", () => {
 });
 
 describe("connection cache", () => {
+  it("hands out a fresh settled answer without a promise (cached), nothing once it expired or was evicted", async () => {
+    let t = 0;
+    const found = secret();
+    const cache = createConnectionCache(async (_env, _p, id) => (id === "missing" ? null : found), { ttlMs: 100, missTtlMs: 10, now: () => t });
+    const env = {} as Env;
+    expect(cache.cached("openai", "c1")).toBeUndefined();
+    await cache.get(env, "openai", "c1");
+    await cache.get(env, "openai", "missing");
+    expect(cache.cached("openai", "c1")).toBe(found);
+    expect(cache.cached("openai", "missing")).toBeNull();
+    t = 11;
+    expect(cache.cached("openai", "missing")).toBeUndefined();
+    cache.evict("openai", "c1");
+    expect(cache.cached("openai", "c1")).toBeUndefined();
+  });
   it("never shares a load in progress, expires, remembers misses briefly, evicts, stays bounded", async () => {
     let t = 0;
     let loads = 0;
