@@ -74,10 +74,12 @@ const SKIP = new Set([
   "content-length",
 ]);
 
-const request = new Request("http://127.0.0.1:8787/proxy/v1/chat/completions", { method: "POST", headers: incoming, body });
+// Made in `prepare` (a Request with a body cannot be made at global scope).
+let request: Request;
 const env = { TERAPI_SECRET_KEY: "sk_terapi_secret" } as Env;
 /** Run once, inside a request (no I/O at global scope): the key accepted once (a digest), then remembered, as the steps time it. */
 export async function prepare(): Promise<void> {
+  request = new Request("http://127.0.0.1:8787/proxy/v1/chat/completions", { method: "POST", headers: incoming, body });
   await authorizeSecretKey(request, env);
 }
 
