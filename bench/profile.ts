@@ -34,35 +34,42 @@ function busyPerFetch(profile: { nodes: { id: number; callFrame: { functionName:
   return busy / Math.max(1, fetch);
 }
 
+/** One build of terapi to profile: `name` names its profile file (`bench/profile-<name>.cpuprofile`). */
+export type ProfiledBuild = { name: string; label: string; srcDir: string; bundleDir: string };
+
 export async function runProfile(opts: {
   root: string;
-  srcDir: string;
-  bundleDir: string;
+  /** Profiled one after the other, after the bare Worker (`--ref=<commit>` puts that commit first). */
+  builds: ProfiledBuild[];
   sim: Simulator;
   simKey: string;
   seconds: number;
   log: (m: string) => void;
 }): Promise<void> {
   const { sim, simKey, log } = opts;
-  const secrets = newSecrets();
-  const t = await startMiniflare({ root: opts.srcDir, bundleDir: opts.bundleDir, simUrl: sim.url, secrets, directSocket: true });
-  const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate: t.compatibilityDate, directSocket: true });
+  const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate: undefined, directSocket: true });
+  const stops: (() => Promise<void>)[] = [floor.stop];
   try {
-    await createIntegration(t.origin, secrets.secretKey, "openai-bench");
-    await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
-    const sides: { name: string; target: Target; inspector: { port: number; worker: string }; pids: () => number[] }[] = [
-      { name: "bare", target: floor.target, inspector: floor.inspector, pids: floor.pids },
-      {
-        name: "terapi",
+    type Side = { name: string; target: Target; inspector: { port: number; worker: string }; pids: () => number[]; bundleDir?: string };
+    const sides: Side[] = [{ name: "bare", target: floor.target, inspector: floor.inspector, pids: floor.pids }];
+    for (const b of opts.builds) {
+      const secrets = newSecrets();
+      const t = await startMiniflare({ root: b.srcDir, bundleDir: b.bundleDir, simUrl: sim.url, secrets, directSocket: true });
+      stops.push(t.stop);
+      await createIntegration(t.origin, secrets.secretKey, "openai-bench");
+      await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
+      sides.push({
+        name: b.name,
         pids: t.pids,
+        bundleDir: b.bundleDir,
         target: {
-          name: "terapi",
+          name: b.label,
           base: `${t.origin}/proxy`,
           headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
         },
         inspector: t.inspector as { port: number; worker: string },
-      },
-    ];
+      });
+    }
     for (const side of sides) {
       const agent = keepAliveAgent(CONCURRENCY);
       const fire = () => send(agent, side.target, chatRequest(false), { timeoutMs: 30_000 });
@@ -105,10 +112,10 @@ export async function runProfile(opts: {
       }
       const file = resolve(opts.root, `bench/profile-${side.name}.cpuprofile`);
       writeFileSync(file, JSON.stringify(profile));
-      const b = breakdown(profile, side.name === "terapi" ? resolve(opts.bundleDir, "index.js.map") : undefined);
+      const b = breakdown(profile, side.bundleDir ? resolve(side.bundleDir, "index.js.map") : undefined);
       const busyMs = b.totalMs - (b.self.find((x) => x.group === "(idle)")?.ms ?? 0);
       process.stdout.write(
-        `\n${renderBreakdown(`${side.name} (c=${CONCURRENCY}, ${requests} requests, ${failed} non-200, ${(requests / opts.seconds).toFixed(0)} req/s under the profiler)`, b)}\n` +
+        `\n${renderBreakdown(`${side.target.name} (c=${CONCURRENCY}, ${requests} requests, ${failed} non-200, ${(requests / opts.seconds).toFixed(0)} req/s under the profiler)`, b)}\n` +
           `busy (not idle): ${busyMs.toFixed(0)} ms = ${((1000 * busyMs) / Math.max(1, requests)).toFixed(1)} µs of the isolate's thread per request\n` +
           `busy samples per sample in the native fetch: ${busyPerFetch(profile).toFixed(2)} (the upstream fetch is the same work on every run: a load-independent measure of the isolate's work per request)\n` +
           heapLine +
@@ -116,7 +123,6 @@ export async function runProfile(opts: {
       );
     }
   } finally {
-    await t.stop();
-    await floor.stop();
+    for (const stop of stops) await stop().catch(() => {});
   }
 }

@@ -13,11 +13,13 @@
 //   npm run bench -- --soak          minutes of mixed load (16 chat calls + a /records reader), counting non-2xx answers
 //   npm run bench -- --soak --soak-seconds=60   a shorter soak
 //   npm run bench -- --micro         each step of a proxied call timed alone (Node, no workerd)
+//   npm run bench -- --micro --workerd   the same kind of steps timed inside workerd (its Headers, Response, timers)
 //   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
+//   npm run bench -- --cpu-ab --ref=main   workerd CPU per proxied request: builds interleaved with the bare Worker (bench/cpu-ab.ts)
 //   npm run bench -- --usage-ab      a, b and c with a second terapi, usage counting off, as one more side (issue 16's budget: on − off)
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import os from "node:os";
 import { resolve } from "node:path";
@@ -38,6 +40,7 @@ import { scenarios as allScenarios } from "./scenarios/index.ts";
 import { DEFAULT_SOAK_SECONDS, soakScenario } from "./scenarios/soak.ts";
 import { runProfile } from "./profile.ts";
 import { runMicro } from "./micro.ts";
+import { exportCommit, runCpuAb, variantSource } from "./cpu-ab.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -83,7 +86,7 @@ const BUNDLE_TARGET_KIB = 500;
 const COLD_START_BEFORE_MS = 123;
 /** The isolate's heap after the load (after a GC) may exceed its idle heap by at most this. */
 const HEAP_GROWTH_BOUND_MIB = 16;
-const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? (soak ? soakSeconds * 1000 + 60_000 : 170_000));
+const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? (soak ? soakSeconds * 1000 + 60_000 : flag("cpu-ab") ? 600_000 : 170_000));
 /** Don't start the wrangler dev table with less than this left. */
 const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
 
@@ -438,7 +441,8 @@ async function setUp(what: string, origin: string, secretKey: string, proxied: T
 
 async function main(): Promise<void> {
   if (flag("micro")) {
-    await runMicro(root);
+    if (flag("workerd")) await (await import("./micro-workerd.ts")).runMicroWorkerd(root);
+    else await runMicro(root);
     return;
   }
   log(`terapi benchmark${quick ? " (quick)" : ""}${smoke ? " (smoke)" : ""}; temp dir ${tmp}`);
@@ -453,8 +457,33 @@ async function main(): Promise<void> {
   // The direct side must work before anything is compared with it.
   await jsonCall("GET", `${s.url}/v1/models`, { authorization: `Bearer ${simKey}` });
 
+  if (flag("cpu-ab")) {
+    const ref = option("ref");
+    const variants = argv.filter((a) => a.startsWith("--variant=")).map((a) => variantSource(a.slice("--variant=".length)));
+    await runCpuAb({
+      root,
+      tmp,
+      sources: [...(ref ? [exportCommit(root, ref, resolve(tmp, "ref"))] : []), src, ...variants],
+      sim: s,
+      simKey,
+      rounds: Number(option("cpu-rounds") ?? 6),
+      seconds: Number(option("cpu-seconds") ?? 3),
+      concurrency: Number(option("cpu-concurrency") ?? 32),
+      log,
+    });
+    return;
+  }
   if (flag("profile")) {
-    await runProfile({ root, srcDir: src.dir, bundleDir: b.dir, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
+    // `--ref=<commit>`: that commit is profiled too, before the code under test, in the same run.
+    const ref = option("ref");
+    const builds = [{ name: "terapi", label: `terapi, ${src.label}`, srcDir: src.dir, bundleDir: b.dir }];
+    if (ref) {
+      const r = exportCommit(root, ref, resolve(tmp, "ref"));
+      mkdirSync(resolve(tmp, "ref-build"), { recursive: true });
+      const rb = await bundle(r.dir, resolve(tmp, "ref-build"));
+      builds.unshift({ name: "ref", label: `terapi, ${r.label}`, srcDir: r.dir, bundleDir: rb.dir });
+    }
+    await runProfile({ root, builds, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
     return;
   }
   await runMode("miniflare", src, s, simKey, b.dir);

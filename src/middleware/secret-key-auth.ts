@@ -56,16 +56,25 @@ async function matchesAny(keys: ArrayBuffer[], candidate: string): Promise<boole
 
 const BEARER = /^Bearer\s+(.+)$/i;
 
-/** Resolves when the request carries a configured secret key; throws the 401/429/500 otherwise. */
-export async function authorizeSecretKey(req: Request, env: Env): Promise<void> {
-  const header = req.headers.get("authorization") ?? "";
-  const match = BEARER.exec(header);
+/**
+ * Checks that the request carries a configured secret key: returns nothing
+ * when this isolate already accepted it (the common case: no promise, the
+ * call goes on in the same turn), otherwise a promise of the check. The
+ * 401/429/500 is thrown (sync) or rejected.
+ */
+export function authorizeSecretKey(req: Request, env: Env): Promise<void> | undefined {
+  const headers = req.headers;
+  const match = BEARER.exec(headers.get("authorization") ?? "");
   if (!match) throw new ApiError(401, "unauthorized", "Missing secret key: send Authorization: Bearer <secret key>");
-  const client = clientOf(req.headers);
+  const client = clientOf(headers);
   checkNotBlocked(client);
   const raw = env.TERAPI_SECRET_KEY ?? "";
   const candidate = match[1]!.trim();
-  if (accepted.raw === raw && accepted.keys.has(candidate)) return;
+  if (accepted.raw === raw && accepted.keys.has(candidate)) return undefined;
+  return checkCandidate(env, raw, candidate, client);
+}
+
+async function checkCandidate(env: Env, raw: string, candidate: string, client: string): Promise<void> {
   const keys = await configuredDigests(raw);
   if (keys.length === 0) throw new ApiError(500, "not_configured", "TERAPI_SECRET_KEY is not set");
   if (!(await matchesAny(keys, candidate))) {

@@ -36,6 +36,12 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
   // Bumped by evict/clear: a load that started before them must not write back what it read.
   let epoch = 0;
 
+  /** The settled answer while it is fresh, without a promise (the hot path's common case); undefined when `get` must load. */
+  function cached(providerConfigKey: string, connectionId: string): ConnectionSecret | null | undefined {
+    const hit = entries.get(connectionKey(providerConfigKey, connectionId));
+    return hit && hit.expiresAt > now() ? hit.value : undefined;
+  }
+
   async function get(env: Env, providerConfigKey: string, connectionId: string): Promise<ConnectionSecret | null> {
     const key = connectionKey(providerConfigKey, connectionId);
     const hit = entries.get(key);
@@ -69,5 +75,5 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
     entries.clear();
   }
 
-  return { get, evict, clear };
+  return { cached, get, evict, clear };
 }

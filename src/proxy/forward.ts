@@ -3,7 +3,7 @@ import { ApiError } from "../errors";
 import type { ProviderDefinition } from "../providers/types";
 import { withRequestModel } from "./answer-model";
 import { peekError } from "./error-peek";
-import { callerResponseHeaders } from "./headers";
+import { callerResponse, callerResponseHeaders } from "./headers";
 import { chargeOf } from "./limit-bucket";
 import { observe, observeRefusal, type RateObservation } from "./observation";
 import type { RateLimitView } from "./rate-limit-view";
@@ -52,10 +52,6 @@ function withRetryAfter(res: Response, waitMs: number): Response {
   if (!headers.has("retry-after")) headers.set("retry-after", String(Math.max(1, Math.ceil(waitMs / 1000))));
   return new Response(res.body, { status: res.status, statusText: res.statusText, headers });
 }
-
-/** The caller's copy of a provider's answer: its headers minus hop-by-hop and framing, with `body` (its own unless given). */
-export const callerResponse = (res: Response, body: BodyInit | null = res.body): Response =>
-  new Response(body, { status: res.status, statusText: res.statusText, headers: callerResponseHeaders(res.headers) });
 
 const passThrough = (res: Response) => callerResponse(res);
 
@@ -131,7 +127,7 @@ export function createForwarder(view: RateLimitView) {
       const sentAt = Date.now();
       try {
         const timeoutMs = cutOffAtBound ? Math.max(1, budgetLeft()) : undefined;
-        res = await sendUpstream(req.url, { method: req.method, headers: req.headers, body: req.body, timeoutMs });
+        res = await sendUpstream(req.url, { method: req.method, headers: req.headers, body: req.body, timeoutMs, leaveTimer: true });
       } catch (err) {
         longestAttemptMs = Math.max(longestAttemptMs, Date.now() - sentAt);
         view.finish(key, sending, null);

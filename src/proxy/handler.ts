@@ -1,10 +1,10 @@
 import { ApiError, providerUnavailable, unknownConnection } from "../errors";
 import { getProvider, providerBaseUrl } from "../providers/catalog";
 import { isAsync, readAsyncBody } from "./async";
-import { callerResponse, REPLAY_LIMIT } from "./forward";
+import { REPLAY_LIMIT } from "./forward";
 import { namesModel } from "./limit-bucket";
 import { connectionCache, forward } from "./instances";
-import { authHeadersFor, upstreamRequestHeaders } from "./headers";
+import { authHeadersFor, callerResponse, upstreamRequestHeaders } from "./headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "./path";
 import { retryOptions } from "./retry-policy";
 import { connectionObject } from "../bindings/stubs";
@@ -46,7 +46,8 @@ export async function proxy(call: Call): Promise<Response> {
   const { path: fullPath, query } = rawPathAndQuery(req.url);
   const path = confinePath(fullPath.startsWith(`${MOUNT}/`) ? fullPath.slice(MOUNT.length) : "/");
 
-  const secret = await connectionCache.get(env, providerConfigKey, connectionId);
+  const hit = connectionCache.cached(providerConfigKey, connectionId);
+  const secret = hit !== undefined ? hit : await connectionCache.get(env, providerConfigKey, connectionId);
   if (!secret) throw unknownConnection(providerConfigKey, connectionId);
   const provider = getProvider(secret.provider);
   if (!provider) throw providerUnavailable(secret.provider, `Connection '${connectionId}'`);
@@ -148,17 +149,23 @@ export function proxyFastPath(
   req: Request,
   env: Env,
   ctx: Pick<ExecutionContext, "waitUntil">,
-  authorize: (req: Request, env: Env) => Promise<void>,
+  /** Nothing when the key is known good at once, else a promise of the check; throws or rejects the refusal. */
+  authorize: (req: Request, env: Env) => Promise<void> | undefined,
   onError: (err: Error) => Response,
 ): Promise<Response> | null {
   const url = req.url;
   const pathStart = url.indexOf("/", url.indexOf("://") + 3);
   if (pathStart < 0 || !url.startsWith(PREFIX, pathStart) || url.startsWith(STATUS_PREFIX, pathStart)) return null;
-  const head = req.method === "HEAD";
-  return (
-    authorize(req, env)
-      .then(() => proxy({ req, env, ctx }))
-      // The router answers HEAD without a body (it routes it as GET); so does this.
-      .then((res) => (head ? new Response(null, res) : res), onError)
-  );
+  const call: Call = { req, env, ctx };
+  let answer: Promise<Response>;
+  try {
+    const checking = authorize(req, env);
+    answer = checking ? checking.then(() => proxy(call)) : proxy(call);
+  } catch (err) {
+    answer = Promise.reject(err as Error);
+  }
+  // The router answers HEAD without a body (it routes it as GET); so does this.
+  return req.method === "HEAD" ? answer.then(headless, onError) : answer.catch(onError);
 }
+
+const headless = (res: Response) => new Response(null, res);

@@ -111,19 +111,20 @@ function connectionListed(source: Headers): Set<string> | null {
  * Fresh upstream headers: the caller's minus terapi's own, hop-by-hop, cookies
  * and host; `Terapi-Proxy-<Name>` (or Nango's `Nango-Proxy-<Name>`) becomes `<Name>`; the provider's auth headers
  * are set last, so a caller can never replace them.
- * One pass over the caller's headers: only what is kept is copied.
+ * One pass over the caller's headers (`forEach`: no entry arrays, as the
+ * iterator makes): only what is kept is copied.
  */
 export function upstreamRequestHeaders(incoming: Headers, auth: Readonly<Record<string, string>>, provider: ProviderDefinition): Headers {
   const guarded = protectedNames(provider);
   const listed = connectionListed(incoming);
   const out = new Headers();
-  const renamed: [string, string][] = [];
-  for (const [name, value] of incoming) {
+  let renamed = null as [string, string][] | null;
+  incoming.forEach((value, name) => {
     const passed = passName(name);
-    if (passed !== null) renamed.push([passed, value]);
+    if (passed !== null) (renamed ??= []).push([passed, value]);
     else if (!DROPPED.has(name) && !name.startsWith(NANGO_OWN_PREFIX) && !guarded.has(name) && !listed?.has(name)) out.append(name, value);
-  }
-  for (const [name, value] of renamed) {
+  });
+  for (const [name, value] of renamed ?? []) {
     if (name && !guarded.has(name) && !HOP_BY_HOP_SET.has(name)) out.set(name, value);
   }
   for (const [name, value] of Object.entries(auth)) out.set(name, value);
@@ -139,6 +140,33 @@ export function callerResponseHeaders(upstream: Headers): Headers {
   if (out.has("content-encoding")) {
     out.delete("content-encoding");
     out.delete("content-length");
+  }
+  return out;
+}
+
+/** What the caller's copy of an answer never carries (`callerResponseHeaders`), checked name by name. */
+const RESPONSE_DROPPED = [...HOP_BY_HOP, "content-encoding"];
+
+/**
+ * The caller's copy of a provider's answer, with `body` (its own unless
+ * given): the same headers as `callerResponseHeaders` gives, made the cheap
+ * way. workerd copies the answer's status and headers natively
+ * (`new Response(body, res)`), and only the names actually present are then
+ * deleted from the copy: a Headers copy made in JS, then a Response made from
+ * it, cost about twice as much (bench/micro/workerd-steps.ts).
+ */
+export function callerResponse(res: Response, body: BodyInit | null = res.body): Response {
+  const upstream = res.headers;
+  let present: string[] | null = null;
+  for (const name of RESPONSE_DROPPED) if (upstream.has(name)) (present ??= []).push(name);
+  const out = new Response(body, res);
+  if (present === null) return out;
+  const headers = out.headers;
+  for (const name of present) {
+    if (name === "connection") dropConnectionListed(headers, upstream);
+    // The runtime decoded the body; the runtime re-encodes it for the caller if it can.
+    else if (name === "content-encoding") headers.delete("content-length");
+    headers.delete(name);
   }
   return out;
 }

@@ -99,13 +99,17 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
   const maxEntries = opts.maxEntries ?? 10_000;
   const now = opts.now ?? (() => Date.now());
   const views = new Map<string, View>();
+  /** The entry last used (a call touches its bucket several times): already in the last place. */
+  let last: { key: string; v: View } | undefined;
 
   function view(key: string): View {
+    if (last !== undefined && last.key === key) return last.v;
     let v = views.get(key);
     if (v) {
       // Most recently used last: the first entry is the one to drop.
       views.delete(key);
       views.set(key, v);
+      last = { key, v };
       return v;
     }
     v = {
@@ -119,6 +123,7 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
       sharedAt: 0,
     };
     views.set(key, v);
+    last = { key, v };
     if (views.size > maxEntries) {
       const oldest = views.keys().next().value;
       if (oldest !== undefined && oldest !== key) views.delete(oldest);
@@ -241,7 +246,23 @@ export function createRateLimitView(opts: RateLimitViewOptions = {}) {
     return { requests: hintDim(v.requests, t, v.inFlight.count), tokens: hintDim(v.tokens, t, v.inFlight.amount) };
   }
 
-  return { route, begin, finish, held, share, learn, hint, probeDone, estimate, adopt, clear: () => views.clear(), size: () => views.size };
+  return {
+    route,
+    begin,
+    finish,
+    held,
+    share,
+    learn,
+    hint,
+    probeDone,
+    estimate,
+    adopt,
+    clear: () => {
+      views.clear();
+      last = undefined;
+    },
+    size: () => views.size,
+  };
 }
 
 export type RateLimitView = ReturnType<typeof createRateLimitView>;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { openai } from "../../src/providers/openai";
 import { createConnectionCache } from "../../src/proxy/connection-cache";
-import { authHeadersFor, callerResponseHeaders, upstreamRequestHeaders } from "../../src/proxy/headers";
+import { authHeadersFor, callerResponse, callerResponseHeaders, upstreamRequestHeaders } from "../../src/proxy/headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "../../src/proxy/path";
 import type { ConnectionSecret } from "../../src/store/connection-secret";
 
@@ -81,9 +81,38 @@ describe("headers", () => {
     );
     expect(Object.fromEntries(out)).toEqual({ "x-request-id": "req_1", "x-ratelimit-remaining-requests": "4", "content-type": "text/event-stream" });
   });
+  it("makes the caller's Response with exactly the headers callerResponseHeaders keeps, status and body as given", async () => {
+    const cases: Record<string, string>[] = [
+      { "x-request-id": "req_1", "content-type": "application/json", "content-length": "2" },
+      { "x-request-id": "req_1", connection: "keep-alive", "keep-alive": "timeout=5", "content-length": "2", date: "Tue, 01 Dec 2026 20:00:00 GMT" },
+      { connection: "X-Hop-Secret, close", "x-hop-secret": "1", "x-end-to-end": "kept", trailer: "x", upgrade: "h2c", te: "trailers" },
+      { "content-encoding": "gzip", "content-length": "99", "content-type": "application/json", "proxy-authenticate": "Basic" },
+    ];
+    for (const headers of cases) {
+      const upstream = new Response("{}", { status: 201, statusText: "Created", headers });
+      const out = callerResponse(upstream, new TextEncoder().encode("[1]"));
+      expect(Object.fromEntries(out.headers)).toEqual(Object.fromEntries(callerResponseHeaders(upstream.headers)));
+      expect([out.status, out.statusText, await out.text()]).toEqual([201, "Created", "[1]"]);
+    }
+  });
 });
 
 describe("connection cache", () => {
+  it("hands out a fresh settled answer without a promise (cached), nothing once it expired or was evicted", async () => {
+    let t = 0;
+    const found = secret();
+    const cache = createConnectionCache(async (_env, _p, id) => (id === "missing" ? null : found), { ttlMs: 100, missTtlMs: 10, now: () => t });
+    const env = {} as Env;
+    expect(cache.cached("openai", "c1")).toBeUndefined();
+    await cache.get(env, "openai", "c1");
+    await cache.get(env, "openai", "missing");
+    expect(cache.cached("openai", "c1")).toBe(found);
+    expect(cache.cached("openai", "missing")).toBeNull();
+    t = 11;
+    expect(cache.cached("openai", "missing")).toBeUndefined();
+    cache.evict("openai", "c1");
+    expect(cache.cached("openai", "c1")).toBeUndefined();
+  });
   it("never shares a load in progress, expires, remembers misses briefly, evicts, stays bounded", async () => {
     let t = 0;
     let loads = 0;

@@ -131,6 +131,24 @@ describe("the bound on one call (the provider's maxWaitMs) covers its retries", 
     expect((await count(key, "/v1/models")) - before).toBe(2);
   });
 
+  it("a retry's answer whose stream lasts past the bound flows to its end: the cut-off applies to the headers only", async () => {
+    const key = await simKey();
+    const t = await createTenant(key);
+    shortBound();
+    await simFault({ key, count: 1, status: 503, path_prefix: "/v1/chat/completions" });
+    const body = JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "Say hello in a few words." }] });
+    const res = await proxyFetch(t, "/v1/chat/completions", {
+      method: "POST",
+      // 300 ms between chunks: the stream outlives the 1 s bound (and the retry's timer, left set after the headers).
+      headers: { "content-type": "application/json", retries: "2", "x-sim-chunk-delay-ms": "300" },
+      body,
+    });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text.match(/^data: /gm)?.length).toBeGreaterThanOrEqual(5);
+    expect(text.trimEnd().endsWith("data: [DONE]")).toBe(true);
+  });
+
   it("fast 503s are still retried as many times as asked within the bound", async () => {
     const key = await simKey();
     const t = await createTenant(key);
