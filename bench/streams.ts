@@ -14,7 +14,7 @@
 // each side has its own process) is reported next to it: it moves little with the machine's load.
 //
 //   npm run bench -- --streams                       HEAD: usage on, usage off, bare, direct
-//   npm run bench -- --streams --refs=main,worktree  main and the working tree (usage on), + the working tree with usage off
+//   npm run bench -- --streams --refs=old=main,new=worktree  main and the working tree (usage on), + the working tree with usage off
 //   npm run bench -- --streams --rounds=12 --per-round=60 --no-off
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -22,6 +22,8 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { keepAliveAgent, type Sample, send, type Target } from "./lib/http.ts";
 import { startFloor } from "./lib/floor.ts";
+import { connectInspector, cpuProfile } from "./lib/inspector.ts";
+import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
 import { prepareSource, type Source, sourceAt } from "./lib/source.ts";
 import { percentile } from "./lib/stats.ts";
 import { chatRequest } from "./scenarios/common.ts";
@@ -31,7 +33,7 @@ import { bundle, createConnection, createIntegration, newSecrets, startMiniflare
 
 const CHUNK_DELAY_MS = 2;
 
-type Side = { name: string; target: Target; pids: () => number[] };
+type Side = { name: string; target: Target; pids: () => number[]; profile?: { port: number; worker: string; map: string } };
 type Round = { ttfb: number; headers: number; gap: number; cpuUs: number | null };
 
 /**
@@ -60,7 +62,12 @@ const p50 = (samples: Sample[], f: (s: Sample) => number) => median(samples.map(
 
 export async function runStreams(root: string, argv: string[]): Promise<number> {
   const option = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
-  const refs = (option("refs") ?? "HEAD").split(",").filter(Boolean);
+  // `name=ref` names a side (e.g. `pipe=<sha>` for a `git stash create` commit); `worktree` is the files as they are.
+  const named = (option("refs") ?? "HEAD")
+    .split(",")
+    .filter(Boolean)
+    .map((r) => (r.includes("=") ? { name: r.slice(0, r.indexOf("=")), ref: r.slice(r.indexOf("=") + 1) } : { name: r, ref: r }));
+  const refs = named.map((r) => r.name);
   const rounds = Number(option("rounds") ?? 10);
   const perRound = Number(option("per-round") ?? 50);
   const withOff = !argv.includes("--no-off");
@@ -70,7 +77,7 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
   process.on("exit", killAllChildrenSync);
   const stops: (() => Promise<void>)[] = [];
   try {
-    const sources: Source[] = refs.map((ref, i) => (ref === "worktree" ? prepareSource(root, tmp, true) : sourceAt(root, ref, resolve(tmp, `src-${i}`))));
+    const sources: Source[] = named.map(({ ref }, i) => (ref === "worktree" ? prepareSource(root, tmp, true) : sourceAt(root, ref, resolve(tmp, `src-${i}`))));
     const sim = await startSimulator(sources[0]!.dir, log);
     stops.push(sim.stop);
     const simKey = await sim.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
@@ -89,7 +96,7 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
         base: `${t.origin}/proxy`,
         headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
       };
-      sides.push({ name, target, pids: t.pids });
+      sides.push({ name, target, pids: t.pids, profile: t.inspector && { ...t.inspector, map: resolve(bundleDir, "index.js.map") } });
       log(`${name}: ${t.origin}`);
     };
     for (const [i, src] of sources.entries()) await terapiSide(`${refs[i]} (${src.commit}), usage on`, src, bundles[i]!.dir, "on");
@@ -134,8 +141,26 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
       });
       log(`round ${r + 1}/${rounds}: TTFB p50 ${sides.map((s, i) => `${s.name} ${perSide[i]![r]!.ttfb.toFixed(3)}`).join(", ")}`);
     }
-    for (const a of agents) a.destroy();
     const loadAtEnd = os.loadavg();
+    // `--profile`: where each terapi side's isolate spends a stream, from V8's samples (counts, not times, move little with load).
+    const profiled: string[] = [];
+    if (argv.includes("--profile")) {
+      for (const [i, side] of sides.entries()) {
+        if (!side.profile) continue;
+        const ins = await connectInspector(side.profile.port, side.profile.worker);
+        const n = 150;
+        const profile = await cpuProfile(ins, async () => {
+          for (let k = 0; k < n; k++) await fire(i);
+        });
+        ins.close();
+        const b = breakdown(profile, side.profile.map);
+        const idle = b.self.find((x) => x.group === "(idle)")?.ms ?? 0;
+        profiled.push(
+          `${renderBreakdown(`${side.name}: ${n} streams under the profiler`, b)}\nbusy (not idle): ${(((b.totalMs - idle) * 1000) / n).toFixed(0)} µs of the isolate's thread per stream`,
+        );
+      }
+    }
+    for (const a of agents) a.destroy();
 
     const fmt = (n: number, d = 3) => (Number.isFinite(n) ? n.toFixed(d) : "–");
     const signed = (n: number, d = 3) => `${n >= 0 ? "+" : "−"}${fmt(Math.abs(n), d)}`;
@@ -188,7 +213,7 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
         return `| ${sides[a]!.name} − ${sides[b]!.name} | ${cell((r) => r.ttfb, 3, "ms")} | ${cell((r) => r.headers, 3, "ms")} | ${cell((r) => r.cpuUs, 0, "µs")} |`;
       }),
     ];
-    process.stdout.write(`\n${lines.join("\n")}\n`);
+    process.stdout.write(`\n${[...profiled, lines.join("\n")].join("\n\n")}\n`);
     const out = resolve(root, "bench/streams-results.json");
     writeFileSync(
       out,
