@@ -203,14 +203,14 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
       "",
       "Per-round differences of the p50s: median [smallest, largest] (rounds where the first side was slower / rounds):",
       "",
-      "| comparison | TTFB p50 | headers p50 | workerd CPU per stream |",
-      "| --- | --- | --- | --- |",
+      "| comparison | TTFB p50 | headers p50 | headers → first byte p50 | workerd CPU per stream |",
+      "| --- | --- | --- | --- | --- |",
       ...pairs.map(([a, b]) => {
         const cell = (f: (r: Round) => number | null, d: number, unit: string) => {
           const x = diff(a, b, f);
           return x ? `${signed(x.median, d)} ${unit} [${signed(x.min, d)}, ${signed(x.max, d)}] (${x.above0}/${x.n})` : "–";
         };
-        return `| ${sides[a]!.name} − ${sides[b]!.name} | ${cell((r) => r.ttfb, 3, "ms")} | ${cell((r) => r.headers, 3, "ms")} | ${cell((r) => r.cpuUs, 0, "µs")} |`;
+        return `| ${sides[a]!.name} − ${sides[b]!.name} | ${cell((r) => r.ttfb, 3, "ms")} | ${cell((r) => r.headers, 3, "ms")} | ${cell((r) => r.gap, 3, "ms")} | ${cell((r) => r.cpuUs, 0, "µs")} |`;
       }),
     ];
     process.stdout.write(`\n${[...profiled, lines.join("\n")].join("\n\n")}\n`);
