@@ -17,6 +17,7 @@
 //   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
 //   npm run bench -- --cpu-ab --ref=main   workerd CPU per proxied request: builds interleaved with the bare Worker (bench/cpu-ab.ts)
 //   npm run bench -- --usage-ab      a, b and c with a second terapi, usage counting off, as one more side (issue 16's budget: on − off)
+//   npm run bench -- --streams       streamed answers' time to first byte, A/B by commit and usage on/off, interleaved request by request (bench/streams.ts)
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -48,6 +49,11 @@ const argv = process.argv.slice(2);
 if (argv.includes("--scale")) {
   const { runScale } = await import("./scale.ts");
   process.exit(await runScale());
+}
+// `--streams`: the focused time-to-first-byte A/B of streamed answers (bench/streams.ts).
+if (argv.includes("--streams")) {
+  const { runStreams } = await import("./streams.ts");
+  process.exit(await runStreams(root, argv));
 }
 const flag = (name: string) => argv.includes(`--${name}`);
 /** `--name=value` or `--name value`. */

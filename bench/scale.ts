@@ -11,12 +11,10 @@ import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { execFileSync } from "node:child_process";
-import { mkdirSync, symlinkSync } from "node:fs";
 import { type ArrivalReport, startReceiverProcess } from "./lib/event-receiver.ts";
 import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "../scripts/lib/procs.ts";
 import { startSimulator, type Simulator } from "../scripts/lib/simulator.ts";
-import { prepareSource, type Source } from "./lib/source.ts";
+import { prepareSource, sourceAt } from "./lib/source.ts";
 import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../scripts/lib/terapi.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -68,16 +66,6 @@ async function timed(count: number, concurrency: number, call: (i: number) => Pr
 }
 const statusText = (m: Map<number, number>) => [...m.entries()].map(([s, n]) => `${s === -1 ? "error" : s}×${n}`).join(", ");
 
-function sourceAt(commit: string, tmp: string): Source {
-  const dir = resolve(tmp, "src");
-  mkdirSync(dir, { recursive: true });
-  const tar = execFileSync("git", ["archive", "--format=tar", commit], { cwd: root, maxBuffer: 256 * 1024 * 1024 });
-  execFileSync("tar", ["-x", "-C", dir], { input: tar });
-  symlinkSync(resolve(root, "node_modules"), resolve(dir, "node_modules"), "dir");
-  const short = execFileSync("git", ["rev-parse", "--short", commit], { cwd: root, encoding: "utf8" }).trim();
-  return { dir, label: `${commit} (${short})`, commit: short };
-}
-
 /** Standard Webhooks signature of an inbound webhook, as OpenAI would send it. */
 function sign(secret: string, id: string, ts: number, body: string): string {
   const key = Buffer.from(secret.slice("whsec_".length), "base64");
@@ -90,7 +78,7 @@ export async function runScale(): Promise<number> {
   let terapi: RunningTerapi | undefined;
   const receiver = await startReceiverProcess(root, await freePort());
   process.on("exit", killAllChildrenSync);
-  const source = ref ? sourceAt(ref, tmp) : prepareSource(root, tmp, argv.includes("--working-tree"));
+  const source = ref ? sourceAt(root, ref, resolve(tmp, "src")) : prepareSource(root, tmp, argv.includes("--working-tree"));
   log(`measuring ${source.label}: ${N} connections, events on ${E} of them at ${RATE}/s for ${EVENT_S} s`);
   try {
     const [s, b] = await Promise.all([startSimulator(source.dir, log), bundle(source.dir, tmp)]);

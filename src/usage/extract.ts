@@ -155,34 +155,90 @@ export function createJsonCollector(rules: UsageRules) {
   };
 }
 
-/** Scans an SSE stream: the last event with usage wins; without one, output tokens are estimated from the text deltas. */
+/** The JSON string literal starting at `from` (its opening quote), decoded; null when cut or not JSON. */
+function stringAt(text: string, from: number): string | null {
+  for (let i = from + 1; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 92)
+      i++; // backslash: skip the escaped character
+    else if (ch === 34) {
+      try {
+        return JSON.parse(text.slice(from, i + 1)) as string;
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
+
+/** What the SSE scanner looks for, worked out once per rules object. */
+type SseKeys = { usage: string[]; delta: string[] };
+const sseKeys = new WeakMap<UsageRules, SseKeys>();
+function sseKeysOf(rules: UsageRules): SseKeys {
+  let k = sseKeys.get(rules);
+  if (!k) {
+    k = {
+      usage: [...new Set(rules.usagePaths.map((p) => `"${lastKey(p)}":{`))],
+      // `"content":"`: a text delta is a string under the path's last key (an object or array there is not one).
+      delta: [...new Set(rules.deltaPaths.map((p) => `"${lastKey(p)}":"`))],
+    };
+    sseKeys.set(rules, k);
+  }
+  return k;
+}
+
+/**
+ * Scans an SSE stream: the last event with usage wins; without one, output
+ * tokens are estimated from the text deltas. An event is parsed whole only
+ * while the model is unknown (the first one, as a rule) and when it carries
+ * usage; a text delta is read as its one string, not by parsing the event
+ * (a stream is scanned chunk by chunk in the isolate: this is most of its cost).
+ */
 export function createSseScanner(rules: UsageRules) {
   const decoder = new TextDecoder();
   let buffered = "";
   let model: string | null = null;
   let tokens: TokenCounts | null = null;
   let deltaChars = 0;
-  const usageKeys = [...new Set(rules.usagePaths.map((p) => `"${lastKey(p)}":{`))];
+  const keys = sseKeysOf(rules);
 
   function onData(data: string) {
-    const withUsage = usageKeys.some((k) => data.includes(k));
-    if (!withUsage && model !== null && tokens !== null) return;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(data);
-    } catch {
-      return; // `[DONE]` and the like
+    const withUsage = keys.usage.some((k) => data.includes(k));
+    if (withUsage || model === null) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(data);
+      } catch {
+        return; // `[DONE]` and the like
+      }
+      model ??= firstString(parsed, rules.modelPaths);
+      const usage = withUsage ? firstObject(parsed, rules.usagePaths) : undefined;
+      if (usage) tokens = tokensOf(usage, rules);
+      else if (tokens === null) {
+        const delta = firstString(parsed, rules.deltaPaths);
+        if (delta) deltaChars += delta.length;
+      }
+      return;
     }
-    model ??= firstString(parsed, rules.modelPaths);
-    const usage = withUsage ? firstObject(parsed, rules.usagePaths) : undefined;
-    if (usage) tokens = tokensOf(usage, rules);
-    else if (tokens === null) {
-      const delta = firstString(parsed, rules.deltaPaths);
-      if (delta) deltaChars += delta.length;
+    if (tokens !== null) return;
+    for (const key of keys.delta) {
+      const at = data.indexOf(key);
+      if (at < 0) continue;
+      const delta = stringAt(data, at + key.length - 1);
+      if (delta) {
+        deltaChars += delta.length;
+        return;
+      }
     }
   }
 
   function onEvent(block: string) {
+    // One `data:` line, as providers send it: no split.
+    if (block.startsWith("data:") && !block.includes("\n")) {
+      onData(block.slice(block.charCodeAt(5) === 32 ? 6 : 5));
+      return;
+    }
     let data = "";
     for (const line of block.split("\n")) {
       if (line.startsWith("data:")) data += (data ? "\n" : "") + line.slice(line.charCodeAt(5) === 32 ? 6 : 5);
@@ -191,12 +247,18 @@ export function createSseScanner(rules: UsageRules) {
   }
 
   function drain() {
-    buffered = buffered.replace(/\r\n?/g, "\n");
-    let at: number;
-    while ((at = buffered.indexOf("\n\n")) >= 0) {
-      onEvent(buffered.slice(0, at));
-      buffered = buffered.slice(at + 2);
+    if (buffered.includes("\r")) {
+      // A `\r` at the end may be the first half of a `\r\n` split across chunks: kept for the next one.
+      const held = buffered.endsWith("\r");
+      buffered = (held ? buffered.slice(0, -1) : buffered).replace(/\r\n?/g, "\n") + (held ? "\r" : "");
     }
+    let from = 0;
+    let at: number;
+    while ((at = buffered.indexOf("\n\n", from)) >= 0) {
+      onEvent(buffered.slice(from, at));
+      from = at + 2;
+    }
+    if (from) buffered = buffered.slice(from);
   }
 
   return {
@@ -205,7 +267,7 @@ export function createSseScanner(rules: UsageRules) {
       drain();
     },
     end(): ReadUsage {
-      buffered += decoder.decode();
+      buffered = (buffered + decoder.decode()).replace(/\r\n?/g, "\n");
       if (buffered.trim()) onEvent(buffered);
       buffered = "";
       if (tokens) return { model, tokens, estimated: false, found: true };

@@ -2,7 +2,8 @@ import { recordUsageSample, type PendingUsage, type WaitUntil } from "../logs/re
 import { requestModelOf } from "../proxy/answer-model";
 import { UpstreamError } from "../proxy/upstream";
 import type { ProviderDefinition } from "../providers/types";
-import { createJsonCollector, createSseScanner, type ReadUsage } from "./extract";
+import { createJsonCollector, createSseScanner } from "./extract";
+import { passThrough, type Scanner, type Reading } from "./stream-read";
 import { noteUsage, watchesUsage } from "./gate";
 import type { UsageRules, UsageSample, UsageSource } from "./types";
 
@@ -15,7 +16,8 @@ import type { UsageRules, UsageSample, UsageSource } from "./types";
  *   parsed when the log batch it rides in is written (`ReadLater`), off the
  *   request's path;
  * - a longer JSON answer is teed and its counting branch read in the background;
- * - a stream passes through a look-only transform (see `passThrough`);
+ * - a stream goes to the caller through `passThrough` (src/usage/stream-read.ts),
+ *   which scans each chunk once the caller has it;
  * - everything else counts as one request (an error when its status is >= 400)
  *   without reading a byte.
  * The sums are recorded in the background, never awaited before the Response
@@ -105,8 +107,9 @@ function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promi
   }
   const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
   const recorded = reading.then(({ u, cut }) =>
-    // Cut mid-way (the caller left, or upstream dropped): it still counts, with what was seen and marked estimated.
-    record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || cut }),
+    // Cut mid-way (the caller left, or upstream dropped) before the provider's usage: it still counts, with what was seen,
+    // marked estimated. Cut after it (e.g. a client that stops reading at `[DONE]`): the provider's own figures, exact.
+    record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || (cut && !u.found) }),
   );
   pending.add(recorded);
   void recorded.finally(() => pending.delete(recorded));
@@ -158,9 +161,6 @@ class ReadLater {
   }
 }
 
-type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage };
-type Reading = { body: ReadableStream<Uint8Array>; reading: Promise<{ u: ReadUsage; cut: boolean }> };
-
 function declaredLength(headers: Headers): number | null {
   const raw = headers.get("content-length");
   const n = raw === null ? Number.NaN : Number(raw);
@@ -184,26 +184,6 @@ function teed(source: ReadableStream<Uint8Array>, scan: Scanner): Reading {
     }
   });
   return { body: theirs, reading };
-}
-
-/**
- * A stream: a pass-through that hands each chunk on, then scans it (a few
- * microseconds), so a caller that leaves still cancels upstream (with a tee
- * the counting branch would read an abandoned stream to its end, and the
- * provider would go on generating).
- */
-function passThrough(source: ReadableStream<Uint8Array>, scan: Scanner): Reading {
-  const seen = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      controller.enqueue(chunk);
-      scan.push(chunk);
-    },
-  });
-  const reading = source.pipeTo(seen.writable).then(
-    () => ({ u: scan.end(), cut: false }),
-    () => ({ u: scan.end(), cut: true }),
-  );
-  return { body: seen.readable, reading };
 }
 
 function record(call: UsageCall, sample: UsageSample): void {

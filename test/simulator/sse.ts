@@ -22,6 +22,8 @@ export async function streamSse(ctx: Ctx, events: SseEvent[]): Promise<void> {
   writeHead(ctx, 200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache", connection: "keep-alive" });
   res.flushHeaders();
   const dropAt = ctx.dropMidStream ? Math.max(1, Math.floor(events.length / 2)) : -1;
+  const record = { events: events.length, written: 0, complete: false };
+  if (ctx.log) ctx.log.stream = record;
   for (let i = 0; i < events.length; i++) {
     if (i === dropAt) {
       // Let what was written reach the client, then cut the connection.
@@ -33,6 +35,8 @@ export async function streamSse(ctx: Ctx, events: SseEvent[]): Promise<void> {
     if (res.destroyed) return;
     const e = events[i];
     res.write(e.event ? `event: ${e.event}\ndata: ${e.data}\n\n` : `data: ${e.data}\n\n`);
+    record.written++;
   }
   res.end();
+  record.complete = true;
 }

@@ -58,6 +58,8 @@ export interface RequestLog {
   status: number;
   started_at: number;
   ended_at: number | null;
+  /** A streamed answer: events written of the stream's total, and whether it ran to its end (false: the client left first). */
+  stream?: { events: number; written: number; complete: boolean };
 }
 
 export interface KeyStats {

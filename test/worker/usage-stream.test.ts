@@ -1,0 +1,184 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { getProvider } from "../../src/providers/catalog";
+import { createSseScanner } from "../../src/usage/extract";
+import { passThrough, type Scanner } from "../../src/usage/stream-read";
+import { waitFor } from "../harness/wait";
+
+/**
+ * How a stream reaches the caller while its usage is read (src/usage/stream-read.ts)
+ * and how its events are scanned (src/usage/extract.ts `createSseScanner`), in
+ * workerd, against upstream streams whose every read is counted.
+ */
+
+const rules = getProvider("openai")!.usage!;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+const chatChunk = (content: string | null, extra: Record<string, unknown> = {}) =>
+  `data: ${JSON.stringify({
+    id: "chatcmpl-1",
+    object: "chat.completion.chunk",
+    model: "gpt-4o-mini",
+    choices: content === null ? [] : [{ index: 0, delta: { content }, finish_reason: null }],
+    usage: null,
+    ...extra,
+  })}\n\n`;
+const usage = {
+  prompt_tokens: 11,
+  completion_tokens: 7,
+  total_tokens: 18,
+  prompt_tokens_details: { cached_tokens: 3 },
+  completion_tokens_details: { reasoning_tokens: 2 },
+};
+
+/** An upstream body that hands out one chunk per read it is asked for (nothing queued ahead), counting them. */
+function upstream(chunks: string[], failAt = -1) {
+  const state = { taken: 0, cancelled: false };
+  const stream = new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        if (state.taken === failAt) controller.error(new Error("upstream dropped"));
+        else if (state.taken < chunks.length) controller.enqueue(encoder.encode(chunks[state.taken++]));
+        else controller.close();
+      },
+      cancel() {
+        state.cancelled = true;
+      },
+    },
+    { highWaterMark: 0 },
+  );
+  return { stream, state };
+}
+
+/** The real scanner, recording what it was handed. */
+function recording(): Scanner & { seen: string[] } {
+  const inner = createSseScanner(rules);
+  const seen: string[] = [];
+  return {
+    seen,
+    push(chunk) {
+      seen.push(decoder.decode(chunk));
+      inner.push(chunk);
+    },
+    end: () => inner.end(),
+  };
+}
+
+describe("a stream on its way to the caller", () => {
+  const events = [chatChunk(""), chatChunk("Hello"), chatChunk(" there"), chatChunk(" friend"), chatChunk(null, { usage }), "data: [DONE]\n\n"];
+
+  it("is handed over chunk by chunk, never more than one chunk read ahead of the caller, each scanned once the caller has it", async () => {
+    const up = upstream(events);
+    const scan = recording();
+    const { body, reading } = passThrough(up.stream, scan);
+    const reader = body.getReader();
+    let got = "";
+    for (let k = 1; k <= events.length; k++) {
+      const r = await reader.read();
+      expect(r.done).toBe(false);
+      got += decoder.decode(r.value);
+      // Scanned after the caller took it: the scanner has seen exactly what the caller got.
+      await waitFor(async () => scan.seen.length === k, `chunk ${k} scanned`);
+      expect(scan.seen.join("")).toBe(got);
+      // Backpressure: upstream was asked for at most the next chunk.
+      expect(up.state.taken).toBeLessThanOrEqual(k + 1);
+    }
+    expect((await reader.read()).done).toBe(true);
+    expect(got).toBe(events.join(""));
+    const { u, cut } = await reading;
+    expect(cut).toBe(false);
+    expect(u).toMatchObject({ model: "gpt-4o-mini", found: true, estimated: false, tokens: { input: 11, cachedInput: 3, output: 7, reasoning: 2 } });
+    expect(up.state.cancelled).toBe(false);
+  });
+
+  it("a caller that leaves cancels upstream at once; the reading ends cut, with what the caller had", async () => {
+    const up = upstream(events);
+    const scan = recording();
+    const { body, reading } = passThrough(up.stream, scan);
+    const reader = body.getReader();
+    await reader.read();
+    const second = await reader.read();
+    expect(decoder.decode(second.value)).toBe(events[1]);
+    await reader.cancel();
+    const { u, cut } = await reading;
+    expect(cut).toBe(true);
+    expect(up.state.cancelled).toBe(true);
+    expect(up.state.taken).toBeLessThanOrEqual(3);
+    // Only what reached the caller is estimated ("Hello" = 5 characters, 4 per token).
+    expect(u).toMatchObject({ found: false, estimated: true, tokens: { output: 2 } });
+  });
+
+  it("an upstream failure mid-stream fails the caller's body; the reading ends cut", async () => {
+    const up = upstream(events, 2);
+    const { body, reading } = passThrough(up.stream, recording());
+    const reader = body.getReader();
+    await reader.read();
+    await reader.read();
+    await expect(reader.read()).rejects.toThrow();
+    expect((await reading).cut).toBe(true);
+  });
+});
+
+describe("the SSE scanner", () => {
+  /** Splits bytes at the given offsets (as a network would, mid-character included). */
+  const split = (bytes: Uint8Array, at: number[]) => {
+    const cuts = [...new Set(at.map((a) => a % (bytes.length + 1)))].sort((a, b) => a - b);
+    return [0, ...cuts].map((from, i) => bytes.subarray(from, cuts[i] ?? bytes.length));
+  };
+  const scanAll = (chunks: Uint8Array[]) => {
+    const s = createSseScanner(rules);
+    for (const c of chunks) s.push(c);
+    return s.end();
+  };
+  const text = fc.string({ unit: "binary", minLength: 0, maxLength: 12 });
+
+  it("estimates a chat stream without usage from its deltas' decoded length, however the bytes are cut and whatever the line endings", () => {
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 8 }), fc.boolean(), (deltas, cuts, crlf) => {
+        let body = [chatChunk(""), ...deltas.map((d) => chatChunk(d)), "data: [DONE]\n\n"].join("");
+        if (crlf) body = body.replaceAll("\n", "\r\n");
+        const u = scanAll(split(encoder.encode(body), cuts));
+        const chars = deltas.reduce((n, d) => n + d.length, 0);
+        expect(u).toMatchObject({ model: "gpt-4o-mini", found: false, estimated: true, tokens: { output: Math.ceil(chars / 4), input: 0 } });
+      }),
+    );
+  });
+
+  it("takes a chat stream's final usage chunk exactly, and a Responses stream's response.completed", () => {
+    fc.assert(
+      fc.property(fc.array(text, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 6 }), (deltas, cuts) => {
+        const chat = [...deltas.map((d) => chatChunk(d)), chatChunk(null, { usage }), "data: [DONE]\n\n"].join("");
+        expect(scanAll(split(encoder.encode(chat), cuts))).toMatchObject({
+          found: true,
+          estimated: false,
+          tokens: { input: 11, cachedInput: 3, output: 7, reasoning: 2 },
+        });
+
+        const ev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+        const response = { id: "resp_1", model: "gpt-4o", usage: null as unknown, output: [] };
+        const responses = [
+          ev("response.created", { response }),
+          ...deltas.map((d, i) => ev("response.output_text.delta", { item_id: "msg_1", output_index: 0, content_index: 0, delta: d, sequence_number: i })),
+          ev("response.output_text.done", { text: deltas.join("") }),
+          ev("response.completed", {
+            response: {
+              ...response,
+              usage: { input_tokens: 5, output_tokens: 9, input_tokens_details: { cached_tokens: 1 }, output_tokens_details: { reasoning_tokens: 4 } },
+            },
+          }),
+        ].join("");
+        expect(scanAll(split(encoder.encode(responses), cuts))).toMatchObject({
+          model: "gpt-4o",
+          found: true,
+          estimated: false,
+          tokens: { input: 5, cachedInput: 1, output: 9, reasoning: 4 },
+        });
+        // Without its last event (cut): estimated from the deltas.
+        const cutShort = responses.slice(0, responses.indexOf("event: response.completed"));
+        const chars = deltas.reduce((n, d) => n + d.length, 0);
+        expect(scanAll(split(encoder.encode(cutShort), cuts))).toMatchObject({ model: "gpt-4o", found: false, tokens: { output: Math.ceil(chars / 4) } });
+      }),
+    );
+  });
+});
