@@ -77,6 +77,7 @@ export const inboundWebhookRoutes = createRouter().openapi(receive, async (c) =>
       connectionId: connection_id,
       headers: c.req.raw.headers,
       body,
+      receivedAt: started,
     });
   } catch (err) {
     if (err instanceof WebhookRefused) {
@@ -87,6 +88,6 @@ export const inboundWebhookRoutes = createRouter().openapi(receive, async (c) =>
     if (err instanceof ApiError) log(err.status, err.code);
     throw err;
   }
-  log(200, result.duplicate ? `${result.event_type} (duplicate)` : result.event_type);
+  // The accepted webhook's log line was written by the connection's object, with the event.
   return c.json({ received: true as const, ...result }, 200);
 });
