@@ -16,6 +16,8 @@ const PRUNE_EVERY_MS = 60 * 60 * 1000;
  * with many deliveries prunes every PRUNE_EVERY_DELIVERIES of them (and on its alarm runs).
  */
 const PRUNE_EVERY_DELIVERIES = 64;
+/** See attemptClaimed: a new event's pending delivery is indexed only if its attempt runs longer than this. */
+const PENDING_INDEX_AFTER_MS = 1_000;
 /** Tables kept when the connection is deleted: deliveries about it still go out, and stay listed. */
 const KEPT_TABLES = ["events", "deliveries", "attempts"] as const;
 
@@ -71,11 +73,12 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     signingSecrets: () => secrets,
     log,
     newId: () => newJobId("delivery", ctx.id.toString()),
-    changed: (row: DeliveryRow) => {
-      const { seq: _seq, ...rest } = row;
-      indexed({ ...rest, rev: row.updated_at * 1000 + row.attempt_count });
-    },
+    changed: (row: DeliveryRow) => index(row),
   });
+  function index(row: DeliveryRow): void {
+    const { seq: _seq, body: _body, ...rest } = row as ClaimedDelivery;
+    indexed({ ...rest, rev: row.updated_at * 1000 + row.attempt_count });
+  }
 
   const config = async (): Promise<DeliveryConfig> => {
     const c = await deliveryConfig(env);
@@ -93,9 +96,19 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
    */
   async function attemptClaimed(claimed: ClaimedDelivery[], fromAlarm: boolean): Promise<void> {
     for (const row of claimed) busy.add(row.id);
+    // A new event's pending state goes to the environment-wide index only if its attempt has not
+    // ended within PENDING_INDEX_AFTER_MS (waiting for a slot, a slow receiver): most end sooner,
+    // and their outcome's row is the one the index needs (one index row per event fewer).
+    const ended = new Set<string>();
+    const pendingIndex = fromAlarm
+      ? undefined
+      : setTimeout(() => {
+          for (const row of claimed) if (!ended.has(row.id)) index(row);
+        }, PENDING_INDEX_AFTER_MS);
     try {
-      await Promise.all(claimed.map((row) => deliverySlots.run(() => queue.attempt(row))));
+      await Promise.all(claimed.map((row) => deliverySlots.run(() => queue.attempt(row)).finally(() => ended.add(row.id))));
     } finally {
+      if (pendingIndex !== undefined) clearTimeout(pendingIndex);
       for (const row of claimed) busy.delete(row.id);
     }
     if (busy.size === 0) await rearm();

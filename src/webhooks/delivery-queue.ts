@@ -89,7 +89,8 @@ export function createDeliveryQueue({
    * Stores the event and one pending delivery per configured URL, due now; or,
    * with `claim`, already leased to the caller, which attempts them at once
    * (`claimed`: no second transaction to claim what was just written; each
-   * carries the event's body, so the attempt does not read it back).
+   * carries the event's body, so the attempt does not read it back, and is
+   * not passed to `changed`: the caller reports it if it must).
    * `eventId`: the id the caller already gave the event (default: a new one).
    */
   function insert(input: OutgoingEventInput, urls: EndpointUrls, claim = false, eventId = newEventId()): EnqueueResult & { claimed: ClaimedDelivery[] } {
@@ -142,8 +143,9 @@ export function createDeliveryQueue({
         )
         .one();
       delivery_ids.push(id);
-      changed(row);
+      // A claimed row is the caller's to report (`changed`): it is attempted at once, and its outcome is reported anyway.
       if (claim) claimed.push({ ...row, body });
+      else changed(row);
     }
     return { event_id: event.id, delivery_ids, claimed };
   }
