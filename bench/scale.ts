@@ -6,13 +6,20 @@
 //   --event-seconds=S      how long that rate is held (default 20)
 //   --only=events|reads    after the creates, only the outgoing events or only the traffic and reads (while iterating)
 //   --ref=<commit>         measure another commit (e.g. main, for "before"); default HEAD, --working-tree as the default run
-import { createHmac, randomBytes } from "node:crypto";
+//   --events-profile       with the events: a V8 CPU profile of terapi's isolate over the event window (per-event breakdown)
+//   --compare=<commit>     events only: that commit and HEAD (or --working-tree) side by side, each on its own workerd with
+//                          its own connections, event blocks alternating between them (--rounds=N, default 3): CPU per event
+//                          before/after, interleaved on the same loaded machine
+import { randomBytes } from "node:crypto";
 import { writeFileSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { type ArrivalReport, startReceiverProcess } from "./lib/event-receiver.ts";
-import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "../scripts/lib/procs.ts";
+import { startReceiverProcess } from "./lib/event-receiver.ts";
+import { type BlockResult, eventBlock, settle } from "./lib/events-load.ts";
+import type { CpuProfile } from "./lib/inspector.ts";
+import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
+import { freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "../scripts/lib/procs.ts";
 import { startSimulator, type Simulator } from "../scripts/lib/simulator.ts";
 import { prepareSource, sourceAt } from "./lib/source.ts";
 import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../scripts/lib/terapi.ts";
@@ -20,12 +27,16 @@ import { bundle, newSecrets, startMiniflare, type RunningTerapi } from "../scrip
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
 const opt = (name: string, dflt: number) => Number(argv.find((a) => a.startsWith(`--${name}=`))?.split("=")[1] ?? dflt);
-const N = opt("connections", 10_000);
+const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+const ref = argv.find((a) => a.startsWith("--ref="))?.slice("--ref=".length);
+const compare = argv.find((a) => a.startsWith("--compare="))?.slice("--compare=".length);
+const profileEvents = argv.includes("--events-profile");
+// Events only (or a comparison): just the connections that take events, so the run starts in about a minute.
+const N = opt("connections", only === "events" || compare ? opt("event-connections", 1_000) : 10_000);
 const E = Math.min(N, opt("event-connections", 1_000));
 const RATE = opt("event-rate", 500);
 const EVENT_S = opt("event-seconds", 20);
-const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-const ref = argv.find((a) => a.startsWith("--ref="))?.slice("--ref=".length);
+const ROUNDS = opt("rounds", 3);
 const t0 = performance.now();
 const log = (m: string) => process.stderr.write(`[scale +${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
 
@@ -66,13 +77,57 @@ async function timed(count: number, concurrency: number, call: (i: number) => Pr
 }
 const statusText = (m: Map<number, number>) => [...m.entries()].map(([s, n]) => `${s === -1 ? "error" : s}×${n}`).join(", ");
 
-/** Standard Webhooks signature of an inbound webhook, as OpenAI would send it. */
-function sign(secret: string, id: string, ts: number, body: string): string {
-  const key = Buffer.from(secret.slice("whsec_".length), "base64");
-  return `v1,${createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64")}`;
+function eventRows(b: BlockResult, connections: number, settledS: number): Row[] {
+  return [
+    {
+      what: `inbound webhooks sent/s (open loop, target ${RATE}/s)`,
+      value: (b.sent / b.sendSeconds).toFixed(0),
+      note: `${statusText(b.inbound)}; max in flight ${b.maxInFlight}; set-up settled ${settledS.toFixed(0)} s before`,
+    },
+    {
+      what: `outgoing events delivered/s sustained across ${connections} connections`,
+      value: b.deliveredRate.toFixed(0),
+      target: "≥ 500/s",
+      pass: b.deliveredRate >= 500,
+      note: `${b.delivered} delivered, first send to last arrival`,
+    },
+    {
+      what: "workerd CPU per delivered event (inbound webhook, store, attempt, logs, index)",
+      value: `${b.cpuPerEvent.toFixed(2)} ms`,
+      note: `≈ ${(1000 / b.cpuPerEvent).toFixed(0)} events/s per core at this cost`,
+    },
+    {
+      what: "delivery lag p99 (inbound webhook sent → forward event received)",
+      value: ms(pct(b.lags, 99)),
+      target: "≤ 2 s",
+      pass: pct(b.lags, 99) <= 2_000,
+      note: `p50 ${ms(pct(b.lags, 50))}, max ${ms(Math.max(...b.lags))}`,
+    },
+    {
+      what: "events lost / delivered to the wrong connection",
+      value: `${b.lost} / ${b.wrong}`,
+      target: "0 / 0",
+      pass: b.lost === 0 && b.wrong === 0 && (b.inbound.get(200) ?? 0) === b.sent,
+      note: `lost = answered 200 but never delivered; ${b.dupes} duplicate deliveries (at least once); ${b.unanswered} delivered whose inbound call timed out client-side; ${b.other} other bodies`,
+    },
+  ];
+}
+
+/** The events' CPU profile by source file and function (mapped through the bundle's source map), per delivered event. */
+function reportProfile(profile: CpuProfile, sourceMap: string, delivered: number): void {
+  const file = resolve(root, "bench/profile-events.cpuprofile");
+  writeFileSync(file, JSON.stringify(profile));
+  const b = breakdown(profile, sourceMap);
+  const busyMs = b.totalMs - (b.self.find((x) => x.group === "(idle)")?.ms ?? 0);
+  process.stdout.write(
+    `\n${renderBreakdown(`events (${delivered} delivered) under the profiler`, b)}\n` +
+      `busy (not idle): ${busyMs.toFixed(0)} ms = ${(busyMs / Math.max(1, delivered)).toFixed(2)} ms of the isolate's thread per delivered event\n` +
+      `profile: ${file}\n`,
+  );
 }
 
 export async function runScale(): Promise<number> {
+  if (compare) return runEventsCompare(compare);
   const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-scale-"));
   let sim: Simulator | undefined;
   let terapi: RunningTerapi | undefined;
@@ -218,109 +273,18 @@ export async function runScale(): Promise<number> {
       // 4. Outgoing events: inbound webhooks on E connections, each forwarded to the receiver.
       const envSet = await call("PATCH", "/environment", { webhook_url: receiver.url });
       if (envSet.status !== 200) throw new Error(`PATCH /environment: ${envSet.status}`);
-      await sleep(500);
-      const total = RATE * EVENT_S;
-      log(`events: ${total} inbound webhooks at ${RATE}/s over ${E} connections`);
-      const inbound = new Map<number, number>();
-      /** Sequence numbers terapi answered 200 for: each must arrive exactly at least once. */
-      const acceptedSeqs = new Set<number>();
-      let inFlight = 0;
-      let maxInFlight = 0;
-      const sends: Promise<void>[] = [];
-      const evStart = performance.now();
-      const wallStart = Date.now();
-      const cpuStart = cpuMs(t.pids());
-      for (let k = 0; k < total; k++) {
-        const due = evStart + (k / RATE) * 1000;
-        const wait = due - performance.now();
-        if (wait > 1) await sleep(wait);
-        const conn = `c${k % E}`;
-        const sentAt = Date.now();
-        const body = JSON.stringify({
-          id: `evt_bench_${k}`,
-          object: "event",
-          type: "bench.event",
-          created_at: Math.floor(sentAt / 1000),
-          data: { conn, seq: k, sent_at: sentAt },
-        });
-        const id = `wh_bench_${k}_${randomBytes(4).toString("hex")}`;
-        const ts = Math.floor(sentAt / 1000);
-        inFlight++;
-        maxInFlight = Math.max(maxInFlight, inFlight);
-        sends.push(
-          fetch(`${origin}/webhook/${pck}/${conn}`, {
-            method: "POST",
-            headers: { "content-type": "application/json", "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": sign(whsec, id, ts, body) },
-            body,
-            signal: AbortSignal.timeout(60_000),
-          })
-            .then(async (r) => {
-              await r.arrayBuffer();
-              if (r.status === 200) acceptedSeqs.add(k);
-              inbound.set(r.status, (inbound.get(r.status) ?? 0) + 1);
-            })
-            .catch((err: unknown) => {
-              inbound.set(-1, (inbound.get(-1) ?? 0) + 1);
-              if (errors.length < 5)
-                errors.push(
-                  `inbound webhook ${k}: ${err instanceof Error ? `${err.message} ${String((err as { cause?: unknown }).cause ?? "")}` : String(err)}`,
-                );
-            })
-            .finally(() => void inFlight--),
-        );
-      }
-      const sendEnd = performance.now();
-      await Promise.all(sends);
-      const accepted = inbound.get(200) ?? 0;
-      // Wait until every accepted event arrived (or 60 s more).
-      const waitUntil = Date.now() + 60_000;
-      let got: ArrivalReport = await receiver.report();
-      while ([...acceptedSeqs].some((k) => !got.arrivals[k]) && Date.now() < waitUntil) {
-        await sleep(500);
-        got = await receiver.report();
-      }
-      // What the events cost terapi in CPU, whatever else runs on the machine: capacity per core = 1000 / this.
-      const cpuPerEvent = (cpuMs(t.pids()) - cpuStart) / Math.max(1, Object.keys(got.arrivals).length);
-      const all = Object.values(got.arrivals);
-      const firsts = all.map((l) => l.reduce((a, b) => (a.at <= b.at ? a : b)));
-      const lags = firsts.map((a) => a.at - a.sentAt);
-      const wrong = all.flat().filter((a) => !a.ok).length;
-      const dupes = all.reduce((n, l) => n + l.length - 1, 0);
-      const lastArrival = Math.max(...firsts.map((a) => a.at));
-      const deliveredRate = firsts.length / ((lastArrival - wallStart) / 1000);
-      const lost = [...acceptedSeqs].filter((k) => !got.arrivals[k]).length;
-      const unanswered = firsts.filter((a) => !acceptedSeqs.has(a.seq)).length;
-      rows.push({
-        what: `inbound webhooks sent/s (open loop, target ${RATE}/s)`,
-        value: ((total / (sendEnd - evStart)) * 1000).toFixed(0),
-        note: `${statusText(inbound)}; max in flight ${maxInFlight}`,
+      // The first sync runs of the connections just created are set-up work: not in the measured window.
+      const settled = await settle(t.pids, log);
+      log(`events: ${RATE * EVENT_S} inbound webhooks at ${RATE}/s over ${E} connections${profileEvents ? " (under the CPU profiler)" : ""}`);
+      const blk = await eventBlock({ origin, pck, connections: E, whsec, pids: t.pids, inspector: t.inspector }, receiver, {
+        rate: RATE,
+        seconds: EVENT_S,
+        seqBase: 0,
+        profile: profileEvents,
       });
-      rows.push({
-        what: `outgoing events delivered/s sustained across ${E} connections`,
-        value: deliveredRate.toFixed(0),
-        target: "≥ 500/s",
-        pass: deliveredRate >= 500,
-        note: `${firsts.length} delivered, first send to last arrival`,
-      });
-      rows.push({
-        what: "workerd CPU per delivered event (inbound webhook, store, attempt, logs, index)",
-        value: `${cpuPerEvent.toFixed(2)} ms`,
-        note: `≈ ${(1000 / cpuPerEvent).toFixed(0)} events/s per core at this cost`,
-      });
-      rows.push({
-        what: "delivery lag p99 (inbound webhook sent → forward event received)",
-        value: ms(pct(lags, 99)),
-        target: "≤ 2 s",
-        pass: pct(lags, 99) <= 2_000,
-        note: `p50 ${ms(pct(lags, 50))}, max ${ms(Math.max(...lags))}`,
-      });
-      rows.push({
-        what: "events lost / delivered to the wrong connection",
-        value: `${lost} / ${wrong}`,
-        target: "0 / 0",
-        pass: lost === 0 && wrong === 0 && accepted === total,
-        note: `lost = answered 200 but never delivered; ${dupes} duplicate deliveries (at least once); ${unanswered} delivered whose inbound call timed out client-side; ${got.other} other bodies`,
-      });
+      errors.push(...blk.errors);
+      rows.push(...eventRows(blk, E, settled));
+      if (blk.profile) reportProfile(blk.profile, resolve(b.dir, "index.js.map"), blk.delivered);
     }
 
     mem.stop();
@@ -358,6 +322,116 @@ export async function runScale(): Promise<number> {
     out,
     `${JSON.stringify({ source: source.label, connections: N, event_connections: E, rate: RATE, rows, errors, at: new Date().toISOString() }, null, 2)}\n`,
   );
+  rmSync(tmp, { recursive: true, force: true });
+  return errors.length ? 1 : 0;
+}
+
+/**
+ * `--compare=<commit>`: the outgoing events of that commit ("before") and of HEAD or the working tree ("after"),
+ * each on its own workerd with its own E connections, created at the same time; then event blocks alternate
+ * between the two (the order swapped every round), so the machine's load weighs on both alike. CPU per event is
+ * the figure to read; lag and delivered/s are printed beside it.
+ */
+async function runEventsCompare(before: string): Promise<number> {
+  const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-scale-"));
+  const receiver = await startReceiverProcess(root, await freePort());
+  process.on("exit", killAllChildrenSync);
+  const sources = [sourceAt(root, before, resolve(tmp, "before", "src")), prepareSource(root, resolve(tmp, "after"), argv.includes("--working-tree"))];
+  const lines: string[] = [];
+  let sim: Simulator | undefined;
+  const sides: { label: string; t: RunningTerapi; whsec: string; blocks: BlockResult[] }[] = [];
+  try {
+    sim = await startSimulator(sources[1]!.dir, log);
+    const s = sim;
+    const simKey = await s.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
+    const bundles = await Promise.all(sources.map((src, i) => bundle(src.dir, resolve(tmp, `b${i}`))));
+    await Promise.all(
+      sources.map(async (src, i) => {
+        const secrets = newSecrets();
+        const t = await startMiniflare({ root: src.dir, bundleDir: bundles[i]!.dir, simUrl: s.url, secrets, directSocket: true });
+        const whsec = `whsec_${randomBytes(32).toString("base64")}`;
+        const call = async (method: string, path: string, body: unknown) => {
+          const res = await fetch(`${t.origin}${path}`, {
+            method,
+            headers: { authorization: `Bearer ${secrets.secretKey}`, "content-type": "application/json" },
+            body: JSON.stringify(body),
+            signal: AbortSignal.timeout(60_000),
+          });
+          return { status: res.status, text: await res.text() };
+        };
+        const r0 = await call("POST", "/integrations", { unique_key: "openai-scale", provider: "openai" });
+        if (r0.status >= 300) throw new Error(`${src.label}: integration: ${r0.status} ${r0.text}`);
+        log(`${src.label}: creating ${E} connections`);
+        const created = await timed(E, 16, async (k) => {
+          const r = await call("POST", "/connections", {
+            provider_config_key: "openai-scale",
+            connection_id: `c${k}`,
+            credentials: { type: "API_KEY", apiKey: simKey },
+            connection_config: { webhook_secret: whsec },
+          });
+          if (r.status >= 300 && errors.length < 5) errors.push(`${src.label}: create c${k}: ${r.status} ${r.text.slice(0, 200)}`);
+          return r.status;
+        });
+        log(`${src.label}: created in ${(created.elapsedMs / 1000).toFixed(1)} s`);
+        const envSet = await call("PATCH", "/environment", { webhook_url: receiver.url });
+        if (envSet.status !== 200) throw new Error(`${src.label}: PATCH /environment: ${envSet.status}`);
+        sides[i] = { label: src.label, t, whsec, blocks: [] };
+      }),
+    );
+    for (const side of sides) await settle(side.t.pids, (m) => log(`${side.label}: ${m}`));
+    let seq = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      const order = round % 2 === 0 ? sides : [...sides].reverse();
+      for (const side of order) {
+        log(`round ${round + 1}/${ROUNDS}: ${side.label}: ${RATE * EVENT_S} inbound webhooks at ${RATE}/s over ${E} connections`);
+        const blk = await eventBlock({ origin: side.t.origin, pck: "openai-scale", connections: E, whsec: side.whsec, pids: side.t.pids }, receiver, {
+          rate: RATE,
+          seconds: EVENT_S,
+          seqBase: seq,
+        });
+        seq += blk.sent;
+        errors.push(...blk.errors);
+        side.blocks.push(blk);
+        log(
+          `  CPU ${blk.cpuPerEvent.toFixed(2)} ms/event; lag p50 ${ms(pct(blk.lags, 50))} p99 ${ms(pct(blk.lags, 99))}; ${blk.delivered}/${blk.sent} delivered, lost ${blk.lost}, wrong ${blk.wrong}, dupes ${blk.dupes}`,
+        );
+        // What a block left behind (retries, index flushes) is not the next block's.
+        await settle(side.t.pids, () => undefined, 8, 30);
+      }
+    }
+    const load = os
+      .loadavg()
+      .map((x) => x.toFixed(1))
+      .join(" ");
+    lines.push(
+      `terapi outgoing events, interleaved — ${E} connections each, ${RATE}/s for ${EVENT_S} s per block, ${ROUNDS} rounds, ${os.cpus().length} cores (shared), load average ${load}, ${new Date().toISOString()}`,
+      "",
+      `${"".padEnd(22)}${"CPU ms/event (each block)".padEnd(34)}${"median".padEnd(10)}${"events/s/core".padEnd(15)}${"lag p50 / p99 (all blocks)".padEnd(30)}lost / wrong / dupes`,
+    );
+    for (const side of sides) {
+      const cpus = side.blocks.map((b) => b.cpuPerEvent);
+      const med = pct(cpus, 50);
+      const lags = side.blocks.flatMap((b) => b.lags);
+      const sum = (f: (b: BlockResult) => number) => side.blocks.reduce((n, b) => n + f(b), 0);
+      lines.push(
+        `${side.label.slice(0, 21).padEnd(22)}${cpus
+          .map((c) => c.toFixed(2))
+          .join(" ")
+          .padEnd(
+            34,
+          )}${med.toFixed(2).padEnd(10)}${(1000 / med).toFixed(0).padEnd(15)}${`${ms(pct(lags, 50))} / ${ms(pct(lags, 99))}`.padEnd(30)}${sum((b) => b.lost)} / ${sum((b) => b.wrong)} / ${sum((b) => b.dupes)}`,
+      );
+    }
+  } catch (err) {
+    errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  } finally {
+    for (const side of sides) await side?.t.stop().catch(() => undefined);
+    await sim?.stop().catch(() => undefined);
+    await receiver.stop();
+    await stopAllChildren();
+  }
+  process.stdout.write(`\n${lines.join("\n")}\n`);
+  if (errors.length) process.stdout.write(`\nERRORS:\n${errors.map((e) => `- ${e}`).join("\n")}\n`);
   rmSync(tmp, { recursive: true, force: true });
   return errors.length ? 1 : 0;
 }

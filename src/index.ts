@@ -3,6 +3,7 @@ import { authorizeSecretKey } from "./middleware/secret-key-auth";
 import { consumeIndexBatch } from "./ops-index/consumer";
 import type { IndexMessage } from "./ops-index/messages";
 import { proxyFastPath } from "./proxy/handler";
+import { inboundWebhookFastPath } from "./webhooks/inbound-http";
 
 export { Registry } from "./durable-objects/registry";
 export { ConnectionObject } from "./durable-objects/connection";
@@ -23,7 +24,10 @@ async function routed(req: Request, env: Env, ctx: ExecutionContext): Promise<Re
 }
 
 export default {
-  // Proxied calls skip the router (same checks, handler and errors); everything else goes through it.
-  fetch: (req, env, ctx) => proxyFastPath(req, env, ctx, authorizeSecretKey, (err) => toErrorResponse(err, env)) ?? routed(req, env, ctx),
+  // Proxied calls and inbound webhooks skip the router (same checks, handlers and errors); everything else goes through it.
+  fetch: (req, env, ctx) =>
+    proxyFastPath(req, env, ctx, authorizeSecretKey, (err) => toErrorResponse(err, env)) ??
+    inboundWebhookFastPath(req, env, ctx, (err) => toErrorResponse(err, env)) ??
+    routed(req, env, ctx),
   queue: consumeIndexBatch,
 } satisfies ExportedHandler<Env, IndexMessage>;

@@ -1,15 +1,23 @@
 import { durableObjectName, logUnhandled } from "../error-log";
 import type { OperationInput } from "../logs/types";
 import type { DeliveryIndexRow } from "../ops-index/messages";
-import { createDeliveryQueue, type DeliveryRow, type EnqueueResult } from "../webhooks/delivery-queue";
+import { type ClaimedDelivery, createDeliveryQueue, type DeliveryRow, type EnqueueResult } from "../webhooks/delivery-queue";
 import { deliverySlots } from "../webhooks/delivery-slots";
-import type { Json, OutgoingEventInput } from "../webhooks/events";
+import { type Json, newEventId, type OutgoingEventInput } from "../webhooks/events";
 import { createInboundDedupe } from "../webhooks/inbound-dedupe";
 import type { DeliveryDetail, DeliveryList, DeliveryListQuery } from "../webhooks/schemas";
 import { deliveryConfig, type DeliveryConfig } from "../webhooks/settings-cache";
 import { newJobId } from "../jobs/ids";
 
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/**
+ * A new event's attempt prunes only when its delivery's seq is a multiple of this: an object
+ * that wakes for one event (most do) does not run the pruning DELETEs every time it wakes; one
+ * with many deliveries prunes every PRUNE_EVERY_DELIVERIES of them (and on its alarm runs).
+ */
+const PRUNE_EVERY_DELIVERIES = 64;
+/** See attemptClaimed: a new event's pending delivery is indexed only if its attempt runs longer than this. */
+const PENDING_INDEX_AFTER_MS = 1_000;
 /** Tables kept when the connection is deleted: deliveries about it still go out, and stay listed. */
 const KEPT_TABLES = ["events", "deliveries", "attempts"] as const;
 
@@ -21,6 +29,8 @@ export type ProviderWebhookInput = {
   webhook_id: string;
   event_type: string;
   payload: Json;
+  /** When the Worker took the webhook in: the operation-log line for it is written here, with the event (no RPC of its own). */
+  received_at: number;
 };
 
 type OutboxDeps = {
@@ -63,11 +73,12 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     signingSecrets: () => secrets,
     log,
     newId: () => newJobId("delivery", ctx.id.toString()),
-    changed: (row: DeliveryRow) => {
-      const { seq: _seq, ...rest } = row;
-      indexed({ ...rest, rev: row.updated_at * 1000 + row.attempt_count });
-    },
+    changed: (row: DeliveryRow) => index(row),
   });
+  function index(row: DeliveryRow): void {
+    const { seq: _seq, body: _body, ...rest } = row as ClaimedDelivery;
+    indexed({ ...rest, rev: row.updated_at * 1000 + row.attempt_count });
+  }
 
   const config = async (): Promise<DeliveryConfig> => {
     const c = await deliveryConfig(env);
@@ -78,16 +89,30 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
   /** Deliveries this object attempts or holds for an isolate slot now (in memory: the stored lease covers a crash). */
   const busy = new Set<string>();
 
-  /** Attempts claimed deliveries, each once one of the isolate's slots is free (src/webhooks/delivery-slots.ts), then re-arms. */
-  async function attemptClaimed(claimed: DeliveryRow[]): Promise<void> {
+  /**
+   * Attempts claimed deliveries, each once one of the isolate's slots is free (src/webhooks/delivery-slots.ts),
+   * then re-arms — once for the object's attempts that overlap: while others are still in flight, the last
+   * one to end re-arms for all (every outcome is stored by then).
+   */
+  async function attemptClaimed(claimed: ClaimedDelivery[], fromAlarm: boolean): Promise<void> {
     for (const row of claimed) busy.add(row.id);
+    // A new event's pending state goes to the environment-wide index only if its attempt has not
+    // ended within PENDING_INDEX_AFTER_MS (waiting for a slot, a slow receiver): most end sooner,
+    // and their outcome's row is the one the index needs (one index row per event fewer).
+    const ended = new Set<string>();
+    const pendingIndex = fromAlarm
+      ? undefined
+      : setTimeout(() => {
+          for (const row of claimed) if (!ended.has(row.id)) index(row);
+        }, PENDING_INDEX_AFTER_MS);
     try {
-      await Promise.all(claimed.map((row) => deliverySlots.run(() => queue.attempt(row))));
+      await Promise.all(claimed.map((row) => deliverySlots.run(() => queue.attempt(row)).finally(() => ended.add(row.id))));
     } finally {
+      if (pendingIndex !== undefined) clearTimeout(pendingIndex);
       for (const row of claimed) busy.delete(row.id);
     }
-    await rearm();
-    prune(Date.now());
+    if (busy.size === 0) await rearm();
+    if (fromAlarm || claimed.some((row) => row.seq % PRUNE_EVERY_DELIVERIES === 0)) prune(Date.now());
   }
 
   /** Attempts what is due now (a batch; the alarm takes the rest), then re-arms. */
@@ -99,7 +124,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     const claimed = queue.claimDue(Date.now(), busy);
     // The alarm now points at the lease end at the latest: a crash mid-attempt is retried.
     await rearm();
-    if (claimed.length) await attemptClaimed(claimed);
+    if (claimed.length) await attemptClaimed(claimed, true);
   }
 
   const reportFailure = (err: unknown) => logUnhandled("delivery run failed", err, { object: durableObjectName("ConnectionObject", ctx) });
@@ -112,7 +137,7 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
    * claim them): attempted now in the background; the safety-net alarm set
    * with them (at the lease's end) retries them if this object dies first.
    */
-  const attemptNow = (claimed: DeliveryRow[]) => ctx.waitUntil(attemptClaimed(claimed).catch(reportFailure));
+  const attemptNow = (claimed: ClaimedDelivery[]) => ctx.waitUntil(attemptClaimed(claimed, false).catch(reportFailure));
 
   function prune(now: number): void {
     if (now - lastPrune < PRUNE_EVERY_MS) return;
@@ -141,15 +166,16 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
     /**
      * A verified provider webhook: remembers its id and, the first time only,
      * enqueues the `forward` event, in one transaction, so a retried webhook is
-     * never forwarded twice nor lost.
+     * never forwarded twice nor lost. Its operation-log line is written here too.
      */
     async receiveProviderWebhook(input: ProviderWebhookInput): Promise<{ duplicate: boolean; event_id: string }> {
       const { urls } = await config();
       const now = Date.now();
       const outcome = transaction(() => {
-        const seen = inbound.seen(input, now);
-        if (seen !== null) return { duplicate: true, event_id: seen, claimed: [] };
-        const { event_id, claimed } = queue.insert(
+        const eventId = newEventId();
+        const seen = inbound.claim(input, eventId, input.event_type, now);
+        if (!seen.fresh) return { duplicate: true, event_id: seen.event_id, claimed: [] };
+        const { claimed } = queue.insert(
           {
             type: "forward",
             connection_id: input.connection_id,
@@ -159,9 +185,20 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
           },
           urls,
           true,
+          eventId,
         );
-        inbound.remember(input, event_id, input.event_type, now);
-        return { duplicate: false, event_id, claimed };
+        return { duplicate: false, event_id: eventId, claimed };
+      });
+      log({
+        provider_config_key: input.provider_config_key,
+        connection_id: input.connection_id,
+        type: "webhook",
+        status: "success",
+        http_status: 200,
+        duration_ms: Math.max(0, Date.now() - input.received_at),
+        started_at: input.received_at,
+        method: "POST",
+        detail: outcome.duplicate ? `${input.event_type} (duplicate)` : input.event_type,
       });
       if (outcome.claimed.length) {
         await wakeBy(Date.now() + SAFETY_NET_MS);

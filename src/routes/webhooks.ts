@@ -1,16 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
-import { ApiError, payloadTooLarge } from "../errors";
+import { payloadTooLarge } from "../errors";
 import { createRouter } from "../openapi";
-import { handleInboundWebhook, WebhookRefused } from "../webhooks/inbound";
-import { recordOperation } from "../logs/record";
+import { INBOUND_WEBHOOK_MAX_BYTES, receiveWebhook } from "../webhooks/inbound-http";
 import { ErrorSchema } from "./schemas";
-
-/** Provider webhooks are small (OpenAI's carry ids, not objects). */
-const INBOUND_WEBHOOK_MAX_BYTES = 256 * 1024;
-
-/** Every unauthenticated failure gets exactly this answer. */
-const notAuthenticated = () => new ApiError(401, "invalid_signature", "Webhook signature verification failed");
 
 const errorResponse = (description: string) => ({ description, content: { "application/json": { schema: ErrorSchema } } });
 
@@ -55,38 +48,6 @@ const receive = createRoute({
 
 export const inboundWebhookRoutes = createRouter().openapi(receive, async (c) => {
   const { provider_config_key, connection_id } = c.req.valid("param");
-  const started = Date.now();
-  const log = (status: number, detail: string, aggregate = false) =>
-    recordOperation(c.env, (p) => c.executionCtx.waitUntil(p), {
-      provider_config_key,
-      connection_id,
-      type: "webhook",
-      status: status < 400 ? "success" : "failure",
-      http_status: status,
-      duration_ms: Date.now() - started,
-      started_at: started,
-      method: "POST",
-      detail,
-      aggregate,
-    });
   const body = new Uint8Array(await c.req.arrayBuffer());
-  let result;
-  try {
-    result = await handleInboundWebhook(c.env, c.executionCtx, {
-      providerConfigKey: provider_config_key,
-      connectionId: connection_id,
-      headers: c.req.raw.headers,
-      body,
-    });
-  } catch (err) {
-    if (err instanceof WebhookRefused) {
-      // The reason goes to the log only (an unknown connection has none), counted per minute: anyone can send these.
-      if (err.known) log(401, `invalid_signature: ${err.reason}`, true);
-      throw notAuthenticated();
-    }
-    if (err instanceof ApiError) log(err.status, err.code);
-    throw err;
-  }
-  log(200, result.duplicate ? `${result.event_type} (duplicate)` : result.event_type);
-  return c.json({ received: true as const, ...result }, 200);
+  return c.json(await receiveWebhook(c.env, c.executionCtx, provider_config_key, connection_id, c.req.raw, body), 200);
 });

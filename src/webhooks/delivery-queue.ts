@@ -20,6 +20,9 @@ export type EndpointUrls = Record<Endpoint, string | null>;
 
 export type EnqueueResult = { event_id: string; delivery_ids: string[] };
 
+/** A delivery leased to the caller; `body`: its event's, when the caller has it in memory already. */
+export type ClaimedDelivery = DeliveryRow & { body?: string };
+
 export type DeliveryRow = {
   seq: number;
   id: string;
@@ -81,20 +84,21 @@ export function createDeliveryQueue({
 }: DeliveryQueueDeps) {
   const eventBody = (id: string) => sql.exec<{ body: string }>("SELECT body FROM events WHERE id = ?", id).toArray()[0];
   const deliveryRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).toArray()[0];
-  /** A row this transaction has just written (`one()` throws if it is not there). */
-  const writtenRow = (id: string) => sql.exec<DeliveryRow>("SELECT * FROM deliveries WHERE id = ?", id).one();
 
   /**
    * Stores the event and one pending delivery per configured URL, due now; or,
    * with `claim`, already leased to the caller, which attempts them at once
-   * (`claimed`: no second transaction to claim what was just written).
+   * (`claimed`: no second transaction to claim what was just written; each
+   * carries the event's body, so the attempt does not read it back, and is
+   * not passed to `changed`: the caller reports it if it must).
+   * `eventId`: the id the caller already gave the event (default: a new one).
    */
-  function insert(input: OutgoingEventInput, urls: EndpointUrls, claim = false): EnqueueResult & { claimed: DeliveryRow[] } {
+  function insert(input: OutgoingEventInput, urls: EndpointUrls, claim = false, eventId = newEventId()): EnqueueResult & { claimed: ClaimedDelivery[] } {
     const at = now();
     const due = claim ? at + CLAIM_LEASE_MS : at;
-    const claimed: DeliveryRow[] = [];
+    const claimed: ClaimedDelivery[] = [];
     const event: OutgoingEvent = {
-      id: newEventId(),
+      id: eventId,
       type: input.type,
       from: "terapi",
       connection_id: input.connection_id,
@@ -103,13 +107,14 @@ export function createDeliveryQueue({
       created_at: iso(at),
       payload: input.payload,
     };
+    const body = outgoingBodyText(event);
     sql.exec(
       "INSERT INTO events (id, type, connection_id, provider_config_key, body, created_at) VALUES (?, ?, ?, ?, ?, ?)",
       event.id,
       event.type,
       event.connection_id,
       event.provider_config_key,
-      outgoingBodyText(event),
+      body,
       at,
     );
     const delivery_ids: string[] = [];
@@ -118,26 +123,29 @@ export function createDeliveryQueue({
       const url = urls[endpoint];
       if (!url) continue;
       const id = newId();
-      sql.exec(
-        `INSERT INTO deliveries (id, event_id, type, connection_id, provider_config_key, endpoint, url, status,
-           attempt_count, next_attempt_at, deadline_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)`,
-        id,
-        event.id,
-        event.type,
-        event.connection_id,
-        event.provider_config_key,
-        endpoint,
-        url,
-        due,
-        at + DELIVERY_WINDOW_MS,
-        at,
-        at,
-      );
+      // RETURNING: the row as stored (its seq too), without reading it back.
+      const row = sql
+        .exec<DeliveryRow>(
+          `INSERT INTO deliveries (id, event_id, type, connection_id, provider_config_key, endpoint, url, status,
+             attempt_count, next_attempt_at, deadline_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?) RETURNING *`,
+          id,
+          event.id,
+          event.type,
+          event.connection_id,
+          event.provider_config_key,
+          endpoint,
+          url,
+          due,
+          at + DELIVERY_WINDOW_MS,
+          at,
+          at,
+        )
+        .one();
       delivery_ids.push(id);
-      const row = writtenRow(id);
-      changed(row);
-      if (claim) claimed.push(row);
+      // A claimed row is the caller's to report (`changed`): it is attempted at once, and its outcome is reported anyway.
+      if (claim) claimed.push({ ...row, body });
+      else changed(row);
     }
     return { event_id: event.id, delivery_ids, claimed };
   }
@@ -166,8 +174,8 @@ export function createDeliveryQueue({
   }
 
   /** POSTs one claimed delivery, signed, and records the outcome. */
-  async function attempt(row: DeliveryRow): Promise<void> {
-    const eventRow = eventBody(row.event_id);
+  async function attempt(row: ClaimedDelivery): Promise<void> {
+    const eventRow = row.body === undefined ? eventBody(row.event_id) : { body: row.body };
     if (!eventRow) {
       finish(row, now(), { outcome: "failed", status_code: null, duration_ms: 0, response_snippet: null, error: "event missing", retry_after_ms: null });
       return;
@@ -208,48 +216,69 @@ export function createDeliveryQueue({
     });
   }
 
-  /** Records one attempt and the delivery's new state in one transaction. */
+  /** The delivery's state after attempt number `attemptNo` ended with `result`, at `at`. */
+  function outcome(result: AttemptResult, attemptNo: number, at: number, deadline: number) {
+    let status: DeliveryStatus = result.outcome === "delivered" ? "delivered" : "failed";
+    let next: number | null = null;
+    let error = result.error;
+    if (result.outcome === "retry") {
+      next = nextAttemptAt(result, attemptNo, at, deadline);
+      if (next === null) error = `${error ?? `HTTP ${result.status_code}`}; gave up: retry window ended`;
+      else status = "pending";
+    }
+    return { status, next, error };
+  }
+
+  /**
+   * Records one attempt and the delivery's new state in one transaction. The
+   * update is guarded by the count and deadline the attempt started from, so
+   * the usual case is one UPDATE … RETURNING and one INSERT; if a redeliver
+   * ran while this attempt was in flight, the stored row is read and counted on.
+   */
   function finish(row: DeliveryRow, started: number, result: AttemptResult): void {
     transaction(() => {
       const at = now();
-      // Read the count again: a redeliver may have run while this attempt was in flight.
-      const current = sql
-        .exec<{ attempt_count: number; deadline_at: number }>("SELECT attempt_count, deadline_at FROM deliveries WHERE id = ?", row.id)
-        .toArray()[0];
-      if (!current) return;
-      const attemptNo = current.attempt_count + 1;
-      let status: DeliveryStatus = result.outcome === "delivered" ? "delivered" : "failed";
-      let next: number | null = null;
-      let error = result.error;
-      if (result.outcome === "retry") {
-        next = nextAttemptAt(result, attemptNo, at, current.deadline_at);
-        if (next === null) error = `${error ?? `HTTP ${result.status_code}`}; gave up: retry window ended`;
-        else status = "pending";
+      const update = (base: { attempt_count: number; deadline_at: number }, guarded: boolean) => {
+        const attemptNo = base.attempt_count + 1;
+        const { status, next, error } = outcome(result, attemptNo, at, base.deadline_at);
+        const updated = sql
+          .exec<DeliveryRow>(
+            `UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, updated_at = ?, last_status_code = ?, last_error = ?
+             WHERE id = ?${guarded ? " AND attempt_count = ? AND deadline_at = ?" : ""} RETURNING *`,
+            status,
+            attemptNo,
+            next,
+            at,
+            result.status_code,
+            error,
+            row.id,
+            ...(guarded ? [base.attempt_count, base.deadline_at] : []),
+          )
+          .toArray()[0];
+        return updated ? { updated, attemptNo, error } : null;
+      };
+      let done = update(row, true);
+      if (!done) {
+        const current = sql
+          .exec<{ attempt_count: number; deadline_at: number }>("SELECT attempt_count, deadline_at FROM deliveries WHERE id = ?", row.id)
+          .toArray()[0];
+        if (!current) return;
+        done = update(current, false);
+        if (!done) return;
       }
       sql.exec(
         `INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_snippet, error, outcome)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
         row.id,
-        attemptNo,
+        done.attemptNo,
         started,
         result.duration_ms,
         result.status_code,
         result.response_snippet,
-        error,
+        done.error,
         result.outcome,
       );
-      sql.exec(
-        `UPDATE deliveries SET status = ?, attempt_count = ?, next_attempt_at = ?, updated_at = ?, last_status_code = ?, last_error = ?
-         WHERE id = ?`,
-        status,
-        attemptNo,
-        next,
-        at,
-        result.status_code,
-        error,
-        row.id,
-      );
-      changed(writtenRow(row.id));
+      changed(done.updated);
     });
   }
 
@@ -310,15 +339,17 @@ export function createDeliveryQueue({
     if (!row) return false;
     const at = now();
     const url = currentUrl(row.endpoint as Endpoint);
-    sql.exec(
-      "UPDATE deliveries SET status = 'pending', url = ?, next_attempt_at = ?, deadline_at = ?, updated_at = ? WHERE id = ?",
-      url ?? row.url,
-      at,
-      at + DELIVERY_WINDOW_MS,
-      at,
-      id,
-    );
-    changed(writtenRow(id));
+    const updated = sql
+      .exec<DeliveryRow>(
+        "UPDATE deliveries SET status = 'pending', url = ?, next_attempt_at = ?, deadline_at = ?, updated_at = ? WHERE id = ? RETURNING *",
+        url ?? row.url,
+        at,
+        at + DELIVERY_WINDOW_MS,
+        at,
+        id,
+      )
+      .one();
+    changed(updated);
     return true;
   }
 

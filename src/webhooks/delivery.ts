@@ -102,8 +102,13 @@ export async function attemptDelivery(request: DeliveryRequest, timeoutMs = ATTE
   }
 }
 
+const decoder = new TextDecoder();
+
 /** Up to `limit` bytes of the response as text; the rest is cancelled, not read. */
 async function readSnippet(res: Response, limit: number): Promise<string | null> {
-  const text = new TextDecoder().decode((await readCapped(res.body, limit)).bytes);
+  // Most receivers answer a few bytes with a length: read in one native call, no reader loop
+  // (not when compressed: the declared length is not the size of what would be read).
+  const declared = res.headers.has("content-encoding") ? NaN : Number(res.headers.get("content-length") ?? NaN);
+  const text = declared <= limit ? await res.text() : decoder.decode((await readCapped(res.body, limit)).bytes);
   return text.length ? text : null;
 }

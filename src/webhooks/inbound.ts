@@ -2,7 +2,7 @@ import { logUnhandled } from "../error-log";
 import { connectionObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import { getProvider } from "../providers/catalog";
-import { loadConnectionSecret } from "../store/connection-secret";
+import { connectionCache } from "../proxy/instances";
 import type { Json } from "./events";
 import { generateWebhookSecret, verifyStandardWebhook } from "./standard-webhooks";
 import { syncsForEvent, triggerSyncs } from "./sync-trigger";
@@ -13,6 +13,8 @@ type InboundWebhook = {
   headers: Headers;
   /** The raw body bytes, exactly as received: the signature covers them. */
   body: Uint8Array;
+  /** When it came in (epoch ms): the connection's object logs the accepted webhook from then. */
+  receivedAt: number;
 };
 
 type InboundResult = { duplicate: boolean; event_id: string; event_type: string };
@@ -45,7 +47,8 @@ const DECOY_TOLERANCE_S = 300;
  */
 export async function handleInboundWebhook(env: Env, ctx: Pick<ExecutionContext, "waitUntil">, input: InboundWebhook): Promise<InboundResult> {
   const { providerConfigKey, connectionId } = input;
-  const connection = await loadConnectionSecret(env, providerConfigKey, connectionId);
+  // The isolate's connection cache (as the proxy's): no KV read and decrypt per webhook.
+  const connection = await connectionCache.get(env, providerConfigKey, connectionId);
   const provider = connection ? getProvider(connection.provider) : undefined;
   const rules = provider?.webhooks;
   const secret = connection?.config.webhook_secret;
@@ -82,6 +85,7 @@ export async function handleInboundWebhook(env: Env, ctx: Pick<ExecutionContext,
     webhook_id: verdict.id,
     event_type: eventType,
     payload,
+    received_at: input.receivedAt,
   });
 
   if (!duplicate) {
@@ -96,9 +100,11 @@ export async function handleInboundWebhook(env: Env, ctx: Pick<ExecutionContext,
   return { duplicate, event_id, event_type: eventType };
 }
 
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
+
 function parseJson(body: Uint8Array): Json {
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(body)) as Json;
+    return JSON.parse(utf8.decode(body)) as Json;
   } catch {
     throw new ApiError(400, "invalid_json", "The webhook body is not JSON");
   }

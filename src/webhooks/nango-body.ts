@@ -9,6 +9,7 @@
 import type { NangoAuthWebhookBody, NangoSyncWebhookBody } from "@nangohq/node";
 import type { NangoAsyncActionWebhookBody, NangoForwardWebhookBody } from "@nangohq/types";
 import { bytesToHex } from "../crypto/hex";
+import { hmacKey } from "./hmac-keys";
 import type { Json, OutgoingEvent } from "./events";
 
 /** Nango's body for each kind terapi sends; `async_proxy` and `usage` are terapi's own (Nango has no such events). */
@@ -18,6 +19,8 @@ type NangoShapedBody =
   | NangoForwardWebhookBody
   | NangoAsyncActionWebhookBody
   | { from: string; type: "async_proxy" | "usage"; connectionId: string; providerConfigKey: string };
+
+const encoder = new TextEncoder();
 
 /** One deployment is one environment (wrangler environments), so Nango's `environment` has one value. */
 const ENVIRONMENT = "default";
@@ -102,8 +105,7 @@ export function outgoingBodyText(event: OutgoingEvent): string {
  * `verifyIncomingWebhookRequest` computes with `webhookSigningKey`.
  */
 export async function nangoHmacSha256(secret: string, body: string): Promise<string> {
-  const encoder = new TextEncoder();
-  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = await hmacKey(`nango:${secret}`, () => encoder.encode(secret));
   const mac = new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(body)));
   return bytesToHex(mac);
 }

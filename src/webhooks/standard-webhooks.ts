@@ -10,6 +10,7 @@
  * that what terapi sends and accepts interoperates with the reference library.
  */
 import { base64ToBytes, bytesToBase64 } from "../crypto/base64";
+import { hmacKey } from "./hmac-keys";
 
 const SECRET_PREFIX = "whsec_";
 const encoder = new TextEncoder();
@@ -50,14 +51,13 @@ function signedContent(id: string, timestamp: number, body: Uint8Array): Uint8Ar
   return out;
 }
 
-function importKey(secret: string, usage: "sign" | "verify"): Promise<CryptoKey> {
-  return crypto.subtle.importKey("raw", decodeWebhookSecret(secret), { name: "HMAC", hash: "SHA-256" }, false, [usage]);
-}
+/** The HMAC key of a `whsec_` secret, imported once per isolate (src/webhooks/hmac-keys.ts). */
+const importKey = (secret: string): Promise<CryptoKey> => hmacKey(`whsec:${secret}`, () => decodeWebhookSecret(secret));
 
 /** `v1,<base64 HMAC-SHA256>` of one message. */
 export async function signStandardWebhook(secret: string, id: string, timestamp: number, body: Uint8Array | string): Promise<string> {
   const bytes = typeof body === "string" ? encoder.encode(body) : body;
-  const key = await importKey(secret, "sign");
+  const key = await importKey(secret);
   const mac = await crypto.subtle.sign("HMAC", key, signedContent(id, timestamp, bytes));
   return `v1,${bytesToBase64(new Uint8Array(mac))}`;
 }
@@ -76,7 +76,7 @@ export async function verifyStandardWebhook(input: VerifyInput): Promise<VerifyR
   if (nowSeconds - timestamp > input.toleranceSeconds) return { ok: false, reason: "timestamp_too_old" };
   if (timestamp - nowSeconds > input.toleranceSeconds) return { ok: false, reason: "timestamp_too_new" };
 
-  const key = await importKey(input.secret, "verify");
+  const key = await importKey(input.secret);
   const content = signedContent(id, timestamp, input.body);
   for (const versioned of signature.split(" ")) {
     const [version, b64] = versioned.split(",", 2);

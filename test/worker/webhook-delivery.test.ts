@@ -377,7 +377,13 @@ describe("deliveries", () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++) ids.push(...(await emit(conn, { i })).delivery_ids);
     await emitEvent(env, { type: "auth", connection_id: conn, provider_config_key: "openai", provider: "openai", payload: { operation: "creation" } });
-    await waitFor(async () => (await listDeliveries(`connection_id=${conn}&status=pending`)).data.length === 0, "all settled");
+    // Settled in the connection's object (the source), then in the environment-wide index, which carries a
+    // new event's delivery once its first attempt ended (or after a second: see connection-outbox.ts).
+    await waitFor(async () => (await listDeliveries(`provider_config_key=openai&connection_id=${conn}&status=pending`)).data.length === 0, "all settled");
+    await waitFor(async () => {
+      const indexed = (await listDeliveries(`connection_id=${conn}&limit=100`)).data;
+      return indexed.length === 6 && indexed.every((d) => d.status !== "pending");
+    }, "all settled in the index");
 
     const page1 = await listDeliveries(`connection_id=${conn}&type=sync&limit=2`);
     expect(page1.data.map((d) => d.id)).toEqual([ids[4], ids[3]]);

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { openai } from "../../src/providers/openai";
 import { generateWebhookSecret } from "../../src/webhooks/standard-webhooks";
 import { syncsForEvent } from "../../src/webhooks/sync-trigger";
-import { TERAPI } from "../harness/api";
+import { api, TERAPI } from "../harness/api";
 import { waitFor } from "../harness/wait";
 import { createWebhookConnection, listDeliveries, receivedBy, scriptReceiver, setWebhookUrls } from "../harness/webhooks";
 
@@ -76,7 +76,8 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
       { body: good.body, headers: { "content-type": "application/json" } },
       { body: good.body, headers: { ...good.headers, "webhook-signature": "v1,AAAA" } },
     ];
-    const before = (await listDeliveries(`connection_id=tenant-1&type=forward&limit=100`)).data.length;
+    // The connection's own object (both keys): exact now, where the environment-wide index may still be taking in earlier tests' events.
+    const before = (await listDeliveries(`provider_config_key=${PCK}&connection_id=tenant-1&type=forward&limit=100`)).data.length;
     for (const msg of cases) {
       const res = await post("tenant-1", msg);
       expect(res.status).toBe(401);
@@ -84,7 +85,7 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
       expect(body).toEqual({ error: { code: "invalid_signature", message: "Webhook signature verification failed" } });
       expect(JSON.stringify(body)).not.toContain(SECRET.slice(6));
     }
-    expect((await listDeliveries(`connection_id=tenant-1&type=forward&limit=100`)).data.length).toBe(before);
+    expect((await listDeliveries(`provider_config_key=${PCK}&connection_id=tenant-1&type=forward&limit=100`)).data.length).toBe(before);
   });
 
   it("processes a repeated webhook-id once: 200 both times, one forward event", async () => {
@@ -102,6 +103,32 @@ describe("POST /webhook/:provider_config_key/:connection_id", () => {
     await waitFor(async () => (await receivedBy(RECEIVER)).some((r) => JSON.parse(r.body).id === a.event_id), "the forward");
     const forwards = (await receivedBy(RECEIVER)).filter((r) => JSON.parse(r.body).payload?.data?.id === "batch_dup");
     expect(forwards).toHaveLength(1);
+  });
+
+  it("writes the accepted webhook's log line in the connection's object, with the event: there as soon as the answer is, a repeat marked duplicate", async () => {
+    const type = `batch.logged_${crypto.randomUUID().slice(0, 8)}`;
+    const msg = signed(event(type, "batch_logged"));
+    expect((await post("tenant-1", msg)).status).toBe(200);
+    expect((await post("tenant-1", msg)).status).toBe(200);
+    // Both keys: the connection's own log, read at once (no flush to wait for).
+    const { body } = await api<{ logs: { status: string; http_status: number; detail: string }[] }>(
+      "GET",
+      `/logs?provider_config_key=${PCK}&connection_id=tenant-1&type=webhook&limit=50`,
+    );
+    const mine = body.logs.filter((l) => l.detail.startsWith(type)).map((l) => [l.status, l.http_status, l.detail]);
+    expect(mine.sort()).toEqual([
+      ["success", 200, type],
+      ["success", 200, `${type} (duplicate)`],
+    ]);
+  });
+
+  it("leaves what is not POST /webhook/{integration}/{connection} to the router (the fast path takes only that)", async () => {
+    // The router's answer to a path it does not route, without a secret key.
+    const unrouted = await SELF.fetch(`${TERAPI}/no-such-route/a/b`, { method: "POST" });
+    for (const res of [await SELF.fetch(`${TERAPI}/webhook/${PCK}/tenant-1`), await post("tenant-1/more", signed(event("batch.completed")))]) {
+      expect(res.status).toBe(unrouted.status);
+      expect((await res.json<{ error: { code: string } }>()).error.code).toBe((await unrouted.clone().json<{ error: { code: string } }>()).error.code);
+    }
   });
 
   it("processes concurrent copies of one webhook-id exactly once", async () => {
