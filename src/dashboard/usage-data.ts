@@ -6,6 +6,7 @@ import { bucketsFromIndex, summarize } from "../usage/query";
 import { DAY_MS, HOUR_MS, type UsageRow } from "../usage/store";
 import type { PriceTable } from "../usage/types";
 import type { UsageSection } from "./page";
+import { noTiming, type ServerTiming } from "./server-timing";
 import type { ConnectionUsageView, TopConnection } from "./usage-charts";
 
 const TOP = 10;
@@ -83,16 +84,16 @@ async function topInWorker(db: D1Database, prices: PriceTable, from: number, to:
 }
 
 /** The overview's usage section: the environment's top connections over the last 30 days, from the D1 index alone. */
-export async function usageSection(env: Env, now: number): Promise<UsageSection> {
+export async function usageSection(env: Env, now: number, timing: ServerTiming = noTiming): Promise<UsageSection> {
   const dayStart = now - (now % DAY_MS);
   const [from, to] = [dayStart - 29 * DAY_MS, dayStart + DAY_MS];
   const db = env.INDEX_DB;
   // The prices and the models present are read at once; the ranking needs both.
   const [prices, present] = await Promise.all([
-    dashboardPrices(env),
-    orNull(db.prepare("SELECT DISTINCT model FROM usage_daily WHERE day >= ? AND day < ?").bind(from, to).all<{ model: string }>()),
+    timing.time("prices", dashboardPrices(env)),
+    timing.time("models", orNull(db.prepare("SELECT DISTINCT model FROM usage_daily WHERE day >= ? AND day < ?").bind(from, to).all<{ model: string }>())),
   ]);
   const models = present?.results.map((r) => r.model) ?? [];
-  const top = (await orNull(topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to)))) ?? [];
+  const top = (await timing.time("top", orNull(topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to))))) ?? [];
   return { prices, top };
 }
