@@ -1,6 +1,6 @@
 import { connectionObject, outboxObject } from "../bindings/stubs";
 import type { ConnectionRecord } from "../connections/index-store";
-import { readUsageIndex } from "../usage/index-db";
+import { readUsageIndex, usageModels } from "../usage/index-db";
 import { effectivePrices, priceOf } from "../usage/prices";
 import { bucketsFromIndex, summarize } from "../usage/query";
 import { DAY_MS, HOUR_MS, type UsageRow } from "../usage/store";
@@ -89,11 +89,8 @@ export async function usageSection(env: Env, now: number, timing: ServerTiming =
   const [from, to] = [dayStart - 29 * DAY_MS, dayStart + DAY_MS];
   const db = env.INDEX_DB;
   // The prices and the models present are read at once; the ranking needs both.
-  const [prices, present] = await Promise.all([
-    timing.time("prices", dashboardPrices(env)),
-    timing.time("models", orNull(db.prepare("SELECT DISTINCT model FROM usage_daily WHERE day >= ? AND day < ?").bind(from, to).all<{ model: string }>())),
-  ]);
-  const models = present?.results.map((r) => r.model) ?? [];
+  const [prices, present] = await Promise.all([timing.time("prices", dashboardPrices(env)), timing.time("models", orNull(usageModels(db, from)))]);
+  const models = present ?? [];
   const top = (await timing.time("top", orNull(topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to))))) ?? [];
   return { prices, top };
 }

@@ -10,7 +10,7 @@ import type { UsageTotals } from "./types";
 
 const TOTALS = ["requests", "errors", "estimated_requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens"] as const;
 
-/** The same statements as migrations/0002_usage.sql (also run here: idempotent, for local runs without migrations). */
+/** The same tables as migrations/0002_usage.sql and 0003_usage_models.sql (also run here: idempotent, for local runs without migrations). */
 export const USAGE_INDEX_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS usage_daily (
   provider_config_key TEXT NOT NULL,
@@ -23,7 +23,15 @@ export const USAGE_INDEX_SCHEMA = [
   PRIMARY KEY (provider_config_key, connection_id, day, model, source)
 )`,
   "CREATE INDEX IF NOT EXISTS usage_daily_day ON usage_daily (day)",
+  `CREATE TABLE IF NOT EXISTS usage_models (
+  model TEXT PRIMARY KEY,
+  last_day INTEGER NOT NULL
+)`,
 ];
+
+/** A model seen on a day: kept with the latest such day. */
+const MODEL_SEEN = `INSERT INTO usage_models (model, last_day) VALUES (?, ?)
+  ON CONFLICT (model) DO UPDATE SET last_day = MAX(last_day, excluded.last_day)`;
 
 let schemaReady: Promise<unknown> | null = null;
 function ensureSchema(db: D1Database): Promise<unknown> {
@@ -42,7 +50,19 @@ export async function writeUsageIndex(db: D1Database, providerConfigKey: string,
     VALUES (?, ?, ?, ?, ?, ${TOTALS.map(() => "?").join(", ")}, ?)
     ON CONFLICT (provider_config_key, connection_id, day, model, source) DO UPDATE SET
     ${TOTALS.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at`;
-  await db.batch(rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)));
+  const lastDay = new Map<string, number>();
+  for (const r of rows) lastDay.set(r.model, Math.max(r.start, lastDay.get(r.model) ?? r.start));
+  await db.batch([
+    ...rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)),
+    ...[...lastDay].map(([model, day]) => db.prepare(MODEL_SEEN).bind(model, day)),
+  ]);
+}
+
+/** The models used on `from`'s day or later (a superset: a model whose rows were all deleted stays listed). */
+export async function usageModels(db: D1Database, from: number): Promise<string[]> {
+  await ensureSchema(db);
+  const { results } = await db.prepare("SELECT model FROM usage_models WHERE last_day >= ?").bind(from).all<{ model: string }>();
+  return results.map((r) => r.model);
 }
 
 /** Forgets a deleted connection's rows (its object's own ledger is gone with its storage). */

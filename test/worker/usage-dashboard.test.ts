@@ -72,3 +72,21 @@ describe("dashboard usage charts", () => {
     }
   });
 });
+
+describe("the usage index's model list (usage_models)", () => {
+  it("holds every model the connections' ledgers hold, with the last day each was used, as usage_daily does", async () => {
+    const db = env.INDEX_DB;
+    const listed = new Map(
+      (await db.prepare("SELECT model, last_day FROM usage_models").all<{ model: string; last_day: number }>()).results.map((r) => [r.model, r.last_day]),
+    );
+    // The busy connection's own ledger (its object) is the source: each of its models is listed, no earlier than its last day there.
+    const ledger = await connectionObject(env, busy.providerConfigKey, busy.connectionId).usageBuckets({ grain: "day", from: 0, to: Date.now() + 86_400_000 });
+    expect(ledger.map((r) => r.model)).toEqual(expect.arrayContaining(["gpt-4o-mini", "o4-mini", "text-embedding-3-small"]));
+    for (const r of ledger) expect(listed.get(r.model)).toBeGreaterThanOrEqual(r.start);
+    // And across the environment: every model a DISTINCT over the day rows would find, no earlier than its last day there
+    // (later only when a deleted connection's rows were the latest).
+    const days = (await db.prepare("SELECT model, MAX(day) AS day FROM usage_daily GROUP BY model").all<{ model: string; day: number }>()).results;
+    expect(days.length).toBeGreaterThan(0);
+    for (const d of days) expect(listed.get(d.model)).toBeGreaterThanOrEqual(d.day);
+  });
+});
