@@ -7,6 +7,7 @@ import { DAY_MS, HOUR_MS, type UsageRow } from "../usage/store";
 import type { PriceTable } from "../usage/types";
 import type { UsageSection } from "./page";
 import { noTiming, type ServerTiming } from "./server-timing";
+import { cachedTop, type Ranked } from "./top-cache";
 import type { ConnectionUsageView, TopConnection } from "./usage-charts";
 
 const TOP = 10;
@@ -45,7 +46,7 @@ const num = (x: number) => (Number.isFinite(x) ? String(x) : "0");
  * small VALUES table (names bound, prices as number literals); null when there
  * are too many priced models for one statement.
  */
-async function topInIndex(db: D1Database, prices: PriceTable, present: string[], from: number, to: number): Promise<TopConnection[] | null> {
+async function topInIndex(db: D1Database, prices: PriceTable, present: string[], from: number, to: number): Promise<Ranked | null> {
   const priced = present.flatMap((model) => {
     const p = priceOf(prices, model);
     return p ? [{ model, p }] : [];
@@ -59,7 +60,7 @@ async function topInIndex(db: D1Database, prices: PriceTable, present: string[],
       `${table}
       SELECT u.provider_config_key, u.connection_id, SUM(u.requests) AS requests, SUM(u.input_tokens + u.output_tokens) AS tokens,
         SUM((MAX(0, u.input_tokens - u.cached_input_tokens) * IFNULL(p.input, 0) + u.cached_input_tokens * IFNULL(p.cached_input, 0)
-          + u.output_tokens * IFNULL(p.output, 0)) / 1000000.0) AS cost
+          + u.output_tokens * IFNULL(p.output, 0)) / 1000000.0) AS cost, COUNT(*) OVER () AS ranked
       FROM usage_daily u LEFT JOIN price p ON p.model = u.model
       WHERE u.day >= ? AND u.day < ?
       GROUP BY u.provider_config_key, u.connection_id
@@ -67,30 +68,43 @@ async function topInIndex(db: D1Database, prices: PriceTable, present: string[],
       LIMIT ${TOP}`,
     )
     .bind(...priced.map(({ model }) => model), from, to)
-    .all<TopConnection>();
-  return results;
+    .all<TopConnection & { ranked: number }>();
+  return { top: results.map(({ ranked: _, ...t }) => t), ranked: results[0]?.ranked ?? 0 };
 }
 
 /** The same ranking in JS over every row (GET /usage's path): only when the statement above cannot be built. */
-async function topInWorker(db: D1Database, prices: PriceTable, from: number, to: number): Promise<TopConnection[]> {
+async function topInWorker(db: D1Database, prices: PriceTable, from: number, to: number): Promise<Ranked> {
   const { connections } = summarize(bucketsFromIndex(await readUsageIndex(db, { from, to }), prices));
-  return connections.slice(0, TOP).map((c) => ({
+  const top = connections.slice(0, TOP).map((c) => ({
     provider_config_key: c.provider_config_key,
     connection_id: c.connection_id,
     requests: c.requests,
     tokens: c.input_tokens + c.output_tokens,
     cost: c.cost,
   }));
+  return { top, ranked: connections.length };
 }
 
-/** The overview's usage section: the environment's top connections over the last 30 days, from the D1 index alone. */
-export async function usageSection(env: Env, now: number, timing: ServerTiming = noTiming): Promise<UsageSection> {
+type SectionOptions = {
+  timing?: ServerTiming;
+  /** Runs a refresh of a stale top list after the response (the request's `waitUntil`). */
+  waitUntil?: (p: Promise<unknown>) => void;
+};
+
+/**
+ * The overview's usage section: the environment's top connections over the
+ * last 30 days, from the D1 index alone (kept per isolate in a large
+ * environment: src/dashboard/top-cache.ts states how stale it may be).
+ */
+export async function usageSection(env: Env, now: number, { timing = noTiming, waitUntil = () => undefined }: SectionOptions = {}): Promise<UsageSection> {
   const dayStart = now - (now % DAY_MS);
   const [from, to] = [dayStart - 29 * DAY_MS, dayStart + DAY_MS];
   const db = env.INDEX_DB;
   // The prices and the models present are read at once; the ranking needs both.
   const [prices, present] = await Promise.all([timing.time("prices", dashboardPrices(env)), timing.time("models", orNull(usageModels(db, from)))]);
   const models = present ?? [];
-  const top = (await timing.time("top", orNull(topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to))))) ?? [];
+  const rank = () => topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to));
+  const key = JSON.stringify([from, to, prices]);
+  const top = (await timing.time("top", orNull(cachedTop(key, now, rank, waitUntil)))) ?? [];
   return { prices, top };
 }

@@ -53,7 +53,7 @@ async function show(c: Context<AppEnv>): Promise<Response> {
   const [page, logs, usage] = await Promise.all([
     timing.time("registry", registryClient(c.env).listConnections({ limit: SHOWN })),
     timing.time("logs", settle(queryIndexLogs(c.env.INDEX_DB, {}, { limit: LOG_LINES }, now))),
-    timing.time("usage", usageSection(c.env, now, timing)),
+    timing.time("usage", usageSection(c.env, now, { timing, waitUntil: (p) => c.executionCtx.waitUntil(p) })),
   ]);
   return htmlResponse(
     200,

@@ -4,6 +4,11 @@ import { formatValue } from "../../src/dashboard/usage-charts";
 import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
+import { TOP_CACHE_FROM, TOP_FRESH_MS } from "../../src/dashboard/top-cache";
+import { usageSection } from "../../src/dashboard/usage-data";
+import { writeUsageIndex } from "../../src/usage/index-db";
+import { DAY_MS } from "../../src/usage/store";
+import { emptyTotals } from "../../src/usage/types";
 import { SECRET } from "../harness/api";
 import { createTenant, simKey, type Tenant } from "../harness/connections";
 
@@ -88,5 +93,37 @@ describe("the usage index's model list (usage_models)", () => {
     const days = (await db.prepare("SELECT model, MAX(day) AS day FROM usage_daily GROUP BY model").all<{ model: string; day: number }>()).results;
     expect(days.length).toBeGreaterThan(0);
     for (const d of days) expect(listed.get(d.model)).toBeGreaterThanOrEqual(d.day);
+  });
+});
+
+describe("the top connections in a large environment", () => {
+  it("are ranked once per minute per isolate: reused while fresh, then shown stale while one refresh runs after the response", async () => {
+    // Noon of today: the window (and so the cache key) is the same for every `now` below.
+    const day = Date.now() - (Date.now() % DAY_MS);
+    const now = day + DAY_MS / 2;
+    const usage = (tokens: number) => [{ ...emptyTotals(), start: day, model: "gpt-4o", source: "proxy", requests: 1, input_tokens: tokens, rev: 1 }];
+    // As many connections with usage as it takes to be cached, through the index's own writer.
+    for (let i = 0; i < TOP_CACHE_FROM; i += 100)
+      await Promise.all(Array.from({ length: 100 }, (_, j) => writeUsageIndex(env.INDEX_DB, "openai-many", `many-${i + j}`, usage(1_000_000 + i + j), now)));
+    const later: Promise<unknown>[] = [];
+    const waitUntil = (p: Promise<unknown>) => void later.push(p);
+
+    const first = await usageSection(env, now, { waitUntil });
+    expect(first.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: `many-${TOP_CACHE_FROM - 1}` });
+
+    // A new most expensive connection: not shown while the list is fresh.
+    await writeUsageIndex(env.INDEX_DB, "openai-many", "many-big", usage(1_000_000_000), now);
+    expect((await usageSection(env, now + TOP_FRESH_MS - 1, { waitUntil })).top).toEqual(first.top);
+    expect(later).toHaveLength(0);
+
+    // Stale: the old list is shown at once and one refresh is handed to waitUntil (a view meanwhile starts no second one);
+    // the view after it has the new ranking.
+    expect((await usageSection(env, now + TOP_FRESH_MS, { waitUntil })).top).toEqual(first.top);
+    await usageSection(env, now + TOP_FRESH_MS + 1, { waitUntil });
+    expect(later).toHaveLength(1);
+    await Promise.all(later);
+    const next = await usageSection(env, now + TOP_FRESH_MS + 2, { waitUntil });
+    expect(next.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-big" });
+    expect(next.top.slice(1)).toEqual(first.top.slice(0, -1));
   });
 });
