@@ -12,7 +12,7 @@ import type { TopConnection } from "./usage-charts";
  * refresh runs; a smaller environment is ranked afresh for every view.
  */
 export const TOP_FRESH_MS = 60_000;
-export const TOP_STALE_MS = 10 * 60_000;
+const TOP_STALE_MS = 10 * 60_000;
 export const TOP_CACHE_FROM = 1_000;
 
 /** A ranking and how many connections it ranked (had usage in the window). */
