@@ -6,6 +6,8 @@
 //   --event-seconds=S      how long that rate is held (default 20)
 //   --only=events|reads    after the creates, only the outgoing events or only the traffic and reads (while iterating)
 //   --ref=<commit>         measure another commit (e.g. main, for "before"); default HEAD, --working-tree as the default run
+//   --usage-days=D         before the reads, the D-1 days before today of usage history for every connection go into the
+//                          D1 index (two models a day each), so the dashboard ranks a month of it (default 30; 1 = today's only)
 //   --persist=DIR          keep terapi's storage (and its secrets) in DIR; a later run on the same DIR skips the creates
 //                          that are already there (iterating on the reads without 10,000 creates each time)
 import { createHmac, randomBytes } from "node:crypto";
@@ -30,6 +32,7 @@ const RATE = opt("event-rate", 500);
 const EVENT_S = opt("event-seconds", 20);
 const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const ref = argv.find((a) => a.startsWith("--ref="))?.slice("--ref=".length);
+const USAGE_DAYS = opt("usage-days", 30);
 const persist = argv.find((a) => a.startsWith("--persist="))?.slice("--persist=".length);
 const t0 = performance.now();
 const log = (m: string) => process.stderr.write(`[scale +${((performance.now() - t0) / 1000).toFixed(1)}s] ${m}\n`);
@@ -85,6 +88,37 @@ function sourceAt(commit: string, tmp: string): Source {
 function sign(secret: string, id: string, ts: number, body: string): string {
   const key = Buffer.from(secret.slice("whsec_".length), "base64");
   return `v1,${createHmac("sha256", key).update(`${id}.${ts}.${body}`).digest("base64")}`;
+}
+
+/**
+ * The index rows a month of usage leaves (src/usage/index-db.ts's tables):
+ * for each of the `days` - 1 days before today, two models' sums for every
+ * connection c0…c(n-1), and those models in usage_models. Written straight
+ * into D1 in one statement (10,000 connections through their objects'
+ * ledgers would take the length of the month). Idempotent.
+ */
+async function fillUsageHistory(db: { prepare: (sql: string) => { run: () => Promise<unknown> } }, pck: string, n: number, days: number): Promise<void> {
+  const DAY = 86_400_000;
+  const today = Date.now() - (Date.now() % DAY);
+  const models = ["gpt-4o-mini", "gpt-4o"];
+  await db
+    .prepare(
+      `INSERT INTO usage_daily (provider_config_key, connection_id, day, model, source, requests, errors, estimated_requests,
+        input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, updated_at)
+      WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < ${n - 1}),
+        d(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM d WHERE k < ${days - 1})
+      SELECT '${pck}', 'c' || i, ${today} - k * ${DAY}, m.column1, 'proxy', (i * 7919 + k * 31) % 100 + 1, 0, 0,
+        (i * 7919 + k * 31) % 10000, (i * 13) % 100, (i * 31 + k) % 5000, 0, ${today}
+      FROM c, d, (VALUES ${models.map((m) => `('${m}')`).join(", ")}) m WHERE true
+      ON CONFLICT DO NOTHING`,
+    )
+    .run();
+  await db
+    .prepare(
+      `INSERT INTO usage_models (model, last_day) VALUES ${models.map((m) => `('${m}', ${today - DAY})`).join(", ")}
+      ON CONFLICT (model) DO UPDATE SET last_day = MAX(last_day, excluded.last_day)`,
+    )
+    .run();
 }
 
 /** The secrets of storage kept in `dir` (written on its first run): its stored credentials are sealed with them. */
@@ -192,6 +226,13 @@ export async function runScale(): Promise<number> {
         value: ((TRAFFIC / traffic.elapsedMs) * 1000).toFixed(0),
         note: `p99 ${ms(pct(traffic.lat, 99))}; ${statusText(traffic.statuses)}`,
       });
+
+      // A month of usage history, as the connections' ledgers would have left it in the index: the dashboard's top list ranks it.
+      if (USAGE_DAYS > 1 && t.indexDb) {
+        const st = performance.now();
+        await fillUsageHistory(await t.indexDb(), pck, N, USAGE_DAYS);
+        log(`usage history: ${USAGE_DAYS - 1} days × ${N} connections × 2 models in the index (${((performance.now() - st) / 1000).toFixed(1)} s)`);
+      }
 
       // 3. The environment-wide reads.
       await sleep(3_000);

@@ -24,6 +24,8 @@ export type RunningTerapi = {
   compatibilityDate: string | undefined;
   /** Runtime output kept for error messages. */
   tail: () => string;
+  /** The D1 index (Miniflare only): the scale bench fills a month of usage history into it. */
+  indexDb?: () => Promise<{ prepare: (sql: string) => { run: () => Promise<unknown> } }>;
   stop: () => Promise<void>;
 };
 
@@ -118,6 +120,7 @@ export async function startMiniflare(opts: {
     inspector: { port: inspectorPort, worker: typeof workerOptions.name === "string" ? workerOptions.name : "" },
     compatibilityDate: typeof workerOptions.compatibilityDate === "string" ? workerOptions.compatibilityDate : undefined,
     tail: () => logs.join("\n"),
+    indexDb: () => mf.getD1Database("INDEX_DB"),
     stop: () => mf.dispose(),
   };
 }
