@@ -11,7 +11,7 @@ import { cachedTop, type Ranked } from "./top-cache";
 import type { ConnectionUsageView, TopConnection } from "./usage-charts";
 
 const TOP = 10;
-/** D1 binds at most 100 parameters: the window's two, and one per priced model. */
+/** D1 binds at most 100 parameters: one per priced model. */
 const MAX_PRICED_MODELS = 90;
 
 const orNull = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
@@ -39,12 +39,21 @@ export async function connectionUsage(
 
 const num = (x: number) => (Number.isFinite(x) ? String(x) : "0");
 
+/** One connection and model's running totals on its last day before `bound` (a literal: the window's own edge). */
+const runningBefore = (alias: string, bound: number) =>
+  `${alias}.provider_config_key = s.provider_config_key AND ${alias}.connection_id = s.connection_id AND ${alias}.model = s.model
+    AND ${alias}.day = (SELECT MAX(x.day) FROM usage_running x WHERE x.provider_config_key = s.provider_config_key
+      AND x.connection_id = s.connection_id AND x.model = s.model AND x.day < ${num(bound)})`;
+
 /**
- * The top connections by cost over [from, to), summed and ranked inside D1:
- * one row per connection comes back, not every connection's days (10,000
- * connections are 10,000+ rows). The prices of the models present go in as a
- * small VALUES table (names bound, prices as number literals); null when there
- * are too many priced models for one statement.
+ * The top connections by cost over [from, to), summed and ranked inside D1
+ * from the running totals (migrations/0004_usage_running.sql): per connection
+ * and model used in the window, its total before `to` minus its total before
+ * `from` — two index lookups, not every day row (10,000 connections with a
+ * month of history are 600,000 of those). One row per connection comes back.
+ * The prices of the models present go in as a small VALUES table (names
+ * bound, prices as number literals); null when there are too many priced
+ * models for one statement.
  */
 async function topInIndex(db: D1Database, prices: PriceTable, present: string[], from: number, to: number): Promise<Ranked | null> {
   const priced = present.flatMap((model) => {
@@ -53,21 +62,29 @@ async function topInIndex(db: D1Database, prices: PriceTable, present: string[],
   });
   if (priced.length > MAX_PRICED_MODELS) return null;
   const table = priced.length
-    ? `WITH price (model, input, cached_input, output) AS (VALUES ${priced.map(({ p }) => `(?, ${num(p.input)}, ${num(p.cached_input)}, ${num(p.output)})`).join(", ")})`
-    : "WITH price (model, input, cached_input, output) AS (SELECT NULL, 0, 0, 0 WHERE 0)";
+    ? `price (model, input, cached_input, output) AS (VALUES ${priced.map(({ p }) => `(?, ${num(p.input)}, ${num(p.cached_input)}, ${num(p.output)})`).join(", ")})`
+    : "price (model, input, cached_input, output) AS (SELECT NULL, 0, 0, 0 WHERE 0)";
+  const diff = (c: string) => `a.${c} - IFNULL(b.${c}, 0) AS ${c}`;
   const { results } = await db
     .prepare(
-      `${table}
-      SELECT u.provider_config_key, u.connection_id, SUM(u.requests) AS requests, SUM(u.input_tokens + u.output_tokens) AS tokens,
-        SUM((MAX(0, u.input_tokens - u.cached_input_tokens) * IFNULL(p.input, 0) + u.cached_input_tokens * IFNULL(p.cached_input, 0)
-          + u.output_tokens * IFNULL(p.output, 0)) / 1000000.0) AS cost, COUNT(*) OVER () AS ranked
-      FROM usage_daily u LEFT JOIN price p ON p.model = u.model
-      WHERE u.day >= ? AND u.day < ?
-      GROUP BY u.provider_config_key, u.connection_id
-      ORDER BY cost DESC, requests DESC, u.provider_config_key, u.connection_id
+      `WITH ${table},
+      w AS (
+        SELECT s.provider_config_key, s.connection_id, s.model,
+          ${diff("requests")}, ${diff("input_tokens")}, ${diff("cached_input_tokens")}, ${diff("output_tokens")}
+        FROM usage_series s
+        JOIN usage_running a ON ${runningBefore("a", to)}
+        LEFT JOIN usage_running b ON ${runningBefore("b", from)}
+        WHERE s.last_day >= ${num(from)}
+      )
+      SELECT w.provider_config_key, w.connection_id, SUM(w.requests) AS requests, SUM(w.input_tokens + w.output_tokens) AS tokens,
+        SUM((MAX(0, w.input_tokens - w.cached_input_tokens) * IFNULL(p.input, 0) + w.cached_input_tokens * IFNULL(p.cached_input, 0)
+          + w.output_tokens * IFNULL(p.output, 0)) / 1000000.0) AS cost, COUNT(*) OVER () AS ranked
+      FROM w LEFT JOIN price p ON p.model = w.model
+      GROUP BY w.provider_config_key, w.connection_id
+      ORDER BY cost DESC, requests DESC, w.provider_config_key, w.connection_id
       LIMIT ${TOP}`,
     )
-    .bind(...priced.map(({ model }) => model), from, to)
+    .bind(...priced.map(({ model }) => model))
     .all<TopConnection & { ranked: number }>();
   return { top: results.map(({ ranked: _, ...t }) => t), ranked: results[0]?.ranked ?? 0 };
 }

@@ -96,6 +96,54 @@ describe("the usage index's model list (usage_models)", () => {
   });
 });
 
+describe("the running totals the top connections are ranked from (usage_running)", () => {
+  it("give each connection's sums over the last 30 days: what its ledger holds, what summing the day rows gives, days outside left out", async () => {
+    const day = Date.now() - (Date.now() % DAY_MS);
+    const row = (daysAgo: number, model: string, source: string, t: Partial<ReturnType<typeof emptyTotals>>) => ({
+      ...emptyTotals(),
+      start: day - daysAgo * DAY_MS,
+      model,
+      source,
+      requests: 1,
+      ...t,
+      rev: 1,
+    });
+    // Out of the window (40 days ago), in it (5 days ago, two sources), today; then 5 days ago rewritten (the ledger's absolute sums
+    // grow), which moves every later running total.
+    await writeUsageIndex(env.INDEX_DB, "openai-rank", "ranked", [
+      row(40, "gpt-4o", "proxy", { input_tokens: 9_000_000 }),
+      row(5, "gpt-4o", "proxy", { input_tokens: 1_000_000, output_tokens: 100_000 }),
+      row(5, "gpt-4o", "sync", { input_tokens: 10 }),
+    ]);
+    await writeUsageIndex(env.INDEX_DB, "openai-rank", "ranked", [
+      row(0, "gpt-4o-mini-2024-07-18", "proxy", { requests: 3, input_tokens: 2_000_000, cached_input_tokens: 500_000, output_tokens: 300_000 }),
+    ]);
+    await writeUsageIndex(env.INDEX_DB, "openai-rank", "ranked", [row(5, "gpt-4o", "proxy", { requests: 2, input_tokens: 1_500_000, output_tokens: 200_000 })]);
+
+    const { top } = await usageSection(env, Date.now());
+    const usage = (await (await SELF.fetch(`${BASE}/usage`, { headers: { authorization: `Bearer ${SECRET}` } })).json()) as {
+      connections: Array<{ provider_config_key: string; connection_id: string; requests: number; input_tokens: number; output_tokens: number; cost: number }>;
+    };
+    // The written connection: only the last 30 days, the rewritten day at its new sums, the dated model at gpt-4o-mini's price.
+    const ranked = top.find((t) => t.connection_id === "ranked")!;
+    expect(ranked).toMatchObject({ provider_config_key: "openai-rank", requests: 2 + 1 + 3, tokens: 1_500_010 + 200_000 + 2_300_000 });
+    const cost = (1_500_010 * 2.5 + 200_000 * 10 + 1_500_000 * 0.15 + 500_000 * 0.075 + 300_000 * 0.6) / 1_000_000;
+    expect(ranked.cost).toBeCloseTo(cost, 9);
+    // Every ranked connection's sums are what GET /usage sums from the day rows; the busy one's requests are its ledger's.
+    for (const t of top) {
+      const c = usage.connections.find((x) => x.provider_config_key === t.provider_config_key && x.connection_id === t.connection_id)!;
+      expect(t).toMatchObject({ requests: c.requests, tokens: c.input_tokens + c.output_tokens });
+      expect(t.cost).toBeCloseTo(c.cost, 9);
+    }
+    const ledger = await connectionObject(env, busy.providerConfigKey, busy.connectionId).usageBuckets({
+      grain: "day",
+      from: day - 29 * DAY_MS,
+      to: day + DAY_MS,
+    });
+    expect(top.find((t) => t.connection_id === busy.connectionId)?.requests).toBe(ledger.reduce((n, r) => n + r.requests, 0));
+  });
+});
+
 describe("the top connections in a large environment", () => {
   it("are ranked once per minute per isolate: reused while fresh, then shown stale while one refresh runs after the response", async () => {
     // Noon of today: the window (and so the cache key) is the same for every `now` below.
@@ -104,7 +152,7 @@ describe("the top connections in a large environment", () => {
     const usage = (tokens: number) => [{ ...emptyTotals(), start: day, model: "gpt-4o", source: "proxy", requests: 1, input_tokens: tokens, rev: 1 }];
     // As many connections with usage as it takes to be cached, through the index's own writer.
     for (let i = 0; i < TOP_CACHE_FROM; i += 100)
-      await Promise.all(Array.from({ length: 100 }, (_, j) => writeUsageIndex(env.INDEX_DB, "openai-many", `many-${i + j}`, usage(1_000_000 + i + j), now)));
+      await Promise.all(Array.from({ length: 100 }, (_, j) => writeUsageIndex(env.INDEX_DB, "openai-many", `many-${i + j}`, usage(10_000_000 + i + j), now)));
     const later: Promise<unknown>[] = [];
     const waitUntil = (p: Promise<unknown>) => void later.push(p);
 
