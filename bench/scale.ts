@@ -21,7 +21,7 @@ import { type ArrivalReport, startReceiverProcess } from "./lib/event-receiver.t
 import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "../scripts/lib/procs.ts";
 import { BUILTIN_KEY, startSimulator, type Simulator } from "../scripts/lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
-import { bundle, newSecrets, startMiniflare, type RunningTerapi, type TerapiSecrets } from "../scripts/lib/terapi.ts";
+import { bundle, migrations, newSecrets, startMiniflare, type RunningTerapi, type TerapiSecrets } from "../scripts/lib/terapi.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -91,13 +91,21 @@ function sign(secret: string, id: string, ts: number, body: string): string {
 }
 
 /**
- * The index rows a month of usage leaves (src/usage/index-db.ts's tables):
- * for each of the `days` - 1 days before today, two models' sums for every
- * connection c0…c(n-1), and those models in usage_models. Written straight
- * into D1 in one statement (10,000 connections through their objects'
- * ledgers would take the length of the month). Idempotent.
+ * The index rows a month of usage leaves: for each of the `days` - 1 days
+ * before today, two models' day sums for every connection c0…c(n-1), written
+ * straight into usage_daily in one statement (10,000 connections through
+ * their objects' ledgers would take the length of the month); then the
+ * source's migrations run again, whose backfills derive the other usage
+ * tables from usage_daily as they do for a database migrated with rows in it.
+ * Idempotent.
  */
-async function fillUsageHistory(db: { prepare: (sql: string) => { run: () => Promise<unknown> } }, pck: string, n: number, days: number): Promise<void> {
+async function fillUsageHistory(
+  db: { prepare: (sql: string) => { run: () => Promise<unknown> } },
+  sourceDir: string,
+  pck: string,
+  n: number,
+  days: number,
+): Promise<void> {
   const DAY = 86_400_000;
   const today = Date.now() - (Date.now() % DAY);
   const models = ["gpt-4o-mini", "gpt-4o"];
@@ -108,17 +116,12 @@ async function fillUsageHistory(db: { prepare: (sql: string) => { run: () => Pro
       WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM c WHERE i < ${n - 1}),
         d(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM d WHERE k < ${days - 1})
       SELECT '${pck}', 'c' || i, ${today} - k * ${DAY}, m.column1, 'proxy', (i * 7919 + k * 31) % 100 + 1, 0, 0,
-        (i * 7919 + k * 31) % 10000, (i * 13) % 100, (i * 31 + k) % 5000, 0, ${today}
+        (i * 7919 + k * 31) % 10000, ((i * 7919 + k * 31) % 10000) * ((i * 13) % 50) / 100, (i * 31 + k) % 5000, 0, ${today}
       FROM c, d, (VALUES ${models.map((m) => `('${m}')`).join(", ")}) m WHERE true
       ON CONFLICT DO NOTHING`,
     )
     .run();
-  await db
-    .prepare(
-      `INSERT INTO usage_models (model, last_day) VALUES ${models.map((m) => `('${m}', ${today - DAY})`).join(", ")}
-      ON CONFLICT (model) DO UPDATE SET last_day = MAX(last_day, excluded.last_day)`,
-    )
-    .run();
+  for (const sql of migrations(sourceDir)) await db.prepare(sql).run();
 }
 
 /** The secrets of storage kept in `dir` (written on its first run): its stored credentials are sealed with them. */
@@ -230,7 +233,7 @@ export async function runScale(): Promise<number> {
       // A month of usage history, as the connections' ledgers would have left it in the index: the dashboard's top list ranks it.
       if (USAGE_DAYS > 1 && t.indexDb) {
         const st = performance.now();
-        await fillUsageHistory(await t.indexDb(), pck, N, USAGE_DAYS);
+        await fillUsageHistory(await t.indexDb(), source.dir, pck, N, USAGE_DAYS);
         log(`usage history: ${USAGE_DAYS - 1} days × ${N} connections × 2 models in the index (${((performance.now() - st) / 1000).toFixed(1)} s)`);
       }
 

@@ -126,7 +126,7 @@ export async function startMiniflare(opts: {
 }
 
 /** The statements of migrations/*.sql, in file order (comments dropped). */
-function migrations(root: string): string[] {
+export function migrations(root: string): string[] {
   const dir = resolve(root, "migrations");
   if (!existsSync(dir)) return [];
   return readdirSync(dir)
