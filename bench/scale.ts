@@ -6,6 +6,7 @@
 //   --event-seconds=S      how long that rate is held (default 20)
 //   --only=events|reads    after the creates, only the outgoing events or only the traffic and reads (while iterating)
 //   --ref=<commit>         measure another commit (e.g. main, for "before"); default HEAD, --working-tree as the default run
+//   --traffic=T            proxied calls spread over the connections before the reads (default max(N, 5000))
 //   --usage-days=D         before the reads, the D-1 days before today of usage history for every connection go into the
 //                          D1 index (two models a day each), so the dashboard ranks a month of it (default 30; 1 = today's only)
 //   --persist=DIR          keep terapi's storage (and its secrets) in DIR; a later run on the same DIR skips the creates
@@ -218,7 +219,7 @@ export async function runScale(): Promise<number> {
 
     if (only !== "events") {
       // 2. Traffic spread over every connection: proxied calls (each writes a log line).
-      const TRAFFIC = Math.max(N, 5_000);
+      const TRAFFIC = opt("traffic", Math.max(N, 5_000));
       log(`proxy traffic: ${TRAFFIC} calls spread over the ${N} connections`);
       const traffic = await timed(TRAFFIC, 32, async (i) => {
         const r = await call("GET", "/proxy/v1/models", undefined, { "connection-id": `c${(i * 7919) % N}`, "provider-config-key": pck });
