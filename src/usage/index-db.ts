@@ -45,7 +45,9 @@ export const USAGE_INDEX_SCHEMA = [
   provider_config_key TEXT NOT NULL,
   connection_id TEXT NOT NULL,
   model TEXT NOT NULL,
+  first_day INTEGER NOT NULL,
   last_day INTEGER NOT NULL,
+  ${RUNNING.map((c) => `${c} INTEGER NOT NULL`).join(",\n  ")},
   PRIMARY KEY (provider_config_key, connection_id, model)
 )`,
   "CREATE INDEX IF NOT EXISTS usage_series_last_day ON usage_series (last_day)",
@@ -64,9 +66,13 @@ const RUNNING_FROM = `INSERT INTO usage_running (provider_config_key, connection
   ) WHERE day >= ?4
   ON CONFLICT (provider_config_key, connection_id, model, day) DO UPDATE SET ${RUNNING.map((c) => `${c} = excluded.${c}`).join(", ")}`;
 
-/** A connection's model seen on a day: kept with the latest such day. */
-const SERIES_SEEN = `INSERT INTO usage_series (provider_config_key, connection_id, model, last_day) VALUES (?, ?, ?, ?)
-  ON CONFLICT (provider_config_key, connection_id, model) DO UPDATE SET last_day = MAX(last_day, excluded.last_day)`;
+/** One connection and model's first and last day and its latest running totals, from usage_running. Binds as RUNNING_FROM's first three. */
+const SERIES = `INSERT INTO usage_series (provider_config_key, connection_id, model, first_day, last_day, ${RUNNING.join(", ")})
+  SELECT provider_config_key, connection_id, model,
+    (SELECT MIN(day) FROM usage_running WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3), day, ${RUNNING.join(", ")}
+  FROM usage_running WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3 ORDER BY day DESC LIMIT 1
+  ON CONFLICT (provider_config_key, connection_id, model) DO UPDATE SET first_day = excluded.first_day, last_day = excluded.last_day,
+    ${RUNNING.map((c) => `${c} = excluded.${c}`).join(", ")}`;
 
 /** A model seen on a day: kept with the latest such day. */
 const MODEL_SEEN = `INSERT INTO usage_models (model, last_day) VALUES (?, ?)
@@ -98,8 +104,8 @@ export async function writeUsageIndex(db: D1Database, providerConfigKey: string,
     ...rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)),
     ...[...days].flatMap(([model, { first, last }]) => [
       db.prepare(MODEL_SEEN).bind(model, last),
-      db.prepare(SERIES_SEEN).bind(providerConfigKey, connectionId, model, last),
       db.prepare(RUNNING_FROM).bind(providerConfigKey, connectionId, model, first),
+      db.prepare(SERIES).bind(providerConfigKey, connectionId, model),
     ]),
   ]);
 }
