@@ -38,13 +38,14 @@ export async function connectionUsage(
 }
 
 const num = (x: number) => (Number.isFinite(x) ? String(x) : "0");
+const RUNNING = "requests, input_tokens, cached_input_tokens, output_tokens";
 
 /**
  * The top connections by cost over [from, to), summed and ranked inside D1
  * from the running totals (migrations/0004_usage_running.sql): per connection
- * and model used in the window, its latest running total minus, for a series
- * that began before `from`, the one on its last day before `from` — at most
- * two index lookups, not every day row (10,000 connections with a month of
+ * and model used in the window, its latest running total (usage_series) minus,
+ * only for a series that began before `from`, the one on its last day before
+ * `from` (two index lookups) — not every day row (10,000 connections with a month of
  * history are 600,000 of those). `to` is after today (the ledger writes no
  * later day). One row per connection comes back. The prices of the models
  * present go in as a small VALUES table (names bound, prices as number
@@ -59,19 +60,21 @@ async function topInIndex(db: D1Database, prices: PriceTable, present: string[],
   const table = priced.length
     ? `price (model, input, cached_input, output) AS (VALUES ${priced.map(({ p }) => `(?, ${num(p.input)}, ${num(p.cached_input)}, ${num(p.output)})`).join(", ")})`
     : "price (model, input, cached_input, output) AS (SELECT NULL, 0, 0, 0 WHERE 0)";
-  const diff = (c: string) => `s.${c} - IFNULL(b.${c}, 0) AS ${c}`;
+  const diff = (c: string) => `s.${c} - IFNULL(b.${c}, 0)`;
+  const inWindow = `last_day >= ${num(from)} AND last_day < ${num(to)}`;
   const { results } = await db
     .prepare(
       `WITH ${table},
       w AS (
-        SELECT s.provider_config_key, s.connection_id, s.model,
-          ${diff("requests")}, ${diff("input_tokens")}, ${diff("cached_input_tokens")}, ${diff("output_tokens")}
+        SELECT provider_config_key, connection_id, model, ${RUNNING}
+        FROM usage_series WHERE ${inWindow} AND first_day >= ${num(from)}
+        UNION ALL
+        SELECT s.provider_config_key, s.connection_id, s.model, ${diff("requests")}, ${diff("input_tokens")}, ${diff("cached_input_tokens")}, ${diff("output_tokens")}
         FROM usage_series s
-        LEFT JOIN usage_running b ON s.first_day < ${num(from)}
-          AND b.provider_config_key = s.provider_config_key AND b.connection_id = s.connection_id AND b.model = s.model
+        LEFT JOIN usage_running b ON b.provider_config_key = s.provider_config_key AND b.connection_id = s.connection_id AND b.model = s.model
           AND b.day = (SELECT MAX(x.day) FROM usage_running x WHERE x.provider_config_key = s.provider_config_key
             AND x.connection_id = s.connection_id AND x.model = s.model AND x.day < ${num(from)})
-        WHERE s.last_day >= ${num(from)} AND s.last_day < ${num(to)}
+        WHERE ${inWindow.replaceAll("last_day", "s.last_day")} AND s.first_day < ${num(from)}
       )
       SELECT w.provider_config_key, w.connection_id, SUM(w.requests) AS requests, SUM(w.input_tokens + w.output_tokens) AS tokens,
         SUM((MAX(0, w.input_tokens - w.cached_input_tokens) * IFNULL(p.input, 0) + w.cached_input_tokens * IFNULL(p.cached_input, 0)
