@@ -24,6 +24,8 @@ export type RunningTerapi = {
   compatibilityDate: string | undefined;
   /** Runtime output kept for error messages. */
   tail: () => string;
+  /** The D1 index (Miniflare only): the scale bench fills a month of usage history into it. */
+  indexDb?: () => Promise<{ prepare: (sql: string) => { run: () => Promise<unknown> } }>;
   stop: () => Promise<void>;
 };
 
@@ -118,12 +120,13 @@ export async function startMiniflare(opts: {
     inspector: { port: inspectorPort, worker: typeof workerOptions.name === "string" ? workerOptions.name : "" },
     compatibilityDate: typeof workerOptions.compatibilityDate === "string" ? workerOptions.compatibilityDate : undefined,
     tail: () => logs.join("\n"),
+    indexDb: () => mf.getD1Database("INDEX_DB"),
     stop: () => mf.dispose(),
   };
 }
 
 /** The statements of migrations/*.sql, in file order (comments dropped). */
-function migrations(root: string): string[] {
+export function migrations(root: string): string[] {
   const dir = resolve(root, "migrations");
   if (!existsSync(dir)) return [];
   return readdirSync(dir)

@@ -1,15 +1,17 @@
 import { connectionObject, outboxObject } from "../bindings/stubs";
 import type { ConnectionRecord } from "../connections/index-store";
-import { readUsageIndex } from "../usage/index-db";
+import { readUsageIndex, usageModels } from "../usage/index-db";
 import { effectivePrices, priceOf } from "../usage/prices";
 import { bucketsFromIndex, summarize } from "../usage/query";
 import { DAY_MS, HOUR_MS, type UsageRow } from "../usage/store";
 import type { PriceTable } from "../usage/types";
 import type { UsageSection } from "./page";
+import { noTiming, type ServerTiming } from "./server-timing";
+import { cachedTop, type Ranked } from "./top-cache";
 import type { ConnectionUsageView, TopConnection } from "./usage-charts";
 
 const TOP = 10;
-/** D1 binds at most 100 parameters: the window's two, and one per priced model. */
+/** D1 binds at most 100 parameters: one per priced model. */
 const MAX_PRICED_MODELS = 90;
 
 const orNull = <T>(p: Promise<T>): Promise<T | null> => p.catch(() => null);
@@ -36,63 +38,90 @@ export async function connectionUsage(
 }
 
 const num = (x: number) => (Number.isFinite(x) ? String(x) : "0");
+const RUNNING = "requests, input_tokens, cached_input_tokens, output_tokens";
 
 /**
- * The top connections by cost over [from, to), summed and ranked inside D1:
- * one row per connection comes back, not every connection's days (10,000
- * connections are 10,000+ rows). The prices of the models present go in as a
- * small VALUES table (names bound, prices as number literals); null when there
- * are too many priced models for one statement.
+ * The top connections by cost over [from, to), summed and ranked inside D1
+ * from the running totals (migrations/0004_usage_running.sql): per connection
+ * and model used in the window, its latest running total (usage_series) minus,
+ * only for a series that began before `from`, the one on its last day before
+ * `from` (two index lookups) — not every day row (10,000 connections with a month of
+ * history are 600,000 of those). `to` is after today (the ledger writes no
+ * later day). One row per connection comes back. The prices of the models
+ * present go in as a small VALUES table (names bound, prices as number
+ * literals); null when there are too many priced models for one statement.
  */
-async function topInIndex(db: D1Database, prices: PriceTable, present: string[], from: number, to: number): Promise<TopConnection[] | null> {
+async function topInIndex(db: D1Database, prices: PriceTable, present: string[], from: number, to: number): Promise<Ranked | null> {
   const priced = present.flatMap((model) => {
     const p = priceOf(prices, model);
     return p ? [{ model, p }] : [];
   });
   if (priced.length > MAX_PRICED_MODELS) return null;
   const table = priced.length
-    ? `WITH price (model, input, cached_input, output) AS (VALUES ${priced.map(({ p }) => `(?, ${num(p.input)}, ${num(p.cached_input)}, ${num(p.output)})`).join(", ")})`
-    : "WITH price (model, input, cached_input, output) AS (SELECT NULL, 0, 0, 0 WHERE 0)";
+    ? `price (model, input, cached_input, output) AS (VALUES ${priced.map(({ p }) => `(?, ${num(p.input)}, ${num(p.cached_input)}, ${num(p.output)})`).join(", ")})`
+    : "price (model, input, cached_input, output) AS (SELECT NULL, 0, 0, 0 WHERE 0)";
+  const diff = (c: string) => `s.${c} - IFNULL(b.${c}, 0)`;
+  const inWindow = `last_day >= ${num(from)} AND last_day < ${num(to)}`;
   const { results } = await db
     .prepare(
-      `${table}
-      SELECT u.provider_config_key, u.connection_id, SUM(u.requests) AS requests, SUM(u.input_tokens + u.output_tokens) AS tokens,
-        SUM((MAX(0, u.input_tokens - u.cached_input_tokens) * IFNULL(p.input, 0) + u.cached_input_tokens * IFNULL(p.cached_input, 0)
-          + u.output_tokens * IFNULL(p.output, 0)) / 1000000.0) AS cost
-      FROM usage_daily u LEFT JOIN price p ON p.model = u.model
-      WHERE u.day >= ? AND u.day < ?
-      GROUP BY u.provider_config_key, u.connection_id
-      ORDER BY cost DESC, requests DESC, u.provider_config_key, u.connection_id
+      `WITH ${table},
+      w AS (
+        SELECT provider_config_key, connection_id, model, ${RUNNING}
+        FROM usage_series WHERE ${inWindow} AND first_day >= ${num(from)}
+        UNION ALL
+        SELECT s.provider_config_key, s.connection_id, s.model, ${diff("requests")}, ${diff("input_tokens")}, ${diff("cached_input_tokens")}, ${diff("output_tokens")}
+        FROM usage_series s
+        LEFT JOIN usage_running b ON b.provider_config_key = s.provider_config_key AND b.connection_id = s.connection_id AND b.model = s.model
+          AND b.day = (SELECT MAX(x.day) FROM usage_running x WHERE x.provider_config_key = s.provider_config_key
+            AND x.connection_id = s.connection_id AND x.model = s.model AND x.day < ${num(from)})
+        WHERE ${inWindow.replaceAll("last_day", "s.last_day")} AND s.first_day < ${num(from)}
+      )
+      SELECT w.provider_config_key, w.connection_id, SUM(w.requests) AS requests, SUM(w.input_tokens + w.output_tokens) AS tokens,
+        SUM((MAX(0, w.input_tokens - w.cached_input_tokens) * IFNULL(p.input, 0) + w.cached_input_tokens * IFNULL(p.cached_input, 0)
+          + w.output_tokens * IFNULL(p.output, 0)) / 1000000.0) AS cost, COUNT(*) OVER () AS ranked
+      FROM w LEFT JOIN price p ON p.model = w.model
+      GROUP BY w.provider_config_key, w.connection_id
+      ORDER BY cost DESC, requests DESC, w.provider_config_key, w.connection_id
       LIMIT ${TOP}`,
     )
-    .bind(...priced.map(({ model }) => model), from, to)
-    .all<TopConnection>();
-  return results;
+    .bind(...priced.map(({ model }) => model))
+    .all<TopConnection & { ranked: number }>();
+  return { top: results.map(({ ranked: _, ...t }) => t), ranked: results[0]?.ranked ?? 0 };
 }
 
 /** The same ranking in JS over every row (GET /usage's path): only when the statement above cannot be built. */
-async function topInWorker(db: D1Database, prices: PriceTable, from: number, to: number): Promise<TopConnection[]> {
+async function topInWorker(db: D1Database, prices: PriceTable, from: number, to: number): Promise<Ranked> {
   const { connections } = summarize(bucketsFromIndex(await readUsageIndex(db, { from, to }), prices));
-  return connections.slice(0, TOP).map((c) => ({
+  const top = connections.slice(0, TOP).map((c) => ({
     provider_config_key: c.provider_config_key,
     connection_id: c.connection_id,
     requests: c.requests,
     tokens: c.input_tokens + c.output_tokens,
     cost: c.cost,
   }));
+  return { top, ranked: connections.length };
 }
 
-/** The overview's usage section: the environment's top connections over the last 30 days, from the D1 index alone. */
-export async function usageSection(env: Env, now: number): Promise<UsageSection> {
+type SectionOptions = {
+  timing?: ServerTiming;
+  /** Runs a refresh of a stale top list after the response (the request's `waitUntil`). */
+  waitUntil?: (p: Promise<unknown>) => void;
+};
+
+/**
+ * The overview's usage section: the environment's top connections over the
+ * last 30 days, from the D1 index alone (kept per isolate in a large
+ * environment: src/dashboard/top-cache.ts states how stale it may be).
+ */
+export async function usageSection(env: Env, now: number, { timing = noTiming, waitUntil = () => undefined }: SectionOptions = {}): Promise<UsageSection> {
   const dayStart = now - (now % DAY_MS);
   const [from, to] = [dayStart - 29 * DAY_MS, dayStart + DAY_MS];
   const db = env.INDEX_DB;
   // The prices and the models present are read at once; the ranking needs both.
-  const [prices, present] = await Promise.all([
-    dashboardPrices(env),
-    orNull(db.prepare("SELECT DISTINCT model FROM usage_daily WHERE day >= ? AND day < ?").bind(from, to).all<{ model: string }>()),
-  ]);
-  const models = present?.results.map((r) => r.model) ?? [];
-  const top = (await orNull(topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to)))) ?? [];
+  const [prices, present] = await Promise.all([timing.time("prices", dashboardPrices(env)), timing.time("models", orNull(usageModels(db, from)))]);
+  const models = present ?? [];
+  const rank = () => topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to));
+  const key = JSON.stringify([from, to, prices]);
+  const top = (await timing.time("top", orNull(cachedTop(key, now, rank, waitUntil)))) ?? [];
   return { prices, top };
 }

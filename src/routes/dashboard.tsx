@@ -14,6 +14,7 @@ import { isSecretKey } from "../middleware/secret-key-auth";
 import { createRouter } from "../openapi";
 import { htmlResponse } from "../ui/html";
 import { connectionUsage, dashboardPrices, usageSection } from "../dashboard/usage-data";
+import { serverTiming } from "../dashboard/server-timing";
 
 /** Connections listed on the overview (one Registry page; no object is asked about them). */
 const SHOWN = 50;
@@ -48,21 +49,26 @@ async function show(c: Context<AppEnv>): Promise<Response> {
   const via = await authorized(c);
   if (!via) return toLogin();
   const now = Date.now();
+  const timing = serverTiming();
   const [page, logs, usage] = await Promise.all([
-    registryClient(c.env).listConnections({ limit: SHOWN }),
-    settle(queryIndexLogs(c.env.INDEX_DB, {}, { limit: LOG_LINES }, now)),
-    usageSection(c.env, now),
+    timing.time("registry", registryClient(c.env).listConnections({ limit: SHOWN })),
+    timing.time("logs", settle(queryIndexLogs(c.env.INDEX_DB, {}, { limit: LOG_LINES }, now))),
+    timing.time("usage", usageSection(c.env, now, { timing, waitUntil: (p) => c.executionCtx.waitUntil(p) })),
   ]);
-  return htmlResponse(200, (nonce) => (
-    <DashboardPage
-      nonce={nonce}
-      connections={page?.connections ?? []}
-      logs={logs ?? []}
-      more={page?.next_cursor != null}
-      cookie={via === "cookie"}
-      usage={usage}
-    />
-  ));
+  return htmlResponse(
+    200,
+    (nonce) => (
+      <DashboardPage
+        nonce={nonce}
+        connections={page?.connections ?? []}
+        logs={logs ?? []}
+        more={page?.next_cursor != null}
+        cookie={via === "cookie"}
+        usage={usage}
+      />
+    ),
+    { "server-timing": timing.header() },
+  );
 }
 
 /** One connection's page: its live state from its own object (five calls to that one object). */

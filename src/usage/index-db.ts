@@ -6,11 +6,17 @@ import type { UsageTotals } from "./types";
  * in D1 (`INDEX_DB`, migrations/0002_usage.sql). Connection objects copy their
  * changed days here on their alarm, off the request path; GET /usage reads it
  * for anything wider than one connection, without asking every object.
+ * Beside the day rows, in the same batch: the models used (usage_models) and
+ * each connection and model's running totals (usage_running, usage_series:
+ * migrations/0004_usage_running.sql), which rank connections over a window
+ * without summing every day row.
  */
 
 const TOTALS = ["requests", "errors", "estimated_requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens"] as const;
+/** The totals a ranking by cost needs, kept as running sums. */
+const RUNNING = ["requests", "input_tokens", "cached_input_tokens", "output_tokens"] as const;
 
-/** The same statements as migrations/0002_usage.sql (also run here: idempotent, for local runs without migrations). */
+/** The same tables as migrations/0002_usage.sql, 0003_usage_models.sql and 0004_usage_running.sql (also run here: idempotent, for local runs without migrations). */
 export const USAGE_INDEX_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS usage_daily (
   provider_config_key TEXT NOT NULL,
@@ -23,7 +29,54 @@ export const USAGE_INDEX_SCHEMA = [
   PRIMARY KEY (provider_config_key, connection_id, day, model, source)
 )`,
   "CREATE INDEX IF NOT EXISTS usage_daily_day ON usage_daily (day)",
+  `CREATE TABLE IF NOT EXISTS usage_models (
+  model TEXT PRIMARY KEY,
+  last_day INTEGER NOT NULL
+)`,
+  `CREATE TABLE IF NOT EXISTS usage_running (
+  provider_config_key TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  model TEXT NOT NULL,
+  day INTEGER NOT NULL,
+  ${RUNNING.map((c) => `${c} INTEGER NOT NULL`).join(",\n  ")},
+  PRIMARY KEY (provider_config_key, connection_id, model, day)
+)`,
+  `CREATE TABLE IF NOT EXISTS usage_series (
+  provider_config_key TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  model TEXT NOT NULL,
+  first_day INTEGER NOT NULL,
+  last_day INTEGER NOT NULL,
+  ${RUNNING.map((c) => `${c} INTEGER NOT NULL`).join(",\n  ")},
+  PRIMARY KEY (provider_config_key, connection_id, model)
+)`,
+  "CREATE INDEX IF NOT EXISTS usage_series_last_day ON usage_series (last_day)",
 ];
+
+/**
+ * One connection and model's running totals from `day` on, recomputed from its
+ * day rows (sources summed): each row holds the sums of every day up to and
+ * including its own. Binds: provider_config_key, connection_id, model, day.
+ */
+const RUNNING_FROM = `INSERT INTO usage_running (provider_config_key, connection_id, model, day, ${RUNNING.join(", ")})
+  SELECT * FROM (
+    SELECT provider_config_key, connection_id, model, day, ${RUNNING.map((c) => `SUM(SUM(${c})) OVER w`).join(", ")}
+    FROM usage_daily WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3
+    GROUP BY day WINDOW w AS (ORDER BY day)
+  ) WHERE day >= ?4
+  ON CONFLICT (provider_config_key, connection_id, model, day) DO UPDATE SET ${RUNNING.map((c) => `${c} = excluded.${c}`).join(", ")}`;
+
+/** One connection and model's first and last day and its latest running totals, from usage_running. Binds as RUNNING_FROM's first three. */
+const SERIES = `INSERT INTO usage_series (provider_config_key, connection_id, model, first_day, last_day, ${RUNNING.join(", ")})
+  SELECT provider_config_key, connection_id, model,
+    (SELECT MIN(day) FROM usage_running WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3), day, ${RUNNING.join(", ")}
+  FROM usage_running WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3 ORDER BY day DESC LIMIT 1
+  ON CONFLICT (provider_config_key, connection_id, model) DO UPDATE SET first_day = excluded.first_day, last_day = excluded.last_day,
+    ${RUNNING.map((c) => `${c} = excluded.${c}`).join(", ")}`;
+
+/** A model seen on a day: kept with the latest such day. */
+const MODEL_SEEN = `INSERT INTO usage_models (model, last_day) VALUES (?, ?)
+  ON CONFLICT (model) DO UPDATE SET last_day = MAX(last_day, excluded.last_day)`;
 
 let schemaReady: Promise<unknown> | null = null;
 function ensureSchema(db: D1Database): Promise<unknown> {
@@ -42,13 +95,36 @@ export async function writeUsageIndex(db: D1Database, providerConfigKey: string,
     VALUES (?, ?, ?, ?, ?, ${TOTALS.map(() => "?").join(", ")}, ?)
     ON CONFLICT (provider_config_key, connection_id, day, model, source) DO UPDATE SET
     ${TOTALS.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at`;
-  await db.batch(rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)));
+  const days = new Map<string, { first: number; last: number }>();
+  for (const r of rows) {
+    const d = days.get(r.model);
+    days.set(r.model, { first: Math.min(r.start, d?.first ?? r.start), last: Math.max(r.start, d?.last ?? r.start) });
+  }
+  await db.batch([
+    ...rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)),
+    ...[...days].flatMap(([model, { first, last }]) => [
+      db.prepare(MODEL_SEEN).bind(model, last),
+      db.prepare(RUNNING_FROM).bind(providerConfigKey, connectionId, model, first),
+      db.prepare(SERIES).bind(providerConfigKey, connectionId, model),
+    ]),
+  ]);
+}
+
+/** The models used on `from`'s day or later (a superset: a model whose rows were all deleted stays listed). */
+export async function usageModels(db: D1Database, from: number): Promise<string[]> {
+  await ensureSchema(db);
+  const { results } = await db.prepare("SELECT model FROM usage_models WHERE last_day >= ?").bind(from).all<{ model: string }>();
+  return results.map((r) => r.model);
 }
 
 /** Forgets a deleted connection's rows (its object's own ledger is gone with its storage). */
 export async function deleteUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string): Promise<void> {
   await ensureSchema(db);
-  await db.prepare("DELETE FROM usage_daily WHERE provider_config_key = ? AND connection_id = ?").bind(providerConfigKey, connectionId).run();
+  await db.batch(
+    ["usage_daily", "usage_running", "usage_series"].map((table) =>
+      db.prepare(`DELETE FROM ${table} WHERE provider_config_key = ? AND connection_id = ?`).bind(providerConfigKey, connectionId),
+    ),
+  );
 }
 
 export type IndexRowOut = UsageTotals & { provider_config_key: string; connection_id: string; day: number; model: string; source: string };

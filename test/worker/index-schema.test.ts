@@ -19,6 +19,17 @@ describe("the environment-wide index's schema", () => {
     await env.INDEX_DB.prepare("DROP TABLE usage_daily_from_code").run();
   });
 
+  it("the usage rollups the code creates (usage_models, usage_running, usage_series) are the ones migrations/0003 and 0004 create", async () => {
+    for (const table of ["usage_models", "usage_running", "usage_series"]) {
+      const migrated = await columns(table);
+      expect(migrated.length).toBeGreaterThan(1);
+      const ddl = USAGE_INDEX_SCHEMA.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${table} (`))!;
+      await env.INDEX_DB.prepare(ddl.replace(`${table} (`, `${table}_from_code (`)).run();
+      expect(await columns(`${table}_from_code`)).toEqual(migrated);
+      await env.INDEX_DB.prepare(`DROP TABLE ${table}_from_code`).run();
+    }
+  });
+
   it("holds the operations index beside it (migrations/0001_operations.sql)", async () => {
     const tables = (await env.INDEX_DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all<{ name: string }>()).results.map((r) => r.name);
     expect(tables).toEqual(expect.arrayContaining(["usage_daily", "operations", "deliveries"]));

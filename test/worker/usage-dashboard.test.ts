@@ -4,6 +4,11 @@ import { formatValue } from "../../src/dashboard/usage-charts";
 import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
+import { TOP_CACHE_FROM, TOP_FRESH_MS } from "../../src/dashboard/top-cache";
+import { usageSection } from "../../src/dashboard/usage-data";
+import { writeUsageIndex } from "../../src/usage/index-db";
+import { DAY_MS } from "../../src/usage/store";
+import { emptyTotals } from "../../src/usage/types";
 import { SECRET } from "../harness/api";
 import { createTenant, simKey, type Tenant } from "../harness/connections";
 
@@ -70,5 +75,103 @@ describe("dashboard usage charts", () => {
       expect(c.cost).toBeGreaterThan(0);
       expect(top).toContain(`${formatValue(c.cost, "cost")} · ${formatValue(c.input_tokens + c.output_tokens, "tokens")} tokens · ${c.requests} req`);
     }
+  });
+});
+
+describe("the usage index's model list (usage_models)", () => {
+  it("holds every model the connections' ledgers hold, with the last day each was used, as usage_daily does", async () => {
+    const db = env.INDEX_DB;
+    const listed = new Map(
+      (await db.prepare("SELECT model, last_day FROM usage_models").all<{ model: string; last_day: number }>()).results.map((r) => [r.model, r.last_day]),
+    );
+    // The busy connection's own ledger (its object) is the source: each of its models is listed, no earlier than its last day there.
+    const ledger = await connectionObject(env, busy.providerConfigKey, busy.connectionId).usageBuckets({ grain: "day", from: 0, to: Date.now() + 86_400_000 });
+    expect(ledger.map((r) => r.model)).toEqual(expect.arrayContaining(["gpt-4o-mini", "o4-mini", "text-embedding-3-small"]));
+    for (const r of ledger) expect(listed.get(r.model)).toBeGreaterThanOrEqual(r.start);
+    // And across the environment: every model a DISTINCT over the day rows would find, no earlier than its last day there
+    // (later only when a deleted connection's rows were the latest).
+    const days = (await db.prepare("SELECT model, MAX(day) AS day FROM usage_daily GROUP BY model").all<{ model: string; day: number }>()).results;
+    expect(days.length).toBeGreaterThan(0);
+    for (const d of days) expect(listed.get(d.model)).toBeGreaterThanOrEqual(d.day);
+  });
+});
+
+describe("the running totals the top connections are ranked from (usage_running)", () => {
+  it("give each connection's sums over the last 30 days: what its ledger holds, what summing the day rows gives, days outside left out", async () => {
+    const day = Date.now() - (Date.now() % DAY_MS);
+    const row = (daysAgo: number, model: string, source: string, t: Partial<ReturnType<typeof emptyTotals>>) => ({
+      ...emptyTotals(),
+      start: day - daysAgo * DAY_MS,
+      model,
+      source,
+      requests: 1,
+      ...t,
+      rev: 1,
+    });
+    // Out of the window (40 days ago), in it (5 days ago, two sources), today; then 5 days ago rewritten (the ledger's absolute sums
+    // grow), which moves every later running total.
+    await writeUsageIndex(env.INDEX_DB, "openai-rank", "ranked", [
+      row(40, "gpt-4o", "proxy", { input_tokens: 9_000_000 }),
+      row(5, "gpt-4o", "proxy", { input_tokens: 1_000_000, output_tokens: 100_000 }),
+      row(5, "gpt-4o", "sync", { input_tokens: 10 }),
+    ]);
+    await writeUsageIndex(env.INDEX_DB, "openai-rank", "ranked", [
+      row(0, "gpt-4o-mini-2024-07-18", "proxy", { requests: 3, input_tokens: 2_000_000, cached_input_tokens: 500_000, output_tokens: 300_000 }),
+    ]);
+    await writeUsageIndex(env.INDEX_DB, "openai-rank", "ranked", [row(5, "gpt-4o", "proxy", { requests: 2, input_tokens: 1_500_000, output_tokens: 200_000 })]);
+
+    const { top } = await usageSection(env, Date.now());
+    const usage = (await (await SELF.fetch(`${BASE}/usage`, { headers: { authorization: `Bearer ${SECRET}` } })).json()) as {
+      connections: Array<{ provider_config_key: string; connection_id: string; requests: number; input_tokens: number; output_tokens: number; cost: number }>;
+    };
+    // The written connection: only the last 30 days, the rewritten day at its new sums, the dated model at gpt-4o-mini's price.
+    const ranked = top.find((t) => t.connection_id === "ranked")!;
+    expect(ranked).toMatchObject({ provider_config_key: "openai-rank", requests: 2 + 1 + 3, tokens: 1_500_010 + 200_000 + 2_300_000 });
+    const cost = (1_500_010 * 2.5 + 200_000 * 10 + 1_500_000 * 0.15 + 500_000 * 0.075 + 300_000 * 0.6) / 1_000_000;
+    expect(ranked.cost).toBeCloseTo(cost, 9);
+    // Every ranked connection's sums are what GET /usage sums from the day rows; the busy one's requests are its ledger's.
+    for (const t of top) {
+      const c = usage.connections.find((x) => x.provider_config_key === t.provider_config_key && x.connection_id === t.connection_id)!;
+      expect(t).toMatchObject({ requests: c.requests, tokens: c.input_tokens + c.output_tokens });
+      expect(t.cost).toBeCloseTo(c.cost, 9);
+    }
+    const ledger = await connectionObject(env, busy.providerConfigKey, busy.connectionId).usageBuckets({
+      grain: "day",
+      from: day - 29 * DAY_MS,
+      to: day + DAY_MS,
+    });
+    expect(top.find((t) => t.connection_id === busy.connectionId)?.requests).toBe(ledger.reduce((n, r) => n + r.requests, 0));
+  });
+});
+
+describe("the top connections in a large environment", () => {
+  it("are ranked once per minute per isolate: reused while fresh, then shown stale while one refresh runs after the response", async () => {
+    // Noon of today: the window (and so the cache key) is the same for every `now` below.
+    const day = Date.now() - (Date.now() % DAY_MS);
+    const now = day + DAY_MS / 2;
+    const usage = (tokens: number) => [{ ...emptyTotals(), start: day, model: "gpt-4o", source: "proxy", requests: 1, input_tokens: tokens, rev: 1 }];
+    // As many connections with usage as it takes to be cached, through the index's own writer.
+    for (let i = 0; i < TOP_CACHE_FROM; i += 100)
+      await Promise.all(Array.from({ length: 100 }, (_, j) => writeUsageIndex(env.INDEX_DB, "openai-many", `many-${i + j}`, usage(10_000_000 + i + j), now)));
+    const later: Promise<unknown>[] = [];
+    const waitUntil = (p: Promise<unknown>) => void later.push(p);
+
+    const first = await usageSection(env, now, { waitUntil });
+    expect(first.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: `many-${TOP_CACHE_FROM - 1}` });
+
+    // A new most expensive connection: not shown while the list is fresh.
+    await writeUsageIndex(env.INDEX_DB, "openai-many", "many-big", usage(1_000_000_000), now);
+    expect((await usageSection(env, now + TOP_FRESH_MS - 1, { waitUntil })).top).toEqual(first.top);
+    expect(later).toHaveLength(0);
+
+    // Stale: the old list is shown at once and one refresh is handed to waitUntil (a view meanwhile starts no second one);
+    // the view after it has the new ranking.
+    expect((await usageSection(env, now + TOP_FRESH_MS, { waitUntil })).top).toEqual(first.top);
+    await usageSection(env, now + TOP_FRESH_MS + 1, { waitUntil });
+    expect(later).toHaveLength(1);
+    await Promise.all(later);
+    const next = await usageSection(env, now + TOP_FRESH_MS + 2, { waitUntil });
+    expect(next.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-big" });
+    expect(next.top.slice(1)).toEqual(first.top.slice(0, -1));
   });
 });
