@@ -1,5 +1,5 @@
 // `npx node bench/_cold.ts [bundle dirs…]`: the cold start alone (bench/lib/cold-start.ts), with where each
-// side's time goes: workerd up with the bundle loaded (Miniflare's start, the D1 migrations, the
+// side's time goes: workerd up with the bundle loaded (Miniflare's start and the
 // bundle's evaluation), the first proxied call, a second one. No dirs: the working tree's deploy
 // bundle. `--rounds=N` (5); several dirs are measured interleaved, one cold start of each per round.
 import { mkdtempSync, rmSync } from "node:fs";

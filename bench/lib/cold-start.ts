@@ -103,7 +103,15 @@ export async function measureColdStart(opts: {
   for (let i = 0; i < opts.rounds; i++) {
     terapi.push(
       await coldStart(async () => {
-        const t = await startMiniflare({ root: opts.root, bundleDir: opts.bundleDir, simUrl: opts.simUrl, secrets, directSocket: true, persistTo });
+        const t = await startMiniflare({
+          root: opts.root,
+          bundleDir: opts.bundleDir,
+          simUrl: opts.simUrl,
+          secrets,
+          directSocket: true,
+          persistTo,
+          migrate: false,
+        });
         compatibilityDate = t.compatibilityDate;
         return { base: `${t.origin}/proxy`, stop: t.stop };
       }, headers),
@@ -118,7 +126,15 @@ export async function measureColdStart(opts: {
     }
     withBindings.push(
       await coldStart(async () => {
-        const b = await startMiniflare({ root: opts.root, bundleDir: bareDir, simUrl: opts.simUrl, secrets, directSocket: true, persistTo: barePersist });
+        const b = await startMiniflare({
+          root: opts.root,
+          bundleDir: bareDir,
+          simUrl: opts.simUrl,
+          secrets,
+          directSocket: true,
+          persistTo: barePersist,
+          migrate: false,
+        });
         return { base: `${b.origin}/proxy`, stop: b.stop };
       }, {}),
     );

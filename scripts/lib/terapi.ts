@@ -58,6 +58,11 @@ export async function startMiniflare(opts: {
   directSocket: boolean;
   /** Storage kept across runs (the cold-start measure restarts on it); default: in memory. */
   persistTo?: string;
+  /**
+   * Apply migrations/ to the D1 index once workerd is up (default true). The cold-start measure restarts on
+   * storage already migrated and passes false: on Cloudflare migrations are a deploy step, not part of a start.
+   */
+  migrate?: boolean;
   /** `TERAPI_USAGE` for this instance ("off": usage counting off); default: the process's own `TERAPI_USAGE`, if set. */
   usage?: string;
 }): Promise<RunningTerapi> {
@@ -108,7 +113,7 @@ export async function startMiniflare(opts: {
   const url = opts.directSocket ? (await mf.ready, await mf.unsafeGetDirectURL()) : await mf.ready;
   // The D1 index's schema (migrations/), when this version of terapi has one.
   const d1 = workerOptions.d1Databases;
-  if (d1 && (Array.isArray(d1) ? d1.includes("INDEX_DB") : Object.keys(d1).includes("INDEX_DB"))) {
+  if (opts.migrate !== false && d1 && (Array.isArray(d1) ? d1.includes("INDEX_DB") : Object.keys(d1).includes("INDEX_DB"))) {
     const db = await mf.getD1Database("INDEX_DB");
     for (const sql of migrations(opts.root)) await db.prepare(sql).run();
   }
