@@ -9,6 +9,7 @@ import { getProvider } from "../../src/providers/catalog";
 import { authorizeSecretKey } from "../../src/middleware/secret-key-auth";
 import { retryOptions } from "../../src/proxy/retry-policy";
 import type { ConnectionSecret } from "../../src/store/connection-secret";
+import { createJsonCollector, readJsonAnswer } from "../../src/usage/extract";
 
 const provider = getProvider("openai")!;
 const body = new TextEncoder().encode(
@@ -40,6 +41,33 @@ const upstreamHeaders = new Headers({
 });
 const upstream = new Response(null, { status: 200, headers: upstreamHeaders });
 const answer = new Uint8Array(600).buffer;
+/** A chat completion as the simulator sends it, and one with a 12 KiB message (still a small answer: <= 16 KiB). */
+const chatAnswer = (content: string) =>
+  new TextEncoder().encode(
+    JSON.stringify({
+      id: "chatcmpl-abc123",
+      object: "chat.completion",
+      created: 1764619200,
+      model: "gpt-4o-mini-2024-07-18",
+      choices: [{ index: 0, message: { role: "assistant", content, refusal: null }, logprobs: null, finish_reason: "stop" }],
+      usage: {
+        prompt_tokens: 14,
+        completion_tokens: 9,
+        total_tokens: 23,
+        prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+      },
+      service_tier: "default",
+      system_fingerprint: "fp_1234567890",
+    }),
+  );
+const shortAnswer = chatAnswer("Hello! How can I help you today?");
+const longAnswer = chatAnswer("Lorem ipsum dolor sit amet, ".repeat(440));
+const collected = (bytes: Uint8Array) => {
+  const scan = createJsonCollector(provider.usage!);
+  scan.push(bytes);
+  return scan.end();
+};
 const secret: ConnectionSecret = {
   providerConfigKey: "openai",
   connectionId: "tenant-42",
@@ -205,5 +233,9 @@ export const steps: Step[] = [
   },
   { name: "new URL(target)", run: () => new URL("http://127.0.0.1:18801/v1/chat/completions") },
   { name: "path: confinement + upstream URL", run: () => upstreamUrl("http://127.0.0.1:18801", confinePath("/v1/chat/completions"), "") },
+  { name: "usage of a small answer (0.5 KiB), as before c9a7bfb (createJsonCollector, at the flush)", run: () => collected(shortAnswer) },
+  { name: "usage of a small answer (0.5 KiB), readJsonAnswer", run: () => readJsonAnswer(shortAnswer, provider.usage!) },
+  { name: "usage of a small answer (12 KiB), as before c9a7bfb (createJsonCollector, at the flush)", run: () => collected(longAnswer) },
+  { name: "usage of a small answer (12 KiB), readJsonAnswer", run: () => readJsonAnswer(longAnswer, provider.usage!) },
   { name: "JSON.parse of the request body (decode + parse)", run: () => JSON.parse(new TextDecoder().decode(body)) },
 ];

@@ -1,6 +1,7 @@
 import { ApiError } from "../errors";
-import { recordCall, type PendingUsage, type WaitUntil } from "./record";
+import { recordCall, type WaitUntil } from "./record";
 import type { OperationInput } from "./types";
+import type { UsageSample } from "../usage/types";
 
 export type ProxyCall = {
   providerConfigKey: string;
@@ -35,7 +36,7 @@ function lineOf(call: ProxyCall, status: number | null, requestId: string | null
  * logged when it starts, not when it ends), with its usage when it is known
  * by then: one buffered record.
  */
-export function logProxyAnswer(env: Env, waitUntil: WaitUntil, call: ProxyCall, res: Response, usage: PendingUsage | null): void {
+export function logProxyAnswer(env: Env, waitUntil: WaitUntil, call: ProxyCall, res: Response, usage: UsageSample | null): void {
   recordCall(env, waitUntil, lineOf(call, res.status, res.headers.get("x-request-id"), null), usage);
 }
 

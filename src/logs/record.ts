@@ -33,17 +33,12 @@ const FLUSH_AT = 200;
 const MAX_BUFFERED = 1_000;
 
 /**
- * A usage sample (src/usage), or what makes one when the batch is written: an
- * answer's bytes already in memory, parsed then, off the request's path.
- */
-export type PendingUsage = UsageSample | { sample(): UsageSample };
-
-/**
  * Lines are kept as reported (the stored line, its id included, is made when
  * the batch is written); usage samples ride in the same batch: no round trip
- * of their own.
+ * of their own. Only samples: never an answer's bytes (a small answer's usage
+ * is read before it is answered, src/usage/tap.ts).
  */
-type Buffer = { providerConfigKey: string; connectionId: string; lines: OperationInput[]; usage: PendingUsage[]; scheduled: boolean; full: boolean };
+type Buffer = { providerConfigKey: string; connectionId: string; lines: OperationInput[]; usage: UsageSample[]; scheduled: boolean; full: boolean };
 
 const buffers = new Map<string, Buffer>();
 
@@ -86,7 +81,7 @@ export function recordOperation(env: Env, waitUntil: WaitUntil, input: Operation
 }
 
 /** One call's log line and its usage (or null), as one buffered record. */
-export function recordCall(env: Env, waitUntil: WaitUntil, input: OperationInput, usage: PendingUsage | null): void {
+export function recordCall(env: Env, waitUntil: WaitUntil, input: OperationInput, usage: UsageSample | null): void {
   const buf = bufferOf(input.provider_config_key, input.connection_id);
   buf.lines.push(stamped(input));
   if (buf.lines.length > MAX_BUFFERED) buf.lines.splice(0, buf.lines.length - MAX_BUFFERED);
@@ -98,7 +93,7 @@ export function recordCall(env: Env, waitUntil: WaitUntil, input: OperationInput
 }
 
 /** One call's usage (src/usage/tap.ts), written with the connection's next batch of log lines. */
-export function recordUsageSample(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, sample: PendingUsage): void {
+export function recordUsageSample(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, sample: UsageSample): void {
   const buf = bufferOf(providerConfigKey, connectionId);
   buf.usage.push(sample);
   if (buf.usage.length > MAX_BUFFERED) buf.usage.splice(0, buf.usage.length - MAX_BUFFERED);
@@ -138,8 +133,6 @@ function schedule(env: Env, waitUntil: WaitUntil, buf: Buffer, size: number): vo
   }
 }
 
-const sampleOf = (u: PendingUsage): UsageSample => ("sample" in u ? u.sample() : u);
-
 /** Writes what is buffered for one connection (one RPC); failures are reported, never thrown. */
 async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   if (!buf) return;
@@ -149,11 +142,10 @@ async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   buf.scheduled = false;
   buffers.delete(key);
   if (buf.lines.length === 0 && buf.usage.length === 0) return;
+  const usage = buf.usage;
   let entries: LogEntry[];
-  let usage: UsageSample[];
   try {
     entries = toLogEntries(buf.lines);
-    usage = buf.usage.map(sampleOf);
   } catch (err) {
     console.error("operation log: batch not made", { lines: buf.lines.length, usage: buf.usage.length, error: err instanceof Error ? err.name : "unknown" });
     return;

@@ -155,6 +155,96 @@ export function createJsonCollector(rules: UsageRules) {
   };
 }
 
+/** A whole answer's first and last bytes the quick read looks at (the model sits near the start, the usage at the end). */
+const QUICK_HEAD_BYTES = 1024;
+const QUICK_TAIL_BYTES = 2048;
+
+const isSpace = (ch: number) => ch === 32 || ch === 10 || ch === 13 || ch === 9;
+
+/**
+ * Usage and model of a whole JSON answer already in memory (a small answer,
+ * read before it is answered), as a full parse would find them at the rules'
+ * paths, from its last 2 KiB and first 1 KiB only (no copy, no decoding of the
+ * rest, no parse but the usage object's): the answer's last member named like
+ * the usage path (`"usage": {…}`), where a member of the top-level object
+ * can be (after `{` or `,`, only members after it up to the final `}`), and
+ * the first `"model": "…"` of the head. Whatever the quick read cannot settle
+ * there (no such member in the last 2 KiB, one inside a nested object, cut by
+ * the window, no model in the first 1 KiB of a longer answer) is read by
+ * parsing the whole answer; an answer with no usage counts as before (zero
+ * tokens, not estimated, not found).
+ */
+export function readJsonAnswer(bytes: Uint8Array, rules: UsageRules): ReadUsage {
+  const quick = quickRead(bytes, rules);
+  if (quick) return quick;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(bytes));
+  } catch {
+    // Not JSON: whatever the collector's look at its ends finds, as for a long answer.
+    const scan = createJsonCollector(rules);
+    scan.push(bytes);
+    return scan.end();
+  }
+  const usage = firstObject(parsed, rules.usagePaths);
+  return { model: firstString(parsed, rules.modelPaths), tokens: usage ? tokensOf(usage, rules) : zero(), estimated: false, found: usage !== undefined };
+}
+
+/** Is `rest`, what follows a value inside the top-level object, that object's end (`}`, or more members then `}`)? */
+function endsTopLevel(rest: string): boolean {
+  const r = rest.trim();
+  if (r === "}") return true;
+  if (r.charCodeAt(0) !== 44) return false;
+  try {
+    const v: unknown = JSON.parse(`{${r.slice(1)}`);
+    return v !== null && typeof v === "object";
+  } catch {
+    return false;
+  }
+}
+
+function quickRead(bytes: Uint8Array, rules: UsageRules): ReadUsage | null {
+  const { usageKeys, modelPatterns } = compiled(rules);
+  const key = usageKeys[0];
+  if (key === undefined) return null;
+  const tailFrom = Math.max(0, bytes.byteLength - QUICK_TAIL_BYTES);
+  const tail = decoder.decode(bytes.subarray(tailFrom));
+  const at = tail.lastIndexOf(`"${key}"`);
+  if (at < 0) return null;
+  // A key: after `{` or `,` (never after `\`: then it is the end of a string), then `:` and an object.
+  let i = at - 1;
+  while (i >= 0 && isSpace(tail.charCodeAt(i))) i--;
+  if (i < 0 || (tail.charCodeAt(i) !== 123 && tail.charCodeAt(i) !== 44)) return null;
+  i = at + key.length + 2;
+  while (isSpace(tail.charCodeAt(i))) i++;
+  if (tail.charCodeAt(i) !== 58) return null;
+  i++;
+  while (isSpace(tail.charCodeAt(i))) i++;
+  if (tail.charCodeAt(i) !== 123) return null;
+  const raw = objectAt(tail, i);
+  // A `usage` of a nested object (its enclosing object is not the answer's): the full parse finds the answer's own.
+  if (!raw || !endsTopLevel(tail.slice(i + raw.length))) return null;
+  let usage: unknown;
+  try {
+    usage = JSON.parse(raw);
+  } catch {
+    return null;
+  }
+  // The first model in the answer: in the head window, or nowhere when the tail window is the whole answer.
+  const head = tailFrom === 0 ? tail : decoder.decode(bytes.subarray(0, Math.min(QUICK_HEAD_BYTES, bytes.byteLength)));
+  let model: string | null = null;
+  for (const re of modelPatterns) {
+    const m = re.exec(head)?.[1];
+    if (m !== undefined) {
+      model = m;
+      break;
+    }
+    // Past the head window this pattern may still match (and would win over the next one): the collector decides.
+    if (tailFrom > 0) return null;
+  }
+  return { model, tokens: tokensOf(usage, rules), estimated: false, found: true };
+}
+
 /** The JSON string literal starting at `from` (its opening quote), decoded; null when cut or not JSON. */
 function stringAt(text: string, from: number): string | null {
   for (let i = from + 1; i < text.length; i++) {

@@ -27,9 +27,6 @@ const views = new Map<string, View>();
 const MAX_VIEWS = 10_000;
 const defaultPrices = effectivePrices(null);
 
-/** Does this isolate keep a cap view of the connection (its usage must be counted at once, not when its batch is written)? */
-export const watchesUsage = (providerConfigKey: string, connectionId: string): boolean => views.has(connectionKey(providerConfigKey, connectionId));
-
 /** What this isolate just counted for a connection (src/usage/tap.ts). */
 export function noteUsage(providerConfigKey: string, connectionId: string, sample: UsageSample): void {
   const view = views.get(connectionKey(providerConfigKey, connectionId));

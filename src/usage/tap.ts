@@ -1,10 +1,10 @@
-import { recordUsageSample, type PendingUsage, type WaitUntil } from "../logs/record";
+import { recordUsageSample, type WaitUntil } from "../logs/record";
 import { requestModelOf } from "../proxy/answer-model";
 import { UpstreamError } from "../proxy/upstream";
 import type { ProviderDefinition } from "../providers/types";
-import { createJsonCollector, createSseScanner } from "./extract";
+import { createJsonCollector, createSseScanner, readJsonAnswer } from "./extract";
 import { passThrough, type Scanner, type Reading } from "./stream-read";
-import { noteUsage, watchesUsage } from "./gate";
+import { noteUsage } from "./gate";
 import type { UsageRules, UsageSample, UsageSource } from "./types";
 
 /**
@@ -13,8 +13,7 @@ import type { UsageRules, UsageSample, UsageSource } from "./types";
  * do without:
  * - a small JSON answer (declared length <= WHOLE_READ_LIMIT, already arrived
  *   upstream) is read once and answered from the same bytes; its usage is
- *   parsed when the log batch it rides in is written (`ReadLater`), off the
- *   request's path;
+ *   read from its ends at once and rides as a sample in the log batch;
  * - a longer JSON answer is teed and its counting branch read in the background;
  * - a stream goes to the caller through `passThrough` (src/usage/stream-read.ts),
  *   which scans each chunk once the caller has it;
@@ -62,7 +61,7 @@ const pending = new Set<Promise<void>>();
  * its log line as one record. `usage` is null when it is recorded on its own
  * later (a stream, a long answer: once read to its end) or not at all (off).
  */
-export type Tapped = { res: Response; usage: PendingUsage | null };
+export type Tapped = { res: Response; usage: UsageSample | null };
 
 /** A JSON answer up to this size (declared) is read whole before it is answered; a longer one streams. */
 const WHOLE_READ_LIMIT = 16 * 1024;
@@ -117,15 +116,18 @@ function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promi
   return { res: copy(res, body), usage: null };
 }
 
-function recordPending(call: UsageCall, usage: PendingUsage): void {
+function recordPending(call: UsageCall, usage: UsageSample): void {
   recordUsageSample(call.env, call.waitUntil, call.providerConfigKey, call.connectionId, usage);
 }
 
 /**
  * A small JSON answer: it has arrived upstream (its length is declared and
  * small), so it is read in one native call and answered from the same bytes,
- * with no second stream. Its usage is parsed when it is written (`ReadLater`),
- * except for a connection with a usage cap, whose view counts it now.
+ * with no second stream. Its usage is read at once from its ends
+ * (`readJsonAnswer`: a few KiB at most) and only the sample waits in the log
+ * buffer, never the answer's bytes (held there until the flush, up to 250 ms
+ * of every answer, they cost the isolate's garbage collector more than the
+ * read).
  */
 async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: number, copy: NonNullable<UsageCall["copy"]>): Promise<Tapped> {
   let bytes: ArrayBuffer;
@@ -136,29 +138,11 @@ async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: 
     record(call, { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true });
     throw new UpstreamError(false);
   }
-  const later = new ReadLater(rules, bytes, at, call.source, call.providerConfigKey, call.connectionId);
-  return { res: copy(res, bytes), usage: watchesUsage(call.providerConfigKey, call.connectionId) ? later.sample() : later };
-}
-
-/** The usage of an answer already in memory, read when asked (by the log flush), once. */
-class ReadLater {
-  constructor(
-    private readonly rules: UsageRules,
-    private readonly bytes: ArrayBuffer,
-    private readonly at: number,
-    private readonly source: UsageSource,
-    private readonly providerConfigKey: string,
-    private readonly connectionId: string,
-  ) {}
-
-  sample(): UsageSample {
-    const scan = createJsonCollector(this.rules);
-    scan.push(new Uint8Array(this.bytes));
-    const u = scan.end();
-    const sample: UsageSample = { at: this.at, source: this.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated };
-    noteUsage(this.providerConfigKey, this.connectionId, sample);
-    return sample;
-  }
+  // Read before the Response is made of the bytes.
+  const u = readJsonAnswer(new Uint8Array(bytes), rules);
+  const sample: UsageSample = { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated };
+  noteUsage(call.providerConfigKey, call.connectionId, sample);
+  return { res: copy(res, bytes), usage: sample };
 }
 
 function declaredLength(headers: Headers): number | null {
