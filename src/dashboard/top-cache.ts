@@ -9,20 +9,21 @@ import type { TopConnection } from "./usage-charts";
  * once at least `TOP_CACHE_FROM` connections are ranked, whoever ranks stores
  * the list; a view shows the newest list it has (its isolate's, or the stored
  * one, read only when its isolate has none fresh) for `TOP_FRESH_MS` without
- * ranking again; after that it is still shown (for up to `TOP_STALE_MS`) while
- * one ranking per isolate runs after the response and stores its result. A
- * view ranks synchronously only when neither has a list for its window and
- * prices younger than `TOP_STALE_MS` (a new environment, a new day's window,
- * changed prices, or no view for 10 min). Staleness: at most 60 s behind the
- * index, 10 min while a refresh runs; a smaller environment is ranked afresh
- * for every view.
+ * ranking again; after that it is still shown while one ranking per isolate
+ * runs after the response and stores its result. A view ranks synchronously
+ * only when there is no list at all for its window and prices (a new
+ * environment, the first view of a day, changed prices).
+ * Staleness: while the dashboard is viewed, at most 60 s behind the index
+ * plus one refresh; the first view after a quiet spell shows the last list
+ * ranked for the same 30-day window (the same day, so at most a day old) and
+ * starts the refresh the views after it show. A smaller environment is ranked
+ * afresh for every view.
  *
  * Settled values only are shared: a pending ranking awaited by another
  * request would die with the request that started it (workerd cancels its
  * continuations), so concurrent misses each rank, and the newest answer is kept.
  */
 export const TOP_FRESH_MS = 60_000;
-export const TOP_STALE_MS = 10 * 60_000;
 export const TOP_CACHE_FROM = 1_000;
 
 /** A ranking and how many connections it ranked (had usage in the window). */
@@ -60,9 +61,9 @@ async function rank(key: string, now: number, compute: () => Promise<Ranked>): P
 }
 
 /**
- * The top list for `key`: the newest of this isolate's and the stored one when
- * fresh, when stale while `background` runs its refresh, otherwise ranked now
- * (and stored after the response).
+ * The top list for `key`: the newest of this isolate's and the stored one (when
+ * stale, while `background` runs its refresh); with neither, ranked now (and
+ * stored after the response).
  */
 export async function cachedTop(
   key: string,
@@ -77,7 +78,7 @@ export async function cachedTop(
     if (s?.key === key && large(s) && !(k && k.at >= s.at)) k = kept = s;
   }
   if (k && now - k.at < TOP_FRESH_MS) return k.value.top;
-  if (k && now - k.at < TOP_STALE_MS) {
+  if (k) {
     if (refreshing === null || now - refreshing >= TOP_FRESH_MS) {
       refreshing = now;
       background(

@@ -135,7 +135,7 @@ export async function deleteUsageIndex(db: D1Database, providerConfigKey: string
 }
 
 /** A stored ranking of the top connections (migrations/0005_usage_top.sql): `top` as the dashboard shows it. */
-export type StoredTop<T> = { window_from: number; key: string; ranked_at: number; ranked: number; top: T[] };
+type StoredTop<T> = { window_from: number; key: string; ranked_at: number; ranked: number; top: T[] };
 
 /** The stored ranking of the window starting at `from`, if any. */
 export async function readTopRanking<T>(db: D1Database, from: number): Promise<StoredTop<T> | null> {
