@@ -1,13 +1,13 @@
 import { connectionObject, outboxObject } from "../bindings/stubs";
 import type { ConnectionRecord } from "../connections/index-store";
-import { readUsageIndex, usageModels } from "../usage/index-db";
+import { readTopRanking, readUsageIndex, usageModels, writeTopRanking } from "../usage/index-db";
 import { effectivePrices, priceOf } from "../usage/prices";
 import { bucketsFromIndex, summarize } from "../usage/query";
 import { DAY_MS, HOUR_MS, type UsageRow } from "../usage/store";
 import type { PriceTable } from "../usage/types";
 import type { UsageSection } from "./page";
 import { noTiming, type ServerTiming } from "./server-timing";
-import { cachedTop, type Ranked } from "./top-cache";
+import { cachedTop, keptFresh, type KeptTop, type Ranked, type SharedTop } from "./top-cache";
 import type { ConnectionUsageView, TopConnection } from "./usage-charts";
 
 const TOP = 10;
@@ -104,24 +104,41 @@ async function topInWorker(db: D1Database, prices: PriceTable, from: number, to:
 
 type SectionOptions = {
   timing?: ServerTiming;
-  /** Runs a refresh of a stale top list after the response (the request's `waitUntil`). */
+  /** Runs a refresh of a stale top list, and the storing of a new one, after the response (the request's `waitUntil`). */
   waitUntil?: (p: Promise<unknown>) => void;
 };
 
+/** The top list's key: the window's end and the SHA-256 of the prices (the window's start is the stored row's key). */
+async function topKey(to: number, prices: PriceTable): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(JSON.stringify(prices)));
+  return `${to}:${[...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+}
+
+/** The rankings stored in D1 for the window starting at `from` (usage_top): the read starts now, unless this isolate's list is fresh. */
+function sharedTop(db: D1Database, from: number, now: number): SharedTop {
+  const stored = keptFresh(now)
+    ? null
+    : orNull(readTopRanking<TopConnection>(db, from)).then((r) => r && { key: r.key, at: r.ranked_at, value: { top: r.top, ranked: r.ranked } });
+  const store = (t: KeptTop) => writeTopRanking(db, { window_from: from, key: t.key, ranked_at: t.at, ranked: t.value.ranked, top: t.value.top });
+  return { stored, store };
+}
+
 /**
  * The overview's usage section: the environment's top connections over the
- * last 30 days, from the D1 index alone (kept per isolate in a large
- * environment: src/dashboard/top-cache.ts states how stale it may be).
+ * last 30 days, from the D1 index alone (in a large environment, the ranking
+ * stored in D1 and kept per isolate: src/dashboard/top-cache.ts states how
+ * stale it may be).
  */
 export async function usageSection(env: Env, now: number, { timing = noTiming, waitUntil = () => undefined }: SectionOptions = {}): Promise<UsageSection> {
   const dayStart = now - (now % DAY_MS);
   const [from, to] = [dayStart - 29 * DAY_MS, dayStart + DAY_MS];
   const db = env.INDEX_DB;
-  // The prices and the models present are read at once; the ranking needs both.
+  // The stored ranking, the prices and the models present are read at once; a ranking needs the last two.
+  const shared = sharedTop(db, from, now);
+  if (shared.stored) shared.stored = timing.time("stored", shared.stored);
   const [prices, present] = await Promise.all([timing.time("prices", dashboardPrices(env)), timing.time("models", orNull(usageModels(db, from)))]);
   const models = present ?? [];
   const rank = () => topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to));
-  const key = JSON.stringify([from, to, prices]);
-  const top = (await timing.time("top", orNull(cachedTop(key, now, rank, waitUntil)))) ?? [];
+  const top = (await timing.time("top", orNull(topKey(to, prices).then((key) => cachedTop(key, now, rank, shared, waitUntil))))) ?? [];
   return { prices, top };
 }

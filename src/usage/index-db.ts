@@ -16,7 +16,7 @@ const TOTALS = ["requests", "errors", "estimated_requests", "input_tokens", "cac
 /** The totals a ranking by cost needs, kept as running sums. */
 const RUNNING = ["requests", "input_tokens", "cached_input_tokens", "output_tokens"] as const;
 
-/** The same tables as migrations/0002_usage.sql, 0003_usage_models.sql and 0004_usage_running.sql (also run here: idempotent, for local runs without migrations). */
+/** The same tables as migrations/0002_usage.sql, 0003_usage_models.sql, 0004_usage_running.sql and 0005_usage_top.sql (also run here: idempotent, for local runs without migrations). */
 export const USAGE_INDEX_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS usage_daily (
   provider_config_key TEXT NOT NULL,
@@ -51,6 +51,13 @@ export const USAGE_INDEX_SCHEMA = [
   PRIMARY KEY (provider_config_key, connection_id, model)
 )`,
   "CREATE INDEX IF NOT EXISTS usage_series_last_day ON usage_series (last_day)",
+  `CREATE TABLE IF NOT EXISTS usage_top (
+  window_from INTEGER PRIMARY KEY,
+  key TEXT NOT NULL,
+  ranked_at INTEGER NOT NULL,
+  ranked INTEGER NOT NULL,
+  top TEXT NOT NULL
+)`,
 ];
 
 /**
@@ -125,6 +132,34 @@ export async function deleteUsageIndex(db: D1Database, providerConfigKey: string
       db.prepare(`DELETE FROM ${table} WHERE provider_config_key = ? AND connection_id = ?`).bind(providerConfigKey, connectionId),
     ),
   );
+}
+
+/** A stored ranking of the top connections (migrations/0005_usage_top.sql): `top` as the dashboard shows it. */
+type StoredTop<T> = { window_from: number; key: string; ranked_at: number; ranked: number; top: T[] };
+
+/** The stored ranking of the window starting at `from`, if any. */
+export async function readTopRanking<T>(db: D1Database, from: number): Promise<StoredTop<T> | null> {
+  await ensureSchema(db);
+  const row = await db
+    .prepare("SELECT window_from, key, ranked_at, ranked, top FROM usage_top WHERE window_from = ?")
+    .bind(from)
+    .first<Omit<StoredTop<T>, "top"> & { top: string }>();
+  return row ? { ...row, top: JSON.parse(row.top) as T[] } : null;
+}
+
+/** Stores a ranking unless a later one is there; earlier windows' rows go. */
+export async function writeTopRanking<T>(db: D1Database, t: StoredTop<T>): Promise<void> {
+  await ensureSchema(db);
+  await db.batch([
+    db
+      .prepare(
+        `INSERT INTO usage_top (window_from, key, ranked_at, ranked, top) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (window_from) DO UPDATE SET key = excluded.key, ranked_at = excluded.ranked_at, ranked = excluded.ranked, top = excluded.top
+        WHERE excluded.ranked_at >= usage_top.ranked_at`,
+      )
+      .bind(t.window_from, t.key, t.ranked_at, t.ranked, JSON.stringify(t.top)),
+    db.prepare("DELETE FROM usage_top WHERE window_from < ?").bind(t.window_from),
+  ]);
 }
 
 export type IndexRowOut = UsageTotals & { provider_config_key: string; connection_id: string; day: number; model: string; source: string };

@@ -4,7 +4,7 @@ import { formatValue } from "../../src/dashboard/usage-charts";
 import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
-import { TOP_CACHE_FROM, TOP_FRESH_MS } from "../../src/dashboard/top-cache";
+import { forgetKeptTop, TOP_CACHE_FROM, TOP_FRESH_MS } from "../../src/dashboard/top-cache";
 import { usageSection } from "../../src/dashboard/usage-data";
 import { writeUsageIndex } from "../../src/usage/index-db";
 import { DAY_MS } from "../../src/usage/store";
@@ -158,6 +158,9 @@ describe("the top connections in a large environment", () => {
 
     const first = await usageSection(env, now, { waitUntil });
     expect(first.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: `many-${TOP_CACHE_FROM - 1}` });
+    // Ranked now, and stored in D1 after the response (the test below reads it from there).
+    expect(later).toHaveLength(1);
+    await Promise.all(later.splice(0));
 
     // A new most expensive connection: not shown while the list is fresh.
     await writeUsageIndex(env.INDEX_DB, "openai-many", "many-big", usage(1_000_000_000), now);
@@ -173,5 +176,76 @@ describe("the top connections in a large environment", () => {
     const next = await usageSection(env, now + TOP_FRESH_MS + 2, { waitUntil });
     expect(next.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-big" });
     expect(next.top.slice(1)).toEqual(first.top.slice(0, -1));
+  });
+
+  it("are stored in D1 for every isolate: a fresh isolate shows the stored list without ranking, a stale one is shown while it is refreshed, none is ranked now", async () => {
+    // After the test above's times, on the same day (the same window).
+    const day = Date.now() - (Date.now() % DAY_MS);
+    const base = day + DAY_MS / 2 + 5 * TOP_FRESH_MS;
+    const usage = (tokens: number) => [{ ...emptyTotals(), start: day, model: "gpt-4o", source: "proxy", requests: 1, input_tokens: tokens, rev: 1 }];
+    const later: Promise<unknown>[] = [];
+    const waitUntil = (p: Promise<unknown>) => void later.push(p);
+    const settle = async () => void (await Promise.all(later.splice(0)));
+    const stored = async () => {
+      const row = await env.INDEX_DB.prepare("SELECT ranked_at, ranked, top FROM usage_top").first<{ ranked_at: number; ranked: number; top: string }>();
+      return row && { ranked_at: row.ranked_at, ranked: row.ranked, top: JSON.parse(row.top) as unknown };
+    };
+    // A fresh isolate (nothing kept here) of a new environment (nothing stored): ranked now, stored after the response.
+    await env.INDEX_DB.prepare("DELETE FROM usage_top").run();
+    forgetKeptTop();
+    const first = await usageSection(env, base, { waitUntil });
+    expect(first.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-big" });
+    expect(later).toHaveLength(1);
+    await settle();
+    const ranked = (await stored())?.ranked ?? 0;
+    expect(ranked).toBeGreaterThan(TOP_CACHE_FROM);
+    expect(await stored()).toEqual({ ranked_at: base, ranked, top: first.top });
+
+    // Another fresh isolate: the stored list, without ranking (a connection that now costs most is not in it yet), nothing to refresh.
+    await writeUsageIndex(env.INDEX_DB, "openai-many", "many-bigger", usage(2_000_000_000), base);
+    forgetKeptTop();
+    expect((await usageSection(env, base + TOP_FRESH_MS - 1, { waitUntil })).top).toEqual(first.top);
+    expect(later).toHaveLength(0);
+
+    // Stale in D1 (a third fresh isolate): shown at once while one refresh after the response ranks and stores the new list ...
+    forgetKeptTop();
+    expect((await usageSection(env, base + TOP_FRESH_MS, { waitUntil })).top).toEqual(first.top);
+    expect(later).toHaveLength(1);
+    await settle();
+    expect(await stored()).toMatchObject({ ranked_at: base + TOP_FRESH_MS, ranked: ranked + 1 });
+    // ... which a fourth shows without ranking again.
+    forgetKeptTop();
+    const next = await usageSection(env, base + TOP_FRESH_MS + 1, { waitUntil });
+    expect(next.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-bigger" });
+    expect(next.top.slice(1)).toEqual(first.top.slice(0, -1));
+    expect(later).toHaveLength(0);
+
+    // The stored list's totals are GET /usage's.
+    const totals = (await (await SELF.fetch(`${BASE}/usage`, { headers: { authorization: `Bearer ${SECRET}` } })).json()) as {
+      connections: Array<{ provider_config_key: string; connection_id: string; requests: number; input_tokens: number; output_tokens: number; cost: number }>;
+    };
+    for (const t of next.top) {
+      const c = totals.connections.find((x) => x.provider_config_key === t.provider_config_key && x.connection_id === t.connection_id)!;
+      expect(t).toMatchObject({ requests: c.requests, tokens: c.input_tokens + c.output_tokens });
+      expect(t.cost).toBeCloseTo(c.cost, 9);
+    }
+
+    // However old (a quiet spell), the window's stored list is shown while one refresh runs; the next view has the new ranking.
+    await writeUsageIndex(env.INDEX_DB, "openai-many", "many-biggest", usage(3_000_000_000), base);
+    forgetKeptTop();
+    const quiet = base + TOP_FRESH_MS + 3 * 60 * TOP_FRESH_MS;
+    expect((await usageSection(env, quiet, { waitUntil })).top).toEqual(next.top);
+    expect(later).toHaveLength(1);
+    await settle();
+    expect(await stored()).toMatchObject({ ranked_at: quiet, ranked: ranked + 2 });
+    expect((await usageSection(env, quiet + 1, { waitUntil })).top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-biggest" });
+
+    // None for the window (the first view of a day, here: the stored row gone): ranked now.
+    await writeUsageIndex(env.INDEX_DB, "openai-many", "many-most", usage(4_000_000_000), base);
+    await env.INDEX_DB.prepare("DELETE FROM usage_top").run();
+    forgetKeptTop();
+    expect((await usageSection(env, quiet + 2, { waitUntil })).top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-most" });
+    await settle();
+    expect(await stored()).toMatchObject({ ranked_at: quiet + 2, ranked: ranked + 3 });
   });
 });
