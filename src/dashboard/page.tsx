@@ -5,7 +5,8 @@ import type { PriceTable } from "../usage/types";
 import { CHART_CSS, TopConnectionsChart, type TopConnection } from "./usage-charts";
 
 /** The overview's usage section (src/dashboard/usage-charts.tsx): the environment's top connections, from the D1 index. */
-export type UsageSection = { top: TopConnection[]; prices: PriceTable };
+/** `rankedAt`: when the list was ranked (a large environment's is kept and stored: src/dashboard/top-cache.ts). */
+export type UsageSection = { top: TopConnection[]; prices: PriceTable; rankedAt: number | null };
 
 export const time = (iso: string) => iso.replace("T", " ").slice(0, 19);
 
@@ -86,7 +87,7 @@ export function LogTable(props: { logs: OperationLog[]; link: boolean }) {
 }
 
 function Usage(props: { usage: UsageSection; nonce: string }) {
-  const { top, prices } = props.usage;
+  const { top, prices, rankedAt } = props.usage;
   return (
     <>
       <style nonce={props.nonce} dangerouslySetInnerHTML={{ __html: CHART_CSS }} />
@@ -101,6 +102,12 @@ function Usage(props: { usage: UsageSection; nonce: string }) {
       ) : (
         <>
           <TopConnectionsChart top={top} />
+          {rankedAt === null ? null : (
+            <p class="muted" id="top-ranked-at">
+              Ranked {new Date(rankedAt).toISOString().slice(0, 19).replace("T", " ")} UTC; a list older than a minute is ranked again in the background when
+              viewed.
+            </p>
+          )}
           <p>
             Open:{" "}
             {top.map((t, i) => (

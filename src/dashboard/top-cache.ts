@@ -61,7 +61,7 @@ async function rank(key: string, now: number, compute: () => Promise<Ranked>): P
 }
 
 /**
- * The top list for `key`: the newest of this isolate's and the stored one (when
+ * The top list for `key` and when it was ranked: the newest of this isolate's and the stored one (when
  * stale, while `background` runs its refresh); with neither, ranked now (and
  * stored after the response).
  */
@@ -71,13 +71,13 @@ export async function cachedTop(
   compute: () => Promise<Ranked>,
   shared: SharedTop,
   background: (p: Promise<unknown>) => void,
-): Promise<TopConnection[]> {
+): Promise<{ top: TopConnection[]; at: number }> {
   let k = kept?.key === key ? kept : null;
   if (!(k && now - k.at < TOP_FRESH_MS) && shared.stored) {
     const s = await shared.stored.catch(() => null);
     if (s?.key === key && large(s) && !(k && k.at >= s.at)) k = kept = s;
   }
-  if (k && now - k.at < TOP_FRESH_MS) return k.value.top;
+  if (k && now - k.at < TOP_FRESH_MS) return { top: k.value.top, at: k.at };
   if (k) {
     if (refreshing === null || now - refreshing >= TOP_FRESH_MS) {
       refreshing = now;
@@ -88,9 +88,9 @@ export async function cachedTop(
           .finally(() => (refreshing = null)),
       );
     }
-    return k.value.top;
+    return { top: k.value.top, at: k.at };
   }
   const t = await rank(key, now, compute);
   if (large(t)) background(shared.store(t).catch(() => undefined));
-  return t.value.top;
+  return { top: t.value.top, at: t.at };
 }

@@ -139,6 +139,6 @@ export async function usageSection(env: Env, now: number, { timing = noTiming, w
   const [prices, present] = await Promise.all([timing.time("prices", dashboardPrices(env)), timing.time("models", orNull(usageModels(db, from)))]);
   const models = present ?? [];
   const rank = () => topInIndex(db, prices, models, from, to).then((t) => t ?? topInWorker(db, prices, from, to));
-  const top = (await timing.time("top", orNull(topKey(to, prices).then((key) => cachedTop(key, now, rank, shared, waitUntil))))) ?? [];
-  return { prices, top };
+  const ranked = await timing.time("top", orNull(topKey(to, prices).then((key) => cachedTop(key, now, rank, shared, waitUntil))));
+  return { prices, top: ranked?.top ?? [], rankedAt: ranked?.at ?? null };
 }

@@ -169,13 +169,18 @@ describe("the top connections in a large environment", () => {
 
     // Stale: the old list is shown at once and one refresh is handed to waitUntil (a view meanwhile starts no second one);
     // the view after it has the new ranking.
-    expect((await usageSection(env, now + TOP_FRESH_MS, { waitUntil })).top).toEqual(first.top);
+    // The page says when the list it shows was ranked: the stale one, its first ranking's time.
+    expect(first.rankedAt).toBe(now);
+    const stale = await usageSection(env, now + TOP_FRESH_MS, { waitUntil });
+    expect(stale.top).toEqual(first.top);
+    expect(stale.rankedAt).toBe(now);
     await usageSection(env, now + TOP_FRESH_MS + 1, { waitUntil });
     expect(later).toHaveLength(1);
     await Promise.all(later);
     const next = await usageSection(env, now + TOP_FRESH_MS + 2, { waitUntil });
     expect(next.top[0]).toMatchObject({ provider_config_key: "openai-many", connection_id: "many-big" });
     expect(next.top.slice(1)).toEqual(first.top.slice(0, -1));
+    expect(next.rankedAt).toBe(now + TOP_FRESH_MS);
   });
 
   it("are stored in D1 for every isolate: a fresh isolate shows the stored list without ranking, a stale one is shown while it is refreshed, none is ranked now", async () => {
