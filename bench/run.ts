@@ -43,6 +43,21 @@ import { runProfile } from "./profile.ts";
 import { runMicro } from "./micro.ts";
 import { exportCommit, runCpuAb, variantSource } from "./cpu-ab.ts";
 
+/** A memory row (MiB, terapi next to the bare Worker, no direct figure) of one scenario. */
+const memoryRow =
+  (scenario: string) =>
+  (metric: string, v: number, fl: number | undefined, target?: Row["target"], note?: string): Row => ({
+    scenario,
+    metric,
+    unit: "MiB",
+    direct: null,
+    terapi: v,
+    floor: fl,
+    compare: "none",
+    target,
+    note,
+  });
+
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
 // `--scale`: the many-connections run (bench/scale.ts), separate from the default one.
@@ -340,17 +355,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   inspectors.terapi?.close();
   inspectors.floor?.close();
   if (heapIdle.terapi !== undefined && heapAfter.terapi !== undefined) {
-    const heap = (metric: string, v: number, fl: number | undefined, target?: Row["target"], note?: string): Row => ({
-      scenario: "memory (isolate JS heap)",
-      metric,
-      unit: "MiB",
-      direct: null,
-      terapi: v,
-      floor: fl,
-      compare: "none",
-      target,
-      note,
-    });
+    const heap = memoryRow("memory (isolate JS heap)");
     const grew = heapAfter.terapi - heapIdle.terapi;
     result.rows.push(
       heap("idle, after set-up (after a GC)", heapIdle.terapi, heapIdle.floor),
@@ -372,21 +377,12 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const floorAfter = f ? totalRss(f.pids()).mib : undefined;
   const peak = Math.max(sampler.peak(), after.mib);
   const floorPeak = floorSampler && floorAfter !== undefined ? Math.max(floorSampler.peak(), floorAfter) : undefined;
-  const mem = (metric: string, v: number, fl: number | undefined, note?: string): Row => ({
-    scenario: "memory (workerd RSS)",
-    metric,
-    unit: "MiB",
-    direct: null,
-    terapi: v,
-    floor: fl,
-    compare: "none",
-    note,
-  });
+  const mem = memoryRow("memory (workerd RSS)");
   const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
   result.rows.push(
-    mem("idle, after set-up", idle.mib, floorIdle, procs),
-    mem("peak during the load", peak, floorPeak, `+${(peak - idle.mib).toFixed(1)} MiB vs idle`),
-    mem("after the load", after.mib, floorAfter, `+${(after.mib - idle.mib).toFixed(1)} MiB vs idle`),
+    mem("idle, after set-up", idle.mib, floorIdle, undefined, procs),
+    mem("peak during the load", peak, floorPeak, undefined, `+${(peak - idle.mib).toFixed(1)} MiB vs idle`),
+    mem("after the load", after.mib, floorAfter, undefined, `+${(after.mib - idle.mib).toFixed(1)} MiB vs idle`),
   );
   result.details.memory = {
     terapi: { idle_mib: idle.mib, peak_mib: peak, after_mib: after.mib, workerd_processes: idle.processes },
