@@ -16,6 +16,14 @@ export type ColdStart = {
   terapiMs: number;
   bareMs: number;
   bareWithBindingsMs: number;
+  /**
+   * terapi's own part: the median over rounds of (terapi − the bare Worker with
+   * bindings) started back to back in the same round. Paired by round, so a
+   * round where the whole machine was slow cancels out (the start phase alone
+   * moves by ±60 ms between rounds here); `perRoundMs` lists every round's.
+   */
+  ownMs: number;
+  perRoundMs: number[];
   /** Where each side's time went (medians, ms): workerd up with the bundle loaded, the first proxied call, a second one. */
   phases: { terapi: Phases; bareWithBindings: Phases };
 };
@@ -140,6 +148,7 @@ export async function measureColdStart(opts: {
     );
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const perRoundMs = terapi.map((t, i) => t.totalMs - (withBindings[i]?.totalMs ?? 0));
   const phases = (xs: Phases[]): Phases => ({
     startMs: median(xs.map((x) => x.startMs)),
     firstCallMs: median(xs.map((x) => x.firstCallMs)),
@@ -149,6 +158,8 @@ export async function measureColdStart(opts: {
     terapiMs: median(terapi.map((x) => x.totalMs)),
     bareMs: median(bare),
     bareWithBindingsMs: median(withBindings.map((x) => x.totalMs)),
+    ownMs: median(perRoundMs),
+    perRoundMs,
     phases: { terapi: phases(terapi), bareWithBindings: phases(withBindings) },
   };
 }
