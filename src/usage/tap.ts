@@ -14,8 +14,8 @@ import type { UsageRules, UsageSample, UsageSource } from "./types";
  *   upstream) goes to the caller natively; a native tee branch of it is
  *   collected natively and read for usage once whole (`collected`);
  * - a longer JSON answer is teed and its counting branch read in the background;
- * - a stream goes to the caller through `passThrough` (src/usage/stream-read.ts),
- *   which scans each chunk once the caller has it;
+ * - a stream goes to the caller natively through `passThrough` (src/usage/stream-read.ts),
+ *   which keeps a copy on a tee branch and scans it at the end;
  * - everything else counts as one request (an error when its status is >= 400)
  *   without reading a byte.
  * The sums are recorded in the background, never awaited before the Response
