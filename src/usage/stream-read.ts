@@ -1,7 +1,7 @@
 import type { ReadUsage } from "./extract";
 
 /** What reads usage out of a stream's bytes (src/usage/extract.ts `createSseScanner`). */
-export type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage };
+export type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage; whole?(bytes: Uint8Array): ReadUsage };
 
 /**
  * The caller's body, and the usage read beside it: `cut` when the stream
@@ -24,8 +24,8 @@ export const HELD_MS = 10_000;
  *   for it what the caller's branch has pulled from upstream, no more (a
  *   branch nobody reads pulls nothing), so upstream is still read only as
  *   fast as the caller takes it;
- * - at the end, the held copy is collected in one native call and scanned
- *   once;
+ * - at the end, the held copy is collected in one native call and read
+ *   once, from its end (`readSseStream`: the usage is in a last event);
  * - a caller that leaves: what is held is scanned (the estimate is what came
  *   from upstream), then the counting branch is cancelled, and with both
  *   branches cancelled so is upstream (the provider stops generating);
@@ -59,7 +59,9 @@ export function passThrough(source: ReadableStream<Uint8Array>, scan: Scanner, h
 /** The caller has it all: the held copy (complete) read in one native call. */
 async function collect(mine: ReadableStream<Uint8Array>, scan: Scanner) {
   try {
-    scan.push(new Uint8Array(await new Response(mine).arrayBuffer()));
+    const bytes = new Uint8Array(await new Response(mine).arrayBuffer());
+    if (scan.whole) return { u: scan.whole(bytes), cut: false };
+    scan.push(bytes);
     return { u: scan.end(), cut: false };
   } catch {
     return { u: scan.end(), cut: true };

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { getProvider } from "../../src/providers/catalog";
-import { createSseScanner } from "../../src/usage/extract";
+import { createSseScanner, readSseStream } from "../../src/usage/extract";
 import { passThrough, type Scanner } from "../../src/usage/stream-read";
 
 /**
@@ -204,6 +204,30 @@ describe("the SSE scanner", () => {
         const cutShort = responses.slice(0, responses.indexOf("event: response.completed"));
         const chars = deltas.reduce((n, d) => n + d.length, 0);
         expect(scanAll(split(encoder.encode(cutShort), cuts))).toMatchObject({ model: "gpt-4o", found: false, tokens: { output: Math.ceil(chars / 4) } });
+      }),
+    );
+  });
+
+  it("reads a whole stream from its end (the held copy at a stream's end) exactly as the chunk scanner reads it", () => {
+    const ev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const event = fc.oneof(
+      text.map((d) => chatChunk(d)),
+      fc.constant(chatChunk(null, { usage })),
+      fc.constant(chatChunk(null, { usage: { ...usage, prompt_tokens: 99 }, model: "gpt-4o" })),
+      text.map((d) => ev("response.output_text.delta", { delta: d })),
+      fc.constant(ev("response.completed", { response: { model: "gpt-4o", usage: { input_tokens: 5, output_tokens: 9 } } })),
+      // A usage key that is not usage (inside the text: escaped; as a key elsewhere: not under a usage path).
+      fc.constant(chatChunk('"usage":{"prompt_tokens":1}')),
+      fc.constant(`data: ${JSON.stringify({ other: { usage: { prompt_tokens: 4 } } })}\n\n`),
+      fc.constant("data: [DONE]\n\n"),
+    );
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 8 }), fc.boolean(), fc.boolean(), (events, crlf, unfinished) => {
+        let body = events.join("");
+        if (unfinished) body = body.slice(0, -1);
+        if (crlf) body = body.replaceAll("\n", "\r\n");
+        const bytes = encoder.encode(body);
+        expect(readSseStream(bytes, rules)).toEqual(scanAll([bytes]));
       }),
     );
   });
