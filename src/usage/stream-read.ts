@@ -10,7 +10,7 @@ export type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage; whole?(
 export type Reading = { body: ReadableStream<Uint8Array>; reading: Promise<{ u: ReadUsage; cut: boolean }> };
 
 /** How long a stream's counting copy is only held (no JS on any chunk) before it is read chunk by chunk. */
-export const HELD_MS = 10_000;
+const HELD_MS = 10_000;
 
 /**
  * A stream handed to the caller with no JavaScript on the way of any chunk,

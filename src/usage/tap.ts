@@ -62,7 +62,7 @@ const pending = new Set<Promise<void>>();
  * its log line as one record. `usage` is null when it is recorded on its own
  * later (a stream, a long answer: once read to its end) or not at all (off).
  */
-export type Tapped = { res: Response; usage: UsageSample | null };
+type Tapped = { res: Response; usage: UsageSample | null };
 
 /** A JSON answer up to this size (declared) is collected whole on a native tee branch; a longer one is read chunk by chunk. */
 const WHOLE_READ_LIMIT = 16 * 1024;
