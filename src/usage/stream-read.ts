@@ -44,7 +44,7 @@ export function passThrough(source: ReadableStream<Uint8Array>, scan: Scanner, h
     () => false,
   );
   const reading = (async () => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: ReturnType<typeof setTimeout> | null = null;
     const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), heldMs)));
     const first = await Promise.race([delivered, late]);
     clearTimeout(timer);
