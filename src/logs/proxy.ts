@@ -36,8 +36,20 @@ function lineOf(call: ProxyCall, status: number | null, requestId: string | null
  * logged when it starts, not when it ends), with its usage when it is known
  * by then: one buffered record.
  */
-export function logProxyAnswer(env: Env, waitUntil: WaitUntil, call: ProxyCall, res: Response, usage: UsageSample | null): void {
-  recordCall(env, waitUntil, lineOf(call, res.status, res.headers.get("x-request-id"), null), usage);
+export function logProxyAnswer(env: Env, waitUntil: WaitUntil, call: ProxyCall, res: Response, usage: UsageSample | null): OperationInput {
+  const line = lineOf(call, res.status, res.headers.get("x-request-id"), null);
+  recordCall(env, waitUntil, line, usage);
+  return line;
+}
+
+/**
+ * An answer whose headers went back but whose body was cut upstream: its
+ * buffered line (still waiting for its batch, which a small answer's cut
+ * nearly always is) becomes a failure.
+ */
+export function markAnswerCut(line: OperationInput): void {
+  line.status = "failure";
+  line.detail = "upstream_unreachable";
 }
 
 /** Records a proxied call that ended in an error (terapi's own, or no answer at all). */

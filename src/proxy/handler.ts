@@ -8,8 +8,9 @@ import { authHeadersFor, callerResponse, upstreamRequestHeaders } from "./header
 import { confinePath, rawPathAndQuery, upstreamUrl } from "./path";
 import { retryOptions } from "./retry-policy";
 import { connectionObject } from "../bindings/stubs";
-import { logProxyAnswer, logProxyFailure, type ProxyCall } from "../logs/proxy";
-import { tapAnswer, type Tapped, type UsageCall } from "../usage/tap";
+import { logProxyAnswer, logProxyFailure, markAnswerCut, type ProxyCall } from "../logs/proxy";
+import type { OperationInput } from "../logs/types";
+import { tapAnswer, type UsageCall } from "../usage/tap";
 import { enforceUsageCap } from "../usage/gate";
 
 /**
@@ -118,20 +119,13 @@ export async function proxy(call: Call): Promise<Response> {
     logProxyFailure(env, waitUntil, line, err);
     throw err;
   }
-  const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy", copy: callerResponse };
-  const tapped = tapAnswer(res, usage);
-  if (!(tapped instanceof Promise)) return answered(env, waitUntil, line, tapped);
-  try {
-    return answered(env, waitUntil, line, await tapped);
-  } catch (err) {
-    logProxyFailure(env, waitUntil, line, err);
-    throw err;
-  }
-}
-
-/** The caller's Response, its log line and usage recorded as one. */
-function answered(env: Env, waitUntil: Call["ctx"]["waitUntil"], line: ProxyCall, t: Tapped): Response {
-  logProxyAnswer(env, waitUntil, line, t.res, t.usage);
+  // The log line, recorded below; a small answer found cut upstream mid-body (after its headers went back) marks it failed.
+  let logged: OperationInput | undefined;
+  const onCut = () => logged && markAnswerCut(logged);
+  const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy", copy: callerResponse, onCut };
+  const t = tapAnswer(res, usage);
+  // The caller's Response, its log line and (when known now) its usage recorded as one.
+  logged = logProxyAnswer(env, waitUntil, line, t.res, t.usage);
   return t.res;
 }
 

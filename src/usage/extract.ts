@@ -356,6 +356,13 @@ export function createSseScanner(rules: UsageRules) {
       buffered += decoder.decode(chunk, { stream: true });
       drain();
     },
+    /** A whole stream at once, on a fresh scanner (`readSseStream`). */
+    whole: (bytes: Uint8Array): ReadUsage => readSseStream(bytes, rules),
+    text(s: string) {
+      buffered += s;
+      drain();
+    },
+    modelless: () => model === null,
     end(): ReadUsage {
       buffered = (buffered + decoder.decode()).replace(/\r\n?/g, "\n");
       if (buffered.trim()) onEvent(buffered);
@@ -369,4 +376,40 @@ export function createSseScanner(rules: UsageRules) {
       };
     },
   };
+}
+
+/**
+ * A whole SSE stream at once (its copy collected at its end): the provider's
+ * usage sits in one of its last events, so the text is searched from its end
+ * for the last event with a usage key, and only that event and the first one
+ * (the model, as the scanner takes it) are read; a stream without usage (or
+ * whose key was not usage after all) is scanned whole, for the estimate. The
+ * same result as `createSseScanner` over the same bytes.
+ */
+export function readSseStream(bytes: Uint8Array, rules: UsageRules): ReadUsage {
+  let text = decoder.decode(bytes);
+  if (text.includes("\r")) text = text.replace(/\r\n?/g, "\n");
+  let at = -1;
+  for (const k of sseKeysOf(rules).usage) at = Math.max(at, text.lastIndexOf(k));
+  if (at >= 0) {
+    const start = text.lastIndexOf("\n\n", at);
+    const from = start < 0 ? 0 : start + 2;
+    const end = text.indexOf("\n\n", at);
+    const last = createSseScanner(rules);
+    last.text(text.slice(from, end < 0 ? text.length : end + 2));
+    const u = last.end();
+    // The model: the first event that names one (the first, as a rule), as the scanner reads them.
+    const first = createSseScanner(rules);
+    for (let i = 0; i < from && first.modelless();) {
+      const next = text.indexOf("\n\n", i);
+      const stop = next < 0 || next + 2 > from ? from : next + 2;
+      first.text(text.slice(i, stop));
+      i = stop;
+    }
+    const model = first.end().model ?? u.model;
+    if (u.found && model !== null) return { ...u, model };
+  }
+  const scan = createSseScanner(rules);
+  scan.text(text);
+  return scan.end();
 }

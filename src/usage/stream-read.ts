@@ -1,7 +1,7 @@
 import type { ReadUsage } from "./extract";
 
 /** What reads usage out of a stream's bytes (src/usage/extract.ts `createSseScanner`). */
-export type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage };
+export type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage; whole?(bytes: Uint8Array): ReadUsage };
 
 /**
  * The caller's body, and the usage read beside it: `cut` when the stream
@@ -9,53 +9,94 @@ export type Scanner = { push(chunk: Uint8Array): void; end(): ReadUsage };
  */
 export type Reading = { body: ReadableStream<Uint8Array>; reading: Promise<{ u: ReadUsage; cut: boolean }> };
 
+/** How long a stream's counting copy is only held (no JS on any chunk) before it is read chunk by chunk. */
+const HELD_MS = 10_000;
+
 /**
- * A stream handed to the caller chunk by chunk while its usage is read:
- * - the caller's body is workerd's native `IdentityTransformStream`, written
- *   from one read loop over the upstream reader (one JS hop per chunk; the
- *   look-only `TransformStream` fed by `pipeTo` that this replaces had a pipe
- *   loop, a JS writable and a JS readable, and cost more CPU per stream);
- * - a chunk is scanned once the caller's side has taken it (the write has
- *   resolved), so scanning never stands between a chunk and the caller;
- * - nothing is read ahead of the caller: the next chunk is read from upstream
- *   only when the previous one was taken, so a slow caller slows the provider
- *   down as it would without terapi in between;
- * - a caller that leaves fails the pending write: upstream is cancelled at
- *   once (the provider stops generating), and an upstream failure aborts the
- *   caller's body.
- * Tees were measured too (bench/README.md, "Streams"): one whose counting
- * branch is read here chunk by chunk costs the same; one whose counting copy
- * is collected natively meets the first-byte budget but reads ahead of a slow
- * caller and keeps a copy of the whole stream.
+ * A stream handed to the caller with no JavaScript on the way of any chunk,
+ * its usage read beside it (issue 16: time to first byte unchanged):
+ * - a native tee; the caller's branch goes through a native `pipeTo` into an
+ *   `IdentityTransformStream` (workerd pumps it; the isolate is not entered
+ *   per chunk). The pipe's end is all the isolate hears of it: resolved, the
+ *   caller has every byte; rejected, the caller left (or upstream failed,
+ *   which the pipe passes on to the caller's body);
+ * - the counting branch is not read while the stream runs: the tee holds
+ *   for it what the caller's branch has pulled from upstream, no more (a
+ *   branch nobody reads pulls nothing), so upstream is still read only as
+ *   fast as the caller takes it;
+ * - at the end, the held copy is collected in one native call and read
+ *   once, from its end (`readSseStream`: the usage is in a last event);
+ * - a caller that leaves: what is held is scanned (the estimate is what came
+ *   from upstream), then the counting branch is cancelled, and with both
+ *   branches cancelled so is upstream (the provider stops generating);
+ * - a stream still running after `heldMs` (a long generation) is read chunk
+ *   by chunk from then on, so what is held stays bounded by what arrives in
+ *   that time; from then on upstream is read at its own pace (the tee keeps
+ *   what a slower caller has not taken yet).
+ * Measured against the read loop this replaces (every chunk through the
+ * isolate, ≈ 0.2 ms on the first byte): bench/README.md, "Streams".
  */
-export function passThrough(source: ReadableStream<Uint8Array>, scan: Scanner): Reading {
-  const { readable, writable } = new IdentityTransformStream();
-  const reader = source.getReader();
-  const writer = writable.getWriter();
-  const cut = () => ({ u: scan.end(), cut: true });
+export function passThrough(source: ReadableStream<Uint8Array>, scan: Scanner, heldMs = HELD_MS): Reading {
+  const [theirs, mine] = source.tee();
+  const caller = new IdentityTransformStream();
+  const delivered = theirs.pipeTo(caller.writable).then(
+    () => true,
+    () => false,
+  );
   const reading = (async () => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), heldMs)));
+    const first = await Promise.race([delivered, late]);
+    clearTimeout(timer);
+    if (first === true) return collect(mine, scan);
+    const reader = mine.getReader();
+    if (first === false) return { u: await stopAfterHeld(reader, scan), cut: true };
+    return readOn(reader, scan, delivered);
+  })();
+  return { body: caller.readable as ReadableStream<Uint8Array>, reading };
+}
+
+/** The caller has it all: the held copy (complete) read in one native call. */
+async function collect(mine: ReadableStream<Uint8Array>, scan: Scanner) {
+  try {
+    const bytes = new Uint8Array(await new Response(mine).arrayBuffer());
+    if (scan.whole) return { u: scan.whole(bytes), cut: false };
+    scan.push(bytes);
+    return { u: scan.end(), cut: false };
+  } catch {
+    return { u: scan.end(), cut: true };
+  }
+}
+
+const nextTask = () => new Promise<null>((resolve) => setTimeout(() => resolve(null), 0));
+
+/** The caller left: scans what the tee holds (reads that answer before the next task), then cancels upstream. */
+async function stopAfterHeld(reader: ReadableStreamDefaultReader<Uint8Array>, scan: Scanner): Promise<ReadUsage> {
+  try {
     for (;;) {
-      let r: ReadableStreamReadResult<Uint8Array>;
-      try {
-        r = await reader.read();
-      } catch (err) {
-        // Upstream failed mid-stream: so does the caller's body.
-        await writer.abort(err).catch(() => {});
-        return cut();
-      }
-      if (r.done) break;
-      try {
-        await writer.write(r.value);
-      } catch {
-        // The caller left: the provider stops generating.
-        await reader.cancel().catch(() => {});
-        return cut();
-      }
+      const r = await Promise.race([reader.read(), nextTask()]);
+      if (r === null || r.done) break;
       scan.push(r.value);
     }
-    // A caller that left after the last chunk: nothing was cut.
-    await writer.close().catch(() => {});
-    return { u: scan.end(), cut: false };
-  })();
-  return { body: readable, reading };
+  } catch {
+    // Upstream failed: nothing more to read.
+  }
+  await reader.cancel().catch(() => {});
+  return scan.end();
+}
+
+/** A long stream: read chunk by chunk from now on; the caller leaving cancels it (and upstream). */
+async function readOn(reader: ReadableStreamDefaultReader<Uint8Array>, scan: Scanner, delivered: Promise<boolean>) {
+  let left = false;
+  void delivered.then((ok) => {
+    if (ok) return;
+    left = true;
+    void reader.cancel().catch(() => {});
+  });
+  try {
+    for (let r = await reader.read(); !r.done; r = await reader.read()) scan.push(r.value);
+  } catch {
+    return { u: scan.end(), cut: true };
+  }
+  return { u: scan.end(), cut: left };
 }

@@ -1,6 +1,5 @@
 import { recordUsageSample, type WaitUntil } from "../logs/record";
 import { requestModelOf } from "../proxy/answer-model";
-import { UpstreamError } from "../proxy/upstream";
 import type { ProviderDefinition } from "../providers/types";
 import { createJsonCollector, createSseScanner, readJsonAnswer } from "./extract";
 import { passThrough, type Scanner, type Reading } from "./stream-read";
@@ -12,11 +11,11 @@ import type { UsageRules, UsageSample, UsageSource } from "./types";
  * changing what the caller gets and without a stream of its own where it can
  * do without:
  * - a small JSON answer (declared length <= WHOLE_READ_LIMIT, already arrived
- *   upstream) is read once and answered from the same bytes; its usage is
- *   read from its ends at once and rides as a sample in the log batch;
+ *   upstream) goes to the caller natively; a native tee branch of it is
+ *   collected natively and read for usage once whole (`collected`);
  * - a longer JSON answer is teed and its counting branch read in the background;
- * - a stream goes to the caller through `passThrough` (src/usage/stream-read.ts),
- *   which scans each chunk once the caller has it;
+ * - a stream goes to the caller natively through `passThrough` (src/usage/stream-read.ts),
+ *   which keeps a copy on a tee branch and scans it at the end;
  * - everything else counts as one request (an error when its status is >= 400)
  *   without reading a byte.
  * The sums are recorded in the background, never awaited before the Response
@@ -38,6 +37,8 @@ export type UsageCall = {
    * `ForwardRequest.keepAnswer`); by default the answer is the caller's already.
    */
   copy?: (res: Response, body: BodyInit | null) => Response;
+  /** Called when a small JSON answer turns out cut upstream mid-body (the caller had its headers already). */
+  onCut?: () => void;
 };
 
 const rewrap = (res: Response, body: BodyInit | null): Response => (body === res.body ? res : new Response(body, res));
@@ -61,23 +62,23 @@ const pending = new Set<Promise<void>>();
  * its log line as one record. `usage` is null when it is recorded on its own
  * later (a stream, a long answer: once read to its end) or not at all (off).
  */
-export type Tapped = { res: Response; usage: UsageSample | null };
+type Tapped = { res: Response; usage: UsageSample | null };
 
-/** A JSON answer up to this size (declared) is read whole before it is answered; a longer one streams. */
+/** A JSON answer up to this size (declared) is collected whole on a native tee branch; a longer one is read chunk by chunk. */
 const WHOLE_READ_LIMIT = 16 * 1024;
 
-export function tapAnswer(res: Response, call: UsageCall): Tapped | Promise<Tapped> {
-  return tap(res, call, true);
+export function tapAnswer(res: Response, call: UsageCall): Tapped {
+  return tap(res, call);
 }
 
-/** For callers that log on their own (actions): the usage is recorded by itself, the Response comes back at once (never read first). */
+/** For callers that log on their own (actions): the usage is recorded by itself. */
 export function tapUsage(res: Response, call: UsageCall): Response {
-  const t = tap(res, call, false) as Tapped;
+  const t = tap(res, call);
   if (t.usage) recordPending(call, t.usage);
   return t.res;
 }
 
-function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promise<Tapped> {
+function tap(res: Response, call: UsageCall): Tapped {
   const copy = call.copy ?? rewrap;
   const ok = res.status < 400;
   if (!usageEnabled(call.env)) return { res: ok ? copy(res, res.body) : res, usage: null };
@@ -100,9 +101,9 @@ function tap(res: Response, call: UsageCall, readSmall: boolean): Tapped | Promi
     return { res: ok ? copy(res, res.body) : res, usage: sample };
   }
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
-  if (readSmall && !sse) {
+  if (!sse) {
     const length = declaredLength(res.headers);
-    if (length !== null && length <= WHOLE_READ_LIMIT) return readWhole(res, call, rules, at, copy);
+    if (length !== null && length <= WHOLE_READ_LIMIT) return collected(res, res.body, call, rules, at, copy);
   }
   const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
   const recorded = reading.then(({ u, cut }) =>
@@ -121,28 +122,39 @@ function recordPending(call: UsageCall, usage: UsageSample): void {
 }
 
 /**
- * A small JSON answer: it has arrived upstream (its length is declared and
- * small), so it is read in one native call and answered from the same bytes,
- * with no second stream. Its usage is read at once from its ends
- * (`readJsonAnswer`: a few KiB at most) and only the sample waits in the log
- * buffer, never the answer's bytes (held there until the flush, up to 250 ms
- * of every answer, they cost the isolate's garbage collector more than the
- * read).
+ * A small JSON answer (it has arrived upstream: its length is declared and
+ * small) goes to the caller as it came, on workerd's native path, exactly as
+ * with usage off; a native tee keeps a second copy, collected natively
+ * (`Response.arrayBuffer()`, no JS per chunk) and read for usage once it is
+ * whole (`readJsonAnswer`: a few KiB at most), after the caller's Response
+ * has gone back. An answer cut upstream mid-body reaches the caller cut, as
+ * it would without terapi in between (issue 16: the response reaches the
+ * caller exactly as today), and counts as one failed request, nothing read,
+ * marked estimated.
  */
-async function readWhole(res: Response, call: UsageCall, rules: UsageRules, at: number, copy: NonNullable<UsageCall["copy"]>): Promise<Tapped> {
-  let bytes: ArrayBuffer;
-  try {
-    bytes = await res.arrayBuffer();
-  } catch {
-    // Upstream dropped mid-body: the caller gets a 502, and it counts as one failed request, nothing read, marked estimated.
-    record(call, { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true });
-    throw new UpstreamError(false);
-  }
-  // Read before the Response is made of the bytes.
-  const u = readJsonAnswer(new Uint8Array(bytes), rules);
-  const sample: UsageSample = { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated };
-  noteUsage(call.providerConfigKey, call.connectionId, sample);
-  return { res: copy(res, bytes), usage: sample };
+function collected(
+  res: Response,
+  body: ReadableStream<Uint8Array>,
+  call: UsageCall,
+  rules: UsageRules,
+  at: number,
+  copy: NonNullable<UsageCall["copy"]>,
+): Tapped {
+  const [theirs, mine] = body.tee();
+  const recorded = new Response(mine).arrayBuffer().then(
+    (bytes) => {
+      const u = readJsonAnswer(new Uint8Array(bytes), rules);
+      record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated });
+    },
+    () => {
+      record(call, { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true });
+      call.onCut?.();
+    },
+  );
+  pending.add(recorded);
+  void recorded.finally(() => pending.delete(recorded));
+  call.waitUntil(recorded);
+  return { res: copy(res, theirs), usage: null };
 }
 
 function declaredLength(headers: Headers): number | null {

@@ -1,9 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { getProvider } from "../../src/providers/catalog";
-import { createSseScanner } from "../../src/usage/extract";
+import { createSseScanner, readSseStream } from "../../src/usage/extract";
 import { passThrough, type Scanner } from "../../src/usage/stream-read";
-import { waitFor } from "../harness/wait";
 
 /**
  * How a stream reaches the caller while its usage is read (src/usage/stream-read.ts)
@@ -32,12 +31,18 @@ const usage = {
   completion_tokens_details: { reasoning_tokens: 2 },
 };
 
-/** An upstream body that hands out one chunk per read it is asked for (nothing queued ahead), counting them. */
+/**
+ * An upstream body that hands out one chunk per read it is asked for (nothing queued ahead), a timer later, counting them.
+ * A JavaScript stream (a fetch body is workerd's own: its tee cancels upstream once both branches are
+ * cancelled, which usage.test.ts and test/node/stream-disconnect.test.ts show against the simulator).
+ */
 function upstream(chunks: string[], failAt = -1) {
   const state = { taken: 0, cancelled: false };
   const stream = new ReadableStream<Uint8Array>(
     {
-      pull(controller) {
+      async pull(controller) {
+        // Each chunk comes a timer later, as from a network (never within the task that asked).
+        await new Promise((resolve) => setTimeout(resolve, 1));
         if (state.taken === failAt) controller.error(new Error("upstream dropped"));
         else if (state.taken < chunks.length) controller.enqueue(encoder.encode(chunks[state.taken++]));
         else controller.close();
@@ -68,7 +73,7 @@ function recording(): Scanner & { seen: string[] } {
 describe("a stream on its way to the caller", () => {
   const events = [chatChunk(""), chatChunk("Hello"), chatChunk(" there"), chatChunk(" friend"), chatChunk(null, { usage }), "data: [DONE]\n\n"];
 
-  it("is handed over chunk by chunk, never more than one chunk read ahead of the caller, each scanned once the caller has it", async () => {
+  it("is handed over chunk by chunk, upstream read no faster than the caller takes it, the held copy scanned once at the end", async () => {
     const up = upstream(events);
     const scan = recording();
     const { body, reading } = passThrough(up.stream, scan);
@@ -78,21 +83,21 @@ describe("a stream on its way to the caller", () => {
       const r = await reader.read();
       expect(r.done).toBe(false);
       got += decoder.decode(r.value);
-      // Scanned after the caller took it: the scanner has seen exactly what the caller got.
-      await waitFor(async () => scan.seen.length === k, `chunk ${k} scanned`);
-      expect(scan.seen.join("")).toBe(got);
-      // Backpressure: upstream was asked for at most the next chunk.
-      expect(up.state.taken).toBeLessThanOrEqual(k + 1);
+      // Backpressure: the counting branch pulls nothing; upstream is read as the caller's branch is (a chunk or two ahead).
+      expect(up.state.taken).toBeLessThanOrEqual(k + 2);
+      // Nothing of the stream is scanned (no JavaScript per chunk) while it runs.
+      expect(scan.seen).toEqual([]);
     }
     expect((await reader.read()).done).toBe(true);
     expect(got).toBe(events.join(""));
     const { u, cut } = await reading;
     expect(cut).toBe(false);
+    expect(scan.seen.join("")).toBe(got);
     expect(u).toMatchObject({ model: "gpt-4o-mini", found: true, estimated: false, tokens: { input: 11, cachedInput: 3, output: 7, reasoning: 2 } });
     expect(up.state.cancelled).toBe(false);
   });
 
-  it("a caller that leaves cancels upstream at once; the reading ends cut, with what the caller had", async () => {
+  it("a caller that leaves: the reading ends cut at once, estimated from what came from upstream", async () => {
     const up = upstream(events);
     const scan = recording();
     const { body, reading } = passThrough(up.stream, scan);
@@ -102,11 +107,32 @@ describe("a stream on its way to the caller", () => {
     expect(decoder.decode(second.value)).toBe(events[1]);
     await reader.cancel();
     const { u, cut } = await reading;
-    expect(cut).toBe(true);
-    expect(up.state.cancelled).toBe(true);
-    expect(up.state.taken).toBeLessThanOrEqual(3);
-    // Only what reached the caller is estimated ("Hello" = 5 characters, 4 per token).
-    expect(u).toMatchObject({ found: false, estimated: true, tokens: { output: 2 } });
+    expect(cut, "cut").toBe(true);
+    expect(up.state.taken).toBeLessThanOrEqual(4);
+    // What upstream had sent when the caller left (held for the counting branch) is what is estimated:
+    // at least what the caller had ("Hello": 2 tokens at 4 characters each), never the events it never sent.
+    expect(scan.seen.join("")).toBe(events.slice(0, up.state.taken).join(""));
+    expect(u).toMatchObject({ model: "gpt-4o-mini", found: false, estimated: true });
+    expect(u.tokens.output).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a stream still running after the held time is read chunk by chunk from then on: exact usage, and a caller leaving still ends it cut", async () => {
+    const whole = upstream(events);
+    const scan = recording();
+    const done = passThrough(whole.stream, scan, 0);
+    const all = await new Response(done.body).text();
+    expect(all).toBe(events.join(""));
+    expect(await done.reading).toMatchObject({ cut: false, u: { found: true, estimated: false, tokens: { input: 11, output: 7 } } });
+    expect(scan.seen.join("")).toBe(all);
+
+    const up = upstream(events);
+    const { body, reading } = passThrough(up.stream, recording(), 0);
+    const reader = body.getReader();
+    await reader.read();
+    await reader.read();
+    await reader.cancel();
+    expect((await reading).cut, "cut").toBe(true);
+    expect(up.state.taken).toBeLessThan(events.length);
   });
 
   it("an upstream failure mid-stream fails the caller's body; the reading ends cut", async () => {
@@ -178,6 +204,30 @@ describe("the SSE scanner", () => {
         const cutShort = responses.slice(0, responses.indexOf("event: response.completed"));
         const chars = deltas.reduce((n, d) => n + d.length, 0);
         expect(scanAll(split(encoder.encode(cutShort), cuts))).toMatchObject({ model: "gpt-4o", found: false, tokens: { output: Math.ceil(chars / 4) } });
+      }),
+    );
+  });
+
+  it("reads a whole stream from its end (the held copy at a stream's end) exactly as the chunk scanner reads it", () => {
+    const ev = (type: string, data: Record<string, unknown>) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+    const event = fc.oneof(
+      text.map((d) => chatChunk(d)),
+      fc.constant(chatChunk(null, { usage })),
+      fc.constant(chatChunk(null, { usage: { ...usage, prompt_tokens: 99 }, model: "gpt-4o" })),
+      text.map((d) => ev("response.output_text.delta", { delta: d })),
+      fc.constant(ev("response.completed", { response: { model: "gpt-4o", usage: { input_tokens: 5, output_tokens: 9 } } })),
+      // A usage key that is not usage (inside the text: escaped; as a key elsewhere: not under a usage path).
+      fc.constant(chatChunk('"usage":{"prompt_tokens":1}')),
+      fc.constant(`data: ${JSON.stringify({ other: { usage: { prompt_tokens: 4 } } })}\n\n`),
+      fc.constant("data: [DONE]\n\n"),
+    );
+    fc.assert(
+      fc.property(fc.array(event, { maxLength: 8 }), fc.boolean(), fc.boolean(), (events, crlf, unfinished) => {
+        let body = events.join("");
+        if (unfinished) body = body.slice(0, -1);
+        if (crlf) body = body.replaceAll("\n", "\r\n");
+        const bytes = encoder.encode(body);
+        expect(readSseStream(bytes, rules)).toEqual(scanAll([bytes]));
       }),
     );
   });
