@@ -133,18 +133,7 @@ function schedule(env: Env, waitUntil: WaitUntil, buf: Buffer, size: number): vo
   }
 }
 
-/**
- * Lines (and usage samples) per RPC within one flush. workerd runs the
- * isolate, the connection's object and every request on one thread: a batch
- * of 200 lines held it for ≈ 2 ms to serialize and ≈ 2 ms more in the object's
- * transaction, and the request that came in meanwhile waited for all of it
- * (the c=1 p99, bench/README.md). In slices of this size each step is short
- * enough to fit between two requests, and the awaits between slices let a
- * request that arrives go first.
- */
-const SLICE = 25;
-
-/** Writes what is buffered for one connection (one RPC per slice, in order); failures are reported, never thrown. */
+/** Writes what is buffered for one connection (one RPC); failures are reported, never thrown. */
 async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   if (!buf) return;
   const key = connectionKey(buf.providerConfigKey, buf.connectionId);
@@ -152,29 +141,29 @@ async function flush(env: Env, buf: Buffer | undefined): Promise<void> {
   if (buffers.get(key) !== buf) return;
   buf.scheduled = false;
   buffers.delete(key);
-  const { lines, usage } = buf;
-  const stub = lines.length || usage.length ? connectionObject(env, buf.providerConfigKey, buf.connectionId) : null;
-  const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
-  const fresh: LogEntry[] = [];
-  for (let at = 0; stub && at < Math.max(lines.length, usage.length); at += SLICE) {
-    const samples = usage.slice(at, at + SLICE);
-    let entries: LogEntry[];
-    try {
-      entries = toLogEntries(lines.slice(at, at + SLICE));
-    } catch (err) {
-      console.error("operation log: batch not made", { lines: lines.length, usage: usage.length, error: err instanceof Error ? err.name : "unknown" });
-      break;
-    }
-    try {
-      const { folded } = await stub.appendLogs(entries, samples.length ? { ...who, samples } : undefined);
-      // Aggregated lines counted into an earlier line stay out of the index (see createLogStore's append).
-      for (const e of entries) if (!folded.length || !folded.includes(e.id)) fresh.push(e);
-    } catch (err) {
-      logUnhandled("operation log: flush failed", err, { fields: { lines: lines.length - at, usage: Math.max(0, usage.length - at) } });
-      break;
-    }
+  if (buf.lines.length === 0 && buf.usage.length === 0) return;
+  const usage = buf.usage;
+  let entries: LogEntry[];
+  try {
+    entries = toLogEntries(buf.lines);
+  } catch (err) {
+    console.error("operation log: batch not made", { lines: buf.lines.length, usage: buf.usage.length, error: err instanceof Error ? err.name : "unknown" });
+    return;
+  }
+  let folded: string[];
+  try {
+    const who = { providerConfigKey: buf.providerConfigKey, connectionId: buf.connectionId };
+    ({ folded } = await connectionObject(env, buf.providerConfigKey, buf.connectionId).appendLogs(
+      entries,
+      usage.length ? { ...who, samples: usage } : undefined,
+    ));
+  } catch (err) {
+    logUnhandled("operation log: flush failed", err, { fields: { lines: entries.length, usage: usage.length } });
+    return;
   }
   // Stored: now to the environment-wide index, batched with this isolate's other connections' lines.
+  // Aggregated lines counted into an earlier line stay out of it (see createLogStore's append).
+  const fresh = folded.length ? entries.filter((e) => !folded.includes(e.id)) : entries;
   if (fresh.length > 0)
     await feedIndex(
       env,

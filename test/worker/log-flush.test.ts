@@ -8,8 +8,8 @@ import { api } from "../harness/api";
 import { createTenant, simKey, type Tenant } from "../harness/connections";
 import { drainIndex } from "../harness/webhooks";
 
-// A flush is written in slices (src/logs/record.ts `SLICE`): a batch several slices long must still
-// arrive whole, in order, its usage summed once per sample, and in the environment-wide index too.
+// A connection's buffer of many lines (more than a queue message's 100) written in one flush: every line
+// arrives once, in order, its usage summed once per sample, and in the environment-wide index too.
 const CALLS = 137;
 
 let tenant: Tenant;
@@ -53,7 +53,7 @@ beforeAll(async () => {
 
 const of = (t: Tenant) => `provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`;
 
-describe("a log flush longer than one slice", () => {
+describe("a log flush of many lines", () => {
   it("stores every line once, in order, and counts every usage sample once", async () => {
     const res = await api<{ logs: OperationLog[] }>("GET", `/logs?${of(tenant)}&type=proxy&limit=200`);
     expect(res.status).toBe(200);
