@@ -84,14 +84,20 @@ const RUNGS: Rung[] = [
     ],
   },
   {
-    name: "3-no-ratelimit",
-    what: "no rate limiting (body not read for its model, no bucket/charge, view, observation, report: forward = sendUpstream + the caller's copy)",
+    name: "3-no-body-read",
+    what: "the request body not read (no model bucket, no charge: it streams upstream natively)",
     edits: [
       {
         file: HANDLER,
         from: "const keep = options.retries > 0 || namesModel(provider.rateLimit, path);",
         to: "const keep = false && namesModel(provider.rateLimit, path);",
       },
+    ],
+  },
+  {
+    name: "4-no-ratelimit",
+    what: "no rate-limit view (no route, begin/finish, observation, report: forward = sendUpstream + the caller's copy)",
+    edits: [
       {
         file: "src/proxy/forward.ts",
         from: "  return async function forward(req: ForwardRequest): Promise<Response> {\n",
@@ -105,7 +111,7 @@ const RUNGS: Rung[] = [
     ],
   },
   {
-    name: "4-fixed-connection",
+    name: "5-fixed-connection",
     what: "a fixed connection (read once, no cache lookup per call)",
     edits: [
       {
@@ -117,12 +123,12 @@ const RUNGS: Rung[] = [
     ],
   },
   {
-    name: "5-no-secret-key",
+    name: "6-no-secret-key",
     what: "no secret-key check",
     edits: [{ file: INDEX, from: "proxyFastPath(req, env, ctx, authorizeSecretKey,", to: "proxyFastPath(req, env, ctx, () => undefined," }],
   },
   {
-    name: "6-forward-alone",
+    name: "7-forward-alone",
     what: "no handler (entry, method/header/path checks, provider, retry options, async test): a bare fetch handler calling terapi's forward",
     edits: [
       { file: HANDLER, from: "const headless = ", to: `import { sendUpstream } from "./upstream";\n${FORWARD_ALONE}\nconst headless = ` },
@@ -135,7 +141,28 @@ const RUNGS: Rung[] = [
     ],
   },
   {
-    name: "7-bare-in-terapi",
+    name: "8-no-timer",
+    what: "terapi's forward with a plain fetch: no headers timer, no AbortController",
+    edits: [
+      {
+        file: HANDLER,
+        from: "  const res = await sendUpstream(upstreamUrl(",
+        to: "  const res = await fetch(upstreamUrl(",
+      },
+      {
+        file: HANDLER,
+        from: "    body: req.body,\n    leaveTimer: true,\n  });\n  return callerResponse(res);",
+        to: '    body: req.body,\n    redirect: "manual",\n  });\n  return callerResponse(res);',
+      },
+    ],
+  },
+  {
+    name: "9-no-response-copy",
+    what: "the provider's Response returned as it is (hop-by-hop headers left in)",
+    edits: [{ file: HANDLER, from: '    redirect: "manual",\n  });\n  return callerResponse(res);', to: '    redirect: "manual",\n  });\n  return res;' }],
+  },
+  {
+    name: "10-bare-in-terapi",
     what: "the bare Worker's code in terapi's deployment (its compatibility date and flags, bindings, objects)",
     edits: [
       { file: INDEX, from: "? forwardAlone(req, env) :", to: "? bareAlone(req, env) :" },
