@@ -148,46 +148,17 @@ export function callerResponseHeaders(upstream: Headers): Headers {
 const RESPONSE_DROPPED = [...HOP_BY_HOP, "content-encoding"];
 
 /**
- * The hop-by-hop headers workerd's HTTP server never writes to the caller,
- * whatever the Worker's Response carries: it frames each response itself.
- * (A Worker returning them, and `fetch` handing an HTTP/1.1 upstream's
- * `connection: keep-alive` and `keep-alive` to the Worker, were both checked
- * on workerd: the caller's socket never sees them. `proxy-authenticate`,
- * `proxy-authorization` and the names a `connection` header lists do go
- * through, so those are still deleted.)
- */
-const SERVER_FRAMED = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
-
-/** Would the caller receive exactly `callerResponseHeaders(upstream)` from `upstream` as it is (`present`: its dropped names)? */
-function servedWithout(present: string[], upstream: Headers): boolean {
-  for (const name of present) if (!SERVER_FRAMED.has(name)) return false;
-  const listed = upstream.get("connection");
-  if (listed === null) return true;
-  for (const name of listed.split(",")) {
-    const n = name.trim().toLowerCase();
-    if (n && n !== "close" && !SERVER_FRAMED.has(n)) return false;
-  }
-  return true;
-}
-
-/**
- * The caller's answer from a provider's, with `body` (its own unless
- * given): on the caller's socket, the headers `callerResponseHeaders` gives.
- * With its own body and no header that workerd's server would pass on
- * (`servedWithout`: the common case, an HTTP/1.1 upstream's `connection:
- * keep-alive`) it is the provider's Response itself, as the bare
- * pass-through Worker answers: no copy (the ablation ladder in
- * bench/README.md). Otherwise a copy made the cheap way: workerd copies the
- * status and headers natively (`new Response(body, res)`), then only the
- * names actually present are deleted (a Headers copy made in JS, then a
- * Response from it, cost about twice as much: bench/micro/workerd-steps.ts).
+ * The caller's copy of a provider's answer, with `body` (its own unless
+ * given): the same headers as `callerResponseHeaders` gives, made the cheap
+ * way. workerd copies the answer's status and headers natively
+ * (`new Response(body, res)`), and only the names actually present are then
+ * deleted from the copy: a Headers copy made in JS, then a Response made from
+ * it, cost about twice as much (bench/micro/workerd-steps.ts).
  */
 export function callerResponse(res: Response, body: BodyInit | null = res.body): Response {
   const upstream = res.headers;
   let present: string[] | null = null;
   for (const name of RESPONSE_DROPPED) if (upstream.has(name)) (present ??= []).push(name);
-  // Its own body and nothing workerd's HTTP server would let through: the provider's Response is the caller's as it is.
-  if (body === res.body && (present === null || servedWithout(present, upstream))) return res;
   const out = new Response(body, res);
   if (present === null) return out;
   const headers = out.headers;
