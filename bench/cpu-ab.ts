@@ -21,6 +21,7 @@ import type { Simulator } from "../scripts/lib/simulator.ts";
 import { cpuMs } from "../scripts/lib/procs.ts";
 import { bundle, createConnection, createIntegration, newSecrets, startMiniflare } from "../scripts/lib/terapi.ts";
 import { chatRequest } from "./scenarios/common.ts";
+import { percentile } from "./lib/stats.ts";
 
 /** A commit exported with `git archive` into `dir` (node_modules linked), as the default run does with HEAD. */
 export function exportCommit(root: string, ref: string, dir: string): Source {
@@ -32,7 +33,8 @@ export function exportCommit(root: string, ref: string, dir: string): Source {
   return { dir, label: ref === commit ? commit : `${ref} (${commit})`, commit };
 }
 
-type Side = { name: string; target: Target; pids: () => number[]; cpuUs: number[]; reqs: number[]; failed: number };
+/** `ms`: each answered request's time to its last byte, every round pooled (p50/p99 printed: the c=1 figures with `--cpu-concurrency=1`). */
+type Side = { name: string; target: Target; pids: () => number[]; cpuUs: number[]; reqs: number[]; failed: number; ms: number[] };
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -58,7 +60,7 @@ export async function runCpuAb(opts: {
     const sides: Side[] = [];
     const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate: undefined, directSocket: true });
     stops.push(floor.stop);
-    sides.push({ name: "bare Worker", target: floor.target, pids: floor.pids, cpuUs: [], reqs: [], failed: 0 });
+    sides.push({ name: "bare Worker", target: floor.target, pids: floor.pids, cpuUs: [], reqs: [], failed: 0, ms: [] });
     for (const [i, src] of opts.sources.entries()) {
       const tmp = resolve(opts.tmp, `build-${i}`);
       mkdirSync(tmp, { recursive: true });
@@ -80,6 +82,7 @@ export async function runCpuAb(opts: {
         cpuUs: [],
         reqs: [],
         failed: 0,
+        ms: [],
       });
     }
     const agents = new Map(sides.map((s) => [s, keepAliveAgent(opts.concurrency)]));
@@ -100,6 +103,7 @@ export async function runCpuAb(opts: {
         s.cpuUs.push((cpu * 1000) / samples.length);
         s.reqs.push(samples.length / opts.seconds);
         s.failed += samples.filter((x) => x.status !== 200).length;
+        for (const x of samples) if (x.status === 200) s.ms.push(x.totalMs);
       }
     }
     for (const a of agents.values()) a.destroy();
@@ -113,20 +117,33 @@ export async function runCpuAb(opts: {
         .map((l) => l.toFixed(2))
         .join(" ")}`,
       "",
-      "| side | CPU µs/request, median (each round) | over the bare Worker | vs the first build | same round vs the first build, median | req/s median | non-200 |",
-      "| --- | --- | --- | --- | --- | --- | --- |",
+      "| side | CPU µs/request, median (each round) | over the bare Worker | vs the first build | same round vs the first build, median | req/s median | p50 / p99 ms (over the bare Worker) | non-200 |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- |",
       ...sides.map((s, i) => {
         const m = median(s.cpuUs);
         const over = m - bare;
         return `| ${s.name} | ${m.toFixed(0)} (${s.cpuUs.map((x) => x.toFixed(0)).join(", ")}) | ${i === 0 ? "—" : `+${over.toFixed(0)}`} | ${
           i < 2 ? "—" : `${over - base >= 0 ? "+" : "−"}${Math.abs(over - base).toFixed(0)} µs (${((100 * (over - base)) / base).toFixed(0)}% of its own cost)`
-        } | ${i < 2 ? "—" : `${paired(s) >= 0 ? "+" : "−"}${Math.abs(paired(s)).toFixed(0)} µs`} | ${median(s.reqs).toFixed(0)} | ${s.failed} |`;
+        } | ${i < 2 ? "—" : `${paired(s) >= 0 ? "+" : "−"}${Math.abs(paired(s)).toFixed(0)} µs`} | ${median(s.reqs).toFixed(0)} | ${latency(s, sides[0]!)} | ${s.failed} |`;
       }),
     ];
     process.stdout.write(`\n${lines.join("\n")}\n`);
   } finally {
     for (const stop of stops) await stop().catch(() => {});
   }
+}
+
+/** p50 / p99 of a side's requests, and each over the bare Worker's (`bare`) when it is not the bare Worker. */
+function latency(s: Side, bare: Side): string {
+  const ps = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    return [percentile(sorted, 50), percentile(sorted, 99)] as const;
+  };
+  const [p50, p99] = ps(s.ms);
+  if (s === bare) return `${p50.toFixed(2)} / ${p99.toFixed(2)}`;
+  const [b50, b99] = ps(bare.ms);
+  const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)}`;
+  return `${p50.toFixed(2)} / ${p99.toFixed(2)} (${signed(p50 - b50)} / ${signed(p99 - b99)})`;
 }
 
 /** `--variant=<dir>`: a terapi tree as it is (a scratch copy), labelled by its directory's name. */

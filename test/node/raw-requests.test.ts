@@ -141,6 +141,17 @@ describe("raw request targets straight to workerd: the Worker sees them as sent 
   });
 });
 
+describe("the provider's answer on the caller's socket", () => {
+  it("carries no hop-by-hop header of the upstream connection (the simulator answers with Connection: keep-alive and Keep-Alive)", async () => {
+    const { reply } = await sentUpstream(direct.origin, "GET /proxy/v1/models HTTP/1.1");
+    expect(reply.status).toBe(200);
+    expect(reply.headers["keep-alive"]).toBeUndefined();
+    expect(reply.headers.connection ?? "close").toMatch(/^(close|keep-alive)$/i);
+    expect(reply.headers["x-request-id"]).toMatch(/\S/);
+    expect(JSON.parse(reply.body)).toHaveProperty("data");
+  });
+});
+
 describe("through a normalising front (Miniflare's entry, as under wrangler dev): resolved first, never outside the base URL", () => {
   it.each([
     ["/proxy/v1/../v1/models", "/v1/models"],
