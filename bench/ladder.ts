@@ -70,7 +70,7 @@ const RUNGS: Rung[] = [
   {
     name: "1-no-log",
     what: "no log record (the line, its buffer, flush, appendLogs, index feed)",
-    edits: [{ file: HANDLER, from: "  logProxyAnswer(env, waitUntil, line, t.res, t.usage);\n", to: "" }],
+    edits: [{ file: HANDLER, from: "  logged = logProxyAnswer(env, waitUntil, line, t.res, t.usage);\n", to: "" }],
   },
   {
     name: "2-no-usage",
@@ -78,8 +78,8 @@ const RUNGS: Rung[] = [
     edits: [
       {
         file: HANDLER,
-        from: "  const tapped = tapAnswer(res, usage);\n",
-        to: "  if (usage) return callerResponse(res);\n  const tapped = tapAnswer(res, usage);\n",
+        from: "  const t = tapAnswer(res, usage);\n",
+        to: "  if (usage) return callerResponse(res);\n  const t = tapAnswer(res, usage);\n",
       },
     ],
   },
