@@ -93,8 +93,9 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
   /** An attempt that ended while others were in flight left a delivery pending (or ran from the alarm): the last to end re-arms at once. */
   let retrying = false;
 
-  /** The re-arm waiting for this object's deliveries to go quiet (see rearmWhenQuiet). */
-  let quiet: { timer: ReturnType<typeof setTimeout>; release: () => void } | null = null;
+  /** When an attempt of this object last ended, and whether a quiet re-arm is waiting (see rearmWhenQuiet). */
+  let lastEnded = 0;
+  let quietWait = false;
 
   /**
    * After a new event's attempts all ended with nothing left pending, the alarm is the safety net
@@ -102,21 +103,26 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
    * nothing due and re-arms). So the alarm is not moved back after every event; it is re-armed
    * once this object has had no attempt end for REARM_WHEN_QUIET_MS. An object taking an event
    * every few seconds keeps its one safety net (the next event's `wakeBy` finds it early enough and
-   * writes nothing) instead of moving the alarm forward and back for each event.
+   * writes nothing) instead of moving the alarm forward and back for each event. One timer per
+   * object, not one per event: it looks again when attempts ended meanwhile.
    */
   function rearmWhenQuiet(): void {
-    if (quiet) {
-      clearTimeout(quiet.timer);
-      quiet.release();
-    }
+    lastEnded = Date.now();
+    if (quietWait) return;
+    quietWait = true;
     ctx.waitUntil(
       new Promise<void>((release) => {
-        const timer = setTimeout(() => {
-          quiet = null;
+        const check = () => {
+          const left = lastEnded + REARM_WHEN_QUIET_MS - Date.now();
+          if (left > 0) {
+            setTimeout(check, left);
+            return;
+          }
+          quietWait = false;
           // Attempts in flight re-arm (or wait for quiet again) when they end.
           (busy.size === 0 ? rearm() : Promise.resolve()).catch(reportFailure).finally(release);
-        }, REARM_WHEN_QUIET_MS);
-        quiet = { timer, release };
+        };
+        setTimeout(check, REARM_WHEN_QUIET_MS);
       }),
     );
   }
