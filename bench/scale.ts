@@ -7,6 +7,7 @@
 //   --only=events|reads    after the creates, only the outgoing events or only the traffic and reads (while iterating)
 //   --ref=<commit>         measure another commit (e.g. main, for "before"); default HEAD, --working-tree as the default run
 //   --events-profile       with the events: a V8 CPU profile of terapi's isolate over the event window (per-event breakdown)
+//   --events-perf          with the events: Linux `perf` on workerd over the event window (commits, RPC, HTTP, queue, D1…)
 //   --compare=<commit>     events only: that commit and HEAD (or --working-tree) side by side, each on its own workerd with
 //                          its own connections, event blocks alternating between them (--rounds=N, default 3): CPU per event
 //                          before/after, interleaved on the same loaded machine
@@ -23,6 +24,7 @@ import { performance } from "node:perf_hooks";
 import { startReceiverProcess } from "./lib/event-receiver.ts";
 import { type BlockResult, eventBlock, settle } from "./lib/events-load.ts";
 import type { CpuProfile } from "./lib/inspector.ts";
+import { perfBuckets, renderPerf, startPerf, stopPerf } from "./lib/perf-report.ts";
 import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
 import { cpuMs, freePort, killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss } from "../scripts/lib/procs.ts";
 import { BUILTIN_KEY, startSimulator, type Simulator } from "../scripts/lib/simulator.ts";
@@ -36,6 +38,7 @@ const only = argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
 const ref = argv.find((a) => a.startsWith("--ref="))?.slice("--ref=".length);
 const compare = argv.find((a) => a.startsWith("--compare="))?.slice("--compare=".length);
 const profileEvents = argv.includes("--events-profile");
+const perfEvents = argv.includes("--events-perf");
 // Events only (or a comparison): just the connections that take events, so the run starts in about a minute.
 const N = opt("connections", only === "events" || compare ? opt("event-connections", 1_000) : 10_000);
 const E = Math.min(N, opt("event-connections", 1_000));
@@ -369,6 +372,8 @@ export async function runScale(): Promise<number> {
       // The first sync runs of the connections just created are set-up work: not in the measured window.
       const settled = await settle(t.pids, log);
       log(`events: ${RATE * EVENT_S} inbound webhooks at ${RATE}/s over ${E} connections${profileEvents ? " (under the CPU profiler)" : ""}`);
+      const perfFile = resolve(root, "bench/perf-events.data");
+      const perf = perfEvents && t.pids()[0] !== undefined ? startPerf(t.pids()[0]!, perfFile) : null;
       const blk = await eventBlock({ origin, pck, connections: E, whsec, pids: t.pids, inspector: t.inspector }, receiver, {
         rate: RATE,
         seconds: EVENT_S,
@@ -378,6 +383,12 @@ export async function runScale(): Promise<number> {
       errors.push(...blk.errors);
       rows.push(...eventRows(blk, E, settled));
       if (blk.profile) reportProfile(blk.profile, resolve(b.dir, "index.js.map"), blk.delivered);
+      if (perf) {
+        await stopPerf(perf);
+        process.stdout.write(
+          `\n${renderPerf(`workerd over the event window (${blk.delivered} delivered)`, perfBuckets(perfFile), blk.cpuPerEvent)}\nperf data: ${perfFile}\n`,
+        );
+      }
     }
 
     mem.stop();

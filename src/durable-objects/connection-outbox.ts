@@ -59,6 +59,8 @@ type OutboxDeps = {
  * would run a second, empty delivery pass per event).
  */
 const SAFETY_NET_MS = 30_000;
+/** How long an object's deliveries stay quiet before its alarm is moved off the safety net (rearmWhenQuiet). */
+const REARM_WHEN_QUIET_MS = 3_000;
 
 export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }: OutboxDeps) {
   const sql = ctx.storage.sql;
@@ -88,11 +90,48 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
 
   /** Deliveries this object attempts or holds for an isolate slot now (in memory: the stored lease covers a crash). */
   const busy = new Set<string>();
+  /** An attempt that ended while others were in flight left a delivery pending (or ran from the alarm): the last to end re-arms at once. */
+  let retrying = false;
+
+  /** When an attempt of this object last ended, and whether a quiet re-arm is waiting (see rearmWhenQuiet). */
+  let lastEnded = 0;
+  let quietWait = false;
+
+  /**
+   * After a new event's attempts all ended with nothing left pending, the alarm is the safety net
+   * their store set (at most SAFETY_NET_MS away): correct, only early (if it fires first it finds
+   * nothing due and re-arms). So the alarm is not moved back after every event; it is re-armed
+   * once this object has had no attempt end for REARM_WHEN_QUIET_MS. An object taking an event
+   * every few seconds keeps its one safety net (the next event's `wakeBy` finds it early enough and
+   * writes nothing) instead of moving the alarm forward and back for each event. One timer per
+   * object, not one per event: it looks again when attempts ended meanwhile.
+   */
+  function rearmWhenQuiet(): void {
+    lastEnded = Date.now();
+    if (quietWait) return;
+    quietWait = true;
+    ctx.waitUntil(
+      new Promise<void>((release) => {
+        const check = () => {
+          const left = lastEnded + REARM_WHEN_QUIET_MS - Date.now();
+          if (left > 0) {
+            setTimeout(check, left);
+            return;
+          }
+          quietWait = false;
+          // Attempts in flight re-arm (or wait for quiet again) when they end.
+          (busy.size === 0 ? rearm() : Promise.resolve()).catch(reportFailure).finally(release);
+        };
+        setTimeout(check, REARM_WHEN_QUIET_MS);
+      }),
+    );
+  }
 
   /**
    * Attempts claimed deliveries, each once one of the isolate's slots is free (src/webhooks/delivery-slots.ts),
    * then re-arms — once for the object's attempts that overlap: while others are still in flight, the last
-   * one to end re-arms for all (every outcome is stored by then).
+   * one to end re-arms for all (every outcome is stored by then). A retry is scheduled on the alarm at
+   * once; a new event's attempts that all ended (delivered or failed) leave it to rearmWhenQuiet.
    */
   async function attemptClaimed(claimed: ClaimedDelivery[], fromAlarm: boolean): Promise<void> {
     for (const row of claimed) busy.add(row.id);
@@ -105,13 +144,20 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
       : setTimeout(() => {
           for (const row of claimed) if (!ended.has(row.id)) index(row);
         }, PENDING_INDEX_AFTER_MS);
+    let after: (DeliveryRow | null)[];
     try {
-      await Promise.all(claimed.map((row) => deliverySlots.run(() => queue.attempt(row)).finally(() => ended.add(row.id))));
+      after = await Promise.all(claimed.map((row) => deliverySlots.run(() => queue.attempt(row)).finally(() => ended.add(row.id))));
     } finally {
       if (pendingIndex !== undefined) clearTimeout(pendingIndex);
       for (const row of claimed) busy.delete(row.id);
     }
-    if (busy.size === 0) await rearm();
+    if (fromAlarm || after.some((row) => row?.status === "pending")) retrying = true;
+    if (busy.size === 0) {
+      if (retrying) {
+        retrying = false;
+        await rearm();
+      } else rearmWhenQuiet();
+    }
     if (fromAlarm || claimed.some((row) => row.seq % PRUNE_EVERY_DELIVERIES === 0)) prune(Date.now());
   }
 

@@ -68,13 +68,17 @@ export function createSyncStateStore(sql: SqlStorage) {
       return sql.exec<SyncRow>("SELECT * FROM sync_state WHERE name = ?", name).toArray()[0] ?? null;
     },
     dueAt,
+    /**
+     * The earliest `dueAt` of all syncs, in one statement: the alarm's re-arm asks this after every
+     * delivery and job, and must not read every sync's whole row into JS for one number.
+     */
     nextDue(): number | null {
-      let min: number | null = null;
-      for (const r of rows()) {
-        const at = dueAt(r);
-        if (at !== null && (min === null || at < min)) min = at;
-      }
-      return min;
+      const r = sql
+        .exec<{ at: number | null }>(
+          `SELECT MIN(CASE WHEN paused != 0 AND forced = 0 THEN NULL WHEN run_id IS NOT NULL THEN run_due_at ELSE next_run_at END) AS at FROM sync_state`,
+        )
+        .one();
+      return r.at === null ? null : Number(r.at);
     },
     /** The connection and provider the syncs run for, in the object's `meta` (beside its name, src/durable-objects/identity.ts). */
     meta(): Map<string, string> {

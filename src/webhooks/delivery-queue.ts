@@ -173,13 +173,14 @@ export function createDeliveryQueue({
     });
   }
 
-  /** POSTs one claimed delivery, signed, and records the outcome. */
-  async function attempt(row: ClaimedDelivery): Promise<void> {
+  /**
+   * POSTs one claimed delivery, signed, and records the outcome. Resolves to the delivery as
+   * stored after it (null if it is gone): the caller re-arms its alarm only when one is pending again.
+   */
+  async function attempt(row: ClaimedDelivery): Promise<DeliveryRow | null> {
     const eventRow = row.body === undefined ? eventBody(row.event_id) : { body: row.body };
-    if (!eventRow) {
-      finish(row, now(), { outcome: "failed", status_code: null, duration_ms: 0, response_snippet: null, error: "event missing", retry_after_ms: null });
-      return;
-    }
+    if (!eventRow)
+      return finish(row, now(), { outcome: "failed", status_code: null, duration_ms: 0, response_snippet: null, error: "event missing", retry_after_ms: null });
     const started = now();
     const timestamp = Math.floor(started / 1000);
     const secrets = signingSecrets(started);
@@ -200,7 +201,7 @@ export function createDeliveryQueue({
         "x-nango-hmac-sha256": nangoSignature,
       },
     });
-    finish(row, started, result);
+    const stored = finish(row, started, result);
     // Per connection, next to its proxy calls: the event type and the outcome, never the URL nor the body.
     log({
       provider_config_key: row.provider_config_key,
@@ -214,6 +215,7 @@ export function createDeliveryQueue({
       method: "POST",
       detail: `${row.type} to ${row.endpoint} webhook_url: ${result.outcome}${result.status_code === null ? (result.error?.startsWith("timeout") ? " (timeout)" : " (network error)") : ""}`,
     });
+    return stored;
   }
 
   /** The delivery's state after attempt number `attemptNo` ended with `result`, at `at`. */
@@ -233,10 +235,11 @@ export function createDeliveryQueue({
    * Records one attempt and the delivery's new state in one transaction. The
    * update is guarded by the count and deadline the attempt started from, so
    * the usual case is one UPDATE … RETURNING and one INSERT; if a redeliver
-   * ran while this attempt was in flight, the stored row is read and counted on.
+   * ran while this attempt was in flight, the stored row is read and counted on. Returns the
+   * delivery as stored after (null when it is gone).
    */
-  function finish(row: DeliveryRow, started: number, result: AttemptResult): void {
-    transaction(() => {
+  function finish(row: DeliveryRow, started: number, result: AttemptResult): DeliveryRow | null {
+    return transaction(() => {
       const at = now();
       const update = (base: { attempt_count: number; deadline_at: number }, guarded: boolean) => {
         const attemptNo = base.attempt_count + 1;
@@ -262,9 +265,9 @@ export function createDeliveryQueue({
         const current = sql
           .exec<{ attempt_count: number; deadline_at: number }>("SELECT attempt_count, deadline_at FROM deliveries WHERE id = ?", row.id)
           .toArray()[0];
-        if (!current) return;
+        if (!current) return null;
         done = update(current, false);
-        if (!done) return;
+        if (!done) return null;
       }
       sql.exec(
         `INSERT OR REPLACE INTO attempts (delivery_id, attempt, started_at, duration_ms, status_code, response_snippet, error, outcome)
@@ -279,6 +282,7 @@ export function createDeliveryQueue({
         result.outcome,
       );
       changed(done.updated);
+      return done.updated;
     });
   }
 

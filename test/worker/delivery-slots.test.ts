@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { createSlots } from "../../src/webhooks/delivery-slots";
 
 /** A promise the test settles by hand. */
@@ -18,6 +18,11 @@ const settle = async () => {
 };
 
 describe("delivery slots (a cap on attempts in flight per isolate)", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.useRealTimers();
+  });
+
   it("runs at most `max` at once, queues the rest in order, and frees a slot when an attempt settles, even by throwing", async () => {
     const slots = createSlots(2);
     const gates = Array.from({ length: 5 }, gate);
@@ -46,6 +51,39 @@ describe("delivery slots (a cap on attempts in flight per isolate)", () => {
     gates[3].open();
     gates[4].open();
     expect(await Promise.all([runs[0], runs[2], runs[3], runs[4]])).toEqual([0, 2, 3, 4]);
+    expect([slots.inFlight(), slots.queued()]).toEqual([0, 0]);
+  });
+
+  it("many waiters do not each look again every period: their own timers are spaced by the queue's length, and the head is still woken by released slots", async () => {
+    vi.useFakeTimers();
+    const slots = createSlots(2, 100);
+    const gates = Array.from({ length: 202 }, gate);
+    const started: number[] = [];
+    const runs = gates.map((g, i) =>
+      slots.run(async () => {
+        started.push(i);
+        await g.promise;
+      }),
+    );
+    await settle();
+    expect([slots.inFlight(), slots.queued()]).toEqual([2, 200]);
+    const timers = vi.spyOn(globalThis, "setTimeout");
+    // Ten of the head waiters' periods: with one timer each per period, 2,000 timers would be set again.
+    for (let i = 0; i < 10; i++) {
+      await vi.advanceTimersByTimeAsync(100);
+      await settle();
+    }
+    expect(timers.mock.calls.length).toBeLessThan(100);
+    expect(started).toEqual([0, 1]);
+    // A released slot still goes to a waiter at once (the queue's head; one that looked again went to its back).
+    gates[0].open();
+    await settle();
+    expect(started).toHaveLength(3);
+    expect([slots.inFlight(), slots.queued()]).toEqual([2, 199]);
+    for (const g of gates) g.open();
+    await vi.runAllTimersAsync();
+    await Promise.all(runs);
+    expect(started).toHaveLength(202);
     expect([slots.inFlight(), slots.queued()]).toEqual([0, 0]);
   });
 

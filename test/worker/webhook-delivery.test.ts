@@ -269,6 +269,31 @@ describe("deliveries", () => {
     expect((await receivedBy(id)).map((r) => r.status)).toEqual([503, 200]);
   });
 
+  it("keeps one safety-net alarm while a connection's events follow each other, and takes it off once its deliveries are quiet", async () => {
+    const id = rid("steady");
+    await setWebhookUrls(await scriptReceiver(id, []));
+    const conn = `conn-steady-${seq}`;
+    const delivered = (deliveryId: string) =>
+      waitFor(async () => {
+        const d = await getDelivery(deliveryId);
+        return d.status === "delivered" ? d : undefined;
+      }, "delivered");
+    const before = Date.now();
+    const first = await emit(conn, { n: 1 });
+    await delivered(first.delivery_ids[0]);
+    // Stored before sent: the alarm covers the attempt's lease (the safety net), and stays after the delivery.
+    const net = await outboxAlarm(first.delivery_ids[0]);
+    expect(net).not.toBeNull();
+    expect(net ?? 0).toBeGreaterThanOrEqual(before + 30_000);
+    const second = await emit(conn, { n: 2 });
+    await delivered(second.delivery_ids[0]);
+    // The second event found the alarm early enough: not moved back and forth for each event.
+    expect(await outboxAlarm(second.delivery_ids[0])).toBe(net);
+    // Quiet: the alarm goes where the object's work says (this connection has none left).
+    await waitFor(async () => (await outboxAlarm(first.delivery_ids[0])) === null, "the alarm re-armed once quiet");
+    expect((await receivedBy(id)).map((r) => r.status)).toEqual([200, 200]);
+  });
+
   it("keeps a connection's pending delivery when the connection is deleted, and delivers it after", async () => {
     // The creation's auth event goes to its own receiver first; this test follows a sync event after it.
     const creation = rid("deleted-auth");
