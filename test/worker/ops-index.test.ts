@@ -3,9 +3,10 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs, toLogEntry } from "../../src/logs/record";
-import type { OperationLog } from "../../src/logs/types";
+import type { LogQuery, OperationLog } from "../../src/logs/types";
 import { feedIndex, FLUSH_AFTER_MS, flushIndexFeed, routeIndexFeed } from "../../src/ops-index/feed";
 import { writeIndexBatch } from "../../src/ops-index/write";
+import { indexLogsQuery } from "../../src/ops-index/read";
 import type { IndexMessage } from "../../src/ops-index/messages";
 import { api } from "../harness/api";
 import { waitFor } from "../harness/wait";
@@ -139,6 +140,29 @@ describe("the environment-wide index of operations", () => {
     );
     expect(got(await all(`connection_id=c7-${run}`, 1))).toEqual(expected((w) => w.conn === `c7-${run}`));
     expect((await api("GET", "/logs?cursor=garbage")).status).toBe(400);
+  });
+
+  it("walks the index of the most selective filter given, so a filtered page does not scan other connections' lines", async () => {
+    const plan = async (scope: { provider_config_key?: string; connection_id?: string }, q: LogQuery) => {
+      const { sql, args } = indexLogsQuery(scope, q, Date.now());
+      const { results } = await env.INDEX_DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...args)
+        .all<{ detail: string }>();
+      return results.map((r) => r.detail).join("; ");
+    };
+    const before = { at: Date.now(), id: "op_z" };
+    // Connection and type: the connection's index, not type's (which holds every connection's proxied lines).
+    expect(await plan({ connection_id: "c1" }, { type: "proxy", status: "success", limit: 51 })).toMatch(
+      /SEARCH operations USING INDEX operations_conn_at \(connection_id=\? AND/,
+    );
+    expect(await plan({ provider_config_key: "p", connection_id: "c1" }, { type: "sync", limit: 5, before })).toMatch(/USING INDEX operations_conn_at/);
+    expect(await plan({ provider_config_key: "p" }, { type: "proxy", http_status: 429, limit: 5 })).toMatch(
+      /USING INDEX operations_pck_at \(provider_config_key=\? AND/,
+    );
+    expect(await plan({}, { type: "proxy", limit: 5, before })).toMatch(/USING INDEX operations_type_at \(type=\? AND at>\? AND \(at,id\)<\(\?,\?\)\)/);
+    expect(await plan({}, { status: "failure", limit: 5 })).toMatch(/USING INDEX operations_at \(at>\?\)/);
+    // Never a sort step: every index ends in (at, id), the page's order.
+    expect(await plan({ connection_id: "c1" }, { limit: 5 })).not.toMatch(/TEMP B-TREE/);
   });
 
   it("keeps the newest state of a delivery when states arrive out of order, and retries a batch it could not write", async () => {
