@@ -6,7 +6,7 @@
  * JSON, far under D1's 2 MB per value); `rows` says how many, so a writer can
  * cut its work into short transactions (src/ops-index/write.ts).
  */
-export const ROWS_PER_STATEMENT = 250;
+const ROWS_PER_STATEMENT = 250;
 const BYTES_PER_STATEMENT = 512 * 1024;
 
 export type RowsStatement = { statement: D1PreparedStatement; rows: number };
