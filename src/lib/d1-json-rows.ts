@@ -11,19 +11,23 @@ const BYTES_PER_STATEMENT = 512 * 1024;
 
 export type RowsStatement = { statement: D1PreparedStatement; rows: number };
 
-/** `sql` has one `?`: the JSON array (`json_each(?)`). */
-export function jsonRowStatements(db: D1Database, sql: string, rows: object[]): RowsStatement[] {
+/**
+ * `sql` has one `?`: the JSON array (`json_each(?)`). `weight`: the rows of work one input row costs
+ * (a running total recomputed from a month of day rows is more than one insert): a statement takes
+ * `ROWS_PER_STATEMENT / weight` of them and counts as that many rows.
+ */
+export function jsonRowStatements(db: D1Database, sql: string, rows: object[], weight = 1): RowsStatement[] {
   const out: RowsStatement[] = [];
   let chunk: string[] = [];
   let bytes = 0;
   const close = () => {
-    if (chunk.length) out.push({ statement: db.prepare(sql).bind(`[${chunk.join(",")}]`), rows: chunk.length });
+    if (chunk.length) out.push({ statement: db.prepare(sql).bind(`[${chunk.join(",")}]`), rows: chunk.length * weight });
     chunk = [];
     bytes = 0;
   };
   for (const row of rows) {
     const json = JSON.stringify(row);
-    if (chunk.length >= ROWS_PER_STATEMENT || (chunk.length && bytes + json.length > BYTES_PER_STATEMENT)) close();
+    if (chunk.length * weight >= ROWS_PER_STATEMENT || (chunk.length && bytes + json.length > BYTES_PER_STATEMENT)) close();
     chunk.push(json);
     bytes += json.length + 1;
   }
