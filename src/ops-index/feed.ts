@@ -1,5 +1,5 @@
 import { logUnhandled } from "../error-log";
-import type { DeliveryIndexRow, IndexItem, IndexMessage } from "./messages";
+import type { DeliveryIndexRow, IndexItem, IndexMessage, UsageIndexItem } from "./messages";
 import type { LogEntry } from "../logs/store";
 
 /**
@@ -81,6 +81,24 @@ export async function flushIndexFeed(sink: IndexSink): Promise<void> {
   } catch (err) {
     logUnhandled("ops index: feed flush failed", err, { fields: { items: items.length } });
   }
+}
+
+/** Usage day rows per queue message (~250 bytes each: far under the 128 KB limit). */
+const USAGE_ROWS_PER_MESSAGE = 100;
+
+/**
+ * A connection's changed usage days, sent to INDEX_QUEUE now (awaited, and a
+ * failure thrown: its ledger marks the days indexed only once they are in the
+ * queue, and sends them again on its next alarm otherwise). The consumer writes
+ * every connection of a queue batch together (src/ops-index/write.ts), instead
+ * of each connection's object writing D1 itself: one D1 round trip of a few
+ * statements per queue batch, not per connection.
+ */
+export async function sendUsageIndex(env: Env, item: UsageIndexItem): Promise<void> {
+  const messages: IndexMessage[] = [];
+  for (let i = 0; i < item.rows.length; i += USAGE_ROWS_PER_MESSAGE)
+    messages.push({ logs: [], deliveries: [], usage: [{ ...item, rows: item.rows.slice(i, i + USAGE_ROWS_PER_MESSAGE) }] });
+  if (messages.length) await queueSink(env)(messages);
 }
 
 /** Tests: send the feed's flushes to `sink` (null: back to INDEX_QUEUE). */

@@ -23,8 +23,23 @@ function scoped(scope: Scope): Where {
   return w;
 }
 
-/** Operation-log lines across connections, newest first; the same filters and keyset as one connection's log. */
-export async function queryIndexLogs(db: D1Database, scope: Scope, q: LogQuery, now = Date.now()): Promise<OperationLog[]> {
+/**
+ * The index a read walks, named (`INDEXED BY`) rather than left to SQLite's
+ * planner: without statistics it took `type`'s index for a read filtered by
+ * connection and type, and walked every proxied line of the environment to
+ * find one connection's (12 ms at 20,000 lines, growing with them). The most
+ * selective filter present leads; each index ends in (at, id), so the walk is
+ * already in the page's order and stops after `limit` matches.
+ */
+function walkedIndex(scope: Scope, q: LogQuery): string {
+  if (scope.connection_id !== undefined) return "operations_conn_at";
+  if (scope.provider_config_key !== undefined) return "operations_pck_at";
+  if (q.type) return "operations_type_at";
+  return "operations_at";
+}
+
+/** The statement behind `queryIndexLogs` (its plan is tested: test/worker/ops-index.test.ts). */
+export function indexLogsQuery(scope: Scope, q: LogQuery, now: number): { sql: string; args: unknown[] } {
   const w = scoped(scope);
   w.clauses.push("at >= ?");
   w.args.push(now - LOG_RETENTION_MS);
@@ -44,9 +59,18 @@ export async function queryIndexLogs(db: D1Database, scope: Scope, q: LogQuery, 
     w.clauses.push("(at, id) < (?, ?)");
     w.args.push(q.before.at, q.before.id);
   }
+  return {
+    sql: `SELECT * FROM operations INDEXED BY ${walkedIndex(scope, q)} WHERE ${w.clauses.join(" AND ")} ORDER BY at DESC, id DESC LIMIT ?`,
+    args: [...w.args, q.limit],
+  };
+}
+
+/** Operation-log lines across connections, newest first; the same filters and keyset as one connection's log. */
+export async function queryIndexLogs(db: D1Database, scope: Scope, q: LogQuery, now = Date.now()): Promise<OperationLog[]> {
+  const { sql, args } = indexLogsQuery(scope, q, now);
   const { results } = await db
-    .prepare(`SELECT * FROM operations WHERE ${w.clauses.join(" AND ")} ORDER BY at DESC, id DESC LIMIT ?`)
-    .bind(...w.args, q.limit)
+    .prepare(sql)
+    .bind(...args)
     .all<LogRow>();
   return results.map(toLog);
 }

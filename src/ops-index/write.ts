@@ -1,18 +1,20 @@
+import { jsonColumns, jsonRowStatements, type RowsStatement } from "../lib/d1-json-rows";
 import { LINE_COLUMNS, LOG_RETENTION_MS } from "../logs/store";
+import { ensureUsageSchema, usageIndexStatements } from "../usage/index-db";
 import type { DeliveryIndexRow, IndexMessage } from "./messages";
 
 /** Finished deliveries are listed this long (as in the connection's object). */
 const DELIVERY_INDEX_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
-/**
- * Rows per statement: a batch's rows go to D1 as one JSON text bound to one
- * parameter (`json_each`), so a statement is not bound by D1's 100 parameters
- * (7 lines a statement before, 1,429 statements for a full queue batch: over
- * D1's queries per invocation). The text stays far under D1's 2 MB per value.
- */
-const ROWS_PER_STATEMENT = 500;
-const BYTES_PER_STATEMENT = 512 * 1024;
 const PRUNE_EVERY_MS = 10 * 60 * 1000;
 const PRUNE_ROWS = 5_000;
+/**
+ * Rows per D1 call (one transaction each). D1 runs one statement at a time per
+ * database: a read that arrives while a transaction of a whole queue batch
+ * (up to 10,000 lines, 20–30 ms) runs waits for all of it. In slices of this
+ * many rows, it waits for one slice at most (a few ms); the slices go one after
+ * the other, so a batch never queues more than one ahead of a read.
+ */
+export const ROWS_PER_SLICE = 500;
 
 const DELIVERY_COLUMNS = [
   "id",
@@ -33,33 +35,15 @@ const DELIVERY_COLUMNS = [
   "rev",
 ] as const satisfies ReadonlyArray<keyof DeliveryIndexRow>;
 
-let lastPrune = 0;
+const LINES = `INSERT OR IGNORE INTO operations (${LINE_COLUMNS.join(", ")}) SELECT ${jsonColumns(LINE_COLUMNS)} FROM json_each(?)`;
+// `WHERE true`: SQLite needs it before an upsert's ON CONFLICT when the rows come from a SELECT.
+const DELIVERIES = `INSERT INTO deliveries (${DELIVERY_COLUMNS.join(", ")}) SELECT ${jsonColumns(DELIVERY_COLUMNS)} FROM json_each(?) WHERE true
+  ON CONFLICT (id) DO UPDATE SET ${DELIVERY_COLUMNS.filter((c) => c !== "id")
+    .map((c) => `${c} = excluded.${c}`)
+    .join(", ")}
+  WHERE excluded.rev >= deliveries.rev`;
 
-/**
- * `INSERT … SELECT … FROM json_each(?)`: each statement takes many rows as one
- * JSON array of objects (a missing key is NULL, as an unbound column was),
- * one JSON text per statement instead of a parameter per column and row.
- */
-function inserts<T extends object>(db: D1Database, head: string, tail: string, columns: readonly (keyof T & string)[], rows: T[]): D1PreparedStatement[] {
-  // `WHERE true`: SQLite needs it before an upsert's ON CONFLICT when the rows come from a SELECT.
-  const sql = `${head} (${columns.join(", ")}) SELECT ${columns.map((c) => `json_extract(value, '$.${c}')`).join(", ")} FROM json_each(?) WHERE true ${tail}`;
-  const out: D1PreparedStatement[] = [];
-  let chunk: string[] = [];
-  let bytes = 0;
-  const close = () => {
-    if (chunk.length) out.push(db.prepare(sql).bind(`[${chunk.join(",")}]`));
-    chunk = [];
-    bytes = 0;
-  };
-  for (const row of rows) {
-    const json = JSON.stringify(row);
-    if (chunk.length >= ROWS_PER_STATEMENT || (chunk.length && bytes + json.length > BYTES_PER_STATEMENT)) close();
-    chunk.push(json);
-    bytes += json.length + 1;
-  }
-  close();
-  return out;
-}
+let lastPrune = 0;
 
 /** The latest state of each delivery in a batch (one upsert per id). */
 function latest(rows: DeliveryIndexRow[]): DeliveryIndexRow[] {
@@ -71,35 +55,58 @@ function latest(rows: DeliveryIndexRow[]): DeliveryIndexRow[] {
   return [...by.values()];
 }
 
+/** Consecutive statements grouped into D1 calls of at most ROWS_PER_SLICE rows (a larger statement alone). */
+function slices(statements: RowsStatement[]): D1PreparedStatement[][] {
+  const out: D1PreparedStatement[][] = [];
+  let current: D1PreparedStatement[] = [];
+  let rows = 0;
+  for (const s of statements) {
+    if (current.length && rows + s.rows > ROWS_PER_SLICE) {
+      out.push(current);
+      current = [];
+      rows = 0;
+    }
+    current.push(s.statement);
+    rows += s.rows;
+  }
+  if (current.length) out.push(current);
+  return out;
+}
+
 /**
- * Writes a batch of index messages to D1 in one `batch()` (one round trip, one
- * transaction): lines are inserted once (a redelivered message changes
- * nothing), deliveries upserted unless the stored state is newer.
+ * Writes a batch of index messages to D1 in short transactions, one after the
+ * other (`ROWS_PER_SLICE`): lines are inserted once (a redelivered message
+ * changes nothing), deliveries upserted unless the stored state is newer, and
+ * the usage days of every connection in the batch written together, their
+ * running totals recomputed after them. Every write is idempotent, so a batch
+ * that fails part-way is retried whole.
  */
 export async function writeIndexBatch(db: D1Database, messages: IndexMessage[], now = Date.now()): Promise<void> {
   const logs = messages.flatMap((m) => m.logs ?? []);
   const deliveries = latest(messages.flatMap((m) => m.deliveries ?? []));
-  const statements = [
-    ...inserts(db, "INSERT OR IGNORE INTO operations", "", LINE_COLUMNS, logs),
-    ...inserts(
-      db,
-      "INSERT INTO deliveries",
-      `ON CONFLICT (id) DO UPDATE SET ${DELIVERY_COLUMNS.filter((c) => c !== "id")
-        .map((c) => `${c} = excluded.${c}`)
-        .join(", ")}
-       WHERE excluded.rev >= deliveries.rev`,
-      DELIVERY_COLUMNS,
-      deliveries,
-    ),
+  const usage = messages.flatMap((m) => m.usage ?? []);
+  if (usage.length) await ensureUsageSchema(db);
+  const statements: RowsStatement[] = [
+    ...jsonRowStatements(db, LINES, logs),
+    ...jsonRowStatements(db, DELIVERIES, deliveries),
+    ...usageIndexStatements(db, usage),
   ];
   if (now - lastPrune >= PRUNE_EVERY_MS) {
     lastPrune = now;
-    statements.push(
-      db.prepare(`DELETE FROM operations WHERE rowid IN (SELECT rowid FROM operations WHERE at < ? LIMIT ${PRUNE_ROWS})`).bind(now - LOG_RETENTION_MS),
-      db
-        .prepare(`DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE updated_at < ? AND status != 'pending' LIMIT ${PRUNE_ROWS})`)
+    // Up to PRUNE_ROWS expired lines, oldest first (the `at` index), a slice at a time.
+    for (let n = 0; n < PRUNE_ROWS; n += ROWS_PER_SLICE)
+      statements.push({
+        statement: db
+          .prepare(`DELETE FROM operations WHERE rowid IN (SELECT rowid FROM operations WHERE at < ? LIMIT ${ROWS_PER_SLICE})`)
+          .bind(now - LOG_RETENTION_MS),
+        rows: ROWS_PER_SLICE,
+      });
+    statements.push({
+      statement: db
+        .prepare(`DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE updated_at < ? AND status != 'pending' LIMIT ${ROWS_PER_SLICE})`)
         .bind(now - DELIVERY_INDEX_RETENTION_MS),
-    );
+      rows: ROWS_PER_SLICE,
+    });
   }
-  if (statements.length) await db.batch(statements);
+  for (const slice of slices(statements)) await db.batch(slice);
 }

@@ -1,15 +1,19 @@
+import { jsonColumns, jsonRowStatements, type RowsStatement } from "../lib/d1-json-rows";
+import type { UsageIndexItem } from "../ops-index/messages";
 import type { IndexRow } from "./store";
 import type { UsageTotals } from "./types";
 
 /**
  * The environment-wide usage index: day sums per connection, model and source
- * in D1 (`INDEX_DB`, migrations/0002_usage.sql). Connection objects copy their
- * changed days here on their alarm, off the request path; GET /usage reads it
- * for anything wider than one connection, without asking every object.
- * Beside the day rows, in the same batch: the models used (usage_models) and
- * each connection and model's running totals (usage_running, usage_series:
- * migrations/0004_usage_running.sql), which rank connections over a window
- * without summing every day row.
+ * in D1 (`INDEX_DB`, migrations/0002_usage.sql). Connection objects send their
+ * changed days through INDEX_QUEUE on their alarm, off the request path
+ * (src/ops-index/feed.ts `sendUsageIndex`), and the queue's consumer writes a
+ * whole batch of connections with a few statements (`usageIndexStatements`);
+ * GET /usage reads it for anything wider than one connection, without asking
+ * every object. Beside the day rows, in the same write: the models used
+ * (usage_models) and each connection and model's running totals
+ * (usage_running, usage_series: migrations/0004_usage_running.sql), which
+ * rank connections over a window without summing every day row.
  */
 
 const TOTALS = ["requests", "errors", "estimated_requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens"] as const;
@@ -60,33 +64,59 @@ export const USAGE_INDEX_SCHEMA = [
 )`,
 ];
 
+/** The series (connection and model) a write touched, with the first day it changed: the JSON rows `SERIES_OF` reads. */
+const SERIES_OF = `s AS (SELECT json_extract(value, '$.provider_config_key') AS pck, json_extract(value, '$.connection_id') AS conn,
+    json_extract(value, '$.model') AS model, json_extract(value, '$.first') AS first FROM json_each(?))`;
+const OF_SERIES = (t: string) => `${t}.provider_config_key = s.pck AND ${t}.connection_id = s.conn AND ${t}.model = s.model`;
+
+/** Day rows (absolute sums): a row older than the stored one (a queue message redelivered late) changes nothing. */
+const DAYS = `INSERT INTO usage_daily (provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")}, updated_at)
+  SELECT ${jsonColumns(["provider_config_key", "connection_id", "day", "model", "source", ...TOTALS, "updated_at"])} FROM json_each(?) WHERE true
+  ON CONFLICT (provider_config_key, connection_id, day, model, source) DO UPDATE SET
+  ${TOTALS.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
+  WHERE excluded.updated_at >= usage_daily.updated_at`;
+
+/** The models seen, each with the latest day it was used. */
+const MODELS_SEEN = `INSERT INTO usage_models (model, last_day)
+  SELECT json_extract(value, '$.model'), MAX(json_extract(value, '$.day')) FROM json_each(?) WHERE true GROUP BY 1
+  ON CONFLICT (model) DO UPDATE SET last_day = MAX(last_day, excluded.last_day)`;
+
 /**
- * One connection and model's running totals from `day` on, recomputed from its
- * day rows (sources summed): each row holds the sums of every day up to and
- * including its own. Binds: provider_config_key, connection_id, model, day.
+ * Each touched series' running totals from its first changed day on, recomputed
+ * from its day rows (sources summed): each row holds the sums of every day up to
+ * and including its own. Many series in one statement, each found by its key
+ * (the series' `first` rides along, so no second join: linear in the series).
  */
-const RUNNING_FROM = `INSERT INTO usage_running (provider_config_key, connection_id, model, day, ${RUNNING.join(", ")})
-  SELECT * FROM (
-    SELECT provider_config_key, connection_id, model, day, ${RUNNING.map((c) => `SUM(SUM(${c})) OVER w`).join(", ")}
-    FROM usage_daily WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3
-    GROUP BY day WINDOW w AS (ORDER BY day)
-  ) WHERE day >= ?4
+const RUNNING_FROM = `WITH ${SERIES_OF}
+  INSERT INTO usage_running (provider_config_key, connection_id, model, day, ${RUNNING.join(", ")})
+  SELECT r.provider_config_key, r.connection_id, r.model, r.day, ${RUNNING.map((c) => `r.${c}`).join(", ")} FROM (
+    SELECT d.provider_config_key, d.connection_id, d.model, d.day, s.first, ${RUNNING.map((c) => `SUM(SUM(d.${c})) OVER w AS ${c}`).join(", ")}
+    FROM s JOIN usage_daily d ON ${OF_SERIES("d")}
+    GROUP BY d.provider_config_key, d.connection_id, d.model, d.day
+    WINDOW w AS (PARTITION BY d.provider_config_key, d.connection_id, d.model ORDER BY d.day)
+  ) r WHERE r.day >= r.first
   ON CONFLICT (provider_config_key, connection_id, model, day) DO UPDATE SET ${RUNNING.map((c) => `${c} = excluded.${c}`).join(", ")}`;
 
-/** One connection and model's first and last day and its latest running totals, from usage_running. Binds as RUNNING_FROM's first three. */
-const SERIES = `INSERT INTO usage_series (provider_config_key, connection_id, model, first_day, last_day, ${RUNNING.join(", ")})
-  SELECT provider_config_key, connection_id, model,
-    (SELECT MIN(day) FROM usage_running WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3), day, ${RUNNING.join(", ")}
-  FROM usage_running WHERE provider_config_key = ?1 AND connection_id = ?2 AND model = ?3 ORDER BY day DESC LIMIT 1
+/** Each touched series' first and last day and its latest running totals, from usage_running. */
+const SERIES = `WITH ${SERIES_OF}
+  INSERT INTO usage_series (provider_config_key, connection_id, model, first_day, last_day, ${RUNNING.join(", ")})
+  SELECT r.provider_config_key, r.connection_id, r.model, (SELECT MIN(x.day) FROM usage_running x WHERE ${OF_SERIES("x")}), r.day,
+    ${RUNNING.map((c) => `r.${c}`).join(", ")}
+  FROM s JOIN usage_running r ON ${OF_SERIES("r")} AND r.day = (SELECT MAX(x.day) FROM usage_running x WHERE ${OF_SERIES("x")})
+  WHERE true
   ON CONFLICT (provider_config_key, connection_id, model) DO UPDATE SET first_day = excluded.first_day, last_day = excluded.last_day,
     ${RUNNING.map((c) => `${c} = excluded.${c}`).join(", ")}`;
 
-/** A model seen on a day: kept with the latest such day. */
-const MODEL_SEEN = `INSERT INTO usage_models (model, last_day) VALUES (?, ?)
-  ON CONFLICT (model) DO UPDATE SET last_day = MAX(last_day, excluded.last_day)`;
+/**
+ * A series' recompute reads its day rows (a month of them, ~30–60) and writes its running totals: 25
+ * series a statement, 50 a transaction (ROWS_PER_SLICE in src/ops-index/write.ts; ~7 ms of SQLite on
+ * the bench's data, where 300 series in one statement took 39 ms), so a read waits behind a short one.
+ */
+const SERIES_WEIGHT = 10;
 
 let schemaReady: Promise<unknown> | null = null;
-function ensureSchema(db: D1Database): Promise<unknown> {
+/** The usage tables, created once per isolate when missing (local runs without migrations). */
+export function ensureUsageSchema(db: D1Database): Promise<unknown> {
   schemaReady ??= db.batch(USAGE_INDEX_SCHEMA.map((s) => db.prepare(s))).catch((err) => {
     schemaReady = null;
     throw err;
@@ -94,39 +124,58 @@ function ensureSchema(db: D1Database): Promise<unknown> {
   return schemaReady;
 }
 
-/** Writes one connection's changed days (absolute sums: a repeated write is harmless). */
+/**
+ * The statements that copy many connections' changed days into the index, in
+ * order: the day rows, the models seen, then the running totals and series of
+ * every connection and model touched (one statement each for all of them, not
+ * one round trip per connection: the INDEX_QUEUE consumer writes a whole queue
+ * batch's usage with them, src/ops-index/write.ts). Repeating them is harmless.
+ */
+export function usageIndexStatements(db: D1Database, items: UsageIndexItem[]): RowsStatement[] {
+  const days = items.flatMap((item) =>
+    item.rows.map((r) => ({
+      provider_config_key: item.provider_config_key,
+      connection_id: item.connection_id,
+      day: r.start,
+      model: r.model,
+      source: r.source,
+      ...Object.fromEntries(TOTALS.map((c) => [c, r[c]])),
+      updated_at: item.at,
+    })),
+  );
+  const series = new Map<string, { provider_config_key: string; connection_id: string; model: string; first: number }>();
+  for (const d of days) {
+    const key = JSON.stringify([d.provider_config_key, d.connection_id, d.model]);
+    const s = series.get(key);
+    if (!s) series.set(key, { provider_config_key: d.provider_config_key, connection_id: d.connection_id, model: d.model, first: d.day });
+    else s.first = Math.min(s.first, d.day);
+  }
+  const touched = [...series.values()];
+  return [
+    ...jsonRowStatements(db, DAYS, days),
+    ...jsonRowStatements(db, MODELS_SEEN, days),
+    ...jsonRowStatements(db, RUNNING_FROM, touched, SERIES_WEIGHT),
+    ...jsonRowStatements(db, SERIES, touched, SERIES_WEIGHT),
+  ];
+}
+
+/** Writes one connection's changed days now, in one transaction (absolute sums: a repeated write is harmless). */
 export async function writeUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string, rows: IndexRow[], now = Date.now()): Promise<void> {
   if (rows.length === 0) return;
-  await ensureSchema(db);
-  const sql = `INSERT INTO usage_daily (provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")}, updated_at)
-    VALUES (?, ?, ?, ?, ?, ${TOTALS.map(() => "?").join(", ")}, ?)
-    ON CONFLICT (provider_config_key, connection_id, day, model, source) DO UPDATE SET
-    ${TOTALS.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at`;
-  const days = new Map<string, { first: number; last: number }>();
-  for (const r of rows) {
-    const d = days.get(r.model);
-    days.set(r.model, { first: Math.min(r.start, d?.first ?? r.start), last: Math.max(r.start, d?.last ?? r.start) });
-  }
-  await db.batch([
-    ...rows.map((r) => db.prepare(sql).bind(providerConfigKey, connectionId, r.start, r.model, r.source, ...TOTALS.map((c) => r[c]), now)),
-    ...[...days].flatMap(([model, { first, last }]) => [
-      db.prepare(MODEL_SEEN).bind(model, last),
-      db.prepare(RUNNING_FROM).bind(providerConfigKey, connectionId, model, first),
-      db.prepare(SERIES).bind(providerConfigKey, connectionId, model),
-    ]),
-  ]);
+  await ensureUsageSchema(db);
+  await db.batch(usageIndexStatements(db, [{ provider_config_key: providerConfigKey, connection_id: connectionId, at: now, rows }]).map((s) => s.statement));
 }
 
 /** The models used on `from`'s day or later (a superset: a model whose rows were all deleted stays listed). */
 export async function usageModels(db: D1Database, from: number): Promise<string[]> {
-  await ensureSchema(db);
+  await ensureUsageSchema(db);
   const { results } = await db.prepare("SELECT model FROM usage_models WHERE last_day >= ?").bind(from).all<{ model: string }>();
   return results.map((r) => r.model);
 }
 
 /** Forgets a deleted connection's rows (its object's own ledger is gone with its storage). */
 export async function deleteUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string): Promise<void> {
-  await ensureSchema(db);
+  await ensureUsageSchema(db);
   await db.batch(
     ["usage_daily", "usage_running", "usage_series"].map((table) =>
       db.prepare(`DELETE FROM ${table} WHERE provider_config_key = ? AND connection_id = ?`).bind(providerConfigKey, connectionId),
@@ -139,7 +188,7 @@ type StoredTop<T> = { window_from: number; key: string; ranked_at: number; ranke
 
 /** The stored ranking of the window starting at `from`, if any. */
 export async function readTopRanking<T>(db: D1Database, from: number): Promise<StoredTop<T> | null> {
-  await ensureSchema(db);
+  await ensureUsageSchema(db);
   const row = await db
     .prepare("SELECT window_from, key, ranked_at, ranked, top FROM usage_top WHERE window_from = ?")
     .bind(from)
@@ -149,7 +198,7 @@ export async function readTopRanking<T>(db: D1Database, from: number): Promise<S
 
 /** Stores a ranking unless a later one is there; earlier windows' rows go. */
 export async function writeTopRanking<T>(db: D1Database, t: StoredTop<T>): Promise<void> {
-  await ensureSchema(db);
+  await ensureUsageSchema(db);
   await db.batch([
     db
       .prepare(
@@ -184,7 +233,7 @@ export async function readUsageIndex(db: D1Database, f: IndexFilter): Promise<In
       parts.push(await readUsageIndex(db, { ...f, connections: f.connections.slice(i, i + CONNECTIONS_PER_QUERY) }));
     return parts.flat().sort((a, b) => a.day - b.day);
   }
-  await ensureSchema(db);
+  await ensureUsageSchema(db);
   const where = ["day >= ?", "day < ?"];
   const args: unknown[] = [f.from, f.to];
   if (f.provider_config_key !== undefined) {

@@ -1,7 +1,7 @@
 import { outboxObject } from "../bindings/stubs";
 import { emitEvent } from "../events/emit";
+import { sendUsageIndex } from "../ops-index/feed";
 import { CAP_THRESHOLDS, capAmount, capState, type CapState } from "./caps";
-import { writeUsageIndex } from "./index-db";
 import { effectivePrices } from "./prices";
 import { createUsageStore, periodOf, type Grain, type StoredCap, type UsageRow } from "./store";
 import type { PriceTable, UsageSample } from "./types";
@@ -92,7 +92,7 @@ export function createUsageLedger(deps: { sql: SqlStorage; transaction: <T>(fn: 
     for (;;) {
       const rows = store.unindexed();
       if (rows.length === 0) break;
-      await writeUsageIndex(deps.env.INDEX_DB, providerConfigKey, connectionId, rows, now());
+      await sendUsageIndex(deps.env, { provider_config_key: providerConfigKey, connection_id: connectionId, at: now(), rows });
       store.markIndexed(rows);
       written += rows.length;
     }

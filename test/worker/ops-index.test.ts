@@ -1,13 +1,15 @@
-import { createExecutionContext, createMessageBatch, env, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, env, getQueueResult, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import { connectionObject } from "../../src/bindings/stubs";
 import { flushOperationLogs, toLogEntry } from "../../src/logs/record";
-import type { OperationLog } from "../../src/logs/types";
+import type { LogQuery, OperationLog } from "../../src/logs/types";
 import { feedIndex, FLUSH_AFTER_MS, flushIndexFeed, routeIndexFeed } from "../../src/ops-index/feed";
-import { writeIndexBatch } from "../../src/ops-index/write";
+import { ROWS_PER_SLICE, writeIndexBatch } from "../../src/ops-index/write";
+import { indexLogsQuery } from "../../src/ops-index/read";
 import type { IndexMessage } from "../../src/ops-index/messages";
 import { api } from "../harness/api";
+import { settleUsageReaders } from "../../src/usage/tap";
 import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, simKey } from "../harness/connections";
 import { drainIndex } from "../harness/webhooks";
@@ -141,6 +143,29 @@ describe("the environment-wide index of operations", () => {
     expect((await api("GET", "/logs?cursor=garbage")).status).toBe(400);
   });
 
+  it("walks the index of the most selective filter given, so a filtered page does not scan other connections' lines", async () => {
+    const plan = async (scope: { provider_config_key?: string; connection_id?: string }, q: LogQuery) => {
+      const { sql, args } = indexLogsQuery(scope, q, Date.now());
+      const { results } = await env.INDEX_DB.prepare(`EXPLAIN QUERY PLAN ${sql}`)
+        .bind(...args)
+        .all<{ detail: string }>();
+      return results.map((r) => r.detail).join("; ");
+    };
+    const before = { at: Date.now(), id: "op_z" };
+    // Connection and type: the connection's index, not type's (which holds every connection's proxied lines).
+    expect(await plan({ connection_id: "c1" }, { type: "proxy", status: "success", limit: 51 })).toMatch(
+      /SEARCH operations USING INDEX operations_conn_at \(connection_id=\? AND/,
+    );
+    expect(await plan({ provider_config_key: "p", connection_id: "c1" }, { type: "sync", limit: 5, before })).toMatch(/USING INDEX operations_conn_at/);
+    expect(await plan({ provider_config_key: "p" }, { type: "proxy", http_status: 429, limit: 5 })).toMatch(
+      /USING INDEX operations_pck_at \(provider_config_key=\? AND/,
+    );
+    expect(await plan({}, { type: "proxy", limit: 5, before })).toMatch(/USING INDEX operations_type_at \(type=\? AND at>\? AND \(at,id\)<\(\?,\?\)\)/);
+    expect(await plan({}, { status: "failure", limit: 5 })).toMatch(/USING INDEX operations_at \(at>\?\)/);
+    // Never a sort step: every index ends in (at, id), the page's order.
+    expect(await plan({ connection_id: "c1" }, { limit: 5 })).not.toMatch(/TEMP B-TREE/);
+  });
+
   it("keeps the newest state of a delivery when states arrive out of order, and retries a batch it could not write", async () => {
     const id = `whd_${"0".repeat(64)}_${crypto.randomUUID().replace(/-/g, "").slice(0, 24)}`;
     const state = (status: string, rev: number) => ({
@@ -194,6 +219,138 @@ describe("the environment-wide index of operations", () => {
     const page = await logs(`provider_config_key=full-${run}&limit=500`);
     expect(page.logs).toHaveLength(500);
     expect(Date.parse(page.logs[0].created_at)).toBe(at + 99 * 100 + 99);
+  });
+
+  it("writes a full queue batch in transactions of at most ROWS_PER_SLICE rows, one after the other", async () => {
+    const run = crypto.randomUUID().slice(0, 8);
+    const at = Date.now() - 20_000;
+    const messages: IndexMessage[] = Array.from({ length: 30 }, (_, m) => ({
+      logs: Array.from({ length: 100 }, (_, i) =>
+        toLogEntry({
+          provider_config_key: `slice-${run}`,
+          connection_id: `c${m}`,
+          type: "proxy",
+          status: "success",
+          duration_ms: 1,
+          started_at: at + m * 100 + i,
+        }),
+      ),
+      deliveries: [],
+    }));
+    // The real D1, watched: how many rows each call's statements carry (one JSON array bound per statement).
+    const calls: number[] = [];
+    let open = 0;
+    let overlapped = false;
+    const watched = new Proxy(env.INDEX_DB, {
+      get(target, key) {
+        if (key === "batch")
+          return async (statements: D1PreparedStatement[]) => {
+            overlapped ||= open > 0;
+            open++;
+            calls.push(statements.length);
+            try {
+              return await target.batch(statements);
+            } finally {
+              open--;
+            }
+          };
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    // The isolate's periodic prune (every 10 min, its own slices) is not this batch's: run it first if it is due.
+    await writeIndexBatch(env.INDEX_DB, [], at);
+    await writeIndexBatch(watched, messages, at);
+    // 3,000 lines at 250 a statement, ROWS_PER_SLICE (500) a call: six calls of two statements, never two at once.
+    expect(ROWS_PER_SLICE).toBe(500);
+    expect(calls).toEqual([2, 2, 2, 2, 2, 2]);
+    expect(overlapped).toBe(false);
+    expect((await logs(`provider_config_key=slice-${run}&limit=500`)).logs).toHaveLength(500);
+    const { n } = (await env.INDEX_DB.prepare("SELECT COUNT(*) AS n FROM operations WHERE provider_config_key = ?")
+      .bind(`slice-${run}`)
+      .first<{ n: number }>())!;
+    expect(n).toBe(3_000);
+  });
+
+  it("writes the usage days of many connections from one queue batch, with their running totals, and ignores an older state arriving late", async () => {
+    const run = crypto.randomUUID().slice(0, 8);
+    const pck = `usage-${run}`;
+    const DAY = 86_400_000;
+    const today = Date.now() - (Date.now() % DAY);
+    const totals = (requests: number, input: number) => ({
+      requests,
+      errors: 0,
+      estimated_requests: 0,
+      input_tokens: input,
+      cached_input_tokens: 0,
+      output_tokens: 1,
+      reasoning_tokens: 0,
+    });
+    const day = (daysAgo: number, model: string, requests: number, input: number, rev = 1) => ({
+      start: today - daysAgo * DAY,
+      model,
+      source: "proxy",
+      rev,
+      ...totals(requests, input),
+    });
+    const at = Date.now();
+    // 150 connections, each two days of one model and today of another: the batch is 150 messages as objects send them.
+    const messages: IndexMessage[] = Array.from({ length: 150 }, (_, i) => ({
+      logs: [],
+      deliveries: [],
+      usage: [
+        { provider_config_key: pck, connection_id: `u${i}`, at, rows: [day(2, "gpt-4o", 1, 100 + i), day(0, "gpt-4o", 2, 10), day(0, "gpt-4o-mini", 5, 7)] },
+      ],
+    }));
+    expect((await consume(messages)).ackAll).toBe(true);
+    const count = async (table: string) =>
+      (await env.INDEX_DB.prepare(`SELECT COUNT(*) AS n FROM ${table} WHERE provider_config_key = ?`).bind(pck).first<{ n: number }>())!.n;
+    expect([await count("usage_daily"), await count("usage_running"), await count("usage_series")]).toEqual([450, 450, 300]);
+    const series = await env.INDEX_DB.prepare("SELECT * FROM usage_series WHERE provider_config_key = ? AND connection_id = 'u7' ORDER BY model")
+      .bind(pck)
+      .all();
+    expect(series.results).toEqual([
+      expect.objectContaining({ model: "gpt-4o", first_day: today - 2 * DAY, last_day: today, requests: 3, input_tokens: 117 }),
+      expect.objectContaining({ model: "gpt-4o-mini", first_day: today, last_day: today, requests: 5, input_tokens: 7 }),
+    ]);
+    // GET /usage (the environment index) sums them.
+    const usage = await api<{ totals: { requests: number } }>("GET", `/usage?provider_config_key=${pck}`);
+    expect(usage.body.totals.requests).toBe(150 * 8);
+
+    // A newer state of u7's today, then the older one redelivered late: the newer stays, totals follow it.
+    const newer = { provider_config_key: pck, connection_id: "u7", at: at + 1_000, rows: [day(0, "gpt-4o", 9, 10, 2)] };
+    const older = { provider_config_key: pck, connection_id: "u7", at, rows: [day(0, "gpt-4o", 2, 10)] };
+    expect((await consume([{ logs: [], deliveries: [], usage: [newer] }])).ackAll).toBe(true);
+    expect((await consume([{ logs: [], deliveries: [], usage: [older] }])).ackAll).toBe(true);
+    const after = await env.INDEX_DB.prepare("SELECT requests FROM usage_series WHERE provider_config_key = ? AND connection_id = 'u7' AND model = 'gpt-4o'")
+      .bind(pck)
+      .first<{ requests: number }>();
+    expect(after?.requests).toBe(1 + 9);
+  });
+
+  it("a connection object's usage reaches the index through the queue: its alarm sends the changed days, the consumer writes them", async () => {
+    routeIndexFeed(null);
+    try {
+      const t = await createTenant(await simKey());
+      await t.client.embeddings.create({ model: "text-embedding-3-small", input: "index me" });
+      await settleUsageReaders();
+      await flushOperationLogs(env);
+      const stub = connectionObject(env, t.providerConfigKey, t.connectionId);
+      const proxied = async () =>
+        (await api<{ data: Array<{ source: string; requests: number }> }>("GET", `/usage?provider_config_key=${t.providerConfigKey}`)).body.data.filter(
+          (d) => d.source === "proxy",
+        );
+      expect(await proxied()).toEqual([]);
+      // The object's alarm (its copy is due 30 s after the change), run now: it sends the days to the real queue.
+      expect(await runDurableObjectAlarm(stub)).toBe(true);
+      // The queue delivers its batch when its max_batch_timeout says: poll the environment index for the day row.
+      await waitFor(async () => {
+        const rows = await proxied();
+        return rows.length === 1 && rows[0]?.requests === 1;
+      }, "the day row through the queue");
+    } finally {
+      routeIndexFeed((messages) => writeIndexBatch(env.INDEX_DB, messages));
+    }
   });
 
   it("goes through the real INDEX_QUEUE and its consumer (Miniflare's queue, its own batching)", async () => {
