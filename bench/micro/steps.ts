@@ -5,7 +5,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { createRouter } from "../../src/openapi";
 import { isSecretKey } from "../../src/middleware/secret-key-auth";
-import { createConnectionCache } from "../../src/proxy/connection-cache";
+import { createConnectionCache } from "../../src/connections/cache";
 import { chargeOf } from "../../src/proxy/limit-bucket";
 import { createRateLimitView } from "../../src/proxy/rate-limit-view";
 import { observe } from "../../src/proxy/observation";

@@ -8,7 +8,7 @@ import { describeFailures } from "../lib/stats.ts";
 import type { Scenario } from "../lib/types.ts";
 
 const CHAT_CONCURRENCY = 16;
-/** The isolate's connection cache keeps a connection this long (src/proxy/connection-cache.ts). */
+/** The isolate's connection cache keeps a connection this long (src/connections/cache.ts). */
 const CACHE_TTL_S = 15;
 
 export const DEFAULT_SOAK_SECONDS = 180;

@@ -1,6 +1,7 @@
 import type { ProviderDefinition } from "../providers/types";
 import { authHeadersFor } from "../proxy/headers";
-import { connectionCache, forward } from "../proxy/instances";
+import { connectionCache } from "../connections/cache";
+import { forward } from "../proxy/instances";
 import { retryOptions } from "../proxy/retry-policy";
 import { confinePath } from "../proxy/path";
 import { tapUsage } from "../usage/tap";

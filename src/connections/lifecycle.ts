@@ -12,7 +12,7 @@ import { deleteConnectionSecret, hasConnectionSecret, loadConnectionSecret, save
 import { syncsFor } from "../sync/definitions";
 import { CredentialRejected, verifyCredentials } from "./credential-check";
 import { maskSecret } from "./mask";
-import { connectionCache } from "../proxy/instances";
+import { connectionCache } from "./cache";
 
 type ConnectionConfigInput = {
   organization_id?: string | null;

@@ -13,7 +13,7 @@ import type { AppEnv } from "../env";
 import { ApiError, badRequest, notFound, providerUnavailable, unknownConnection, unknownIntegration } from "../errors";
 import { createRouter } from "../openapi";
 import { getProvider, listProviders } from "../providers/catalog";
-import { connectionCache } from "../proxy/instances";
+import { connectionCache } from "../connections/cache";
 import { enforceUsageCap } from "../usage/gate";
 import { commonErrors, errorResponse } from "./schemas";
 

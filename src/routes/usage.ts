@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { connectionObject } from "../bindings/stubs";
 import { unknownConnection } from "../errors";
 import { createRouter } from "../openapi";
-import { connectionCache } from "../proxy/instances";
+import { connectionCache } from "../connections/cache";
 import { loadConnectionSecret, saveConnectionSecret } from "../store/connection-secret";
 import { queryUsage } from "../usage/query";
 import { USAGE_SOURCES, type UsageCap } from "../usage/types";

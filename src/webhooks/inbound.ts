@@ -2,7 +2,7 @@ import { logUnhandled } from "../error-log";
 import { connectionObject } from "../bindings/stubs";
 import { ApiError } from "../errors";
 import { getProvider } from "../providers/catalog";
-import { connectionCache } from "../proxy/instances";
+import { connectionCache } from "../connections/cache";
 import type { Json } from "./events";
 import { generateWebhookSecret, verifyStandardWebhook } from "./standard-webhooks";
 import { syncsForEvent, triggerSyncs } from "./sync-trigger";

@@ -2,7 +2,7 @@ import { SELF, env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { connectionObject, registryObject } from "../../src/bindings/stubs";
 import { registryClient } from "../../src/bindings/registry-client";
-import { connectionCache } from "../../src/proxy/instances";
+import { connectionCache } from "../../src/connections/cache";
 import { parseSealed } from "../../src/crypto";
 import { type ConnectionSecret, saveConnectionSecret, secretKvKey } from "../../src/store/connection-secret";
 import { api, auth, type Json, TERAPI } from "../harness/api";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { openai } from "../../src/providers/openai";
-import { createConnectionCache } from "../../src/proxy/connection-cache";
+import { createConnectionCache } from "../../src/connections/cache";
 import { authHeadersFor, callerResponse, callerResponseHeaders, upstreamRequestHeaders } from "../../src/proxy/headers";
 import { confinePath, rawPathAndQuery, upstreamUrl } from "../../src/proxy/path";
 import type { ConnectionSecret } from "../../src/store/connection-secret";

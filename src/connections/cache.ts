@@ -1,4 +1,4 @@
-import type { ConnectionSecret } from "../store/connection-secret";
+import { loadConnectionSecret, type ConnectionSecret } from "../store/connection-secret";
 import { connectionKey } from "../lib/connection-key";
 
 type Loader = (env: Env, providerConfigKey: string, connectionId: string) => Promise<ConnectionSecret | null>;
@@ -77,3 +77,11 @@ export function createConnectionCache(load: Loader, opts: ConnectionCacheOptions
 
   return { cached, get, evict, clear };
 }
+
+/**
+ * The isolate's one cache of decrypted connections, shared by every part that
+ * needs a connection's key or settings (proxy, actions, inbound webhooks,
+ * usage, connection lifecycle): a change made through this isolate applies at
+ * once, within the TTL in other isolates.
+ */
+export const connectionCache = createConnectionCache(loadConnectionSecret);
