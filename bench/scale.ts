@@ -23,7 +23,7 @@ import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startReceiverProcess } from "./lib/event-receiver.ts";
-import { type BlockResult, eventBlock, settle } from "./lib/events-load.ts";
+import { type BlockResult, eventBlock, SETUP_TAIL_MS, settle } from "./lib/events-load.ts";
 import type { CpuProfile } from "./lib/inspector.ts";
 import { perfBuckets, renderPerf, startPerf, stopPerf } from "./lib/perf-report.ts";
 import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
@@ -263,6 +263,8 @@ export async function runScale(): Promise<number> {
     });
     const afterCreates = totalRss(t.pids()).mib;
     log(`created in ${(created.elapsedMs / 1000).toFixed(1)} s (${createRate.toFixed(0)}/s); RSS ${afterCreates.toFixed(0)} MiB`);
+    /** When the last set-up work that brings delayed work (creates, traffic) ended. */
+    let setupEnd = performance.now();
 
     if (only !== "events") {
       // 2. Traffic spread over every connection: proxied calls (each writes a log line, and its usage reaches the index 30 s later).
@@ -402,12 +404,13 @@ export async function runScale(): Promise<number> {
       }
     }
 
+    if (only !== "events") setupEnd = performance.now();
     if (only !== "reads") {
       // 4. Outgoing events: inbound webhooks on E connections, each forwarded to the receiver.
       const envSet = await call("PATCH", "/environment", { webhook_url: receiver.url });
       if (envSet.status !== 200) throw new Error(`PATCH /environment: ${envSet.status}`);
       // The first sync runs of the connections just created are set-up work: not in the measured window.
-      const settled = await settle(t.pids, log);
+      const settled = await settle(t.pids, log, 8, 180, setupEnd + SETUP_TAIL_MS);
       log(`events: ${RATE * EVENT_S} inbound webhooks at ${RATE}/s over ${E} connections${profileEvents ? " (under the CPU profiler)" : ""}`);
       const perfFile = resolve(root, "bench/perf-events.data");
       const perf = perfEvents && t.pids()[0] !== undefined ? startPerf(t.pids()[0]!, perfFile) : null;
@@ -519,7 +522,8 @@ async function runEventsCompare(before: string): Promise<number> {
         sides[i] = { label: src.label, t, whsec, blocks: [] };
       }),
     );
-    for (const side of sides) await settle(side.t.pids, (m) => log(`${side.label}: ${m}`));
+    const setupEnd = performance.now();
+    for (const side of sides) await settle(side.t.pids, (m) => log(`${side.label}: ${m}`), 8, 180, setupEnd + SETUP_TAIL_MS);
     let seq = 0;
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? sides : [...sides].reverse();

@@ -46,11 +46,19 @@ export type BlockResult = {
 };
 
 /**
- * Waits until terapi's workerd is idle (under `maxPct` of one core over a second, twice in a row),
- * so the work left over from set-up (the first sync runs of the connections just created) does not
- * land in the measured window. Resolves with the seconds waited.
+ * How long after the last create the set-up's delayed work may still come: a connection object
+ * sends its usage days to the index 30 s after its first syncs counted them (src/usage/ledger.ts
+ * INDEX_DELAY_MS), then the queue batches them. A quiet spell before that is not the end of set-up.
  */
-export async function settle(pids: () => number[], log: (m: string) => void, maxPct = 8, limitS = 180): Promise<number> {
+export const SETUP_TAIL_MS = 40_000;
+
+/**
+ * Waits until terapi's workerd is idle (under `maxPct` of one core over a second, twice in a row)
+ * and, when `notBefore` (a `performance.now()` time) is given, not before it, so the work left
+ * over from set-up (the first sync runs of the connections just created, and their usage reaching
+ * the index 30 s later) does not land in the measured window. Resolves with the seconds waited.
+ */
+export async function settle(pids: () => number[], log: (m: string) => void, maxPct = 8, limitS = 180, notBefore = 0): Promise<number> {
   const start = performance.now();
   let calm = 0;
   let prev = cpuMs(pids());
@@ -60,7 +68,7 @@ export async function settle(pids: () => number[], log: (m: string) => void, max
     const pct = (now - prev) / 10;
     prev = now;
     calm = pct <= maxPct ? calm + 1 : 0;
-    if (calm >= 2) break;
+    if (calm >= 2 && performance.now() >= notBefore) break;
   }
   const waited = (performance.now() - start) / 1000;
   log(`set-up work settled after ${waited.toFixed(0)} s`);
