@@ -19,7 +19,8 @@ import { startFloor } from "./lib/floor.ts";
 import type { Source } from "./lib/source.ts";
 import type { Simulator } from "../scripts/lib/simulator.ts";
 import { cpuMs } from "../scripts/lib/procs.ts";
-import { bundle, createConnection, createIntegration, newSecrets, startMiniflare } from "../scripts/lib/terapi.ts";
+import { bundle } from "../scripts/lib/terapi.ts";
+import { startTerapiSide } from "./lib/terapi-side.ts";
 import { chatRequest } from "./scenarios/common.ts";
 import { percentile } from "./lib/stats.ts";
 
@@ -66,19 +67,12 @@ export async function runCpuAb(opts: {
       mkdirSync(tmp, { recursive: true });
       const b = await bundle(src.dir, tmp);
       log(`cpu-ab: ${src.label} bundled in ${(b.ms / 1000).toFixed(1)} s`);
-      const secrets = newSecrets();
-      const t = await startMiniflare({ root: src.dir, bundleDir: b.dir, simUrl: sim.url, secrets, directSocket: true });
+      const { t, target } = await startTerapiSide({ name: src.label, root: src.dir, bundleDir: b.dir, simUrl: sim.url, simKey });
       stops.push(t.stop);
-      await createIntegration(t.origin, secrets.secretKey, "openai-bench");
-      await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
       sides.push({
         name: src.label,
         pids: t.pids,
-        target: {
-          name: src.label,
-          base: `${t.origin}/proxy`,
-          headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
-        },
+        target,
         cpuUs: [],
         reqs: [],
         failed: 0,

@@ -11,7 +11,7 @@ import { connectInspector, cpuProfile, heapMiB } from "./lib/inspector.ts";
 import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
 import type { Simulator } from "../scripts/lib/simulator.ts";
 import { cpuMs } from "../scripts/lib/procs.ts";
-import { createConnection, createIntegration, newSecrets, startMiniflare } from "../scripts/lib/terapi.ts";
+import { startTerapiSide } from "./lib/terapi-side.ts";
 import { chatRequest } from "./scenarios/common.ts";
 
 const CONCURRENCY = 32;
@@ -53,20 +53,13 @@ export async function runProfile(opts: {
     type Side = { name: string; target: Target; inspector: { port: number; worker: string }; pids: () => number[]; bundleDir?: string };
     const sides: Side[] = [{ name: "bare", target: floor.target, inspector: floor.inspector, pids: floor.pids }];
     for (const b of opts.builds) {
-      const secrets = newSecrets();
-      const t = await startMiniflare({ root: b.srcDir, bundleDir: b.bundleDir, simUrl: sim.url, secrets, directSocket: true });
+      const { t, target } = await startTerapiSide({ name: b.label, root: b.srcDir, bundleDir: b.bundleDir, simUrl: sim.url, simKey });
       stops.push(t.stop);
-      await createIntegration(t.origin, secrets.secretKey, "openai-bench");
-      await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
       sides.push({
         name: b.name,
         pids: t.pids,
         bundleDir: b.bundleDir,
-        target: {
-          name: b.label,
-          base: `${t.origin}/proxy`,
-          headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
-        },
+        target,
         inspector: t.inspector as { port: number; worker: string },
       });
     }

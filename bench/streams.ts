@@ -29,7 +29,8 @@ import { percentile } from "./lib/stats.ts";
 import { chatRequest } from "./scenarios/common.ts";
 import { killAllChildrenSync, stopAllChildren } from "../scripts/lib/procs.ts";
 import { startSimulator } from "../scripts/lib/simulator.ts";
-import { bundle, createConnection, createIntegration, newSecrets, startMiniflare } from "../scripts/lib/terapi.ts";
+import { bundle } from "../scripts/lib/terapi.ts";
+import { startTerapiSide } from "./lib/terapi-side.ts";
 
 const CHUNK_DELAY_MS = 2;
 
@@ -85,17 +86,9 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
     const sides: Side[] = [];
     let compatibilityDate: string | undefined;
     const terapiSide = async (name: string, src: Source, bundleDir: string, usage: "on" | "off") => {
-      const secrets = newSecrets();
-      const t = await startMiniflare({ root: src.dir, bundleDir, simUrl: sim.url, secrets, directSocket: true, usage });
+      const { t, target } = await startTerapiSide({ name, root: src.dir, bundleDir, simUrl: sim.url, simKey, usage });
       stops.push(t.stop);
       compatibilityDate ??= t.compatibilityDate;
-      await createIntegration(t.origin, secrets.secretKey, "openai-bench");
-      await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
-      const target = {
-        name,
-        base: `${t.origin}/proxy`,
-        headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
-      };
       sides.push({ name, target, pids: t.pids, profile: t.inspector && { ...t.inspector, map: resolve(bundleDir, "index.js.map") } });
       log(`${name}: ${t.origin}`);
     };

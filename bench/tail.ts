@@ -22,11 +22,12 @@ import { SourceMap } from "node:module";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { closedLoop, keepAliveAgent, send, type Sample, type Target } from "./lib/http.ts";
+import { closedLoop, keepAliveAgent, send, type Sample } from "./lib/http.ts";
 import { connectInspector, connectInspectorTarget, cpuProfile, type CpuProfile, type Inspector } from "./lib/inspector.ts";
 import { startSimulator } from "../scripts/lib/simulator.ts";
 import { cpuMs, stopAllChildren } from "../scripts/lib/procs.ts";
-import { bundle, createConnection, createIntegration, newSecrets, startMiniflare } from "../scripts/lib/terapi.ts";
+import { bundle } from "../scripts/lib/terapi.ts";
+import { startTerapiSide } from "./lib/terapi-side.ts";
 import { chatRequest } from "./scenarios/common.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -149,17 +150,9 @@ const fmt = (m: Map<string, number>, total: number) =>
     .join(", ");
 
 async function measure(name: string, bundleDir: string, sim: Awaited<ReturnType<typeof startSimulator>>, simKey: string): Promise<string> {
-  const secrets = newSecrets();
-  const t = await startMiniflare({ root, bundleDir, simUrl: sim.url, secrets, directSocket: true });
+  const { t, target } = await startTerapiSide({ name, root, bundleDir, simUrl: sim.url, simKey });
   const out: string[] = [];
   try {
-    await createIntegration(t.origin, secrets.secretKey, "openai-bench");
-    await createConnection(t.origin, secrets.secretKey, "openai-bench", "bench-tenant", simKey);
-    const target: Target = {
-      name,
-      base: `${t.origin}/proxy`,
-      headers: { authorization: `Bearer ${secrets.secretKey}`, "connection-id": "bench-tenant", "provider-config-key": "openai-bench" },
-    };
     const agent = keepAliveAgent(concurrency);
     const fire = () => send(agent, target, chatRequest(false), { timeoutMs: 30_000 });
     await closedLoop({ concurrency, durationMs: 2_000, fire });
