@@ -79,8 +79,14 @@ function objectAt(text: string, from: number): string | null {
 
 const lastKey = (path: string) => path.slice(path.lastIndexOf(".") + 1);
 
-/** What a rules object's paths come to, worked out once per rules object (not per response). */
-type Compiled = { usageKeys: string[]; modelPatterns: RegExp[] };
+/**
+ * What a rules object's paths come to, worked out once per rules object (not
+ * per response): for JSON answers, the usage keys and the model patterns; for
+ * SSE streams, the text that marks an event with usage (`"usage":{`) and a text
+ * delta (`"content":"`: a string under the path's last key; an object or array
+ * there is not one).
+ */
+type Compiled = { usageKeys: string[]; modelPatterns: RegExp[]; sseUsage: string[]; sseDelta: string[] };
 const compiledRules = new WeakMap<UsageRules, Compiled>();
 function compiled(rules: UsageRules): Compiled {
   let c = compiledRules.get(rules);
@@ -88,6 +94,8 @@ function compiled(rules: UsageRules): Compiled {
     c = {
       usageKeys: [...new Set(rules.usagePaths.map(lastKey))],
       modelPatterns: [...new Set(rules.modelPaths.map(lastKey))].map((key) => new RegExp(`"${key}"\\s*:\\s*"([^"\\\\]{1,200})"`)),
+      sseUsage: [...new Set(rules.usagePaths.map((p) => `"${lastKey(p)}":{`))],
+      sseDelta: [...new Set(rules.deltaPaths.map((p) => `"${lastKey(p)}":"`))],
     };
     compiledRules.set(rules, c);
   }
@@ -262,22 +270,6 @@ function stringAt(text: string, from: number): string | null {
   return null;
 }
 
-/** What the SSE scanner looks for, worked out once per rules object. */
-type SseKeys = { usage: string[]; delta: string[] };
-const sseKeys = new WeakMap<UsageRules, SseKeys>();
-function sseKeysOf(rules: UsageRules): SseKeys {
-  let k = sseKeys.get(rules);
-  if (!k) {
-    k = {
-      usage: [...new Set(rules.usagePaths.map((p) => `"${lastKey(p)}":{`))],
-      // `"content":"`: a text delta is a string under the path's last key (an object or array there is not one).
-      delta: [...new Set(rules.deltaPaths.map((p) => `"${lastKey(p)}":"`))],
-    };
-    sseKeys.set(rules, k);
-  }
-  return k;
-}
-
 /**
  * Scans an SSE stream: the last event with usage wins; without one, output
  * tokens are estimated from the text deltas. An event is parsed whole only
@@ -291,10 +283,10 @@ export function createSseScanner(rules: UsageRules) {
   let model: string | null = null;
   let tokens: TokenCounts | null = null;
   let deltaChars = 0;
-  const keys = sseKeysOf(rules);
+  const { sseUsage, sseDelta } = compiled(rules);
 
   function onData(data: string) {
-    const withUsage = keys.usage.some((k) => data.includes(k));
+    const withUsage = sseUsage.some((k) => data.includes(k));
     if (withUsage || model === null) {
       let parsed: unknown;
       try {
@@ -312,7 +304,7 @@ export function createSseScanner(rules: UsageRules) {
       return;
     }
     if (tokens !== null) return;
-    for (const key of keys.delta) {
+    for (const key of sseDelta) {
       const at = data.indexOf(key);
       if (at < 0) continue;
       const delta = stringAt(data, at + key.length - 1);
@@ -390,7 +382,7 @@ export function readSseStream(bytes: Uint8Array, rules: UsageRules): ReadUsage {
   let text = decoder.decode(bytes);
   if (text.includes("\r")) text = text.replace(/\r\n?/g, "\n");
   let at = -1;
-  for (const k of sseKeysOf(rules).usage) at = Math.max(at, text.lastIndexOf(k));
+  for (const k of compiled(rules).sseUsage) at = Math.max(at, text.lastIndexOf(k));
   if (at >= 0) {
     const start = text.lastIndexOf("\n\n", at);
     const from = start < 0 ? 0 : start + 2;
