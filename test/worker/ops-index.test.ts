@@ -47,6 +47,22 @@ async function consume(messages: IndexMessage[]) {
   return getQueueResult(batch, ctx);
 }
 
+/** `count` queue messages of 100 proxied lines each, message m for connection `c<m>`, line i of it started at `at + m * 100 + i`. */
+const proxyLineMessages = (providerConfigKey: string, count: number, at: number): IndexMessage[] =>
+  Array.from({ length: count }, (_, m) => ({
+    logs: Array.from({ length: 100 }, (_, i) =>
+      toLogEntry({
+        provider_config_key: providerConfigKey,
+        connection_id: `c${m}`,
+        type: "proxy",
+        status: "success",
+        duration_ms: 1,
+        started_at: at + m * 100 + i,
+      }),
+    ),
+    deliveries: [],
+  }));
+
 describe("the environment-wide index of operations", () => {
   it("has a proxied call's line in GET /logs without a connection after one feed flush and one consumer batch", async () => {
     // The bound the README states: a line waits at most FLUSH_AFTER_MS in the feed, then up to the queue's
@@ -201,19 +217,7 @@ describe("the environment-wide index of operations", () => {
   it("writes a full queue batch (100 messages of 100 lines) in one go", async () => {
     const run = crypto.randomUUID().slice(0, 8);
     const at = Date.now() - 30_000;
-    const messages: IndexMessage[] = Array.from({ length: 100 }, (_, m) => ({
-      logs: Array.from({ length: 100 }, (_, i) =>
-        toLogEntry({
-          provider_config_key: `full-${run}`,
-          connection_id: `c${m}`,
-          type: "proxy",
-          status: "success",
-          duration_ms: 1,
-          started_at: at + m * 100 + i,
-        }),
-      ),
-      deliveries: [],
-    }));
+    const messages = proxyLineMessages(`full-${run}`, 100, at);
     const result = await consume(messages);
     expect(result.ackAll).toBe(true);
     const page = await logs(`provider_config_key=full-${run}&limit=500`);
@@ -224,19 +228,7 @@ describe("the environment-wide index of operations", () => {
   it("writes a full queue batch in transactions of at most ROWS_PER_SLICE rows, one after the other", async () => {
     const run = crypto.randomUUID().slice(0, 8);
     const at = Date.now() - 20_000;
-    const messages: IndexMessage[] = Array.from({ length: 30 }, (_, m) => ({
-      logs: Array.from({ length: 100 }, (_, i) =>
-        toLogEntry({
-          provider_config_key: `slice-${run}`,
-          connection_id: `c${m}`,
-          type: "proxy",
-          status: "success",
-          duration_ms: 1,
-          started_at: at + m * 100 + i,
-        }),
-      ),
-      deliveries: [],
-    }));
+    const messages = proxyLineMessages(`slice-${run}`, 30, at);
     // The real D1, watched: how many rows each call's statements carry (one JSON array bound per statement).
     const calls: number[] = [];
     let open = 0;

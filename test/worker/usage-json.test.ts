@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { getProvider } from "../../src/providers/catalog";
 import { readJsonAnswer } from "../../src/usage/extract";
+import { chatUsage, chatUsageCounts } from "../harness/usage-fixtures";
 
 /**
  * A small JSON answer's usage, read at once from its ends (src/usage/extract.ts
@@ -13,14 +14,8 @@ const rules = getProvider("openai")!.usage!;
 const encoder = new TextEncoder();
 const read = (answer: unknown, indent?: number) => readJsonAnswer(encoder.encode(JSON.stringify(answer, null, indent)), rules);
 
-const usage = {
-  prompt_tokens: 11,
-  completion_tokens: 7,
-  total_tokens: 18,
-  prompt_tokens_details: { cached_tokens: 3 },
-  completion_tokens_details: { reasoning_tokens: 2 },
-};
-const exact = { input: 11, cachedInput: 3, output: 7, reasoning: 2 };
+const usage = chatUsage;
+const exact = chatUsageCounts;
 const chat = (content: string, extra: Record<string, unknown> = {}) => ({
   id: "chatcmpl-1",
   object: "chat.completion",

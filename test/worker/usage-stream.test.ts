@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { getProvider } from "../../src/providers/catalog";
 import { createSseScanner, readSseStream } from "../../src/usage/extract";
 import { passThrough, type Scanner } from "../../src/usage/stream-read";
+import { chatUsage } from "../harness/usage-fixtures";
 
 /**
  * How a stream reaches the caller while its usage is read (src/usage/stream-read.ts)
@@ -23,13 +24,7 @@ const chatChunk = (content: string | null, extra: Record<string, unknown> = {}) 
     usage: null,
     ...extra,
   })}\n\n`;
-const usage = {
-  prompt_tokens: 11,
-  completion_tokens: 7,
-  total_tokens: 18,
-  prompt_tokens_details: { cached_tokens: 3 },
-  completion_tokens_details: { reasoning_tokens: 2 },
-};
+const usage = chatUsage;
 
 /**
  * An upstream body that hands out one chunk per read it is asked for (nothing queued ahead), a timer later, counting them.
