@@ -49,23 +49,30 @@ export type SyncRow = {
   last_rows: number;
   last_seen: number;
   last_pages: number;
+  /** When this sync next needs the alarm; null when nothing is planned (paused, or no schedule): `DUE_AT`, read with the row. */
+  due_at: number | null;
 };
+
+/**
+ * When a sync next needs the alarm, as SQL: nothing while paused (unless a run was forced), a run in
+ * progress at its own due time, otherwise the next scheduled run. Read with every row and taken as a
+ * MIN for the alarm, so the rule is written once.
+ */
+const DUE_AT = "CASE WHEN paused != 0 AND forced = 0 THEN NULL WHEN run_id IS NOT NULL THEN run_due_at ELSE next_run_at END";
+const SELECT_ROWS = `SELECT *, ${DUE_AT} AS due_at FROM sync_state`;
 
 const COUNT_COLUMNS = ["added", "updated", "deleted", "rows", "seen", "pages"] as const;
 
 export function createSyncStateStore(sql: SqlStorage) {
-  const rows = () => sql.exec<SyncRow>("SELECT * FROM sync_state ORDER BY name").toArray();
+  const rows = () => sql.exec<SyncRow>(`${SELECT_ROWS} ORDER BY name`).toArray();
 
   /** When this sync next needs the alarm; null when nothing is planned (paused, or no schedule). */
-  function dueAt(r: SyncRow): number | null {
-    if (r.paused && !r.forced) return null;
-    return r.run_id !== null ? r.run_due_at : r.next_run_at;
-  }
+  const dueAt = (r: SyncRow): number | null => (r.due_at === null ? null : Number(r.due_at));
 
   return {
     rows,
     get(name: string): SyncRow | null {
-      return sql.exec<SyncRow>("SELECT * FROM sync_state WHERE name = ?", name).toArray()[0] ?? null;
+      return sql.exec<SyncRow>(`${SELECT_ROWS} WHERE name = ?`, name).toArray()[0] ?? null;
     },
     dueAt,
     /**
@@ -73,11 +80,7 @@ export function createSyncStateStore(sql: SqlStorage) {
      * delivery and job, and must not read every sync's whole row into JS for one number.
      */
     nextDue(): number | null {
-      const r = sql
-        .exec<{ at: number | null }>(
-          `SELECT MIN(CASE WHEN paused != 0 AND forced = 0 THEN NULL WHEN run_id IS NOT NULL THEN run_due_at ELSE next_run_at END) AS at FROM sync_state`,
-        )
-        .one();
+      const r = sql.exec<{ at: number | null }>(`SELECT MIN(${DUE_AT}) AS at FROM sync_state`).one();
       return r.at === null ? null : Number(r.at);
     },
     /** The connection and provider the syncs run for, in the object's `meta` (beside its name, src/durable-objects/identity.ts). */
