@@ -1,6 +1,5 @@
 import { jsonColumns, jsonRowStatements, type RowsStatement } from "../lib/d1-json-rows";
 import type { UsageIndexItem } from "../ops-index/messages";
-import type { IndexRow } from "./store";
 import type { UsageTotals } from "./types";
 
 /**
@@ -157,13 +156,6 @@ export function usageIndexStatements(db: D1Database, items: UsageIndexItem[]): R
     ...jsonRowStatements(db, RUNNING_FROM, touched, SERIES_WEIGHT),
     ...jsonRowStatements(db, SERIES, touched, SERIES_WEIGHT),
   ];
-}
-
-/** Writes one connection's changed days now, in one transaction (absolute sums: a repeated write is harmless). */
-export async function writeUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string, rows: IndexRow[], now = Date.now()): Promise<void> {
-  if (rows.length === 0) return;
-  await ensureUsageSchema(db);
-  await db.batch(usageIndexStatements(db, [{ provider_config_key: providerConfigKey, connection_id: connectionId, at: now, rows }]).map((s) => s.statement));
 }
 
 /** The models used on `from`'s day or later (a superset: a model whose rows were all deleted stays listed). */

@@ -6,13 +6,18 @@ import { flushOperationLogs } from "../../src/logs/record";
 import { settleUsageReaders } from "../../src/usage/tap";
 import { forgetKeptTop, TOP_CACHE_FROM, TOP_FRESH_MS } from "../../src/dashboard/top-cache";
 import { usageSection } from "../../src/dashboard/usage-data";
-import { writeUsageIndex } from "../../src/usage/index-db";
+import { writeIndexBatch } from "../../src/ops-index/write";
+import type { IndexRow } from "../../src/usage/store";
 import { DAY_MS } from "../../src/usage/store";
 import { emptyTotals } from "../../src/usage/types";
 import { SECRET } from "../harness/api";
 import { createTenant, simKey, type Tenant } from "../harness/connections";
 
 const BASE = "http://terapi.test";
+
+/** One connection's usage days written to the index as the INDEX_QUEUE consumer writes them (src/ops-index/write.ts). */
+const writeUsageIndex = (db: D1Database, providerConfigKey: string, connectionId: string, rows: IndexRow[], at = Date.now()) =>
+  writeIndexBatch(db, [{ logs: [], deliveries: [], usage: [{ provider_config_key: providerConfigKey, connection_id: connectionId, at, rows }] }]);
 let busy: Tenant;
 let quiet: Tenant;
 
