@@ -70,7 +70,13 @@ const RUNGS: Rung[] = [
   {
     name: "1-no-log",
     what: "no log record (the line, its buffer, flush, appendLogs, index feed)",
-    edits: [{ file: HANDLER, from: "  logged = logProxyAnswer(env, waitUntil, line, t.res, t.usage);\n", to: "" }],
+    edits: [
+      {
+        file: HANDLER,
+        from: "tapAnswer(res, usage, (sample, cut) => logProxyAnswer(env, waitUntil, line, res, sample, cut));",
+        to: "tapAnswer(res, usage, () => {});",
+      },
+    ],
   },
   {
     name: "2-no-usage",
@@ -78,8 +84,8 @@ const RUNGS: Rung[] = [
     edits: [
       {
         file: HANDLER,
-        from: "  const t = tapAnswer(res, usage);\n",
-        to: "  if (usage) return callerResponse(res);\n  const t = tapAnswer(res, usage);\n",
+        from: "  return tapAnswer(res, usage,",
+        to: "  if (usage) return callerResponse(res);\n  return tapAnswer(res, usage,",
       },
     ],
   },

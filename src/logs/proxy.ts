@@ -32,24 +32,15 @@ function lineOf(call: ProxyCall, status: number | null, requestId: string | null
 }
 
 /**
- * Records a proxied call once its response headers are known (a stream is
- * logged when it starts, not when it ends), with its usage when it is known
- * by then: one buffered record.
+ * Records a proxied call with its usage, as one buffered record: once its
+ * response headers are known (a stream is logged when it starts, not when it
+ * ends), or a small answer once it has been collected. `cut`: the answer's
+ * headers went back but upstream cut its body: a failure.
  */
-export function logProxyAnswer(env: Env, waitUntil: WaitUntil, call: ProxyCall, res: Response, usage: UsageSample | null): OperationInput {
-  const line = lineOf(call, res.status, res.headers.get("x-request-id"), null);
+export function logProxyAnswer(env: Env, waitUntil: WaitUntil, call: ProxyCall, res: Response, usage: UsageSample | null, cut = false): void {
+  const line = lineOf(call, res.status, res.headers.get("x-request-id"), cut ? "upstream_unreachable" : null);
+  if (cut) line.status = "failure";
   recordCall(env, waitUntil, line, usage);
-  return line;
-}
-
-/**
- * An answer whose headers went back but whose body was cut upstream: its
- * buffered line (still waiting for its batch, which a small answer's cut
- * nearly always is) becomes a failure.
- */
-export function markAnswerCut(line: OperationInput): void {
-  line.status = "failure";
-  line.detail = "upstream_unreachable";
 }
 
 /** Records a proxied call that ended in an error (terapi's own, or no answer at all). */

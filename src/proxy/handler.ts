@@ -9,8 +9,7 @@ import { authHeadersFor, callerResponse, upstreamRequestHeaders } from "./header
 import { confinePath, rawPathAndQuery, upstreamUrl } from "./path";
 import { retryOptions } from "./retry-policy";
 import { connectionObject } from "../bindings/stubs";
-import { logProxyAnswer, logProxyFailure, markAnswerCut, type ProxyCall } from "../logs/proxy";
-import type { OperationInput } from "../logs/types";
+import { logProxyAnswer, logProxyFailure, type ProxyCall } from "../logs/proxy";
 import { tapAnswer, type UsageCall } from "../usage/tap";
 import { enforceUsageCap } from "../usage/gate";
 
@@ -120,14 +119,9 @@ export async function proxy(call: Call): Promise<Response> {
     logProxyFailure(env, waitUntil, line, err);
     throw err;
   }
-  // The log line, recorded below; a small answer found cut upstream mid-body (after its headers went back) marks it failed.
-  let logged: OperationInput | undefined;
-  const onCut = () => logged && markAnswerCut(logged);
-  const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy", copy: callerResponse, onCut };
-  const t = tapAnswer(res, usage);
-  // The caller's Response, its log line and (when known now) its usage recorded as one.
-  logged = logProxyAnswer(env, waitUntil, line, t.res, t.usage);
-  return t.res;
+  const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy", copy: callerResponse };
+  // The caller's Response; its log line and usage recorded as one, once the usage is known (a small answer: once collected).
+  return tapAnswer(res, usage, (sample, cut) => logProxyAnswer(env, waitUntil, line, res, sample, cut));
 }
 
 const PREFIX = `${MOUNT}/`;

@@ -37,8 +37,6 @@ export type UsageCall = {
    * `ForwardRequest.keepAnswer`); by default the answer is the caller's already.
    */
   copy?: (res: Response, body: BodyInit | null) => Response;
-  /** Called when a small JSON answer turns out cut upstream mid-body (the caller had its headers already). */
-  onCut?: () => void;
 };
 
 const rewrap = (res: Response, body: BodyInit | null): Response => (body === res.body ? res : new Response(body, res));
@@ -59,23 +57,51 @@ const pending = new Set<Promise<void>>();
 
 /**
  * The caller's Response and the call's usage, for the caller to record with
- * its log line as one record. `usage` is null when it is recorded on its own
- * later (a stream, a long answer: once read to its end) or not at all (off).
+ * its log line as one record: `usage` now, or `later` (a small answer, once
+ * collected; `cut` when upstream cut it mid-body). `usage` is null and there is
+ * no `later` when it is recorded on its own (a stream, a long answer: once read
+ * to its end) or not at all (off).
  */
-type Tapped = { res: Response; usage: UsageSample | null };
+type Tapped = { res: Response; usage: UsageSample | null; later?: Promise<Collected> };
+type Collected = { sample: UsageSample; cut: boolean };
 
 /** A JSON answer up to this size (declared) is collected whole on a native tee branch; a longer one is read chunk by chunk. */
 const WHOLE_READ_LIMIT = 16 * 1024;
 
-export function tapAnswer(res: Response, call: UsageCall): Tapped {
-  return tap(res, call);
+/**
+ * The caller's Response; `logged` is called once, with the usage to record
+ * with the call's log line: at once (known now; null when it is recorded on
+ * its own or not at all), or once a small answer has been collected (`cut`:
+ * upstream cut it mid-body, after its headers went back).
+ */
+export function tapAnswer(res: Response, call: UsageCall, logged: (usage: UsageSample | null, cut: boolean) => void): Response {
+  const t = tap(res, call);
+  if (t.later)
+    track(
+      call,
+      t.later.then(({ sample, cut }) => logged(sample, cut)),
+    );
+  else logged(t.usage, false);
+  return t.res;
 }
 
 /** For callers that log on their own (actions): the usage is recorded by itself. */
 export function tapUsage(res: Response, call: UsageCall): Response {
   const t = tap(res, call);
-  if (t.usage) recordPending(call, t.usage);
+  if (t.later)
+    track(
+      call,
+      t.later.then(({ sample }) => recordPending(call, sample)),
+    );
+  else if (t.usage) recordPending(call, t.usage);
   return t.res;
+}
+
+/** Background reading or recording: kept to the invocation's end, and settled by tests (`settleUsageReaders`). */
+function track(call: UsageCall, work: Promise<void>): void {
+  pending.add(work);
+  void work.finally(() => pending.delete(work));
+  call.waitUntil(work);
 }
 
 function tap(res: Response, call: UsageCall): Tapped {
@@ -106,14 +132,14 @@ function tap(res: Response, call: UsageCall): Tapped {
     if (length !== null && length <= WHOLE_READ_LIMIT) return collected(res, res.body, call, rules, at, copy);
   }
   const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
-  const recorded = reading.then(({ u, cut }) =>
-    // Cut mid-way (the caller left, or upstream dropped) before the provider's usage: it still counts, with what was seen,
-    // marked estimated. Cut after it (e.g. a client that stops reading at `[DONE]`): the provider's own figures, exact.
-    record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || (cut && !u.found) }),
+  track(
+    call,
+    reading.then(({ u, cut }) =>
+      // Cut mid-way (the caller left, or upstream dropped) before the provider's usage: it still counts, with what was seen,
+      // marked estimated. Cut after it (e.g. a client that stops reading at `[DONE]`): the provider's own figures, exact.
+      record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || (cut && !u.found) }),
+    ),
   );
-  pending.add(recorded);
-  void recorded.finally(() => pending.delete(recorded));
-  call.waitUntil(recorded);
   return { res: copy(res, body), usage: null };
 }
 
@@ -130,7 +156,8 @@ function recordPending(call: UsageCall, usage: UsageSample): void {
  * has gone back. An answer cut upstream mid-body reaches the caller cut, as
  * it would without terapi in between (issue 16: the response reaches the
  * caller exactly as today), and counts as one failed request, nothing read,
- * marked estimated.
+ * marked estimated. The sample goes to the caller (`later`), who records it
+ * with the call's log line.
  */
 function collected(
   res: Response,
@@ -141,20 +168,24 @@ function collected(
   copy: NonNullable<UsageCall["copy"]>,
 ): Tapped {
   const [theirs, mine] = body.tee();
-  const recorded = new Response(mine).arrayBuffer().then(
-    (bytes) => {
+  const later = new Response(mine).arrayBuffer().then(
+    (bytes): Collected => {
       const u = readJsonAnswer(new Uint8Array(bytes), rules);
-      record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated });
+      return { sample: { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated }, cut: false };
     },
-    () => {
-      record(call, { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true });
-      call.onCut?.();
-    },
+    (): Collected => ({
+      sample: { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true },
+      cut: true,
+    }),
   );
-  pending.add(recorded);
-  void recorded.finally(() => pending.delete(recorded));
-  call.waitUntil(recorded);
-  return { res: copy(res, theirs), usage: null };
+  return {
+    res: copy(res, theirs),
+    usage: null,
+    later: later.then((c) => {
+      noteUsage(call.providerConfigKey, call.connectionId, c.sample);
+      return c;
+    }),
+  };
 }
 
 function declaredLength(headers: Headers): number | null {
