@@ -19,7 +19,7 @@ const TOTALS = ["requests", "errors", "estimated_requests", "input_tokens", "cac
 /** The totals a ranking by cost needs, kept as running sums. */
 const RUNNING = ["requests", "input_tokens", "cached_input_tokens", "output_tokens"] as const;
 
-/** The same tables as migrations/0002_usage.sql, 0003_usage_models.sql, 0004_usage_running.sql and 0005_usage_top.sql (also run here: idempotent, for local runs without migrations). */
+/** The same tables as migrations/0002_usage.sql to 0006_usage_forgotten.sql (also run here: idempotent, for local runs without migrations). */
 export const USAGE_INDEX_SCHEMA = [
   `CREATE TABLE IF NOT EXISTS usage_daily (
   provider_config_key TEXT NOT NULL,
@@ -61,6 +61,12 @@ export const USAGE_INDEX_SCHEMA = [
   ranked INTEGER NOT NULL,
   top TEXT NOT NULL
 )`,
+  `CREATE TABLE IF NOT EXISTS usage_forgotten (
+  provider_config_key TEXT NOT NULL,
+  connection_id TEXT NOT NULL,
+  forgotten_at INTEGER NOT NULL,
+  PRIMARY KEY (provider_config_key, connection_id)
+)`,
 ];
 
 /** The series (connection and model) a write touched, with the first day it changed: the JSON rows `SERIES_OF` reads. */
@@ -68,9 +74,17 @@ const SERIES_OF = `s AS (SELECT json_extract(value, '$.provider_config_key') AS 
     json_extract(value, '$.model') AS model, json_extract(value, '$.first') AS first FROM json_each(?))`;
 const OF_SERIES = (t: string) => `${t}.provider_config_key = s.pck AND ${t}.connection_id = s.conn AND ${t}.model = s.model`;
 
-/** Day rows (absolute sums): a row older than the stored one (a queue message redelivered late) changes nothing. */
+/**
+ * Day rows (absolute sums): a row older than the stored one (a queue message
+ * redelivered late) changes nothing, and so does a state a deleted connection
+ * sent before it was deleted (a message still in the queue at the delete:
+ * `usage_forgotten`), which would otherwise bring its rows back. A connection
+ * created again under the same id counts from its new states on.
+ */
 const DAYS = `INSERT INTO usage_daily (provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")}, updated_at)
-  SELECT ${jsonColumns(["provider_config_key", "connection_id", "day", "model", "source", ...TOTALS, "updated_at"])} FROM json_each(?) WHERE true
+  SELECT ${jsonColumns(["provider_config_key", "connection_id", "day", "model", "source", ...TOTALS, "updated_at"])} FROM json_each(?)
+  WHERE NOT EXISTS (SELECT 1 FROM usage_forgotten f WHERE f.provider_config_key = ${jsonColumns(["provider_config_key"])}
+    AND f.connection_id = ${jsonColumns(["connection_id"])} AND f.forgotten_at >= ${jsonColumns(["updated_at"])})
   ON CONFLICT (provider_config_key, connection_id, day, model, source) DO UPDATE SET
   ${TOTALS.map((c) => `${c} = excluded.${c}`).join(", ")}, updated_at = excluded.updated_at
   WHERE excluded.updated_at >= usage_daily.updated_at`;
@@ -165,14 +179,28 @@ export async function usageModels(db: D1Database, from: number): Promise<string[
   return results.map((r) => r.model);
 }
 
-/** Forgets a deleted connection's rows (its object's own ledger is gone with its storage). */
-export async function deleteUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string): Promise<void> {
+/** How long a deleted connection's mark is kept: far longer than any message waits in the queue (retries included). */
+const FORGOTTEN_KEPT_MS = 7 * 24 * 60 * 60 * 1000;
+
+/**
+ * Forgets a deleted connection's rows (its object's own ledger is gone with
+ * its storage), and marks it forgotten as of `at` so that a state it sent
+ * earlier, still in the queue, is not written back (`DAYS`).
+ */
+export async function deleteUsageIndex(db: D1Database, providerConfigKey: string, connectionId: string, at = Date.now()): Promise<void> {
   await ensureUsageSchema(db);
-  await db.batch(
-    ["usage_daily", "usage_running", "usage_series"].map((table) =>
+  await db.batch([
+    db
+      .prepare(
+        `INSERT INTO usage_forgotten (provider_config_key, connection_id, forgotten_at) VALUES (?, ?, ?)
+        ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET forgotten_at = MAX(forgotten_at, excluded.forgotten_at)`,
+      )
+      .bind(providerConfigKey, connectionId, at),
+    db.prepare("DELETE FROM usage_forgotten WHERE forgotten_at < ?").bind(at - FORGOTTEN_KEPT_MS),
+    ...["usage_daily", "usage_running", "usage_series"].map((table) =>
       db.prepare(`DELETE FROM ${table} WHERE provider_config_key = ? AND connection_id = ?`).bind(providerConfigKey, connectionId),
     ),
-  );
+  ]);
 }
 
 /** A stored ranking of the top connections (migrations/0005_usage_top.sql): `top` as the dashboard shows it. */

@@ -19,8 +19,8 @@ describe("the environment-wide index's schema", () => {
     await env.INDEX_DB.prepare("DROP TABLE usage_daily_from_code").run();
   });
 
-  it("the usage rollups the code creates (usage_models, usage_running, usage_series, usage_top) are the ones migrations/0003, 0004 and 0005 create", async () => {
-    for (const table of ["usage_models", "usage_running", "usage_series", "usage_top"]) {
+  it("the usage rollups the code creates (usage_models, usage_running, usage_series, usage_top, usage_forgotten) are the ones migrations/0003 to 0006 create", async () => {
+    for (const table of ["usage_models", "usage_running", "usage_series", "usage_top", "usage_forgotten"]) {
       const migrated = await columns(table);
       expect(migrated.length).toBeGreaterThan(1);
       const ddl = USAGE_INDEX_SCHEMA.find((s) => s.startsWith(`CREATE TABLE IF NOT EXISTS ${table} (`))!;

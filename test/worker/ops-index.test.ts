@@ -320,6 +320,59 @@ describe("the environment-wide index of operations", () => {
     expect(after?.requests).toBe(1 + 9);
   });
 
+  it("a usage state a connection sent before it was deleted, consumed after the delete, does not bring its rows back; a new connection under the same id counts", async () => {
+    const t = await createTenant(await simKey());
+    const DAY = 86_400_000;
+    const today = Date.now() - (Date.now() % DAY);
+    const state = (at: number, requests: number): IndexMessage => ({
+      logs: [],
+      deliveries: [],
+      usage: [
+        {
+          provider_config_key: t.providerConfigKey,
+          connection_id: t.connectionId,
+          at,
+          rows: [
+            {
+              start: today,
+              model: "gpt-4o",
+              source: "proxy",
+              rev: 1,
+              requests,
+              errors: 0,
+              estimated_requests: 0,
+              input_tokens: 10 * requests,
+              cached_input_tokens: 0,
+              output_tokens: requests,
+              reasoning_tokens: 0,
+            },
+          ],
+        },
+      ],
+    });
+    const indexed = async () =>
+      // This test's own rows (the connection's syncs count too, under their own source).
+      (
+        await env.INDEX_DB.prepare("SELECT requests FROM usage_daily WHERE provider_config_key = ? AND connection_id = ? AND source = 'proxy'")
+          .bind(t.providerConfigKey, t.connectionId)
+          .all<{ requests: number }>()
+      ).results.map((r) => r.requests);
+    const sentAt = Date.now();
+    expect((await consume([state(sentAt, 3)])).ackAll).toBe(true);
+    expect(await indexed()).toEqual([3]);
+    // Deleted: its rows go. Then a later state it had sent before the delete (still in the queue) arrives.
+    expect((await api("DELETE", `/connections/${t.connectionId}?provider_config_key=${t.providerConfigKey}`)).status).toBe(204);
+    expect(await indexed()).toEqual([]);
+    expect((await consume([state(sentAt + 1, 4)])).ackAll).toBe(true);
+    expect(await indexed()).toEqual([]);
+    const usage = await api<{ totals: { requests: number } }>("GET", `/usage?provider_config_key=${t.providerConfigKey}&connection_id=${t.connectionId}`);
+    expect(usage.status).toBe(200);
+    expect(usage.body.totals.requests).toBe(0);
+    // The same id created again: what it sends from now on is counted.
+    expect((await consume([state(Date.now() + 1_000, 2)])).ackAll).toBe(true);
+    expect(await indexed()).toEqual([2]);
+  });
+
   it("a connection object's usage reaches the index through the queue: its alarm sends the changed days, the consumer writes them", async () => {
     routeIndexFeed(null);
     try {
