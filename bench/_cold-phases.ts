@@ -3,6 +3,9 @@
 // /proc/<pid>/task/*/schedstat, in ns) and V8 CPU profiles of the isolate through workerd's inspector.
 // Per bundle, per round, three fresh workerd processes on persisted storage (the connection already stored):
 //  - "bare": the bare pass-through given terapi's bindings (as bench/lib/cold-start.ts's);
+//  - "kv" and "kv+aes": the bare Worker that first reads the connection's KV value from terapi's store
+//    (and, "kv+aes", imports the AES key and decrypts it as terapi does, in a few lines of plain code):
+//    what the KV read and the crypto cost a first call, apart from terapi's own code;
 //  - "lazy": the same bare Worker whose first request imports terapi's bundle and hands it the call: its
 //    start is the bare one plus whatever workerd does with a module it has not evaluated yet, and its first
 //    call's profile holds the bundle's evaluation (top-level code) and terapi's first call;
@@ -53,9 +56,23 @@ export class Registry extends DurableObject {}
 export class ConnectionObject extends DurableObject {}
 export class WebhookOutbox extends DurableObject {}`;
 
-const bareScript = (apiKey: string) => `${DURABLE_OBJECTS}
+/** The bare pass-through; `read`: it first reads the connection's secret from KV ("kv"), and decrypts it ("kv+aes"). */
+const bareScript = (apiKey: string, read: "none" | "kv" | "kv+aes" = "none") => `${DURABLE_OBJECTS}
+const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+async function secret(env) {
+  const stored = await env.SECRETS.get("conn:openai-cold:cold-tenant");
+  if (stored === null) throw new Error("no stored connection");
+  if (${JSON.stringify(read)} === "kv") return;
+  const sealed = JSON.parse(stored);
+  const raw = env.TERAPI_ENCRYPTION_KEY.slice(env.TERAPI_ENCRYPTION_KEY.indexOf(":") + 1);
+  const key = await crypto.subtle.importKey("raw", b64(raw), { name: "AES-GCM" }, false, ["decrypt"]);
+  const aad = new TextEncoder().encode("terapi/connection/v1/openai-cold/cold-tenant");
+  const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: b64(sealed.iv), additionalData: aad }, key, b64(sealed.ct));
+  if (!JSON.parse(new TextDecoder().decode(pt)).credentials.apiKey) throw new Error("no key");
+}
 export default {
   async fetch(request, env) {
+    if (${JSON.stringify(read)} !== "none") await secret(env);
     const url = new URL(request.url);
     const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
     const headers = new Headers(request.headers);
@@ -85,7 +102,8 @@ function lazyScript(bundleJs: string): string {
 
 const CHAT = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
 
-type Side = "bare" | "lazy" | "terapi";
+const SIDES = ["bare", "kv", "kv+aes", "lazy", "terapi"] as const;
+type Side = (typeof SIDES)[number];
 type Sample = { startWallMs: number; startCpuMs: number; firstCpuMs: number; secondCpuMs: number; first?: CpuProfile; firstWallMs: number };
 
 async function one(dir: string, persistTo: string, secrets: TerapiSecrets, simUrl: string, headers: Record<string, string>, profile: boolean): Promise<Sample> {
@@ -139,6 +157,10 @@ try {
     mkdirSync(bareDir, { recursive: true });
     mkdirSync(lazyDir, { recursive: true });
     writeFileSync(resolve(bareDir, "index.js"), bareScript(simKey));
+    for (const read of ["kv", "kv+aes"] as const) {
+      mkdirSync(resolve(work, read), { recursive: true });
+      writeFileSync(resolve(work, read, "index.js"), bareScript(simKey, read));
+    }
     writeFileSync(resolve(lazyDir, "index.js"), lazyScript(readFileSync(resolve(dir, "index.js"), "utf8")));
     // One store, set up by the bundle itself, for terapi and its lazy twin; the bare Worker's own (persisted alike).
     const persist = resolve(work, "store");
@@ -154,6 +176,8 @@ try {
       dir,
       new Map([
         ["bare", { dir: bareDir, persist: resolve(work, "bare-store"), samples: [] }],
+        ["kv", { dir: resolve(work, "kv"), persist, samples: [] }],
+        ["kv+aes", { dir: resolve(work, "kv+aes"), persist, samples: [] }],
         ["lazy", { dir: lazyDir, persist, samples: [], map, lineOffset: 1 }],
         ["terapi", { dir, persist, samples: [], map }],
       ]),
@@ -163,7 +187,7 @@ try {
   const order = [...sides.values()].flatMap((m) => [...m.values()]);
   for (let r = 0; r < rounds; r++)
     for (const s of r % 2 ? [...order].reverse() : order)
-      s.samples.push(await one(s.dir, s.persist, secrets, sim.url, s.dir.endsWith("/bare") ? {} : headers, profiling));
+      s.samples.push(await one(s.dir, s.persist, secrets, sim.url, s.map === undefined ? {} : headers, profiling));
   const load = os
     .loadavg()
     .map((x) => x.toFixed(2))
@@ -171,7 +195,7 @@ try {
   for (const [dir, m] of sides) {
     console.log(`\n${dir}: ${rounds} rounds, load ${load} at the end. ms, median (min–max)`);
     const get = (side: Side) => m.get(side)?.samples ?? [];
-    for (const side of ["bare", "lazy", "terapi"] as const) {
+    for (const side of SIDES) {
       const xs = get(side);
       console.log(
         `  ${side.padEnd(6)} start wall ${spread(xs.map((x) => x.startWallMs))}, start CPU ${spread(xs.map((x) => x.startCpuMs))}, ` +
@@ -184,6 +208,9 @@ try {
       `  paired by round: terapi start CPU − bare ${paired((i) => at("terapi", i).startCpuMs - at("bare", i).startCpuMs)}, ` +
         `lazy start CPU − bare ${paired((i) => at("lazy", i).startCpuMs - at("bare", i).startCpuMs)}, ` +
         `terapi first call CPU − bare ${paired((i) => at("terapi", i).firstCpuMs - at("bare", i).firstCpuMs)}, ` +
+        `kv first call CPU − bare ${paired((i) => at("kv", i).firstCpuMs - at("bare", i).firstCpuMs)}, ` +
+        `kv+aes first call CPU − kv ${paired((i) => at("kv+aes", i).firstCpuMs - at("kv", i).firstCpuMs)}, ` +
+        `terapi first call CPU − kv+aes ${paired((i) => at("terapi", i).firstCpuMs - at("kv+aes", i).firstCpuMs)}, ` +
         `lazy first call CPU − terapi ${paired((i) => at("lazy", i).firstCpuMs - at("terapi", i).firstCpuMs)}`,
     );
     for (const side of ["lazy", "terapi"] as const) {
@@ -206,6 +233,19 @@ try {
       table("inclusive time by source", (b) => b.inclusive.map((x) => ({ key: x.group, ms: x.ms })));
       table("functions by self time", (b) => b.functions.map((x) => ({ key: x.fn, ms: x.ms })));
     }
+  }
+  // Every other bundle against the first, paired by round (its three sides started next to the first's).
+  const [firstDir, ...others] = [...sides.keys()];
+  for (const dir of others) {
+    const a = sides.get(firstDir as string);
+    const b = sides.get(dir);
+    const diff = (side: Side, f: (x: Sample) => number) =>
+      spread(Array.from({ length: rounds }, (_, i) => f(b?.get(side)?.samples[i] as Sample) - f(a?.get(side)?.samples[i] as Sample)));
+    console.log(
+      `\n${dir} − ${firstDir}, paired by round: terapi first call CPU ${diff("terapi", (x) => x.firstCpuMs)}, ` +
+        `terapi start CPU ${diff("terapi", (x) => x.startCpuMs)}, lazy first call CPU ${diff("lazy", (x) => x.firstCpuMs)}, ` +
+        `terapi first call wall ${diff("terapi", (x) => x.firstWallMs)}`,
+    );
   }
   await sim.stop();
 } finally {
