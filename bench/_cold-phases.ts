@@ -89,20 +89,38 @@ export default {
  * only imported dynamically), its imports of DurableObject bound to the wrapper's, its exports returned. One line
  * is added in front, so that profile frames map to the bundle's source map one line up.
  */
-function lazyScript(bundleJs: string): string {
+function bundleAsFunctionBody(bundleJs: string): string {
   const body = bundleJs
     .replace(/import\{DurableObject as (\w+)\}from"cloudflare:workers";?/g, (m, name: string) => `var ${name}=DO_;`.padEnd(m.length))
     .replace(/export\{[^}]*\b(\w+) as default\b[^}]*\};?\s*(\/\/# sourceMappingURL=.*)?\s*$/, "return $1;}");
   if (/^\s*(import|export)\b/m.test(body) || !body.endsWith("}")) throw new Error("lazy variant: the bundle's imports/exports are not the expected ones");
+  return body;
+}
+
+function lazyScript(bundleJs: string): string {
   return (
-    `${DURABLE_OBJECTS.replace(/\n/g, " ")} const DO_ = DurableObject; let terapi; function load() {\n${body}\n` +
+    `${DURABLE_OBJECTS.replace(/\n/g, " ")} const DO_ = DurableObject; let terapi; function load() {\n${bundleAsFunctionBody(bundleJs)}\n` +
     `export default { fetch(request, env, ctx) { terapi ??= load(); return terapi.fetch(request, env, ctx); } };\n`
+  );
+}
+
+/**
+ * "parse": the bare Worker whose first request calls a function holding the bundle that returns before
+ * running any of it: V8 compiles the function then (a full parse of the bundle's top level, the rest
+ * pre-parsed), so its first call less the bare one is the bundle's compile; lazy less parse is its evaluation
+ * (and terapi's first call).
+ */
+function parseScript(bundleJs: string, apiKey: string): string {
+  const bare = bareScript(apiKey).replace(DURABLE_OBJECTS, "").replace("async fetch(request, env) {", "async fetch(request, env) {\n    parsed ??= load();");
+  return (
+    `${DURABLE_OBJECTS.replace(/\n/g, " ")} const DO_ = DurableObject; let parsed; function load() { if (parsed === undefined) return 1;\n` +
+    `${bundleAsFunctionBody(bundleJs)}\n${bare}\n`
   );
 }
 
 const CHAT = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
 
-const SIDES = ["bare", "kv", "kv+aes", "lazy", "terapi"] as const;
+const SIDES = ["bare", "kv", "kv+aes", "parse", "lazy", "terapi"] as const;
 type Side = (typeof SIDES)[number];
 type Sample = { startWallMs: number; startCpuMs: number; firstCpuMs: number; secondCpuMs: number; first?: CpuProfile; firstWallMs: number };
 
@@ -157,6 +175,8 @@ try {
     mkdirSync(bareDir, { recursive: true });
     mkdirSync(lazyDir, { recursive: true });
     writeFileSync(resolve(bareDir, "index.js"), bareScript(simKey));
+    mkdirSync(resolve(work, "parse"), { recursive: true });
+    writeFileSync(resolve(work, "parse", "index.js"), parseScript(readFileSync(resolve(dir, "index.js"), "utf8"), simKey));
     for (const read of ["kv", "kv+aes"] as const) {
       mkdirSync(resolve(work, read), { recursive: true });
       writeFileSync(resolve(work, read, "index.js"), bareScript(simKey, read));
@@ -178,6 +198,7 @@ try {
         ["bare", { dir: bareDir, persist: resolve(work, "bare-store"), samples: [] }],
         ["kv", { dir: resolve(work, "kv"), persist, samples: [] }],
         ["kv+aes", { dir: resolve(work, "kv+aes"), persist, samples: [] }],
+        ["parse", { dir: resolve(work, "parse"), persist: resolve(work, "bare-store"), samples: [] }],
         ["lazy", { dir: lazyDir, persist, samples: [], map, lineOffset: 1 }],
         ["terapi", { dir, persist, samples: [], map }],
       ]),
@@ -212,6 +233,10 @@ try {
         `kv+aes first call CPU − kv ${paired((i) => at("kv+aes", i).firstCpuMs - at("kv", i).firstCpuMs)}, ` +
         `terapi first call CPU − kv+aes ${paired((i) => at("terapi", i).firstCpuMs - at("kv+aes", i).firstCpuMs)}, ` +
         `lazy first call CPU − terapi ${paired((i) => at("lazy", i).firstCpuMs - at("terapi", i).firstCpuMs)}`,
+    );
+    console.log(
+      `  the bundle: compile (parse first call CPU − bare) ${paired((i) => at("parse", i).firstCpuMs - at("bare", i).firstCpuMs)}, ` +
+        `evaluation ((lazy − parse) − (terapi − bare), first call CPU) ${paired((i) => at("lazy", i).firstCpuMs - at("parse", i).firstCpuMs - (at("terapi", i).firstCpuMs - at("bare", i).firstCpuMs))}`,
     );
     for (const side of ["lazy", "terapi"] as const) {
       const s = m.get(side);
