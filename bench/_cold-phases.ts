@@ -27,6 +27,11 @@ const argv = process.argv.slice(2);
 const rounds = Number(argv.find((a) => a.startsWith("--rounds="))?.slice("--rounds=".length) ?? 5);
 // The profiler costs CPU itself: with --profile every side is profiled alike (the CPU figures then include it).
 const profiling = argv.includes("--profile");
+// `--sides=terapi,bare`: only these sides (A/B runs of builds); the figures that need a missing side are not printed.
+const only = argv
+  .find((a) => a.startsWith("--sides="))
+  ?.slice("--sides=".length)
+  .split(",");
 const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-cold-phases-"));
 
 /** CPU time (ms, ns precision) every live thread of these processes has used. */
@@ -205,7 +210,7 @@ try {
     );
   }
   // Interleaved: every side of every bundle once per round, the order reversed every other round.
-  const order = [...sides.values()].flatMap((m) => [...m.values()]);
+  const order = [...sides.values()].flatMap((m) => [...m].filter(([side]) => !only || only.includes(side)).map(([, s]) => s));
   for (let r = 0; r < rounds; r++)
     for (const s of r % 2 ? [...order].reverse() : order)
       s.samples.push(await one(s.dir, s.persist, secrets, sim.url, s.map === undefined ? {} : headers, profiling));
@@ -218,25 +223,26 @@ try {
     const get = (side: Side) => m.get(side)?.samples ?? [];
     for (const side of SIDES) {
       const xs = get(side);
+      if (xs.length === 0) continue;
       console.log(
         `  ${side.padEnd(6)} start wall ${spread(xs.map((x) => x.startWallMs))}, start CPU ${spread(xs.map((x) => x.startCpuMs))}, ` +
           `first call CPU ${spread(xs.map((x) => x.firstCpuMs))} (wall ${spread(xs.map((x) => x.firstWallMs))}), second call CPU ${spread(xs.map((x) => x.secondCpuMs))}`,
       );
     }
-    const paired = (f: (i: number) => number) => spread(Array.from({ length: rounds }, (_, i) => f(i)));
-    const at = (side: Side, i: number) => get(side)[i] as Sample;
+    /** `f` of each round, when every side it reads was run. */
+    const paired = (needs: Side[], f: (at: (side: Side) => Sample) => number) =>
+      needs.every((n) => get(n).length === rounds) ? spread(Array.from({ length: rounds }, (_, i) => f((side) => get(side)[i] as Sample))) : "n/a";
+    const first = (x: Sample) => x.firstCpuMs;
+    const minus = (a: Side, b: Side, f: (x: Sample) => number) => paired([a, b], (at) => f(at(a)) - f(at(b)));
     console.log(
-      `  paired by round: terapi start CPU − bare ${paired((i) => at("terapi", i).startCpuMs - at("bare", i).startCpuMs)}, ` +
-        `lazy start CPU − bare ${paired((i) => at("lazy", i).startCpuMs - at("bare", i).startCpuMs)}, ` +
-        `terapi first call CPU − bare ${paired((i) => at("terapi", i).firstCpuMs - at("bare", i).firstCpuMs)}, ` +
-        `kv first call CPU − bare ${paired((i) => at("kv", i).firstCpuMs - at("bare", i).firstCpuMs)}, ` +
-        `kv+aes first call CPU − kv ${paired((i) => at("kv+aes", i).firstCpuMs - at("kv", i).firstCpuMs)}, ` +
-        `terapi first call CPU − kv+aes ${paired((i) => at("terapi", i).firstCpuMs - at("kv+aes", i).firstCpuMs)}, ` +
-        `lazy first call CPU − terapi ${paired((i) => at("lazy", i).firstCpuMs - at("terapi", i).firstCpuMs)}`,
+      `  paired by round: terapi start CPU − bare ${minus("terapi", "bare", (x) => x.startCpuMs)}, ` +
+        `terapi first call CPU − bare ${minus("terapi", "bare", first)}, kv first call CPU − bare ${minus("kv", "bare", first)}, ` +
+        `kv+aes first call CPU − kv ${minus("kv+aes", "kv", first)}, terapi first call CPU − kv+aes ${minus("terapi", "kv+aes", first)}, ` +
+        `lazy first call CPU − terapi ${minus("lazy", "terapi", first)}`,
     );
     console.log(
-      `  the bundle: compile (parse first call CPU − bare) ${paired((i) => at("parse", i).firstCpuMs - at("bare", i).firstCpuMs)}, ` +
-        `evaluation ((lazy − parse) − (terapi − bare), first call CPU) ${paired((i) => at("lazy", i).firstCpuMs - at("parse", i).firstCpuMs - (at("terapi", i).firstCpuMs - at("bare", i).firstCpuMs))}`,
+      `  the bundle: compile (parse first call CPU − bare) ${minus("parse", "bare", first)}, evaluation ((lazy − parse) − (terapi − bare), first call CPU) ` +
+        paired(["lazy", "parse", "terapi", "bare"], (at) => first(at("lazy")) - first(at("parse")) - (first(at("terapi")) - first(at("bare")))),
     );
     for (const side of ["lazy", "terapi"] as const) {
       const s = m.get(side);
@@ -246,6 +252,7 @@ try {
         nodes: p.nodes.map((n) => (n.callFrame.url ? { ...n, callFrame: { ...n.callFrame, lineNumber: n.callFrame.lineNumber - (s.lineOffset ?? 0) } } : n)),
       });
       const bs = s.samples.flatMap((x) => (x.first ? [breakdown(shift(x.first), s.map)] : []));
+      if (bs.length === 0) continue;
       const table = (title: string, pick: (b: ReturnType<typeof breakdown>) => { key: string; ms: number }[]) => {
         const by = new Map<string, number[]>();
         for (const b of bs) for (const x of pick(b)) by.set(x.key, [...(by.get(x.key) ?? []), x.ms]);
@@ -259,13 +266,15 @@ try {
       table("functions by self time", (b) => b.functions.map((x) => ({ key: x.fn, ms: x.ms })));
     }
   }
-  // Every other bundle against the first, paired by round (its three sides started next to the first's).
+  // Every other bundle against the first, paired by round (its sides started next to the first's).
   const [firstDir, ...others] = [...sides.keys()];
   for (const dir of others) {
     const a = sides.get(firstDir as string);
     const b = sides.get(dir);
-    const diff = (side: Side, f: (x: Sample) => number) =>
-      spread(Array.from({ length: rounds }, (_, i) => f(b?.get(side)?.samples[i] as Sample) - f(a?.get(side)?.samples[i] as Sample)));
+    const diff = (side: Side, f: (x: Sample) => number) => {
+      const [xs, ys] = [a?.get(side)?.samples ?? [], b?.get(side)?.samples ?? []];
+      return xs.length === rounds && ys.length === rounds ? spread(xs.map((x, i) => f(ys[i] as Sample) - f(x))) : "n/a";
+    };
     console.log(
       `\n${dir} − ${firstDir}, paired by round: terapi first call CPU ${diff("terapi", (x) => x.firstCpuMs)}, ` +
         `terapi start CPU ${diff("terapi", (x) => x.startCpuMs)}, lazy first call CPU ${diff("lazy", (x) => x.firstCpuMs)}, ` +
