@@ -1,4 +1,4 @@
-import { createMiddleware } from "hono/factory";
+import type { MiddlewareHandler } from "hono";
 import { ApiError } from "../errors";
 import type { AppEnv } from "../env";
 import { checkNotBlocked, clientOf, countFailure } from "./auth-throttle";
@@ -85,10 +85,15 @@ async function checkCandidate(env: Env, raw: string, candidate: string, client: 
   if (accepted.keys.size < MAX_ACCEPTED) accepted.keys.add(candidate);
 }
 
-/** `Authorization: Bearer <secret key>` against TERAPI_SECRET_KEY (comma separated for rotation). */
-export function secretKeyAuth() {
-  return createMiddleware<AppEnv>(async function secretKeyAuth(c, next) {
+/**
+ * `Authorization: Bearer <secret key>` against TERAPI_SECRET_KEY (comma separated for rotation).
+ * A plain typed handler, not hono/factory's `createMiddleware` (the same function at run time): this
+ * module is on the proxy's fast path, and importing the factory would build Hono's router modules
+ * when the isolate starts, which only the router (loaded on demand) uses.
+ */
+export function secretKeyAuth(): MiddlewareHandler<AppEnv> {
+  return async function secretKeyAuth(c, next) {
     await authorizeSecretKey(c.req.raw, c.env);
     await next();
-  });
+  };
 }

@@ -44,6 +44,13 @@ type ForwardRequest = {
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * A direct answer's budget reaches the object this long after the answer, not with it: the object
+ * wakes (and, on one workerd, runs in the caller's isolate) once the caller has been answered, and
+ * with the operation log's first batch (src/logs/record.ts, 250 ms), not during an isolate's first call.
+ */
+const SHARE_AFTER_MS = 250;
+
 /** Is a body that can be sent more than once (or none at all)? */
 const replayable = (body: ForwardRequest["body"]) => !(body instanceof ReadableStream);
 
@@ -118,7 +125,9 @@ export function createForwarder(view: RateLimitView) {
         if (grant) req.waitUntil(object().report(charge.bucket, { ...grant, obs, raw: charge.tokens, sample, chargedTokens }));
         // A 429 met on the direct path: the object (and the work it runs) learns the block at once;
         // otherwise, now and then, what the bucket looks like (in the background, never awaited).
-        else if (refused || (obs.requests?.limit !== undefined && view.share(key))) req.waitUntil(object().report(charge.bucket, { gen: NO_GEN, obs }));
+        else if (refused) req.waitUntil(object().report(charge.bucket, { gen: NO_GEN, obs }));
+        else if (obs.requests?.limit !== undefined && view.share(key))
+          req.waitUntil(sleep(SHARE_AFTER_MS).then(() => object().report(charge.bucket, { gen: NO_GEN, obs })));
       };
 
       // 2. One upstream call.
