@@ -16,6 +16,8 @@
 //   npm run bench -- --streams                       HEAD: usage on, usage off, bare, direct
 //   npm run bench -- --streams --refs=old=main,new=worktree  main and the working tree (usage on), + the working tree with usage off
 //   npm run bench -- --streams --rounds=12 --per-round=60 --no-off
+//   npm run bench -- --streams --json --no-off --refs=$(npx node bench/ladder.ts --out=/tmp/ladder | tr ' ' '\n' | sed 's/^--variant=//' | awk -F/ '{printf "%s%s=%s", NR > 1 ? "," : "", $NF, $0}')
+//        the ablation ladder's rungs (trees as they are, a ref that is a path), paired request by request
 //   npm run bench -- --streams --json ...            the same A/B for scenario a's small JSON answer (c=1 latency:
 //                                                    the TTFB column is then the time to the answer's last byte)
 //   --profile [--profile-requests=N]                 + a V8 CPU profile of N requests (150) per terapi side
@@ -81,7 +83,14 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
   process.on("exit", killAllChildrenSync);
   const stops: (() => Promise<void>)[] = [];
   try {
-    const sources: Source[] = named.map(({ ref }, i) => (ref === "worktree" ? prepareSource(root, tmp, true) : sourceAt(root, ref, resolve(tmp, `src-${i}`))));
+    // A ref that is a path (`rung=/tmp/ladder/3-no-body-read`) is a tree as it is, e.g. a bench/ladder.ts rung.
+    const sources: Source[] = named.map(({ ref }, i) =>
+      ref === "worktree"
+        ? prepareSource(root, tmp, true)
+        : ref.startsWith("/")
+          ? { dir: ref, label: ref, commit: "tree" }
+          : sourceAt(root, ref, resolve(tmp, `src-${i}`)),
+    );
     const sim = await startSimulator(sources[0]!.dir, log);
     stops.push(sim.stop);
     const simKey = await sim.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
