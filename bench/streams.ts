@@ -16,7 +16,7 @@
 //   npm run bench -- --streams                       HEAD: usage on, usage off, bare, direct
 //   npm run bench -- --streams --refs=old=main,new=worktree  main and the working tree (usage on), + the working tree with usage off
 //   npm run bench -- --streams --rounds=12 --per-round=60 --no-off
-//   npm run bench -- --streams --json --no-off --refs=$(npx node bench/ladder.ts --out=/tmp/ladder | tr ' ' '\n' | sed 's/^--variant=//' | awk -F/ '{printf "%s%s=%s", NR > 1 ? "," : "", $NF, $0}')
+//   npm run bench -- --streams --json --no-off --refs=$(npx node bench/ladder.ts --out=/tmp/ladder | tr ' ' '\n' | sed 's/^--variant=//' | awk -F/ '{printf "%s%s=%s", (NR > 1 ? "," : ""), $NF, $0}')
 //        the ablation ladder's rungs (trees as they are, a ref that is a path), paired request by request
 //   npm run bench -- --streams --json ...            the same A/B for scenario a's small JSON answer (c=1 latency:
 //                                                    the TTFB column is then the time to the answer's last byte)
