@@ -20,6 +20,7 @@
 //        the ablation ladder's rungs (trees as they are, a ref that is a path), paired request by request
 //   npm run bench -- --streams --json ...            the same A/B for scenario a's small JSON answer (c=1 latency:
 //                                                    the TTFB column is then the time to the answer's last byte)
+//   --usage=off                                      every ref with usage counting off (with --no-off)
 //   --profile [--profile-requests=N]                 + a V8 CPU profile of N requests (150) per terapi side
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -104,7 +105,9 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
       sides.push({ name, target, pids: t.pids, profile: t.inspector && { ...t.inspector, map: resolve(bundleDir, "index.js.map") } });
       log(`${name}: ${t.origin}`);
     };
-    for (const [i, src] of sources.entries()) await terapiSide(`${refs[i]} (${src.commit}), usage on`, src, bundles[i]!.dir, "on");
+    // `--usage=off`: every ref with usage counting off (the foreground alone).
+    const usage = option("usage") === "off" ? "off" : "on";
+    for (const [i, src] of sources.entries()) await terapiSide(`${refs[i]} (${src.commit}), usage ${usage}`, src, bundles[i]!.dir, usage);
     const last = sources.length - 1;
     if (withOff) await terapiSide(`${refs[last]} (${sources[last]!.commit}), usage off`, sources[last]!, bundles[last]!.dir, "off");
     const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate, directSocket: true });
