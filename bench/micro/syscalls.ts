@@ -40,7 +40,8 @@ async function counted(pids: number[], run: () => Promise<void>): Promise<Map<st
   const calls = new Map<string, number>();
   for (const line of readFileSync(out, "utf8").split("\n")) {
     const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/.exec(line);
-    if (m) calls.set(m[2]!, Number(m[1]));
+    // strace's own "total" row is summed below from the others.
+    if (m && m[2] !== "total") calls.set(m[2]!, Number(m[1]));
   }
   return calls;
 }
