@@ -49,6 +49,8 @@ const VARIANTS: Record<string, string> = {
   signal:
     "const c = new AbortController();\n  setTimeout(() => c.abort(), 600_000);\n" +
     '  return fetch(target, { method: request.method, headers, body: request.body, signal: c.signal, redirect: "manual" });',
+  awaited: `const res = await ${SEND};\n  return res;`,
+  timerclear: `const t = setTimeout(() => {}, 600_000);\n  const res = await ${SEND};\n  clearTimeout(t);\n  return res;`,
   copy: `const res = await ${SEND};\n  return new Response(res.body, res);`,
   tee: `const res = await ${SEND};\n  const [a, b] = res.body!.tee();\n  ctx.waitUntil(new Response(b).arrayBuffer());\n  return new Response(a, res);`,
 };
