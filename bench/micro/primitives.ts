@@ -45,6 +45,12 @@ const SEND = "fetch(target, { method: request.method, headers, body: request.bod
 const VARIANTS: Record<string, string> = {
   bare: `return ${SEND};`,
   body: "const body = await request.arrayBuffer();\n  return fetch(target, { method: request.method, headers, body });",
+  bodyparse:
+    'const body = await request.arrayBuffer();\n  if (!(JSON.parse(new TextDecoder().decode(body)) as { model?: string }).model) throw new Error("no model");\n' +
+    "  return fetch(target, { method: request.method, headers, body });",
+  bodyview:
+    'const body = await request.arrayBuffer();\n  if (new Uint8Array(body, 0, 1)[0] !== 0x7b) throw new Error("not JSON");\n' +
+    "  return fetch(target, { method: request.method, headers, body });",
   timer: `setTimeout(() => {}, 600_000);\n  return ${SEND};`,
   signal:
     "const c = new AbortController();\n  setTimeout(() => c.abort(), 600_000);\n" +
