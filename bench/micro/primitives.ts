@@ -51,6 +51,12 @@ const VARIANTS: Record<string, string> = {
   bodyview:
     'const body = await request.arrayBuffer();\n  if (new Uint8Array(body, 0, 1)[0] !== 0x7b) throw new Error("not JSON");\n' +
     "  return fetch(target, { method: request.method, headers, body });",
+  bodydecode:
+    'const body = await request.arrayBuffer();\n  if (new TextDecoder().decode(body).length === 0) throw new Error("empty");\n' +
+    "  return fetch(target, { method: request.method, headers, body });",
+  bodylatin:
+    'const body = await request.arrayBuffer();\n  const u8 = new Uint8Array(body);\n  let text = "";\n  for (let i = 0; i < u8.length; i += 4096) text += String.fromCharCode(...u8.subarray(i, i + 4096));\n' +
+    '  if (!(JSON.parse(text) as { model?: string }).model) throw new Error("no model");\n  return fetch(target, { method: request.method, headers, body });',
   timer: `setTimeout(() => {}, 600_000);\n  return ${SEND};`,
   signal:
     "const c = new AbortController();\n  setTimeout(() => c.abort(), 600_000);\n" +
