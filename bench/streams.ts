@@ -16,6 +16,12 @@
 //   npm run bench -- --streams                       HEAD: usage on, usage off, bare, direct
 //   npm run bench -- --streams --refs=old=main,new=worktree  main and the working tree (usage on), + the working tree with usage off
 //   npm run bench -- --streams --rounds=12 --per-round=60 --no-off
+//   npm run bench -- --streams --json --no-off --refs=$(npx node bench/ladder.ts --out=/tmp/ladder | tr ' ' '\n' | sed 's/^--variant=//' | awk -F/ '{printf "%s%s=%s", (NR > 1 ? "," : ""), $NF, $0}')
+//        the ablation ladder's rungs (trees as they are, a ref that is a path), paired request by request
+//   npm run bench -- --streams --json ...            the same A/B for scenario a's small JSON answer (c=1 latency:
+//                                                    the TTFB column is then the time to the answer's last byte)
+//   --usage=off                                      every ref with usage counting off (with --no-off)
+//   --profile [--profile-requests=N]                 + a V8 CPU profile of N requests (150) per terapi side
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
@@ -78,7 +84,14 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
   process.on("exit", killAllChildrenSync);
   const stops: (() => Promise<void>)[] = [];
   try {
-    const sources: Source[] = named.map(({ ref }, i) => (ref === "worktree" ? prepareSource(root, tmp, true) : sourceAt(root, ref, resolve(tmp, `src-${i}`))));
+    // A ref that is a path (`rung=/tmp/ladder/3-no-body-read`) is a tree as it is, e.g. a bench/ladder.ts rung.
+    const sources: Source[] = named.map(({ ref }, i) =>
+      ref === "worktree"
+        ? prepareSource(root, tmp, true)
+        : ref.startsWith("/")
+          ? { dir: ref, label: ref, commit: "tree" }
+          : sourceAt(root, ref, resolve(tmp, `src-${i}`)),
+    );
     const sim = await startSimulator(sources[0]!.dir, log);
     stops.push(sim.stop);
     const simKey = await sim.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
@@ -92,7 +105,9 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
       sides.push({ name, target, pids: t.pids, profile: t.inspector && { ...t.inspector, map: resolve(bundleDir, "index.js.map") } });
       log(`${name}: ${t.origin}`);
     };
-    for (const [i, src] of sources.entries()) await terapiSide(`${refs[i]} (${src.commit}), usage on`, src, bundles[i]!.dir, "on");
+    // `--usage=off`: every ref with usage counting off (the foreground alone).
+    const usage = option("usage") === "off" ? "off" : "on";
+    for (const [i, src] of sources.entries()) await terapiSide(`${refs[i]} (${src.commit}), usage ${usage}`, src, bundles[i]!.dir, usage);
     const last = sources.length - 1;
     if (withOff) await terapiSide(`${refs[last]} (${sources[last]!.commit}), usage off`, sources[last]!, bundles[last]!.dir, "off");
     const floor = await startFloor({ simUrl: sim.url, apiKey: simKey, compatibilityDate, directSocket: true });
@@ -100,10 +115,16 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
     sides.push({ name: "bare Worker", target: floor.target, pids: floor.pids });
     sides.push({ name: "direct", target: { name: "direct", base: sim.url, headers: { authorization: `Bearer ${simKey}` } }, pids: () => [] });
 
-    const spec = { ...chatRequest(true), headers: { "x-sim-chunk-delay-ms": String(CHUNK_DELAY_MS) } };
+    // `--json`: scenario a's small JSON answer (c=1 latency) instead of the stream; its "TTFB" is the time to the last byte.
+    const json = argv.includes("--json");
+    const spec = json ? chatRequest(false) : { ...chatRequest(true), headers: { "x-sim-chunk-delay-ms": String(CHUNK_DELAY_MS) } };
     const agents = sides.map(() => keepAliveAgent(1));
     const fire = async (i: number): Promise<Sample> => {
       const s = await send(agents[i]!, sides[i]!.target, spec, { keepTail: true, timeoutMs: 30_000 });
+      if (json) {
+        if (s.status !== 200) throw new Error(`${sides[i]!.name}: ${s.status} ${s.error ?? s.snippet ?? ""}`);
+        return { ...s, firstByteMs: s.totalMs };
+      }
       if (s.status !== 200 || !s.snippet?.includes("[DONE]")) throw new Error(`${sides[i]!.name}: ${s.status} ${s.error ?? s.snippet ?? ""}`);
       return s;
     };
@@ -141,15 +162,16 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
       for (const [i, side] of sides.entries()) {
         if (!side.profile) continue;
         const ins = await connectInspector(side.profile.port, side.profile.worker);
-        const n = 150;
+        const n = Number(option("profile-requests") ?? 150);
         const profile = await cpuProfile(ins, async () => {
           for (let k = 0; k < n; k++) await fire(i);
         });
         ins.close();
+        writeFileSync(resolve(root, `bench/profile-streams-${i}.cpuprofile`), JSON.stringify(profile));
         const b = breakdown(profile, side.profile.map);
         const idle = b.self.find((x) => x.group === "(idle)")?.ms ?? 0;
         profiled.push(
-          `${renderBreakdown(`${side.name}: ${n} streams under the profiler`, b)}\nbusy (not idle): ${(((b.totalMs - idle) * 1000) / n).toFixed(0)} µs of the isolate's thread per stream`,
+          `${renderBreakdown(`${side.name}: ${n} requests under the profiler`, b)}\nbusy (not idle): ${(((b.totalMs - idle) * 1000) / n).toFixed(0)} µs of the isolate's thread per request`,
         );
       }
     }
@@ -177,7 +199,7 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
     for (let i = 1; i < refs.length; i++) pairs.push([i, 0]);
 
     const lines = [
-      `Streams A/B: chat SSE (chunks ${CHUNK_DELAY_MS} ms apart), c=1, ${rounds} rounds × ${perRound} streams per side, alternating request by request;`,
+      `${json ? "Small JSON A/B: chat, no stream (TTFB = time to the last byte)" : `Streams A/B: chat SSE (chunks ${CHUNK_DELAY_MS} ms apart)`}, c=1, ${rounds} rounds × ${perRound} streams per side, alternating request by request;`,
       `${os.cpus().length} cores, load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")} at the start, ${loadAtEnd.map((l) => l.toFixed(2)).join(" ")} at the end`,
       "",
       "| side | TTFB p50 | headers p50 | headers → first byte p50 | workerd CPU per stream |",

@@ -185,6 +185,12 @@ export const steps: Step[] = [
     },
   },
   { name: "AbortSignal.timeout", run: () => AbortSignal.timeout(600_000) },
+  { name: "setTimeout (not cleared; nodejs_compat's Timeout wrapper)", run: () => setTimeout(() => {}, 600_000) },
+  { name: "scheduler.wait (workerd's native timer promise)", run: () => scheduler.wait(600_000) },
+  {
+    name: "scheduler.wait + .then (a timeout raced, not cleared)",
+    run: () => scheduler.wait(600_000).then(() => {}),
+  },
   { name: "new AbortController", run: () => new AbortController().signal },
   {
     name: "new Response(bytes, upstream) + delete 10 names on its headers",
