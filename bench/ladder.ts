@@ -185,9 +185,10 @@ const TAP = "src/usage/tap.ts";
  * `--split` (h-c32): the log record and usage counting of a small JSON answer, taken apart from the far
  * end inwards, one part per rung (cumulative, from HEAD), so that neighbouring rungs' difference is one part:
  * the index feed (Queue send, consumer, D1), the connection object's write, the flush (its stored lines and
- * the `appendLogs` RPC), the buffer and its timers, the tee and the native collection of the counting
- * branch, the per-request promise chain kept to the invocation's end, and last the request's own
- * synchronous work (the sample, the line). The last rung is the ladder's 2-no-usage.
+ * the `appendLogs` RPC), the buffer and its timers, reading a small answer whole (the answer passed
+ * through instead), and last the request's own synchronous work (the sample, the line). The last rung is
+ * the ladder's 2-no-usage. (Commits before 526f06b collected a tee branch instead: their split was made
+ * with this tool at b747b61, rungs s5-no-tee and s6-no-promise.)
  */
 const SPLIT: Rung[] = [
   {
@@ -229,28 +230,21 @@ const SPLIT: Rung[] = [
     ],
   },
   {
-    name: "s5-no-tee",
-    what: "a small answer is not teed nor collected (the caller's body native; the per-request promise chain kept, on an empty read)",
+    name: "s5-no-read",
+    what: "a small answer not read: passed through natively, a fixed sample recorded at once",
     edits: [
       {
         file: TAP,
-        from: "  const [theirs, mine] = body.tee();\n  const later = new Response(mine).arrayBuffer().then(",
-        to: "  const theirs = body;\n  const later = Promise.resolve(new ArrayBuffer(0)).then(",
+        from: "    if (length !== null && length <= WHOLE_READ_LIMIT) return readWhole(res, call, rules, at, copy, logged);",
+        to:
+          "    if (length !== null && length <= WHOLE_READ_LIMIT) {\n" +
+          '      logged({ at, source: call.source, error: false, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false }, false);\n' +
+          "      return copy(res, res.body);\n" +
+          "    }",
       },
     ],
   },
-  {
-    name: "s6-no-promise",
-    what: "a small answer's sample made at once (no per-request promise chain, no waitUntil)",
-    edits: [
-      {
-        file: TAP,
-        from: "    if (length !== null && length <= WHOLE_READ_LIMIT) return collected(res, res.body, call, rules, at, copy);",
-        to: '    if (length !== null && length <= WHOLE_READ_LIMIT) return { res: copy(res, res.body), usage: { at, source: call.source, error: false, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false } };',
-      },
-    ],
-  },
-  { ...RUNGS[1]!, name: "s7-no-usage-no-log", what: "no log line and no usage at all (the ladder's 2-no-usage)" },
+  { ...RUNGS[1]!, name: "s6-no-usage-no-log", what: "no log line and no usage at all (the ladder's 2-no-usage)" },
 ];
 
 function apply(dir: string, e: Edit): void {
