@@ -8,6 +8,7 @@
 //
 //   npm run bench -- --cpu-ab $(npx node bench/ladder.ts --out=/tmp/ladder)                      c=32 CPU/request
 //   npm run bench -- --cpu-ab --cpu-concurrency=1 $(npx node bench/ladder.ts --out=/tmp/ladder)  c=1 p50/p99 too
+//   npm run bench -- --cpu-ab $(npx node bench/ladder.ts --split --out=/tmp/split)               the log + usage split
 //
 // The rungs are edits by exact text: when the code moves, an edit that no longer matches stops the tool
 // (never a silent no-op rung). The variants are for measuring only: nothing here is a supported mode.
@@ -177,6 +178,75 @@ const RUNGS: Rung[] = [
   },
 ];
 
+const RECORD = "src/logs/record.ts";
+const TAP = "src/usage/tap.ts";
+
+/**
+ * `--split` (h-c32): the log record and usage counting of a small JSON answer, taken apart from the far
+ * end inwards, one part per rung (cumulative, from HEAD), so that neighbouring rungs' difference is one part:
+ * the index feed (Queue send, consumer, D1), the connection object's write, the flush (its stored lines and
+ * the `appendLogs` RPC), the buffer and its timers, reading a small answer whole (the answer passed
+ * through instead), and last the request's own synchronous work (the sample, the line). The last rung is
+ * the ladder's 2-no-usage. (Commits before 526f06b collected a tee branch instead: their split was made
+ * with this tool at b747b61, rungs s5-no-tee and s6-no-promise.)
+ */
+const SPLIT: Rung[] = [
+  {
+    name: "s1-no-index-feed",
+    what: "the flush does not feed the index (no Queue send, no consumer, no D1 write)",
+    edits: [{ file: RECORD, from: "  if (fresh.length > 0)\n    await feedIndex(", to: "  if (fresh.length < 0)\n    await feedIndex(" }],
+  },
+  {
+    name: "s2-no-object-write",
+    what: "appendLogs answers at once (the RPC and its structured clone kept; no SQLite, no usage upserts)",
+    edits: [
+      {
+        file: "src/durable-objects/connection.ts",
+        from: "  async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {\n",
+        to: "  async appendLogs(entries: LogEntry[], usage?: UsageBatch): Promise<{ stored: number; folded: string[] }> {\n    if (entries.length >= 0) return { stored: entries.length, folded: [] };\n",
+      },
+    ],
+  },
+  {
+    name: "s3-no-flush",
+    what: "the flush drops its batch (no stored lines made, no RPC; the buffer and its timers kept)",
+    edits: [
+      {
+        file: RECORD,
+        from: "  buffers.delete(key);\n  if (buf.lines.length === 0 && buf.usage.length === 0) return;",
+        to: "  buffers.delete(key);\n  if (buf.lines.length >= 0) return;",
+      },
+    ],
+  },
+  {
+    name: "s4-no-buffer",
+    what: "recordCall returns at once (no buffer, no flush timer, no waitUntil of the log)",
+    edits: [
+      {
+        file: RECORD,
+        from: "export function recordCall(env: Env, waitUntil: WaitUntil, input: OperationInput, usage: UsageSample | null): void {\n",
+        to: "export function recordCall(env: Env, waitUntil: WaitUntil, input: OperationInput, usage: UsageSample | null): void {\n  if (input) return;\n",
+      },
+    ],
+  },
+  {
+    name: "s5-no-read",
+    what: "a small answer not read: passed through natively, a fixed sample recorded at once",
+    edits: [
+      {
+        file: TAP,
+        from: "    if (length !== null && length <= WHOLE_READ_LIMIT) return readWhole(res, call, rules, at, copy, logged);",
+        to:
+          "    if (length !== null && length <= WHOLE_READ_LIMIT) {\n" +
+          '      logged({ at, source: call.source, error: false, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: false }, false);\n' +
+          "      return copy(res, res.body);\n" +
+          "    }",
+      },
+    ],
+  },
+  { ...RUNGS[1]!, name: "s6-no-usage-no-log", what: "no log line and no usage at all (the ladder's 2-no-usage)" },
+];
+
 function apply(dir: string, e: Edit): void {
   const path = resolve(dir, e.file);
   const text = readFileSync(path, "utf8");
@@ -191,7 +261,7 @@ const head = resolve(out, "0-head");
 exportCommit(root, ref, head);
 let prev = head;
 const dirs: string[] = [];
-for (const rung of RUNGS) {
+for (const rung of argv.includes("--split") ? SPLIT : RUNGS) {
   const dir = resolve(out, rung.name);
   cpSync(prev, dir, { recursive: true, verbatimSymlinks: true });
   for (const e of rung.edits) apply(dir, e);

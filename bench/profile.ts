@@ -4,17 +4,20 @@
 // (open in Chrome DevTools) and prints where the time goes, mapped back to
 // terapi's source files through the bundle's source map.
 import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { resolve } from "node:path";
 import { closedLoop, keepAliveAgent, send, type Target } from "./lib/http.ts";
 import { startFloor } from "./lib/floor.ts";
 import { connectInspector, cpuProfile, heapMiB } from "./lib/inspector.ts";
 import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
+import { PROXY_BUCKETS, perfBuckets, renderPerf, startPerf, stopPerf } from "./lib/perf-report.ts";
 import type { Simulator } from "../scripts/lib/simulator.ts";
 import { cpuMs } from "../scripts/lib/procs.ts";
 import { startTerapiSide } from "./lib/terapi-side.ts";
 import { chatRequest } from "./scenarios/common.ts";
 
 const CONCURRENCY = 32;
+const withPerf = process.argv.includes("--profile-perf");
 
 /**
  * Busy samples (not idle) per sample whose leaf is the runtime's `fetch`:
@@ -71,12 +74,20 @@ export async function runProfile(opts: {
       log(`profile: ${side.name}: warm-up`);
       await closedLoop({ concurrency: CONCURRENCY, durationMs: 2_000, fire });
       // Without the profiler: the workerd process's CPU per request (robust to a loaded machine, unlike req/s).
+      // `--profile-perf`: Linux perf over this window too (workerd's native stacks: SQLite, RPC, streams, GC…).
+      const perfFile = resolve(tmpdir(), `terapi-perf-${side.name}-${Date.now()}.data`);
+      const perf = withPerf ? startPerf(side.pids(), perfFile) : null;
       const cpu0 = cpuMs(side.pids());
       const plain = await closedLoop({ concurrency: CONCURRENCY, durationMs: opts.seconds * 1000, fire });
       const cpuPerRequestUs = ((cpuMs(side.pids()) - cpu0) * 1000) / plain.samples.length;
+      if (perf) await stopPerf(perf);
       process.stdout.write(
         `\n${side.name}: ${plain.samples.length} requests in ${opts.seconds} s without the profiler, ${(plain.samples.length / opts.seconds).toFixed(0)} req/s; workerd CPU ${cpuPerRequestUs.toFixed(0)} µs per request\n`,
       );
+      if (perf)
+        process.stdout.write(
+          `${renderPerf(`${side.name}: workerd under the c=${CONCURRENCY} load`, perfBuckets(perfFile, PROXY_BUCKETS), cpuPerRequestUs, { scale: 1, digits: 0, name: "µs/request" })}\nperf data: ${perfFile}\n`,
+        );
       log(`profile: ${side.name}: inspector at ${side.inspector.port}`);
       const ins = await connectInspector(side.inspector.port, side.inspector.worker);
       const heapBefore = await heapMiB(ins, true);

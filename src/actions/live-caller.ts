@@ -52,7 +52,7 @@ export function createLiveCaller(ctx: LiveCallContext): ActionCall {
       stats: ctx.stats,
     });
     // Counted like a proxied call, tagged as an action's.
-    const res = tapUsage(sent, {
+    const res = await tapUsage(sent, {
       env: ctx.env,
       waitUntil: ctx.waitUntil,
       provider,

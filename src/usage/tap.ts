@@ -11,15 +11,16 @@ import type { UsageRules, UsageSample, UsageSource } from "./types";
  * changing what the caller gets and without a stream of its own where it can
  * do without:
  * - a small JSON answer (declared length <= WHOLE_READ_LIMIT, already arrived
- *   upstream) goes to the caller natively; a native tee branch of it is
- *   collected natively and read for usage once whole (`collected`);
+ *   upstream) is read whole in one native call, its usage read at once, and
+ *   the caller answered from the same bytes (`readWhole`);
  * - a longer JSON answer is teed and its counting branch read in the background;
  * - a stream goes to the caller natively through `passThrough` (src/usage/stream-read.ts),
  *   which keeps a copy on a tee branch and scans it at the end;
  * - everything else counts as one request (an error when its status is >= 400)
  *   without reading a byte.
- * The sums are recorded in the background, never awaited before the Response
- * goes back.
+ * A small answer's sums are known before it is answered (it has arrived:
+ * reading it is one native call); the others' are recorded in the background,
+ * never awaited before the Response goes back.
  */
 export type UsageCall = {
   env: Env;
@@ -55,46 +56,28 @@ export function reportsUsage(rules: UsageRules, method: string, path: string): b
 /** Readers still running in this isolate (tests settle them before reading totals). */
 const pending = new Set<Promise<void>>();
 
-/**
- * The caller's Response and the call's usage, for the caller to record with
- * its log line as one record: `usage` now, or `later` (a small answer, once
- * collected; `cut` when upstream cut it mid-body). `usage` is null and there is
- * no `later` when it is recorded on its own (a stream, a long answer: once read
- * to its end) or not at all (off).
- */
-type Tapped = { res: Response; usage: UsageSample | null; later?: Promise<Collected> };
-type Collected = { sample: UsageSample; cut: boolean };
-
-/** A JSON answer up to this size (declared) is collected whole on a native tee branch; a longer one is read chunk by chunk. */
+/** A JSON answer up to this size (declared) is read whole before it is answered; a longer one is teed and read chunk by chunk. */
 const WHOLE_READ_LIMIT = 16 * 1024;
 
+/** Called once, before the caller's Response is handed back: the usage to record with the call's log line. */
+type Logged = (usage: UsageSample | null, cut: boolean) => void;
+
 /**
- * The caller's Response; `logged` is called once, with the usage to record
- * with the call's log line: at once (known now; null when it is recorded on
- * its own or not at all), or once a small answer has been collected (`cut`:
- * upstream cut it mid-body, after its headers went back).
+ * The caller's Response (a small answer's once it has been read whole);
+ * `logged` is called once, before it is handed back, with the usage to
+ * record with the call's log line: null when it is recorded on its own (a
+ * stream, a long answer: once read to its end) or not at all (off); `cut`:
+ * upstream cut a small answer mid-body.
  */
-export function tapAnswer(res: Response, call: UsageCall, logged: (usage: UsageSample | null, cut: boolean) => void): Response {
-  const t = tap(res, call);
-  if (t.later)
-    track(
-      call,
-      t.later.then(({ sample, cut }) => logged(sample, cut)),
-    );
-  else logged(t.usage, false);
-  return t.res;
+export function tapAnswer(res: Response, call: UsageCall, logged: Logged): Response | Promise<Response> {
+  return tap(res, call, logged);
 }
 
 /** For callers that log on their own (actions): the usage is recorded by itself. */
-export function tapUsage(res: Response, call: UsageCall): Response {
-  const t = tap(res, call);
-  if (t.later)
-    track(
-      call,
-      t.later.then(({ sample }) => recordPending(call, sample)),
-    );
-  else if (t.usage) recordPending(call, t.usage);
-  return t.res;
+export function tapUsage(res: Response, call: UsageCall): Response | Promise<Response> {
+  return tap(res, call, (usage) => {
+    if (usage) recordUsageSample(call.env, call.waitUntil, call.providerConfigKey, call.connectionId, usage);
+  });
 }
 
 /** Background reading or recording: kept to the invocation's end, and settled by tests (`settleUsageReaders`). */
@@ -104,10 +87,13 @@ function track(call: UsageCall, work: Promise<void>): void {
   call.waitUntil(work);
 }
 
-function tap(res: Response, call: UsageCall): Tapped {
+function tap(res: Response, call: UsageCall, logged: Logged): Response | Promise<Response> {
   const copy = call.copy ?? rewrap;
   const ok = res.status < 400;
-  if (!usageEnabled(call.env)) return { res: ok ? copy(res, res.body) : res, usage: null };
+  if (!usageEnabled(call.env)) {
+    logged(null, false);
+    return ok ? copy(res, res.body) : res;
+  }
   const rules = call.provider.usage;
   const at = Date.now();
   if (!rules || !ok || !res.body || !reportsUsage(rules, call.method, call.path)) {
@@ -124,12 +110,13 @@ function tap(res: Response, call: UsageCall): Tapped {
       estimated: false,
     };
     noteUsage(call.providerConfigKey, call.connectionId, sample);
-    return { res: ok ? copy(res, res.body) : res, usage: sample };
+    logged(sample, false);
+    return ok ? copy(res, res.body) : res;
   }
   const sse = (res.headers.get("content-type") ?? "").startsWith("text/event-stream");
   if (!sse) {
     const length = declaredLength(res.headers);
-    if (length !== null && length <= WHOLE_READ_LIMIT) return collected(res, res.body, call, rules, at, copy);
+    if (length !== null && length <= WHOLE_READ_LIMIT) return readWhole(res, call, rules, at, copy, logged);
   }
   const { body, reading } = sse ? passThrough(res.body, createSseScanner(rules)) : teed(res.body, createJsonCollector(rules));
   track(
@@ -140,52 +127,50 @@ function tap(res: Response, call: UsageCall): Tapped {
       record(call, { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated || (cut && !u.found) }),
     ),
   );
-  return { res: copy(res, body), usage: null };
-}
-
-function recordPending(call: UsageCall, usage: UsageSample): void {
-  recordUsageSample(call.env, call.waitUntil, call.providerConfigKey, call.connectionId, usage);
+  logged(null, false);
+  return copy(res, body);
 }
 
 /**
- * A small JSON answer (it has arrived upstream: its length is declared and
- * small) goes to the caller as it came, on workerd's native path, exactly as
- * with usage off; a native tee keeps a second copy, collected natively
- * (`Response.arrayBuffer()`, no JS per chunk) and read for usage once it is
- * whole (`readJsonAnswer`: a few KiB at most), after the caller's Response
- * has gone back. An answer cut upstream mid-body reaches the caller cut, as
- * it would without terapi in between (issue 16: the response reaches the
- * caller exactly as today), and counts as one failed request, nothing read,
- * marked estimated. The sample goes to the caller (`later`), who records it
- * with the call's log line.
+ * A small JSON answer has arrived upstream (its length is declared and
+ * small): it is read whole in one native call, its usage read from the
+ * bytes at once, and the caller answered from the same bytes. Nothing of
+ * the call is left to run after the response: no tee, no second body, no
+ * promise kept to the invocation's end (measured: bench/README.md, "c=32
+ * (h-c32)"). An answer cut upstream mid-body reaches the caller as it would
+ * through a pass-through: its status and headers, then a body that breaks
+ * off (`brokenBody`); it counts as one failed request, nothing read, marked
+ * estimated, and its log line is a failure.
  */
-function collected(
+async function readWhole(
   res: Response,
-  body: ReadableStream<Uint8Array>,
   call: UsageCall,
   rules: UsageRules,
   at: number,
   copy: NonNullable<UsageCall["copy"]>,
-): Tapped {
-  const [theirs, mine] = body.tee();
-  const later = new Response(mine).arrayBuffer().then(
-    (bytes): Collected => {
-      const u = readJsonAnswer(new Uint8Array(bytes), rules);
-      return { sample: { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated }, cut: false };
-    },
-    (): Collected => ({
-      sample: { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true },
-      cut: true,
-    }),
-  );
-  return {
-    res: copy(res, theirs),
-    usage: null,
-    later: later.then((c) => {
-      noteUsage(call.providerConfigKey, call.connectionId, c.sample);
-      return c;
-    }),
-  };
+  logged: Logged,
+): Promise<Response> {
+  let bytes: ArrayBuffer;
+  try {
+    bytes = await res.arrayBuffer();
+  } catch {
+    const sample: UsageSample = { at, source: call.source, error: true, model: "unknown", input: 0, cachedInput: 0, output: 0, reasoning: 0, estimated: true };
+    noteUsage(call.providerConfigKey, call.connectionId, sample);
+    logged(sample, true);
+    return copy(res, brokenBody(declaredLength(res.headers) ?? 0));
+  }
+  const u = readJsonAnswer(new Uint8Array(bytes), rules);
+  const sample: UsageSample = { at, source: call.source, error: false, model: u.model ?? "unknown", ...u.tokens, estimated: u.estimated };
+  noteUsage(call.providerConfigKey, call.connectionId, sample);
+  logged(sample, false);
+  return copy(res, bytes);
+}
+
+/** A body of the declared length that breaks off before its end (what a caller of a pass-through gets when upstream cuts). */
+function brokenBody(length: number): ReadableStream {
+  const { readable, writable } = new FixedLengthStream(Math.max(1, length));
+  void writable.abort(new Error("upstream cut the answer")).catch(() => {});
+  return readable;
 }
 
 function declaredLength(headers: Headers): number | null {

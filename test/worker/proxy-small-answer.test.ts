@@ -8,9 +8,9 @@ import { api } from "../harness/api";
 import { createTenant, proxyFetch, simFault, simKey, type Tenant } from "../harness/connections";
 
 /**
- * A small JSON answer (declared length <= 16 KiB) goes to the caller as the
- * provider sent it, natively; its usage is read from a native tee branch
- * collected whole beside it (src/usage/tap.ts `collected`).
+ * A small JSON answer (declared length <= 16 KiB) has arrived upstream: it is
+ * read whole in one native call, counted from its bytes, and the caller gets
+ * the same bytes (src/usage/tap.ts `readWhole`).
  */
 
 const of = (t: Tenant) => `provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`;
@@ -45,9 +45,8 @@ describe("a small JSON answer, passed through natively and counted beside it", (
   });
 
   it("cut upstream mid-body: reaches the caller cut, as without terapi, and counts as one failed, estimated request, logged as a failure", async () => {
-    // Issue 16: "the response reaches the caller exactly as today". The answer is not held back to be read whole
-    // first, so a cut after its headers reaches the caller as a 200 whose body breaks off (as through the bare
-    // Worker or any pass-through proxy), instead of being turned into a 502.
+    // Issue 16: "the response reaches the caller exactly as today". A cut after the headers reaches the caller
+    // as a 200 whose body breaks off (as through the bare Worker or any pass-through proxy), not as a 502.
     const key = await simKey();
     const t = await createTenant(key);
     await simFault({ key, count: 1, drop: "mid-stream", path_prefix: "/v1/chat/completions" });
