@@ -120,7 +120,7 @@ export async function proxy(call: Call): Promise<Response> {
     throw err;
   }
   const usage: UsageCall = { env, waitUntil, provider, providerConfigKey, connectionId, method, path, source: "proxy", copy: callerResponse };
-  // The caller's Response; its log line and usage recorded as one, once the usage is known (a small answer: once collected).
+  // The caller's Response; its log line and usage recorded as one, once the usage is known (a small answer: read whole first, so before it goes back).
   return tapAnswer(res, usage, (sample, cut) => logProxyAnswer(env, waitUntil, line, res, sample, cut));
 }
 
