@@ -1,7 +1,6 @@
-import type http from "node:http";
 import { type RequestSpec, type Sample, type Target, closedLoop, keepAliveAgent, send } from "../lib/http.ts";
-import { describeFailures, type Summary, summarize } from "../lib/stats.ts";
-import type { BenchContext, Row } from "../lib/types.ts";
+import { describeFailures, type Paired, paired, type Summary, summarize } from "../lib/stats.ts";
+import type { BenchContext, Role, Row, ScenarioResult, Side } from "../lib/types.ts";
 
 /** A small Chat Completions body, the same for both targets. */
 export function chatRequest(stream: boolean): RequestSpec {
@@ -16,9 +15,6 @@ export function chatRequest(stream: boolean): RequestSpec {
     }),
   };
 }
-
-export type Role = "direct" | "terapi" | "floor" | "off";
-export type Side = { role: Role; target: Target; agent: http.Agent; samples: Sample[]; elapsedMs: number };
 
 /** direct, terapi, the bare workerd proxy and terapi with usage off when this mode has them; each with its own keep-alive agent. */
 export function sides(ctx: BenchContext, maxSockets: number): Side[] {
@@ -81,11 +77,51 @@ export function failures(title: string, ss: Side[]): string[] {
   return ss.map((s) => describeFailures(`${title} ${s.target.name}`, s.samples)).filter((e): e is string => !!e);
 }
 
+/** Each role's samples over every pair, as one side (the printed figures: p50 of all of them, throughput over all blocks). */
+export function pooled(pairs: Side[][]): Side[] {
+  const out = new Map<Role, Side>();
+  for (const ss of pairs)
+    for (const s of ss) {
+      const o = out.get(s.role);
+      if (o) {
+        o.samples.push(...s.samples);
+        o.elapsedMs += s.elapsedMs;
+      } else out.set(s.role, { ...s, samples: [...s.samples] });
+    }
+  return [...out.values()];
+}
+
+/** `figure` of side `a` minus that of side `b`, once per pair; undefined for a single pair or a side the pairs lack. */
+export function perPair(pairs: Side[][], measure: (x: Sample) => number, figure: (s: Summary) => number, a: Role, b: Role): Paired | undefined {
+  if (pairs.length < 2) return undefined;
+  const each: number[] = [];
+  for (const ss of pairs) {
+    const [sa, sb] = [ss.find((s) => s.role === a), ss.find((s) => s.role === b)];
+    if (!sa || !sb) return undefined;
+    each.push(figure(summarize(sa.samples.map(measure))) - figure(summarize(sb.samples.map(measure))));
+  }
+  return paired(each);
+}
+
+/**
+ * A target on "terapi − reference ≤ limit": judged on the median of the per-pair differences when there are
+ * pairs, else on the one difference. `what` names the reference ("bare", "off").
+ */
+export function differenceTarget(what: string, limit: number, pairs: Paired | undefined, a: number, b: number): Pick<Row, "target" | "pairs"> {
+  const diff = pairs?.median ?? a - b;
+  return { target: { text: `${pairs ? "median of pairs: " : ""}≤ ${what} + ${limit.toFixed(2)} ms`, pass: diff <= limit }, ...(pairs ? { pairs } : {}) };
+}
+
+/** A paired scenario's `run` for one process set (wrangler dev, or no bare Worker to pair with): its report of one measure. */
+export async function runOnce(ctx: BenchContext, paired: { measure: (ctx: BenchContext) => Promise<Side[]>; report: (pairs: Side[][]) => ScenarioResult }) {
+  return paired.report([await paired.measure(ctx)]);
+}
+
 /** Issue 16's budget: what usage counting may add, on − off, to a p50 (ms). */
 export const USAGE_BUDGET_MS = 0.05;
 
 /** The row that judges issue 16's budget on one p50: terapi with usage counting on against the same with it off. */
-export function usageBudgetRow(scenario: string, metric: string, on: number, off: number): Row {
+export function usageBudgetRow(scenario: string, metric: string, on: number, off: number, pairs?: Paired): Row {
   return {
     scenario,
     metric: `${metric}: usage on − off (issue 16)`,
@@ -94,6 +130,6 @@ export function usageBudgetRow(scenario: string, metric: string, on: number, off
     terapi: on,
     off,
     compare: "added",
-    target: { text: `on − off ≤ ${USAGE_BUDGET_MS} ms`, pass: on - off <= USAGE_BUDGET_MS },
+    ...differenceTarget("off", USAGE_BUDGET_MS, pairs, on, off),
   };
 }
