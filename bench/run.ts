@@ -61,6 +61,9 @@ const memoryRow =
     note,
   });
 
+/** `+1.2 MiB`, `−4.1 MiB`. */
+const signedMiB = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(1)} MiB`;
+
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
 // `--scale`: the many-connections run (bench/scale.ts), separate from the default one.
@@ -410,7 +413,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
         heapAfter.terapi,
         heapAfter.floor,
         { text: `≤ idle + ${HEAP_GROWTH_BOUND_MIB} MiB`, pass: grew <= HEAP_GROWTH_BOUND_MIB },
-        `${grew >= 0 ? "+" : "−"}${Math.abs(grew).toFixed(1)} MiB vs idle`,
+        `${signedMiB(grew)} vs idle`,
       ),
     );
     result.details.heap = {
@@ -426,8 +429,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
   result.rows.push(
     mem("idle, after set-up", idle.mib, floorIdle, undefined, procs),
-    mem("peak during the load", peak, floorPeak, undefined, `+${(peak - idle.mib).toFixed(1)} MiB vs idle`),
-    mem("after the load", after.mib, floorAfter, undefined, `+${(after.mib - idle.mib).toFixed(1)} MiB vs idle`),
+    mem("peak during the load", peak, floorPeak, undefined, `${signedMiB(peak - idle.mib)} vs idle`),
+    mem("after the load", after.mib, floorAfter, undefined, `${signedMiB(after.mib - idle.mib)} vs idle`),
   );
   result.details.memory = {
     terapi: { idle_mib: idle.mib, peak_mib: peak, after_mib: after.mib, workerd_processes: idle.processes },
