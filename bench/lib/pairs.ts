@@ -64,17 +64,15 @@ function pin(s: Started, cpus: string): void {
 }
 
 /**
- * Set number `k` of a run: `roles` started one after the other, the order rotating with `k` and
- * reversed on odd `k`, so that no side is always the first (or last) process started.
+ * Set number `k` of a run: `roles` started one after the other, in reverse order on odd `k`, so that
+ * of any two sides each is started first in every other set.
  */
 export async function startSet(
   k: number,
   roles: SetRole[],
   o: SetOptions,
 ): Promise<{ sides: Map<SetRole, Started>; order: SetRole[]; stop: () => Promise<void> }> {
-  const n = roles.length;
-  const order = Array.from({ length: n }, (_, i) => roles[(i + k) % n]);
-  if (k % 2 === 1) order.reverse();
+  const order = k % 2 === 1 ? [...roles].reverse() : [...roles];
   const sides = new Map<SetRole, Started>();
   const stop = async () => {
     for (const s of sides.values()) await s.stop().catch(() => {});
