@@ -19,6 +19,7 @@
 //   npm run bench -- --usage-ab      a, b and c with a second terapi, usage counting off, as one more side (issue 16's budget: on − off)
 //   npm run bench -- --pairs=N       table 1's a and c on N fresh process pairs (default 6, 3 with --quick), judged on the median per-pair difference
 //   npm run bench -- --aa            A/A control: a and c (and the cold start) with a copy of terapi where the bare Worker / usage-off terapi would be
+//   npm run bench -- --block=1       a and c alternate the sides request by request (default: blocks of 100 / 30 requests per side)
 //   npm run bench -- --pin=1         pin every pair's workerd processes to CPU 1 (taskset; all sides alike)
 //   npm run bench -- --streams       streamed answers' time to first byte, A/B by commit and usage on/off, interleaved request by request (bench/streams.ts)
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
@@ -107,6 +108,9 @@ if (!(Number.isInteger(PAIRS) && PAIRS >= 1)) throw new Error("--pairs must be a
 const COLD_ROUNDS = Number(option("cold-rounds") ?? (quick ? 3 : 7));
 if (!(Number.isInteger(COLD_ROUNDS) && COLD_ROUNDS >= 1)) throw new Error("--cold-rounds must be a positive integer");
 const pinCpus = option("pin");
+const blockOption = option("block");
+const block = blockOption === undefined ? undefined : Number(blockOption);
+if (block !== undefined && !(Number.isInteger(block) && block >= 1)) throw new Error("--block must be a positive integer");
 const smoke = flag("smoke");
 const withWranglerDev = !flag("no-wrangler-dev") && !soak && !usageAb && !aa;
 const workingTree = flag("working-tree");
@@ -216,6 +220,7 @@ async function finish(code: number): Promise<never> {
       pairs: PAIRS,
       cold_rounds: COLD_ROUNDS,
       pin: pinCpus ?? null,
+      block: block ?? null,
     },
     modes: modeResults.map(({ printed: _printed, ...m }) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
@@ -274,7 +279,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     usageAb ? ", --usage-ab (terapi: usage counting on; a second terapi with it off)" : ""
   }${aa ? ", --aa (A/A control: every reference side is a copy of terapi, same build and usage setting)" : ""}${
     pinCpus ? `, pairs' workerd pinned to CPU ${pinCpus}` : ""
-  }, load average ${os
+  }${block ? `, a and c in blocks of ${block} per side` : ""}, load average ${os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(" ")}`;
@@ -350,6 +355,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     usageOff,
     aa,
     pairs: 1,
+    block,
     terapiOrigin: t.origin,
     request,
     secretKey: secrets.secretKey,

@@ -50,6 +50,8 @@ export type BenchContext = {
   aa: boolean;
   /** How many process pairs the paired scenarios' measure is spread over (1: one set of processes, the whole sample on it). */
   pairs: number;
+  /** `--block=N`: requests per side per block in the paired scenarios (default: theirs); 1 alternates the sides request by request. */
+  block?: number;
   terapiOrigin: string;
   /** The request the latency scenarios send (a small chat completion; GET /health in --smoke). */
   request: (stream: boolean) => RequestSpec;

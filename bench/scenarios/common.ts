@@ -53,6 +53,12 @@ export async function interleaved(opts: {
   for (const s of opts.sides) s.agent.destroy();
 }
 
+/** `total` requests per side in blocks of `block` (`--block=N`): the rounds of `interleaved`. */
+export function blocks(total: number, block: number): { rounds: number; perRound: { count: number } } {
+  const count = Math.max(1, Math.min(block, total));
+  return { rounds: Math.ceil(total / count), perRound: { count } };
+}
+
 export type BySide<T> = { direct: T; terapi: T; floor?: T; off?: T };
 
 /** Summaries of one measure (e.g. total time) per side. */

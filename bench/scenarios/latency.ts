@@ -2,7 +2,7 @@
 // On table 1 it runs once per fresh process pair (bench/README.md "Paired processes"); the
 // targets are judged on the median of the per-pair differences.
 import type { Scenario } from "../lib/types.ts";
-import { differenceTarget, failures, interleaved, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
+import { blocks, differenceTarget, failures, interleaved, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
 
 const total = (x: { totalMs: number }) => x.totalMs;
 
@@ -24,8 +24,7 @@ export const latencyScenario: Scenario = {
         sides: ss,
         spec: ctx.request(false),
         concurrency: 1,
-        rounds: ctx.quick ? 4 : single ? 10 : 4,
-        perRound: { count: ctx.quick || !single ? 100 : 300 },
+        ...blocks(ctx.quick || !single ? 400 : 3_000, ctx.block ?? (ctx.quick || !single ? 100 : 300)),
         // JIT in the client, the simulator and workerd keeps improving for a while.
         warmup: { durationMs: ctx.quick ? 700 : single ? 2_000 : 1_000 },
       });

@@ -4,7 +4,7 @@
 // would come at the end of the stream. On table 1 it runs once per fresh process
 // pair, the targets judged on the median of the per-pair differences.
 import type { Scenario } from "../lib/types.ts";
-import { differenceTarget, failures, interleaved, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
+import { blocks, differenceTarget, failures, interleaved, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
 
 const CHUNK_DELAY_MS = 2;
 const firstByte = (x: { firstByteMs: number }) => x.firstByteMs;
@@ -26,8 +26,7 @@ export const sseScenario: Scenario = {
         sides: ss,
         spec: { ...ctx.request(true), headers: { "x-sim-chunk-delay-ms": String(CHUNK_DELAY_MS) } },
         concurrency: 1,
-        rounds: ctx.quick || !single ? 2 : 4,
-        perRound: { count: ctx.quick ? (single ? 40 : 20) : single ? 75 : 30 },
+        ...(ctx.quick ? blocks(single ? 80 : 40, ctx.block ?? (single ? 40 : 20)) : blocks(single ? 300 : 60, ctx.block ?? (single ? 75 : 30))),
         warmup: { count: single ? 20 : 10 },
         keepTail: true,
       });
