@@ -37,20 +37,53 @@ export async function interleaved(opts: {
   perRound: { count?: number; durationMs?: number };
   warmup: { count?: number; durationMs?: number };
   keepTail?: boolean;
+  /**
+   * Blocks in an order where every side follows every other side equally often (`balancedOrder`), instead of
+   * rounds of one block per side: what runs just before a block (another workerd's work after its answer, a
+   * direct call) then weighs on every side alike. The rounds are rounded up to a multiple of (sides − 1).
+   */
+  balanced?: boolean;
 }): Promise<void> {
   const fire = (s: Side) => () => send(s.agent, s.target, opts.spec, { keepTail: opts.keepTail, timeoutMs: 30_000 });
   for (const s of opts.sides) await closedLoop({ concurrency: opts.concurrency, ...opts.warmup, fire: fire(s) });
   const n = opts.sides.length;
-  for (let r = 0; r < opts.rounds; r++) {
-    const order = Array.from({ length: n }, (_, i) => opts.sides[(i + r) % n]);
-    if (r % 2 === 1) order.reverse();
-    for (const s of order) {
-      const { samples, elapsedMs } = await closedLoop({ concurrency: opts.concurrency, ...opts.perRound, fire: fire(s) });
-      s.samples.push(...samples);
-      s.elapsedMs += elapsedMs;
+  const order: number[] = [];
+  if (opts.balanced) order.push(...balancedOrder(n, opts.rounds));
+  else
+    for (let r = 0; r < opts.rounds; r++) {
+      const round = Array.from({ length: n }, (_, i) => (i + r) % n);
+      order.push(...(r % 2 === 1 ? round.reverse() : round));
     }
+  for (const i of order) {
+    const s = opts.sides[i];
+    const { samples, elapsedMs } = await closedLoop({ concurrency: opts.concurrency, ...opts.perRound, fire: fire(s) });
+    s.samples.push(...samples);
+    s.elapsedMs += elapsedMs;
   }
   for (const s of opts.sides) s.agent.destroy();
+}
+
+/**
+ * Side indexes 0…n−1, each at least `rounds` times, such that every side comes right after every other
+ * side equally often: an Eulerian circuit of the complete directed graph on n sides (each of its n(n−1)
+ * edges once, each side n−1 times), repeated. Rounds in rotating order leave that uneven (with three
+ * sides, one side followed the direct calls twice as often as another).
+ */
+export function balancedOrder(n: number, rounds: number): number[] {
+  if (n <= 1) return Array.from({ length: rounds }, () => 0);
+  // Hierholzer's algorithm: each side's unused successors, walked until stuck, spliced back.
+  const next = Array.from({ length: n }, (_, a) => Array.from({ length: n }, (_, b) => b).filter((b) => b !== a));
+  const stack = [0];
+  const circuit: number[] = [];
+  while (stack.length) {
+    const at = stack[stack.length - 1];
+    const to = next[at].shift();
+    if (to === undefined) circuit.push(stack.pop() ?? 0);
+    else stack.push(to);
+  }
+  circuit.reverse().pop(); // closed walk: its last node is its first
+  const times = Math.ceil(rounds / (n - 1));
+  return Array.from({ length: times }, () => circuit).flat();
 }
 
 /** `total` requests per side in blocks of `block` (`--block=N`): the rounds of `interleaved`. */

@@ -24,7 +24,10 @@ export const latencyScenario: Scenario = {
         sides: ss,
         spec: ctx.request(false),
         concurrency: 1,
-        ...blocks(ctx.quick || !single ? 400 : 3_000, ctx.block ?? (ctx.quick || !single ? 100 : 300)),
+        // Paired: the sides alternate request by request (what loads the machine at any moment weighs on
+        // both alike); one set of processes keeps the old blocks of 300.
+        ...blocks(ctx.quick || !single ? 400 : 3_000, ctx.block ?? (single ? 300 : 1)),
+        balanced: true,
         // JIT in the client, the simulator and workerd keeps improving for a while.
         warmup: { durationMs: ctx.quick ? 700 : single ? 2_000 : 1_000 },
       });

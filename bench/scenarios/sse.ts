@@ -26,7 +26,9 @@ export const sseScenario: Scenario = {
         sides: ss,
         spec: { ...ctx.request(true), headers: { "x-sim-chunk-delay-ms": String(CHUNK_DELAY_MS) } },
         concurrency: 1,
-        ...(ctx.quick ? blocks(single ? 80 : 40, ctx.block ?? (single ? 40 : 20)) : blocks(single ? 300 : 60, ctx.block ?? (single ? 75 : 30))),
+        // Paired: stream by stream, alternating sides; one set of processes keeps the old blocks.
+        ...blocks(ctx.quick ? (single ? 80 : 40) : single ? 300 : 60, ctx.block ?? (single ? (ctx.quick ? 40 : 75) : 1)),
+        balanced: true,
         warmup: { count: single ? 20 : 10 },
         keepTail: true,
       });
