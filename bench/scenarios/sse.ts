@@ -27,7 +27,7 @@ export const sseScenario: Scenario = {
         spec: { ...ctx.request(true), headers: { "x-sim-chunk-delay-ms": String(CHUNK_DELAY_MS) } },
         concurrency: 1,
         // Paired: stream by stream, alternating sides; one set of processes keeps the old blocks.
-        ...blocks(ctx.quick ? (single ? 80 : 40) : single ? 300 : 60, ctx.block ?? (single ? (ctx.quick ? 40 : 75) : 1)),
+        ...blocks(ctx.quick ? (single ? 80 : 40) : single ? 300 : 120, ctx.block ?? (single ? (ctx.quick ? 40 : 75) : 1)),
         balanced: true,
         warmup: { count: single ? 20 : 10 },
         keepTail: true,
