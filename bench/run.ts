@@ -375,7 +375,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   for (const sc of selected) {
     if (paired.includes(sc)) {
       // The whole group runs at the first of its scenarios, each pair measuring every one of them.
-      if (sc === paired[0]) await runPairs(result, ctx, paired, pairRoles, setOptions);
+      // What runs after the pairs needs time of its own: the other scenarios, then (miniflare) the cold start.
+      if (sc === paired[0]) await runPairs(result, ctx, paired, pairRoles, setOptions, selected.length > paired.length ? 30_000 : 10_000);
       continue;
     }
     const left = deadline - performance.now();
@@ -509,7 +510,7 @@ async function probe(what: string, target: Target): Promise<void> {
  * run has them), one set after the other, each measuring every scenario of the group interleaved as before;
  * then each scenario's report over all of them (figures pooled, targets on the median per-pair difference).
  */
-async function runPairs(result: ModeResult, ctx: BenchContext, group: Scenario[], roles: SetRole[], setOptions: SetOptions): Promise<void> {
+async function runPairs(result: ModeResult, ctx: BenchContext, group: Scenario[], roles: SetRole[], setOptions: SetOptions, reserveMs: number): Promise<void> {
   const perScenario = new Map<string, Side[][]>(group.map((sc) => [sc.id, []]));
   const title = group.map((sc) => sc.id).join(" and ");
   let lastMs = 0;
@@ -517,7 +518,7 @@ async function runPairs(result: ModeResult, ctx: BenchContext, group: Scenario[]
     for (let k = 0; k < PAIRS; k++) {
       const left = deadline - performance.now();
       // A pair takes about as long as the last one; stop early rather than overrun (at least 2 pairs are needed to pair).
-      if (k >= 2 && left < 1.5 * lastMs + 30_000) {
+      if (k >= 2 && left < 1.5 * lastMs + reserveMs) {
         result.skipped.push(`${title}: pairs ${k + 1}–${PAIRS} not run, not enough time left (${(left / 1000).toFixed(0)} s)`);
         break;
       }
