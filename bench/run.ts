@@ -2,7 +2,7 @@
 // `npm run bench`: terapi against calling the OpenAI simulator directly, in one
 // bounded run. See bench/README.md for what it measures and how.
 //
-//   npm run bench                    full run (< 3 minutes)
+//   npm run bench                    full run (≈ 3½ minutes at most; hard stop at 230 s)
 //   npm run bench -- --quick         fewer requests (≈ 1 minute)
 //   npm run bench -- --no-wrangler-dev   skip the second table
 //   npm run bench -- --only=a,c      some scenarios only
