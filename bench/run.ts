@@ -2,7 +2,7 @@
 // `npm run bench`: terapi against calling the OpenAI simulator directly, in one
 // bounded run. See bench/README.md for what it measures and how.
 //
-//   npm run bench                    full run (< 3 minutes)
+//   npm run bench                    full run (≈ 3½ minutes at most; hard stop at 230 s)
 //   npm run bench -- --quick         fewer requests (≈ 1 minute)
 //   npm run bench -- --no-wrangler-dev   skip the second table
 //   npm run bench -- --only=a,c      some scenarios only
@@ -17,6 +17,10 @@
 //   npm run bench -- --profile       CPU profile of terapi and the bare Worker under the c=32 load (--profile-seconds=N; TERAPI_USAGE=off to compare)
 //   npm run bench -- --cpu-ab --ref=main   workerd CPU per proxied request: builds interleaved with the bare Worker (bench/cpu-ab.ts)
 //   npm run bench -- --usage-ab      a, b and c with a second terapi, usage counting off, as one more side (issue 16's budget: on − off)
+//   npm run bench -- --pairs=N       table 1's a and c on N fresh process pairs (default 6, 3 with --quick), judged on the median per-pair difference
+//   npm run bench -- --aa            A/A control: a and c (and the cold start) with a copy of terapi where the bare Worker / usage-off terapi would be
+//   npm run bench -- --block=1       a and c alternate the sides request by request (default: blocks of 100 / 30 requests per side)
+//   npm run bench -- --pin=1         pin every pair's workerd processes to CPU 1 (taskset; all sides alike)
 //   npm run bench -- --streams       streamed answers' time to first byte, A/B by commit and usage on/off, interleaved request by request (bench/streams.ts)
 //   npm run bench -- --scale         10,000 connections: creates, pages, /logs, /dashboard, events/s and lag (bench/scale.ts)
 import { execFileSync } from "node:child_process";
@@ -27,15 +31,15 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { type RequestSpec, type Target } from "./lib/http.ts";
 import { jsonCall } from "../scripts/lib/json-call.ts";
-import { type Floor, startFloor } from "./lib/floor.ts";
+import { type SetOptions, type SetRole, sideName, type Started, startSet, startSide } from "./lib/pairs.ts";
 import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss, waitFor } from "../scripts/lib/procs.ts";
 import { measureColdStart } from "./lib/cold-start.ts";
 import { connectInspector, heapMiB, heapSampler, type Inspector } from "./lib/inspector.ts";
-import { renderTable, versus } from "./lib/report.ts";
+import { type Columns, renderTable, versus } from "./lib/report.ts";
 import { type Simulator, startSimulator } from "../scripts/lib/simulator.ts";
 import { prepareSource, type Source } from "./lib/source.ts";
 import { bundle, createConnection, createIntegration, newSecrets, type RunningTerapi, startMiniflare, startWranglerDev } from "../scripts/lib/terapi.ts";
-import type { BenchContext, Mode, Row } from "./lib/types.ts";
+import type { BenchContext, Mode, Row, Scenario, Side } from "./lib/types.ts";
 import { chatRequest } from "./scenarios/common.ts";
 import { scenarios as allScenarios } from "./scenarios/index.ts";
 import { DEFAULT_SOAK_SECONDS, soakScenario } from "./scenarios/soak.ts";
@@ -57,6 +61,9 @@ const memoryRow =
     target,
     note,
   });
+
+/** `+1.2 MiB`, `−4.1 MiB`. */
+const signedMiB = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(1)} MiB`;
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -85,14 +92,27 @@ const scenarios = soak ? [soakScenario(soakSeconds)] : allScenarios;
 // `--usage-ab`: the Miniflare table's a, b and c (unless --only says otherwise), with a second terapi
 // whose usage counting is off measured as one more interleaved side: issue 16's budget, on − off, in one run.
 const usageAb = flag("usage-ab");
+// `--aa`: the A/A control. Every reference side (the bare Worker; with --usage-ab the usage-off terapi too) is a
+// copy of terapi, same build and usage setting: what the paired method reports then is its own noise.
+const aa = flag("aa");
 const only =
   argv
     .find((a) => a.startsWith("--only="))
     ?.slice("--only=".length)
-    .split(",") ?? (usageAb ? ["a", "b", "c"] : undefined);
+    .split(",") ?? (aa ? ["a", "c"] : usageAb ? ["a", "b", "c"] : undefined);
 const quick = flag("quick");
+/** Table 1's paired scenarios (a, c) run on this many fresh process pairs; 1 = on the run's one set of processes. */
+const PAIRS = Number(option("pairs") ?? (quick ? 3 : 6));
+if (!(Number.isInteger(PAIRS) && PAIRS >= 1)) throw new Error("--pairs must be a positive integer");
+/** Rounds of the cold start (each: terapi and the bare Worker with bindings, one fresh start each). */
+const COLD_ROUNDS = Number(option("cold-rounds") ?? (quick ? 3 : 7));
+if (!(Number.isInteger(COLD_ROUNDS) && COLD_ROUNDS >= 1)) throw new Error("--cold-rounds must be a positive integer");
+const pinCpus = option("pin");
+const blockOption = option("block");
+const block = blockOption === undefined ? undefined : Number(blockOption);
+if (block !== undefined && !(Number.isInteger(block) && block >= 1)) throw new Error("--block must be a positive integer");
 const smoke = flag("smoke");
-const withWranglerDev = !flag("no-wrangler-dev") && !soak && !usageAb;
+const withWranglerDev = !flag("no-wrangler-dev") && !soak && !usageAb && !aa;
 const workingTree = flag("working-tree");
 // Production has no Miniflare entry worker in front of terapi: by default table 1 (terapi and the bare
 // Worker alike) is served from workerd's own socket. `--entry-worker` puts Miniflare's entry worker back.
@@ -107,7 +127,7 @@ const BUNDLE_TARGET_KIB = 500;
 const COLD_START_BEFORE_MS = 123;
 /** The isolate's heap after the load (after a GC) may exceed its idle heap by at most this. */
 const HEAP_GROWTH_BOUND_MIB = 16;
-const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? (soak ? soakSeconds * 1000 + 60_000 : flag("cpu-ab") ? 600_000 : 170_000));
+const DEADLINE_MS = Number(process.env.BENCH_DEADLINE_MS ?? (soak ? soakSeconds * 1000 + 60_000 : flag("cpu-ab") ? 600_000 : 230_000));
 /** Don't start the wrangler dev table with less than this left. */
 const WRANGLER_DEV_MIN_MS = quick ? 30_000 : 45_000;
 
@@ -135,9 +155,11 @@ const modeResults: ModeResult[] = [];
 const errors: string[] = [];
 let sim: Simulator | undefined;
 let terapi: RunningTerapi | undefined;
-let floor: Floor | undefined;
+let floor: Started | undefined;
 /** `--usage-ab`: the second terapi, usage counting off. */
-let terapiOff: RunningTerapi | undefined;
+let terapiOff: Started | undefined;
+/** The process set table 1's paired scenarios run on at the moment. */
+let pairSet: { stop: () => Promise<void> } | undefined;
 const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-bench-"));
 let finishing = false;
 let source: Source | undefined;
@@ -150,10 +172,15 @@ function git(args: string[]): string {
   }
 }
 
+/** `--aa`: the reference columns hold copies of terapi. */
+const columns: Columns | undefined = aa
+  ? { floor: sideName("floor", { aa }), floorVs: "terapi vs copy", off: sideName("off", { aa }), offVs: "on vs on (copy)" }
+  : undefined;
+
 function printTable(m: ModeResult): void {
   if (m.printed) return;
   m.printed = true;
-  process.stdout.write(`\n${renderTable(m.title, m.rows, m.skipped)}\n`);
+  process.stdout.write(`\n${renderTable(m.title, m.rows, m.skipped, columns)}\n`);
 }
 
 async function finish(code: number): Promise<never> {
@@ -164,6 +191,7 @@ async function finish(code: number): Promise<never> {
       await terapi?.stop().catch(() => {});
       await terapiOff?.stop().catch(() => {});
       await floor?.stop().catch(() => {});
+      await pairSet?.stop().catch(() => {});
       await sim?.stop().catch(() => {});
       await stopAllChildren();
     })(),
@@ -188,6 +216,11 @@ async function finish(code: number): Promise<never> {
       working_tree: workingTree,
       direct_socket: directSocket,
       usage_ab: usageAb,
+      aa,
+      pairs: PAIRS,
+      cold_rounds: COLD_ROUNDS,
+      pin: pinCpus ?? null,
+      block: block ?? null,
     },
     modes: modeResults.map(({ printed: _printed, ...m }) => ({ ...m, rows: m.rows.map((r) => ({ ...r, vs_direct: versus(r) })) })),
     targets,
@@ -244,7 +277,9 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
       : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
   const title = `${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}${
     usageAb ? ", --usage-ab (terapi: usage counting on; a second terapi with it off)" : ""
-  }, load average ${os
+  }${aa ? ", --aa (A/A control: every reference side is a copy of terapi, same build and usage setting)" : ""}${
+    pinCpus ? `, pairs' workerd pinned to CPU ${pinCpus}` : ""
+  }${block ? `, a and c in blocks of ${block} per side` : ""}, load average ${os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(" ")}`;
@@ -269,21 +304,30 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     log(`${mode}: integration ${integration} and connection ${connectionId} created; proxy answers`);
   }
 
+  // The reference sides (bare Worker, usage-off terapi; with --aa copies of terapi), started as the pairs' are.
+  const setOptions: SetOptions = {
+    root: src.dir,
+    bundleDir,
+    simUrl: s.url,
+    simKey,
+    directSocket,
+    compatibilityDate: t.compatibilityDate,
+    usageAb,
+    aa,
+    pin: pinCpus,
+  };
   let usageOff: Target | undefined;
   if (usageAb && mode === "miniflare" && !smoke && !soak) {
     // Same bundle, same set-up, its own connection on the same simulator key; only TERAPI_USAGE differs.
-    const offSecrets = newSecrets();
-    terapiOff = await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets: offSecrets, directSocket, usage: "off" });
-    const o = terapiOff;
-    await waitFor(`${mode} (usage off) to serve /health`, async () => (await fetch(`${o.origin}/health`)).ok, 30_000);
-    usageOff = proxyTarget("terapi, usage off", o.origin, offSecrets.secretKey);
-    await setUp(`${mode} (usage off)`, o.origin, offSecrets.secretKey, usageOff, simKey);
-    log(`${mode}: second terapi, usage counting off, at ${o.origin}`);
+    terapiOff = await startSide("off", setOptions);
+    usageOff = terapiOff.target;
+    await probe(`${mode} (${usageOff.name})`, usageOff);
+    log(`${mode}: ${usageOff.name} at ${usageOff.base}`);
   }
 
   if (mode === "miniflare" && !smoke && !soak && !flag("no-floor")) {
-    floor = await startFloor({ simUrl: s.url, apiKey: simKey, compatibilityDate: t.compatibilityDate, directSocket });
-    log(`${mode}: bare pass-through Worker (the workerd hop alone) at ${floor.target.base}`);
+    floor = await startSide("floor", setOptions);
+    log(`${mode}: ${floor.target.name}${aa ? "" : " (the workerd hop alone)"} at ${floor.target.base}`);
   }
 
   await sleep(500);
@@ -291,7 +335,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   // The isolates' own heap (V8's used size), through workerd's inspector: terapi's next to the bare Worker's.
   const inspectors: { terapi?: Inspector; floor?: Inspector } = {};
   if (t.inspector) inspectors.terapi = await connectInspector(t.inspector.port, t.inspector.worker).catch(() => undefined);
-  if (f) inspectors.floor = await connectInspector(f.inspector.port, f.inspector.worker).catch(() => undefined);
+  if (f?.inspector) inspectors.floor = await connectInspector(f.inspector.port, f.inspector.worker).catch(() => undefined);
   const heapIdle = {
     terapi: inspectors.terapi && (await heapMiB(inspectors.terapi, true).catch(() => undefined)),
     floor: inspectors.floor && (await heapMiB(inspectors.floor, true).catch(() => undefined)),
@@ -309,6 +353,9 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     terapi: proxied,
     floor: floor?.target,
     usageOff,
+    aa,
+    pairs: 1,
+    block,
     terapiOrigin: t.origin,
     request,
     secretKey: secrets.secretKey,
@@ -321,9 +368,17 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     log,
   };
 
-  for (const sc of scenarios) {
-    if (!sc.modes.includes(mode) || (only && !only.includes(sc.id))) continue;
-    if (smoke && !["a", "b"].includes(sc.id)) continue;
+  const selected = scenarios.filter((sc) => sc.modes.includes(mode) && (!only || only.includes(sc.id)) && (!smoke || ["a", "b"].includes(sc.id)));
+  // Table 1's small differences (a, c) on PAIRS fresh process sets, when there is a reference side to pair with.
+  const pairRoles: SetRole[] = ["terapi", ...(f ? (["floor"] as const) : []), ...(usageOff ? (["off"] as const) : [])];
+  const paired = mode === "miniflare" && !smoke && !soak && PAIRS > 1 && pairRoles.length > 1 ? selected.filter((sc) => sc.paired) : [];
+  for (const sc of selected) {
+    if (paired.includes(sc)) {
+      // The whole group runs at the first of its scenarios, each pair measuring every one of them.
+      // What runs after the pairs needs time of its own: the other scenarios, then (miniflare) the cold start.
+      if (sc === paired[0]) await runPairs(result, ctx, paired, pairRoles, setOptions, selected.length > paired.length ? 30_000 : 10_000);
+      continue;
+    }
     const left = deadline - performance.now();
     if (left < sc.budgetMs(quick)) {
       result.skipped.push(`${sc.title}: not enough time left (${(left / 1000).toFixed(0)} s)`);
@@ -365,7 +420,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
         heapAfter.terapi,
         heapAfter.floor,
         { text: `≤ idle + ${HEAP_GROWTH_BOUND_MIB} MiB`, pass: grew <= HEAP_GROWTH_BOUND_MIB },
-        `${grew >= 0 ? "+" : "−"}${Math.abs(grew).toFixed(1)} MiB vs idle`,
+        `${signedMiB(grew)} vs idle`,
       ),
     );
     result.details.heap = {
@@ -381,8 +436,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
   result.rows.push(
     mem("idle, after set-up", idle.mib, floorIdle, undefined, procs),
-    mem("peak during the load", peak, floorPeak, undefined, `+${(peak - idle.mib).toFixed(1)} MiB vs idle`),
-    mem("after the load", after.mib, floorAfter, undefined, `+${(after.mib - idle.mib).toFixed(1)} MiB vs idle`),
+    mem("peak during the load", peak, floorPeak, undefined, `${signedMiB(peak - idle.mib)} vs idle`),
+    mem("after the load", after.mib, floorAfter, undefined, `${signedMiB(after.mib - idle.mib)} vs idle`),
   );
   result.details.memory = {
     terapi: { idle_mib: idle.mib, peak_mib: peak, after_mib: after.mib, workerd_processes: idle.processes },
@@ -412,19 +467,23 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     });
     if (usageAb) result.skipped.push("cold start: not measured with --usage-ab");
     else if (deadline - performance.now() > 20_000) {
-      log(`${mode}: cold starts`);
-      const c = await measureColdStart({ root: src.dir, bundleDir, tmp, simUrl: s.url, simKey, rounds: quick ? 3 : 5 });
+      log(`${mode}: cold starts${aa ? " (A/A: the bare Worker with bindings against itself)" : ""}`);
+      const c = await measureColdStart({ root: src.dir, bundleDir, tmp, simUrl: s.url, simKey, rounds: COLD_ROUNDS, aa, deadline: deadline - 5_000 });
       const own = c.ownMs;
       result.rows.push({
         scenario: "cold start (fresh workerd → first proxied response, median)",
-        metric: "vs the bare Worker with terapi's bindings",
+        metric: aa ? "A/A: the bare Worker with bindings vs itself" : "vs the bare Worker with terapi's bindings",
         unit: "ms",
         direct: null,
         terapi: c.terapiMs,
         floor: c.bareWithBindingsMs,
         compare: "added",
-        target: { text: `terapi's part ≤ ${COLD_START_BEFORE_MS / 2} ms (half of 37cf0a7's ${COLD_START_BEFORE_MS})`, pass: own <= COLD_START_BEFORE_MS / 2 },
-        note: `judged on terapi's part paired by round: median ${own.toFixed(0)} ms (rounds: ${c.perRoundMs.map((x) => x.toFixed(0)).join(", ")} ms); bare Worker without bindings: ${c.bareMs.toFixed(0)} ms`,
+        target: {
+          text: `${aa ? "A/A, " : ""}median of rounds: terapi's part ≤ ${COLD_START_BEFORE_MS / 2} ms (half of 37cf0a7's ${COLD_START_BEFORE_MS})`,
+          pass: own <= COLD_START_BEFORE_MS / 2,
+        },
+        pairs: c.paired,
+        note: `bare Worker without bindings: ${c.bareMs.toFixed(0)} ms`,
       });
       result.details.cold_start = c;
     } else result.skipped.push("cold start: not enough time left");
@@ -436,9 +495,68 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
 async function setUp(what: string, origin: string, secretKey: string, proxied: Target, simKey: string): Promise<void> {
   await createIntegration(origin, secretKey, INTEGRATION);
   await createConnection(origin, secretKey, INTEGRATION, CONNECTION_ID, simKey);
-  const probe = await fetch(`${proxied.base}/v1/models`, { headers: proxied.headers });
-  const body = await probe.text();
-  if (!probe.ok) throw new Error(`${what}: GET /proxy/v1/models → ${probe.status}: ${body.slice(0, 300)}`);
+  await probe(what, proxied);
+}
+
+/** One proxied call through `target`, to check the wiring before anything is measured. */
+async function probe(what: string, target: Target): Promise<void> {
+  const res = await fetch(`${target.base}/v1/models`, { headers: target.headers });
+  const body = await res.text();
+  if (!res.ok) throw new Error(`${what}: GET /v1/models → ${res.status}: ${body.slice(0, 300)}`);
+}
+
+/**
+ * Table 1's paired scenarios on PAIRS fresh process sets (terapi, the bare Worker, usage-off terapi: as this
+ * run has them), one set after the other, each measuring every scenario of the group interleaved as before;
+ * then each scenario's report over all of them (figures pooled, targets on the median per-pair difference).
+ */
+async function runPairs(result: ModeResult, ctx: BenchContext, group: Scenario[], roles: SetRole[], setOptions: SetOptions, reserveMs: number): Promise<void> {
+  const perScenario = new Map<string, Side[][]>(group.map((sc) => [sc.id, []]));
+  const title = group.map((sc) => sc.id).join(" and ");
+  let lastMs = 0;
+  try {
+    for (let k = 0; k < PAIRS; k++) {
+      const left = deadline - performance.now();
+      // A pair takes about as long as the last one; stop early rather than overrun (at least 2 pairs are needed to pair).
+      if (k >= 2 && left < 1.5 * lastMs + reserveMs) {
+        result.skipped.push(`${title}: pairs ${k + 1}–${PAIRS} not run, not enough time left (${(left / 1000).toFixed(0)} s)`);
+        break;
+      }
+      const tPair = performance.now();
+      const set = await startSet(k, roles, setOptions);
+      pairSet = set;
+      try {
+        const side = (role: SetRole) => set.sides.get(role)?.target;
+        const terapiTarget = side("terapi");
+        if (!terapiTarget) throw new Error("a pair without terapi");
+        await probe(`pair ${k + 1}`, terapiTarget);
+        const pctx: BenchContext = { ...ctx, terapi: terapiTarget, floor: side("floor"), usageOff: side("off"), pairs: PAIRS };
+        for (const sc of group) {
+          await ctx.sim.clearLog(ctx.simKey);
+          perScenario.get(sc.id)?.push(await (sc.paired?.measure(pctx) ?? Promise.resolve([])));
+        }
+      } finally {
+        await set.stop();
+        pairSet = undefined;
+      }
+      lastMs = performance.now() - tPair;
+      log(`miniflare: pair ${k + 1}/${PAIRS} (started ${set.order.join(", ")}) measured ${title} in ${(lastMs / 1000).toFixed(1)} s`);
+    }
+  } catch (err) {
+    errors.push(`miniflare: pairs for ${title} threw: ${(err as Error).stack ?? String(err)}`.slice(0, 1500));
+  }
+  for (const sc of group) {
+    const pairs = perScenario.get(sc.id) ?? [];
+    if (pairs.length === 0 || !sc.paired) {
+      result.skipped.push(`${sc.title}: no pair measured`);
+      continue;
+    }
+    const r = sc.paired.report(pairs);
+    result.rows.push(...r.rows);
+    if (r.skipped) result.skipped.push(`${sc.title}: ${r.skipped}`);
+    if (r.details) result.details[sc.id] = r.details;
+    errors.push(...r.errors.map((e) => `miniflare: ${e}`));
+  }
 }
 
 async function main(): Promise<void> {

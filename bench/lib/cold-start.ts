@@ -5,6 +5,7 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { startFloor } from "./floor.ts";
 import { syncsSettled } from "../scenarios/rate-limit.ts";
+import { median, type Paired, paired } from "./stats.ts";
 import { createConnection, createIntegration, newSecrets, startMiniflare } from "../../scripts/lib/terapi.ts";
 
 /**
@@ -25,6 +26,10 @@ export type ColdStart = {
    */
   ownMs: number;
   perRoundMs: number[];
+  /** The per-round differences' median and spread (`ownMs` is its median). */
+  paired: Paired;
+  /** Rounds measured (fewer than asked when the deadline came first). */
+  rounds: number;
   /** Where each side's time went (medians, ms): workerd up with the bundle loaded, the first proxied call, a second one. */
   phases: { terapi: Phases; bareWithBindings: Phases };
 };
@@ -88,6 +93,13 @@ export async function measureColdStart(opts: {
   simUrl: string;
   simKey: string;
   rounds: number;
+  /**
+   * A/A control (`--aa`): terapi's side is a second copy of the bare Worker with bindings (its own storage,
+   * set up the same way), so the per-round differences are the method's own noise.
+   */
+  aa?: boolean;
+  /** performance.now() after which no new round starts (at least one runs). */
+  deadline?: number;
 }): Promise<ColdStart> {
   const persistTo = mkdtempSync(resolve(opts.tmp, "cold-"));
   const secrets = newSecrets();
@@ -111,10 +123,25 @@ export async function measureColdStart(opts: {
   // The bare Worker with bindings starts on storage of its own, persisted as terapi's is (Miniflare
   // opens persisted storage differently from in-memory: not terapi's code either way).
   const barePersist = mkdtempSync(resolve(opts.tmp, "cold-bare-"));
+  // --aa: the copy has storage of its own too, opened once before the rounds as terapi's was by its set-up.
+  const copyPersist = mkdtempSync(resolve(opts.tmp, "cold-copy-"));
+  const startBare = (persist: string) => async () => {
+    const b = await startMiniflare({
+      root: opts.root,
+      bundleDir: bareDir,
+      simUrl: opts.simUrl,
+      secrets,
+      directSocket: true,
+      persistTo: persist,
+      migrate: false,
+    });
+    return { base: `${b.origin}/proxy`, stop: b.stop };
+  };
+  if (opts.aa) await coldStart(startBare(copyPersist), {});
   let compatibilityDate: string | undefined;
-  for (let i = 0; i < opts.rounds; i++) {
-    terapi.push(
-      await coldStart(async () => {
+  const startTerapi = opts.aa
+    ? startBare(copyPersist)
+    : async () => {
         const t = await startMiniflare({
           root: opts.root,
           bundleDir: opts.bundleDir,
@@ -126,8 +153,22 @@ export async function measureColdStart(opts: {
         });
         compatibilityDate = t.compatibilityDate;
         return { base: `${t.origin}/proxy`, stop: t.stop };
-      }, headers),
-    );
+      };
+  for (let i = 0; i < opts.rounds; i++) {
+    if (i > 0 && opts.deadline !== undefined && performance.now() > opts.deadline) break;
+    // The two sides judged against each other start in turn, first one then the other, so that
+    // neither always follows the same process's exit.
+    const terapiSide = () => coldStart(startTerapi, opts.aa ? {} : headers);
+    const bareSide = () => coldStart(startBare(barePersist), {});
+    if (i % 2 === 0) {
+      terapi.push(await terapiSide());
+      withBindings.push(await bareSide());
+    } else {
+      withBindings.push(await bareSide());
+      terapi.push(await terapiSide());
+    }
+    // The bare Worker without bindings is information, not judged: three rounds of it are enough.
+    if (i >= 3) continue;
     const t0 = performance.now();
     const f = await startFloor({ simUrl: opts.simUrl, apiKey: opts.simKey, compatibilityDate, directSocket: true });
     try {
@@ -136,22 +177,7 @@ export async function measureColdStart(opts: {
     } finally {
       await f.stop();
     }
-    withBindings.push(
-      await coldStart(async () => {
-        const b = await startMiniflare({
-          root: opts.root,
-          bundleDir: bareDir,
-          simUrl: opts.simUrl,
-          secrets,
-          directSocket: true,
-          persistTo: barePersist,
-          migrate: false,
-        });
-        return { base: `${b.origin}/proxy`, stop: b.stop };
-      }, {}),
-    );
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
   const perRoundMs = terapi.map((t, i) => t.totalMs - (withBindings[i]?.totalMs ?? 0));
   const phases = (xs: Phases[]): Phases => ({
     startMs: median(xs.map((x) => x.startMs)),
@@ -164,6 +190,8 @@ export async function measureColdStart(opts: {
     bareWithBindingsMs: median(withBindings.map((x) => x.totalMs)),
     ownMs: median(perRoundMs),
     perRoundMs,
+    paired: paired(perRoundMs),
+    rounds: perRoundMs.length,
     phases: { terapi: phases(terapi), bareWithBindings: phases(withBindings) },
   };
 }

@@ -1,4 +1,5 @@
 // The printed table and the targets next to each figure.
+import type { Paired } from "./stats.ts";
 import type { Row } from "./types.ts";
 
 function fmt(v: number | null, unit: Row["unit"]): string {
@@ -33,19 +34,32 @@ export function versus(r: Row, against: "direct" | "floor" | "off" = "direct"): 
   return `${sign}${addedText} (${ratio})`;
 }
 
-export function renderTable(title: string, rows: Row[], skipped: string[]): string {
+const signed = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(2)}`;
+
+/** A paired difference: its median, the interquartile range and the range, then every pair's, in run order (ms). */
+export function pairedText(p: Paired): string {
+  return `${signed(p.median)} ms (IQR ${signed(p.q1)} … ${signed(p.q3)}, range ${signed(p.min)} … ${signed(p.max)}; each ${p.each.map(signed).join(" ")})`;
+}
+
+/** The reference columns' headings (`--aa` puts copies of terapi there). */
+export type Columns = { floor: string; floorVs: string; off: string; offVs: string };
+const COLUMNS: Columns = { floor: "bare workerd proxy", floorVs: "terapi vs bare", off: "terapi, usage off", offVs: "usage on vs off" };
+
+export function renderTable(title: string, rows: Row[], skipped: string[], columns: Columns = COLUMNS): string {
   const withFloor = rows.some((r) => r.floor !== undefined && r.floor !== null);
   const withOff = rows.some((r) => r.off !== undefined && r.off !== null);
+  const withPairs = rows.some((r) => r.pairs);
   const header = [
     "scenario",
     "metric",
     "direct",
     "terapi",
     "terapi vs direct",
-    ...(withFloor ? ["bare workerd proxy", "terapi vs bare"] : []),
-    ...(withOff ? ["terapi, usage off", "usage on vs off"] : []),
+    ...(withFloor ? [columns.floor, columns.floorVs] : []),
+    ...(withOff ? [columns.off, columns.offVs] : []),
     "target",
     "",
+    ...(withPairs ? ["the target's difference per process pair: median (spread; each pair)"] : []),
   ];
   const body = rows.map((r) => [
     r.scenario,
@@ -57,6 +71,7 @@ export function renderTable(title: string, rows: Row[], skipped: string[]): stri
     ...(withOff ? [r.off === undefined ? "" : fmt(r.off, r.unit), versus(r, "off")] : []),
     r.target?.text ?? "",
     r.target ? (r.target.pass ? "PASS" : "FAIL") : "",
+    ...(withPairs ? [r.pairs ? pairedText(r.pairs) : ""] : []),
   ]);
   const offAt = withFloor ? 7 : 5;
   const numeric = new Set([2, 3, ...(withFloor ? [5] : []), ...(withOff ? [offAt] : [])]);

@@ -38,3 +38,32 @@ export function describeFailures(label: string, samples: Sample[]): string | und
   const ex = bad[0];
   return `${label}: ${bad.length}/${samples.length} requests failed (${counts}); e.g. ${ex.error ?? `${ex.status} ${ex.snippet ?? ""}`}`.slice(0, 600);
 }
+
+/** The median of any array (the mean of the two middle values for an even count). */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  if (s.length === 0) return Number.NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+}
+
+/**
+ * Differences measured once per process pair (or per cold-start round): the
+ * verdict is taken on their median, and the spread says how far one pair's
+ * offset (core, memory layout, JIT luck) moves a single difference.
+ */
+export type Paired = { median: number; min: number; max: number; q1: number; q3: number; each: number[] };
+
+export function paired(each: number[]): Paired {
+  const s = [...each].sort((a, b) => a - b);
+  // Quartiles as the medians of the lower and upper halves (Tukey's hinges): stable for 4–10 values.
+  const half = Math.floor(s.length / 2);
+  return {
+    median: median(s),
+    min: s[0] ?? Number.NaN,
+    max: s[s.length - 1] ?? Number.NaN,
+    q1: median(s.slice(0, s.length % 2 ? half + 1 : half)),
+    q3: median(s.slice(half)),
+    each,
+  };
+}

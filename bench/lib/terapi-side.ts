@@ -14,9 +14,18 @@ export async function startTerapiSide(opts: {
   simUrl: string;
   simKey: string;
   usage?: string;
+  /** Served from workerd's own socket (default) or through Miniflare's entry worker (`--entry-worker`). */
+  directSocket?: boolean;
 }): Promise<{ t: RunningTerapi; target: Target }> {
   const secrets = newSecrets();
-  const t = await startMiniflare({ root: opts.root, bundleDir: opts.bundleDir, simUrl: opts.simUrl, secrets, directSocket: true, usage: opts.usage });
+  const t = await startMiniflare({
+    root: opts.root,
+    bundleDir: opts.bundleDir,
+    simUrl: opts.simUrl,
+    secrets,
+    directSocket: opts.directSocket ?? true,
+    usage: opts.usage,
+  });
   try {
     await createIntegration(t.origin, secrets.secretKey, INTEGRATION);
     await createConnection(t.origin, secrets.secretKey, INTEGRATION, CONNECTION_ID, opts.simKey);

@@ -1,4 +1,6 @@
-import type { RequestSpec, Target } from "./http.ts";
+import type http from "node:http";
+import type { RequestSpec, Sample, Target } from "./http.ts";
+import type { Paired } from "./stats.ts";
 import type { Simulator } from "../../scripts/lib/simulator.ts";
 
 export type Mode = "miniflare" | "wrangler-dev";
@@ -17,6 +19,8 @@ export type Row = {
   /** How terapi is compared with direct: both as a ratio, and for latencies also the difference. */
   compare: "added" | "ratio" | "none";
   target?: { text: string; pass: boolean };
+  /** The target's difference measured once per fresh process pair (table 1's a and c): the target is judged on its median. */
+  pairs?: Paired;
   note?: string;
 };
 
@@ -42,6 +46,12 @@ export type BenchContext = {
   floor?: Target;
   /** A second terapi (same bundle and set-up) with `TERAPI_USAGE=off` (`--usage-ab`): measured as one more side. */
   usageOff?: Target;
+  /** `--aa`: `floor` and `usageOff` are copies of terapi itself (same build, same usage setting), so every difference is the method's own noise. */
+  aa: boolean;
+  /** How many process pairs the paired scenarios' measure is spread over (1: one set of processes, the whole sample on it). */
+  pairs: number;
+  /** `--block=N`: requests per side per block in the paired scenarios (default: theirs); 1 alternates the sides request by request. */
+  block?: number;
   terapiOrigin: string;
   /** The request the latency scenarios send (a small chat completion; GET /health in --smoke). */
   request: (stream: boolean) => RequestSpec;
@@ -68,4 +78,18 @@ export type Scenario = {
   /** Rough upper bound of the scenario's run time, to skip it rather than overrun the deadline. */
   budgetMs: (quick: boolean) => number;
   run: (ctx: BenchContext) => Promise<ScenarioResult>;
+  /**
+   * Set when the scenario's targets are small differences (a, c): table 1 then measures it on several fresh
+   * process pairs instead of `run`, `measure` once on each pair (the context's targets are that pair's), and
+   * `report` judges the targets on the median of the per-pair differences. `run` is `report` of one `measure`.
+   */
+  paired?: {
+    measure: (ctx: BenchContext) => Promise<Side[]>;
+    report: (pairs: Side[][]) => ScenarioResult;
+  };
 };
+
+/** Who a side of a comparison is: the simulator directly, terapi, the bare Worker, terapi with usage off. */
+export type Role = "direct" | "terapi" | "floor" | "off";
+/** One side of an interleaved measure: its target, its own keep-alive agent and what it measured. */
+export type Side = { role: Role; target: Target; agent: http.Agent; samples: Sample[]; elapsedMs: number };

@@ -1,7 +1,6 @@
-import type http from "node:http";
 import { type RequestSpec, type Sample, type Target, closedLoop, keepAliveAgent, send } from "../lib/http.ts";
-import { describeFailures, type Summary, summarize } from "../lib/stats.ts";
-import type { BenchContext, Row } from "../lib/types.ts";
+import { describeFailures, type Paired, paired, type Summary, summarize } from "../lib/stats.ts";
+import type { BenchContext, Role, Row, ScenarioResult, Side } from "../lib/types.ts";
 
 /** A small Chat Completions body, the same for both targets. */
 export function chatRequest(stream: boolean): RequestSpec {
@@ -16,9 +15,6 @@ export function chatRequest(stream: boolean): RequestSpec {
     }),
   };
 }
-
-export type Role = "direct" | "terapi" | "floor" | "off";
-export type Side = { role: Role; target: Target; agent: http.Agent; samples: Sample[]; elapsedMs: number };
 
 /** direct, terapi, the bare workerd proxy and terapi with usage off when this mode has them; each with its own keep-alive agent. */
 export function sides(ctx: BenchContext, maxSockets: number): Side[] {
@@ -41,20 +37,59 @@ export async function interleaved(opts: {
   perRound: { count?: number; durationMs?: number };
   warmup: { count?: number; durationMs?: number };
   keepTail?: boolean;
+  /**
+   * Blocks in an order where every side follows every other side equally often (`balancedOrder`), instead of
+   * rounds of one block per side: what runs just before a block (another workerd's work after its answer, a
+   * direct call) then weighs on every side alike. The rounds are rounded up to a multiple of (sides − 1).
+   */
+  balanced?: boolean;
 }): Promise<void> {
   const fire = (s: Side) => () => send(s.agent, s.target, opts.spec, { keepTail: opts.keepTail, timeoutMs: 30_000 });
   for (const s of opts.sides) await closedLoop({ concurrency: opts.concurrency, ...opts.warmup, fire: fire(s) });
   const n = opts.sides.length;
-  for (let r = 0; r < opts.rounds; r++) {
-    const order = Array.from({ length: n }, (_, i) => opts.sides[(i + r) % n]);
-    if (r % 2 === 1) order.reverse();
-    for (const s of order) {
-      const { samples, elapsedMs } = await closedLoop({ concurrency: opts.concurrency, ...opts.perRound, fire: fire(s) });
-      s.samples.push(...samples);
-      s.elapsedMs += elapsedMs;
+  const order: number[] = [];
+  if (opts.balanced) order.push(...balancedOrder(n, opts.rounds));
+  else
+    for (let r = 0; r < opts.rounds; r++) {
+      const round = Array.from({ length: n }, (_, i) => (i + r) % n);
+      order.push(...(r % 2 === 1 ? round.reverse() : round));
     }
+  for (const i of order) {
+    const s = opts.sides[i];
+    const { samples, elapsedMs } = await closedLoop({ concurrency: opts.concurrency, ...opts.perRound, fire: fire(s) });
+    s.samples.push(...samples);
+    s.elapsedMs += elapsedMs;
   }
   for (const s of opts.sides) s.agent.destroy();
+}
+
+/**
+ * Side indexes 0…n−1, each at least `rounds` times, such that every side comes right after every other
+ * side equally often: an Eulerian circuit of the complete directed graph on n sides (each of its n(n−1)
+ * edges once, each side n−1 times), repeated. Rounds in rotating order leave that uneven (with three
+ * sides, one side followed the direct calls twice as often as another).
+ */
+export function balancedOrder(n: number, rounds: number): number[] {
+  if (n <= 1) return Array.from({ length: rounds }, () => 0);
+  // Hierholzer's algorithm: each side's unused successors, walked until stuck, spliced back.
+  const next = Array.from({ length: n }, (_, a) => Array.from({ length: n }, (_, b) => b).filter((b) => b !== a));
+  const stack = [0];
+  const circuit: number[] = [];
+  while (stack.length) {
+    const at = stack[stack.length - 1];
+    const to = next[at].shift();
+    if (to === undefined) circuit.push(stack.pop() ?? 0);
+    else stack.push(to);
+  }
+  circuit.reverse().pop(); // closed walk: its last node is its first
+  const times = Math.ceil(rounds / (n - 1));
+  return Array.from({ length: times }, () => circuit).flat();
+}
+
+/** `total` requests per side in blocks of `block` (`--block=N`): the rounds of `interleaved`. */
+export function blocks(total: number, block: number): { rounds: number; perRound: { count: number } } {
+  const count = Math.max(1, Math.min(block, total));
+  return { rounds: Math.ceil(total / count), perRound: { count } };
 }
 
 export type BySide<T> = { direct: T; terapi: T; floor?: T; off?: T };
@@ -81,11 +116,51 @@ export function failures(title: string, ss: Side[]): string[] {
   return ss.map((s) => describeFailures(`${title} ${s.target.name}`, s.samples)).filter((e): e is string => !!e);
 }
 
+/** Each role's samples over every pair, as one side (the printed figures: p50 of all of them, throughput over all blocks). */
+export function pooled(pairs: Side[][]): Side[] {
+  const out = new Map<Role, Side>();
+  for (const ss of pairs)
+    for (const s of ss) {
+      const o = out.get(s.role);
+      if (o) {
+        o.samples.push(...s.samples);
+        o.elapsedMs += s.elapsedMs;
+      } else out.set(s.role, { ...s, samples: [...s.samples] });
+    }
+  return [...out.values()];
+}
+
+/** `figure` of side `a` minus that of side `b`, once per pair; undefined for a single pair or a side the pairs lack. */
+export function perPair(pairs: Side[][], measure: (x: Sample) => number, figure: (s: Summary) => number, a: Role, b: Role): Paired | undefined {
+  if (pairs.length < 2) return undefined;
+  const each: number[] = [];
+  for (const ss of pairs) {
+    const [sa, sb] = [ss.find((s) => s.role === a), ss.find((s) => s.role === b)];
+    if (!sa || !sb) return undefined;
+    each.push(figure(summarize(sa.samples.map(measure))) - figure(summarize(sb.samples.map(measure))));
+  }
+  return paired(each);
+}
+
+/**
+ * A target on "terapi − reference ≤ limit": judged on the median of the per-pair differences when there are
+ * pairs, else on the one difference. `what` names the reference ("bare", "off").
+ */
+export function differenceTarget(what: string, limit: number, pairs: Paired | undefined, a: number, b: number): Pick<Row, "target" | "pairs"> {
+  const diff = pairs?.median ?? a - b;
+  return { target: { text: `${pairs ? "median of pairs: " : ""}≤ ${what} + ${limit.toFixed(2)} ms`, pass: diff <= limit }, ...(pairs ? { pairs } : {}) };
+}
+
+/** A paired scenario's `run` for one process set (wrangler dev, or no bare Worker to pair with): its report of one measure. */
+export async function runOnce(ctx: BenchContext, paired: { measure: (ctx: BenchContext) => Promise<Side[]>; report: (pairs: Side[][]) => ScenarioResult }) {
+  return paired.report([await paired.measure(ctx)]);
+}
+
 /** Issue 16's budget: what usage counting may add, on − off, to a p50 (ms). */
 export const USAGE_BUDGET_MS = 0.05;
 
 /** The row that judges issue 16's budget on one p50: terapi with usage counting on against the same with it off. */
-export function usageBudgetRow(scenario: string, metric: string, on: number, off: number): Row {
+export function usageBudgetRow(scenario: string, metric: string, on: number, off: number, pairs?: Paired): Row {
   return {
     scenario,
     metric: `${metric}: usage on − off (issue 16)`,
@@ -94,6 +169,6 @@ export function usageBudgetRow(scenario: string, metric: string, on: number, off
     terapi: on,
     off,
     compare: "added",
-    target: { text: `on − off ≤ ${USAGE_BUDGET_MS} ms`, pass: on - off <= USAGE_BUDGET_MS },
+    ...differenceTarget("off", USAGE_BUDGET_MS, pairs, on, off),
   };
 }
