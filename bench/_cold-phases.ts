@@ -19,6 +19,7 @@ import { performance } from "node:perf_hooks";
 import { connectInspector, cpuProfile, type CpuProfile } from "./lib/inspector.ts";
 import { breakdown } from "./lib/profile-report.ts";
 import { syncsSettled } from "./scenarios/rate-limit.ts";
+import { bareFetchHandler, EMPTY_DURABLE_OBJECTS } from "./lib/cold-start.ts";
 import { startSimulator } from "../scripts/lib/simulator.ts";
 import { stopAllChildren } from "../scripts/lib/procs.ts";
 import { bundle, createConnection, createIntegration, newSecrets, startMiniflare, type TerapiSecrets } from "../scripts/lib/terapi.ts";
@@ -56,14 +57,8 @@ function cpuNs(pids: number[]): number {
   return ns / 1e6;
 }
 
-const DURABLE_OBJECTS = `
-import { DurableObject } from "cloudflare:workers";
-export class Registry extends DurableObject {}
-export class ConnectionObject extends DurableObject {}
-export class WebhookOutbox extends DurableObject {}`;
-
 /** The bare pass-through; `read`: it first reads the connection's secret from KV ("kv"), and decrypts it ("kv+aes"). */
-const bareScript = (apiKey: string, read: "none" | "kv" | "kv+aes" = "none") => `${DURABLE_OBJECTS}
+const bareScript = (apiKey: string, read: "none" | "kv" | "kv+aes" = "none") => `${EMPTY_DURABLE_OBJECTS}
 const b64 = (s) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
 async function secret(env) {
   const stored = await env.SECRETS.get("conn:openai-cold:cold-tenant");
@@ -76,19 +71,7 @@ async function secret(env) {
   const pt = await crypto.subtle.decrypt({ name: "AES-GCM", iv: b64(sealed.iv), additionalData: aad }, key, b64(sealed.ct));
   if (!JSON.parse(new TextDecoder().decode(pt)).credentials.apiKey) throw new Error("no key");
 }
-export default {
-  async fetch(request, env) {
-    if (${JSON.stringify(read)} !== "none") await secret(env);
-    const url = new URL(request.url);
-    const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
-    const headers = new Headers(request.headers);
-    headers.set("authorization", "Bearer " + ${JSON.stringify(apiKey)});
-    headers.delete("connection-id");
-    headers.delete("provider-config-key");
-    headers.delete("host");
-    return fetch(env.OPENAI_BASE_URL + path + url.search, { method: request.method, headers, body: request.body });
-  },
-};`;
+${bareFetchHandler(apiKey, read === "none" ? "" : "await secret(env);")}`;
 
 /**
  * terapi's bundle evaluated on the first request: its code wrapped in a function (workerd does not load a module
@@ -105,7 +88,7 @@ function bundleAsFunctionBody(bundleJs: string): string {
 
 function lazyScript(bundleJs: string): string {
   return (
-    `${DURABLE_OBJECTS.replace(/\n/g, " ")} const DO_ = DurableObject; let terapi; function load() {\n${bundleAsFunctionBody(bundleJs)}\n` +
+    `${EMPTY_DURABLE_OBJECTS.replace(/\n/g, " ")} const DO_ = DurableObject; let terapi; function load() {\n${bundleAsFunctionBody(bundleJs)}\n` +
     `export default { fetch(request, env, ctx) { terapi ??= load(); return terapi.fetch(request, env, ctx); } };\n`
   );
 }
@@ -117,9 +100,11 @@ function lazyScript(bundleJs: string): string {
  * (and terapi's first call).
  */
 function parseScript(bundleJs: string, apiKey: string): string {
-  const bare = bareScript(apiKey).replace(DURABLE_OBJECTS, "").replace("async fetch(request, env) {", "async fetch(request, env) {\n    parsed ??= load();");
+  const bare = bareScript(apiKey)
+    .replace(EMPTY_DURABLE_OBJECTS, "")
+    .replace("async fetch(request, env) {", "async fetch(request, env) {\n    parsed ??= load();");
   return (
-    `${DURABLE_OBJECTS.replace(/\n/g, " ")} const DO_ = DurableObject; let parsed; function load() { if (parsed === undefined) return 1;\n` +
+    `${EMPTY_DURABLE_OBJECTS.replace(/\n/g, " ")} const DO_ = DurableObject; let parsed; function load() { if (parsed === undefined) return 1;\n` +
     `${bundleAsFunctionBody(bundleJs)}\n${bare}\n`
   );
 }

@@ -35,14 +35,17 @@ export type ColdStart = {
 };
 export type Phases = { startMs: number; firstCallMs: number; secondCallMs: number };
 
-/** The bare pass-through, exporting terapi's Durable Object classes as empty ones so that its bindings resolve. */
-const bareWithBindings = (apiKey: string) => `
+/** terapi's Durable Object classes as empty ones, so that a bare Worker given terapi's bindings resolves them. */
+export const EMPTY_DURABLE_OBJECTS = `
 import { DurableObject } from "cloudflare:workers";
 export class Registry extends DurableObject {}
 export class ConnectionObject extends DurableObject {}
-export class WebhookOutbox extends DurableObject {}
+export class WebhookOutbox extends DurableObject {}`;
+
+/** The bare pass-through's default export (`first`: a statement run before it forwards, e.g. a KV read). */
+export const bareFetchHandler = (apiKey: string, first = "") => `
 export default {
-  async fetch(request, env) {
+  async fetch(request, env) {${first ? `\n    ${first}` : ""}
     const url = new URL(request.url);
     const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
     const headers = new Headers(request.headers);
@@ -53,6 +56,10 @@ export default {
     return fetch(env.OPENAI_BASE_URL + path + url.search, { method: request.method, headers, body: request.body });
   },
 };`;
+
+/** The bare pass-through with terapi's bindings. */
+const bareWithBindings = (apiKey: string) => `${EMPTY_DURABLE_OBJECTS}
+${bareFetchHandler(apiKey)}`;
 
 const CHAT = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
 
