@@ -27,6 +27,7 @@ export const ERROR_STATUS = {
   missing_connection_headers: 400,
   too_many_ids: 400,
   too_many_connections: 400,
+  too_many_rows: 400,
   unknown_model: 400,
   unknown_sync: 400,
   connection_test_failed: 400,

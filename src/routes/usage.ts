@@ -63,7 +63,8 @@ const getUsage = createRoute({
     "Read from every proxied call, `Async` proxy job and action, live or `X-Async` (the `usage` the provider reported; streams without usage are estimated " +
     "and counted in `estimated_requests`). With `connection_id` and `provider_config_key` the connection's own figures are read " +
     "(days, or hours of the last 48 h); anything wider reads the environment's day index, which lags by up to half a minute. " +
-    "Default window: the last 30 days (days) or 48 hours (hours).",
+    "Default window: the last 30 days (days) or 48 hours (hours). An answer from the index carries at most 20,000 day rows " +
+    "(one per connection, day, model and source): a wider read answers 400 `too_many_rows`.",
   request: {
     query: z
       .object({

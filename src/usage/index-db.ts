@@ -241,6 +241,8 @@ type IndexFilter = {
   model?: string;
   /** Only these connections (an end user's). */
   connections?: Array<[string, string]>;
+  /** At most this many rows (over every group of connections); none: all of them. */
+  limit?: number;
 };
 
 /** D1 binds at most 100 parameters per statement: an end user's connections are asked for in groups. */
@@ -249,8 +251,16 @@ const CONNECTIONS_PER_QUERY = 40;
 export async function readUsageIndex(db: D1Database, f: IndexFilter): Promise<IndexRowOut[]> {
   if (f.connections && f.connections.length > CONNECTIONS_PER_QUERY) {
     const parts: IndexRowOut[][] = [];
-    for (let i = 0; i < f.connections.length; i += CONNECTIONS_PER_QUERY)
-      parts.push(await readUsageIndex(db, { ...f, connections: f.connections.slice(i, i + CONNECTIONS_PER_QUERY) }));
+    let left = f.limit ?? Number.POSITIVE_INFINITY;
+    for (let i = 0; i < f.connections.length && left > 0; i += CONNECTIONS_PER_QUERY) {
+      const part = await readUsageIndex(db, {
+        ...f,
+        connections: f.connections.slice(i, i + CONNECTIONS_PER_QUERY),
+        limit: f.limit === undefined ? undefined : left,
+      });
+      parts.push(part);
+      left -= part.length;
+    }
     return parts.flat().sort((a, b) => a.day - b.day);
   }
   await ensureUsageSchema(db);
@@ -273,8 +283,11 @@ export async function readUsageIndex(db: D1Database, f: IndexFilter): Promise<In
     where.push(`(provider_config_key, connection_id) IN (VALUES ${f.connections.map(() => "(?, ?)").join(", ")})`);
     for (const [providerConfigKey, connectionId] of f.connections) args.push(providerConfigKey, connectionId);
   }
+  if (f.limit !== undefined) args.push(f.limit);
   const { results } = await db
-    .prepare(`SELECT provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")} FROM usage_daily WHERE ${where.join(" AND ")} ORDER BY day`)
+    .prepare(
+      `SELECT provider_config_key, connection_id, day, model, source, ${TOTALS.join(", ")} FROM usage_daily WHERE ${where.join(" AND ")} ORDER BY day${f.limit !== undefined ? " LIMIT ?" : ""}`,
+    )
     .bind(...args)
     .all<IndexRowOut>();
   return results;

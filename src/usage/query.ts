@@ -37,6 +37,13 @@ export type UsageReport = {
 const MAX_HOURS_BACK = 48 * HOUR_MS;
 /** An end user's connections looked up at once (more: narrow by provider_config_key). */
 const MAX_END_USER_CONNECTIONS = 500;
+/**
+ * Day rows (one per connection, day, model and source) one answer from the
+ * environment index carries at most: more is refused with a clear error
+ * rather than read whole into the isolate (at 10,000 connections a month is
+ * 300,000 rows and more, past a Worker's memory).
+ */
+export const MAX_INDEX_ROWS = 20_000;
 
 function parseTime(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -138,7 +145,14 @@ export async function queryUsage(env: Env, req: UsageRequest, now = Date.now()):
       connection_id: req.connection_id,
       model: req.model,
       connections,
+      limit: MAX_INDEX_ROWS + 1,
     });
+    if (rows.length > MAX_INDEX_ROWS)
+      throw new ApiError(
+        400,
+        "too_many_rows",
+        `More than ${MAX_INDEX_ROWS} usage rows (one per connection, day, model and source) match: narrow with provider_config_key, connection_id, end_user_id, model, or a shorter from/to`,
+      );
     data = bucketsFromIndex(rows, prices);
   }
   return {

@@ -13,6 +13,7 @@ import { settleUsageReaders } from "../../src/usage/tap";
 import { waitFor } from "../harness/wait";
 import { createTenant, proxyFetch, simKey } from "../harness/connections";
 import { drainIndex } from "../harness/webhooks";
+import { MAX_INDEX_ROWS } from "../../src/usage/query";
 
 type Page = { logs: OperationLog[]; next_cursor: string | null };
 const logs = async (query: string) => {
@@ -318,6 +319,58 @@ describe("the environment-wide index of operations", () => {
       .bind(pck)
       .first<{ requests: number }>();
     expect(after?.requests).toBe(1 + 9);
+  });
+
+  it("GET /usage refuses, with a clear error, an environment-wide read of more day rows than one answer carries, and answers it narrowed", async () => {
+    const pck = `usage-many-${crypto.randomUUID().slice(0, 8)}`;
+    const DAY = 86_400_000;
+    // Days of January 2001: no other test's window (the last 30 days by default) sees them.
+    const first = Date.UTC(2001, 0, 1);
+    const window = `from=2001-01-01&to=2001-01-31`;
+    const models = ["gpt-4o", "gpt-4o-mini", "text-embedding-3-small"];
+    const at = Date.now();
+    // 223 connections × 30 days × 3 models: just over MAX_INDEX_ROWS day rows in the window.
+    const connections = Math.ceil((MAX_INDEX_ROWS + 1) / (30 * models.length));
+    const messages: IndexMessage[] = Array.from({ length: connections }, (_, i) => ({
+      logs: [],
+      deliveries: [],
+      usage: [
+        {
+          provider_config_key: pck,
+          connection_id: `m${i}`,
+          at,
+          rows: models.flatMap((model) =>
+            Array.from({ length: 30 }, (_, d) => ({
+              start: first + d * DAY,
+              model,
+              source: "proxy",
+              rev: 1,
+              requests: 1,
+              errors: 0,
+              estimated_requests: 0,
+              input_tokens: 10,
+              cached_input_tokens: 0,
+              output_tokens: 1,
+              reasoning_tokens: 0,
+            })),
+          ),
+        },
+      ],
+    }));
+    expect((await consume(messages)).ackAll).toBe(true);
+    const all = await api<{ error: { code: string; message: string } }>("GET", `/usage?provider_config_key=${pck}&${window}`);
+    expect(all.status).toBe(400);
+    expect(all.body.error.code).toBe("too_many_rows");
+    expect(all.body.error.message).toContain("narrow with");
+    // Narrowed to one model: a third of the rows, answered whole.
+    const one = await api<{ totals: { requests: number }; data: unknown[] }>("GET", `/usage?provider_config_key=${pck}&model=gpt-4o&${window}`);
+    expect(one.status).toBe(200);
+    expect(one.body.data).toHaveLength(connections * 30);
+    expect(one.body.totals.requests).toBe(connections * 30);
+    // The index is shared by every test file of this worker: these rows go.
+    await env.INDEX_DB.batch(
+      ["usage_daily", "usage_running", "usage_series"].map((t) => env.INDEX_DB.prepare(`DELETE FROM ${t} WHERE provider_config_key = ?`).bind(pck)),
+    );
   });
 
   it("a usage state a connection sent before it was deleted, consumed after the delete, does not bring its rows back; a new connection under the same id counts", async () => {
