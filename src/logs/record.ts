@@ -82,22 +82,25 @@ export function recordOperation(env: Env, waitUntil: WaitUntil, input: Operation
 
 /** One call's log line and its usage (or null), as one buffered record. */
 export function recordCall(env: Env, waitUntil: WaitUntil, input: OperationInput, usage: UsageSample | null): void {
-  const buf = bufferOf(input.provider_config_key, input.connection_id);
-  buf.lines.push(stamped(input));
-  if (buf.lines.length > MAX_BUFFERED) buf.lines.splice(0, buf.lines.length - MAX_BUFFERED);
-  if (usage !== null) {
-    buf.usage.push(usage);
-    if (buf.usage.length > MAX_BUFFERED) buf.usage.splice(0, buf.usage.length - MAX_BUFFERED);
-  }
-  schedule(env, waitUntil, buf, Math.max(buf.lines.length, buf.usage.length));
+  buffer(env, waitUntil, input.provider_config_key, input.connection_id, stamped(input), usage);
 }
 
 /** One call's usage (src/usage/tap.ts), written with the connection's next batch of log lines. */
 export function recordUsageSample(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, sample: UsageSample): void {
+  buffer(env, waitUntil, providerConfigKey, connectionId, null, sample);
+}
+
+/** Adds a line and/or a sample to the connection's buffer (each list capped at MAX_BUFFERED, oldest dropped), and schedules its flush. */
+function buffer(env: Env, waitUntil: WaitUntil, providerConfigKey: string, connectionId: string, line: OperationInput | null, usage: UsageSample | null): void {
   const buf = bufferOf(providerConfigKey, connectionId);
-  buf.usage.push(sample);
-  if (buf.usage.length > MAX_BUFFERED) buf.usage.splice(0, buf.usage.length - MAX_BUFFERED);
+  if (line !== null) capped(buf.lines, line);
+  if (usage !== null) capped(buf.usage, usage);
   schedule(env, waitUntil, buf, Math.max(buf.lines.length, buf.usage.length));
+}
+
+function capped<T>(list: T[], item: T): void {
+  list.push(item);
+  if (list.length > MAX_BUFFERED) list.splice(0, list.length - MAX_BUFFERED);
 }
 
 function bufferOf(providerConfigKey: string, connectionId: string): Buffer {

@@ -62,20 +62,9 @@ const WHOLE_READ_LIMIT = 16 * 1024;
 /** Called once, before the caller's Response is handed back: the usage to record with the call's log line. */
 type Logged = (usage: UsageSample | null, cut: boolean) => void;
 
-/**
- * The caller's Response (a small answer's once it has been read whole);
- * `logged` is called once, before it is handed back, with the usage to
- * record with the call's log line: null when it is recorded on its own (a
- * stream, a long answer: once read to its end) or not at all (off); `cut`:
- * upstream cut a small answer mid-body.
- */
-export function tapAnswer(res: Response, call: UsageCall, logged: Logged): Response | Promise<Response> {
-  return tap(res, call, logged);
-}
-
 /** For callers that log on their own (actions): the usage is recorded by itself. */
 export function tapUsage(res: Response, call: UsageCall): Response | Promise<Response> {
-  return tap(res, call, (usage) => {
+  return tapAnswer(res, call, (usage) => {
     if (usage) recordUsageSample(call.env, call.waitUntil, call.providerConfigKey, call.connectionId, usage);
   });
 }
@@ -87,7 +76,14 @@ function track(call: UsageCall, work: Promise<void>): void {
   call.waitUntil(work);
 }
 
-function tap(res: Response, call: UsageCall, logged: Logged): Response | Promise<Response> {
+/**
+ * The caller's Response (a small answer's once it has been read whole);
+ * `logged` is called once, before it is handed back, with the usage to
+ * record with the call's log line: null when it is recorded on its own (a
+ * stream, a long answer: once read to its end) or not at all (off); `cut`:
+ * upstream cut a small answer mid-body.
+ */
+export function tapAnswer(res: Response, call: UsageCall, logged: Logged): Response | Promise<Response> {
   const copy = call.copy ?? rewrap;
   const ok = res.status < 400;
   if (!usageEnabled(call.env)) {
