@@ -152,6 +152,20 @@ export function differenceTarget(what: string, limit: number, pairs: Paired | un
 }
 
 /** A paired scenario's `run` for one process set (wrangler dev, or no bare Worker to pair with): its report of one measure. */
+/** A latency row: one statistic of every side's summary, compared as time added (the target and note spread on top). */
+export function latencyRow(scenario: string, metric: string, by: BySide<Summary>, stat: (s: Summary) => number): Row {
+  return {
+    scenario,
+    metric,
+    unit: "ms",
+    direct: stat(by.direct),
+    terapi: stat(by.terapi),
+    floor: by.floor && stat(by.floor),
+    off: by.off && stat(by.off),
+    compare: "added",
+  };
+}
+
 export async function runOnce(ctx: BenchContext, paired: { measure: (ctx: BenchContext) => Promise<Side[]>; report: (pairs: Side[][]) => ScenarioResult }) {
   return paired.report([await paired.measure(ctx)]);
 }

@@ -2,7 +2,7 @@
 // On table 1 it runs once per fresh process pair (bench/README.md "Paired processes"); the
 // targets are judged on the median of the per-pair differences.
 import type { Scenario } from "../lib/types.ts";
-import { blocks, differenceTarget, failures, interleaved, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
+import { blocks, differenceTarget, failures, interleaved, latencyRow, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
 
 const total = (x: { totalMs: number }) => x.totalMs;
 
@@ -36,39 +36,26 @@ export const latencyScenario: Scenario = {
     report(pairs) {
       const title = latencyScenario.title;
       const ss = pooled(pairs);
-      const { direct: d, terapi: t, floor: f, off: o } = summaries(ss, total);
+      const by = summaries(ss, total);
+      const { direct: d, terapi: t, floor: f, off: o } = by;
       const p50 = (s: { p50: number }) => s.p50;
       const p99 = (s: { p99: number }) => s.p99;
       return {
         errors: failures(title, ss),
         rows: [
           {
-            scenario: title,
-            metric: "latency p50",
-            unit: "ms",
-            direct: d.p50,
-            terapi: t.p50,
-            floor: f?.p50,
-            off: o?.p50,
-            compare: "added",
+            ...latencyRow(title, "latency p50", by, p50),
             ...(f
               ? differenceTarget("bare", 0.1, perPair(pairs, total, p50, "terapi", "floor"), t.p50, f.p50)
               : { target: { text: "added ≤ 1 ms", pass: t.p50 - d.p50 <= 1 } }),
           },
           {
-            scenario: title,
-            metric: "latency p99",
-            unit: "ms",
-            direct: d.p99,
-            terapi: t.p99,
-            floor: f?.p99,
-            off: o?.p99,
-            compare: "added",
+            ...latencyRow(title, "latency p99", by, p99),
             ...(f
               ? differenceTarget("bare", 0.5, perPair(pairs, total, p99, "terapi", "floor"), t.p99, f.p99)
               : { target: { text: "added ≤ 3 ms", pass: t.p99 - d.p99 <= 3 } }),
           },
-          { scenario: title, metric: "latency mean", unit: "ms", direct: d.mean, terapi: t.mean, floor: f?.mean, off: o?.mean, compare: "added" },
+          latencyRow(title, "latency mean", by, (s) => s.mean),
           ...(o ? [usageBudgetRow(title, "latency p50", t.p50, o.p50, perPair(pairs, total, p50, "terapi", "off"))] : []),
         ],
         details: { pairs: pairs.length, requests_per_side: d.n, direct: d, terapi: t, bare_workerd_proxy: f ?? null, usage_off: o ?? null },

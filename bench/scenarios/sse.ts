@@ -4,7 +4,7 @@
 // would come at the end of the stream. On table 1 it runs once per fresh process
 // pair, the targets judged on the median of the per-pair differences.
 import type { Scenario } from "../lib/types.ts";
-import { blocks, differenceTarget, failures, interleaved, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
+import { blocks, differenceTarget, failures, interleaved, latencyRow, perPair, pooled, runOnce, sides, summaries, usageBudgetRow } from "./common.ts";
 
 const CHUNK_DELAY_MS = 2;
 const firstByte = (x: { firstByteMs: number }) => x.firstByteMs;
@@ -50,38 +50,15 @@ export const sseScenario: Scenario = {
         errors,
         rows: [
           {
-            scenario: title,
-            metric: "TTFB p50 (first body byte)",
-            unit: "ms",
-            direct: dT.p50,
-            terapi: tT.p50,
-            floor: ttfb.floor?.p50,
-            off: ttfb.off?.p50,
-            compare: "added",
+            ...latencyRow(title, "TTFB p50 (first body byte)", ttfb, p50),
             ...(ttfb.floor
               ? differenceTarget("bare", 0.15, perPair(pairs, firstByte, p50, "terapi", "floor"), tT.p50, ttfb.floor.p50)
               : { target: { text: "added ≤ 2 ms", pass: tT.p50 - dT.p50 <= 2 } }),
           },
-          { scenario: title, metric: "TTFB p99", unit: "ms", direct: dT.p99, terapi: tT.p99, floor: ttfb.floor?.p99, off: ttfb.off?.p99, compare: "added" },
+          latencyRow(title, "TTFB p99", ttfb, (s) => s.p99),
+          latencyRow(title, "headers p50", head, p50),
           {
-            scenario: title,
-            metric: "headers p50",
-            unit: "ms",
-            direct: head.direct.p50,
-            terapi: head.terapi.p50,
-            floor: head.floor?.p50,
-            off: head.off?.p50,
-            compare: "added",
-          },
-          {
-            scenario: title,
-            metric: `whole stream p50 (chunks ${CHUNK_DELAY_MS} ms apart)`,
-            unit: "ms",
-            direct: all.direct.p50,
-            terapi: all.terapi.p50,
-            floor: all.floor?.p50,
-            off: all.off?.p50,
-            compare: "added",
+            ...latencyRow(title, `whole stream p50 (chunks ${CHUNK_DELAY_MS} ms apart)`, all, p50),
             // A buffering proxy sends its first byte only when the upstream stream has ended.
             target: { text: "first byte before half the stream", pass: tT.p50 < dT.p50 + (all.direct.p50 - dT.p50) / 2 },
           },
