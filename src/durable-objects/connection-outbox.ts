@@ -93,38 +93,49 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
   /** An attempt that ended while others were in flight left a delivery pending (or ran from the alarm): the last to end re-arms at once. */
   let retrying = false;
 
-  /** When an attempt of this object last ended, and whether a quiet re-arm is waiting (see rearmWhenQuiet). */
+  /** How long deliveries stay quiet before the alarm is re-armed (a test may lengthen it: `quietNow` then ends the wait). */
+  const tuning = { quietMs: REARM_WHEN_QUIET_MS };
+  /** When an attempt of this object last ended, and the quiet re-arm waiting, if any (see rearmWhenQuiet). */
   let lastEnded = 0;
-  let quietWait = false;
+  let quiet: { timer: ReturnType<typeof setTimeout>; check: () => Promise<void> | undefined } | null = null;
 
   /**
    * After a new event's attempts all ended with nothing left pending, the alarm is the safety net
    * their store set (at most SAFETY_NET_MS away): correct, only early (if it fires first it finds
    * nothing due and re-arms). So the alarm is not moved back after every event; it is re-armed
-   * once this object has had no attempt end for REARM_WHEN_QUIET_MS. An object taking an event
+   * once this object has had no attempt end for `tuning.quietMs`. An object taking an event
    * every few seconds keeps its one safety net (the next event's `wakeBy` finds it early enough and
    * writes nothing) instead of moving the alarm forward and back for each event. One timer per
    * object, not one per event: it looks again when attempts ended meanwhile.
    */
   function rearmWhenQuiet(): void {
     lastEnded = Date.now();
-    if (quietWait) return;
-    quietWait = true;
+    if (quiet) return;
     ctx.waitUntil(
       new Promise<void>((release) => {
         const check = () => {
-          const left = lastEnded + REARM_WHEN_QUIET_MS - Date.now();
+          const left = lastEnded + tuning.quietMs - Date.now();
           if (left > 0) {
-            setTimeout(check, left);
-            return;
+            if (quiet) quiet.timer = setTimeout(check, left);
+            return undefined;
           }
-          quietWait = false;
+          quiet = null;
           // Attempts in flight re-arm (or wait for quiet again) when they end.
-          (busy.size === 0 ? rearm() : Promise.resolve()).catch(reportFailure).finally(release);
+          const done = (busy.size === 0 ? rearm() : Promise.resolve()).catch(reportFailure);
+          void done.finally(release);
+          return done;
         };
-        setTimeout(check, REARM_WHEN_QUIET_MS);
+        quiet = { timer: setTimeout(check, tuning.quietMs), check };
       }),
     );
+  }
+
+  /** Test hook: a waiting quiet re-arm runs now, as if the quiet time had passed; resolves once it has. */
+  async function quietNow(): Promise<void> {
+    if (!quiet) return;
+    clearTimeout(quiet.timer);
+    lastEnded = Number.NEGATIVE_INFINITY;
+    await quiet.check();
   }
 
   /**
@@ -197,6 +208,8 @@ export function createConnectionOutbox({ ctx, env, log, indexed, rearm, wakeBy }
   return {
     nextDue: () => queue.nextDue(),
     deliverDue,
+    tuning,
+    quietNow,
 
     /** Stores the event and one delivery per configured URL; resolves once stored. */
     async enqueue(input: OutgoingEventInput): Promise<EnqueueResult> {

@@ -290,6 +290,16 @@ export class ConnectionObject extends DurableObject<Env> {
     Object.assign(this.syncs.tuning, tuning);
   }
 
+  /**
+   * Test hook: the outbox's pacing (how long deliveries stay quiet before the
+   * alarm is re-armed), and `now` to end a waiting quiet re-arm at once; so a
+   * test drives it instead of waiting it out. Nothing in terapi calls it.
+   */
+  async tuneOutbox(tuning: Partial<ConnectionOutbox["tuning"]>, now = false): Promise<void> {
+    Object.assign(this.outbox.tuning, tuning);
+    if (now) await this.outbox.quietNow();
+  }
+
   /** Pauses or restarts the named syncs' schedules. */
   async setSyncsPaused(target: SyncTarget, names: string[], paused: boolean): Promise<void> {
     this.syncs.register(target, Date.now());
