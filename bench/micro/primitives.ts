@@ -8,6 +8,12 @@
 //
 //   npm run bench -- --streams --json --no-off --refs=$(npx node bench/micro/primitives.ts --out=/tmp/primitives)
 //
+// The floor of issues 10 and 16 (`whole`, `pipe`, `needjson`, `needsse`: what any Worker that reads the model before
+// sending and the usage of every answer must do; bench/README.md, "The floor of the required work"):
+//
+//   npm run bench -- --streams --json --no-off --refs=$(npx node bench/micro/primitives.ts --out=/tmp/prim bare whole bodyparse needjson | sed 's/^bare=/script=/'),head=HEAD --rounds=40 --per-round=30
+//   npm run bench -- --streams --no-off --refs=$(npx node bench/micro/primitives.ts --out=/tmp/prim bare pipe bodyparse needsse | sed 's/^bare=/script=/'),head=HEAD --rounds=40 --per-round=30
+//
 // Measuring only: nothing here is a supported mode.
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -42,6 +48,17 @@ async function __prepare(request: Request, env: Env) {
 }
 `;
 const SEND = "fetch(target, { method: request.method, headers, body: request.body })";
+const MODEL =
+  'const body = await request.arrayBuffer();\n  if (!(JSON.parse(new TextDecoder().decode(body)) as { model?: string }).model) throw new Error("no model");';
+const WHOLE =
+  "const bytes = await res.arrayBuffer();\n" +
+  '  if (!(JSON.parse(new TextDecoder().decode(bytes)) as { usage?: unknown }).usage) throw new Error("no usage");\n' +
+  "  return new Response(bytes, res);";
+const PIPE =
+  "const [a, b] = res.body!.tee();\n  const out = new IdentityTransformStream();\n" +
+  "  ctx.waitUntil(a.pipeTo(out.writable).then(() => new Response(b).text()).then((t) => {\n" +
+  '    if (t.lastIndexOf("data:") < 0) throw new Error("not a stream");\n  }));\n' +
+  "  return new Response(out.readable, res);";
 const VARIANTS: Record<string, string> = {
   bare: `return ${SEND};`,
   body: "const body = await request.arrayBuffer();\n  return fetch(target, { method: request.method, headers, body });",
@@ -65,6 +82,13 @@ const VARIANTS: Record<string, string> = {
   timerclear: `const t = setTimeout(() => {}, 600_000);\n  const res = await ${SEND};\n  clearTimeout(t);\n  return res;`,
   copy: `const res = await ${SEND};\n  return new Response(res.body, res);`,
   tee: `const res = await ${SEND};\n  const [a, b] = res.body!.tee();\n  ctx.waitUntil(new Response(b).arrayBuffer());\n  return new Response(a, res);`,
+  // What issues 10 and 16 need of any Worker, and no more (the floor of their behaviour): the model read from the
+  // request before it is sent (per-model limits), the usage read from the answer (a small JSON answer whole, a
+  // stream through a native tee and pipe, its copy read at the end), the caller answered with the same bytes.
+  whole: `const res = await ${SEND};\n  ${WHOLE}`,
+  pipe: `const res = await ${SEND};\n  ${PIPE}`,
+  needjson: `${MODEL}\n  const res = await fetch(target, { method: request.method, headers, body });\n  ${WHOLE}`,
+  needsse: `${MODEL}\n  const res = await fetch(target, { method: request.method, headers, body });\n  ${PIPE}`,
 };
 const names = argv.filter((a) => !a.startsWith("--"));
 const chosen = names.length ? names : Object.keys(VARIANTS);
