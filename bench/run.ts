@@ -300,7 +300,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   log(`${mode}: ${need ? "need floor" : "terapi"} at ${t.origin} (started in ${(startupMs / 1000).toFixed(1)} s)`);
 
   const label = need
-    ? `--need: the "terapi" column is NOT terapi but the floor of the required work (bench/lib/need.ts: the bare Worker plus only the reads issues 10 and 16 require: the model from the request before sending, the usage from every answer; none of terapi's code), paired with the bare Worker as terapi is (${directSocket ? "workerd's own socket" : "Miniflare's entry worker"}; upstream fetches pass Miniflare's outbound worker, on both)`
+    ? `--need: the "terapi" column is NOT terapi but the floor of the required work (bench/lib/need.ts: the bare Worker plus only the reads issues 10 and 16 require: the model from the request before sending, the usage from every answer; none of terapi's code), paired with ${aa ? "a copy of itself" : "the bare Worker as terapi is"} (${directSocket ? "workerd's own socket" : "Miniflare's entry worker"}; upstream fetches pass Miniflare's outbound worker, on both)`
     : mode === "miniflare"
       ? `terapi on workerd via Miniflare (the deploy bundle, ${directSocket ? "served from workerd's own socket, no Miniflare entry worker" : "through Miniflare's entry worker (--entry-worker)"}; upstream fetches pass Miniflare's outbound worker, bare Worker too)`
       : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
