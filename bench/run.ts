@@ -388,6 +388,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     aa,
     pairs: 1,
     block,
+    // --need: b reports each side's workerd CPU per request, a figure the machine's other work moves far less than req/s.
+    ...(need ? { cpu: { terapi: t.pids, ...(f ? { floor: f.pids } : {}) } } : {}),
     terapiOrigin: t.origin,
     request,
     secretKey: secrets.secretKey,
