@@ -56,7 +56,7 @@ export const throughputScenario: Scenario = {
                 floor: cpu.floor,
                 compare: "added" as const,
                 // Moves far less with the machine's other work than req/s: on a CPU-bound c=32 run the throughput share tends to this.
-                note: `bare's CPU / this side's: ${((100 * cpu.floor) / cpu.terapi).toFixed(0)}%`,
+                note: `reference column's CPU / this side's: ${((100 * cpu.floor) / cpu.terapi).toFixed(0)}%`,
               },
             ]
           : []),
