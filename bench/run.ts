@@ -19,6 +19,7 @@
 //   npm run bench -- --usage-ab      a, b and c with a second terapi, usage counting off, as one more side (issue 16's budget: on − off)
 //   npm run bench -- --pairs=N       table 1's a and c on N fresh process pairs (default 6, 3 with --quick), judged on the median per-pair difference
 //   npm run bench -- --aa            A/A control: a and c (and the cold start) with a copy of terapi where the bare Worker / usage-off terapi would be
+//   npm run bench -- --need          the floor of the required work (bench/lib/need.ts: bare Worker + the model and usage reads) in terapi's place: a, b, c
 //   npm run bench -- --block=1       a and c alternate the sides request by request (default: blocks of 100 / 30 requests per side)
 //   npm run bench -- --pin=1         pin every pair's workerd processes to CPU 1 (taskset; all sides alike)
 //   npm run bench -- --streams       streamed answers' time to first byte, A/B by commit and usage on/off, interleaved request by request (bench/streams.ts)
@@ -34,6 +35,7 @@ import { jsonCall } from "../scripts/lib/json-call.ts";
 import { type SetOptions, type SetRole, sideName, type Started, startSet, startSide } from "./lib/pairs.ts";
 import { killAllChildrenSync, rssSampler, sleep, stopAllChildren, totalRss, waitFor } from "../scripts/lib/procs.ts";
 import { measureColdStart } from "./lib/cold-start.ts";
+import { needReadErrors, type NeedReads, settledNeedReads } from "./lib/need.ts";
 import { connectInspector, heapMiB, heapSampler, type Inspector } from "./lib/inspector.ts";
 import { type Columns, renderTable, versus } from "./lib/report.ts";
 import { type Simulator, startSimulator } from "../scripts/lib/simulator.ts";
@@ -67,6 +69,30 @@ const signedMiB = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(v).toFixed(1
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
+// `--need`: the floor of the required work (bench/lib/need.ts, a plain-JS Worker: no terapi API, bindings or
+// bundle) in terapi's place, paired with the bare Worker as terapi is. Only the scenarios that need nothing
+// of terapi's API run; anything else is refused before a process starts.
+const need = argv.includes("--need");
+const NEED_SCENARIOS = ["a", "b", "b2", "c"];
+if (need) {
+  const asked =
+    argv
+      .find((a) => a.startsWith("--only="))
+      ?.slice("--only=".length)
+      .split(",") ?? [];
+  const refused = [
+    ...asked.filter((id) => !NEED_SCENARIOS.includes(id)),
+    ...["usage-ab", "soak", "smoke", "no-floor", "scale", "streams", "cpu-ab", "profile", "micro"].filter((f) => argv.includes(`--${f}`)).map((f) => `--${f}`),
+  ];
+  if (refused.length) {
+    process.stderr.write(
+      `--need cannot run ${refused.join(", ")}: it puts a plain-JS Worker (bench/lib/need.ts) in terapi's place, paired with the bare Worker, ` +
+        `so it runs only ${NEED_SCENARIOS.join(", ")} (--only=…; default a,b,c; --aa, --pairs, --quick, --block, --pin apply). ` +
+        "d, models, tokens and e need terapi's API; memory, the bundle, the cold start and the wrangler dev table are terapi's own.\n",
+    );
+    process.exit(2);
+  }
+}
 // `--scale`: the many-connections run (bench/scale.ts), separate from the default one.
 if (argv.includes("--scale")) {
   const { runScale } = await import("./scale.ts");
@@ -99,7 +125,7 @@ const only =
   argv
     .find((a) => a.startsWith("--only="))
     ?.slice("--only=".length)
-    .split(",") ?? (aa ? ["a", "c"] : usageAb ? ["a", "b", "c"] : undefined);
+    .split(",") ?? (aa ? ["a", "c"] : usageAb || need ? ["a", "b", "c"] : undefined);
 const quick = flag("quick");
 /** Table 1's paired scenarios (a, c) run on this many fresh process pairs; 1 = on the run's one set of processes. */
 const PAIRS = Number(option("pairs") ?? (quick ? 3 : 6));
@@ -112,7 +138,7 @@ const blockOption = option("block");
 const block = blockOption === undefined ? undefined : Number(blockOption);
 if (block !== undefined && !(Number.isInteger(block) && block >= 1)) throw new Error("--block must be a positive integer");
 const smoke = flag("smoke");
-const withWranglerDev = !flag("no-wrangler-dev") && !soak && !usageAb && !aa;
+const withWranglerDev = !flag("no-wrangler-dev") && !soak && !usageAb && !aa && !need;
 const workingTree = flag("working-tree");
 // Production has no Miniflare entry worker in front of terapi: by default table 1 (terapi and the bare
 // Worker alike) is served from workerd's own socket. `--entry-worker` puts Miniflare's entry worker back.
@@ -172,9 +198,9 @@ function git(args: string[]): string {
   }
 }
 
-/** `--aa`: the reference columns hold copies of terapi. */
+/** `--aa`: the reference columns hold copies of terapi (with `--need`, of the need-floor Worker in its place). */
 const columns: Columns | undefined = aa
-  ? { floor: sideName("floor", { aa }), floorVs: "terapi vs copy", off: sideName("off", { aa }), offVs: "on vs on (copy)" }
+  ? { floor: sideName("floor", { aa, need }), floorVs: "terapi vs copy", off: sideName("off", { aa, need }), offVs: "on vs on (copy)" }
   : undefined;
 
 function printTable(m: ModeResult): void {
@@ -217,6 +243,7 @@ async function finish(code: number): Promise<never> {
       direct_socket: directSocket,
       usage_ab: usageAb,
       aa,
+      need,
       pairs: PAIRS,
       cold_rounds: COLD_ROUNDS,
       pin: pinCpus ?? null,
@@ -261,23 +288,25 @@ setTimeout(() => {
 async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bundleDir: string): Promise<void> {
   const secrets = newSecrets();
   const tStart = performance.now();
-  log(`${mode}: starting terapi`);
-  terapi =
-    mode === "miniflare"
+  log(`${mode}: starting ${need ? "the need-floor Worker in terapi's place" : "terapi"}`);
+  terapi = need
+    ? await startNeedSide(src.dir, s.url, simKey)
+    : mode === "miniflare"
       ? await startMiniflare({ root: src.dir, bundleDir, simUrl: s.url, secrets, directSocket, ...(usageAb ? { usage: "on" } : {}) })
       : await startWranglerDev({ root: src.dir, tmp, simUrl: s.url, secrets });
   const t = terapi;
-  await waitFor(`${mode} to serve /health`, async () => (await fetch(`${t.origin}/health`)).ok, 30_000);
+  if (!need) await waitFor(`${mode} to serve /health`, async () => (await fetch(`${t.origin}/health`)).ok, 30_000);
   const startupMs = performance.now() - tStart;
-  log(`${mode}: terapi at ${t.origin} (started in ${(startupMs / 1000).toFixed(1)} s)`);
+  log(`${mode}: ${need ? "need floor" : "terapi"} at ${t.origin} (started in ${(startupMs / 1000).toFixed(1)} s)`);
 
-  const label =
-    mode === "miniflare"
+  const label = need
+    ? `--need: the "terapi" column is NOT terapi but the floor of the required work (bench/lib/need.ts: the bare Worker plus only the reads issues 10 and 16 require: the model from the request before sending, the usage from every answer; none of terapi's code), paired with ${aa ? "a copy of itself" : "the bare Worker as terapi is"} (${directSocket ? "workerd's own socket" : "Miniflare's entry worker"}; upstream fetches pass Miniflare's outbound worker, on both)`
+    : mode === "miniflare"
       ? `terapi on workerd via Miniflare (the deploy bundle, ${directSocket ? "served from workerd's own socket, no Miniflare entry worker" : "through Miniflare's entry worker (--entry-worker)"}; upstream fetches pass Miniflare's outbound worker, bare Worker too)`
       : "terapi under `wrangler dev` (its proxy worker adds a hop; smaller sizes)";
   const title = `${label} vs the simulator directly, 127.0.0.1, ${os.cpus().length} cores, ${src.label}${quick ? ", --quick" : ""}${smoke ? ", --smoke" : ""}${
     usageAb ? ", --usage-ab (terapi: usage counting on; a second terapi with it off)" : ""
-  }${aa ? ", --aa (A/A control: every reference side is a copy of terapi, same build and usage setting)" : ""}${
+  }${aa ? `, --aa (A/A control: every reference side is a copy of ${need ? "the need-floor Worker" : "terapi, same build and usage setting"})` : ""}${
     pinCpus ? `, pairs' workerd pinned to CPU ${pinCpus}` : ""
   }${block ? `, a and c in blocks of ${block} per side` : ""}, load average ${os
     .loadavg()
@@ -294,8 +323,10 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     base: `${origin}/proxy`,
     headers: { authorization: `Bearer ${secretKey}`, "connection-id": connectionId, "provider-config-key": integration },
   });
-  let proxied = proxyTarget("terapi", t.origin, secrets.secretKey);
-  if (smoke) {
+  // The need floor is called as the bare Worker is: no terapi headers.
+  let proxied = need ? { name: sideName("terapi", { aa, need }), base: `${t.origin}/proxy`, headers: {} } : proxyTarget("terapi", t.origin, secrets.secretKey);
+  if (need) await probe(mode, proxied);
+  else if (smoke) {
     request = () => ({ method: "GET", path: "" });
     direct = { ...direct, base: `${s.url}/v1/models` };
     proxied = { ...proxied, base: `${t.origin}/health` };
@@ -314,6 +345,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     compatibilityDate: t.compatibilityDate,
     usageAb,
     aa,
+    need,
     pin: pinCpus,
   };
   let usageOff: Target | undefined;
@@ -356,6 +388,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     aa,
     pairs: 1,
     block,
+    // --need: b reports each side's workerd CPU per request, a figure the machine's other work moves far less than req/s.
+    ...(need ? { cpu: { terapi: t.pids, ...(f ? { floor: f.pids } : {}) } } : {}),
     terapiOrigin: t.origin,
     request,
     secretKey: secrets.secretKey,
@@ -363,7 +397,9 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     connectionId,
     simKey,
     sim: s,
-    createConnection: (id, apiKey) => createConnection(t.origin, secrets.secretKey, integration, id, apiKey),
+    createConnection: need
+      ? () => Promise.reject(new Error("--need: the need-floor Worker has no terapi API"))
+      : (id, apiKey) => createConnection(t.origin, secrets.secretKey, integration, id, apiKey),
     deadline,
     log,
   };
@@ -398,6 +434,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     }
     log(`${mode}: ${sc.title} done in ${((performance.now() - tSc) / 1000).toFixed(1)} s`);
   }
+  const unpaired = selected.filter((sc) => !paired.includes(sc));
+  if (need && unpaired.length) await checkNeedReads(result, "the run's first processes", [proxied, ...(aa && f ? [f.target] : [])], unpaired);
 
   sampler.stop();
   floorSampler?.stop();
@@ -409,7 +447,8 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   };
   inspectors.terapi?.close();
   inspectors.floor?.close();
-  if (heapIdle.terapi !== undefined && heapAfter.terapi !== undefined) {
+  if (need) result.skipped.push("memory, bundle and cold start: terapi's own (--need measures a plain-JS Worker in its place)");
+  if (!need && heapIdle.terapi !== undefined && heapAfter.terapi !== undefined) {
     const heap = memoryRow("memory (isolate JS heap)");
     const grew = heapAfter.terapi - heapIdle.terapi;
     result.rows.push(
@@ -434,15 +473,17 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   const floorPeak = floorSampler && floorAfter !== undefined ? Math.max(floorSampler.peak(), floorAfter) : undefined;
   const mem = memoryRow("memory (workerd RSS)");
   const procs = idle.processes === 1 ? "1 process" : `${idle.processes} processes`;
-  result.rows.push(
-    mem("idle, after set-up", idle.mib, floorIdle, undefined, procs),
-    mem("peak during the load", peak, floorPeak, undefined, `${signedMiB(peak - idle.mib)} vs idle`),
-    mem("after the load", after.mib, floorAfter, undefined, `${signedMiB(after.mib - idle.mib)} vs idle`),
-  );
-  result.details.memory = {
-    terapi: { idle_mib: idle.mib, peak_mib: peak, after_mib: after.mib, workerd_processes: idle.processes },
-    bare_workerd_proxy: f ? { idle_mib: floorIdle, peak_mib: floorPeak, after_mib: floorAfter } : null,
-  };
+  if (!need) {
+    result.rows.push(
+      mem("idle, after set-up", idle.mib, floorIdle, undefined, procs),
+      mem("peak during the load", peak, floorPeak, undefined, `${signedMiB(peak - idle.mib)} vs idle`),
+      mem("after the load", after.mib, floorAfter, undefined, `${signedMiB(after.mib - idle.mib)} vs idle`),
+    );
+    result.details.memory = {
+      terapi: { idle_mib: idle.mib, peak_mib: peak, after_mib: after.mib, workerd_processes: idle.processes },
+      bare_workerd_proxy: f ? { idle_mib: floorIdle, peak_mib: floorPeak, after_mib: floorAfter } : null,
+    };
+  }
 
   log(`${mode}: stopping terapi`);
   await t.stop();
@@ -452,7 +493,7 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
   await terapiOff?.stop();
   terapiOff = undefined;
 
-  if (mode === "miniflare" && !smoke && !soak) {
+  if (mode === "miniflare" && !smoke && !soak && !need) {
     const js = readFileSync(resolve(bundleDir, "index.js"));
     const kib = js.length / 1024;
     result.rows.push({
@@ -489,6 +530,44 @@ async function runMode(mode: Mode, src: Source, s: Simulator, simKey: string, bu
     } else result.skipped.push("cold start: not enough time left");
   }
   printTable(result);
+}
+
+/**
+ * `--need`: the need-floor Worker (bench/lib/need.ts) as the run's first "terapi", started as the pairs' are,
+ * with wrangler.toml's compatibility date (the bare Worker's in the default run: terapi's).
+ */
+async function startNeedSide(dir: string, simUrl: string, simKey: string): Promise<RunningTerapi> {
+  const { experimental_readRawConfig } = await import("wrangler");
+  const date = experimental_readRawConfig({ config: resolve(dir, "wrangler.toml") }).rawConfig.compatibility_date;
+  const options = { root: dir, bundleDir: "", simUrl, simKey, directSocket, compatibilityDate: date, usageAb: false, aa, need: true };
+  const n = await startSide("terapi", options);
+  return {
+    mode: "miniflare",
+    origin: new URL(n.target.base).origin,
+    pids: n.pids,
+    inspector: n.inspector,
+    compatibilityDate: date,
+    tail: () => "",
+    stop: n.stop,
+  };
+}
+
+/**
+ * `--need`: what each need-floor side read once `ran` was measured on it, in results.json (`need_reads`), and an
+ * error where a read the run relies on did not happen (a figure of a Worker that skipped its reads proves nothing).
+ */
+async function checkNeedReads(result: ModeResult, where: string, targets: Target[], ran: Scenario[]): Promise<void> {
+  const sent = { json: ran.some((sc) => sc.id !== "c"), streams: ran.some((sc) => sc.id === "c") };
+  const all = (result.details.need_reads ??= []) as ({ where: string; side: string } & NeedReads)[];
+  for (const target of targets) {
+    try {
+      const r = await settledNeedReads(target.base);
+      all.push({ where, side: target.name, ...r });
+      errors.push(...needReadErrors(`miniflare: ${where}, ${target.name}`, r, sent));
+    } catch (err) {
+      errors.push(`miniflare: ${where}, ${target.name}: reads not checked: ${(err as Error).message}`);
+    }
+  }
 }
 
 /** The integration and the connection through terapi's own API, then one proxied call to check the wiring. */
@@ -535,6 +614,7 @@ async function runPairs(result: ModeResult, ctx: BenchContext, group: Scenario[]
           await ctx.sim.clearLog(ctx.simKey);
           perScenario.get(sc.id)?.push(await (sc.paired?.measure(pctx) ?? Promise.resolve([])));
         }
+        if (need) await checkNeedReads(result, `pair ${k + 1}`, [terapiTarget, ...(aa ? [side("floor")].filter((x) => x !== undefined) : [])], group);
       } finally {
         await set.stop();
         pairSet = undefined;
@@ -569,9 +649,11 @@ async function main(): Promise<void> {
   const src = prepareSource(root, tmp, workingTree);
   source = src;
   log(`measuring ${src.label}`);
-  const [s, b] = await Promise.all([startSimulator(src.dir, log), bundle(src.dir, tmp)]);
+  // --need runs no terapi: no bundle to build.
+  const [s, b] = await Promise.all([startSimulator(src.dir, log), need ? undefined : bundle(src.dir, tmp)]);
   sim = s;
-  log(`simulator at ${s.url}; bundle built in ${(b.ms / 1000).toFixed(1)} s`);
+  log(`simulator at ${s.url}${b ? `; bundle built in ${(b.ms / 1000).toFixed(1)} s` : ""}`);
+  const bundleDir = b?.dir ?? "";
   const simKey = await s.createKey({ requests: { limit: 1_000_000_000, window_ms: 60_000 }, tokens: { limit: 1_000_000_000_000, window_ms: 60_000 } });
   log(`simulator key ${simKey.slice(0, 12)}…`);
   // The direct side must work before anything is compared with it.
@@ -596,7 +678,7 @@ async function main(): Promise<void> {
   if (flag("profile")) {
     // `--ref=<commit>`: that commit is profiled too, before the code under test, in the same run.
     const ref = option("ref");
-    const builds = [{ name: "terapi", label: `terapi, ${src.label}`, srcDir: src.dir, bundleDir: b.dir }];
+    const builds = [{ name: "terapi", label: `terapi, ${src.label}`, srcDir: src.dir, bundleDir }];
     if (ref) {
       const r = exportCommit(root, ref, resolve(tmp, "ref"));
       mkdirSync(resolve(tmp, "ref-build"), { recursive: true });
@@ -606,10 +688,10 @@ async function main(): Promise<void> {
     await runProfile({ root, builds, sim: s, simKey, seconds: Number(option("profile-seconds") ?? 5), log });
     return;
   }
-  await runMode("miniflare", src, s, simKey, b.dir);
+  await runMode("miniflare", src, s, simKey, bundleDir);
   if (withWranglerDev) {
     const left = deadline - performance.now();
-    if (left >= WRANGLER_DEV_MIN_MS) await runMode("wrangler-dev", src, s, simKey, b.dir);
+    if (left >= WRANGLER_DEV_MIN_MS) await runMode("wrangler-dev", src, s, simKey, bundleDir);
     else process.stdout.write(`\n(skipped) wrangler dev table: ${(left / 1000).toFixed(0)} s left of the ${DEADLINE_MS / 1000} s budget\n`);
   }
 }

@@ -3,10 +3,12 @@
 // a and c) on several such sets started one after the other, because one process's offset
 // (which core, memory layout, JIT luck) moves a p50 by more than the targets (bench/README.md
 // "Paired processes"). `--aa` puts a copy of terapi where the bare Worker and usage-off terapi
-// would be, so that every difference is the method's own noise.
+// would be, so that every difference is the method's own noise. `--need` puts the floor of the required
+// work (bench/lib/need.ts) where terapi would be (and with `--aa`, a copy of it where the bare Worker would be).
 import { execFileSync } from "node:child_process";
 import { startFloor } from "./floor.ts";
 import type { Target } from "./http.ts";
+import { NEED_SCRIPT } from "./need.ts";
 import { startTerapiSide } from "./terapi-side.ts";
 
 export type SetRole = "terapi" | "floor" | "off";
@@ -25,22 +27,31 @@ export type SetOptions = {
   usageAb: boolean;
   /** `--aa`: the floor and off sides are copies of terapi (same build, same usage setting). */
   aa: boolean;
+  /** `--need`: the need-floor Worker (bench/lib/need.ts) is started in terapi's place (with `--aa` in the bare Worker's too). */
+  need: boolean;
   /** `--pin=<cpus>`: every workerd of the set is pinned to these CPUs (`taskset -a -p -c`), all sides alike. */
   pin?: string;
 };
 
 /** The side's name in the tables and error messages. */
-export function sideName(role: SetRole, o: Pick<SetOptions, "aa">): string {
-  if (role === "terapi") return "terapi";
-  if (role === "floor") return o.aa ? "terapi (A/A copy)" : "bare workerd proxy";
+export function sideName(role: SetRole, o: Pick<SetOptions, "aa" | "need">): string {
+  if (role === "terapi") return o.need ? "need floor (in terapi's place)" : "terapi";
+  if (role === "floor") return o.aa ? (o.need ? "need floor (A/A copy)" : "terapi (A/A copy)") : "bare workerd proxy";
   return o.aa ? "terapi, usage on (A/A copy)" : "terapi, usage off";
 }
 
 /** One side of a set, fresh. */
 export async function startSide(role: SetRole, o: SetOptions): Promise<Started> {
   const name = sideName(role, o);
-  if (role === "floor" && !o.aa) {
-    const f = await startFloor({ simUrl: o.simUrl, apiKey: o.simKey, compatibilityDate: o.compatibilityDate, directSocket: o.directSocket });
+  const need = o.need && (role === "terapi" || (role === "floor" && o.aa));
+  if (need || (role === "floor" && !o.aa)) {
+    const f = await startFloor({
+      simUrl: o.simUrl,
+      apiKey: o.simKey,
+      compatibilityDate: o.compatibilityDate,
+      directSocket: o.directSocket,
+      ...(need ? { script: NEED_SCRIPT } : {}),
+    });
     return { ...f, target: { ...f.target, name } };
   }
   // terapi's usage setting: `--usage-ab` says on for terapi and off for the off side (on for its A/A copy);

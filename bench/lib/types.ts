@@ -52,6 +52,8 @@ export type BenchContext = {
   pairs: number;
   /** `--block=N`: requests per side per block in the paired scenarios (default: theirs); 1 alternates the sides request by request. */
   block?: number;
+  /** `--need`: each workerd side's processes, so that b reports their CPU time per request (`Side.cpuMs`). */
+  cpu?: Partial<Record<Role, () => number[]>>;
   terapiOrigin: string;
   /** The request the latency scenarios send (a small chat completion; GET /health in --smoke). */
   request: (stream: boolean) => RequestSpec;
@@ -92,4 +94,12 @@ export type Scenario = {
 /** Who a side of a comparison is: the simulator directly, terapi, the bare Worker, terapi with usage off. */
 export type Role = "direct" | "terapi" | "floor" | "off";
 /** One side of an interleaved measure: its target, its own keep-alive agent and what it measured. */
-export type Side = { role: Role; target: Target; agent: http.Agent; samples: Sample[]; elapsedMs: number };
+export type Side = {
+  role: Role;
+  target: Target;
+  agent: http.Agent;
+  samples: Sample[];
+  elapsedMs: number;
+  /** CPU time (utime + stime, ms) of the side's workerd processes during its own blocks, when measured (`BenchContext.cpu`). */
+  cpuMs?: number;
+};

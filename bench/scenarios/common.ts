@@ -1,4 +1,5 @@
 import { type RequestSpec, type Sample, type Target, closedLoop, keepAliveAgent, send } from "../lib/http.ts";
+import { cpuMs } from "../../scripts/lib/procs.ts";
 import { describeFailures, type Paired, paired, type Summary, summarize } from "../lib/stats.ts";
 import type { BenchContext, Role, Row, ScenarioResult, Side } from "../lib/types.ts";
 
@@ -43,6 +44,8 @@ export async function interleaved(opts: {
    * direct call) then weighs on every side alike. The rounds are rounded up to a multiple of (sides − 1).
    */
   balanced?: boolean;
+  /** Each side's workerd processes, by role: their CPU time during the side's own blocks is added up in `Side.cpuMs`. */
+  cpu?: BenchContext["cpu"];
 }): Promise<void> {
   const fire = (s: Side) => () => send(s.agent, s.target, opts.spec, { keepTail: opts.keepTail, timeoutMs: 30_000 });
   for (const s of opts.sides) await closedLoop({ concurrency: opts.concurrency, ...opts.warmup, fire: fire(s) });
@@ -56,7 +59,10 @@ export async function interleaved(opts: {
     }
   for (const i of order) {
     const s = opts.sides[i];
+    const pids = opts.cpu?.[s.role]?.();
+    const cpu0 = pids ? cpuMs(pids) : 0;
     const { samples, elapsedMs } = await closedLoop({ concurrency: opts.concurrency, ...opts.perRound, fire: fire(s) });
+    if (pids) s.cpuMs = (s.cpuMs ?? 0) + cpuMs(pids) - cpu0;
     s.samples.push(...samples);
     s.elapsedMs += elapsedMs;
   }
