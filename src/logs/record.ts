@@ -22,7 +22,17 @@ import { connectionKey } from "../lib/connection-key";
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
 
-const FLUSH_AFTER_MS = 250;
+/**
+ * How long a connection's first buffered line waits for company. A batch has
+ * a fixed cost whatever its size (the `appendLogs` RPC and the object's
+ * transaction, then the index feed's Queue message, consumer and D1 write):
+ * at ≈ 2 ms of workerd CPU it was most of what a proxied call cost over a
+ * bare Worker whenever a connection's calls came less often than the window
+ * (a stream at c=1 paid one batch per 1–2 calls; bench/README.md, "A stream's
+ * CPU (h-sse2)"). A busy connection is written by size (FLUSH_AT) and never
+ * waits this long. The index still trails by "a few seconds" (README.md).
+ */
+export const FLUSH_AFTER_MS = 1_000;
 /**
  * A batch this long is written at once. Large enough that a busy connection
  * is written a few times a second (each write is an RPC, a transaction and
