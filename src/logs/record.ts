@@ -24,13 +24,13 @@ import { connectionKey } from "../lib/connection-key";
 
 /**
  * How long a connection's first buffered line waits for company. A batch has
- * a fixed cost whatever its size (the `appendLogs` RPC and the object's
- * transaction, then the index feed's Queue message, consumer and D1 write):
- * at ≈ 2 ms of workerd CPU it was most of what a proxied call cost over a
- * bare Worker whenever a connection's calls came less often than the window
- * (a stream at c=1 paid one batch per 1–2 calls; bench/README.md, "A stream's
- * CPU (h-sse2)"). A busy connection is written by size (FLUSH_AT) and never
- * waits this long. The index still trails by "a few seconds" (README.md).
+ * a cost whatever its size (the `appendLogs` RPC and the object's
+ * transaction, the feed's hand-off), paid by every call or two of a
+ * connection called less often than the window: at 250 ms a stream at c=1
+ * carried ≈ 1 ms of log CPU, 1 s saves ≈ 0.15 ms of it (bench/README.md, "A
+ * stream's CPU (h-sse2)"), and a quarter of the object requests. A busy
+ * connection is written by size (FLUSH_AT) and never waits this long. The
+ * index still trails by "a few seconds" (README.md).
  */
 export const FLUSH_AFTER_MS = 1_000;
 /**
