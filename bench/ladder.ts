@@ -184,13 +184,24 @@ const TAP = "src/usage/tap.ts";
 /**
  * `--split` (h-c32): the log record and usage counting of a small JSON answer, taken apart from the far
  * end inwards, one part per rung (cumulative, from HEAD), so that neighbouring rungs' difference is one part:
- * the index feed (Queue send, consumer, D1), the connection object's write, the flush (its stored lines and
+ * the index's D1 write, then the whole index feed (Queue send, consumer, D1), the connection object's write, the flush (its stored lines and
  * the `appendLogs` RPC), the buffer and its timers, reading a small answer whole (the answer passed
  * through instead), and last the request's own synchronous work (the sample, the line). The last rung is
  * the ladder's 2-no-usage. (Commits before 526f06b collected a tee branch instead: their split was made
  * with this tool at b747b61, rungs s5-no-tee and s6-no-promise.)
  */
 const SPLIT: Rung[] = [
+  {
+    name: "s0-no-index-write",
+    what: "the index's consumer acks its batch without the D1 write (the Queue send and the consumer event kept)",
+    edits: [
+      {
+        file: "src/ops-index/consumer.ts",
+        from: "  try {\n    await writeIndexBatch(",
+        to: "  if (batch.messages.length >= 0) return batch.ackAll();\n  try {\n    await writeIndexBatch(",
+      },
+    ],
+  },
   {
     name: "s1-no-index-feed",
     what: "the flush does not feed the index (no Queue send, no consumer, no D1 write)",

@@ -5,9 +5,10 @@
 // bundle on workerd's own socket, as in `npm run bench`): terapi at one or more
 // commits with usage counting on, optionally the last one again with it off,
 // the bare pass-through Worker, and the simulator directly. Requests go one at
-// a time (c=1) and alternate side by side, request by request, the order
-// rotating every cycle, so that whatever else loads the machine hits every side
-// alike. A round is `--per-round` cycles; each side's p50 is taken per round,
+// a time (c=1) and alternate side by side, request by request, in an order
+// where every side comes right after every other equally often (`balancedOrder`),
+// so that whatever else loads the machine hits every side alike. A round is
+// `--per-round` requests per side; each side's p50 is taken per round,
 // and every comparison is the per-round difference of two sides' p50s: its
 // median over the rounds, with the smallest and largest difference as the
 // spread. workerd's CPU time per stream (the scheduler's count from /proc,
@@ -32,7 +33,7 @@ import { connectInspector, cpuProfile } from "./lib/inspector.ts";
 import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
 import { prepareSource, type Source, sourceAt } from "./lib/source.ts";
 import { percentile } from "./lib/stats.ts";
-import { chatRequest } from "./scenarios/common.ts";
+import { balancedOrder, chatRequest } from "./scenarios/common.ts";
 import { killAllChildrenSync, stopAllChildren } from "../scripts/lib/procs.ts";
 import { startSimulator } from "../scripts/lib/simulator.ts";
 import { bundle } from "../scripts/lib/terapi.ts";
@@ -134,15 +135,16 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
     const loadAtStart = os.loadavg();
     log(`${rounds} rounds × ${perRound} streams per side, alternating request by request; load average ${loadAtStart.map((l) => l.toFixed(2)).join(" ")}`);
     const perSide: Round[][] = sides.map(() => []);
-    let cycle = 0;
+    // Every side right after every other equally often (a rotation put the first terapi side always right after a
+    // direct call: ≈ +0.2 ms TTFB and +200–300 µs CPU per stream for whichever ref came first; bench/README.md, h-sse2).
+    const order = balancedOrder(sides.length, rounds * perRound);
+    let at = 0;
     for (let r = 0; r < rounds; r++) {
       const samples: Sample[][] = sides.map(() => []);
       const cpu0 = sides.map((s) => cpuNs(s.pids()));
-      for (let k = 0; k < perRound; k++, cycle++) {
-        for (let j = 0; j < sides.length; j++) {
-          const i = (j + cycle) % sides.length;
-          samples[i]!.push(await fire(i));
-        }
+      for (let k = 0; k < perRound * sides.length; k++) {
+        const i = order[at++ % order.length]!;
+        samples[i]!.push(await fire(i));
       }
       sides.forEach((s, i) => {
         const pids = s.pids();
@@ -150,7 +152,7 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
           ttfb: p50(samples[i]!, (x) => x.firstByteMs),
           headers: p50(samples[i]!, (x) => x.headersMs),
           gap: p50(samples[i]!, (x) => x.firstByteMs - x.headersMs),
-          cpuUs: pids.length ? (cpuNs(pids) - cpu0[i]!) / 1000 / perRound : null,
+          cpuUs: pids.length ? (cpuNs(pids) - cpu0[i]!) / 1000 / samples[i]!.length : null,
         });
       });
       log(`round ${r + 1}/${rounds}: TTFB p50 ${sides.map((s, i) => `${s.name} ${perSide[i]![r]!.ttfb.toFixed(3)}`).join(", ")}`);

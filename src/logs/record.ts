@@ -22,7 +22,17 @@ import { connectionKey } from "../lib/connection-key";
  * goes idle after the response. Never pass bodies, keys or query strings.
  */
 
-const FLUSH_AFTER_MS = 250;
+/**
+ * How long a connection's first buffered line waits for company. A batch has
+ * a cost whatever its size (the `appendLogs` RPC and the object's
+ * transaction, the feed's hand-off), paid by every call or two of a
+ * connection called less often than the window: at 250 ms a stream at c=1
+ * carried ≈ 1 ms of log CPU, 1 s saves ≈ 0.15 ms of it (bench/README.md, "A
+ * stream's CPU (h-sse2)"), and a quarter of the object requests. A busy
+ * connection is written by size (FLUSH_AT) and never waits this long. The
+ * index still trails by "a few seconds" (README.md).
+ */
+export const FLUSH_AFTER_MS = 1_000;
 /**
  * A batch this long is written at once. Large enough that a busy connection
  * is written a few times a second (each write is an RPC, a transaction and

@@ -47,7 +47,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
 /**
  * A direct answer's budget reaches the object this long after the answer, not with it: the object
  * wakes (and, on one workerd, runs in the caller's isolate) once the caller has been answered, and
- * with the operation log's first batch (src/logs/record.ts, 250 ms), not during an isolate's first call.
+ * in the background (at most once per bucket every few seconds: `view.share`), not during an isolate's first call.
  */
 const SHARE_AFTER_MS = 250;
 

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { beforeAll, describe, expect, it } from "vitest";
-import { flushConnectionLogs, recordCall } from "../../src/logs/record";
+import { FLUSH_AFTER_MS, flushConnectionLogs, recordCall } from "../../src/logs/record";
 import type { OperationLog } from "../../src/logs/types";
 import type { UsageReport } from "../../src/usage/query";
 import type { UsageSample } from "../../src/usage/types";
@@ -54,6 +54,13 @@ beforeAll(async () => {
 const of = (t: Tenant) => `provider_config_key=${encodeURIComponent(t.providerConfigKey)}&connection_id=${encodeURIComponent(t.connectionId)}`;
 
 describe("a log flush of many lines", () => {
+  it("waits at most the README's bound for company (≤ 1 s in the isolate's buffer)", () => {
+    // Long enough that a connection called a few times a second pays one batch for several calls
+    // (bench/README.md, "A stream's CPU (h-sse2)"); the index's staleness bound (≤ 3 s) adds it.
+    expect(FLUSH_AFTER_MS).toBeGreaterThan(250);
+    expect(FLUSH_AFTER_MS).toBeLessThanOrEqual(1_000);
+  });
+
   it("stores every line once, in order, and counts every usage sample once", async () => {
     const res = await api<{ logs: OperationLog[] }>("GET", `/logs?${of(tenant)}&type=proxy&limit=200`);
     expect(res.status).toBe(200);
