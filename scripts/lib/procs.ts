@@ -6,19 +6,34 @@ import { createServer } from "node:net";
 /** Ports other people or the test suite use on this machine: never take them. */
 const RESERVED_PORTS = new Set([8787, 8080, 9229, 18431, 18501, 18502, 18503]);
 
-/** A free port on 127.0.0.1, probed by listening on port 0 (skips reserved ports). */
+/**
+ * Ports below the kernel's ephemeral range (Linux's default starts at 32768):
+ * a port picked here and released until its server binds it cannot be handed
+ * to someone else's listen on port 0 meanwhile (workerd binds its direct
+ * sockets on port 0: one once took the inspector port just picked for it,
+ * and the run hung).
+ */
+const PICK_FROM = 20_000;
+const PICK_BELOW = 32_768;
+/** Ports this process handed out already: two calls never get the same one. */
+const handedOut = new Set<number>();
+
+const listens = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const srv = createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolve(true)));
+  });
+
+/** A free port on 127.0.0.1 outside the ephemeral range, probed by listening on it (skips reserved and already handed-out ports). */
 export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.once("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const addr = srv.address();
-        const p = typeof addr === "object" && addr ? addr.port : 0;
-        srv.close(() => resolve(p));
-      });
-    });
-    if (port > 0 && !RESERVED_PORTS.has(port)) return port;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = PICK_FROM + Math.floor(Math.random() * (PICK_BELOW - PICK_FROM));
+    if (RESERVED_PORTS.has(port) || handedOut.has(port)) continue;
+    if (await listens(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error("no free port found");
 }
