@@ -82,7 +82,8 @@ describe("connect page in Chromium", () => {
     await page.getByLabel("Organization ID (optional)").fill("org-e2e");
     const rejected = await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Verify and connect" }).click()]);
     expect(rejected[0]?.status()).toBe(400);
-    await expect.poll(() => page.getByRole("alert").textContent()).toContain("didn't work");
+    // Playwright waits for the re-rendered page's alert itself (expect.poll gave a slow page 1 s).
+    await page.getByRole("alert").filter({ hasText: "didn't work" }).waitFor();
     // The reason is the key field's description, so a screen reader reads it with the field.
     const describedBy = (await page.getByLabel("OpenAI API key").getAttribute("aria-describedby")) ?? "";
     expect(await page.locator(`#${describedBy.split(" ")[0]}`).textContent()).toContain("Incorrect API key provided");
@@ -97,7 +98,7 @@ describe("connect page in Chromium", () => {
     await page.getByLabel("Organization ID (optional)").fill("");
     const done = await Promise.all([page.waitForNavigation(), page.getByRole("button", { name: "Verify and connect" }).click()]);
     expect(done[0]?.status()).toBe(200);
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Connected");
+    await page.getByRole("heading", { level: 1, name: "Connected", exact: true }).waitFor();
     expect(await page.content()).not.toContain(goodKey);
     await shot("success");
 
@@ -128,7 +129,7 @@ describe("connect page in Chromium", () => {
     // 6. The link is spent.
     const again = await page.goto(session.body.data.connect_link);
     expect(again?.status()).toBe(410);
-    await expect.poll(() => page.getByRole("heading", { level: 1 }).textContent()).toBe("Link already used");
+    await page.getByRole("heading", { level: 1, name: "Link already used", exact: true }).waitFor();
     await shot("used");
 
     // 7. A forged link.
