@@ -12,7 +12,7 @@
 //  - "terapi": the bundle itself: its start holds the bundle's load, compile and evaluation.
 // Printed: medians and spreads of startup CPU, first and second call CPU, and (`--profile`) the first call's
 // profile by source (every side profiled alike: the CPU figures then include the profiler's own).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -21,7 +21,7 @@ import { breakdown } from "./lib/profile-report.ts";
 import { syncsSettled } from "./scenarios/rate-limit.ts";
 import { bareFetchHandler, EMPTY_DURABLE_OBJECTS } from "./lib/cold-start.ts";
 import { startSimulator } from "../scripts/lib/simulator.ts";
-import { stopAllChildren } from "../scripts/lib/procs.ts";
+import { stopAllChildren, threadCpuNs } from "../scripts/lib/procs.ts";
 import { bundle, createConnection, createIntegration, newSecrets, startMiniflare, type TerapiSecrets } from "../scripts/lib/terapi.ts";
 
 const root = resolve(import.meta.dirname, "..");
@@ -37,25 +37,7 @@ const only = argv
 const tmp = mkdtempSync(resolve(os.tmpdir(), "terapi-cold-phases-"));
 
 /** CPU time (ms, ns precision) every live thread of these processes has used. */
-function cpuNs(pids: number[]): number {
-  let ns = 0;
-  for (const pid of pids) {
-    let tasks: string[] = [];
-    try {
-      tasks = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tasks) {
-      try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, "utf8").split(" ")[0]);
-      } catch {
-        // gone
-      }
-    }
-  }
-  return ns / 1e6;
-}
+const cpuMs = (pids: number[]) => threadCpuNs(pids) / 1e6;
 
 /** The bare pass-through; `read`: it first reads the connection's secret from KV ("kv"), and decrypts it ("kv+aes"). */
 const bareScript = (apiKey: string, read: "none" | "kv" | "kv+aes" = "none") => `${EMPTY_DURABLE_OBJECTS}
@@ -121,7 +103,7 @@ async function one(dir: string, persistTo: string, secrets: TerapiSecrets, simUr
   try {
     const startWallMs = performance.now() - t0;
     const pids = mf.pids();
-    const startCpuMs = cpuNs(pids);
+    const startCpuMs = cpuMs(pids);
     const call = async () => {
       const res = await fetch(`${mf.origin}/proxy/v1/chat/completions`, {
         method: "POST",
@@ -132,15 +114,15 @@ async function one(dir: string, persistTo: string, secrets: TerapiSecrets, simUr
       if (res.status !== 200) throw new Error(`${dir}: proxied call answered ${res.status} ${body.slice(0, 300)}\n${mf.tail()}`);
     };
     const ins = profile && mf.inspector ? await connectInspector(mf.inspector.port, mf.inspector.worker) : undefined;
-    const c0 = cpuNs(pids);
+    const c0 = cpuMs(pids);
     const w0 = performance.now();
     let first: CpuProfile | undefined;
     if (ins) first = await cpuProfile(ins, call, 100);
     else await call();
     const firstWallMs = performance.now() - w0;
-    const c1 = cpuNs(pids);
+    const c1 = cpuMs(pids);
     await call();
-    const c2 = cpuNs(pids);
+    const c2 = cpuMs(pids);
     ins?.close();
     return { startWallMs, startCpuMs, firstCpuMs: c1 - c0, secondCpuMs: c2 - c1, first, firstWallMs };
   } finally {

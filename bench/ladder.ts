@@ -15,6 +15,7 @@
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { exportCommit } from "./cpu-ab.ts";
+import { passThroughHeaders } from "./lib/floor.ts";
 
 const root = resolve(import.meta.dirname, "..");
 const argv = process.argv.slice(2);
@@ -56,13 +57,7 @@ export async function bareAlone(request: Request, env: Env): Promise<Response> {
     const secret = (await connectionCache.get(env, h.get("provider-config-key")!, h.get("connection-id")!))!;
     bareAuth = authHeadersFor(getProvider(secret.provider)!, secret)["authorization"]!;
   }
-  const url = new URL(request.url);
-  const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
-  const headers = new Headers(request.headers);
-  headers.set("authorization", bareAuth);
-  headers.delete("connection-id");
-  headers.delete("provider-config-key");
-  headers.delete("host");
+${passThroughHeaders("bareAuth")}
   return fetch(env.OPENAI_BASE_URL + path + url.search, { method: request.method, headers, body: request.body });
 }
 `;

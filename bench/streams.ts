@@ -23,7 +23,7 @@
 //                                                    the TTFB column is then the time to the answer's last byte)
 //   --usage=off                                      every ref with usage counting off (with --no-off)
 //   --profile [--profile-requests=N]                 + a V8 CPU profile of N requests (150) per terapi side
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -34,7 +34,7 @@ import { breakdown, renderBreakdown } from "./lib/profile-report.ts";
 import { prepareSource, type Source, sourceAt } from "./lib/source.ts";
 import { percentile } from "./lib/stats.ts";
 import { balancedOrder, chatRequest } from "./scenarios/common.ts";
-import { killAllChildrenSync, stopAllChildren } from "../scripts/lib/procs.ts";
+import { killAllChildrenSync, stopAllChildren, threadCpuNs } from "../scripts/lib/procs.ts";
 import { startSimulator } from "../scripts/lib/simulator.ts";
 import { bundle } from "../scripts/lib/terapi.ts";
 import { startTerapiSide } from "./lib/terapi-side.ts";
@@ -43,23 +43,6 @@ const CHUNK_DELAY_MS = 2;
 
 type Side = { name: string; target: Target; pids: () => number[]; profile?: { port: number; worker: string; map: string } };
 type Round = { ttfb: number; headers: number; gap: number; cpuUs: number | null };
-
-/**
- * CPU time (ns) of every thread of these processes: the scheduler's own count
- * (/proc/<pid>/task/<tid>/schedstat), not /proc's 10 ms ticks, which are too
- * coarse for a per-stream figure from a few dozen streams.
- */
-function cpuNs(pids: number[]): number {
-  let ns = 0;
-  for (const pid of pids) {
-    try {
-      for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
-    } catch {
-      // gone
-    }
-  }
-  return ns;
-}
 
 const median = (xs: number[]) =>
   percentile(
@@ -141,7 +124,7 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
     let at = 0;
     for (let r = 0; r < rounds; r++) {
       const samples: Sample[][] = sides.map(() => []);
-      const cpu0 = sides.map((s) => cpuNs(s.pids()));
+      const cpu0 = sides.map((s) => threadCpuNs(s.pids()));
       for (let k = 0; k < perRound * sides.length; k++) {
         const i = order[at++ % order.length]!;
         samples[i]!.push(await fire(i));
@@ -152,7 +135,7 @@ export async function runStreams(root: string, argv: string[]): Promise<number> 
           ttfb: p50(samples[i]!, (x) => x.firstByteMs),
           headers: p50(samples[i]!, (x) => x.headersMs),
           gap: p50(samples[i]!, (x) => x.firstByteMs - x.headersMs),
-          cpuUs: pids.length ? (cpuNs(pids) - cpu0[i]!) / 1000 / samples[i]!.length : null,
+          cpuUs: pids.length ? (threadCpuNs(pids) - cpu0[i]!) / 1000 / samples[i]!.length : null,
         });
       });
       log(`round ${r + 1}/${rounds}: TTFB p50 ${sides.map((s, i) => `${s.name} ${perSide[i]![r]!.ttfb.toFixed(3)}`).join(", ")}`);

@@ -3,7 +3,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
-import { startFloor } from "./floor.ts";
+import { passThroughHeaders, startFloor } from "./floor.ts";
 import { syncsSettled } from "../scenarios/rate-limit.ts";
 import { median, type Paired, paired } from "./stats.ts";
 import { createConnection, createIntegration, newSecrets, startMiniflare } from "../../scripts/lib/terapi.ts";
@@ -45,14 +45,7 @@ export class WebhookOutbox extends DurableObject {}`;
 /** The bare pass-through's default export (`first`: a statement run before it forwards, e.g. a KV read). */
 export const bareFetchHandler = (apiKey: string, first = "") => `
 export default {
-  async fetch(request, env) {${first ? `\n    ${first}` : ""}
-    const url = new URL(request.url);
-    const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
-    const headers = new Headers(request.headers);
-    headers.set("authorization", "Bearer " + ${JSON.stringify(apiKey)});
-    headers.delete("connection-id");
-    headers.delete("provider-config-key");
-    headers.delete("host");
+  async fetch(request, env) {${first ? `\n    ${first}` : ""}${passThroughHeaders(`"Bearer " + ${JSON.stringify(apiKey)}`)}
     return fetch(env.OPENAI_BASE_URL + path + url.search, { method: request.method, headers, body: request.body });
   },
 };`;

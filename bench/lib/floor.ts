@@ -10,17 +10,22 @@ import type { Target } from "./http.ts";
 import { freePort, workerdPids } from "../../scripts/lib/procs.ts";
 
 /**
- * The pass-through's statements before it sends (inside `fetch(request, env)`): `url`, `path` and the
- * upstream `headers` (the simulator's key for terapi's connection headers). Upstream is `env.UPSTREAM`.
+ * The bare pass-through's statements before it sends (inside `fetch(request, …)`): `url`, `path` and the
+ * upstream `headers`, whose `authorization` is the JS expression `auth`. Every bare Worker the bench
+ * measures (this one, the cold start's, the ladder's and the primitives' inside terapi's deployment) is
+ * built from these lines, so they stay one script.
  */
-export const PREPARE = `
+export const passThroughHeaders = (auth: string) => `
     const url = new URL(request.url);
     const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
     const headers = new Headers(request.headers);
-    headers.set("authorization", "Bearer " + env.API_KEY);
+    headers.set("authorization", ${auth});
     headers.delete("connection-id");
     headers.delete("provider-config-key");
     headers.delete("host");`;
+
+/** The pass-through's statements here: the simulator's key (`env.API_KEY`) for terapi's connection headers. Upstream is `env.UPSTREAM`. */
+export const PREPARE = passThroughHeaders('"Bearer " + env.API_KEY');
 
 const SCRIPT = `
 export default {

@@ -18,6 +18,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { exportCommit } from "../cpu-ab.ts";
+import { passThroughHeaders } from "../lib/floor.ts";
 
 const root = resolve(import.meta.dirname, "../..");
 const argv = process.argv.slice(2);
@@ -37,13 +38,7 @@ async function __prepare(request: Request, env: Env) {
     const secret = (await __cc.get(env, h.get("provider-config-key")!, h.get("connection-id")!))!;
     __auth = __ah(__gp(secret.provider)!, secret)["authorization"]!;
   }
-  const url = new URL(request.url);
-  const path = url.pathname.startsWith("/proxy/") ? url.pathname.slice("/proxy".length) : url.pathname;
-  const headers = new Headers(request.headers);
-  headers.set("authorization", __auth);
-  headers.delete("connection-id");
-  headers.delete("provider-config-key");
-  headers.delete("host");
+${passThroughHeaders("__auth")}
   return { target: env.OPENAI_BASE_URL + path + url.search, headers };
 }
 `;

@@ -189,6 +189,31 @@ export function rssSampler(pids: () => number[], everyMs = 250) {
   };
 }
 
+/**
+ * CPU time (ns) every live thread of these processes has used: the scheduler's own count
+ * (/proc/<pid>/task/<tid>/schedstat), not /proc's 10 ms ticks (`cpuMs`), which are too coarse
+ * for a per-call figure from a few dozen calls.
+ */
+export function threadCpuNs(pids: number[]): number {
+  let ns = 0;
+  for (const pid of pids) {
+    let tids: string[] = [];
+    try {
+      tids = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const tid of tids) {
+      try {
+        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+      } catch {
+        // gone
+      }
+    }
+  }
+  return ns;
+}
+
 /** CPU time (user + system, ms) these processes have used so far; /proc's clock ticks are 10 ms. */
 export function cpuMs(pids: number[]): number {
   let ticks = 0;
