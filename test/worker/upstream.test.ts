@@ -20,7 +20,7 @@ describe.each([
 
   it("hands back the provider's answer", async () => {
     const key = await simKey();
-    const res = await call(`${env.OPENAI_BASE_URL}/v1/models`, key, 5_000);
+    const res = await call(`${env.OPENAI_BASE_URL}/v1/models`, key);
     expect(res.status).toBe(200);
     expect(((await res.json()) as { data: unknown[] }).data.length).toBeGreaterThan(0);
   });
@@ -29,12 +29,12 @@ describe.each([
     const key = await simKey();
     await simFault({ key, count: 1, latency_ms: 3_000, path_prefix: "/v1/models" });
     await expect(call(`${env.OPENAI_BASE_URL}/v1/models`, key, 100)).rejects.toMatchObject({ status: 504, code: "upstream_timeout" });
-    // The next call is not held by the one that timed out.
-    expect((await call(`${env.OPENAI_BASE_URL}/v1/models`, key, 5_000)).status).toBe(200);
+    // The next call is not held by the one that timed out (the provider's default bound: no real-time limit here).
+    expect((await call(`${env.OPENAI_BASE_URL}/v1/models`, key)).status).toBe(200);
   });
 
   it("nobody listening: 502 upstream_unreachable", async () => {
     const key = await simKey();
-    await expect(call("http://127.0.0.1:1/v1/models", key, 5_000)).rejects.toMatchObject({ status: 502, code: "upstream_unreachable" });
+    await expect(call("http://127.0.0.1:1/v1/models", key)).rejects.toMatchObject({ status: 502, code: "upstream_unreachable" });
   });
 });
