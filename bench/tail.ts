@@ -25,7 +25,7 @@ import { performance } from "node:perf_hooks";
 import { closedLoop, keepAliveAgent, send, type Sample } from "./lib/http.ts";
 import { connectInspector, connectInspectorTarget, cpuProfile, type CpuProfile, type Inspector } from "./lib/inspector.ts";
 import { startSimulator } from "../scripts/lib/simulator.ts";
-import { cpuMs, stopAllChildren } from "../scripts/lib/procs.ts";
+import { cpuMs, forEachThread, stopAllChildren } from "../scripts/lib/procs.ts";
 import { bundle } from "../scripts/lib/terapi.ts";
 import { startTerapiSide } from "./lib/terapi-side.ts";
 import { chatRequest } from "./scenarios/common.ts";
@@ -58,25 +58,13 @@ function sourceOf(ref: string, i: number): string {
 /** CPU (ms) of each thread of these processes, by thread name. */
 function threadCpu(pids: number[]): Map<string, number> {
   const out = new Map<string, number>();
-  for (const pid of pids) {
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const tid of tids) {
-      try {
-        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
-        const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
-        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-        const key = `${name} (tid ${tid})`;
-        out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
-      } catch {
-        // gone
-      }
-    }
-  }
+  forEachThread(pids, (task, tid) => {
+    const stat = readFileSync(`${task}/stat`, "utf8");
+    const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const key = `${name} (tid ${tid})`;
+    out.set(key, (out.get(key) ?? 0) + (Number(f[11]) + Number(f[12])) * 10);
+  });
   return out;
 }
 

@@ -196,6 +196,12 @@ export function rssSampler(pids: () => number[], everyMs = 250) {
  */
 export function threadCpuNs(pids: number[]): number {
   let ns = 0;
+  forEachThread(pids, (task) => (ns += Number(readFileSync(`${task}/schedstat`, "utf8").split(" ")[0])));
+  return ns;
+}
+
+/** Runs `read` on each live thread's /proc directory (`/proc/<pid>/task/<tid>`) of these processes; a thread or process gone meanwhile is skipped. */
+export function forEachThread(pids: number[], read: (task: string, tid: string) => void): void {
   for (const pid of pids) {
     let tids: string[] = [];
     try {
@@ -205,13 +211,12 @@ export function threadCpuNs(pids: number[]): number {
     }
     for (const tid of tids) {
       try {
-        ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8").split(" ")[0]);
+        read(`/proc/${pid}/task/${tid}`, tid);
       } catch {
         // gone
       }
     }
   }
-  return ns;
 }
 
 /** CPU time (user + system, ms) these processes have used so far; /proc's clock ticks are 10 ms. */
